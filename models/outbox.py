@@ -1,0 +1,49 @@
+"""The event outbox: what the billing system must act on, written in the same database transaction
+as the change it reports, so an event exists exactly when its change does.
+
+Events of one subscription carry a gapless sequence number (`seq`), so a consumer can tell it
+missed one and resync from the feed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Integer, Text, UniqueConstraint, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, Session, SQLModel, select
+
+from models.columns import tz
+
+
+class OutboxEvent(SQLModel, table=True):
+    __tablename__ = "outbox_event"
+    __table_args__ = (UniqueConstraint("stream", "seq", name="uq_outbox_stream_seq"),)
+    id: int | None = Field(default=None, sa_column=Column("id", BigInteger, primary_key=True, autoincrement=True))
+    event_id: str = Field(sa_column=Column("event_id", Text, nullable=False, unique=True))
+    type: str = Field(sa_column=Column("type", Text, nullable=False, index=True))
+    stream: str = Field(sa_column=Column("stream", Text, nullable=False), description="subscription:<id>, invoice:<id> or client:<id>")
+    seq: int = Field(sa_column=Column("seq", Integer, nullable=False))
+    payload: dict[str, Any] = Field(sa_column=Column("payload", JSONB, nullable=False))
+    created_at: datetime | None = Field(default=None, sa_column=tz("created_at", now_default=True))
+    delivered_at: datetime | None = Field(default=None, sa_column=tz("delivered_at", nullable=True))
+    delivery_attempts: int = 0
+
+
+def emit(session: Session, *, type: str, stream: str, payload: dict[str, Any], dedupe_key: str | None = None) -> OutboxEvent:
+    """Add an event to `stream` with the next sequence number.
+
+    `dedupe_key` makes emission idempotent for activities that retry: the event id is derived from it
+    and an existing event with that id is returned instead of a second one.
+    """
+    event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"event:{dedupe_key}")) if dedupe_key else str(uuid.uuid4())
+    existing = session.exec(select(OutboxEvent).where(OutboxEvent.event_id == event_id)).first()
+    if existing is not None:
+        return existing
+    last = session.exec(select(func.max(OutboxEvent.seq)).where(OutboxEvent.stream == stream)).one()
+    event = OutboxEvent(event_id=event_id, type=type, stream=stream, seq=(last or 0) + 1, payload=payload)
+    session.add(event)
+    session.flush()
+    return event

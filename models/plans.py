@@ -1,0 +1,59 @@
+"""Health plans: what a client buys, what it costs, how failed charges are retried.
+
+The dunning schedule is data on the plan (JSON: retry offsets in days after the failed due date and
+what happens when they run out); `workflows/dunning.py` reads it through the contracts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, Column, SmallInteger, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+from models.columns import cents, fk, tz
+
+
+class HealthPlan(SQLModel, table=True):
+    """A wellness plan offered at a location (or group-wide when `location_id` is null)."""
+
+    __tablename__ = "health_plan"
+    __table_args__ = (
+        CheckConstraint("interval_months IN (1, 12)", name="ck_health_plan_interval"),
+        CheckConstraint("term_months >= interval_months", name="ck_health_plan_term"),
+        CheckConstraint(
+            "proration_policy IN ('prorate', 'next_cycle')", name="ck_health_plan_proration"
+        ),
+        CheckConstraint(
+            "cancellation_policy IN ('charge_redeemed', 'refund_unused', 'none')",
+            name="ck_health_plan_cancellation",
+        ),
+    )
+    id: str = Field(primary_key=True)
+    location_id: str | None = Field(default=None, sa_column=fk("location_id", "location.id", nullable=True))
+    name: str
+    price_cents: int = Field(sa_column=cents("price_cents"))
+    enrollment_fee_cents: int = Field(default=0, sa_column=cents("enrollment_fee_cents", default=0))
+    interval_months: int = Field(default=1, sa_column=Column("interval_months", SmallInteger, nullable=False))
+    term_months: int = Field(default=12, sa_column=Column("term_months", SmallInteger, nullable=False))
+    auto_renew: bool = True
+    dunning: dict[str, Any] | None = Field(default=None, sa_column=Column("dunning", JSONB, nullable=True))
+    proration_policy: str = "prorate"
+    cancellation_policy: str = "charge_redeemed"
+    active: bool = True
+    created_at: datetime | None = Field(default=None, sa_column=tz("created_at", now_default=True))
+
+
+class PlanService(SQLModel, table=True):
+    """A service included in a plan, with its retail value (what it would cost without the plan)."""
+
+    __tablename__ = "plan_service"
+    __table_args__ = (UniqueConstraint("plan_id", "code", name="uq_plan_service_code"),)
+    id: str = Field(primary_key=True)
+    plan_id: str = Field(sa_column=fk("plan_id", "health_plan.id"))
+    code: str
+    name: str
+    retail_cents: int = Field(sa_column=cents("retail_cents"))
+    quantity: int = Field(default=1, sa_column=Column("quantity", SmallInteger, CheckConstraint("quantity > 0", name="ck_plan_service_quantity"), nullable=False))
