@@ -24,7 +24,7 @@ class Invoice(SQLModel, table=True):
     __tablename__ = "invoice"
     __table_args__ = (
         CheckConstraint("status IN ('open', 'paid', 'void')", name="ck_invoice_status"),
-        CheckConstraint("kind IN ('subscription', 'counter', 'settlement')", name="ck_invoice_kind"),
+        CheckConstraint("kind IN ('subscription', 'counter', 'settlement', 'proration')", name="ck_invoice_kind"),
         CheckConstraint("paid_cents <= total_cents", name="ck_invoice_not_overpaid"),
         CheckConstraint("(kind = 'subscription') = (cycle_key IS NOT NULL)", name="ck_invoice_cycle_key"),
     )

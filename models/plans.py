@@ -13,7 +13,9 @@ from sqlalchemy import CheckConstraint, Column, SmallInteger, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from foundation.contracts import PlanTerms
 from models.columns import cents, fk, tz
+from workflows.dunning import from_plan_json, validate_schedule
 
 
 class HealthPlan(SQLModel, table=True):
@@ -57,3 +59,20 @@ class PlanService(SQLModel, table=True):
     name: str
     retail_cents: int = Field(sa_column=cents("retail_cents"))
     quantity: int = Field(default=1, sa_column=Column("quantity", SmallInteger, CheckConstraint("quantity > 0", name="ck_plan_service_quantity"), nullable=False))
+
+
+def terms_of(plan: HealthPlan) -> PlanTerms:
+    """The snapshot of a plan a subscription workflow carries (validated dunning included)."""
+    schedule = validate_schedule(from_plan_json(plan.dunning, interval_months=plan.interval_months), interval_months=plan.interval_months)
+    return PlanTerms(
+        plan_id=plan.id,
+        price_cents=plan.price_cents,
+        enrollment_fee_cents=plan.enrollment_fee_cents,
+        interval_months=plan.interval_months,
+        term_months=plan.term_months,
+        auto_renew=plan.auto_renew,
+        dunning_offsets_days=list(schedule.retry_offsets_days),
+        dunning_on_exhausted=schedule.on_exhausted,
+        proration_policy=plan.proration_policy,
+        cancellation_policy=plan.cancellation_policy,
+    )

@@ -254,7 +254,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.CheckConstraint("(kind = 'subscription') = (cycle_key IS NOT NULL)", name='ck_invoice_cycle_key'),
-    sa.CheckConstraint("kind IN ('subscription', 'counter', 'settlement')", name='ck_invoice_kind'),
+    sa.CheckConstraint("kind IN ('subscription', 'counter', 'settlement', 'proration')", name='ck_invoice_kind'),
     sa.CheckConstraint("status IN ('open', 'paid', 'void')", name='ck_invoice_status'),
     sa.CheckConstraint('paid_cents <= total_cents', name='ck_invoice_not_overpaid'),
     sa.ForeignKeyConstraint(['client_id'], ['client.id'], ondelete='RESTRICT'),

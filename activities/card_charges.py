@@ -1,0 +1,162 @@
+"""Charging a saved card for one invoice, exactly once per attempt key.
+
+Shared by the subscription cycle, settlements and proration invoices. Three steps, two database
+transactions around one Gravity call:
+
+1. lock the invoice, check it is still open and the card usable, and write the attempt's payment row
+   (UNIQUE attempt key and externalTransactionId) - committed before anything is sent;
+2. if the row already existed, an earlier try may have reached Gravity: look the id up first and send
+   only if Gravity has never seen it; a lost answer becomes a lookup, never a second charge;
+3. record the answer (payment, ledger, invoice balance, outbox) under the same keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+
+import pendulum
+from sqlalchemy import Engine
+from sqlmodel import select
+from temporalio.exceptions import ApplicationError
+
+from activities.cards import card_expired_on
+from activities.gateways import GatewayDirectory
+from foundation.contracts import ChargeOutcome
+from foundation.ids import external_id
+from gravity.errors import PermanentGravityError
+from gravity.results import Outcome, TransactionResult
+from models.billing import Invoice, Payment
+from models.clinic import Location, SavedCard
+from models.db import session_scope
+from models.invoicing import lock_invoice, open_balance, record_approved, record_declined, start_attempt
+from models.outbox import emit
+
+
+@dataclass(frozen=True)
+class _Ready:
+    payment_id: str
+    external_transaction_id: str
+    amount_cents: int
+    card_ref: str
+    oid: str
+    fresh: bool
+
+
+class CardCollector:
+    """Database steps run in a thread (`asyncio.to_thread`) so the worker's event loop keeps polling."""
+
+    def __init__(self, engine: Engine, gateways: GatewayDirectory) -> None:
+        self._engine = engine
+        self._gateways = gateways
+
+    async def collect(self, *, invoice_id: str, card_id: str | None, attempt_key: str, attempt: int, when: datetime, stream: str) -> ChargeOutcome:
+        """Try to collect the invoice's open balance from the card; a decline is a result."""
+        ready = await asyncio.to_thread(self._prepare, invoice_id=invoice_id, card_id=card_id, attempt_key=attempt_key, attempt=attempt, when=when)
+        if isinstance(ready, ChargeOutcome):
+            return ready
+        gateway = self._gateways.for_oid(ready.oid)
+        try:
+            result = None if ready.fresh else await gateway.lookup(ready.external_transaction_id)
+            if result is None:
+                result = await gateway.charge_saved_card_safely(
+                    card_ref=ready.card_ref,
+                    amount_cents=ready.amount_cents,
+                    external_id=ready.external_transaction_id,
+                    reference=invoice_id,
+                )
+        except PermanentGravityError as error:
+            raise ApplicationError(f"Gravity refused the charge request: {error}", type="GravityPermanent", non_retryable=True) from None
+        return await asyncio.to_thread(self._record, ready.payment_id, result, stream)
+
+    def _prepare(self, *, invoice_id: str, card_id: str | None, attempt_key: str, attempt: int, when: datetime) -> ChargeOutcome | _Ready:
+        with session_scope(self._engine) as session:
+            invoice = lock_invoice(session, invoice_id)
+            if invoice is None:
+                raise ApplicationError(f"unknown invoice {invoice_id}", type="NotFound", non_retryable=True)
+            existing = session.exec(select(Payment).where(Payment.attempt_key == attempt_key)).first()
+            if existing is not None and existing.status in ("approved", "declined"):
+                return outcome_from_rows(invoice, existing)
+            balance = open_balance(invoice)
+            if balance == 0:
+                reason = None if invoice.status == "paid" else "invoice_closed"
+                return ChargeOutcome(invoice.id, "paid" if invoice.status == "paid" else "not_charged", 0, not_charged_reason=reason)
+            location = session.get(Location, invoice.location_id)
+            assert location is not None
+            if not location.allow_recurring_gravity:
+                return ChargeOutcome(invoice.id, "not_charged", balance, not_charged_reason="charging_disabled")
+            card = session.get(SavedCard, card_id) if card_id else None
+            if card is None or card.disabled or card.client_id != invoice.client_id:
+                return ChargeOutcome(invoice.id, "not_charged", balance, not_charged_reason="no_card")
+            local_day = pendulum.instance(when).in_timezone(location.timezone).date()
+            if card_expired_on(card.exp_month, card.exp_year, local_day):
+                return ChargeOutcome(invoice.id, "not_charged", balance, not_charged_reason="card_expired")
+            payment, fresh = start_attempt(
+                session,
+                invoice=invoice,
+                attempt_key=attempt_key,
+                external_transaction_id=external_id(attempt_key),
+                method="card_on_file",
+                amount_cents=balance,
+                attempt=attempt,
+                card_id=card.id,
+            )
+            return _Ready(payment.id, payment.external_transaction_id, payment.amount_cents, card.gravity_ref, location.gravity_oid, fresh)
+
+    def _record(self, payment_id: str, result: TransactionResult, stream: str) -> ChargeOutcome:
+        with session_scope(self._engine) as session:
+            payment = session.exec(select(Payment).where(Payment.id == payment_id).with_for_update()).one()
+            if result.outcome in (Outcome.APPROVED, Outcome.PARTIAL):
+                record_approved(
+                    session,
+                    payment,
+                    approved_cents=result.approved_cents,
+                    unique_trans_id=result.unique_trans_id,
+                    masked_number=result.masked_account,
+                    brand=result.card_brand,
+                    message=result.result_message,
+                )
+                emit(
+                    session,
+                    type="payment.succeeded",
+                    stream=stream,
+                    payload={"invoice_id": payment.invoice_id, "amount_cents": payment.approved_cents, "attempt": payment.attempt},
+                    dedupe_key=f"payment.succeeded:{payment.id}",
+                )
+            else:
+                reason = _text(result.decline_reason)
+                klass = _text(result.decline_class)
+                record_declined(session, payment, reason=reason, decline_class=klass, message=result.result_message)
+                emit(
+                    session,
+                    type="payment.failed",
+                    stream=stream,
+                    payload={"invoice_id": payment.invoice_id, "reason": reason, "class": klass, "attempt": payment.attempt},
+                    dedupe_key=f"payment.failed:{payment.id}",
+                )
+            invoice = session.get(Invoice, payment.invoice_id)
+            assert invoice is not None
+            return outcome_from_rows(invoice, payment)
+
+
+def _text(value: object) -> str | None:
+    """Enum members to their stored string."""
+    if value is None:
+        return None
+    return str(getattr(value, "value", value))
+
+
+def outcome_from_rows(invoice: Invoice, payment: Payment) -> ChargeOutcome:
+    balance = open_balance(invoice)
+    if payment.status == "approved":
+        outcome = "paid" if balance == 0 else "partial"
+        return ChargeOutcome(invoice.id, outcome, balance, charged_cents=payment.approved_cents, external_transaction_id=payment.external_transaction_id)
+    return ChargeOutcome(
+        invoice.id,
+        "declined",
+        balance,
+        decline_reason=payment.decline_reason,
+        decline_class=payment.decline_class,
+        external_transaction_id=payment.external_transaction_id,
+    )

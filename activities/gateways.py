@@ -1,0 +1,35 @@
+"""Which Gravity client talks for which clinic location.
+
+One `GravityClient` per merchant OID (connections are reused across activities in a worker); the
+token comes from the settings (per-OID or partner), never from the database.
+"""
+
+from __future__ import annotations
+
+from gravity.client import GravityClient
+
+
+class GatewayDirectory:
+    """Gravity clients by merchant OID, created on first use and closed with the worker."""
+
+    def __init__(self, base_url: str, tokens: dict[str, str], *, default_token: str | None = None, timeout: float = 15.0) -> None:
+        self._base_url = base_url
+        self._tokens = dict(tokens)
+        self._default_token = default_token
+        self._timeout = timeout
+        self._clients: dict[str, GravityClient] = {}
+
+    def for_oid(self, oid: str) -> GravityClient:
+        client = self._clients.get(oid)
+        if client is None:
+            token = self._tokens.get(oid) or self._default_token
+            if token is None:
+                raise LookupError(f"no Gravity token configured for merchant OID {oid}")
+            client = GravityClient(self._base_url, oid, token, timeout=self._timeout)
+            self._clients[oid] = client
+        return client
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()

@@ -1,0 +1,92 @@
+"""Giving money back through Gravity, exactly once per refund key.
+
+Same shape as `card_charges`: reserve and write the refund row first (committed), look the id up
+before re-sending after any earlier try, then record Gravity's answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlmodel import select
+from temporalio.exceptions import ApplicationError
+
+from activities.gateways import GatewayDirectory
+from foundation.ids import external_id
+from gravity.errors import PermanentGravityError
+from gravity.results import TransactionResult
+from models.billing import Payment, Refund
+from models.clinic import Location
+from models.db import session_scope
+from models.refunds import RefundRefused, record_refund_done, record_refund_failed, start_refund
+
+
+@dataclass(frozen=True)
+class RefundOutcome:
+    refund_id: str
+    kind: str
+    status: str  # done | failed
+    amount_cents: int
+    message: str = ""
+
+
+class Refunder:
+    def __init__(self, engine: Engine, gateways: GatewayDirectory) -> None:
+        self._engine = engine
+        self._gateways = gateways
+
+    async def give_back(self, *, payment_id: str, amount_cents: int, kind: str, attempt_key: str, reason: str) -> RefundOutcome:
+        """Void (`kind="void"`, whole sale) or refund (`kind="refund"`, any part) a payment."""
+        try:
+            with session_scope(self._engine) as session:
+                refund, fresh = start_refund(
+                    session,
+                    payment_id=payment_id,
+                    amount_cents=amount_cents,
+                    kind=kind,
+                    attempt_key=attempt_key,
+                    external_transaction_id=external_id(attempt_key),
+                    reason=reason,
+                )
+                payment = session.get(Payment, payment_id)
+                assert payment is not None
+                location = session.get(Location, payment.location_id)
+                assert location is not None
+                sale_id, oid = payment.gravity_unique_trans_id, location.gravity_oid
+        except RefundRefused as error:
+            raise ApplicationError(str(error), type="InvalidCommand", non_retryable=True) from None
+        if refund.status in ("done", "failed"):
+            return RefundOutcome(refund.id, refund.kind, refund.status, refund.amount_cents, refund.reason)
+        gateway = self._gateways.for_oid(oid)
+        try:
+            result = None if fresh else await gateway.lookup(refund.external_transaction_id)
+            if result is None:
+                result = await self._send(gateway, kind, sale_id, refund)
+        except PermanentGravityError as error:
+            self._fail(refund.id, str(error))
+            raise ApplicationError(f"Gravity refused the {kind}: {error}", type="GravityPermanent", non_retryable=True) from None
+        return self._record(refund.id, result)
+
+    async def _send(self, gateway: object, kind: str, sale_id: str | None, refund: Refund) -> TransactionResult:
+        if sale_id is None:
+            raise ApplicationError("the payment has no Gravity transaction to give back", type="InvalidCommand", non_retryable=True)
+        if kind == "void":
+            return await gateway.void_safely(unique_trans_id=sale_id, external_id=refund.external_transaction_id)  # type: ignore[attr-defined]
+        return await gateway.refund_safely(  # type: ignore[attr-defined]
+            unique_trans_id=sale_id, amount_cents=refund.amount_cents, external_id=refund.external_transaction_id
+        )
+
+    def _record(self, refund_id: str, result: TransactionResult) -> RefundOutcome:
+        with session_scope(self._engine) as session:
+            refund = session.exec(select(Refund).where(Refund.id == refund_id).with_for_update()).one()
+            if result.approved:
+                record_refund_done(session, refund, unique_trans_id=result.unique_trans_id)
+            else:
+                record_refund_failed(session, refund, message=result.result_message)
+            return RefundOutcome(refund.id, refund.kind, refund.status, refund.amount_cents, result.result_message)
+
+    def _fail(self, refund_id: str, message: str) -> None:
+        with session_scope(self._engine) as session:
+            refund = session.exec(select(Refund).where(Refund.id == refund_id).with_for_update()).one()
+            record_refund_failed(session, refund, message=message)

@@ -1,0 +1,323 @@
+"""Activities behind the subscription's commands: change card, cancel now (with settlement), change plan.
+
+Each validates against the database before writing anything, so a refused command changes nothing:
+it raises a non-retryable `InvalidCommand` and the workflow's Update fails with that message.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pendulum
+from sqlalchemy import Engine, func
+from sqlmodel import Session, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.card_charges import CardCollector
+from activities.cards import card_expired_on
+from activities.gateways import GatewayDirectory
+from activities.refunds import Refunder
+from foundation.ids import external_id
+from foundation.contracts import CancelInput, CancelOutcome, CardChange, PlanChangeInput, PlanChangeOutcome
+from models.billing import Deposit, Invoice, InvoiceLine, Payment
+from models.clinic import Location, SavedCard
+from models.db import session_scope
+from models.invoicing import open_balance
+from models.ledger import Account, post
+from models.outbox import emit
+from models.plans import HealthPlan, terms_of
+from models.subscriptions import ServiceRedemption, Subscription
+from workflows import proration
+
+
+def refuse(message: str) -> ApplicationError:
+    return ApplicationError(message, type="InvalidCommand", non_retryable=True)
+
+
+class SubscriptionCommandActivities:
+    def __init__(self, engine: Engine, gateways: GatewayDirectory) -> None:
+        self._engine = engine
+        self._collector = CardCollector(engine, gateways)
+        self._refunder = Refunder(engine, gateways)
+
+    # ------------------------------------------------------------------ change card
+    @activity.defn(name="change_card")
+    async def change_card(self, change: CardChange) -> None:
+        with session_scope(self._engine) as session:
+            sub = _locked_subscription(session, change.subscription_id)
+            card = session.get(SavedCard, change.card_id)
+            if card is None:
+                raise refuse(f"unknown card {change.card_id}")
+            if card.client_id != sub.client_id:
+                raise refuse(f"card {change.card_id} belongs to another client")
+            if card.disabled:
+                raise refuse(f"card {change.card_id} is disabled")
+            location = session.get(Location, sub.location_id)
+            assert location is not None
+            today = pendulum.instance(activity.info().current_attempt_scheduled_time).in_timezone(location.timezone).date()
+            if card_expired_on(card.exp_month, card.exp_year, today):
+                raise refuse(f"card {change.card_id} expired {card.exp_month:02d}/{card.exp_year}")
+            sub.card_id = card.id
+            session.add(sub)
+            emit(
+                session,
+                type="subscription.card_changed",
+                stream=f"subscription:{sub.id}",
+                payload={"card_id": card.id, "masked_number": card.masked_number},
+                dedupe_key=f"card_changed:{sub.id}:{card.id}:{activity.info().workflow_run_id}",
+            )
+
+    # ------------------------------------------------------------------ cancel now
+    @activity.defn(name="cancel_subscription")
+    async def cancel_subscription(self, request: CancelInput) -> CancelOutcome:
+        """Void what is still open, settle per plan policy, and mark the subscription cancelled."""
+        with session_scope(self._engine) as session:
+            sub = _locked_subscription(session, request.subscription_id)
+            location = session.get(Location, sub.location_id)
+            assert location is not None
+            voided = [_void_unpaid(session, invoice_id) for invoice_id in request.open_invoice_ids]
+            settlement = self._settlement(session, sub, request, location.timezone)
+            settlement_invoice_id = None
+            if settlement.kind == proration.CHARGE and settlement.amount_cents > 0:
+                settlement_invoice_id = _settlement_invoice(session, sub, settlement.amount_cents, settlement.reason)
+            refund_target = _current_period_payment(session, sub.id, request.period_start) if settlement.kind == proration.REFUND else None
+        refund_id = None
+        if settlement_invoice_id is not None:
+            await self._collector.collect(
+                invoice_id=settlement_invoice_id,
+                card_id=request.card_id,
+                attempt_key=f"settlement:{request.subscription_id}:1",
+                attempt=1,
+                when=request.cancel_at,
+                stream=f"subscription:{request.subscription_id}",
+            )
+        if refund_target is not None and settlement.amount_cents > 0:
+            outcome = await self._refunder.give_back(
+                payment_id=refund_target,
+                amount_cents=settlement.amount_cents,
+                kind="refund",
+                attempt_key=f"settlement-refund:{request.subscription_id}",
+                reason="early cancellation: unused part of the current period",
+            )
+            refund_id = outcome.refund_id
+        with session_scope(self._engine) as session:
+            sub = _locked_subscription(session, request.subscription_id)
+            sub.status = "cancelled"
+            sub.cancelled_at = sub.cancelled_at or request.cancel_at
+            session.add(sub)
+            emit(
+                session,
+                type="subscription.cancelled",
+                stream=f"subscription:{sub.id}",
+                payload={"reason": request.reason, "settlement": settlement.kind, "settlement_cents": settlement.amount_cents},
+                dedupe_key=f"subscription.cancelled:{sub.id}",
+            )
+        return CancelOutcome(
+            settlement_kind=settlement.kind,
+            settlement_cents=settlement.amount_cents,
+            voided_invoice_ids=[v for v in voided if v],
+            settlement_invoice_id=settlement_invoice_id,
+            refund_id=refund_id,
+        )
+
+    def _settlement(self, session: Session, sub: Subscription, request: CancelInput, tz: str) -> proration.Settlement:
+        if request.period_start is None or request.period_end is None:
+            return proration.Settlement(kind=proration.NONE, amount_cents=0, reason="nothing billed yet")
+        paid_total = session.exec(
+            select(func.coalesce(func.sum(Payment.approved_cents - Payment.refunded_cents), 0)).where(
+                Payment.subscription_id == sub.id, Payment.status == "approved", Payment.purpose == "invoice"
+            )
+        ).one()
+        redeemed = session.exec(
+            select(func.coalesce(func.sum(ServiceRedemption.retail_cents), 0)).where(ServiceRedemption.subscription_id == sub.id)
+        ).one()
+        current_paid = _paid_for_period(session, sub.id, request.period_start)
+        cancel_day = pendulum.instance(request.cancel_at).in_timezone(tz).date()
+        cancel_day = min(max(cancel_day, request.period_start), request.period_end)
+        return proration.early_cancel_settlement(
+            policy=request.plan.cancellation_policy,
+            paid_total_cents=int(paid_total),
+            redeemed_retail_cents=int(redeemed),
+            current_period_paid_cents=current_paid,
+            period_start=request.period_start,
+            period_end=request.period_end,
+            cancel_date=cancel_day,
+        )
+
+    # ------------------------------------------------------------------ change plan
+    @activity.defn(name="change_plan")
+    async def change_plan(self, request: PlanChangeInput) -> PlanChangeOutcome:
+        """Switch plans; prorate the current period per the new plan's policy (charge or credit)."""
+        with session_scope(self._engine) as session:
+            sub = _locked_subscription(session, request.subscription_id)
+            plan = session.get(HealthPlan, request.new_plan_id)
+            if plan is None or not plan.active:
+                raise refuse(f"unknown or inactive plan {request.new_plan_id}")
+            if plan.location_id not in (None, sub.location_id):
+                raise refuse(f"plan {plan.id} is not offered at location {sub.location_id}")
+            if plan.interval_months != request.old_plan.interval_months:
+                raise refuse("a plan change keeps the billing interval; cancel and enroll for a different interval")
+            try:
+                new_terms = terms_of(plan)
+            except ValueError as error:
+                raise refuse(f"plan {plan.id} has an invalid dunning schedule: {error}") from None
+            location = session.get(Location, sub.location_id)
+            assert location is not None
+            result = self._proration(request, plan, location.timezone)
+            sub.plan_id = plan.id
+            session.add(sub)
+            invoice_id = None
+            if result is not None and result.net_cents > 0:
+                invoice_id = _proration_invoice(session, sub, request, result.net_cents)
+            elif result is not None and result.net_cents < 0:
+                _proration_credit(session, sub, request, -result.net_cents)
+            emit(
+                session,
+                type="subscription.plan_changed",
+                stream=f"subscription:{sub.id}",
+                payload={"from": request.old_plan.plan_id, "to": plan.id, "net_cents": 0 if result is None else result.net_cents},
+                dedupe_key=f"plan_changed:{sub.id}:{plan.id}:{request.change_at.isoformat()}",
+            )
+        net = 0 if result is None else result.net_cents
+        if invoice_id is not None:
+            await self._collector.collect(
+                invoice_id=invoice_id,
+                card_id=request.card_id,
+                attempt_key=f"proration:{request.subscription_id}:{request.change_at.isoformat()}:1",
+                attempt=1,
+                when=request.change_at,
+                stream=f"subscription:{request.subscription_id}",
+            )
+        message = f"now on plan {plan.id}; " + (
+            f"charged {net} cents for the rest of the period" if net > 0 else f"credited {-net} cents" if net < 0 else "no proration"
+        )
+        return PlanChangeOutcome(new_plan=new_terms, net_cents=net, message=message)
+
+    def _proration(self, request: PlanChangeInput, plan: HealthPlan, tz: str) -> proration.ProrationResult | None:
+        if request.period_start is None or request.period_end is None:
+            return None
+        change_day = pendulum.instance(request.change_at).in_timezone(tz).date()
+        change_day = min(max(change_day, request.period_start), request.period_end)
+        return proration.prorate_change(
+            request.old_plan.price_cents,
+            plan.price_cents,
+            period_start=request.period_start,
+            period_end=request.period_end,
+            change_date=change_day,
+            policy=plan.proration_policy,
+        )
+
+
+def _locked_subscription(session: Session, subscription_id: str) -> Subscription:
+    sub = session.exec(select(Subscription).where(Subscription.id == subscription_id).with_for_update()).first()
+    if sub is None:
+        raise refuse(f"unknown subscription {subscription_id}")
+    return sub
+
+
+def _void_unpaid(session: Session, invoice_id: str) -> str | None:
+    """Void an open subscription invoice's unpaid remainder (reversing its revenue)."""
+    invoice = session.exec(select(Invoice).where(Invoice.id == invoice_id).with_for_update()).first()
+    if invoice is None or invoice.status != "open":
+        return None
+    unpaid = open_balance(invoice)
+    invoice.status = "void"
+    session.add(invoice)
+    if unpaid > 0:
+        post(
+            session,
+            reference=f"invoice:{invoice.id}:void",
+            kind="invoice_void",
+            location_id=invoice.location_id,
+            client_id=invoice.client_id,
+            invoice_id=invoice.id,
+            entries=[(Account.PLAN_REVENUE, unpaid), (Account.RECEIVABLE, -unpaid)],
+        )
+    return invoice.id
+
+
+def _paid_for_period(session: Session, subscription_id: str, period_start: date) -> int:
+    total = session.exec(
+        select(func.coalesce(func.sum(Payment.approved_cents - Payment.refunded_cents), 0))
+        .join(Invoice, Invoice.id == Payment.invoice_id)
+        .where(Invoice.subscription_id == subscription_id, Invoice.period_start == period_start, Payment.status == "approved")
+    ).one()
+    return int(total)
+
+
+def _current_period_payment(session: Session, subscription_id: str, period_start: date | None) -> str | None:
+    if period_start is None:
+        return None
+    return session.exec(
+        select(Payment.id)
+        .join(Invoice, Invoice.id == Payment.invoice_id)
+        .where(
+            Invoice.subscription_id == subscription_id,
+            Invoice.period_start == period_start,
+            Payment.status == "approved",
+            Payment.method != "credit",
+        )
+        .order_by(Payment.approved_cents.desc())  # type: ignore[attr-defined]
+    ).first()
+
+
+def _one_off_invoice(session: Session, sub: Subscription, *, key: str, kind: str, amount_cents: int, description: str, revenue: Account) -> str:
+    """A settlement or proration invoice, created once per key, with its ledger posting."""
+    invoice_id = "inv_" + external_id(key).replace("-", "")[:24]
+    if session.get(Invoice, invoice_id) is not None:
+        return invoice_id
+    invoice = Invoice(
+        id=invoice_id,
+        number=f"{kind[0].upper()}-{invoice_id[4:16]}",
+        kind=kind,
+        client_id=sub.client_id,
+        location_id=sub.location_id,
+        subscription_id=sub.id,
+        status="open",
+        total_cents=amount_cents,
+    )
+    session.add(invoice)
+    session.flush()
+    session.add(InvoiceLine(invoice_id=invoice_id, kind=kind, description=description, amount_cents=amount_cents))
+    post(
+        session,
+        reference=f"invoice:{invoice_id}:issued",
+        kind="invoice_issued",
+        location_id=sub.location_id,
+        client_id=sub.client_id,
+        invoice_id=invoice_id,
+        entries=[(Account.RECEIVABLE, amount_cents), (revenue, -amount_cents)],
+    )
+    return invoice_id
+
+
+def _settlement_invoice(session: Session, sub: Subscription, amount_cents: int, reason: str) -> str:
+    return _one_off_invoice(
+        session, sub, key=f"settlement:{sub.id}", kind="settlement", amount_cents=amount_cents,
+        description=f"Early cancellation settlement: {reason}", revenue=Account.FEE_REVENUE,
+    )
+
+
+def _proration_invoice(session: Session, sub: Subscription, request: PlanChangeInput, amount_cents: int) -> str:
+    return _one_off_invoice(
+        session, sub, key=f"proration:{sub.id}:{request.change_at.isoformat()}", kind="proration", amount_cents=amount_cents,
+        description=f"Plan change {request.old_plan.plan_id} -> {request.new_plan_id}, rest of period", revenue=Account.PLAN_REVENUE,
+    )
+
+
+def _proration_credit(session: Session, sub: Subscription, request: PlanChangeInput, amount_cents: int) -> None:
+    """A downgrade's unused difference becomes client credit, applied to the next invoices."""
+    deposit_id = "dep_" + external_id(f"proration_credit:{sub.id}:{request.change_at.isoformat()}").replace("-", "")[:24]
+    if session.get(Deposit, deposit_id) is not None:
+        return
+    session.add(Deposit(id=deposit_id, client_id=sub.client_id, location_id=sub.location_id, amount_cents=amount_cents, remaining_cents=amount_cents))
+    session.flush()
+    post(
+        session,
+        reference=f"proration_credit:{deposit_id}",
+        kind="proration_credit",
+        location_id=sub.location_id,
+        client_id=sub.client_id,
+        entries=[(Account.PLAN_REVENUE, amount_cents), (Account.CLIENT_CREDIT, -amount_cents)],
+    )

@@ -1,0 +1,128 @@
+"""Activities of the subscription workflow: the database and Gravity work of one billing cycle.
+
+`charge_cycle` is the one activity an ordinary cycle costs. It is idempotent end to end: the invoice
+is keyed by cycle (UNIQUE), the charge attempt by (subscription, period start, attempt number), and
+`CardCollector` looks an attempt's id up at Gravity before it would ever send it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+import pendulum
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from temporalio import activity
+
+from activities.card_charges import CardCollector
+from activities.cards import card_expired_on
+from activities.gateways import GatewayDirectory
+from foundation.contracts import ChargeOutcome, ChargeRequest, StatusChange
+from foundation.ids import charge_key
+from models.clinic import Location, SavedCard
+from models.db import session_scope
+from models.invoicing import LineSpec, apply_client_credit, ensure_cycle_invoice, open_balance
+from models.ledger import Account
+from models.outbox import emit
+from models.subscriptions import Subscription
+
+
+def cycle_lines(request: ChargeRequest) -> list[LineSpec]:
+    """Plan fee every cycle, plus the enrollment fee on the first."""
+    plan = request.plan
+    period = f"{request.period_start.isoformat()} to {request.period_end.isoformat()}"
+    lines = [LineSpec("plan_fee", f"Health plan {plan.plan_id}, {period}", plan.price_cents, Account.PLAN_REVENUE)]
+    if request.first_cycle and plan.enrollment_fee_cents > 0:
+        lines.append(LineSpec("enrollment_fee", "Enrollment fee", plan.enrollment_fee_cents, Account.FEE_REVENUE))
+    return lines
+
+
+class SubscriptionActivities:
+    """Holds the worker's database engine and Gravity clients; each method is one activity."""
+
+    def __init__(self, engine: Engine, gateways: GatewayDirectory) -> None:
+        self._engine = engine
+        self._collector = CardCollector(engine, gateways)
+
+    @activity.defn(name="charge_cycle")
+    async def charge_cycle(self, request: ChargeRequest) -> ChargeOutcome:
+        """Invoice the cycle (once), apply client credit, then try to collect with attempt `attempt`."""
+        invoice_id, balance = await asyncio.to_thread(self._invoice_cycle, request)
+        if balance == 0 or request.attempt == 0:
+            return ChargeOutcome(invoice_id, "paid" if balance == 0 else "not_charged", balance)
+        return await self._collector.collect(
+            invoice_id=invoice_id,
+            card_id=request.card_id,
+            attempt_key=charge_key(request.subscription_id, request.period_start, request.attempt),
+            attempt=request.attempt,
+            when=max(request.due_at, request.attempt_at or request.due_at),
+            stream=f"subscription:{request.subscription_id}",
+        )
+
+    def _invoice_cycle(self, request: ChargeRequest) -> tuple[str, int]:
+        """One transaction: the cycle's invoice, client credit, and the subscription row's next due."""
+        with session_scope(self._engine) as session:
+            sub = session.exec(select(Subscription).where(Subscription.id == request.subscription_id).with_for_update()).one()
+            invoice = ensure_cycle_invoice(
+                session,
+                subscription_id=sub.id,
+                client_id=sub.client_id,
+                location_id=sub.location_id,
+                cycle_index=request.cycle_index,
+                period_start=request.period_start,
+                period_end=request.period_end,
+                due_at=request.due_at,
+                lines=cycle_lines(request),
+            )
+            if invoice.status == "open":
+                apply_client_credit(session, invoice)
+            if sub.status == "pending":
+                sub.status = "active"
+            if request.next_due_at is not None and request.attempt <= 1:
+                sub.next_due_at = request.next_due_at
+            session.add(sub)
+            self._warn_if_card_expires(session, sub, request)
+            return invoice.id, open_balance(invoice)
+
+    def _warn_if_card_expires(self, session: Session, sub: Subscription, request: ChargeRequest) -> None:
+        """Raise `card.expiring` once per cycle when the card will not last to the next due moment."""
+        card = session.get(SavedCard, request.card_id) if request.card_id else None
+        if card is None or request.next_due_at is None:
+            return
+        location = session.get(Location, sub.location_id)
+        assert location is not None
+        next_day = pendulum.instance(request.next_due_at).in_timezone(location.timezone).date()
+        if card_expired_on(card.exp_month, card.exp_year, next_day):
+            emit(
+                session,
+                type="card.expiring",
+                stream=f"subscription:{sub.id}",
+                payload={"card_id": card.id, "expires": f"{card.exp_month:02d}/{card.exp_year}", "next_due_at": request.next_due_at.isoformat()},
+                dedupe_key=f"card.expiring:{sub.id}:{card.id}:{request.cycle_index}",
+            )
+
+    @activity.defn(name="mirror_status")
+    async def mirror_status(self, change: StatusChange) -> None:
+        """Write the workflow's decision to the subscription row and the outbox, together."""
+        await asyncio.to_thread(self._mirror_status, change)
+
+    def _mirror_status(self, change: StatusChange) -> None:
+        with session_scope(self._engine) as session:
+            sub = session.exec(select(Subscription).where(Subscription.id == change.subscription_id).with_for_update()).one()
+            now = datetime.now(timezone.utc)
+            sub.status = change.status
+            if change.next_due_at is not None:
+                sub.next_due_at = change.next_due_at
+            if change.status == "cancelled" and sub.cancelled_at is None:
+                sub.cancelled_at = now
+            sub.updated_at = now
+            session.add(sub)
+            if change.event_type:
+                emit(
+                    session,
+                    type=change.event_type,
+                    stream=f"subscription:{sub.id}",
+                    payload={"status": change.status, "detail": change.detail},
+                    dedupe_key=change.event_key,
+                )

@@ -1,0 +1,115 @@
+"""Refunds and voids: money given back on an approved payment, as credit notes with ledger entries.
+
+The refundable amount is reserved on the payment row (under its lock) when the refund is started, so
+two refunds racing can never give back more than was taken; a refund that fails releases it.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from models.billing import Deposit, Payment, Refund
+from models.columns import utcnow
+from models.ledger import Account, post
+from models.outbox import emit
+
+
+class RefundRefused(ValueError):
+    """A refund that cannot be made (more than what remains, or a payment that took no money)."""
+
+
+def refundable_cents(payment: Payment) -> int:
+    return payment.approved_cents - payment.refunded_cents if payment.status == "approved" else 0
+
+
+def start_refund(
+    session: Session,
+    *,
+    payment_id: str,
+    amount_cents: int,
+    kind: str,
+    attempt_key: str,
+    external_transaction_id: str,
+    reason: str,
+) -> tuple[Refund, bool]:
+    """The refund row for `attempt_key`: (row, True) when created now with the amount reserved."""
+    existing = session.exec(select(Refund).where(Refund.attempt_key == attempt_key)).first()
+    if existing is not None:
+        return existing, False
+    payment = session.exec(select(Payment).where(Payment.id == payment_id).with_for_update()).one()
+    if amount_cents <= 0:
+        raise RefundRefused(f"refund amount must be positive, got {amount_cents} cents")
+    available = refundable_cents(payment)
+    if amount_cents > available:
+        raise RefundRefused(f"refund of {amount_cents} cents exceeds the {available} cents still refundable on payment {payment.id}")
+    if kind == "void" and amount_cents != payment.approved_cents:
+        raise RefundRefused("a void returns the whole sale; use a refund for part of it")
+    payment.refunded_cents += amount_cents
+    payment.updated_at = utcnow()
+    refund = Refund(
+        id="ref_" + external_transaction_id.replace("-", "")[:24],
+        external_transaction_id=external_transaction_id,
+        attempt_key=attempt_key,
+        payment_id=payment.id,
+        invoice_id=payment.invoice_id,
+        kind=kind,
+        status="pending",
+        amount_cents=amount_cents,
+        reason=reason,
+    )
+    session.add(payment)
+    session.add(refund)
+    session.flush()
+    return refund, True
+
+
+def record_refund_done(session: Session, refund: Refund, *, unique_trans_id: str | None) -> None:
+    """Book a completed refund or void: ledger, deposit balance, outbox."""
+    if refund.status == "done":
+        return
+    payment = session.exec(select(Payment).where(Payment.id == refund.payment_id).with_for_update()).one()
+    refund.status = "done"
+    refund.gravity_unique_trans_id = unique_trans_id
+    session.add(refund)
+    if refund.kind == "void" and payment.refunded_cents == payment.approved_cents:
+        payment.status = "voided"
+        session.add(payment)
+    debit = Account.REFUNDS
+    if payment.purpose == "deposit":
+        debit = Account.CLIENT_CREDIT
+        deposit = session.exec(select(Deposit).where(Deposit.payment_id == payment.id).with_for_update()).first()
+        if deposit is not None:
+            deposit.remaining_cents = max(0, deposit.remaining_cents - refund.amount_cents)
+            deposit.status = "refunded" if deposit.remaining_cents == 0 else deposit.status
+            session.add(deposit)
+    post(
+        session,
+        reference=f"refund:{refund.external_transaction_id}:done",
+        kind=f"{refund.kind}_done",
+        location_id=payment.location_id,
+        client_id=payment.client_id,
+        invoice_id=payment.invoice_id,
+        payment_id=payment.id,
+        entries=[(debit, refund.amount_cents), (Account.GATEWAY_CLEARING, -refund.amount_cents)],
+    )
+    emit(
+        session,
+        type="refund.done",
+        stream=f"subscription:{payment.subscription_id}" if payment.subscription_id else f"client:{payment.client_id}",
+        payload={"refund_id": refund.id, "payment_id": payment.id, "kind": refund.kind, "amount_cents": refund.amount_cents},
+        dedupe_key=f"refund.done:{refund.id}",
+    )
+    session.flush()
+
+
+def record_refund_failed(session: Session, refund: Refund, *, message: str) -> None:
+    """Release the reservation of a refund Gravity refused."""
+    if refund.status != "pending":
+        return
+    payment = session.exec(select(Payment).where(Payment.id == refund.payment_id).with_for_update()).one()
+    payment.refunded_cents -= refund.amount_cents
+    refund.status = "failed"
+    refund.reason = f"{refund.reason} (failed: {message})".strip()
+    session.add(payment)
+    session.add(refund)
+    session.flush()

@@ -1,0 +1,179 @@
+"""Enrolling a pet in a health plan: validate everything, write the subscription row, start its
+workflow. A refused enrollment writes nothing; enrolling the same subscription twice starts one
+workflow and bills one first cycle (the workflow id is derived from the subscription id and an
+existing run is reused)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pendulum
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+from activities.cards import card_expired_on
+from foundation.contracts import SubscriptionInput, SubscriptionSetup, SubscriptionState
+from foundation.ids import external_id, subscription_workflow_id
+from models.clinic import Client as ClinicClient
+from models.clinic import Location, Pet, SavedCard
+from models.db import session_scope
+from models.plans import HealthPlan, terms_of
+from models.subscriptions import Subscription
+from stack.search_attributes import CLIENT_ID, LOCATION_ID, PLAN_ID, SUBSCRIPTION_STATUS
+from workflows.subscription import SubscriptionWorkflow
+
+
+class EnrollmentRefused(ValueError):
+    """The enrollment cannot be made; the message names what is wrong. Nothing was written."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class EnrollRequest:
+    client_id: str
+    pet_id: str
+    plan_id: str
+    location_id: str
+    start_date: date
+    card_id: str | None = None
+    subscription_id: str | None = None
+
+    def resolved_id(self) -> str:
+        """The caller's id, or one derived from what is enrolled (so a retry is the same enrollment)."""
+        if self.subscription_id:
+            return self.subscription_id
+        key = f"enroll:{self.client_id}:{self.pet_id}:{self.plan_id}:{self.start_date.isoformat()}"
+        return "sub_" + external_id(key).replace("-", "")[:20]
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    subscription_id: str
+    workflow_id: str
+    created: bool
+
+
+def record_enrollment(engine: Engine, request: EnrollRequest) -> tuple[SubscriptionInput, bool]:
+    """Validate and write the subscription row in one transaction; (workflow input, created)."""
+    with session_scope(engine) as session:
+        location, plan, card = _validate(session, request)
+        subscription_id = request.resolved_id()
+        existing = session.get(Subscription, subscription_id)
+        if existing is not None:
+            _same_enrollment(existing, request, card)
+            created = False
+        else:
+            session.add(
+                Subscription(
+                    id=subscription_id,
+                    client_id=request.client_id,
+                    pet_id=request.pet_id,
+                    plan_id=plan.id,
+                    location_id=location.id,
+                    card_id=card.id if card else None,
+                    start_date=request.start_date,
+                    anchor_day=request.start_date.day,
+                    status="pending",
+                )
+            )
+            created = True
+        setup = SubscriptionSetup(
+            subscription_id=subscription_id,
+            client_id=request.client_id,
+            location_id=location.id,
+            pet_id=request.pet_id,
+            timezone=location.timezone,
+            start_date=request.start_date,
+            charge_at_minutes=location.charge_time.hour * 60 + location.charge_time.minute,
+        )
+        state = SubscriptionState(status="active", plan=terms_of(plan), card_id=card.id if card else None)
+        return SubscriptionInput(setup, state), created
+
+
+async def enroll(client: Client, engine: Engine, request: EnrollRequest, *, task_queue: str) -> Enrollment:
+    """Record the enrollment and start (or find) its workflow."""
+    workflow_input, created = record_enrollment(engine, request)
+    setup = workflow_input.setup
+    handle: WorkflowHandle = await client.start_workflow(
+        SubscriptionWorkflow.run,
+        workflow_input,
+        id=subscription_workflow_id(setup.subscription_id),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=TypedSearchAttributes(
+            [
+                CLIENT_ID.value_set(setup.client_id),
+                LOCATION_ID.value_set(setup.location_id),
+                PLAN_ID.value_set(workflow_input.state.plan.plan_id if workflow_input.state.plan else ""),
+                SUBSCRIPTION_STATUS.value_set("active"),
+            ]
+        ),
+    )
+    return Enrollment(setup.subscription_id, handle.id, created)
+
+
+def _validate(session: Session, request: EnrollRequest) -> tuple[Location, HealthPlan, SavedCard | None]:
+    location = session.get(Location, request.location_id)
+    if location is None:
+        raise EnrollmentRefused("location_id", f"unknown location {request.location_id}")
+    client = session.get(ClinicClient, request.client_id)
+    if client is None:
+        raise EnrollmentRefused("client_id", f"unknown client {request.client_id}")
+    if client.location_id != location.id:
+        raise EnrollmentRefused("client_id", f"client {client.id} is not a client of location {location.id}")
+    pet = session.get(Pet, request.pet_id)
+    if pet is None or pet.client_id != client.id:
+        raise EnrollmentRefused("pet_id", f"unknown pet {request.pet_id} for client {client.id}")
+    plan = session.get(HealthPlan, request.plan_id)
+    if plan is None or not plan.active:
+        raise EnrollmentRefused("plan_id", f"unknown or inactive plan {request.plan_id}")
+    if plan.location_id not in (None, location.id):
+        raise EnrollmentRefused("plan_id", f"plan {plan.id} is not offered at location {location.id}")
+    try:
+        terms_of(plan)
+    except ValueError as error:
+        raise EnrollmentRefused("plan_id", f"plan {plan.id} has an invalid dunning schedule: {error}") from None
+    if not location.allow_recurring_gravity:
+        raise EnrollmentRefused("location_id", f"location {location.id} does not allow Gravity payment for recurring payments")
+    card = _card(session, request, client.id)
+    today = pendulum.now(location.timezone).date()
+    if card_expired_on(card.exp_month, card.exp_year, max(today, request.start_date)):
+        raise EnrollmentRefused("card_id", f"card {card.id} expired {card.exp_month:02d}/{card.exp_year}")
+    return location, plan, card
+
+
+def _card(session: Session, request: EnrollRequest, client_id: str) -> SavedCard:
+    if request.card_id:
+        card = session.get(SavedCard, request.card_id)
+        if card is None:
+            raise EnrollmentRefused("card_id", f"unknown card {request.card_id}")
+        if card.client_id != client_id:
+            raise EnrollmentRefused("card_id", f"card {request.card_id} belongs to another client")
+        if card.disabled:
+            raise EnrollmentRefused("card_id", f"card {request.card_id} is disabled")
+        return card
+    card = session.exec(
+        select(SavedCard).where(SavedCard.client_id == client_id, SavedCard.is_default, SavedCard.disabled == False)  # noqa: E712
+    ).first()
+    if card is None:
+        raise EnrollmentRefused("card_id", f"client {client_id} has no default saved card; name one")
+    return card
+
+
+def _same_enrollment(existing: Subscription, request: EnrollRequest, card: SavedCard | None) -> None:
+    same = (
+        existing.client_id == request.client_id
+        and existing.pet_id == request.pet_id
+        and existing.plan_id == request.plan_id
+        and existing.location_id == request.location_id
+        and existing.start_date == request.start_date
+    )
+    if not same:
+        raise EnrollmentRefused("subscription_id", f"subscription {existing.id} already exists with other terms")

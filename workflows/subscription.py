@@ -1,0 +1,524 @@
+"""One durable workflow per health-plan subscription.
+
+The workflow decides; activities do the database and Gravity work. It is one loop:
+
+1. do whatever is due now (bill the next cycle, retry an overdue invoice, end or renew the term);
+2. otherwise sleep until the next thing is due, or until a command wakes it.
+
+Decisions live in pure modules (`calendar`, `dunning`, `spread`); money never lives here beyond the
+balances the activities report back. After every billed cycle the run continues as new, so one
+subscription's history stays a few dozen events whatever its age.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import date, datetime, time, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from foundation.contracts import (
+        CancelInput,
+        CancelOutcome,
+        CancelRequest,
+        CardChange,
+        ChargeOutcome,
+        ChargeRequest,
+        CommandResult,
+        CycleRecord,
+        InvoiceChanged,
+        OpenInvoice,
+        PlanChange,
+        PlanChangeInput,
+        PlanChangeOutcome,
+        PlanTerms,
+        StatusChange,
+        SubscriptionInput,
+        SubscriptionSetup,
+        SubscriptionState,
+        SubscriptionView,
+    )
+    from stack.search_attributes import NEXT_DUE_AT, SUBSCRIPTION_STATUS
+    from workflows import calendar, dunning
+    from workflows.spread import spread_instant
+
+HISTORY_KEPT = 24
+FINAL_STATUSES = ("cancelled", "ended")
+NO_NEW_CYCLES = ("suspended", "paused")
+
+# Charges retry transient faults (5xx, 429, connection, unknown outcome) for as long as it takes: a
+# gateway outage delays a charge, it never fails or doubles it (the attempt id stays the same).
+GATEWAY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    maximum_attempts=0,
+    non_retryable_error_types=["GravityPermanent", "NotFound", "InvalidCommand"],
+)
+DB_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=0,
+    non_retryable_error_types=["NotFound", "InvalidCommand"],
+)
+COMMAND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=5,
+    non_retryable_error_types=["NotFound", "InvalidCommand", "GravityPermanent"],
+)
+
+
+@workflow.defn(name="Subscription")
+class SubscriptionWorkflow:
+    @workflow.init
+    def __init__(self, input: SubscriptionInput) -> None:
+        self._setup: SubscriptionSetup = input.setup
+        self._state: SubscriptionState = input.state
+        self._wake = False
+        self._cycles_this_run = 0
+        self._check_reactivation = False
+        # The loop and the commands that run activities take turns: a cancel never overlaps a charge.
+        self._turn = asyncio.Lock()
+
+    # ----------------------------------------------------------------- the loop
+    @workflow.run
+    async def run(self, input: SubscriptionInput) -> str:
+        self._publish_search_attributes()
+        while self._state.status not in FINAL_STATUSES:
+            if await self._do_due_work():
+                if self._should_continue_as_new():
+                    await workflow.wait_condition(workflow.all_handlers_finished)
+                    workflow.continue_as_new(SubscriptionInput(self._setup, self._state))
+                continue
+            await self._sleep_until(self._next_wake())
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._state.status
+
+    async def _do_due_work(self) -> bool:
+        """Run everything due at `workflow.now()`; True if anything ran."""
+        async with self._turn:
+            return await self._do_due_work_now()
+
+    async def _do_due_work_now(self) -> bool:
+        now = workflow.now()
+        if self._state.status in FINAL_STATUSES:
+            return False
+        if self._check_reactivation:
+            self._check_reactivation = False
+            await self._reactivate_if_clear()
+        for invoice in list(self._state.open_invoices):
+            if invoice.waiting_for == "retry" and invoice.next_attempt_at is not None and invoice.next_attempt_at <= now:
+                await self._attempt(invoice, invoice.attempts + 1)
+                return True
+        if self._next_cycle_moment() > now:
+            return False
+        if self._at_term_end():
+            await self._end_or_renew_term()
+            return True
+        if self._state.status in NO_NEW_CYCLES:
+            self._state.next_cycle += 1
+            self._state.skipped_cycles += 1
+            self._publish_search_attributes()
+            return True
+        await self._bill_next_cycle()
+        return True
+
+    def _should_continue_as_new(self) -> bool:
+        return self._cycles_this_run >= 1 or workflow.info().is_continue_as_new_suggested()
+
+    async def _sleep_until(self, moment: datetime | None) -> None:
+        self._wake = False
+        if moment is None:
+            await workflow.wait_condition(lambda: self._wake)
+            return
+        delay = moment - workflow.now()
+        if delay <= timedelta(0):
+            return
+        try:
+            await workflow.wait_condition(lambda: self._wake, timeout=delay)
+        except asyncio.TimeoutError:
+            pass
+
+    def _next_wake(self) -> datetime | None:
+        moments = [i.next_attempt_at for i in self._state.open_invoices if i.waiting_for == "retry" and i.next_attempt_at]
+        moments.append(self._next_cycle_moment())
+        return min(moments)
+
+    # ----------------------------------------------------------------- cycles
+    def _due_at(self, cycle: int) -> datetime:
+        """The calendar's due instant of `cycle` (before spreading)."""
+        plan = self._plan
+        return calendar.due_instant(
+            self._setup.start_date,
+            cycle,
+            tz=self._setup.timezone,
+            interval_months=plan.interval_months,
+            charge_at=self._charge_at,
+        )
+
+    def _next_cycle_moment(self) -> datetime:
+        """When the next cycle is charged: its due instant spread over the herd window."""
+        return spread_instant(self._due_at(self._state.next_cycle), self._setup.subscription_id)
+
+    def _at_term_end(self) -> bool:
+        term = calendar.cycles_in_term(self._plan.term_months, self._plan.interval_months)
+        return self._state.next_cycle > 0 and self._state.next_cycle - self._state.term_start_cycle >= term
+
+    async def _end_or_renew_term(self) -> None:
+        if self._state.cancel_at_term_end:
+            await self._mirror("cancelled", "subscription.cancelled", "cancelled at term end")
+        elif not self._plan.auto_renew:
+            await self._mirror("ended", "subscription.ended", "term ended without renewal")
+        else:
+            self._state.term_start_cycle = self._state.next_cycle
+            await self._mirror(self._state.status, "subscription.renewed", f"renewed at cycle {self._state.next_cycle}")
+
+    async def _bill_next_cycle(self) -> None:
+        cycle = self._state.next_cycle
+        period_start, period_end = calendar.period_for(
+            self._setup.start_date, cycle, interval_months=self._plan.interval_months
+        )
+        invoice = OpenInvoice(
+            invoice_id="",
+            cycle_index=cycle,
+            period_start=period_start,
+            due_at=self._due_at(cycle),
+            balance_cents=self._plan.price_cents,
+        )
+        self._state.next_cycle += 1
+        self._cycles_this_run += 1
+        await self._attempt(invoice, 1, period_end=period_end)
+        self._publish_search_attributes()
+
+    async def _attempt(self, invoice: OpenInvoice, attempt: int, *, period_end: date | None = None) -> None:
+        """Run one collection attempt of `invoice` and act on its outcome."""
+        if period_end is None:
+            period_end = calendar.period_for(
+                self._setup.start_date, invoice.cycle_index, interval_months=self._plan.interval_months
+            )[1]
+        request = ChargeRequest(
+            subscription_id=self._setup.subscription_id,
+            cycle_index=invoice.cycle_index,
+            period_start=invoice.period_start,
+            period_end=period_end,
+            due_at=invoice.due_at,
+            attempt=attempt,
+            card_id=self._state.card_id,
+            plan=self._plan,
+            first_cycle=invoice.cycle_index == 0,
+            next_due_at=self._due_at(self._state.next_cycle),
+            attempt_at=workflow.now(),
+        )
+        try:
+            outcome = await workflow.execute_activity(
+                "charge_cycle",
+                request,
+                result_type=ChargeOutcome,
+                start_to_close_timeout=timedelta(seconds=90),
+                retry_policy=GATEWAY_RETRY,
+            )
+        except ActivityError as error:
+            # A permanent gateway refusal (bad request, bad credentials): an incident for people.
+            await self._track(replace(invoice, attempts=attempt, waiting_for="payment"), "incident")
+            await self._mirror("past_due", "payment.incident", _cause(error))
+            return
+        await self._apply(replace(invoice, invoice_id=outcome.invoice_id, balance_cents=outcome.balance_cents), attempt, outcome)
+
+    async def _apply(self, invoice: OpenInvoice, attempt: int, outcome: ChargeOutcome) -> None:
+        """Dunning: decide what follows an attempt's outcome."""
+        if self._state.status in FINAL_STATUSES:
+            return
+        if outcome.outcome == "paid" or (outcome.outcome == "not_charged" and outcome.not_charged_reason == "invoice_closed"):
+            await self._track(invoice, "paid" if outcome.outcome == "paid" else "void", remove=True)
+            await self._reactivate_if_clear()
+            return
+        if outcome.outcome == "not_charged":
+            waiting = "charging_enabled" if outcome.not_charged_reason == "charging_disabled" else "new_card"
+            await self._track(replace(invoice, waiting_for=waiting, next_attempt_at=None), "not_charged", outcome.not_charged_reason or "")
+            if self._state.status == "active":
+                await self._mirror("past_due", "payment.not_attempted", outcome.not_charged_reason or "")
+            return
+        invoice = replace(
+            invoice,
+            attempts=attempt,
+            last_decline_reason=outcome.decline_reason,
+            last_decline_class=outcome.decline_class or ("soft" if outcome.outcome == "partial" else None),
+        )
+        step = dunning.next_step(
+            self._schedule,
+            due_at=invoice.due_at,
+            attempts_made=attempt,
+            last_decline_class=invoice.last_decline_class,
+            tz=self._setup.timezone,
+            now=workflow.now(),
+        )
+        if step.kind == dunning.RETRY_AT:
+            await self._track(replace(invoice, waiting_for="retry", next_attempt_at=step.retry_at), "declined", step.reason)
+            await self._mirror("past_due", "payment.retry_scheduled", f"{outcome.decline_reason}: {step.reason}", event_suffix=str(attempt))
+        elif step.kind == dunning.WAIT_FOR_NEW_CARD:
+            await self._track(replace(invoice, waiting_for="new_card", next_attempt_at=None), "declined", step.reason)
+            await self._mirror("past_due", "payment.card_needed", f"{outcome.decline_reason}: {step.reason}", event_suffix=str(attempt))
+        else:
+            await self._track(replace(invoice, waiting_for="payment", next_attempt_at=None), "declined", step.reason)
+            if step.on_exhausted == dunning.CANCEL:
+                await self._mirror("cancelled", "subscription.cancelled", step.reason)
+            else:
+                await self._mirror("suspended", "subscription.suspended", step.reason, event_suffix=invoice.invoice_id)
+
+    async def _track(self, invoice: OpenInvoice, outcome: str, detail: str = "", *, remove: bool = False) -> None:
+        """Keep the open-invoice list and the recent history current."""
+        others = [i for i in self._state.open_invoices if i.invoice_id != invoice.invoice_id]
+        self._state.open_invoices = others if remove else [*others, invoice]
+        record = CycleRecord(invoice.cycle_index, invoice.period_start, invoice.invoice_id, outcome, detail)
+        self._state.history = [*self._state.history, record][-HISTORY_KEPT:]
+
+    async def _reactivate_if_clear(self) -> None:
+        if self._state.status in ("past_due", "suspended") and not self._state.open_invoices:
+            was = self._state.status
+            await self._mirror("active", "subscription.reactivated" if was == "suspended" else "subscription.recovered", f"was {was}")
+
+    # ----------------------------------------------------------------- status mirroring
+    async def _mirror(self, status: str, event_type: str, detail: str, *, event_suffix: str = "") -> None:
+        """Record a status decision in the database (row + outbox event), then in search attributes."""
+        self._state.status = status
+        key = f"{event_type}:{self._setup.subscription_id}:{self._state.next_cycle}:{event_suffix}"
+        await workflow.execute_local_activity(
+            "mirror_status",
+            StatusChange(
+                subscription_id=self._setup.subscription_id,
+                status=status,
+                event_type=event_type,
+                event_key=key,
+                detail=detail,
+                next_due_at=None if status in FINAL_STATUSES else self._due_at(self._state.next_cycle),
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=DB_RETRY,
+        )
+        self._publish_search_attributes()
+
+    def _publish_search_attributes(self) -> None:
+        updates = [SUBSCRIPTION_STATUS.value_set(self._state.status)]
+        if self._state.status not in FINAL_STATUSES:
+            updates.append(NEXT_DUE_AT.value_set(self._due_at(self._state.next_cycle)))
+        workflow.upsert_search_attributes(updates)
+
+    # ----------------------------------------------------------------- commands (Updates)
+    @workflow.update
+    async def cancel(self, request: CancelRequest) -> CommandResult:
+        if request.mode == "term_end":
+            self._state.cancel_at_term_end = True
+            return CommandResult(True, self._state.status, "will cancel at the end of the current term")
+        async with self._turn:
+            return await self._cancel_now(request)
+
+    async def _cancel_now(self, request: CancelRequest) -> CommandResult:
+        if self._state.status in FINAL_STATUSES:
+            return CommandResult(False, self._state.status, "already finished")
+        current = self._current_period()
+        outcome: CancelOutcome = await workflow.execute_activity(
+            "cancel_subscription",
+            CancelInput(
+                subscription_id=self._setup.subscription_id,
+                plan=self._plan,
+                card_id=self._state.card_id,
+                cancel_at=workflow.now(),
+                period_start=current[0] if current else None,
+                period_end=current[1] if current else None,
+                open_invoice_ids=[i.invoice_id for i in self._state.open_invoices],
+                reason=request.reason,
+            ),
+            result_type=CancelOutcome,
+            start_to_close_timeout=timedelta(seconds=120),
+            retry_policy=GATEWAY_RETRY,
+        )
+        self._state.open_invoices = []
+        self._state.status = "cancelled"
+        self._publish_search_attributes()
+        self._wake = True
+        message = f"cancelled; settlement: {outcome.settlement_kind} {outcome.settlement_cents} cents"
+        return CommandResult(True, "cancelled", message)
+
+    @cancel.validator
+    def _validate_cancel(self, request: CancelRequest) -> None:
+        self._require_live()
+        if request.mode not in ("now", "term_end"):
+            raise ValueError(f"mode must be 'now' or 'term_end', got {request.mode!r}")
+
+    @workflow.update
+    async def pause(self) -> CommandResult:
+        async with self._turn:
+            await self._mirror("paused", "subscription.paused", "paused by the clinic")
+        self._wake = True
+        return CommandResult(True, "paused", "no cycles are billed while paused")
+
+    @pause.validator
+    def _validate_pause(self) -> None:
+        self._require_live()
+        if self._state.status != "active":
+            raise ValueError(f"only an active subscription can be paused; it is {self._state.status}")
+
+    @workflow.update
+    async def resume(self) -> CommandResult:
+        async with self._turn:
+            await self._mirror("active", "subscription.resumed", "resumed by the clinic")
+        self._wake = True
+        return CommandResult(True, "active", "billing resumes at the next due date")
+
+    @resume.validator
+    def _validate_resume(self) -> None:
+        if self._state.status != "paused":
+            raise ValueError(f"only a paused subscription can be resumed; it is {self._state.status}")
+
+    @workflow.update
+    async def change_card(self, card_id: str) -> CommandResult:
+        async with self._turn:
+            await workflow.execute_activity(
+                "change_card",
+                CardChange(self._setup.subscription_id, card_id),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=COMMAND_RETRY,
+            )
+        self._state.card_id = card_id
+        retried = self._retry_now(("retry", "new_card"))
+        return CommandResult(True, self._state.status, f"card changed; {retried} open invoice(s) retried now")
+
+    @change_card.validator
+    def _validate_change_card(self, card_id: str) -> None:
+        self._require_live()
+        if not isinstance(card_id, str) or not card_id.strip():
+            raise ValueError("card_id must be a non-empty saved-card id")
+        if card_id == self._state.card_id:
+            raise ValueError(f"card {card_id} is already the subscription's card")
+
+    @workflow.update
+    async def change_plan(self, change: PlanChange) -> CommandResult:
+        async with self._turn:
+            return await self._change_plan_now(change)
+
+    async def _change_plan_now(self, change: PlanChange) -> CommandResult:
+        current = self._current_period()
+        outcome: PlanChangeOutcome = await workflow.execute_activity(
+            "change_plan",
+            PlanChangeInput(
+                subscription_id=self._setup.subscription_id,
+                old_plan=self._plan,
+                new_plan_id=change.plan_id,
+                change_at=workflow.now(),
+                period_start=current[0] if current else None,
+                period_end=current[1] if current else None,
+                card_id=self._state.card_id,
+            ),
+            result_type=PlanChangeOutcome,
+            start_to_close_timeout=timedelta(seconds=120),
+            retry_policy=GATEWAY_RETRY,
+        )
+        self._state.plan = outcome.new_plan
+        self._wake = True
+        return CommandResult(True, self._state.status, outcome.message)
+
+    @change_plan.validator
+    def _validate_change_plan(self, change: PlanChange) -> None:
+        self._require_live()
+        if change.plan_id == self._plan.plan_id:
+            raise ValueError(f"the subscription is already on plan {change.plan_id}")
+
+    @workflow.update
+    async def pay_now(self) -> CommandResult:
+        retried = self._retry_now(("retry", "new_card", "payment", "charging_enabled"))
+        return CommandResult(True, self._state.status, f"{retried} open invoice(s) will be charged now")
+
+    @pay_now.validator
+    def _validate_pay_now(self) -> None:
+        self._require_live()
+        if not self._state.open_invoices:
+            raise ValueError("nothing to pay: the subscription has no open invoice")
+
+    # ----------------------------------------------------------------- signals from other parts
+    @workflow.signal
+    def invoice_changed(self, change: InvoiceChanged) -> None:
+        """An invoice of ours was paid, partly paid or voided elsewhere (counter, deposit, saga)."""
+        for invoice in self._state.open_invoices:
+            if invoice.invoice_id != change.invoice_id:
+                continue
+            if change.status != "open" or change.balance_cents == 0:
+                self._state.open_invoices = [i for i in self._state.open_invoices if i.invoice_id != change.invoice_id]
+                self._check_reactivation = True
+            else:
+                invoice.balance_cents = change.balance_cents
+        self._wake = True
+
+    @workflow.signal
+    def charging_enabled(self) -> None:
+        """The location turned "allow Gravity payment for recurring payment" back on."""
+        self._retry_now(("charging_enabled",))
+
+    # ----------------------------------------------------------------- queries
+    @workflow.query
+    def describe(self) -> SubscriptionView:
+        current = self._current_period()
+        final = self._state.status in FINAL_STATUSES
+        return SubscriptionView(
+            subscription_id=self._setup.subscription_id,
+            status=self._state.status,
+            plan_id=self._plan.plan_id,
+            card_id=self._state.card_id,
+            next_cycle=self._state.next_cycle,
+            next_due_at=None if final else self._next_cycle_moment(),
+            current_period_start=current[0] if current else None,
+            current_period_end=current[1] if current else None,
+            balance_cents=sum(i.balance_cents for i in self._state.open_invoices),
+            open_invoices=list(self._state.open_invoices),
+            history=list(self._state.history),
+            cancel_at_term_end=self._state.cancel_at_term_end,
+        )
+
+    # ----------------------------------------------------------------- helpers
+    @property
+    def _plan(self) -> PlanTerms:
+        assert self._state.plan is not None
+        return self._state.plan
+
+    @property
+    def _schedule(self) -> dunning.DunningSchedule:
+        return dunning.DunningSchedule(
+            retry_offsets_days=tuple(self._plan.dunning_offsets_days),
+            on_exhausted=self._plan.dunning_on_exhausted,
+        )
+
+    @property
+    def _charge_at(self) -> time:
+        minutes = self._setup.charge_at_minutes
+        return time(minutes // 60, minutes % 60)
+
+    def _current_period(self) -> tuple[date, date] | None:
+        if self._state.next_cycle == 0:
+            return None
+        return calendar.period_for(
+            self._setup.start_date, self._state.next_cycle - 1, interval_months=self._plan.interval_months
+        )
+
+    def _require_live(self) -> None:
+        if self._state.status in FINAL_STATUSES:
+            raise ValueError(f"the subscription is {self._state.status}; no further commands are accepted")
+
+    def _retry_now(self, waiting: tuple[str, ...]) -> int:
+        count = 0
+        for invoice in self._state.open_invoices:
+            if invoice.waiting_for in waiting:
+                invoice.waiting_for = "retry"
+                invoice.next_attempt_at = workflow.now()
+                count += 1
+        self._wake = True
+        return count
+
+
+def _cause(error: BaseException) -> str:
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return str(error)
