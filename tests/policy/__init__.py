@@ -1,0 +1,1 @@
+"""Pure billing-policy tests: calendar, dunning, proration, spread. No servers, no I/O."""
