@@ -58,14 +58,13 @@ class CardCollector:
             return ready
         gateway = self._gateways.for_oid(ready.oid)
         try:
-            result = None if ready.fresh else await gateway.lookup(ready.external_transaction_id)
-            if result is None:
-                result = await gateway.charge_saved_card_safely(
-                    card_ref=ready.card_ref,
-                    amount_cents=ready.amount_cents,
-                    external_id=ready.external_transaction_id,
-                    reference=invoice_id,
-                )
+            result = await gateway.charge_saved_card_safely(
+                card_ref=ready.card_ref,
+                amount_cents=ready.amount_cents,
+                external_id=ready.external_transaction_id,
+                reference=invoice_id,
+                look_up_first=not ready.fresh,
+            )
         except PermanentGravityError as error:
             raise ApplicationError(f"Gravity refused the charge request: {error}", type="GravityPermanent", non_retryable=True) from None
         return await asyncio.to_thread(self._record, ready.payment_id, result, stream)

@@ -14,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.gateways import GatewayDirectory
 from foundation.ids import external_id
+from gravity.client import GravityClient
 from gravity.errors import PermanentGravityError
 from gravity.results import TransactionResult
 from models.billing import Payment, Refund
@@ -60,21 +61,19 @@ class Refunder:
             return RefundOutcome(refund.id, refund.kind, refund.status, refund.amount_cents, refund.reason)
         gateway = self._gateways.for_oid(oid)
         try:
-            result = None if fresh else await gateway.lookup(refund.external_transaction_id)
-            if result is None:
-                result = await self._send(gateway, kind, sale_id, refund)
+            result = await self._send(gateway, kind, sale_id, refund, look_up_first=not fresh)
         except PermanentGravityError as error:
             self._fail(refund.id, str(error))
             raise ApplicationError(f"Gravity refused the {kind}: {error}", type="GravityPermanent", non_retryable=True) from None
         return self._record(refund.id, result)
 
-    async def _send(self, gateway: object, kind: str, sale_id: str | None, refund: Refund) -> TransactionResult:
+    async def _send(self, gateway: GravityClient, kind: str, sale_id: str | None, refund: Refund, *, look_up_first: bool) -> TransactionResult:
         if sale_id is None:
             raise ApplicationError("the payment has no Gravity transaction to give back", type="InvalidCommand", non_retryable=True)
         if kind == "void":
-            return await gateway.void_safely(unique_trans_id=sale_id, external_id=refund.external_transaction_id)  # type: ignore[attr-defined]
-        return await gateway.refund_safely(  # type: ignore[attr-defined]
-            unique_trans_id=sale_id, amount_cents=refund.amount_cents, external_id=refund.external_transaction_id
+            return await gateway.void_safely(unique_trans_id=sale_id, external_id=refund.external_transaction_id, look_up_first=look_up_first)
+        return await gateway.refund_safely(
+            unique_trans_id=sale_id, amount_cents=refund.amount_cents, external_id=refund.external_transaction_id, look_up_first=look_up_first
         )
 
     def _record(self, refund_id: str, result: TransactionResult) -> RefundOutcome:

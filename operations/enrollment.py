@@ -12,7 +12,7 @@ import pendulum
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from activities.cards import card_expired_on
 from foundation.contracts import SubscriptionInput, SubscriptionSetup, SubscriptionState
@@ -109,10 +109,10 @@ async def enroll(client: Client, engine: Engine, request: EnrollRequest, *, task
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=TypedSearchAttributes(
             [
-                CLIENT_ID.value_set(setup.client_id),
-                LOCATION_ID.value_set(setup.location_id),
-                PLAN_ID.value_set(workflow_input.state.plan.plan_id if workflow_input.state.plan else ""),
-                SUBSCRIPTION_STATUS.value_set("active"),
+                SearchAttributePair(CLIENT_ID, setup.client_id),
+                SearchAttributePair(LOCATION_ID, setup.location_id),
+                SearchAttributePair(PLAN_ID, workflow_input.state.plan.plan_id if workflow_input.state.plan else ""),
+                SearchAttributePair(SUBSCRIPTION_STATUS, "active"),
             ]
         ),
     )

@@ -212,7 +212,7 @@ class SubscriptionWorkflow:
             plan=self._plan,
             first_cycle=invoice.cycle_index == 0,
             next_due_at=self._due_at(self._state.next_cycle),
-            attempt_at=workflow.now(),
+            attempt_at=invoice.next_attempt_at or invoice.due_at,
         )
         try:
             outcome = await workflow.execute_activity(
@@ -230,7 +230,11 @@ class SubscriptionWorkflow:
         await self._apply(replace(invoice, invoice_id=outcome.invoice_id, balance_cents=outcome.balance_cents), attempt, outcome)
 
     async def _apply(self, invoice: OpenInvoice, attempt: int, outcome: ChargeOutcome) -> None:
-        """Dunning: decide what follows an attempt's outcome."""
+        """Dunning: decide what follows an attempt's outcome.
+
+        A retry whose moment has already passed (the worker was down, or the run woke late) is made
+        at once rather than skipped: an outage must never use up the schedule without trying.
+        """
         if self._state.status in FINAL_STATUSES:
             return
         if outcome.outcome == "paid" or (outcome.outcome == "not_charged" and outcome.not_charged_reason == "invoice_closed"):
@@ -255,7 +259,6 @@ class SubscriptionWorkflow:
             attempts_made=attempt,
             last_decline_class=invoice.last_decline_class,
             tz=self._setup.timezone,
-            now=workflow.now(),
         )
         if step.kind == dunning.RETRY_AT:
             await self._track(replace(invoice, waiting_for="retry", next_attempt_at=step.retry_at), "declined", step.reason)

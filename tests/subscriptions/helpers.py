@@ -1,0 +1,54 @@
+"""What every subscription scenario checks at the end, and small shortcuts to enroll and inspect."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from gravity.sandbox.control import SandboxControl
+from models.billing import Invoice, Payment
+from operations.enrollment import EnrollRequest, enroll
+from operations.reconciliation import reconcile
+from tests.support.clinic import Clinic
+
+TASK_QUEUE = "billing-tests"
+
+
+async def start(env: WorkflowEnvironment, engine: Engine, clinic: Clinic, start_date: date, card_id: str | None = None) -> WorkflowHandle:
+    enrollment = await enroll(
+        env.client,
+        engine,
+        EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, start_date, card_id=card_id),
+        task_queue=TASK_QUEUE,
+    )
+    return env.client.get_workflow_handle(enrollment.workflow_id)
+
+
+def invoices(engine: Engine, subscription_id: str) -> list[Invoice]:
+    with Session(engine) as session:
+        return list(session.exec(select(Invoice).where(Invoice.subscription_id == subscription_id).order_by(Invoice.period_start)))
+
+
+def payments(engine: Engine, subscription_id: str) -> list[Payment]:
+    with Session(engine) as session:
+        return list(session.exec(select(Payment).where(Payment.subscription_id == subscription_id).order_by(Payment.created_at)))
+
+
+def assert_books_match_gateway(engine: Engine, sandbox: SandboxControl) -> None:
+    """After every scenario: ledger balanced, no double charge, our payments = the gateway's."""
+    report = reconcile(engine, sandbox.transactions())
+    assert report.ledger_balanced
+    assert report.double_charges == 0
+    assert report.mismatches == []
+
+
+def approved_sales_per_reference(sandbox: SandboxControl) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in sandbox.transactions():
+        if row["transaction_type"] == "CreditSale" and row["status"] == "approved" and not row["voided"]:
+            counts[row["reference"]] = counts.get(row["reference"], 0) + 1
+    return counts
