@@ -1,0 +1,110 @@
+"""Commands on running subscriptions, shared by the HTTP API, the CLI and the demo.
+
+Each one is a validated Temporal Update: a refused command raises `CommandRefused` with the
+workflow's reason and changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import select
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from foundation.contracts import CancelRequest, CommandResult, PlanChange, SubscriptionView
+from foundation.ids import subscription_workflow_id
+from models.clinic import Location
+from models.db import session_scope
+from models.subscriptions import Subscription
+from workflows.subscription import SubscriptionWorkflow
+
+
+class CommandRefused(ValueError):
+    """The subscription refused the command; the message says why. Nothing changed."""
+
+
+class UnknownSubscription(LookupError):
+    pass
+
+
+async def _update(client: Client, subscription_id: str, update: Any, *args: Any) -> CommandResult:
+    handle = client.get_workflow_handle_for(SubscriptionWorkflow.run, subscription_workflow_id(subscription_id))
+    try:
+        return await handle.execute_update(update, *args) if args else await handle.execute_update(update)
+    except WorkflowUpdateFailedError as error:
+        raise CommandRefused(_reason(error)) from None
+    except RPCError as error:
+        if "not found" in str(error).lower():
+            raise UnknownSubscription(f"unknown subscription {subscription_id}") from None
+        if "completed" in str(error).lower():
+            raise CommandRefused(f"subscription {subscription_id} has finished") from None
+        raise
+
+
+def _reason(error: BaseException) -> str:
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return str(error)
+
+
+async def cancel(client: Client, subscription_id: str, *, mode: str = "now", reason: str = "") -> CommandResult:
+    return await _update(client, subscription_id, SubscriptionWorkflow.cancel, CancelRequest(mode=mode, reason=reason))
+
+
+async def pause(client: Client, subscription_id: str) -> CommandResult:
+    return await _update(client, subscription_id, SubscriptionWorkflow.pause)
+
+
+async def resume(client: Client, subscription_id: str) -> CommandResult:
+    return await _update(client, subscription_id, SubscriptionWorkflow.resume)
+
+
+async def change_card(client: Client, subscription_id: str, card_id: str) -> CommandResult:
+    return await _update(client, subscription_id, SubscriptionWorkflow.change_card, card_id)
+
+
+async def change_plan(client: Client, subscription_id: str, plan_id: str) -> CommandResult:
+    return await _update(client, subscription_id, SubscriptionWorkflow.change_plan, PlanChange(plan_id=plan_id))
+
+
+async def pay_now(client: Client, subscription_id: str) -> CommandResult:
+    return await _update(client, subscription_id, SubscriptionWorkflow.pay_now)
+
+
+async def describe(client: Client, subscription_id: str) -> SubscriptionView:
+    handle = client.get_workflow_handle_for(SubscriptionWorkflow.run, subscription_workflow_id(subscription_id))
+    try:
+        return await handle.query(SubscriptionWorkflow.describe)
+    except RPCError as error:
+        if "not found" in str(error).lower():
+            raise UnknownSubscription(f"unknown subscription {subscription_id}") from None
+        raise
+
+
+async def set_recurring_allowed(client: Client, engine: Engine, location_id: str, allowed: bool) -> int:
+    """Flip a location's "allow Gravity payment for recurring payment"; when it turns on, tell every
+    live subscription there so overdue invoices are charged now. Returns how many were told."""
+    with session_scope(engine) as session:
+        location = session.get(Location, location_id)
+        if location is None:
+            raise LookupError(f"unknown location {location_id}")
+        location.allow_recurring_gravity = allowed
+        session.add(location)
+        live = list(
+            session.exec(
+                select(Subscription.id).where(
+                    Subscription.location_id == location_id, Subscription.status.not_in(("cancelled", "ended"))  # type: ignore[attr-defined]
+                )
+            )
+        )
+    if not allowed:
+        return 0
+    for subscription_id in live:
+        handle = client.get_workflow_handle_for(SubscriptionWorkflow.run, subscription_workflow_id(subscription_id))
+        try:
+            await handle.signal(SubscriptionWorkflow.charging_enabled)
+        except RPCError:
+            continue  # finished meanwhile: nothing to charge
+    return len(live)
