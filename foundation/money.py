@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 MAX_CENTS = 100_000_000_00  # one hundred million dollars: far above any clinic charge
-_DOLLARS = re.compile(r"^(\d{1,12})(?:\.(\d{1,2}))?$")
+_DOLLARS = re.compile(r"^([0-9]{1,12})(?:\.([0-9]{1,2}))?$")
 
 
 class MoneyError(ValueError):

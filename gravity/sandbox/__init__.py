@@ -1,1 +1,1 @@
-"""gravity/sandbox."""
+"""The Gravity emergepay sandbox: a real HTTP imitation of the API plus a `/_sandbox/` control surface."""

@@ -19,6 +19,7 @@ TASK_QUEUE = "billing-tests"
 
 
 async def start(env: WorkflowEnvironment, engine: Engine, clinic: Clinic, start_date: date, card_id: str | None = None) -> WorkflowHandle:
+    """Enroll; the workflow's clock then skips to the end by itself whenever it is idle."""
     enrollment = await enroll(
         env.client,
         engine,
@@ -29,8 +30,10 @@ async def start(env: WorkflowEnvironment, engine: Engine, clinic: Clinic, start_
 
 
 def invoices(engine: Engine, subscription_id: str) -> list[Invoice]:
+    """The subscription's cycle invoices, oldest first (settlement and proration invoices left out)."""
     with Session(engine) as session:
-        return list(session.exec(select(Invoice).where(Invoice.subscription_id == subscription_id).order_by(Invoice.period_start)))
+        query = select(Invoice).where(Invoice.subscription_id == subscription_id, Invoice.kind == "subscription")
+        return list(session.exec(query.order_by(Invoice.period_start)))
 
 
 def payments(engine: Engine, subscription_id: str) -> list[Payment]:
@@ -52,3 +55,28 @@ def approved_sales_per_reference(sandbox: SandboxControl) -> dict[str, int]:
         if row["transaction_type"] == "CreditSale" and row["status"] == "approved" and not row["voided"]:
             counts[row["reference"]] = counts.get(row["reference"], 0) + 1
     return counts
+
+
+async def start_held(env: WorkflowEnvironment, engine: Engine, clinic: Clinic, start_date: date, card_id: str | None = None) -> WorkflowHandle:
+    """Enroll with the workflow's clock held: it moves only by `env.fast_forward(handle, duration)`,
+    so a test can act in the middle of a period."""
+    with env.with_time_skipping_disabled():
+        return await start(env, engine, clinic, start_date, card_id)
+
+
+def local_today(tz: str) -> date:
+    import pendulum
+
+    return pendulum.now(tz).date()
+
+
+def events(engine: Engine, subscription_id: str) -> list[str]:
+    from models.outbox import OutboxEvent
+
+    with Session(engine) as session:
+        rows = session.exec(select(OutboxEvent).where(OutboxEvent.stream == f"subscription:{subscription_id}").order_by(OutboxEvent.seq))
+        return [row.type for row in rows]
+
+
+def subscription_id_of(handle: WorkflowHandle) -> str:
+    return handle.id.split(":", 1)[1]

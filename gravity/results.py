@@ -1,0 +1,170 @@
+"""Typed results of Gravity calls: what the engine reads, never raw dicts.
+
+Amounts are integer cents; the dollar strings Gravity sends are parsed only through
+`foundation.money`, so there is exactly one conversion in the code base.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Mapping
+
+from foundation.money import from_optional_dollar_string
+from gravity.conventions import (
+    APPROVED_MESSAGE,
+    PARTIAL_MESSAGE,
+    DeclineClass,
+    DeclineReason,
+    classify_decline,
+)
+
+__all__ = [
+    "BulkSale",
+    "DeclineClass",
+    "DeclineReason",
+    "Device",
+    "Outcome",
+    "TransactionResult",
+    "TransactionType",
+    "parse_transaction",
+]
+
+
+class Outcome(StrEnum):
+    """The business outcome: a decline is a result like an approval, not an error."""
+
+    APPROVED = "approved"
+    DECLINED = "declined"
+    PARTIAL = "partial"
+
+
+class TransactionType(StrEnum):
+    """Gravity's `transactionType` values we meet."""
+
+    CREDIT_SALE = "CreditSale"
+    CREDIT_RETURN = "CreditReturn"
+    VOID = "Void"
+    CREDIT_SAVE_CARD = "CreditSaveCard"
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionResult:
+    """One transaction as Gravity reports it (sync answer, lookup or postback)."""
+
+    outcome: Outcome
+    external_transaction_id: str
+    unique_trans_id: str | None
+    transaction_type: TransactionType | str
+    amount_cents: int | None
+    approved_cents: int
+    balance_cents: int | None
+    decline_reason: DeclineReason | None
+    decline_class: DeclineClass | None
+    result_message: str
+    masked_account: str | None
+    card_brand: str | None
+    expiry_mmyy: str | None
+    fingerprint: str | None
+    entry_method: str | None
+    batch_number: str | None
+    reference: str | None
+    approval_number: str | None = None
+
+    @property
+    def approved(self) -> bool:
+        """True for a full or a partial approval (money moved)."""
+        return self.outcome is not Outcome.DECLINED
+
+    @property
+    def card_ref(self) -> str | None:
+        """The saved-card token this result gives: Gravity's token *is* an approved uniqueTransId."""
+        return self.unique_trans_id if self.approved else None
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A card-present terminal of one location, as `list_devices` reports it."""
+
+    name: str
+    online: bool
+    busy: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BulkSale:
+    """One card-on-file sale of a bulk run (results arrive only by postback)."""
+
+    card_ref: str
+    amount_cents: int
+    external_id: str
+    reference: str | None = None
+    billing_name: str | None = None
+
+
+def _text(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    value = str(value).strip()
+    return value or None
+
+
+def _truthy(value: Any) -> bool:
+    """Gravity sends booleans as the strings "true"/"false"; accept real booleans too."""
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().casefold() == "true"
+
+
+def parse_transaction(data: Mapping[str, Any]) -> TransactionResult:
+    """Build a result from a `transactionResponse` (or a flat postback) object.
+
+    Raises `ValueError` (a `MoneyError`) if a money field is not a dollar string: a malformed
+    answer must never be read as some other amount.
+    """
+    approved = _truthy(data.get("resultStatus"))
+    message = _text(data, "resultMessage") or ""
+    amount = from_optional_dollar_string(data.get("amount"))
+    processed = from_optional_dollar_string(data.get("amountProcessed"))
+    balance = from_optional_dollar_string(data.get("amountBalance"))
+    partial = approved and (_truthy(data.get("isPartialApproval")) or message.casefold() == PARTIAL_MESSAGE.casefold())
+    reason = decline_class = None
+    if not approved:
+        outcome = Outcome.DECLINED
+        reason, decline_class = classify_decline(message)
+        approved_cents = 0
+    elif partial:
+        outcome = Outcome.PARTIAL
+        approved_cents = processed if processed is not None else 0
+        if balance is None and amount is not None:
+            balance = amount - approved_cents
+    else:
+        outcome = Outcome.APPROVED
+        approved_cents = processed if processed is not None else (amount or 0)
+    raw_type = _text(data, "transactionType") or ""
+    try:
+        transaction_type: TransactionType | str = TransactionType(raw_type)
+    except ValueError:
+        transaction_type = raw_type
+    return TransactionResult(
+        outcome=outcome,
+        external_transaction_id=_text(data, "externalTransactionId") or "",
+        unique_trans_id=_text(data, "uniqueTransId"),
+        transaction_type=transaction_type,
+        amount_cents=amount,
+        approved_cents=approved_cents,
+        balance_cents=balance if outcome is Outcome.PARTIAL else None,
+        decline_reason=reason,
+        decline_class=decline_class,
+        result_message=message or (APPROVED_MESSAGE if approved else ""),
+        masked_account=_text(data, "maskedAccount"),
+        card_brand=_text(data, "accountCardType"),
+        expiry_mmyy=_text(data, "accountExpiryDate"),
+        fingerprint=_text(data, "accountFingerprint"),
+        entry_method=_text(data, "accountEntryMethod"),
+        batch_number=_text(data, "batchNumber"),
+        reference=_text(data, "transactionReference"),
+        approval_number=_text(data, "approvalNumberResult"),
+    )
+

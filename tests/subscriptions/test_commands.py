@@ -1,0 +1,189 @@
+"""Commands on a running subscription: cancel with settlement, pause/resume, plan change, the
+location's recurring-payment setting, and refused commands changing nothing."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pendulum
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from gravity.sandbox.control import SandboxControl
+from gravity.sandbox.server import SandboxServer
+from models.billing import Deposit, Invoice, Refund
+from models.db import session_scope
+from models.plans import HealthPlan
+from operations import subscriptions as commands
+from tests.subscriptions.helpers import (
+    assert_books_match_gateway,
+    events,
+    invoices,
+    local_today,
+    payments,
+    start_held,
+    subscription_id_of,
+)
+from tests.support.cards import save_card
+from tests.support.clinic import make_clinic
+from workflows.proration import prorate_change, unused_refund_cents
+
+TZ = "America/Chicago"
+
+
+async def test_cancel_mid_period_refunds_the_unused_part(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    clinic = make_clinic(db, timezone=TZ, price_cents=4_500, cancellation_policy="refund_unused")
+    await save_card(db, sandbox_server, clinic)
+    started = local_today(TZ) - timedelta(days=1)  # due yesterday: billed at once
+    handle = await start_held(temporal_env, db, clinic, started)
+    sub_id = subscription_id_of(handle)
+    await temporal_env.fast_forward(handle, timedelta(days=10))
+    cancel_day = pendulum.instance(await temporal_env.get_current_time(handle)).in_timezone(TZ).date()
+
+    result = await commands.cancel(temporal_env.client, sub_id, mode="now", reason="moving away")
+    assert result.status == "cancelled"
+    assert await handle.result() == "cancelled"
+
+    first = invoices(db, sub_id)[0]
+    assert first.status == "paid"
+    with Session(db) as session:
+        refunds = list(session.exec(select(Refund)))
+    expected = unused_refund_cents(4_500, period_start=first.period_start, period_end=first.period_end, cancel_date=cancel_day)
+    assert [(r.kind, r.status, r.amount_cents) for r in refunds] == [("refund", "done", expected)]
+    assert 0 < expected < 4_500
+    assert "subscription.cancelled" in events(db, sub_id)
+    assert_books_match_gateway(db, sandbox)
+
+
+async def test_pause_skips_cycles_and_resume_bills_the_next_one(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    clinic = make_clinic(db, timezone=TZ)
+    await save_card(db, sandbox_server, clinic)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) - timedelta(days=1))
+    sub_id = subscription_id_of(handle)
+    await temporal_env.fast_forward(handle, timedelta(days=2))
+    assert (await commands.pause(temporal_env.client, sub_id)).status == "paused"
+    with pytest.raises(commands.CommandRefused, match="only an active subscription can be paused"):
+        await commands.pause(temporal_env.client, sub_id)
+
+    await temporal_env.fast_forward(handle, timedelta(days=62))  # two due dates pass while paused
+    assert len(invoices(db, sub_id)) == 1
+
+    assert (await commands.resume(temporal_env.client, sub_id)).status == "active"
+    await temporal_env.fast_forward(handle, timedelta(days=31))
+    billed = invoices(db, sub_id)
+    assert len(billed) == 2 and [i.status for i in billed] == ["paid", "paid"]
+    assert (billed[1].period_start.year * 12 + billed[1].period_start.month) - (billed[0].period_start.year * 12 + billed[0].period_start.month) == 3
+    await commands.cancel(temporal_env.client, sub_id, mode="now")
+    assert_books_match_gateway(db, sandbox)
+
+
+async def test_plan_change_prorates_the_rest_of_the_period(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    clinic = make_clinic(db, timezone=TZ, price_cents=3_000)
+    with session_scope(db) as session:
+        session.add(HealthPlan(id="plan_premium", location_id=clinic.location_id, name="Premium", price_cents=6_000))
+    await save_card(db, sandbox_server, clinic)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) - timedelta(days=1))
+    sub_id = subscription_id_of(handle)
+    await temporal_env.fast_forward(handle, timedelta(days=9))
+    change_day = pendulum.instance(await temporal_env.get_current_time(handle)).in_timezone(TZ).date()
+
+    result = await commands.change_plan(temporal_env.client, sub_id, "plan_premium")
+    assert result.accepted
+
+    first = invoices(db, sub_id)[0]
+    expected = prorate_change(3_000, 6_000, period_start=first.period_start, period_end=first.period_end, change_date=change_day, policy="prorate")
+    with Session(db) as session:
+        proration = session.exec(select(Invoice).where(Invoice.kind == "proration")).one()
+    assert proration.total_cents == expected.net_cents > 0
+    assert proration.status == "paid"
+    await temporal_env.fast_forward(handle, timedelta(days=25))
+    assert invoices(db, sub_id)[-1].total_cents == 6_000  # the next cycle bills the new price
+    with pytest.raises(commands.CommandRefused, match="already on plan"):
+        await commands.change_plan(temporal_env.client, sub_id, "plan_premium")
+    await commands.cancel(temporal_env.client, sub_id, mode="now")
+    assert_books_match_gateway(db, sandbox)
+
+
+async def test_downgrade_becomes_client_credit_applied_to_the_next_invoice(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    clinic = make_clinic(db, timezone=TZ, price_cents=6_000)
+    with session_scope(db) as session:
+        session.add(HealthPlan(id="plan_basic", location_id=clinic.location_id, name="Basic", price_cents=3_000))
+    await save_card(db, sandbox_server, clinic)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) - timedelta(days=1))
+    sub_id = subscription_id_of(handle)
+    await temporal_env.fast_forward(handle, timedelta(days=5))
+    await commands.change_plan(temporal_env.client, sub_id, "plan_basic")
+    with Session(db) as session:
+        credit = session.exec(select(Deposit)).one()
+    assert credit.amount_cents > 0
+    await temporal_env.fast_forward(handle, timedelta(days=30))
+    second = invoices(db, sub_id)[1]
+    assert second.total_cents == 3_000 and second.status == "paid"
+    charged = [p.approved_cents for p in payments(db, sub_id) if p.invoice_id == second.id]
+    assert charged == [3_000 - credit.amount_cents]
+    await commands.cancel(temporal_env.client, sub_id, mode="now")
+    assert_books_match_gateway(db, sandbox)
+
+
+async def test_location_setting_off_invoices_without_charging_and_on_charges_overdue(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    clinic = make_clinic(db, timezone=TZ)
+    await save_card(db, sandbox_server, clinic)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) + timedelta(days=3))
+    sub_id = subscription_id_of(handle)
+    await commands.set_recurring_allowed(temporal_env.client, db, clinic.location_id, False)
+    await temporal_env.fast_forward(handle, timedelta(days=5))
+
+    assert [i.status for i in invoices(db, sub_id)] == ["open"]
+    assert payments(db, sub_id) == []
+    assert sandbox.transactions() == [t for t in sandbox.transactions() if t["transaction_type"] != "CreditSale"]
+    view = await commands.describe(temporal_env.client, sub_id)
+    assert view.status == "past_due" and view.open_invoices[0].waiting_for == "charging_enabled"
+
+    told = await commands.set_recurring_allowed(temporal_env.client, db, clinic.location_id, True)
+    assert told == 1
+    await temporal_env.fast_forward(handle, timedelta(minutes=5))
+    assert [i.status for i in invoices(db, sub_id)] == ["paid"]
+    assert (await commands.describe(temporal_env.client, sub_id)).status == "active"
+    await commands.cancel(temporal_env.client, sub_id, mode="now")
+    assert_books_match_gateway(db, sandbox)
+
+
+async def test_refused_commands_change_nothing(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    clinic = make_clinic(db, timezone=TZ)
+    await save_card(db, sandbox_server, clinic)
+    other = make_clinic(db, timezone=TZ)
+    foreign_card, _ = await save_card(db, sandbox_server, other)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) + timedelta(days=3))
+    sub_id = subscription_id_of(handle)
+    before = await commands.describe(temporal_env.client, sub_id)
+
+    with pytest.raises(commands.CommandRefused, match="belongs to another client"):
+        await commands.change_card(temporal_env.client, sub_id, foreign_card)
+    with pytest.raises(commands.CommandRefused, match="mode must be"):
+        await commands.cancel(temporal_env.client, sub_id, mode="yesterday")
+    with pytest.raises(commands.CommandRefused, match="only a paused subscription"):
+        await commands.resume(temporal_env.client, sub_id)
+    with pytest.raises(commands.CommandRefused, match="nothing to pay"):
+        await commands.pay_now(temporal_env.client, sub_id)
+    with pytest.raises(commands.CommandRefused, match="unknown or inactive plan"):
+        await commands.change_plan(temporal_env.client, sub_id, "plan_nope")
+
+    after = await commands.describe(temporal_env.client, sub_id)
+    assert after == before
+    assert events(db, sub_id) == []
+    await commands.cancel(temporal_env.client, sub_id, mode="now")
