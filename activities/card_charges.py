@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.cards import card_expired_on
 from activities.gateways import GatewayDirectory
+from activities.heartbeat import heartbeating
 from foundation.contracts import ChargeOutcome
 from foundation.ids import external_id
 from gravity.errors import PermanentGravityError
@@ -58,13 +59,14 @@ class CardCollector:
             return ready
         gateway = self._gateways.for_oid(ready.oid)
         try:
-            result = await gateway.charge_saved_card_safely(
-                card_ref=ready.card_ref,
-                amount_cents=ready.amount_cents,
-                external_id=ready.external_transaction_id,
-                reference=invoice_id,
-                look_up_first=not ready.fresh,
-            )
+            async with heartbeating():
+                result = await gateway.charge_saved_card_safely(
+                    card_ref=ready.card_ref,
+                    amount_cents=ready.amount_cents,
+                    external_id=ready.external_transaction_id,
+                    reference=invoice_id,
+                    look_up_first=not ready.fresh,
+                )
         except PermanentGravityError as error:
             raise ApplicationError(f"Gravity refused the charge request: {error}", type="GravityPermanent", non_retryable=True) from None
         return await asyncio.to_thread(self._record, ready.payment_id, result, stream)

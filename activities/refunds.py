@@ -13,6 +13,7 @@ from sqlmodel import select
 from temporalio.exceptions import ApplicationError
 
 from activities.gateways import GatewayDirectory
+from activities.heartbeat import heartbeating
 from foundation.ids import external_id
 from gravity.client import GravityClient
 from gravity.errors import PermanentGravityError
@@ -61,7 +62,8 @@ class Refunder:
             return RefundOutcome(refund.id, refund.kind, refund.status, refund.amount_cents, refund.reason)
         gateway = self._gateways.for_oid(oid)
         try:
-            result = await self._send(gateway, kind, sale_id, refund, look_up_first=not fresh)
+            async with heartbeating():
+                result = await self._send(gateway, kind, sale_id, refund, look_up_first=not fresh)
         except PermanentGravityError as error:
             self._fail(refund.id, str(error))
             raise ApplicationError(f"Gravity refused the {kind}: {error}", type="GravityPermanent", non_retryable=True) from None

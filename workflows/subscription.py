@@ -219,7 +219,8 @@ class SubscriptionWorkflow:
                 "charge_cycle",
                 request,
                 result_type=ChargeOutcome,
-                start_to_close_timeout=timedelta(seconds=90),
+                start_to_close_timeout=timedelta(seconds=120),
+                heartbeat_timeout=timedelta(seconds=10),
                 retry_policy=GATEWAY_RETRY,
             )
         except ActivityError as error:
@@ -306,10 +307,18 @@ class SubscriptionWorkflow:
         self._publish_search_attributes()
 
     def _publish_search_attributes(self) -> None:
-        updates = [SUBSCRIPTION_STATUS.value_set(self._state.status)]
-        if self._state.status not in FINAL_STATUSES:
-            updates.append(NEXT_DUE_AT.value_set(self._due_at(self._state.next_cycle)))
-        workflow.upsert_search_attributes(updates)
+        """Keep finance's search attributes current, writing only what changed (each upsert is a
+        history event; continue-as-new carries the current values over)."""
+        status = self._state.status
+        next_due = None if status in FINAL_STATUSES else self._due_at(self._state.next_cycle)
+        current = workflow.info().typed_search_attributes
+        updates = []
+        if current.get(SUBSCRIPTION_STATUS) != status:
+            updates.append(SUBSCRIPTION_STATUS.value_set(status))
+        if next_due is not None and current.get(NEXT_DUE_AT) != next_due:
+            updates.append(NEXT_DUE_AT.value_set(next_due))
+        if updates:
+            workflow.upsert_search_attributes(updates)
 
     # ----------------------------------------------------------------- commands (Updates)
     @workflow.update
@@ -388,7 +397,7 @@ class SubscriptionWorkflow:
                 retry_policy=COMMAND_RETRY,
             )
         self._state.card_id = card_id
-        retried = self._retry_now(("retry", "new_card"))
+        retried = self._retry_now(("retry", "new_card", "payment"))
         return CommandResult(True, self._state.status, f"card changed; {retried} open invoice(s) retried now")
 
     @change_card.validator

@@ -1,0 +1,152 @@
+"""Deposits (prepayments that become client credit) taken from a saved card, and their refunds.
+
+Same exactly-once shape as `card_charges`: the payment row (purpose "deposit", no invoice) is
+committed before Gravity is called; a retry looks the external id up before it would send again.
+The approved amount becomes a `Deposit` row (client credit) in the same transaction as the ledger
+posting, and `apply_client_credit` spends it, oldest first, on the client's next invoices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import pendulum
+from sqlalchemy import Engine
+from sqlmodel import select
+from temporalio.exceptions import ApplicationError
+
+from activities.cards import card_expired_on
+from activities.gateways import GatewayDirectory
+from activities.invoice_compensation import GiveBack
+from foundation.contracts import GiveBackOutcome
+from foundation.ids import external_id
+from gravity.errors import PermanentGravityError
+from gravity.results import Outcome, TransactionResult
+from models.billing import Deposit, Payment
+from models.clinic import Client, Location, SavedCard
+from models.db import session_scope
+from models.invoicing import record_approved, record_declined, record_deposit, start_deposit_attempt
+from models.outbox import emit
+
+
+class DepositRefused(ValueError):
+    """A deposit or deposit refund that cannot be made; nothing was written or sent."""
+
+
+@dataclass(frozen=True)
+class DepositOutcome:
+    payment_id: str
+    status: str  # approved | partial | declined
+    approved_cents: int
+    deposit_id: str | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class _Ready:
+    payment_id: str
+    external_transaction_id: str
+    amount_cents: int
+    card_ref: str
+    oid: str
+    fresh: bool
+    done: DepositOutcome | None = None
+
+
+class DepositTaker:
+    def __init__(self, engine: Engine, gateways: GatewayDirectory) -> None:
+        self._engine = engine
+        self._gateways = gateways
+        self._give_back = GiveBack(engine, gateways)
+
+    async def take_from_card(self, *, client_id: str, card_id: str, amount_cents: int, request_key: str) -> DepositOutcome:
+        """Charge `amount_cents` to a saved card as client credit, exactly once per `request_key`."""
+        ready = await asyncio.to_thread(self._prepare, client_id, card_id, amount_cents, request_key)
+        if ready.done is not None:
+            return ready.done
+        try:
+            result = await self._gateways.for_oid(ready.oid).charge_saved_card_safely(
+                card_ref=ready.card_ref, amount_cents=ready.amount_cents, external_id=ready.external_transaction_id,
+                reference=f"deposit:{ready.payment_id}", look_up_first=not ready.fresh,
+            )
+        except PermanentGravityError as error:
+            raise ApplicationError(f"Gravity refused the deposit charge: {error}", type="GravityPermanent", non_retryable=True) from None
+        return await asyncio.to_thread(self._record, ready.payment_id, result)
+
+    def _prepare(self, client_id: str, card_id: str, amount_cents: int, request_key: str) -> _Ready:
+        attempt_key = f"deposit:{client_id}:{request_key}"
+        with session_scope(self._engine) as session:
+            existing = session.exec(select(Payment).where(Payment.attempt_key == attempt_key)).first()
+            if existing is not None and existing.status in ("approved", "declined"):
+                return _Ready(existing.id, existing.external_transaction_id, existing.amount_cents, "", "", False, _deposit_outcome(session, existing))
+            client = session.get(Client, client_id)
+            if client is None:
+                raise DepositRefused(f"unknown client {client_id}")
+            if amount_cents <= 0:
+                raise DepositRefused("a deposit needs an amount greater than zero")
+            card = session.get(SavedCard, card_id)
+            if card is None or card.client_id != client_id:
+                raise DepositRefused(f"unknown card {card_id} for client {client_id}")
+            if card.disabled:
+                raise DepositRefused(f"card {card_id} is disabled")
+            location = session.get(Location, client.location_id)
+            assert location is not None
+            if not location.allow_recurring_gravity:
+                raise DepositRefused(f"location {location.id} does not allow Gravity payment for recurring payments")
+            today = pendulum.now(location.timezone).date()
+            if card_expired_on(card.exp_month, card.exp_year, today):
+                raise DepositRefused(f"card {card_id} expired {card.exp_month:02d}/{card.exp_year}")
+            payment, fresh = start_deposit_attempt(
+                session, client_id=client_id, location_id=location.id, attempt_key=attempt_key,
+                external_transaction_id=external_id(attempt_key), method="card_on_file", amount_cents=amount_cents, card_id=card.id,
+            )
+            return _Ready(payment.id, payment.external_transaction_id, payment.amount_cents, card.gravity_ref, location.gravity_oid, fresh)
+
+    def _record(self, payment_id: str, result: TransactionResult) -> DepositOutcome:
+        with session_scope(self._engine) as session:
+            payment = session.exec(select(Payment).where(Payment.id == payment_id).with_for_update()).one()
+            stream = f"client:{payment.client_id}"
+            if result.outcome in (Outcome.APPROVED, Outcome.PARTIAL):
+                record_approved(session, payment, approved_cents=result.approved_cents, unique_trans_id=result.unique_trans_id,
+                                masked_number=result.masked_account, brand=result.card_brand, message=result.result_message)
+                record_deposit(session, payment)
+            else:
+                reason = str(result.decline_reason.value) if result.decline_reason else None
+                klass = str(result.decline_class.value) if result.decline_class else None
+                record_declined(session, payment, reason=reason, decline_class=klass, message=result.result_message)
+                emit(session, type="payment.failed", stream=stream, payload={"payment_id": payment.id, "purpose": "deposit", "reason": reason},
+                     dedupe_key=f"payment.failed:{payment.id}")
+            return _deposit_outcome(session, payment)
+
+    async def refund_unused(self, *, deposit_id: str, request_key: str) -> GiveBackOutcome:
+        """Give back what is left of a deposit to the card that paid it (void if still possible)."""
+        payment_id, remaining = await asyncio.to_thread(self._refundable_deposit, deposit_id)
+        return await self._give_back.give_back(
+            payment_id=payment_id, amount_cents=remaining, key=f"deposit-refund:{deposit_id}:{request_key}",
+            reason=f"unused deposit {deposit_id} refunded",
+        )
+
+    def _refundable_deposit(self, deposit_id: str) -> tuple[str, int]:
+        with session_scope(self._engine) as session:
+            deposit = session.get(Deposit, deposit_id)
+            if deposit is None:
+                raise DepositRefused(f"unknown deposit {deposit_id}")
+            if deposit.payment_id is None:
+                raise DepositRefused(f"deposit {deposit_id} was not paid by card (it is a credit note); nothing to refund to a card")
+            payment = session.get(Payment, deposit.payment_id)
+            assert payment is not None
+            refundable = payment.approved_cents - payment.refunded_cents if payment.status == "approved" else 0
+            amount = min(deposit.remaining_cents, refundable)
+            if amount <= 0:
+                raise DepositRefused(f"deposit {deposit_id} has no unused credit left to refund")
+            return payment.id, amount
+
+
+def _deposit_outcome(session, payment: Payment) -> DepositOutcome:  # type: ignore[no-untyped-def]
+    deposit = session.exec(select(Deposit).where(Deposit.payment_id == payment.id)).first()
+    if payment.status == "approved":
+        status = "approved" if payment.approved_cents >= payment.amount_cents else "partial"
+    else:
+        status = payment.status
+    return DepositOutcome(payment.id, status, payment.approved_cents, deposit.id if deposit else None, payment.result_message or "")

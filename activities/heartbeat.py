@@ -1,0 +1,34 @@
+"""Heartbeats while an activity waits on the gateway, so a worker that dies mid-charge is noticed
+in seconds (the heartbeat timeout) instead of at the end of the start-to-close timeout, and the
+retry - which looks the charge up before anything else - runs on a live worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from temporalio import activity
+
+INTERVAL_SECONDS = 2.0
+
+
+@contextlib.asynccontextmanager
+async def heartbeating() -> AsyncIterator[None]:
+    """Heartbeat every few seconds for as long as the block runs (no-op outside an activity)."""
+    if not activity.in_activity():
+        yield
+        return
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(INTERVAL_SECONDS)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,192 @@
+"""Giving a payment back (void when Gravity still allows it, else refund), and the activities of the
+invoice-cancellation saga built on it.
+
+Why "void first, then refund" is decided by asking Gravity: only Gravity knows whether a sale's batch
+has settled. A void is tried only for the whole, untouched sale; if Gravity answers that it can no
+longer be voided (`VoidNotPossible`), the void's row is closed as failed and a refund is sent under a
+NEW attempt key. Both keys are derived from the caller's business key, so a crashed or retried
+activity finds its earlier rows (and looks their ids up at Gravity) instead of giving money back twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import Engine
+from sqlmodel import select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.gateways import GatewayDirectory
+from activities.refunds import Refunder, RefundOutcome
+from foundation.contracts import CompensationPlan, CompensationStep, GiveBackOutcome
+from gravity.client import GravityClient
+from gravity.errors import VoidNotPossible
+from gravity.results import TransactionResult
+from models.billing import CreditApplication, Invoice, Payment, Refund
+from models.db import session_scope
+from models.invoicing import credit_returned, lock_invoice, return_credit_application, void_invoice
+from models.refunds import RefundRefused, record_refund_failed, refundable_cents, unapply_from_invoice
+
+
+class _VoidRefused(Exception):
+    """Gravity will not void this sale (settled, or it has refunds): refund it instead."""
+
+
+class _VoidFirstRefunder(Refunder):
+    """A `Refunder` that reports a refused void distinctly instead of as a permanent failure."""
+
+    async def _send(self, gateway: GravityClient, kind: str, sale_id: str | None, refund: Refund, *, look_up_first: bool) -> TransactionResult:
+        try:
+            return await super()._send(gateway, kind, sale_id, refund, look_up_first=look_up_first)
+        except VoidNotPossible as error:
+            if kind != "void":
+                raise
+            raise _VoidRefused(str(error)) from None
+
+
+class GiveBack:
+    """Void-or-refund of one payment, exactly once per business key."""
+
+    def __init__(self, engine: Engine, gateways: GatewayDirectory) -> None:
+        self._engine = engine
+        self._refunder = _VoidFirstRefunder(engine, gateways)
+
+    async def give_back(self, *, payment_id: str, amount_cents: int | None, key: str, reason: str, unapply: bool = False) -> GiveBackOutcome:
+        """Give back `amount_cents` (None: all that is refundable) of a payment.
+
+        `key` names the request (e.g. `cancel:{invoice}:{payment}`); the void's attempt key is
+        `void:{key}` and the refund's `refund:{key}`. With `unapply` the money also comes off the
+        invoice's paid amount (cancellation, late approvals), instead of being a refund expense.
+        """
+        void_key, refund_key = f"void:{key}", f"refund:{key}"
+        existing, refundable, whole = await asyncio.to_thread(self._state, payment_id, void_key, refund_key)
+        done = [r for r in existing if r.status == "done"]
+        if done:
+            refund = done[0]
+            if unapply:
+                await asyncio.to_thread(self._unapply, refund.id)
+            return GiveBackOutcome(payment_id, refund.kind, refund.amount_cents, refund.id)
+        amount = refundable if amount_cents is None else amount_cents
+        pending_refund = next((r for r in existing if r.attempt_key == refund_key), None)
+        if pending_refund is not None:
+            amount = pending_refund.amount_cents
+        if amount <= 0 and pending_refund is None:
+            return GiveBackOutcome(payment_id, "none", 0)
+        outcome: RefundOutcome | None = None
+        void_row = next((r for r in existing if r.attempt_key == void_key), None)
+        try_void = pending_refund is None and (void_row is not None and void_row.status != "failed" or (void_row is None and amount == whole))
+        if try_void:
+            try:
+                outcome = await self._refunder.give_back(payment_id=payment_id, amount_cents=amount, kind="void", attempt_key=void_key, reason=reason)
+            except _VoidRefused as error:
+                await asyncio.to_thread(self._fail_by_key, void_key, str(error))
+                outcome = None
+            if outcome is not None and outcome.status != "done":
+                outcome = None
+        if outcome is None:
+            outcome = await self._refunder.give_back(payment_id=payment_id, amount_cents=amount, kind="refund", attempt_key=refund_key, reason=reason)
+        if outcome.status != "done":
+            raise ApplicationError(f"Gravity did not give back payment {payment_id}: {outcome.message}", type="GravityPermanent", non_retryable=True)
+        if unapply:
+            await asyncio.to_thread(self._unapply, outcome.refund_id)
+        return GiveBackOutcome(payment_id, outcome.kind, outcome.amount_cents, outcome.refund_id)
+
+    def _state(self, payment_id: str, void_key: str, refund_key: str) -> tuple[list[Refund], int, int]:
+        with session_scope(self._engine) as session:
+            payment = session.get(Payment, payment_id)
+            if payment is None:
+                raise ApplicationError(f"unknown payment {payment_id}", type="NotFound", non_retryable=True)
+            rows = list(session.exec(select(Refund).where(Refund.attempt_key.in_((void_key, refund_key)))))  # type: ignore[attr-defined]
+            whole = payment.approved_cents if payment.refunded_cents == 0 else -1
+            return rows, refundable_cents(payment), whole
+
+    def _fail_by_key(self, attempt_key: str, message: str) -> None:
+        with session_scope(self._engine) as session:
+            refund = session.exec(select(Refund).where(Refund.attempt_key == attempt_key).with_for_update()).first()
+            if refund is not None:
+                record_refund_failed(session, refund, message=message)
+
+    def _unapply(self, refund_id: str | None) -> None:
+        if refund_id is None:
+            return
+        with session_scope(self._engine) as session:
+            refund = session.exec(select(Refund).where(Refund.id == refund_id).with_for_update()).one()
+            unapply_from_invoice(session, refund)
+
+
+def refused(message: str) -> ApplicationError:
+    return ApplicationError(message, type="InvalidCommand", non_retryable=True)
+
+
+class InvoiceCompensationActivities:
+    """The saga's steps: what is left to give back, give back one payment, return one credit, void."""
+
+    def __init__(self, engine: Engine, gateways: GatewayDirectory) -> None:
+        self._engine = engine
+        self._give_back = GiveBack(engine, gateways)
+
+    @activity.defn(name="plan_invoice_compensation")
+    async def plan_invoice_compensation(self, invoice_id: str) -> CompensationPlan:
+        return await asyncio.to_thread(self._plan, invoice_id)
+
+    def _plan(self, invoice_id: str) -> CompensationPlan:
+        with session_scope(self._engine) as session:
+            invoice = session.get(Invoice, invoice_id)
+            if invoice is None:
+                raise refused(f"unknown invoice {invoice_id}")
+            payments = session.exec(
+                select(Payment)
+                .where(Payment.invoice_id == invoice_id, Payment.status == "approved", Payment.method != "credit")
+                .order_by(Payment.created_at, Payment.id)  # type: ignore[arg-type]
+            ).all()
+            applications = session.exec(
+                select(CreditApplication).where(CreditApplication.invoice_id == invoice_id).order_by(CreditApplication.id)  # type: ignore[arg-type]
+            ).all()
+            return CompensationPlan(
+                invoice_id=invoice_id,
+                payment_ids=[p.id for p in payments if refundable_cents(p) > 0],
+                credit_application_ids=[a.id for a in applications if a.id is not None and not credit_returned(session, a.id)],
+                subscription_id=invoice.subscription_id,
+                invoice_status=invoice.status,
+            )
+
+    @activity.defn(name="compensate_payment")
+    async def compensate_payment(self, step: CompensationStep) -> GiveBackOutcome:
+        """Give one payment back in full (void if possible, else refund), off the invoice."""
+        assert step.payment_id is not None
+        try:
+            return await self._give_back.give_back(
+                payment_id=step.payment_id,
+                amount_cents=None,
+                key=f"cancel:{step.invoice_id}:{step.payment_id}",
+                reason=f"invoice {step.invoice_id} cancelled: {step.reason}".strip(": "),
+                unapply=True,
+            )
+        except RefundRefused as error:
+            raise refused(str(error)) from None
+
+    @activity.defn(name="return_invoice_credit")
+    async def return_invoice_credit(self, step: CompensationStep) -> int:
+        assert step.credit_application_id is not None
+        return await asyncio.to_thread(self._return_credit, step.credit_application_id)
+
+    def _return_credit(self, application_id: int) -> int:
+        with session_scope(self._engine) as session:
+            return return_credit_application(session, application_id)
+
+    @activity.defn(name="void_cancelled_invoice")
+    async def void_cancelled_invoice(self, step: CompensationStep) -> str:
+        return await asyncio.to_thread(self._void, step.invoice_id, step.reason)
+
+    def _void(self, invoice_id: str, reason: str) -> str:
+        with session_scope(self._engine) as session:
+            invoice = lock_invoice(session, invoice_id)
+            if invoice is None:
+                raise refused(f"unknown invoice {invoice_id}")
+            try:
+                void_invoice(session, invoice, reason=reason or "cancelled")
+            except ValueError as error:
+                # Something new arrived on the invoice meanwhile: the saga plans again.
+                raise ApplicationError(str(error), type="NotYetCompensated") from None
+            return invoice.status
