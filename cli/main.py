@@ -10,6 +10,12 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+from cli.sandbox_cmd import sandbox; app.command()(sandbox)  # noqa: E402, E702
+from cli.worker_cmd import worker; app.command()(worker)  # noqa: E402, E702
+
+from cli import stack_cmds  # noqa: E402 - commands register onto `app` above
+
+stack_cmds.register(app)
 
 
 def main() -> None:
