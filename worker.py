@@ -12,14 +12,19 @@ from collections.abc import Sequence
 from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from activities.gateways import GatewayDirectory
+from activities.invoice_compensation import InvoiceCompensationActivities
 from activities.subscription_commands import SubscriptionCommandActivities
 from activities.subscriptions import SubscriptionActivities
+from activities.terminal import TerminalActivities
+from foundation.telemetry import Telemetry, configure_logging, current_telemetry, setup_telemetry
+from workflows.invoice_cancellation import InvoiceCancellationWorkflow
 from workflows.subscription import SubscriptionWorkflow
+from workflows.terminal_payment import TerminalPaymentWorkflow
 
-WORKFLOWS: Sequence[type] = (SubscriptionWorkflow,)
+WORKFLOWS: Sequence[type] = (SubscriptionWorkflow, TerminalPaymentWorkflow, InvoiceCancellationWorkflow)
 
 
 def activities_for(engine: Engine, gateways: GatewayDirectory) -> list[object]:
@@ -32,6 +37,25 @@ def activities_for(engine: Engine, gateways: GatewayDirectory) -> list[object]:
         commands.change_card,
         commands.cancel_subscription,
         commands.change_plan,
+        *_counter_activities(engine, gateways),
+    ]
+
+
+def _counter_activities(engine: Engine, gateways: GatewayDirectory) -> list[object]:
+    """Terminal payments and the invoice-cancellation saga."""
+    terminal = TerminalActivities(engine, gateways)
+    compensation = InvoiceCompensationActivities(engine, gateways)
+    return [
+        terminal.prepare_terminal_payment,
+        terminal.send_to_terminal,
+        terminal.look_up_terminal,
+        terminal.cancel_on_terminal,
+        terminal.record_terminal_result,
+        terminal.close_terminal_payment,
+        compensation.plan_invoice_compensation,
+        compensation.compensate_payment,
+        compensation.return_invoice_credit,
+        compensation.void_cancelled_invoice,
     ]
 
 
@@ -45,24 +69,55 @@ def build_worker(client: Client, engine: Engine, gateways: GatewayDirectory, *, 
         activities=activities_for(engine, gateways),
         max_concurrent_activities=50,
         max_concurrent_workflow_tasks=50,
+        interceptors=_tracing_not_on(client),
     )
 
 
-async def connect(address: str, namespace: str) -> Client:
-    """A Temporal client with the data converter every part of the engine must share."""
-    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+def _tracing_not_on(client: Client) -> list[Interceptor]:
+    """The tracing interceptor for the worker when telemetry is on but the client does not carry
+    it already (a worker uses its client's interceptors too: adding it twice would double spans)."""
+    telemetry = current_telemetry()
+    if not telemetry.enabled:
+        return []
+    from temporalio.contrib.opentelemetry import TracingInterceptor
+
+    if any(isinstance(i, TracingInterceptor) for i in client.config()["interceptors"]):
+        return []
+    return telemetry.temporal_interceptors()
+
+
+async def connect(address: str, namespace: str, *, telemetry: Telemetry | None = None) -> Client:
+    """A Temporal client with the data converter every part of the engine must share.
+
+    With telemetry on (the given one, else the process's), the client carries Temporal's
+    OpenTelemetry interceptor, so workers built on it trace workflows and activities too, and its
+    runtime buffers the SDK's metrics for `Telemetry.temporal_metrics()`. Off: a plain client."""
+    telemetry = telemetry or current_telemetry()
+    return await Client.connect(
+        address,
+        namespace=namespace,
+        data_converter=pydantic_data_converter,
+        interceptors=telemetry.temporal_interceptors(),
+        runtime=telemetry.temporal_runtime(),
+    )
 
 
 async def run_worker(database_url: str, temporal_address: str, *, namespace: str, task_queue: str, gateways: GatewayDirectory) -> None:
+    from foundation.settings import get_settings
     from models.db import get_engine
 
-    client = await connect(temporal_address, namespace)
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    telemetry = setup_telemetry(settings, service_name="vet-billing-worker")
+    client = await connect(temporal_address, namespace, telemetry=telemetry)
     engine = get_engine(database_url)
     worker = build_worker(client, engine, gateways, task_queue=task_queue)
     try:
-        await worker.run()
+        async with telemetry.temporal_metrics():
+            await worker.run()
     finally:
         await gateways.aclose()
+        telemetry.shutdown()
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from activities.gateways import GatewayDirectory
 from activities.heartbeat import heartbeating
 from foundation.contracts import ChargeOutcome
 from foundation.ids import external_id
+from foundation.telemetry import counters, log_context
 from gravity.errors import PermanentGravityError
 from gravity.results import Outcome, TransactionResult
 from models.billing import Invoice, Payment
@@ -54,22 +55,27 @@ class CardCollector:
 
     async def collect(self, *, invoice_id: str, card_id: str | None, attempt_key: str, attempt: int, when: datetime, stream: str) -> ChargeOutcome:
         """Try to collect the invoice's open balance from the card; a decline is a result."""
-        ready = await asyncio.to_thread(self._prepare, invoice_id=invoice_id, card_id=card_id, attempt_key=attempt_key, attempt=attempt, when=when)
-        if isinstance(ready, ChargeOutcome):
-            return ready
-        gateway = self._gateways.for_oid(ready.oid)
-        try:
-            async with heartbeating():
-                result = await gateway.charge_saved_card_safely(
-                    card_ref=ready.card_ref,
-                    amount_cents=ready.amount_cents,
-                    external_id=ready.external_transaction_id,
-                    reference=invoice_id,
-                    look_up_first=not ready.fresh,
-                )
-        except PermanentGravityError as error:
-            raise ApplicationError(f"Gravity refused the charge request: {error}", type="GravityPermanent", non_retryable=True) from None
-        return await asyncio.to_thread(self._record, ready.payment_id, result, stream)
+        with log_context(invoice_id=invoice_id):
+            ready = await asyncio.to_thread(self._prepare, invoice_id=invoice_id, card_id=card_id, attempt_key=attempt_key, attempt=attempt, when=when)
+            if isinstance(ready, ChargeOutcome):
+                return ready
+            gateway = self._gateways.for_oid(ready.oid)
+            try:
+                async with heartbeating():
+                    result = await gateway.charge_saved_card_safely(
+                        card_ref=ready.card_ref,
+                        amount_cents=ready.amount_cents,
+                        external_id=ready.external_transaction_id,
+                        reference=invoice_id,
+                        look_up_first=not ready.fresh,
+                    )
+            except PermanentGravityError as error:
+                raise ApplicationError(f"Gravity refused the charge request: {error}", type="GravityPermanent", non_retryable=True) from None
+            outcome = await asyncio.to_thread(self._record, ready.payment_id, result, stream)
+            counters().charge(
+                outcome=result.outcome.value, attempt=attempt, decline_reason=_text(result.decline_reason), decline_class=_text(result.decline_class)
+            )
+            return outcome
 
     def _prepare(self, *, invoice_id: str, card_id: str | None, attempt_key: str, attempt: int, when: datetime) -> ChargeOutcome | _Ready:
         with session_scope(self._engine) as session:

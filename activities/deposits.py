@@ -21,6 +21,7 @@ from activities.gateways import GatewayDirectory
 from activities.invoice_compensation import GiveBack
 from foundation.contracts import GiveBackOutcome
 from foundation.ids import external_id
+from foundation.telemetry import counters
 from gravity.errors import PermanentGravityError
 from gravity.results import Outcome, TransactionResult
 from models.billing import Deposit, Payment
@@ -72,7 +73,15 @@ class DepositTaker:
             )
         except PermanentGravityError as error:
             raise ApplicationError(f"Gravity refused the deposit charge: {error}", type="GravityPermanent", non_retryable=True) from None
-        return await asyncio.to_thread(self._record, ready.payment_id, result)
+        outcome = await asyncio.to_thread(self._record, ready.payment_id, result)
+        counters().charge(
+            outcome=result.outcome.value,
+            attempt=1,
+            channel="deposit",
+            decline_reason=result.decline_reason.value if result.decline_reason else None,
+            decline_class=result.decline_class.value if result.decline_class else None,
+        )
+        return outcome
 
     def _prepare(self, client_id: str, card_id: str, amount_cents: int, request_key: str) -> _Ready:
         attempt_key = f"deposit:{client_id}:{request_key}"

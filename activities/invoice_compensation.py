@@ -61,36 +61,47 @@ class GiveBack:
         """
         void_key, refund_key = f"void:{key}", f"refund:{key}"
         existing, refundable, whole = await asyncio.to_thread(self._state, payment_id, void_key, refund_key)
-        done = [r for r in existing if r.status == "done"]
-        if done:
-            refund = done[0]
+        done = next((r for r in existing if r.status == "done"), None)
+        if done is not None:
             if unapply:
-                await asyncio.to_thread(self._unapply, refund.id)
-            return GiveBackOutcome(payment_id, refund.kind, refund.amount_cents, refund.id)
-        amount = refundable if amount_cents is None else amount_cents
-        pending_refund = next((r for r in existing if r.attempt_key == refund_key), None)
-        if pending_refund is not None:
-            amount = pending_refund.amount_cents
-        if amount <= 0 and pending_refund is None:
-            return GiveBackOutcome(payment_id, "none", 0)
-        outcome: RefundOutcome | None = None
+                await asyncio.to_thread(self._unapply, done.id)
+            return GiveBackOutcome(payment_id, done.kind, done.amount_cents, done.id)
         void_row = next((r for r in existing if r.attempt_key == void_key), None)
-        try_void = pending_refund is None and (void_row is not None and void_row.status != "failed" or (void_row is None and amount == whole))
-        if try_void:
-            try:
-                outcome = await self._refunder.give_back(payment_id=payment_id, amount_cents=amount, kind="void", attempt_key=void_key, reason=reason)
-            except _VoidRefused as error:
-                await asyncio.to_thread(self._fail_by_key, void_key, str(error))
-                outcome = None
-            if outcome is not None and outcome.status != "done":
-                outcome = None
+        refund_row = next((r for r in existing if r.attempt_key == refund_key), None)
+        outcome: RefundOutcome | None = None
+        if refund_row is None:
+            # An unfinished void keeps its reserved amount; otherwise decide afresh from the payment.
+            if void_row is not None and void_row.status != "failed":
+                outcome = await self._try_void(payment_id, void_row.amount_cents, void_key, reason)
+            elif void_row is None:
+                amount = refundable if amount_cents is None else amount_cents
+                if amount <= 0:
+                    return GiveBackOutcome(payment_id, "none", 0)
+                if amount == whole:
+                    outcome = await self._try_void(payment_id, amount, void_key, reason)
         if outcome is None:
+            if refund_row is not None:
+                amount = refund_row.amount_cents
+            else:
+                _, refundable, _ = await asyncio.to_thread(self._state, payment_id, void_key, refund_key)
+                amount = refundable if amount_cents is None else amount_cents
+                if amount <= 0:
+                    return GiveBackOutcome(payment_id, "none", 0)
             outcome = await self._refunder.give_back(payment_id=payment_id, amount_cents=amount, kind="refund", attempt_key=refund_key, reason=reason)
         if outcome.status != "done":
             raise ApplicationError(f"Gravity did not give back payment {payment_id}: {outcome.message}", type="GravityPermanent", non_retryable=True)
         if unapply:
             await asyncio.to_thread(self._unapply, outcome.refund_id)
         return GiveBackOutcome(payment_id, outcome.kind, outcome.amount_cents, outcome.refund_id)
+
+    async def _try_void(self, payment_id: str, amount: int, void_key: str, reason: str) -> RefundOutcome | None:
+        """The void's outcome, or None when Gravity will not void (its row is then closed as failed)."""
+        try:
+            outcome = await self._refunder.give_back(payment_id=payment_id, amount_cents=amount, kind="void", attempt_key=void_key, reason=reason)
+        except _VoidRefused as error:
+            await asyncio.to_thread(self._fail_by_key, void_key, str(error))
+            return None
+        return outcome if outcome.status == "done" else None
 
     def _state(self, payment_id: str, void_key: str, refund_key: str) -> tuple[list[Refund], int, int]:
         with session_scope(self._engine) as session:

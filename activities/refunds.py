@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 from activities.gateways import GatewayDirectory
 from activities.heartbeat import heartbeating
 from foundation.ids import external_id
+from foundation.telemetry import counters
 from gravity.client import GravityClient
 from gravity.errors import PermanentGravityError
 from gravity.results import TransactionResult
@@ -85,7 +86,9 @@ class Refunder:
                 record_refund_done(session, refund, unique_trans_id=result.unique_trans_id)
             else:
                 record_refund_failed(session, refund, message=result.result_message)
-            return RefundOutcome(refund.id, refund.kind, refund.status, refund.amount_cents, result.result_message)
+            outcome = RefundOutcome(refund.id, refund.kind, refund.status, refund.amount_cents, result.result_message)
+        counters().give_back(kind=outcome.kind, status=outcome.status)  # after the commit: a count is a recorded answer
+        return outcome
 
     def _fail(self, refund_id: str, message: str) -> None:
         with session_scope(self._engine) as session:

@@ -21,6 +21,7 @@ from activities.gateways import GatewayDirectory
 from activities.invoice_compensation import GiveBack
 from foundation.contracts import GatewayResult, TerminalClose, TerminalOutcome, TerminalPaymentInput, TerminalPrepared, TerminalRecord
 from foundation.ids import external_id
+from foundation.telemetry import counters
 from gravity.errors import DeviceBusy, NotFound, PermanentGravityError
 from gravity.results import Outcome, TransactionResult
 from models.billing import Invoice, Payment
@@ -210,6 +211,10 @@ class TerminalActivities:
     async def record_terminal_result(self, record: TerminalRecord) -> TerminalOutcome:
         """Book the result; a late approval is booked (money moved) and then voided or refunded."""
         outcome = await asyncio.to_thread(self._record, record)
+        result = record.result
+        counters().charge(
+            outcome=result.outcome, attempt=1, channel="terminal", decline_reason=result.decline_reason, decline_class=result.decline_class
+        )
         if record.late and outcome.status in ("approved", "partial"):
             given = await self._give_back.give_back(
                 payment_id=record.payment_id, amount_cents=None, key=f"late:{record.payment_id}",

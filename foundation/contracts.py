@@ -226,3 +226,155 @@ class PlanChangeOutcome:
     new_plan: PlanTerms
     net_cents: int  # > 0 charged to the client, < 0 credited, 0 nothing
     message: str
+
+
+# ----------------------------------------------------------------- counter payments (terminal, deposits, refunds)
+@dataclass(frozen=True)
+class TerminalTiming:
+    """How long a terminal payment waits, from Gravity's polling advice (seconds).
+
+    Poll every 3-5 s for 3 minutes; then cancel at the device, tell the user and keep checking every
+    30 s for 30 more minutes; what is still unknown then goes to manual review. Tests may pass
+    coarser values to keep the number of timers (and time skips) small.
+    """
+
+    poll_every_s: int = 5
+    counter_timeout_s: int = 180
+    background_every_s: int = 30
+    background_for_s: int = 1800
+
+
+@dataclass(frozen=True)
+class TerminalPaymentInput:
+    """One payment (or deposit) pushed to one counter terminal; `payment_id` names the workflow."""
+
+    payment_id: str
+    attempt_key: str
+    location_id: str
+    device_name: str
+    purpose: str = "invoice"  # invoice | deposit
+    invoice_id: str | None = None
+    client_id: str | None = None
+    amount_cents: int | None = None  # None: the invoice's open balance
+    save_card: bool = False
+    make_default: bool = False
+    timing: TerminalTiming = field(default_factory=TerminalTiming)
+
+
+@dataclass(frozen=True)
+class TerminalPrepared:
+    """The payment row written before anything is sent, or why nothing will be sent."""
+
+    payment_id: str
+    external_transaction_id: str = ""
+    amount_cents: int = 0
+    reference: str = ""
+    subscription_id: str | None = None
+    refused_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class GatewayResult:
+    """A terminal transaction's result (from a verified postback or a lookup): never a card number."""
+
+    external_transaction_id: str
+    outcome: str  # approved | partial | declined
+    approved_cents: int
+    unique_trans_id: str | None = None
+    result_message: str = ""
+    decline_reason: str | None = None
+    decline_class: str | None = None
+    masked_account: str | None = None
+    card_brand: str | None = None
+    expiry_mmyy: str | None = None
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class TerminalRecord:
+    """Book a terminal result; `late` = it arrived after we gave up at the counter (void it)."""
+
+    payment_id: str
+    result: GatewayResult
+    save_card: bool = False
+    make_default: bool = False
+    late: bool = False
+
+
+@dataclass(frozen=True)
+class TerminalOutcome:
+    """What a terminal payment ended in (the workflow's result and the activities' answers)."""
+
+    payment_id: str
+    status: str  # approved | partial | declined | cancelled | late_approval_voided | manual_review | refused
+    approved_cents: int = 0
+    balance_cents: int = 0
+    invoice_id: str | None = None
+    invoice_status: str | None = None
+    subscription_id: str | None = None
+    card_id: str | None = None
+    deposit_id: str | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class TerminalClose:
+    """End a payment that moved no money: cancelled, refused, or left for manual review."""
+
+    payment_id: str
+    status: str  # cancelled | refused | manual_review
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class TerminalView:
+    """The `status` query of a terminal payment workflow."""
+
+    payment_id: str
+    state: str  # validating | sending | waiting_at_counter | timed_out_at_counter | recording | <final outcome>
+    message: str = ""
+    outcome: TerminalOutcome | None = None
+
+
+@dataclass(frozen=True)
+class InvoiceCancellationInput:
+    invoice_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class CompensationPlan:
+    """What is still to give back before the invoice can be voided."""
+
+    invoice_id: str
+    payment_ids: list[str]
+    credit_application_ids: list[int]
+    subscription_id: str | None
+    invoice_status: str
+
+
+@dataclass(frozen=True)
+class CompensationStep:
+    invoice_id: str
+    payment_id: str | None = None
+    credit_application_id: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class GiveBackOutcome:
+    """One payment given back: by a void, by a refund, or nothing left to give."""
+
+    payment_id: str
+    kind: str  # void | refund | none
+    amount_cents: int
+    refund_id: str | None = None
+
+
+@dataclass(frozen=True)
+class InvoiceCancellationOutcome:
+    invoice_id: str
+    status: str  # void
+    compensated: list[GiveBackOutcome]
+    credit_returned_cents: int
+    subscription_id: str | None = None

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_endpoint: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    events_url: str | None = Field(default=None, description="Where outbox events are POSTed, signed (none: feed only).")
+    events_secret: SecretStr | None = Field(default=None, description="HMAC-SHA256 key for X-Billing-Signature on event deliveries.")
 
     @field_validator("database_url")
     @classmethod

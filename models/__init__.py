@@ -6,6 +6,7 @@ Never import it from a workflow module: workflows reach the database only throug
 
 from models.billing import CreditApplication, Deposit, Invoice, InvoiceLine, Payment, Refund
 from models.clinic import Client, Location, Pet, SavedCard, Terminal
+from models.idempotency import ApiIdempotency
 from models.ledger import Account, LedgerEntry, LedgerTransaction
 from models.outbox import OutboxEvent
 from models.plans import HealthPlan, PlanService
@@ -13,6 +14,7 @@ from models.subscriptions import ServiceRedemption, Subscription
 
 __all__ = [
     "Account",
+    "ApiIdempotency",
     "Client",
     "CreditApplication",
     "Deposit",

@@ -245,3 +245,209 @@ def record_declined(session: Session, payment: Payment, *, reason: str | None, d
     payment.updated_at = utcnow()
     session.add(payment)
     session.flush()
+
+
+# ----------------------------------------------------------------- counter invoices, deposits, cancellation
+def create_counter_invoice(session: Session, *, invoice_id: str, client_id: str, location_id: str, lines: list[LineSpec]) -> Invoice:
+    """A front-desk invoice with its lines and its ledger posting (receivable against revenue)."""
+    total = sum(line.amount_cents for line in lines)
+    invoice = Invoice(
+        id=invoice_id,
+        number=f"C-{invoice_id.removeprefix('inv_')[:12]}",
+        kind="counter",
+        client_id=client_id,
+        location_id=location_id,
+        status="open",
+        total_cents=total,
+        paid_cents=0,
+    )
+    session.add(invoice)
+    session.flush()
+    for line in lines:
+        session.add(InvoiceLine(invoice_id=invoice_id, kind=line.kind, description=line.description, amount_cents=line.amount_cents))
+    _post_invoice_issued(session, invoice_id, location_id, client_id, lines)
+    emit(session, type="invoice.issued", stream=f"client:{client_id}", payload={"invoice_id": invoice_id, "total_cents": total},
+         dedupe_key=f"invoice.issued:{invoice_id}")
+    session.flush()
+    return invoice
+
+
+def start_deposit_attempt(
+    session: Session,
+    *,
+    client_id: str,
+    location_id: str,
+    attempt_key: str,
+    external_transaction_id: str,
+    method: str,
+    amount_cents: int,
+    card_id: str | None,
+) -> tuple[Payment, bool]:
+    """Like `start_attempt`, for a prepayment that belongs to no invoice (purpose "deposit")."""
+    existing = session.exec(select(Payment).where(Payment.attempt_key == attempt_key)).first()
+    if existing is not None:
+        return existing, False
+    payment = Payment(
+        id="pay_" + external_transaction_id.replace("-", "")[:24],
+        external_transaction_id=external_transaction_id,
+        attempt_key=attempt_key,
+        invoice_id=None,
+        client_id=client_id,
+        location_id=location_id,
+        card_id=card_id,
+        method=method,
+        purpose="deposit",
+        attempt=1,
+        status="pending",
+        amount_cents=amount_cents,
+    )
+    session.add(payment)
+    session.flush()
+    return payment, True
+
+
+def record_deposit(session: Session, payment: Payment) -> Deposit | None:
+    """The client credit an approved deposit payment created (once; its id derives from the payment).
+
+    `record_approved` already posted DR gateway_clearing / CR client_credit; this is the sub-ledger
+    row `apply_client_credit` spends oldest first.
+    """
+    if payment.purpose != "deposit" or payment.status != "approved" or payment.approved_cents == 0:
+        return None
+    existing = session.exec(select(Deposit).where(Deposit.payment_id == payment.id)).first()
+    if existing is not None:
+        return existing
+    deposit = Deposit(
+        id="dep_" + payment.external_transaction_id.replace("-", "")[:24],
+        client_id=payment.client_id,
+        location_id=payment.location_id,
+        payment_id=payment.id,
+        amount_cents=payment.approved_cents,
+        remaining_cents=payment.approved_cents,
+        status="held",
+    )
+    session.add(deposit)
+    emit(session, type="deposit.received", stream=f"client:{payment.client_id}",
+         payload={"deposit_id": deposit.id, "payment_id": payment.id, "amount_cents": deposit.amount_cents},
+         dedupe_key=f"deposit.received:{deposit.id}")
+    session.flush()
+    return deposit
+
+
+def close_attempt(session: Session, payment: Payment, *, status: str, message: str) -> None:
+    """End an attempt that moved no money: "failed" (cancelled, refused) or "unknown" (manual review)."""
+    if payment.status not in ("pending", "unknown"):
+        return
+    payment.status = status
+    payment.result_message = message
+    payment.updated_at = utcnow()
+    session.add(payment)
+    session.flush()
+
+
+def _reduce_paid(session: Session, invoice: Invoice, amount: int) -> None:
+    invoice.paid_cents -= amount
+    if invoice.status == "paid" and invoice.paid_cents < invoice.total_cents:
+        invoice.status = "open"
+    invoice.updated_at = utcnow()
+    session.add(invoice)
+    session.flush()
+
+
+def return_credit_application(session: Session, application_id: int) -> int:
+    """Give an applied credit back to its deposit (the invoice is being cancelled); returns cents.
+
+    Idempotent on the ledger reference, so a retried activity never returns the credit twice.
+    """
+    from models.ledger import LedgerTransaction
+
+    application = session.get(CreditApplication, application_id)
+    if application is None:
+        return 0
+    reference = f"credit_application:{application.id}:returned"
+    if session.exec(select(LedgerTransaction).where(LedgerTransaction.reference == reference)).first() is not None:
+        return 0
+    invoice = lock_invoice(session, application.invoice_id)
+    deposit = session.exec(select(Deposit).where(Deposit.id == application.deposit_id).with_for_update()).one()
+    assert invoice is not None
+    deposit.remaining_cents += application.amount_cents
+    deposit.status = "held"
+    session.add(deposit)
+    post(
+        session,
+        reference=reference,
+        kind="credit_returned",
+        location_id=invoice.location_id,
+        client_id=invoice.client_id,
+        invoice_id=invoice.id,
+        entries=[(Account.RECEIVABLE, application.amount_cents), (Account.CLIENT_CREDIT, -application.amount_cents)],
+    )
+    _reduce_paid(session, invoice, application.amount_cents)
+    return application.amount_cents
+
+
+def credit_returned(session: Session, application_id: int) -> bool:
+    from models.ledger import LedgerTransaction
+
+    reference = f"credit_application:{application_id}:returned"
+    return session.exec(select(LedgerTransaction).where(LedgerTransaction.reference == reference)).first() is not None
+
+
+def void_invoice(session: Session, invoice: Invoice, *, reason: str) -> None:
+    """Void a fully compensated invoice: reverse its issue posting so it leaves no revenue behind.
+
+    What is still counted as paid at this point was refunded earlier (already an expense in
+    `refunds`); it is reclassified against the receivable first, then the issue posting is reversed
+    entry by entry. Refuses while any payment still holds money or any applied credit is unreturned.
+    """
+    from models.ledger import LedgerEntry, LedgerTransaction
+
+    if invoice.status == "void":
+        return
+    holding = session.exec(
+        select(Payment).where(Payment.invoice_id == invoice.id, Payment.status == "approved", Payment.approved_cents > Payment.refunded_cents)
+    ).first()
+    if holding is not None:
+        raise ValueError(f"payment {holding.id} still holds money on invoice {invoice.id}")
+    from models.billing import Refund
+
+    unsettled = session.exec(select(Refund).where(Refund.invoice_id == invoice.id, Refund.status.in_(("pending", "unknown")))).first()  # type: ignore[attr-defined]
+    if unsettled is not None:
+        raise ValueError(f"refund {unsettled.id} on invoice {invoice.id} is not finished")
+    for application in session.exec(select(CreditApplication).where(CreditApplication.invoice_id == invoice.id)).all():
+        assert application.id is not None
+        if not credit_returned(session, application.id):
+            raise ValueError(f"credit application {application.id} on invoice {invoice.id} was not returned")
+    if invoice.paid_cents > 0:
+        leftover = invoice.paid_cents
+        post(
+            session,
+            reference=f"invoice:{invoice.id}:refunds_reclassified",
+            kind="invoice_void_refunds",
+            location_id=invoice.location_id,
+            client_id=invoice.client_id,
+            invoice_id=invoice.id,
+            entries=[(Account.RECEIVABLE, leftover), (Account.REFUNDS, -leftover)],
+        )
+        _reduce_paid(session, invoice, leftover)
+    issued = session.exec(select(LedgerTransaction).where(LedgerTransaction.reference == f"invoice:{invoice.id}:issued")).first()
+    if issued is not None:
+        entries = session.exec(select(LedgerEntry).where(LedgerEntry.transaction_id == issued.id)).all()
+        post(
+            session,
+            reference=f"invoice:{invoice.id}:void",
+            kind="invoice_void",
+            location_id=invoice.location_id,
+            client_id=invoice.client_id,
+            invoice_id=invoice.id,
+            memo=reason,
+            entries=[(Account(entry.account), -entry.amount_cents) for entry in entries],
+        )
+    invoice.status = "void"
+    invoice.next_attempt_at = None
+    invoice.updated_at = utcnow()
+    session.add(invoice)
+    stream = f"subscription:{invoice.subscription_id}" if invoice.subscription_id else f"client:{invoice.client_id}"
+    emit(session, type="invoice.voided", stream=stream, payload={"invoice_id": invoice.id, "reason": reason},
+         dedupe_key=f"invoice.voided:{invoice.id}")
+    session.flush()

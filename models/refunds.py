@@ -113,3 +113,41 @@ def record_refund_failed(session: Session, refund: Refund, *, message: str) -> N
     session.add(payment)
     session.add(refund)
     session.flush()
+
+
+def unapply_from_invoice(session: Session, refund: Refund) -> int:
+    """Take a completed give-back off its invoice's paid amount (the sale should never have counted).
+
+    Used when a payment is compensated because its invoice is cancelled, or when a terminal approval
+    came after we gave up and was voided: the refund is then not an expense but a reversal, so the
+    receivable comes back (DR accounts_receivable, CR refunds) and the invoice is open again.
+    Idempotent on the ledger reference. Returns the cents taken off (0 if nothing to do).
+    """
+    from models.invoicing import _reduce_paid, lock_invoice
+    from models.ledger import LedgerTransaction
+
+    if refund.status != "done" or refund.invoice_id is None:
+        return 0
+    payment = session.get(Payment, refund.payment_id)
+    if payment is None or payment.purpose != "invoice":
+        return 0
+    reference = f"refund:{refund.external_transaction_id}:unapplied"
+    if session.exec(select(LedgerTransaction).where(LedgerTransaction.reference == reference)).first() is not None:
+        return 0
+    invoice = lock_invoice(session, refund.invoice_id)
+    assert invoice is not None
+    amount = min(refund.amount_cents, invoice.paid_cents)
+    if amount == 0 or invoice.status == "void":
+        return 0
+    post(
+        session,
+        reference=reference,
+        kind="payment_unapplied",
+        location_id=invoice.location_id,
+        client_id=invoice.client_id,
+        invoice_id=invoice.id,
+        payment_id=payment.id,
+        entries=[(Account.RECEIVABLE, amount), (Account.REFUNDS, -amount)],
+    )
+    _reduce_paid(session, invoice, amount)
+    return amount

@@ -21,6 +21,7 @@ from models.ledger import is_balanced
 
 SALE = "CreditSale"
 GIVE_BACK = ("CreditReturn", "Void")
+APPROVED = ("approved", "partial")  # the sandbox marks a partial approval "partial"
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ def count_double_charges(gateway_rows: Iterable[Mapping[str, Any]]) -> int:
     kept: dict[str, int] = defaultdict(int)
     largest_ask: dict[str, int] = defaultdict(int)
     for row in gateway_rows:
-        if row["transaction_type"] != SALE or row["status"] != "approved" or not row.get("reference"):
+        if row["transaction_type"] != SALE or row["status"] not in APPROVED or not row.get("reference"):
             continue
         reference = str(row["reference"])
         kept[reference] += 0 if row["voided"] else int(row["approved_cents"])
@@ -49,11 +50,11 @@ def count_double_charges(gateway_rows: Iterable[Mapping[str, Any]]) -> int:
 def reconcile(engine: Engine, gateway_rows: list[Mapping[str, Any]]) -> Reconciliation:
     """Compare every approved sale and every refund or void, both ways, by external transaction id."""
     ours_sales, ours_back = _our_transactions(engine)
-    theirs_sales = {r["external_transaction_id"]: int(r["approved_cents"]) for r in gateway_rows if r["transaction_type"] == SALE and r["status"] == "approved"}
+    theirs_sales = {r["external_transaction_id"]: int(r["approved_cents"]) for r in gateway_rows if r["transaction_type"] == SALE and r["status"] in APPROVED}
     theirs_back = {
         r["external_transaction_id"]: int(r["approved_cents"] if r["transaction_type"] == "Void" else r["amount_cents"] or 0)
         for r in gateway_rows
-        if r["transaction_type"] in GIVE_BACK and r["status"] == "approved"
+        if r["transaction_type"] in GIVE_BACK and r["status"] in APPROVED
     }
     mismatches = _diff("sale", ours_sales, theirs_sales) + _diff("refund/void", ours_back, theirs_back)
     with Session(engine) as session:

@@ -1,0 +1,110 @@
+"""One error shape for every refusal of the HTTP API, so the billing system handles them all alike:
+
+    {"error": "validation", "message": "...", "fields": [{"field": "start_date", "reason": "..."}]}
+
+`error` is one of unauthorized, validation, refused, not_found, conflict. A refusal is raised as
+`ApiError` before anything is written (validation happens first, writes last).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class FieldError(BaseModel):
+    field: str
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx answer of the API."""
+
+    error: str
+    message: str
+    fields: list[FieldError] = []
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, message: str, fields: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.fields = fields or []
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.error, self.message, self.fields)
+
+
+def error_body(error: str, message: str, fields: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    return {"error": error, "message": message, "fields": [{"field": f, "reason": r} for f, r in (fields or [])]}
+
+
+def invalid(field: str, reason: str) -> ApiError:
+    """422: a value the caller sent is wrong."""
+    return ApiError(422, "validation", f"{field}: {reason}", [(field, reason)])
+
+
+def refused(field: str, reason: str) -> ApiError:
+    """422: the request was well formed but the business rules refuse it."""
+    return ApiError(422, "refused", f"{field}: {reason}", [(field, reason)])
+
+
+def conflict(field: str, reason: str) -> ApiError:
+    """409: the request collides with the current state (a duplicate, a finished subscription)."""
+    return ApiError(409, "conflict", f"{field}: {reason}", [(field, reason)])
+
+
+def not_found(field: str, reason: str) -> ApiError:
+    return ApiError(404, "not_found", reason, [(field, reason)])
+
+
+def unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message)
+
+
+#: The `responses=` entry routes declare so the OpenAPI schema documents the error shape.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Missing or wrong bearer credential"},
+    404: {"model": ErrorBody, "description": "Unknown id"},
+    409: {"model": ErrorBody, "description": "Conflicts with the current state or an earlier request"},
+    422: {"model": ErrorBody, "description": "A field is invalid or the request is refused"},
+}
+
+
+def _field_of(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:] or parts
+    return ".".join(parts) or "body"
+
+
+def _field_error(item: dict[str, Any]) -> tuple[str, str]:
+    if item.get("type") == "json_invalid":
+        detail = (item.get("ctx") or {}).get("error", "")
+        return "body", f"not valid JSON{': ' + str(detail) if detail else ''}"
+    return _field_of(tuple(item.get("loc", ()))), str(item.get("msg", "invalid"))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, error: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        return JSONResponse(error.body(), status_code=error.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
+        fields = [_field_error(item) for item in error.errors()]
+        message = "; ".join(f"{f}: {r}" for f, r in fields) or "invalid request"
+        return JSONResponse(error_body("validation", message, fields), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        kind = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(error.status_code, "http_error")
+        return JSONResponse(error_body(kind, str(error.detail)), status_code=error.status_code, headers=error.headers)

@@ -1,0 +1,58 @@
+"""Clients (pet owners) of one location."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from api.deps import Runtime, idempotency_key, runtime
+from api.errors import ERRORS, conflict, not_found, refused
+from foundation.ids import new_id
+from models.clinic import Client, Location
+
+router = APIRouter(tags=["clients"], responses=ERRORS)
+
+
+class ClientIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+    location_id: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=200)
+    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class ClientOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    location_id: str
+    name: str
+    email: str | None
+
+
+def get_client(session: Session, client_id: str) -> Client:
+    client = session.get(Client, client_id)
+    if client is None:
+        raise not_found("client_id", f"unknown client {client_id}")
+    return client
+
+
+@router.post("/clients", status_code=201, response_model=ClientOut, dependencies=[Depends(idempotency_key)])
+def create_client(body: ClientIn, rt: Runtime = Depends(runtime)) -> Client:
+    client = Client(id=body.id or new_id("cli"), location_id=body.location_id, name=body.name, email=body.email)
+    try:
+        with Session(rt.engine, expire_on_commit=False) as session:
+            if session.get(Location, body.location_id) is None:
+                raise refused("location_id", f"unknown location {body.location_id}")
+            session.add(client)
+            session.commit()
+    except IntegrityError:
+        raise conflict("id", f"client {client.id} already exists") from None
+    return client
+
+
+@router.get("/clients/{client_id}", response_model=ClientOut)
+def read_client(client_id: str, rt: Runtime = Depends(runtime)) -> Client:
+    with Session(rt.engine) as session:
+        return get_client(session, client_id)

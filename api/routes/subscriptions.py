@@ -1,0 +1,286 @@
+"""Subscriptions: enroll (POST), read (the workflow's own answer plus the database row), and the
+commands as sub-resources. Each command is a validated Temporal Update: a refusal comes back as a
+4xx naming the field and the reason, and nothing changed."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+import pendulum
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from api.deps import Runtime, idempotency_key, runtime
+from api.errors import ERRORS, ApiError, conflict, invalid, not_found, refused
+from foundation.contracts import CommandResult, SubscriptionView
+from foundation.ids import new_id
+from models.clinic import Location, SavedCard
+from models.db import session_scope
+from models.outbox import emit
+from models.plans import HealthPlan, PlanService
+from models.subscriptions import ServiceRedemption, Subscription
+from operations import subscriptions as commands
+from operations.enrollment import EnrollmentRefused, EnrollRequest, enroll
+
+router = APIRouter(tags=["subscriptions"], responses=ERRORS)
+
+FINAL = ("cancelled", "ended")
+MAX_DAYS_BACK = 31  # a start further back would bill a pile of past cycles at once
+MAX_DAYS_AHEAD = 366
+
+
+class EnrollIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    client_id: str = Field(min_length=1)
+    pet_id: str = Field(min_length=1)
+    plan_id: str = Field(min_length=1)
+    location_id: str = Field(min_length=1)
+    start_date: date = Field(description="First day of the first period (its day of month is the anchor day)")
+    card_id: str | None = Field(default=None, description="Saved card to charge; unset: the client's default card")
+    subscription_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+
+
+class SubscriptionRow(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    client_id: str
+    pet_id: str
+    plan_id: str
+    location_id: str
+    card_id: str | None
+    start_date: date
+    anchor_day: int
+    status: str
+    term_end: date | None
+    cancel_at_term_end: bool
+    next_due_at: datetime | None
+    cancelled_at: datetime | None
+
+
+class EnrollmentOut(BaseModel):
+    subscription_id: str
+    workflow_id: str
+    created: bool = Field(description="False when this enrollment already existed (same terms)")
+    subscription: SubscriptionRow
+
+
+class SubscriptionOut(BaseModel):
+    subscription: SubscriptionRow
+    workflow: SubscriptionView | None = Field(description="The workflow's own view (query); null if it cannot be reached")
+
+
+class CommandOut(BaseModel):
+    accepted: bool
+    status: str
+    message: str
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mode: str = Field(default="now", pattern=r"^(now|term_end)$", description="now (settle per plan policy) or term_end")
+    reason: str = Field(default="", max_length=500)
+
+
+class CardChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    card_id: str = Field(min_length=1)
+
+
+class PlanChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    plan_id: str = Field(min_length=1)
+
+
+class RedemptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service_code: str = Field(min_length=1, max_length=40)
+
+
+class RedemptionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    subscription_id: str
+    service_code: str
+    retail_cents: int
+    redeemed_at: datetime
+
+
+# ------------------------------------------------------------------------------------- helpers
+def _row(rt: Runtime, subscription_id: str) -> Subscription:
+    with Session(rt.engine) as session:
+        row = session.get(Subscription, subscription_id)
+    if row is None:
+        raise not_found("subscription_id", f"unknown subscription {subscription_id}")
+    return row
+
+
+def _refusal(error: Exception, field: str) -> ApiError:
+    """A refused command: a conflict with the subscription's state is 409, a bad value 422."""
+    reason = re.sub(r"^[A-Za-z]+Error: ", "", str(error))
+    if field == "status" or any(word in reason for word in ("no further commands", "has finished", "already finished")):
+        return conflict("status", reason)
+    return refused(field, reason)
+
+
+async def _command(rt: Runtime, subscription_id: str, field: str, call) -> CommandOut:  # type: ignore[no-untyped-def]
+    _row(rt, subscription_id)
+    try:
+        result: CommandResult = await call()
+    except commands.UnknownSubscription as error:
+        raise not_found("subscription_id", str(error)) from None
+    except commands.CommandRefused as error:
+        raise _refusal(error, field) from None
+    if not result.accepted:
+        raise conflict("status", result.message)
+    return CommandOut(accepted=result.accepted, status=result.status, message=result.message)
+
+
+# ------------------------------------------------------------------------------------- routes
+@router.post(
+    "/subscriptions",
+    status_code=201,
+    response_model=EnrollmentOut,
+    responses={200: {"model": EnrollmentOut, "description": "The same enrollment already existed"}},
+    dependencies=[Depends(idempotency_key)],
+)
+async def enroll_subscription(body: EnrollIn, response: Response, rt: Runtime = Depends(runtime)) -> EnrollmentOut:
+    """Enroll a pet in a plan: writes the subscription and starts its workflow (which bills the first
+    cycle at once when the start date is today or past). Repeating the same enrollment is a 200."""
+    today = date.today()
+    if (today - body.start_date).days > MAX_DAYS_BACK:
+        raise invalid("start_date", f"must be at most {MAX_DAYS_BACK} days in the past")
+    if (body.start_date - today).days > MAX_DAYS_AHEAD:
+        raise invalid("start_date", f"must be at most {MAX_DAYS_AHEAD} days in the future")
+    request = EnrollRequest(
+        client_id=body.client_id,
+        pet_id=body.pet_id,
+        plan_id=body.plan_id,
+        location_id=body.location_id,
+        start_date=body.start_date,
+        card_id=body.card_id,
+        subscription_id=body.subscription_id,
+    )
+    try:
+        enrollment = await enroll(rt.temporal, rt.engine, request, task_queue=rt.task_queue)
+    except EnrollmentRefused as error:
+        reason = str(error).split(": ", 1)[-1]
+        if error.field == "subscription_id":
+            raise conflict(error.field, reason) from None
+        raise refused(error.field, reason) from None
+    response.status_code = 201 if enrollment.created else 200
+    row = _row(rt, enrollment.subscription_id)
+    return EnrollmentOut(
+        subscription_id=enrollment.subscription_id,
+        workflow_id=enrollment.workflow_id,
+        created=enrollment.created,
+        subscription=SubscriptionRow.model_validate(row),
+    )
+
+
+@router.get("/subscriptions/{subscription_id}", response_model=SubscriptionOut)
+async def read_subscription(subscription_id: str, rt: Runtime = Depends(runtime)) -> SubscriptionOut:
+    row = _row(rt, subscription_id)
+    try:
+        view: SubscriptionView | None = await commands.describe(rt.temporal, subscription_id)
+    except commands.UnknownSubscription:
+        view = None
+    return SubscriptionOut(subscription=SubscriptionRow.model_validate(row), workflow=view)
+
+
+@router.post("/subscriptions/{subscription_id}/cancel", response_model=CommandOut, dependencies=[Depends(idempotency_key)])
+async def cancel_subscription(subscription_id: str, body: CancelIn, rt: Runtime = Depends(runtime)) -> CommandOut:
+    return await _command(rt, subscription_id, "status", lambda: commands.cancel(rt.temporal, subscription_id, mode=body.mode, reason=body.reason))
+
+
+@router.post("/subscriptions/{subscription_id}/pause", response_model=CommandOut, dependencies=[Depends(idempotency_key)])
+async def pause_subscription(subscription_id: str, rt: Runtime = Depends(runtime)) -> CommandOut:
+    return await _command(rt, subscription_id, "status", lambda: commands.pause(rt.temporal, subscription_id))
+
+
+@router.post("/subscriptions/{subscription_id}/resume", response_model=CommandOut, dependencies=[Depends(idempotency_key)])
+async def resume_subscription(subscription_id: str, rt: Runtime = Depends(runtime)) -> CommandOut:
+    return await _command(rt, subscription_id, "status", lambda: commands.resume(rt.temporal, subscription_id))
+
+
+@router.post("/subscriptions/{subscription_id}/card", response_model=CommandOut, dependencies=[Depends(idempotency_key)])
+async def change_card(subscription_id: str, body: CardChangeIn, rt: Runtime = Depends(runtime)) -> CommandOut:
+    row = _row(rt, subscription_id)
+    with Session(rt.engine) as session:
+        card = session.get(SavedCard, body.card_id)
+    if card is None or card.client_id != row.client_id:
+        raise refused("card_id", f"unknown card {body.card_id} for client {row.client_id}")
+    if card.disabled:
+        raise refused("card_id", f"card {body.card_id} is disabled")
+    return await _command(rt, subscription_id, "card_id", lambda: commands.change_card(rt.temporal, subscription_id, body.card_id))
+
+
+@router.post("/subscriptions/{subscription_id}/plan", response_model=CommandOut, dependencies=[Depends(idempotency_key)])
+async def change_plan(subscription_id: str, body: PlanChangeIn, rt: Runtime = Depends(runtime)) -> CommandOut:
+    row = _row(rt, subscription_id)
+    with Session(rt.engine) as session:
+        plan = session.get(HealthPlan, body.plan_id)
+    if plan is None or not plan.active:
+        raise refused("plan_id", f"unknown or inactive plan {body.plan_id}")
+    if plan.location_id not in (None, row.location_id):
+        raise refused("plan_id", f"plan {plan.id} is not offered at location {row.location_id}")
+    return await _command(rt, subscription_id, "plan_id", lambda: commands.change_plan(rt.temporal, subscription_id, body.plan_id))
+
+
+@router.post("/subscriptions/{subscription_id}/pay-now", response_model=CommandOut, dependencies=[Depends(idempotency_key)])
+async def pay_now(subscription_id: str, rt: Runtime = Depends(runtime)) -> CommandOut:
+    """Charge every open invoice of the subscription now (after a card fix, or at the client's wish)."""
+    return await _command(rt, subscription_id, "status", lambda: commands.pay_now(rt.temporal, subscription_id))
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/redemptions", status_code=201, response_model=RedemptionOut, dependencies=[Depends(idempotency_key)]
+)
+def redeem_service(subscription_id: str, body: RedemptionIn, rt: Runtime = Depends(runtime)) -> ServiceRedemption:
+    """Record a plan service the clinic delivered, at its retail value (early-cancellation settlement
+    charges redeemed value under the `charge_redeemed` policy)."""
+    with session_scope(rt.engine) as session:
+        sub = session.exec(select(Subscription).where(Subscription.id == subscription_id).with_for_update()).first()
+        if sub is None:
+            raise not_found("subscription_id", f"unknown subscription {subscription_id}")
+        if sub.status in FINAL:
+            raise conflict("status", f"the subscription is {sub.status}; services can no longer be redeemed")
+        service = session.exec(select(PlanService).where(PlanService.plan_id == sub.plan_id, PlanService.code == body.service_code)).first()
+        if service is None:
+            raise refused("service_code", f"plan {sub.plan_id} includes no service {body.service_code}")
+        plan = session.get(HealthPlan, sub.plan_id)
+        location = session.get(Location, sub.location_id)
+        assert plan is not None and location is not None
+        since = _term_start(sub.start_date, plan.term_months, location.timezone)
+        used = session.exec(
+            select(func.count()).select_from(ServiceRedemption).where(
+                ServiceRedemption.subscription_id == sub.id,
+                ServiceRedemption.service_code == service.code,
+                ServiceRedemption.redeemed_at >= since,  # type: ignore[operator]
+            )
+        ).one()
+        if used >= service.quantity:
+            raise conflict("service_code", f"{service.code} was already redeemed {used} time(s) this term (the plan includes {service.quantity})")
+        redemption = ServiceRedemption(id=new_id("red"), subscription_id=sub.id, service_code=service.code, retail_cents=service.retail_cents)
+        session.add(redemption)
+        session.flush()
+        session.refresh(redemption)
+        emit(
+            session,
+            type="service.redeemed",
+            stream=f"subscription:{sub.id}",
+            payload={"redemption_id": redemption.id, "service_code": service.code, "retail_cents": service.retail_cents},
+            dedupe_key=f"service.redeemed:{redemption.id}",
+        )
+        return redemption
+
+
+def _term_start(start: date, term_months: int, tz: str) -> datetime:
+    """The instant the current term began: start date plus whole terms, at local midnight."""
+    today = pendulum.now(tz).date()
+    months = (today.year - start.year) * 12 + today.month - start.month - (1 if today.day < start.day else 0)
+    terms = max(0, months // term_months)
+    begin = pendulum.date(start.year, start.month, start.day).add(months=terms * term_months)
+    return pendulum.datetime(begin.year, begin.month, begin.day, tz=tz).in_timezone("UTC")

@@ -1,0 +1,65 @@
+"""`billing api`: serve the HTTP API (uvicorn) against the configured stack, or the embedded one.
+
+Without `BILLING_API_TOKEN` the command refuses to start against a configured (production) stack;
+on the embedded stack it falls back to the well-known development token and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Optional
+
+import typer
+import uvicorn
+from pydantic import SecretStr
+
+from cli.errors import err_console, fail, handles_errors
+from foundation.settings import DEV_API_TOKEN, Settings
+from stack.embedded import EmbeddedStack, load_settings, redact_url
+
+
+async def _serve(settings: Settings, database_url: str, temporal_address: str, namespace: str, host: str, port: int) -> None:
+    from api.app import create_app
+    from models.db import get_engine
+    from worker import connect
+
+    try:
+        client = await connect(temporal_address, namespace)
+    except RuntimeError as error:
+        fail(f"cannot reach Temporal at {temporal_address}", str(error))
+    engine = get_engine(database_url, settings.db_pool_size)
+    app = create_app(engine, client, settings, task_queue=settings.temporal_task_queue)
+    config = uvicorn.Config(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+    await uvicorn.Server(config).serve()
+
+
+@handles_errors
+def api(
+    host: Optional[str] = typer.Option(None, help="Interface to listen on (default: BILLING_API_HOST)."),
+    port: Optional[int] = typer.Option(None, help="TCP port (default: BILLING_API_PORT)."),
+) -> None:
+    """Serve the HTTP API for the billing system (Ctrl-C stops it)."""
+    settings = load_settings()
+    embedded = settings.database_url is None or settings.temporal_address is None
+    if settings.api_token is None:
+        if not embedded:
+            fail("BILLING_API_TOKEN is not set", "the API requires a bearer credential; set it to a long random string")
+        err_console.print("BILLING_API_TOKEN is not set: using the development token (embedded stack only)", style="yellow")
+        settings = settings.model_copy(update={"api_token": SecretStr(DEV_API_TOKEN)})
+    with EmbeddedStack(settings) as addresses:
+        assert addresses.temporal_address is not None
+        typer.echo(f"database {redact_url(addresses.database_url)}, temporal {addresses.temporal_address}")
+        typer.echo(f"API on http://{host or settings.api_host}:{port if port is not None else settings.api_port} (OpenAPI at /docs)")
+        try:
+            asyncio.run(
+                _serve(
+                    settings,
+                    addresses.database_url,
+                    addresses.temporal_address,
+                    addresses.temporal_namespace,
+                    host or settings.api_host,
+                    port if port is not None else settings.api_port,
+                )
+            )
+        except KeyboardInterrupt:
+            typer.echo("stopped")

@@ -1,0 +1,164 @@
+"""Playing the demo year: enroll every client, let simulated time run, and step in where a clinic
+would (a card update after a hard decline, a cancellation mid-term).
+
+Simulated time comes from the dev server's per-workflow time skipping: ordinary subscriptions skip
+their timers whenever idle; the ones a person steps into are started with the clock held and moved
+with `fast_forward`, so the step happens on the intended day.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import psycopg
+import pendulum
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import TimeSkipper, TimeSkippingConfig
+
+from activities.gateways import GatewayDirectory
+from demo.seed import DemoClient, seed_clients, seed_clinics
+from demo.summary import summarize
+from foundation.ids import new_id
+from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
+from gravity.client import GravityClient
+from gravity.sandbox.control import SandboxControl
+from gravity.sandbox.server import SandboxServer
+from models.db import get_engine, session_scope
+from models.migrate import upgrade_to_head
+from models.subscriptions import ServiceRedemption
+from operations import subscriptions as commands
+from operations.enrollment import EnrollRequest, enroll
+from worker import build_worker
+
+DEMO_DATABASE = "billing_demo"
+TIME_SKIPPING_ARGS = ("--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true")
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    clients: int = 24
+    months: int = 12
+    seed: int = 7
+
+
+def fresh_demo_database(server_url: str) -> str:
+    """Drop and recreate the demo's own database on the stack's server, migrated (never the
+    configured database itself)."""
+    admin = make_url(server_url).set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DEMO_DATABASE}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
+    url = make_url(server_url).set(database=DEMO_DATABASE).render_as_string(hide_password=False)
+    upgrade_to_head(url)
+    return url
+
+
+class DemoRun:
+    """One demo run: its database, sandbox, worker and the stories of its clients."""
+
+    def __init__(self, options: DemoOptions, client: Client, database_url: str, sandbox: SandboxServer) -> None:
+        self.options = options
+        self.rng = random.Random(options.seed)
+        self.run_tag = uuid.uuid4().hex[:6]
+        self.task_queue = f"billing-demo-{self.run_tag}"
+        self.skipper = TimeSkipper(client)
+        # A second skipper for the stories a person steps into: their clocks start held. (The
+        # first skipper's `with_time_skipping_disabled` would also hold every story that enrolls
+        # concurrently.)
+        self.held = TimeSkipper(client, config=TimeSkippingConfig(enabled=False))
+        self.engine: Engine = get_engine(database_url)
+        self.sandbox = sandbox
+        self.control = SandboxControl(sandbox.root_url)
+        self.gateways = GatewayDirectory(sandbox.base_url, {SANDBOX_OID: SANDBOX_TOKEN})
+        self.today = pendulum.now("America/New_York").date()
+
+    async def play(self, on_progress: Callable[[str], None]) -> dict[str, Any]:
+        started = time.monotonic()
+        plans = seed_clinics(self.engine, months=self.options.months)
+        first_day = self.today.replace(day=1) + timedelta(days=32)
+        first_day = first_day.replace(day=1)
+        async with GravityClient(self.sandbox.base_url, SANDBOX_OID, SANDBOX_TOKEN) as gravity:
+            people = await seed_clients(self.engine, gravity, plans, count=self.options.clients, first_day=first_day, rng=self.rng)
+        on_progress(f"seeded {len(people)} clients at 3 locations")
+        worker = build_worker(self.skipper.client, self.engine, self.gateways, task_queue=self.task_queue)
+        async with worker:
+            stories = [asyncio.create_task(self._story(person, on_progress)) for person in people]
+            await asyncio.gather(*stories)
+        await self.gateways.aclose()
+        summary = summarize(self.engine, self.control.transactions(), wall_seconds=time.monotonic() - started)
+        return {"clients": self.options.clients, "months": self.options.months, "seed": self.options.seed, **summary}
+
+    async def _enroll(self, person: DemoClient, *, held: bool) -> WorkflowHandle:
+        request = EnrollRequest(
+            person.client_id, person.pet_id, person.plan_id, person.location_id, person.start_date,
+            subscription_id=f"sub_{self.run_tag}_{person.client_id[-4:]}",
+        )
+        client = self.held.client if held else self.skipper.client
+        enrollment = await enroll(client, self.engine, request, task_queue=self.task_queue)
+        return client.get_workflow_handle(enrollment.workflow_id)
+
+    def _days_to(self, person: DemoClient, after_start: int) -> timedelta:
+        return timedelta(days=(person.start_date - self.today).days + after_start)
+
+    async def _story(self, person: DemoClient, on_progress: Callable[[str], None]) -> None:
+        story = getattr(self, f"_story_{person.role}", self._story_ordinary)
+        await story(person)
+        on_progress(f"{person.client_id}: {person.role}")
+
+    async def _story_ordinary(self, person: DemoClient) -> None:
+        handle = await self._enroll(person, held=False)
+        await handle.result()
+
+    _story_yearly = _story_ordinary
+
+    async def _story_soft_decline(self, person: DemoClient) -> None:
+        self.control.decline_next(person.card_ref, self.rng.choice(("insufficient_funds", "do_not_honor")), count=self.rng.choice((1, 2)))
+        await self._story_ordinary(person)
+
+    async def _story_hard_decline(self, person: DemoClient) -> None:
+        """An expired card: no retries; the clinic gets a new card on file, which is charged at once."""
+        self.control.decline_next(person.card_ref, "expired_card", count=1)
+        handle = await self._enroll(person, held=True)
+        await self.skipper.fast_forward(handle, self._days_to(person, 6))
+        assert person.spare_card_id is not None
+        await commands.change_card(self.skipper.client, _sub(handle), person.spare_card_id)
+        await self.skipper.fast_forward(handle)
+        await handle.result()
+
+    async def _story_exhausted(self, person: DemoClient) -> None:
+        """Every retry fails: suspended; weeks later a new card pays the overdue invoice: reactivated."""
+        self.control.decline_next(person.card_ref, "do_not_honor", count=5)
+        handle = await self._enroll(person, held=True)
+        await self.skipper.fast_forward(handle, self._days_to(person, 20))
+        await self.skipper.fast_forward(handle, timedelta(days=12))
+        assert person.spare_card_id is not None
+        await commands.change_card(self.skipper.client, _sub(handle), person.spare_card_id)
+        await self.skipper.fast_forward(handle)
+        await handle.result()
+
+    async def _story_cancel_settlement(self, person: DemoClient) -> None:
+        """Two exams used, then the family moves away mid-period: settled per plan policy."""
+        handle = await self._enroll(person, held=True)
+        await self.skipper.fast_forward(handle, self._days_to(person, 100))
+        with session_scope(self.engine) as session:
+            for _ in range(2):
+                session.add(ServiceRedemption(id=new_id("red"), subscription_id=_sub(handle), service_code="EXAM", retail_cents=6_500))
+        await commands.cancel(self.skipper.client, _sub(handle), mode="now", reason="moving away")
+        await handle.result()
+
+
+def _sub(handle: WorkflowHandle) -> str:
+    return handle.id.split(":", 1)[1]
+
+
+def today_in(tz: str) -> date:
+    return pendulum.now(tz).date()

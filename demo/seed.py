@@ -1,0 +1,129 @@
+"""The demo's clinic group: locations in three US time zones, plans, clients, pets and saved cards.
+
+Cards are saved the way the product saves them (tokenized at Gravity, only the reference kept);
+which clients get a troublesome card is drawn from the seed, so a run is reproducible.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, time
+
+from sqlalchemy import Engine
+
+from foundation.settings import SANDBOX_OID
+from gravity.client import GravityClient
+from models.clinic import Client, Location, Pet, SavedCard, Terminal
+from models.db import session_scope
+from models.plans import HealthPlan, PlanService
+
+LOCATIONS = (
+    ("loc_brooklyn", "Brooklyn Pet Clinic", "America/New_York"),
+    ("loc_austin", "Austin Animal Hospital", "America/Chicago"),
+    ("loc_portland", "Portland Vet Care", "America/Los_Angeles"),
+)
+FIRST_NAMES = ("Avery", "Jordan", "Riley", "Casey", "Morgan", "Quinn", "Harper", "Rowan", "Emerson", "Parker", "Reese", "Skyler")
+LAST_NAMES = ("Garcia", "Nguyen", "Patel", "Okafor", "Schmidt", "Rossi", "Kim", "Haddad", "Silva", "Novak", "Larsen", "Cohen")
+PET_NAMES = ("Biscuit", "Luna", "Milo", "Pepper", "Olive", "Ziggy", "Maple", "Scout", "Juniper", "Waffles")
+GOOD_CARDS = ("4111111111111111", "5555555555554444")
+SECOND_CARD = "5555555555554444"
+
+# What can happen to a client in the demo year, and how often (the rest are ordinary).
+ROLES = ("soft_decline", "hard_decline", "exhausted", "cancel_settlement", "yearly")
+
+
+@dataclass
+class DemoClient:
+    client_id: str
+    location_id: str
+    timezone: str
+    pet_id: str
+    plan_id: str
+    card_id: str
+    card_ref: str
+    start_date: date
+    role: str = "ordinary"
+    spare_card_id: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def seed_clinics(engine: Engine, *, months: int) -> dict[str, dict[str, str]]:
+    """Locations, terminals and plans; returns plan ids by location and kind."""
+    plans: dict[str, dict[str, str]] = {}
+    with session_scope(engine) as session:
+        for location_id, name, tz in LOCATIONS:
+            session.add(Location(id=location_id, name=name, timezone=tz, gravity_oid=SANDBOX_OID, charge_time=time(9, 0)))
+            session.flush()
+            session.add(Terminal(id=f"{location_id}_t1", location_id=location_id, device_name="counter-1", label="Front desk"))
+            monthly, yearly = f"{location_id}_monthly", f"{location_id}_yearly"
+            session.add(
+                HealthPlan(
+                    id=monthly, location_id=location_id, name="Wellness Monthly", price_cents=4_500, enrollment_fee_cents=2_500,
+                    interval_months=1, term_months=months, auto_renew=False, cancellation_policy="refund_unused",
+                )
+            )
+            session.add(
+                HealthPlan(
+                    id=yearly, location_id=location_id, name="Wellness Annual", price_cents=48_000, interval_months=12,
+                    term_months=12, auto_renew=False, cancellation_policy="charge_redeemed",
+                )
+            )
+            session.flush()
+            for plan_id in (monthly, yearly):
+                session.add(PlanService(id=f"{plan_id}_exam", plan_id=plan_id, code="EXAM", name="Wellness exam", retail_cents=6_500, quantity=2))
+                session.add(PlanService(id=f"{plan_id}_vax", plan_id=plan_id, code="VAX", name="Core vaccines", retail_cents=8_900, quantity=1))
+            plans[location_id] = {"monthly": monthly, "yearly": yearly}
+    return plans
+
+
+def assign_roles(count: int, rng: random.Random) -> list[str]:
+    """At least one of every story the report should show, the rest mostly ordinary."""
+    roles = ["soft_decline", "hard_decline", "exhausted", "cancel_settlement", "yearly"][: max(0, count)]
+    while len(roles) < count:
+        draw = rng.random()
+        roles.append("soft_decline" if draw < 0.15 else "yearly" if draw < 0.27 else "ordinary")
+    rng.shuffle(roles)
+    return roles
+
+
+async def seed_clients(
+    engine: Engine, gravity: GravityClient, plans: dict[str, dict[str, str]], *, count: int, first_day: date, rng: random.Random
+) -> list[DemoClient]:
+    clients = []
+    for index, role in enumerate(assign_roles(count, rng)):
+        location_id, _, tz = LOCATIONS[index % len(LOCATIONS)]
+        client_id, pet_id = f"cli_demo_{index:04d}", f"pet_demo_{index:04d}"
+        name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+        number = rng.choice(GOOD_CARDS)
+        with session_scope(engine) as session:
+            session.add(Client(id=client_id, location_id=location_id, name=name, email=f"{client_id}@example.com"))
+            session.flush()
+            session.add(Pet(id=pet_id, client_id=client_id, name=rng.choice(PET_NAMES), species=rng.choice(("dog", "cat"))))
+        card_id, card_ref = await save_card(engine, gravity, client_id, location_id, number, default=True)
+        spare = None
+        if role in ("hard_decline", "exhausted"):
+            other = SECOND_CARD if number != SECOND_CARD else GOOD_CARDS[0]
+            spare, _ = await save_card(engine, gravity, client_id, location_id, other, default=False)
+        kind = "yearly" if role == "yearly" else "monthly"
+        start = date.fromordinal(first_day.toordinal() + rng.randrange(0, 28))
+        clients.append(DemoClient(client_id, location_id, tz, pet_id, plans[location_id][kind], card_id, card_ref, start, role, spare))
+    return clients
+
+
+async def save_card(engine: Engine, gravity: GravityClient, client_id: str, location_id: str, number: str, *, default: bool) -> tuple[str, str]:
+    """Tokenize a test card at the sandbox and keep only what Gravity returns."""
+    result = await gravity.tokenize(card_number=number, exp_mmyy="1230", external_id=str(uuid.uuid4()))
+    if result.card_ref is None:
+        raise RuntimeError(f"the sandbox did not save a test card: {result.result_message}")
+    card_id = f"card_{uuid.uuid4().hex[:16]}"
+    with session_scope(engine) as session:
+        session.add(
+            SavedCard(
+                id=card_id, client_id=client_id, location_id=location_id, gravity_ref=result.card_ref,
+                masked_number=result.masked_account or "", brand=result.card_brand or "VS", exp_month=12, exp_year=2030,
+                fingerprint=result.fingerprint or card_id, is_default=default,
+            )
+        )
+    return card_id, result.card_ref

@@ -1,0 +1,52 @@
+"""The demo's numbers: what was billed, collected, declined, recovered, refunded - and the checks
+that matter most (no double charge, balanced ledger, our books equal to the gateway's)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Engine, func
+from sqlmodel import Session, select
+
+from models.billing import Deposit, Invoice, Payment, Refund
+from models.outbox import OutboxEvent
+from models.subscriptions import Subscription
+from operations.reconciliation import reconcile
+
+
+def _count(session: Session, query: Any) -> int:
+    return int(session.exec(query).one())
+
+
+def summarize(engine: Engine, gateway_rows: list[Mapping[str, Any]], *, wall_seconds: float) -> dict[str, Any]:
+    report = reconcile(engine, gateway_rows)
+    with Session(engine) as session:
+        card_payments = select(func.count()).select_from(Payment).where(Payment.method == "card_on_file")
+        declined_invoices = select(Payment.invoice_id).where(Payment.status == "declined", Payment.method == "card_on_file")
+        recovered = select(func.count(func.distinct(Payment.invoice_id))).where(
+            Payment.status == "approved", Payment.method == "card_on_file", Payment.attempt > 1, Payment.invoice_id.in_(declined_invoices)  # type: ignore[union-attr]
+        )
+        events = dict(session.exec(select(OutboxEvent.type, func.count()).group_by(OutboxEvent.type)).all())
+        return {
+            "subscriptions": _count(session, select(func.count()).select_from(Subscription)),
+            "cycles_billed": _count(session, select(func.count()).select_from(Invoice).where(Invoice.kind == "subscription")),
+            "charges_approved": _count(session, card_payments.where(Payment.status.in_(("approved", "voided")))),  # type: ignore[attr-defined]
+            "charges_declined": _count(session, card_payments.where(Payment.status == "declined")),
+            "recovered_by_dunning": _count(session, recovered),
+            "suspended": int(events.get("subscription.suspended", 0)),
+            "reactivated": int(events.get("subscription.reactivated", 0)),
+            "cancelled": int(events.get("subscription.cancelled", 0)),
+            "terminal_payments": _count(session, select(func.count()).select_from(Payment).where(Payment.method == "terminal", Payment.status == "approved")),
+            "deposits": _count(session, select(func.count()).select_from(Deposit).where(Deposit.payment_id.is_not(None))),  # type: ignore[union-attr]
+            "refunds": _count(session, select(func.count()).select_from(Refund).where(Refund.kind == "refund", Refund.status == "done")),
+            "voids": _count(session, select(func.count()).select_from(Refund).where(Refund.kind == "void", Refund.status == "done")),
+            "billed_cents": int(session.exec(select(func.coalesce(func.sum(Invoice.total_cents), 0))).one()),
+            "collected_cents": int(session.exec(select(func.coalesce(func.sum(Payment.approved_cents), 0)).where(Payment.method != "credit")).one()),
+            "refunded_cents": int(session.exec(select(func.coalesce(func.sum(Refund.amount_cents), 0)).where(Refund.status == "done")).one()),
+            "double_charges": report.double_charges,
+            "ledger_balanced": report.ledger_balanced,
+            "reconciled_with_gateway": report.reconciled,
+            "reconciliation_mismatches": report.mismatches[:10],
+            "wall_seconds": round(wall_seconds, 1),
+        }

@@ -1,0 +1,282 @@
+"""Front-desk money operations, as the HTTP API and the CLI call them.
+
+Each operation validates at the edge first and raises `PaymentRefused` (with a clear reason) before
+anything is written, sent or started, so a refused command leaves no rows and no half-run workflow.
+Everything that moves money is keyed: a caller that retries with the same `request_id` gets the same
+payment, refund or deposit, never a second one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError
+
+from activities.deposits import DepositOutcome, DepositRefused, DepositTaker
+from activities.gateways import GatewayDirectory
+from activities.invoice_compensation import GiveBack
+from activities.terminal import gateway_result, request_refusal
+from foundation.contracts import GiveBackOutcome, InvoiceCancellationInput, TerminalPaymentInput, TerminalTiming
+from foundation.ids import external_id, new_id
+from gravity.errors import GravityError
+from gravity.postback import parse_postback, verify
+from models.billing import Deposit, Invoice, Payment
+from models.db import session_scope
+from models.invoicing import LineSpec, create_counter_invoice
+from models.ledger import Account
+from models.refunds import refundable_cents
+from workflows.invoice_cancellation import InvoiceCancellationWorkflow, cancellation_workflow_id
+from workflows.terminal_payment import TerminalPaymentWorkflow, terminal_workflow_id
+
+
+class PaymentRefused(ValueError):
+    """The operation cannot be done; the message says why. Nothing was written, sent or started."""
+
+
+class PostbackRejected(ValueError):
+    """A postback whose signature does not verify (answer 401) or whose body is unreadable (400)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# ----------------------------------------------------------------- counter invoices
+@dataclass(frozen=True)
+class CounterLine:
+    description: str
+    amount_cents: int
+    kind: str = "service"
+
+
+def create_counter_invoice_for(engine: Engine, *, client_id: str, location_id: str, lines: list[CounterLine], invoice_id: str | None = None) -> str:
+    """A front-desk invoice (services, products) the client pays at the counter; returns its id."""
+    if not lines:
+        raise PaymentRefused("an invoice needs at least one line")
+    if any(line.amount_cents <= 0 for line in lines):
+        raise PaymentRefused("every line amount must be greater than zero")
+    from models.clinic import Client as ClinicClient
+
+    invoice_id = invoice_id or new_id("inv")
+    with session_scope(engine) as session:
+        if session.get(Invoice, invoice_id) is not None:
+            return invoice_id
+        client = session.get(ClinicClient, client_id)
+        if client is None or client.location_id != location_id:
+            raise PaymentRefused(f"unknown client {client_id} at location {location_id}")
+        create_counter_invoice(
+            session, invoice_id=invoice_id, client_id=client_id, location_id=location_id,
+            lines=[LineSpec(line.kind, line.description, line.amount_cents, Account.FEE_REVENUE) for line in lines],
+        )
+    return invoice_id
+
+
+# ----------------------------------------------------------------- terminal payments and deposits
+@dataclass(frozen=True)
+class TerminalRequest:
+    location_id: str
+    device_name: str
+    invoice_id: str | None = None
+    amount_cents: int | None = None  # None: the open balance
+    save_card: bool = False
+    make_default: bool = False
+    purpose: str = "invoice"  # invoice | deposit
+    client_id: str | None = None  # for deposits
+    request_id: str | None = None  # the caller's idempotency key
+
+
+def terminal_attempt(request_id: str) -> tuple[str, str]:
+    """(attempt key, payment id) of a terminal request: the workflow id derives from the payment id."""
+    attempt_key = f"terminal:{request_id}"
+    return attempt_key, "pay_" + external_id(attempt_key).replace("-", "")[:24]
+
+
+async def start_terminal_payment(
+    client: Client,
+    engine: Engine,
+    gateways: GatewayDirectory,
+    request: TerminalRequest,
+    *,
+    task_queue: str,
+    timing: TerminalTiming | None = None,
+) -> WorkflowHandle:
+    """Validate (database and the device's state at Gravity), then start the payment's workflow."""
+    request_id = request.request_id or uuid.uuid4().hex
+    attempt_key, payment_id = terminal_attempt(request_id)
+    input = TerminalPaymentInput(
+        payment_id=payment_id, attempt_key=attempt_key, location_id=request.location_id, device_name=request.device_name,
+        purpose=request.purpose, invoice_id=request.invoice_id, client_id=request.client_id, amount_cents=request.amount_cents,
+        save_card=request.save_card, make_default=request.make_default, timing=timing or TerminalTiming(),
+    )
+    workflow_id = terminal_workflow_id(payment_id)
+    with Session(engine) as session:
+        already = session.get(Payment, payment_id)
+        if already is None:
+            reason, location, _ = request_refusal(session, input)
+            if reason is not None:
+                raise PaymentRefused(reason)
+            assert location is not None
+            oid = location.gravity_oid
+        else:
+            oid = ""
+    if already is not None:
+        return client.get_workflow_handle(workflow_id)
+    await _check_device(gateways, oid, request.device_name)
+    return await client.start_workflow(
+        TerminalPaymentWorkflow.run, input, id=workflow_id, task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
+
+
+async def _check_device(gateways: GatewayDirectory, oid: str, device_name: str) -> None:
+    try:
+        devices = await gateways.for_oid(oid).list_devices()
+    except GravityError as error:
+        raise PaymentRefused(f"cannot reach the terminals of this location: {error.message}") from None
+    device = next((d for d in devices if d.name == device_name), None)
+    if device is None:
+        raise PaymentRefused(f"unknown device {device_name}")
+    if not device.online:
+        raise PaymentRefused(f"device {device_name} is offline")
+    if device.busy:
+        raise PaymentRefused(f"device {device_name} is busy with another transaction")
+
+
+async def take_terminal_deposit(
+    client: Client, engine: Engine, gateways: GatewayDirectory, *, client_id: str, location_id: str, device_name: str,
+    amount_cents: int, task_queue: str, request_id: str | None = None, timing: TerminalTiming | None = None,
+) -> WorkflowHandle:
+    """A deposit taken at the terminal: the terminal workflow with purpose "deposit"."""
+    return await start_terminal_payment(
+        client, engine, gateways,
+        TerminalRequest(location_id=location_id, device_name=device_name, amount_cents=amount_cents, purpose="deposit",
+                        client_id=client_id, request_id=request_id),
+        task_queue=task_queue, timing=timing,
+    )
+
+
+async def take_card_deposit(engine: Engine, gateways: GatewayDirectory, *, client_id: str, card_id: str, amount_cents: int, request_id: str) -> DepositOutcome:
+    """A deposit charged to a saved card, exactly once per `request_id`; becomes client credit."""
+    try:
+        return await DepositTaker(engine, gateways).take_from_card(client_id=client_id, card_id=card_id, amount_cents=amount_cents, request_key=request_id)
+    except DepositRefused as error:
+        raise PaymentRefused(str(error)) from None
+
+
+async def refund_deposit(engine: Engine, gateways: GatewayDirectory, *, deposit_id: str, request_id: str) -> GiveBackOutcome:
+    """Give back what is left of an unused deposit to the card that paid it."""
+    try:
+        return await DepositTaker(engine, gateways).refund_unused(deposit_id=deposit_id, request_key=request_id)
+    except DepositRefused as error:
+        raise PaymentRefused(str(error)) from None
+
+
+async def cancel_terminal_payment(client: Client, payment_id: str):  # type: ignore[no-untyped-def]
+    """Staff cancel (validated by the workflow: only while the customer has not finished)."""
+    handle = client.get_workflow_handle(terminal_workflow_id(payment_id))
+    return await handle.execute_update(TerminalPaymentWorkflow.cancel)
+
+
+# ----------------------------------------------------------------- refunds and voids
+async def refund_payment(
+    engine: Engine, gateways: GatewayDirectory, *, payment_id: str, amount_cents: int | None = None, request_id: str, reason: str = "",
+) -> GiveBackOutcome:
+    """Refund all (None) or part of a payment to the card it came from; void it instead while
+    Gravity still allows that (whole amount, unsettled). Never more than what remains refundable."""
+    with Session(engine) as session:
+        payment = session.get(Payment, payment_id)
+        if payment is None:
+            raise PaymentRefused(f"unknown payment {payment_id}")
+        if payment.method == "credit":
+            raise PaymentRefused(f"payment {payment_id} was paid with client credit, not a card")
+        available = refundable_cents(payment)
+        if available == 0 and not _has_request(session, payment_id, request_id):
+            raise PaymentRefused(f"payment {payment_id} has nothing left to refund")
+        if amount_cents is not None and amount_cents <= 0:
+            raise PaymentRefused("the refund amount must be greater than zero")
+        if amount_cents is not None and amount_cents > available and not _has_request(session, payment_id, request_id):
+            raise PaymentRefused(f"a refund of {amount_cents} cents exceeds the {available} cents still refundable on payment {payment_id}")
+    outcome = await GiveBack(engine, gateways).give_back(
+        payment_id=payment_id, amount_cents=amount_cents, key=f"customer:{payment_id}:{request_id}", reason=reason or "refund at the counter",
+    )
+    return outcome
+
+
+def _has_request(session: Session, payment_id: str, request_id: str) -> bool:
+    from models.billing import Refund
+
+    keys = (f"void:customer:{payment_id}:{request_id}", f"refund:customer:{payment_id}:{request_id}")
+    return session.exec(select(Refund).where(Refund.attempt_key.in_(keys))).first() is not None  # type: ignore[attr-defined]
+
+
+# ----------------------------------------------------------------- invoice cancellation
+async def cancel_invoice(client: Client, engine: Engine, *, invoice_id: str, reason: str, task_queue: str) -> WorkflowHandle:
+    """Start (once) the saga that gives back every payment on the invoice and voids it."""
+    with Session(engine) as session:
+        invoice = session.get(Invoice, invoice_id)
+        if invoice is None:
+            raise PaymentRefused(f"unknown invoice {invoice_id}")
+        if invoice.status == "void":
+            raise PaymentRefused(f"invoice {invoice_id} is already void")
+        running = session.exec(
+            select(Payment).where(Payment.invoice_id == invoice_id, Payment.method == "terminal", Payment.status == "pending")
+        ).first()
+        if running is not None:
+            raise PaymentRefused(f"a terminal payment ({running.id}) is in progress on invoice {invoice_id}; finish or cancel it first")
+    return await client.start_workflow(
+        InvoiceCancellationWorkflow.run, InvoiceCancellationInput(invoice_id, reason),
+        id=cancellation_workflow_id(invoice_id), task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+
+
+# ----------------------------------------------------------------- postbacks
+@dataclass(frozen=True)
+class PostbackReceipt:
+    status: str  # routed | ignored
+    external_transaction_id: str
+    workflow_id: str | None = None
+    detail: str = ""
+
+
+async def receive_postback(client: Client, engine: Engine, *, body: bytes, signature: str | None, secret: str) -> PostbackReceipt:
+    """Verify a Gravity postback (HMAC over the raw bytes) and signal the payment's workflow.
+
+    A bad signature is refused before anything in the body is read. Duplicates and postbacks for
+    finished workflows are harmless: the workflow keeps the first result, and a closed one is skipped
+    (its payment's result was already booked through polling).
+    """
+    if not verify(body, signature, secret):
+        raise PostbackRejected("postback signature does not verify", 401)
+    try:
+        result = parse_postback(body)
+    except ValueError as error:
+        raise PostbackRejected(str(error), 400) from None
+    ext = result.external_transaction_id
+    payment_id = await asyncio.to_thread(_payment_for, engine, ext)
+    if payment_id is None:
+        return PostbackReceipt("ignored", ext, detail="no payment with this externalTransactionId")
+    workflow_id = terminal_workflow_id(payment_id)
+    try:
+        await client.get_workflow_handle(workflow_id).signal(TerminalPaymentWorkflow.postback, gateway_result(result))
+    except RPCError as error:
+        return PostbackReceipt("ignored", ext, workflow_id, detail=f"workflow not running: {error.message}")
+    return PostbackReceipt("routed", ext, workflow_id)
+
+
+def _payment_for(engine: Engine, external_transaction_id: str) -> str | None:
+    with Session(engine) as session:
+        payment = session.exec(select(Payment).where(Payment.external_transaction_id == external_transaction_id)).first()
+        return payment.id if payment is not None and payment.method == "terminal" else None
+
+
+def deposit_of_payment(engine: Engine, payment_id: str) -> Deposit | None:
+    with Session(engine) as session:
+        return session.exec(select(Deposit).where(Deposit.payment_id == payment_id)).first()

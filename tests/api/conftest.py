@@ -1,0 +1,56 @@
+"""The HTTP API under uvicorn on a free loopback port, called with httpx, over the session's real
+PostgreSQL, Temporal dev server (worker on "billing-tests") and Gravity sandbox.
+
+Workflows enrolled through the API run in real time here (time skipping is switched off for them):
+a start date in the past bills the first cycle at once, and the next cycle is a month away, so the
+commands the tests send meet a subscription that holds still.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import Engine
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.gateways import GatewayDirectory
+from api.app import create_app
+from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN, Settings
+from gravity.sandbox.server import SandboxServer, ThreadedUvicorn
+from tests.conftest import TASK_QUEUE
+
+API_TOKEN = "api-test-token-5d1e9b7c3a"  # noqa: S105 - loopback tests only
+POSTBACK_SECRET = "api-test-postback-secret"  # noqa: S105 - loopback tests only
+
+
+def test_settings() -> Settings:
+    return Settings.model_construct(api_token=SecretStr(API_TOKEN), postback_secret=SecretStr(POSTBACK_SECRET), events_url=None, events_secret=None)
+
+
+@pytest.fixture(scope="package")
+def api_server(engine: Engine, temporal_env: WorkflowEnvironment, billing_worker: Worker, sandbox_server: SandboxServer) -> Iterator[ThreadedUvicorn]:
+    gateways = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, timeout=5.0)
+    app = create_app(engine, temporal_env.client, test_settings(), task_queue=TASK_QUEUE, gateways=gateways)
+    with temporal_env.with_time_skipping_disabled():
+        server = ThreadedUvicorn(app).start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+async def api(db: Engine, api_server: ThreadedUvicorn) -> AsyncIterator[httpx.AsyncClient]:
+    """An authenticated client over empty tables."""
+    async with httpx.AsyncClient(base_url=api_server.url, headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=30.0) as client:
+        yield client
+
+
+@pytest.fixture
+async def anonymous(db: Engine, api_server: ThreadedUvicorn) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=api_server.url, timeout=30.0) as client:
+        yield client

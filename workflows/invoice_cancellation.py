@@ -1,0 +1,116 @@
+"""The invoice-cancellation saga: give back every payment on an invoice, then void it.
+
+Why a saga workflow: cancelling means several Gravity calls (one void or refund per payment) that
+must all happen exactly once even if the worker dies or the gateway fails half-way. Each payment is
+one activity whose keys derive from (invoice, payment), so a retried or re-run step finds its own
+earlier rows and looks them up at Gravity instead of giving money back twice. Transient faults are
+retried by Temporal for as long as it takes. Applied client credit goes back to its deposit. The
+plan is re-read until nothing is left (a payment that landed meanwhile is compensated too), then the
+invoice is voided and its subscription, if any, is told.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from foundation.contracts import (
+        CompensationPlan,
+        CompensationStep,
+        GiveBackOutcome,
+        InvoiceCancellationInput,
+        InvoiceCancellationOutcome,
+        InvoiceChanged,
+    )
+
+MAX_ROUNDS = 5
+
+DB_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=20,
+    non_retryable_error_types=["InvalidCommand", "NotFound"],
+)
+GATEWAY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=0,
+    non_retryable_error_types=["InvalidCommand", "NotFound", "GravityPermanent"],
+)
+VOID_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=5),
+    maximum_attempts=3,
+    non_retryable_error_types=["InvalidCommand", "NotFound", "NotYetCompensated"],
+)
+
+
+def cancellation_workflow_id(invoice_id: str) -> str:
+    return f"invoice-cancellation:{invoice_id}"
+
+
+@workflow.defn(name="InvoiceCancellation")
+class InvoiceCancellationWorkflow:
+    def __init__(self) -> None:
+        self._state = "planning"
+        self._compensated: list[GiveBackOutcome] = []
+
+    @workflow.run
+    async def run(self, input: InvoiceCancellationInput) -> InvoiceCancellationOutcome:
+        credit_returned = 0
+        subscription_id: str | None = None
+        for _ in range(MAX_ROUNDS):
+            plan: CompensationPlan = await workflow.execute_activity(
+                "plan_invoice_compensation", input.invoice_id, result_type=CompensationPlan,
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=DB_RETRY,
+            )
+            subscription_id = plan.subscription_id
+            if plan.invoice_status == "void":
+                break
+            self._state = "compensating"
+            for payment_id in plan.payment_ids:
+                given: GiveBackOutcome = await workflow.execute_activity(
+                    "compensate_payment",
+                    CompensationStep(input.invoice_id, payment_id=payment_id, reason=input.reason),
+                    result_type=GiveBackOutcome,
+                    start_to_close_timeout=timedelta(seconds=15),
+                    retry_policy=GATEWAY_RETRY,
+                )
+                self._compensated.append(given)
+            for application_id in plan.credit_application_ids:
+                credit_returned += await workflow.execute_activity(
+                    "return_invoice_credit",
+                    CompensationStep(input.invoice_id, credit_application_id=application_id),
+                    result_type=int,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=DB_RETRY,
+                )
+            self._state = "voiding"
+            try:
+                await workflow.execute_activity(
+                    "void_cancelled_invoice", CompensationStep(input.invoice_id, reason=input.reason or "cancelled"),
+                    result_type=str, start_to_close_timeout=timedelta(seconds=30), retry_policy=VOID_RETRY,
+                )
+                break
+            except ActivityError:
+                continue  # something new was paid meanwhile: plan again
+        else:
+            raise ApplicationError(f"invoice {input.invoice_id} could not be fully compensated in {MAX_ROUNDS} rounds", non_retryable=True)
+        self._state = "void"
+        if subscription_id:
+            try:
+                await workflow.get_external_workflow_handle(f"subscription:{subscription_id}").signal(
+                    "invoice_changed", InvoiceChanged(input.invoice_id, "void", 0)
+                )
+            except Exception as error:  # noqa: BLE001 - a finished subscription has nothing to learn
+                workflow.logger.info("subscription %s not signalled: %s", subscription_id, error)
+        return InvoiceCancellationOutcome(input.invoice_id, "void", list(self._compensated), credit_returned, subscription_id)
+
+    @workflow.query
+    def progress(self) -> str:
+        return self._state

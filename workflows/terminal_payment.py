@@ -1,0 +1,240 @@
+"""One durable workflow per counter-terminal payment (or deposit taken at the terminal).
+
+Why a workflow: between "show the amount on the device" and "the customer tapped" anything can
+happen (postback lost, duplicated or late; worker restarts; the customer walks away). The workflow
+follows Gravity's advice and never loses or doubles the money:
+
+1. validate and write the payment row (activity), then push the sale to the device;
+2. wait for the result: a verified postback arrives as the `postback` signal; meanwhile poll the
+   lookup every `poll_every_s` (the fallback when the postback is lost);
+3. after `counter_timeout_s` without a result, cancel on the device and tell the caller
+   (state `timed_out_at_counter`), then keep checking every `background_every_s` for
+   `background_for_s`: an approval that arrives now is booked and VOIDED (the client was told it
+   failed); nothing at all by then goes to manual review;
+4. staff may cancel while the customer has not finished (the `cancel` Update).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from foundation.contracts import (
+        CommandResult,
+        GatewayResult,
+        InvoiceChanged,
+        TerminalClose,
+        TerminalOutcome,
+        TerminalPaymentInput,
+        TerminalPrepared,
+        TerminalRecord,
+        TerminalView,
+    )
+    from stack.search_attributes import PAYMENT_STATUS
+
+WAITING = "waiting_at_counter"
+TIMED_OUT = "timed_out_at_counter"
+
+DB_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=20,
+    non_retryable_error_types=["InvalidCommand", "NotFound"],
+)
+# Booking a result or voiding a late approval must finish: transient gateway faults are retried with
+# the same attempt keys for as long as it takes.
+MONEY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=0,
+    non_retryable_error_types=["InvalidCommand", "NotFound", "GravityPermanent"],
+)
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=5,
+    non_retryable_error_types=["InvalidCommand", "NotFound", "GravityPermanent"],
+)
+# A poll or a cancel that keeps failing is not fatal: the next poll (or the background phase) follows.
+BEST_EFFORT = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=4),
+    maximum_attempts=3,
+    non_retryable_error_types=["InvalidCommand", "NotFound", "GravityPermanent"],
+)
+
+
+def terminal_workflow_id(payment_id: str) -> str:
+    return f"terminal-payment:{payment_id}"
+
+
+@workflow.defn(name="TerminalPayment")
+class TerminalPaymentWorkflow:
+    @workflow.init
+    def __init__(self, input: TerminalPaymentInput) -> None:
+        self._input = input
+        self._state = "validating"
+        self._message = ""
+        self._result: GatewayResult | None = None
+        self._staff_cancelled = False
+        self._poll_now = False
+        self._outcome: TerminalOutcome | None = None
+        self._external_id = ""
+
+    @workflow.run
+    async def run(self, input: TerminalPaymentInput) -> TerminalOutcome:
+        prepared: TerminalPrepared = await workflow.execute_activity(
+            "prepare_terminal_payment", input, result_type=TerminalPrepared,
+            start_to_close_timeout=timedelta(seconds=30), retry_policy=DB_RETRY,
+        )
+        if prepared.refused_reason is not None:
+            return self._finish(TerminalOutcome(input.payment_id, "refused", message=prepared.refused_reason))
+        self._external_id = prepared.external_transaction_id
+        self._set_state("sending")
+        try:
+            await workflow.execute_activity(
+                "send_to_terminal", input, start_to_close_timeout=timedelta(seconds=30), retry_policy=SEND_RETRY,
+            )
+        except ActivityError as error:
+            return self._finish(await self._close("refused", _cause(error)))
+        self._set_state(WAITING)
+        timing = input.timing
+        result = await self._wait_for_result(workflow.now() + timedelta(seconds=timing.counter_timeout_s), timing.poll_every_s)
+        if self._staff_cancelled and result is None:
+            return self._finish(await self._close("cancelled", "cancelled by staff before the customer finished"))
+        if result is None:
+            if not await self._cancel_on_device():
+                # The customer finished just as we gave up: that result is on time, book it.
+                result = await self._look_up() or await self._wait_for_result(workflow.now() + timedelta(seconds=timing.poll_every_s * 3), timing.poll_every_s)
+        if result is not None:
+            return self._finish(await self._record(result, late=False))
+        self._set_state(TIMED_OUT, "no answer from the terminal; cancelled at the device, still checking in the background")
+        result = await self._wait_for_result(workflow.now() + timedelta(seconds=timing.background_for_s), timing.background_every_s)
+        if result is None:
+            return self._finish(await self._close("manual_review", "no result from Gravity 30 minutes after the counter gave up"))
+        return self._finish(await self._record(result, late=True))
+
+    # ----------------------------------------------------------------- waiting
+    async def _wait_for_result(self, until: datetime, every_s: int) -> GatewayResult | None:
+        """Wait for a postback, polling every `every_s` seconds, until `until` or a staff cancel."""
+        while True:
+            if self._result is not None:
+                return self._result
+            if self._staff_cancelled:
+                return None
+            remaining = until - workflow.now()
+            if remaining <= timedelta(0):
+                return None
+            try:
+                await workflow.wait_condition(
+                    lambda: self._result is not None or self._staff_cancelled or self._poll_now,
+                    timeout=min(timedelta(seconds=every_s), remaining),
+                )
+            except asyncio.TimeoutError:
+                pass
+            if self._result is not None or self._staff_cancelled:
+                continue
+            self._poll_now = False
+            found = await self._look_up()
+            if found is not None and self._result is None:
+                self._result = found
+
+    async def _look_up(self) -> GatewayResult | None:
+        try:
+            return await workflow.execute_activity(
+                "look_up_terminal", self._input, result_type=GatewayResult | None,  # type: ignore[arg-type]
+                start_to_close_timeout=timedelta(seconds=20), retry_policy=BEST_EFFORT,
+            )
+        except ActivityError:
+            return None
+
+    async def _cancel_on_device(self) -> bool:
+        """True unless Gravity says the customer already completed the transaction."""
+        try:
+            return bool(await workflow.execute_activity(
+                "cancel_on_terminal", self._input, result_type=bool,
+                start_to_close_timeout=timedelta(seconds=20), retry_policy=BEST_EFFORT,
+            ))
+        except ActivityError:
+            return True  # could not reach the device: keep checking in the background
+
+    # ----------------------------------------------------------------- booking
+    async def _record(self, result: GatewayResult, *, late: bool) -> TerminalOutcome:
+        self._set_state("recording")
+        outcome: TerminalOutcome = await workflow.execute_activity(
+            "record_terminal_result",
+            TerminalRecord(self._input.payment_id, result, self._input.save_card, self._input.make_default, late),
+            result_type=TerminalOutcome,
+            start_to_close_timeout=timedelta(seconds=90),
+            retry_policy=MONEY_RETRY,
+        )
+        if outcome.subscription_id and outcome.invoice_id and outcome.approved_cents > 0:
+            await self._tell_subscription(outcome)
+        return outcome
+
+    async def _close(self, status: str, message: str) -> TerminalOutcome:
+        return await workflow.execute_activity(
+            "close_terminal_payment", TerminalClose(self._input.payment_id, status, message), result_type=TerminalOutcome,
+            start_to_close_timeout=timedelta(seconds=30), retry_policy=DB_RETRY,
+        )
+
+    async def _tell_subscription(self, outcome: TerminalOutcome) -> None:
+        """An overdue subscription invoice paid at the counter lets the subscription reactivate."""
+        assert outcome.subscription_id is not None and outcome.invoice_id is not None
+        change = InvoiceChanged(outcome.invoice_id, outcome.invoice_status or "open", outcome.balance_cents)
+        try:
+            await workflow.get_external_workflow_handle(f"subscription:{outcome.subscription_id}").signal("invoice_changed", change)
+        except Exception as error:  # noqa: BLE001 - a finished subscription has nothing to learn
+            workflow.logger.info("subscription %s not signalled: %s", outcome.subscription_id, error)
+
+    def _finish(self, outcome: TerminalOutcome) -> TerminalOutcome:
+        self._outcome = outcome
+        self._set_state(outcome.status, outcome.message)
+        return outcome
+
+    def _set_state(self, state: str, message: str = "") -> None:
+        self._state = state
+        self._message = message
+        workflow.upsert_search_attributes([PAYMENT_STATUS.value_set(state)])
+
+    # ----------------------------------------------------------------- signals, updates, queries
+    @workflow.signal
+    def postback(self, result: GatewayResult) -> None:
+        """A verified postback. Duplicates and strays (another transaction's id) are ignored."""
+        if result.external_transaction_id and self._result is None and self._state in (WAITING, TIMED_OUT, "sending"):
+            if result.external_transaction_id == self._external_id:
+                self._result = result
+
+    @workflow.update
+    async def cancel(self) -> CommandResult:
+        """Staff cancel while the customer has not finished."""
+        cancelled = await workflow.execute_activity(
+            "cancel_on_terminal", self._input, result_type=bool,
+            start_to_close_timeout=timedelta(seconds=20), retry_policy=BEST_EFFORT,
+        )
+        if cancelled and self._result is None:
+            self._staff_cancelled = True
+            return CommandResult(True, "cancelled", "the sale was cancelled on the device")
+        self._poll_now = True
+        return CommandResult(False, self._state, "the customer already completed the payment; its result will be recorded")
+
+    @cancel.validator
+    def _validate_cancel(self) -> None:
+        if self._state != WAITING or self._result is not None:
+            raise ValueError(f"nothing to cancel: the payment is {self._state}")
+
+    @workflow.query
+    def status(self) -> TerminalView:
+        return TerminalView(self._input.payment_id, self._state, self._message, self._outcome)
+
+
+def _cause(error: BaseException) -> str:
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return str(error)
