@@ -11,7 +11,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 from cli.sandbox_cmd import sandbox; app.command()(sandbox)  # noqa: E402, E702
+from cli.api_cmd import api; app.command()(api)  # noqa: E402, E702
 from cli.worker_cmd import worker; app.command()(worker)  # noqa: E402, E702
+from cli.demo_cmd import demo; app.command()(demo)  # noqa: E402, E702
 
 from cli import stack_cmds  # noqa: E402 - commands register onto `app` above
 
