@@ -25,16 +25,18 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
 from activities.gateways import GatewayDirectory
-from demo.seed import DemoClient, seed_clients, seed_clinics
+from demo.seed import LOCATIONS, DemoClient, seed_clients, seed_clinics
 from demo.summary import summarize
 from foundation.ids import new_id
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.client import GravityClient
-from gravity.sandbox.control import SandboxControl
+from gravity.sandbox.control import SandboxControl, SandboxControlError
 from gravity.sandbox.server import SandboxServer
 from models.db import get_engine, session_scope
 from models.migrate import upgrade_to_head
 from models.subscriptions import ServiceRedemption
+from foundation.contracts import TerminalTiming
+from operations import payments
 from operations import subscriptions as commands
 from operations.enrollment import EnrollRequest, enroll
 from worker import build_worker
@@ -91,11 +93,66 @@ class DemoRun:
         on_progress(f"seeded {len(people)} clients at 3 locations")
         worker = build_worker(self.skipper.client, self.engine, self.gateways, task_queue=self.task_queue)
         async with worker:
+            await self._deposits(people[: len(LOCATIONS)])
             stories = [asyncio.create_task(self._story(person, on_progress)) for person in people]
+            stories.append(asyncio.create_task(self._front_desk(people, on_progress)))
             await asyncio.gather(*stories)
         await self.gateways.aclose()
         summary = summarize(self.engine, self.control.transactions(), wall_seconds=time.monotonic() - started)
         return {"clients": self.options.clients, "months": self.options.months, "seed": self.options.seed, **summary}
+
+    async def _deposits(self, people: list[DemoClient]) -> None:
+        """A few clients prepay: the credit is applied to their first health-plan invoices."""
+        for person in people:
+            await payments.take_card_deposit(
+                self.engine, self.gateways, client_id=person.client_id, card_id=person.card_id, amount_cents=6_000,
+                request_id=f"{self.run_tag}:deposit:{person.client_id}",
+            )
+            person.notes.append("prepaid $60.00")
+
+    async def _front_desk(self, people: list[DemoClient], on_progress: Callable[[str], None]) -> None:
+        """The counter, one visit per location: an exam paid at the terminal with nobody typing the
+        amount, a partial refund of it, and a second invoice cancelled after payment (voided)."""
+        by_location = {person.location_id: person for person in people}
+        for location_id, person in by_location.items():
+            exam = payments.create_counter_invoice_for(
+                self.engine, client_id=person.client_id, location_id=location_id,
+                lines=[payments.CounterLine("Sick visit exam", 8_500), payments.CounterLine("Ear cytology", 3_500)],
+            )
+            paid = await self._pay_at_terminal(exam, location_id, f"{self.run_tag}:{location_id}:exam")
+            await payments.refund_payment(
+                self.engine, self.gateways, payment_id=paid, amount_cents=2_000, request_id=f"{self.run_tag}:{location_id}:refund",
+                reason="cytology not needed",
+            )
+            wrong = payments.create_counter_invoice_for(
+                self.engine, client_id=person.client_id, location_id=location_id, lines=[payments.CounterLine("Dental cleaning", 24_000)],
+            )
+            await self._pay_at_terminal(wrong, location_id, f"{self.run_tag}:{location_id}:dental")
+            saga = await payments.cancel_invoice(self.held.client, self.engine, invoice_id=wrong, reason="billed to the wrong pet", task_queue=self.task_queue)
+            await saga.result()
+            on_progress(f"front desk at {location_id}: terminal sale, refund, invoice cancelled")
+
+    async def _pay_at_terminal(self, invoice_id: str, location_id: str, request_id: str) -> str:
+        handle = await payments.start_terminal_payment(
+            self.held.client, self.engine, self.gateways,
+            payments.TerminalRequest(location_id=location_id, device_name="counter-1", invoice_id=invoice_id, request_id=request_id),
+            task_queue=self.task_queue, timing=TerminalTiming(poll_every_s=1),
+        )
+        await self._tap_when_ready("counter-1")
+        outcome = await handle.result()
+        if outcome.status != "approved":
+            raise RuntimeError(f"demo terminal payment ended {outcome.status}: {outcome.message}")
+        return outcome.payment_id
+
+    async def _tap_when_ready(self, device: str) -> None:
+        """The client taps a card as soon as the terminal shows the amount."""
+        for _ in range(100):
+            try:
+                self.control.present_card(SANDBOX_OID, device, card_number="4111111111111111")
+                return
+            except SandboxControlError:
+                await asyncio.sleep(0.2)  # the amount is not on the terminal yet
+        raise RuntimeError(f"terminal {device} never showed the amount")
 
     async def _enroll(self, person: DemoClient, *, held: bool) -> WorkflowHandle:
         request = EnrollRequest(

@@ -37,7 +37,7 @@ def summarize(engine: Engine, gateway_rows: list[Mapping[str, Any]], *, wall_sec
             "suspended": int(events.get("subscription.suspended", 0)),
             "reactivated": int(events.get("subscription.reactivated", 0)),
             "cancelled": int(events.get("subscription.cancelled", 0)),
-            "terminal_payments": _count(session, select(func.count()).select_from(Payment).where(Payment.method == "terminal", Payment.status == "approved")),
+            "terminal_payments": _count(session, select(func.count()).select_from(Payment).where(Payment.method == "terminal", Payment.approved_cents > 0)),
             "deposits": _count(session, select(func.count()).select_from(Deposit).where(Deposit.payment_id.is_not(None))),  # type: ignore[union-attr]
             "refunds": _count(session, select(func.count()).select_from(Refund).where(Refund.kind == "refund", Refund.status == "done")),
             "voids": _count(session, select(func.count()).select_from(Refund).where(Refund.kind == "void", Refund.status == "done")),
