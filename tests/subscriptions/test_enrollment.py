@@ -1,0 +1,106 @@
+"""Enrollment: idempotent, and refused with a clear reason (nothing written) when it cannot be made."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import Engine, func
+from sqlmodel import Session, select
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from gravity.sandbox.control import SandboxControl
+from gravity.sandbox.server import SandboxServer
+from models.db import session_scope
+from models.subscriptions import Subscription
+from operations.enrollment import EnrollmentRefused, EnrollRequest, enroll
+from tests.subscriptions.helpers import TASK_QUEUE, approved_sales_per_reference, invoices, local_today
+from tests.support.cards import save_card
+from tests.support.clinic import add_card, make_clinic
+
+
+def _subscriptions(engine: Engine) -> int:
+    with Session(engine) as session:
+        return int(session.exec(select(func.count()).select_from(Subscription)).one())
+
+
+async def test_enrolling_twice_starts_one_workflow_and_bills_one_first_cycle(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    clinic = make_clinic(db, term_months=1, auto_renew=False)
+    await save_card(db, sandbox_server, clinic)
+    request = EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, local_today("America/Chicago") - timedelta(days=1))
+    first = await enroll(temporal_env.client, db, request, task_queue=TASK_QUEUE)
+    second = await enroll(temporal_env.client, db, request, task_queue=TASK_QUEUE)
+    assert (second.subscription_id, second.workflow_id) == (first.subscription_id, first.workflow_id)
+    assert first.created and not second.created
+    handle = temporal_env.client.get_workflow_handle(first.workflow_id)
+    assert await handle.result() == "ended"
+    runs = [w async for w in temporal_env.client.list_workflows(f"WorkflowId = '{first.workflow_id}'")]
+    assert len({run.id for run in runs}) == 1
+    (invoice,) = invoices(db, first.subscription_id)
+    assert approved_sales_per_reference(sandbox) == {invoice.id: 1}
+    assert _subscriptions(db) == 1
+
+
+async def test_same_id_with_other_terms_is_refused(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    clinic = make_clinic(db)
+    await save_card(db, sandbox_server, clinic)
+    with temporal_env.with_time_skipping_disabled():
+        await enroll(temporal_env.client, db, EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, date(2027, 6, 1), subscription_id="sub_fixed"), task_queue=TASK_QUEUE)
+        with pytest.raises(EnrollmentRefused, match="already exists with other terms"):
+            await enroll(temporal_env.client, db, EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, date(2027, 7, 1), subscription_id="sub_fixed"), task_queue=TASK_QUEUE)
+    from operations.subscriptions import cancel
+
+    await cancel(temporal_env.client, "sub_fixed", mode="now")
+
+
+@pytest.mark.parametrize(
+    ("case", "field", "message"),
+    [
+        ("unknown_plan", "plan_id", "unknown or inactive plan"),
+        ("unknown_client", "client_id", "unknown client"),
+        ("unknown_location", "location_id", "unknown location"),
+        ("unknown_card", "card_id", "unknown card"),
+        ("expired_card", "card_id", "expired"),
+        ("foreign_card", "card_id", "belongs to another client"),
+        ("recurring_disallowed", "location_id", "does not allow Gravity payment for recurring payments"),
+        ("no_default_card", "card_id", "no default saved card"),
+    ],
+)
+async def test_refused_enrollment_names_the_problem_and_writes_nothing(
+    db: Engine, temporal_env: WorkflowEnvironment, case: str, field: str, message: str
+) -> None:
+    clinic = make_clinic(db)
+    other = make_clinic(db)
+    card = add_card(db, clinic, gravity_ref="ref-ok", default=case != "no_default_card")
+    expired = add_card(db, clinic, gravity_ref="ref-old", default=False, exp_month=1, exp_year=2020)
+    foreign = add_card(db, other, gravity_ref="ref-foreign")
+    if case == "recurring_disallowed":
+        with session_scope(db) as session:
+            from models.clinic import Location
+
+            location = session.get(Location, clinic.location_id)
+            assert location is not None
+            location.allow_recurring_gravity = False
+    values = {
+        "client_id": clinic.client_id, "pet_id": clinic.pet_id, "plan_id": clinic.plan_id, "location_id": clinic.location_id,
+        "start_date": date(2027, 6, 1), "card_id": card if case != "no_default_card" else None,
+    }
+    values.update(
+        {
+            "unknown_plan": {"plan_id": "plan_missing"},
+            "unknown_client": {"client_id": "cli_missing"},
+            "unknown_location": {"location_id": "loc_missing"},
+            "unknown_card": {"card_id": "card_missing"},
+            "expired_card": {"card_id": expired},
+            "foreign_card": {"card_id": foreign},
+        }.get(case, {})
+    )
+    with pytest.raises(EnrollmentRefused, match=message) as refused:
+        await enroll(temporal_env.client, db, EnrollRequest(**values), task_queue=TASK_QUEUE)  # type: ignore[arg-type]
+    assert refused.value.field == field
+    assert _subscriptions(db) == 0
