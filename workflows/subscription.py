@@ -123,6 +123,7 @@ class SubscriptionWorkflow:
         if self._state.status in NO_NEW_CYCLES:
             self._state.next_cycle += 1
             self._state.skipped_cycles += 1
+            self._cycles_this_run += 1  # a skipped cycle is a boundary too: history stays bounded
             self._publish_search_attributes()
             return True
         await self._bill_next_cycle()
