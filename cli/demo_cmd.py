@@ -49,13 +49,12 @@ def demo(
 
 async def _play(options: Any, database_url: str, temporal_address: str, namespace: str, *, quiet: bool) -> dict[str, Any]:
     from demo.play import DemoRun, fresh_demo_database
-    from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
-    from gravity.sandbox.server import SandboxServer
+    from demo.sandbox_process import sandbox_process
     from worker import connect
 
     demo_url = fresh_demo_database(database_url)
     client = await connect(temporal_address, namespace)
-    with SandboxServer(oids={SANDBOX_OID: SANDBOX_TOKEN}, devices={SANDBOX_OID: ["counter-1", "counter-2"]}) as sandbox:
+    with sandbox_process() as sandbox:
         run = DemoRun(options, client, demo_url, sandbox)
         with Progress(
             TextColumn("[bold]billing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),

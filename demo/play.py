@@ -31,7 +31,7 @@ from foundation.ids import new_id
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.client import GravityClient
 from gravity.sandbox.control import SandboxControl, SandboxControlError
-from gravity.sandbox.server import SandboxServer
+from demo.sandbox_process import SandboxProcess
 from models.db import get_engine, session_scope
 from models.migrate import upgrade_to_head
 from models.subscriptions import ServiceRedemption
@@ -67,7 +67,7 @@ def fresh_demo_database(server_url: str) -> str:
 class DemoRun:
     """One demo run: its database, sandbox, worker and the stories of its clients."""
 
-    def __init__(self, options: DemoOptions, client: Client, database_url: str, sandbox: SandboxServer) -> None:
+    def __init__(self, options: DemoOptions, client: Client, database_url: str, sandbox: SandboxProcess) -> None:
         self.options = options
         self.rng = random.Random(options.seed)
         self.run_tag = uuid.uuid4().hex[:6]
@@ -135,10 +135,10 @@ class DemoRun:
     async def _pay_at_terminal(self, invoice_id: str, location_id: str, request_id: str) -> str:
         handle = await payments.start_terminal_payment(
             self.held.client, self.engine, self.gateways,
-            payments.TerminalRequest(location_id=location_id, device_name="counter-1", invoice_id=invoice_id, request_id=request_id),
+            payments.TerminalRequest(location_id=location_id, device_name="front-desk-1", invoice_id=invoice_id, request_id=request_id),
             task_queue=self.task_queue, timing=TerminalTiming(poll_every_s=1),
         )
-        await self._tap_when_ready("counter-1")
+        await self._tap_when_ready("front-desk-1")
         outcome = await handle.result()
         if outcome.status != "approved":
             raise RuntimeError(f"demo terminal payment ended {outcome.status}: {outcome.message}")

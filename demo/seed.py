@@ -56,7 +56,7 @@ def seed_clinics(engine: Engine, *, months: int) -> dict[str, dict[str, str]]:
         for location_id, name, tz in LOCATIONS:
             session.add(Location(id=location_id, name=name, timezone=tz, gravity_oid=SANDBOX_OID, charge_time=time(9, 0)))
             session.flush()
-            session.add(Terminal(id=f"{location_id}_t1", location_id=location_id, device_name="counter-1", label="Front desk"))
+            session.add(Terminal(id=f"{location_id}_t1", location_id=location_id, device_name="front-desk-1", label="Front desk"))
             monthly, yearly = f"{location_id}_monthly", f"{location_id}_yearly"
             session.add(
                 HealthPlan(

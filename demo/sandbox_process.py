@@ -1,0 +1,61 @@
+"""The Gravity sandbox in its own process for the demo, so it does not share the worker's GIL."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+
+from gravity.sandbox.app import BASE_PATH
+
+
+@dataclass(frozen=True)
+class SandboxProcess:
+    root_url: str
+
+    @property
+    def base_url(self) -> str:
+        return self.root_url + BASE_PATH
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def sandbox_process(*, timeout_s: float = 20.0) -> Iterator[SandboxProcess]:
+    """Run `billing sandbox` on a free loopback port until the block ends."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "sandbox", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    root = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the sandbox exited at start: {process.stderr.read().decode(errors='replace')[-500:] if process.stderr else ''}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{root}/_sandbox/health", timeout=1.0).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the sandbox did not answer on {root} within {timeout_s:.0f} s")
+            time.sleep(0.1)
+        yield SandboxProcess(root)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
