@@ -13,6 +13,7 @@ transactions around one Gravity call:
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,6 +35,8 @@ from models.clinic import Location, SavedCard
 from models.db import session_scope
 from models.invoicing import lock_invoice, open_balance, record_approved, record_declined, start_attempt
 from models.outbox import emit
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,9 @@ class CardCollector:
             counters().charge(
                 outcome=result.outcome.value, attempt=attempt, decline_reason=_text(result.decline_reason), decline_class=_text(result.decline_class)
             )
+            log.info(
+                "charge attempt %d %s (%s)", attempt, result.outcome.value, _text(result.decline_reason) or f"{ready.amount_cents} cents"
+            )  # the workflow, subscription and invoice ids come from the log context
             return outcome
 
     def _prepare(self, *, invoice_id: str, card_id: str | None, attempt_key: str, attempt: int, when: datetime) -> ChargeOutcome | _Ready:

@@ -20,10 +20,10 @@ from activities.gateways import GatewayDirectory
 from activities.refunds import Refunder
 from foundation.ids import external_id
 from foundation.contracts import CancelInput, CancelOutcome, CardChange, PlanChangeInput, PlanChangeOutcome
-from models.billing import Deposit, Invoice, InvoiceLine, Payment
+from models.billing import CreditApplication, Deposit, Invoice, InvoiceLine, Payment
 from models.clinic import Location, SavedCard
 from models.db import session_scope
-from models.invoicing import open_balance
+from models.invoicing import lock_invoice, open_balance, return_credit_application, void_invoice
 from models.ledger import Account, post
 from models.outbox import emit
 from models.plans import HealthPlan, terms_of
@@ -76,7 +76,7 @@ class SubscriptionCommandActivities:
             sub = _locked_subscription(session, request.subscription_id)
             location = session.get(Location, sub.location_id)
             assert location is not None
-            voided = [_void_unpaid(session, invoice_id) for invoice_id in request.open_invoice_ids]
+            voided = [_void_unpaid(session, invoice_id, "subscription cancelled") for invoice_id in request.open_invoice_ids]
             settlement = self._settlement(session, sub, request, location.timezone)
             settlement_invoice_id = None
             if settlement.kind == proration.CHARGE and settlement.amount_cents > 0:
@@ -216,24 +216,33 @@ def _locked_subscription(session: Session, subscription_id: str) -> Subscription
     return sub
 
 
-def _void_unpaid(session: Session, invoice_id: str) -> str | None:
-    """Void an open subscription invoice's unpaid remainder (reversing its revenue)."""
-    invoice = session.exec(select(Invoice).where(Invoice.id == invoice_id).with_for_update()).first()
+def _void_unpaid(session: Session, invoice_id: str, reason: str) -> str | None:
+    """Void a still-open cycle invoice of a cancelled subscription: applied client credit goes
+    back to its deposit, then the invoice is voided with its issue posting reversed. An invoice a
+    card already paid part of keeps that part (it was service delivered) and only its unpaid
+    remainder is written off."""
+    invoice = lock_invoice(session, invoice_id)
     if invoice is None or invoice.status != "open":
         return None
+    for application in session.exec(select(CreditApplication).where(CreditApplication.invoice_id == invoice.id)).all():
+        assert application.id is not None
+        return_credit_application(session, application.id)
+    if invoice.paid_cents == 0:
+        void_invoice(session, invoice, reason=reason)
+        return invoice.id
     unpaid = open_balance(invoice)
     invoice.status = "void"
     session.add(invoice)
-    if unpaid > 0:
-        post(
-            session,
-            reference=f"invoice:{invoice.id}:void",
-            kind="invoice_void",
-            location_id=invoice.location_id,
-            client_id=invoice.client_id,
-            invoice_id=invoice.id,
-            entries=[(Account.PLAN_REVENUE, unpaid), (Account.RECEIVABLE, -unpaid)],
-        )
+    post(
+        session,
+        reference=f"invoice:{invoice.id}:void",
+        kind="invoice_void",
+        location_id=invoice.location_id,
+        client_id=invoice.client_id,
+        invoice_id=invoice.id,
+        memo=f"{reason}: unpaid remainder written off",
+        entries=[(Account.PLAN_REVENUE, unpaid), (Account.RECEIVABLE, -unpaid)],
+    )
     return invoice.id
 
 

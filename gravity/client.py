@@ -23,6 +23,7 @@ from urllib.parse import quote
 import httpx
 
 from foundation.money import MoneyError, to_dollar_string
+from foundation.telemetry import current_telemetry
 from gravity import conventions as C
 from gravity.errors import (
     BadCredentials,
@@ -79,6 +80,9 @@ class GravityClient:
                 "User-Agent": "vet-billing/0.1 (+emergepay client)",
             },
         )
+        # A client span per request when telemetry is on: method, URL (OID and external id only)
+        # and status; never headers or bodies, so the token and card data stay out of traces.
+        current_telemetry().instrument_httpx(self._http)
 
     def __repr__(self) -> str:  # the token must never appear
         return f"GravityClient(base_url={self.base_url!r}, oid={self.oid!r})"
