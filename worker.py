@@ -6,7 +6,6 @@ starts the embedded ones when they are not configured. Scale out by starting mor
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 from sqlalchemy import Engine

@@ -20,15 +20,18 @@ from stack.embedded import EmbeddedStack, load_settings, redact_url
 
 async def _serve(settings: Settings, database_url: str, temporal_address: str, namespace: str, host: str, port: int) -> None:
     from api.app import create_app
+    from foundation.telemetry import configure_logging, setup_telemetry
     from models.db import get_engine
     from worker import connect
 
+    configure_logging(settings.log_level)
+    telemetry = setup_telemetry(settings, service_name="vet-billing-api")
     try:
-        client = await connect(temporal_address, namespace)
+        client = await connect(temporal_address, namespace, telemetry=telemetry)
     except RuntimeError as error:
         fail(f"cannot reach Temporal at {temporal_address}", str(error))
     engine = get_engine(database_url, settings.db_pool_size)
-    app = create_app(engine, client, settings, task_queue=settings.temporal_task_queue)
+    app = create_app(engine, client, settings, task_queue=settings.temporal_task_queue, telemetry=telemetry)
     config = uvicorn.Config(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
     await uvicorn.Server(config).serve()
 
