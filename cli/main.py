@@ -14,6 +14,8 @@ from cli.sandbox_cmd import sandbox; app.command()(sandbox)  # noqa: E402, E702
 from cli.api_cmd import api; app.command()(api)  # noqa: E402, E702
 from cli.worker_cmd import worker; app.command()(worker)  # noqa: E402, E702
 from cli.demo_cmd import demo; app.command()(demo)  # noqa: E402, E702
+from cli.bench_cmds import bench; app.command()(bench)  # noqa: E402, E702
+from cli.bench_cmds import chaos; app.command()(chaos)  # noqa: E402, E702
 
 from cli import stack_cmds  # noqa: E402 - commands register onto `app` above
 

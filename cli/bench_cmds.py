@@ -1,0 +1,44 @@
+"""`billing bench` and `billing chaos`: the two claims ("fast", "never double-charges") as numbers.
+
+Both start the embedded stack (or use the configured PostgreSQL), work in a database of their own
+and run their workers as separate processes; see `bench/` for what they measure and check.
+"""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from cli.errors import handles_errors
+
+
+@handles_errors
+def bench(
+    n: int = typer.Option(200, "--n", min=1, max=100_000, help="Workflows per phase (baseline, first cycles, steady state)."),
+    scale: str = typer.Option("", help="Also time first cycles with these worker-process counts, e.g. 1,2,4."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Billing cycles per second against bare Temporal no-op workflows, with per-cycle costs."""
+    from bench.run_bench import format_report, run
+
+    counts = tuple(int(part) for part in scale.split(",") if part.strip())
+    report = run(n, scale=counts, quiet=as_json)
+    typer.echo(json.dumps(report, indent=2, sort_keys=True) if as_json else format_report(report))
+
+
+@handles_errors
+def chaos(
+    subscriptions: int = typer.Option(50, min=1, max=100_000, help="How many subscriptions."),
+    months: int = typer.Option(3, min=1, max=36, help="Simulated months of billing."),
+    workers: int = typer.Option(2, min=1, max=32, help="Worker processes (killed and restarted at random)."),
+    seed: int = typer.Option(1, help="Seed of the chaos script (declines, faults, kills)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Bill while workers die, the gateway fails and connections drop; exit 1 if any invariant breaks."""
+    from bench.run_chaos import format_summary, run
+
+    summary = run(subscriptions, months, workers, seed, quiet=as_json)
+    typer.echo(json.dumps(summary, indent=2, sort_keys=True) if as_json else format_summary(summary))
+    if not summary["ok"]:
+        raise typer.Exit(code=1)
