@@ -19,7 +19,7 @@ from datetime import datetime
 
 import pendulum
 from sqlalchemy import Engine
-from sqlmodel import select
+from sqlmodel import Session, select
 from temporalio.exceptions import ApplicationError
 
 from activities.cards import card_expired_on
@@ -56,10 +56,26 @@ class CardCollector:
         self._engine = engine
         self._gateways = gateways
 
-    async def collect(self, *, invoice_id: str, card_id: str | None, attempt_key: str, attempt: int, when: datetime, stream: str) -> ChargeOutcome:
-        """Try to collect the invoice's open balance from the card; a decline is a result."""
+    async def collect(
+        self,
+        *,
+        invoice_id: str,
+        card_id: str | None,
+        attempt_key: str,
+        attempt: int,
+        when: datetime,
+        stream: str,
+        before: Callable[[Session], object] | None = None,
+    ) -> ChargeOutcome:
+        """Try to collect the invoice's open balance from the card; a decline is a result.
+
+        `before` runs first in the same database transaction (the subscription cycle creates its
+        invoice there), which saves a commit and the re-reads a second transaction would need.
+        """
         with log_context(invoice_id=invoice_id):
-            ready = await asyncio.to_thread(self._prepare, invoice_id=invoice_id, card_id=card_id, attempt_key=attempt_key, attempt=attempt, when=when)
+            ready = await asyncio.to_thread(
+                self._prepare, invoice_id=invoice_id, card_id=card_id, attempt_key=attempt_key, attempt=attempt, when=when, before=before
+            )
             if isinstance(ready, ChargeOutcome):
                 return ready
             gateway = self._gateways.for_oid(ready.oid)
@@ -83,8 +99,12 @@ class CardCollector:
             )  # the workflow, subscription and invoice ids come from the log context
             return outcome
 
-    def _prepare(self, *, invoice_id: str, card_id: str | None, attempt_key: str, attempt: int, when: datetime) -> ChargeOutcome | _Ready:
+    def _prepare(
+        self, *, invoice_id: str, card_id: str | None, attempt_key: str, attempt: int, when: datetime, before: Callable[[Session], object] | None
+    ) -> ChargeOutcome | _Ready:
         with session_scope(self._engine) as session:
+            if before is not None:
+                before(session)
             invoice = lock_invoice(session, invoice_id)
             if invoice is None:
                 raise ApplicationError(f"unknown invoice {invoice_id}", type="NotFound", non_retryable=True)

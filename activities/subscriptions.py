@@ -19,7 +19,7 @@ from activities.card_charges import CardCollector
 from activities.cards import card_expired_on
 from activities.gateways import GatewayDirectory
 from foundation.contracts import ChargeOutcome, ChargeRequest, StatusChange
-from foundation.ids import charge_key
+from foundation.ids import charge_key, invoice_id_for_cycle
 from models.clinic import Location, SavedCard
 from models.db import session_scope
 from models.invoicing import LineSpec, apply_client_credit, ensure_cycle_invoice, open_balance
@@ -47,43 +47,48 @@ class SubscriptionActivities:
 
     @activity.defn(name="charge_cycle")
     async def charge_cycle(self, request: ChargeRequest) -> ChargeOutcome:
-        """Invoice the cycle (once), apply client credit, then try to collect with attempt `attempt`."""
-        invoice_id, balance = await asyncio.to_thread(self._invoice_cycle, request)
-        if balance == 0 or request.attempt == 0:
+        """Invoice the cycle (once), apply client credit, then try to collect with attempt `attempt`,
+        the invoicing and the attempt's payment row in one database transaction."""
+        if request.attempt == 0:
+            invoice_id, balance = await asyncio.to_thread(self._invoice_cycle, request)
             return ChargeOutcome(invoice_id, "paid" if balance == 0 else "not_charged", balance)
         return await self._collector.collect(
-            invoice_id=invoice_id,
+            invoice_id=invoice_id_for_cycle(request.subscription_id, request.period_start),
             card_id=request.card_id,
             attempt_key=charge_key(request.subscription_id, request.period_start, request.attempt),
             attempt=request.attempt,
             when=max(request.due_at, request.attempt_at or request.due_at),
             stream=f"subscription:{request.subscription_id}",
+            before=lambda session: self._invoice_cycle_in(session, request),
         )
 
     def _invoice_cycle(self, request: ChargeRequest) -> tuple[str, int]:
-        """One transaction: the cycle's invoice, client credit, and the subscription row's next due."""
         with session_scope(self._engine) as session:
-            sub = session.exec(select(Subscription).where(Subscription.id == request.subscription_id).with_for_update()).one()
-            invoice = ensure_cycle_invoice(
-                session,
-                subscription_id=sub.id,
-                client_id=sub.client_id,
-                location_id=sub.location_id,
-                cycle_index=request.cycle_index,
-                period_start=request.period_start,
-                period_end=request.period_end,
-                due_at=request.due_at,
-                lines=cycle_lines(request),
-            )
-            if invoice.status == "open":
-                apply_client_credit(session, invoice)
-            if sub.status == "pending":
-                sub.status = "active"
-            if request.next_due_at is not None and request.attempt <= 1:
-                sub.next_due_at = request.next_due_at
-            session.add(sub)
-            self._warn_if_card_expires(session, sub, request)
-            return invoice.id, open_balance(invoice)
+            return self._invoice_cycle_in(session, request)
+
+    def _invoice_cycle_in(self, session: Session, request: ChargeRequest) -> tuple[str, int]:
+        """The cycle's invoice, client credit, and the subscription row's next due."""
+        sub = session.exec(select(Subscription).where(Subscription.id == request.subscription_id).with_for_update()).one()
+        invoice = ensure_cycle_invoice(
+            session,
+            subscription_id=sub.id,
+            client_id=sub.client_id,
+            location_id=sub.location_id,
+            cycle_index=request.cycle_index,
+            period_start=request.period_start,
+            period_end=request.period_end,
+            due_at=request.due_at,
+            lines=cycle_lines(request),
+        )
+        if invoice.status == "open":
+            apply_client_credit(session, invoice)
+        if sub.status == "pending":
+            sub.status = "active"
+        if request.next_due_at is not None and request.attempt <= 1:
+            sub.next_due_at = request.next_due_at
+        session.add(sub)
+        self._warn_if_card_expires(session, sub, request)
+        return invoice.id, open_balance(invoice)
 
     def _warn_if_card_expires(self, session: Session, sub: Subscription, request: ChargeRequest) -> None:
         """Raise `card.expiring` once per cycle when the card will not last to the next due moment."""

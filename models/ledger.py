@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Text
+from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.columns import fk, tz
@@ -65,34 +66,33 @@ def post(
     client_id: str | None = None,
     invoice_id: str | None = None,
     payment_id: str | None = None,
-) -> LedgerTransaction:
-    """Post one balanced transaction, or return the one already posted under `reference`.
+) -> int | None:
+    """Post one balanced transaction under `reference`; returns its id, or None when a transaction
+    with that reference was already posted (a retried activity posts nothing twice).
 
-    Call inside the same database transaction as the change it records.
+    Call inside the same database transaction as the change it records. Two statements: the
+    transaction row (INSERT ... ON CONFLICT DO NOTHING) and its entries in one batch.
     """
-    existing = session.exec(select(LedgerTransaction).where(LedgerTransaction.reference == reference)).first()
-    if existing is not None:
-        return existing
     if sum(amount for _, amount in entries) != 0:
         raise UnbalancedTransaction(f"ledger transaction {reference!r} does not balance: {entries}")
-    if any(amount == 0 for _, amount in entries):
-        entries = [(account, amount) for account, amount in entries if amount != 0]
-    txn = LedgerTransaction(
-        reference=reference,
-        kind=kind,
-        memo=memo,
-        location_id=location_id,
-        client_id=client_id,
-        invoice_id=invoice_id,
-        payment_id=payment_id,
-    )
-    session.add(txn)
-    session.flush()
-    assert txn.id is not None
-    for account, amount in entries:
-        session.add(LedgerEntry(transaction_id=txn.id, account=str(account), amount_cents=amount))
-    session.flush()
-    return txn
+    entries = [(account, amount) for account, amount in entries if amount != 0]
+    inserted = session.execute(
+        insert(LedgerTransaction)
+        .values(
+            reference=reference, kind=kind, memo=memo, location_id=location_id,
+            client_id=client_id, invoice_id=invoice_id, payment_id=payment_id,
+        )
+        .on_conflict_do_nothing(index_elements=["reference"])
+        .returning(LedgerTransaction.id)
+    ).scalar_one_or_none()
+    if inserted is None:
+        return None
+    if entries:
+        session.execute(
+            insert(LedgerEntry),
+            [{"transaction_id": inserted, "account": str(account), "amount_cents": amount} for account, amount in entries],
+        )
+    return int(inserted)
 
 
 def account_balances(session: Session) -> dict[str, int]:

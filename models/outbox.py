@@ -7,13 +7,14 @@ missed one and resync from the feed.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, Text, UniqueConstraint, func
+from sqlalchemy import BigInteger, Column, Integer, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel
 
 from models.columns import tz
 
@@ -32,18 +33,21 @@ class OutboxEvent(SQLModel, table=True):
     delivery_attempts: int = 0
 
 
-def emit(session: Session, *, type: str, stream: str, payload: dict[str, Any], dedupe_key: str | None = None) -> OutboxEvent:
-    """Add an event to `stream` with the next sequence number.
+def emit(session: Session, *, type: str, stream: str, payload: dict[str, Any], dedupe_key: str | None = None) -> None:
+    """Add an event to `stream` with the next sequence number, in one statement.
 
     `dedupe_key` makes emission idempotent for activities that retry: the event id is derived from it
-    and an existing event with that id is returned instead of a second one.
+    and a second emission with the same key inserts nothing. The sequence number is computed in the
+    same INSERT; two writers racing on one stream collide on UNIQUE (stream, seq) and the loser's
+    transaction is retried by its activity - each stream has one writer (its workflow) in practice.
     """
     event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"event:{dedupe_key}")) if dedupe_key else str(uuid.uuid4())
-    existing = session.exec(select(OutboxEvent).where(OutboxEvent.event_id == event_id)).first()
-    if existing is not None:
-        return existing
-    last = session.exec(select(func.max(OutboxEvent.seq)).where(OutboxEvent.stream == stream)).one()
-    event = OutboxEvent(event_id=event_id, type=type, stream=stream, seq=(last or 0) + 1, payload=payload)
-    session.add(event)
-    session.flush()
-    return event
+    session.execute(
+        text(
+            "INSERT INTO outbox_event (event_id, type, stream, seq, payload, delivery_attempts) "
+            "SELECT :event_id, :type, :stream, COALESCE(MAX(seq), 0) + 1, CAST(:payload AS jsonb), 0 "
+            "FROM outbox_event WHERE stream = :stream "
+            "ON CONFLICT (event_id) DO NOTHING"
+        ),
+        {"event_id": event_id, "type": type, "stream": stream, "payload": json.dumps(payload)},
+    )
