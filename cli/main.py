@@ -20,6 +20,9 @@ from cli.bench_cmds import chaos; app.command()(chaos)  # noqa: E402, E702
 from cli import stack_cmds  # noqa: E402 - commands register onto `app` above
 
 stack_cmds.register(app)
+from cli import operator_cmds; operator_cmds.register(app)  # noqa: E402, E702
+from cli import payment_cmds; payment_cmds.register(app)  # noqa: E402, E702
+from cli import finance_cmds; finance_cmds.register(app)  # noqa: E402, E702
 
 
 def main() -> None:

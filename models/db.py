@@ -20,13 +20,15 @@ def sqlalchemy_url(url: str) -> str:
 
 @lru_cache(maxsize=8)
 def get_engine(url: str, pool_size: int = 10) -> Engine:
-    """A pooled engine. No `pool_pre_ping` (a round trip per checkout): every database step runs in
-    an activity that Temporal retries, so a connection cut under it costs one retry, not a wrong
-    answer, and the pool discards the broken connection."""
+    """A pooled engine with `pool_pre_ping`: a connection PostgreSQL cut (restart, failover, idle
+    kill) is replaced at checkout instead of failing the step. Measured in the chaos run: without it
+    every cut fails an activity attempt, and Temporal's growing retry backoff then delays charges by
+    minutes; the ping costs one round trip per checkout."""
     return create_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
+        pool_pre_ping=True,
         pool_recycle=1800,
     )
 

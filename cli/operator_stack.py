@@ -1,0 +1,201 @@
+"""How the operator commands reach a running stack, and the output and error habits they share.
+
+Why they never start an embedded stack: an operator command is a short client. Starting PostgreSQL
+and a Temporal server just to cancel one subscription would run the command against an empty,
+freshly started world that no worker serves, and stop it again a second later. So the commands use
+`DATABASE_URL` / `TEMPORAL_ADDRESS` when set, otherwise the embedded servers that `billing up` (or
+`billing demo --keep-running`) is running in the data folder, and otherwise refuse with one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import socket
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+from urllib.parse import quote
+
+import typer
+from pydantic_core import to_jsonable_python
+from rich.console import Console
+
+from cli.errors import cli_errors, fail
+from foundation.settings import Settings
+from stack.embedded import load_settings, redact_url
+
+T = TypeVar("T")
+
+START_FIRST = "start the stack first: billing up"
+
+console = Console(soft_wrap=True, highlight=False)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the commands find the stack, and the settings they run with."""
+
+    settings: Settings
+    database_url: str
+    temporal_address: str | None
+    namespace: str
+
+    @property
+    def task_queue(self) -> str:
+        return self.settings.temporal_task_queue
+
+
+# ============================================================================ finding the stack
+def embedded_temporal_address(data_dir: Path) -> tuple[str, str] | None:
+    """(address, namespace) of the dev server `billing up` runs in `data_dir`, if it is running."""
+    from stack.processes import ProcessRef, port_answers, read_json
+    from stack.temporal import STATE_FILE
+
+    state = read_json(data_dir / STATE_FILE)
+    if not state or "server" not in state or "address" not in state:
+        return None
+    if not ProcessRef.from_dict(state["server"]).alive():
+        return None
+    host, _, port = str(state["address"]).rpartition(":")
+    if not port.isdigit() or not port_answers(int(port), host or "127.0.0.1"):
+        return None
+    return str(state["address"]), str(state.get("namespace", "default"))
+
+
+def embedded_database_url(data_dir: Path) -> str | None:
+    """The URL of the embedded PostgreSQL of `data_dir` (the one stack.postgres starts), if running.
+
+    It listens only on a unix socket; the socket directory is the fifth line of postmaster.pid. Only
+    read here: a stale pid file is left for the stack's own launcher to clear.
+    """
+    import psutil
+
+    from stack.postgres import DATABASE_NAME
+
+    pgdata = (data_dir / "postgres").absolute()
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+        process = psutil.Process(int(lines[0].strip()))
+        if process.name() != "postgres" or process.status() == psutil.STATUS_ZOMBIE:
+            return None
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return None
+    if len(lines) < 5 or not lines[4].strip():
+        return None
+    socket_dir, port = lines[4].strip(), lines[3].strip()
+    url = f"postgresql://postgres@/{DATABASE_NAME}?host={quote(socket_dir, safe='/')}"
+    return url if port in ("", "5432") else f"{url}&port={port}"
+
+
+def connection(*, temporal: bool = True) -> Connection:
+    """The configured stack, else the running embedded one, else one red line and exit 1."""
+    settings = load_settings()
+    data_dir = Path(settings.data_dir).expanduser().absolute()
+    database_url = settings.database_url or embedded_database_url(data_dir)
+    if database_url is None:
+        fail(START_FIRST, f"no DATABASE_URL is set and no embedded PostgreSQL is running in {data_dir}")
+    address, namespace = settings.temporal_address, settings.temporal_namespace
+    if temporal and address is None:
+        found = embedded_temporal_address(data_dir)
+        if found is None:
+            fail(START_FIRST, f"no TEMPORAL_ADDRESS is set and no embedded Temporal server is running in {data_dir}")
+        address, namespace = found
+    return Connection(settings, database_url, address, namespace)
+
+
+def engine_of(conn: Connection):  # type: ignore[no-untyped-def]  # noqa: ANN201 - sqlalchemy Engine, imported lazily
+    from models.db import get_engine
+
+    return get_engine(conn.database_url, conn.settings.db_pool_size)
+
+
+async def temporal_client(conn: Connection):  # type: ignore[no-untyped-def]  # noqa: ANN201 - temporalio Client
+    """A client with the engine's data converter and an identity naming the operator.
+
+    Why the identity: Temporal records it on every update and signal, so the audit trail
+    (`billing history`) can say who asked for a cancel or a card change.
+    """
+    from temporalio.client import Client
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    assert conn.temporal_address is not None
+    try:
+        return await Client.connect(
+            conn.temporal_address, namespace=conn.namespace, data_converter=pydantic_data_converter, identity=operator_identity(),
+        )
+    except RuntimeError as error:
+        fail(f"cannot reach Temporal at {conn.temporal_address}", str(error).splitlines()[0] if str(error) else None)
+
+
+def operator_identity() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        user = "unknown"
+    return f"billing-cli:{user}@{socket.gethostname()}"
+
+
+# ============================================================================ running and answering
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
+
+
+@contextmanager
+def operator_errors(conn: Connection | None = None, *, as_json: bool = False) -> Iterator[None]:
+    """Settings and stack problems, an unreachable database and refusals: one red line, exit 1."""
+    from psycopg import errors as pg_errors
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+    from temporalio.service import RPCError
+
+    where = redact_url(conn.database_url) if conn else "the database"
+    try:
+        with cli_errors():
+            yield
+    except OperationalError as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        refuse(f"cannot reach the database at {where}: {reason}", as_json=as_json, error="unavailable")
+    except ProgrammingError as error:
+        if not isinstance(getattr(error, "orig", None), pg_errors.UndefinedTable):
+            raise
+        refuse(f"the database at {where} has no billing tables: run billing migrate", as_json=as_json, error="unavailable")
+    except RPCError as error:
+        address = conn.temporal_address if conn else "Temporal"
+        refuse(f"Temporal at {address} answered: {error.message}", as_json=as_json, error="unavailable")
+
+
+def refuse(message: str, *, as_json: bool = False, error: str = "refused") -> NoReturn:
+    """One red line on stderr (and, with --json, the same as a JSON object on stdout); exit 1."""
+    if as_json:
+        typer.echo(json.dumps({"error": error, "message": message}))
+    fail(message)
+
+
+def print_json(value: Any) -> None:
+    typer.echo(json.dumps(to_jsonable_python(value, fallback=str), indent=2, sort_keys=False))
+
+
+def money(cents: int | None) -> str:
+    from foundation.money import format_usd
+
+    return "" if cents is None else format_usd(int(cents))
+
+
+def local_time(moment: Any, tz: str | None = None) -> str:
+    """An instant for people: in the clinic's zone when known, else UTC."""
+    if moment is None:
+        return ""
+    import pendulum
+
+    instant = pendulum.instance(moment)
+    return instant.in_timezone(tz or "UTC").format("YYYY-MM-DD HH:mm zz")
+
+
+def write_file(path: Path, text: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError as error:
+        fail(f"cannot write {path}: {error.strerror}")

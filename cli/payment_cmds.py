@@ -1,0 +1,240 @@
+"""Operator commands that move money at the front desk: terminal payments, deposits, refunds and
+invoice cancellation. They call `operations.payments`, the code behind the HTTP API, with the same
+checks first; a refused command prints one red line, exits 1, and nothing is written or sent.
+
+Money-moving commands accept `--request-id`: running one again with the same id (after a lost
+answer, say) finds the first payment, deposit or refund instead of making a second one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Optional
+
+import typer
+from sqlmodel import Session
+
+from cli.operator_stack import connection, console, engine_of, money, operator_errors, print_json, refuse, run, temporal_client
+
+MAX_CENTS = 10_000_000  # as the API
+JSON_OPTION = typer.Option(False, "--json", help="Print the answer as JSON.")
+REQUEST_ID_OPTION = typer.Option(None, "--request-id", help="Idempotency key: the same id never moves money twice (default: a new one).")
+
+
+def _amount(value: int | None, as_json: bool, *, required: bool = False) -> int | None:
+    if value is None:
+        if required:
+            refuse("--amount-cents is required", as_json=as_json)
+        return None
+    if not 1 <= value <= MAX_CENTS:
+        refuse(f"--amount-cents: must be between 1 and {MAX_CENTS}", as_json=as_json)
+    return value
+
+
+def _gateways(settings: Any):  # type: ignore[no-untyped-def]  # noqa: ANN202 - GatewayDirectory
+    from stack.gravity_config import gateway_directory
+
+    return gateway_directory(settings)
+
+
+# ============================================================================ terminal payment
+def terminal_pay(
+    invoice_id: str = typer.Argument(..., help="The invoice to pay at the counter."),
+    device: str = typer.Option(..., "--device", help="The terminal's device name at Gravity."),
+    amount_cents: Optional[int] = typer.Option(None, "--amount-cents", help="Amount to take (default: the open balance)."),
+    save_card: bool = typer.Option(False, "--save-card", help="Keep the card on file for the client."),
+    make_default: bool = typer.Option(False, "--make-default", help="With --save-card: make it the client's default card."),
+    wait: bool = typer.Option(False, "--wait", help="Wait until the customer has finished at the terminal and print the outcome."),
+    request_id: Optional[str] = REQUEST_ID_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Send an invoice's amount to a counter terminal (nobody types the amount)."""
+    from models.billing import Invoice
+    from operations.payments import PaymentRefused, TerminalRequest, start_terminal_payment
+
+    amount = _amount(amount_cents, as_json)
+    conn = connection()
+    with operator_errors(conn, as_json=as_json):
+        engine = engine_of(conn)
+        with Session(engine) as session:
+            invoice = session.get(Invoice, invoice_id)
+        if invoice is None:
+            refuse(f"invoice_id: unknown invoice {invoice_id}", as_json=as_json, error="not_found")
+        request = TerminalRequest(location_id=invoice.location_id, device_name=device, invoice_id=invoice_id, amount_cents=amount,
+                                  save_card=save_card, make_default=make_default, request_id=request_id or uuid.uuid4().hex)
+
+        async def go() -> tuple[str, Any]:
+            client = await temporal_client(conn)
+            gateways = _gateways(conn.settings)
+            try:
+                handle = await start_terminal_payment(client, engine, gateways, request, task_queue=conn.task_queue)
+            finally:
+                await gateways.aclose()
+            return handle.id, (await handle.result() if wait else None)
+
+        try:
+            workflow_id, outcome = run(go())
+        except PaymentRefused as error:
+            refuse(str(error), as_json=as_json)
+    payment_id = workflow_id.removeprefix("terminal-payment:")
+    if as_json:
+        print_json({"payment_id": payment_id, "workflow_id": workflow_id, "outcome": outcome})
+        return
+    if outcome is None:
+        console.print(f"sent to {device}: payment {payment_id} (workflow {workflow_id}); the customer can pay now")
+    else:
+        console.print(f"payment {payment_id}: {outcome.status} {money(outcome.approved_cents)}; {outcome.message}".rstrip("; "))
+    if outcome is not None and outcome.status not in ("approved", "partial"):
+        raise typer.Exit(code=1)
+
+
+# ============================================================================ deposit
+def deposit(
+    client_id: str = typer.Argument(..., help="The client the deposit is for."),
+    card_id: Optional[str] = typer.Option(None, "--card", help="Charge this saved card of the client."),
+    device: Optional[str] = typer.Option(None, "--device", help="Or take it at this counter terminal of the client's location."),
+    amount_cents: Optional[int] = typer.Option(None, "--amount-cents", help="The deposit amount in cents."),
+    request_id: Optional[str] = REQUEST_ID_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Take a deposit (a prepayment kept as client credit) from a saved card or at a terminal."""
+    from models.clinic import Client as ClinicClient
+    from operations.payments import PaymentRefused, take_card_deposit, take_terminal_deposit
+
+    amount = _amount(amount_cents, as_json, required=True)
+    assert amount is not None
+    if (card_id is None) == (device is None):
+        refuse("give either --card or --device", as_json=as_json)
+    conn = connection(temporal=device is not None)
+    with operator_errors(conn, as_json=as_json):
+        engine = engine_of(conn)
+        with Session(engine) as session:
+            person = session.get(ClinicClient, client_id)
+        if person is None:
+            refuse(f"client_id: unknown client {client_id}", as_json=as_json, error="not_found")
+        key = request_id or uuid.uuid4().hex
+
+        async def go() -> Any:
+            gateways = _gateways(conn.settings)
+            try:
+                if card_id is not None:
+                    return await take_card_deposit(engine, gateways, client_id=client_id, card_id=card_id, amount_cents=amount, request_id=key)
+                client = await temporal_client(conn)
+                assert device is not None
+                return await take_terminal_deposit(client, engine, gateways, client_id=client_id, location_id=person.location_id,
+                                                   device_name=device, amount_cents=amount, task_queue=conn.task_queue, request_id=key)
+            finally:
+                await gateways.aclose()
+
+        try:
+            outcome = run(go())
+        except PaymentRefused as error:
+            refuse(str(error), as_json=as_json)
+    if device is not None:
+        payment_id = outcome.id.removeprefix("terminal-payment:")
+        if as_json:
+            print_json({"payment_id": payment_id, "workflow_id": outcome.id})
+        else:
+            console.print(f"sent to {device}: deposit payment {payment_id} (workflow {outcome.id})")
+        return
+    answer = {"payment_id": outcome.payment_id, "status": outcome.status, "approved_cents": outcome.approved_cents,
+              "deposit_id": outcome.deposit_id, "message": outcome.message}
+    if as_json:
+        print_json(answer)
+    else:
+        held = f"; deposit {outcome.deposit_id} held as client credit" if outcome.deposit_id else ""
+        console.print(f"payment {outcome.payment_id}: {outcome.status} {money(outcome.approved_cents)}{held}. {outcome.message}".rstrip(". "))
+    if outcome.status != "approved":
+        raise typer.Exit(code=1)
+
+
+# ============================================================================ refund
+def refund(
+    payment_id: str = typer.Argument(..., help="The card payment to refund."),
+    amount_cents: Optional[int] = typer.Option(None, "--amount-cents", help="Amount to give back (default: everything still refundable)."),
+    reason: str = typer.Option("", "--reason", help="Why (kept with the refund)."),
+    request_id: Optional[str] = REQUEST_ID_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Refund all or part of a card payment to the card it came from (a void while Gravity allows one)."""
+    from models.billing import Payment
+    from operations.payments import PaymentRefused, refund_payment
+
+    amount = _amount(amount_cents, as_json)
+    if len(reason) > 500:
+        refuse("--reason: at most 500 characters", as_json=as_json)
+    conn = connection(temporal=False)
+    with operator_errors(conn, as_json=as_json):
+        engine = engine_of(conn)
+        with Session(engine) as session:
+            if session.get(Payment, payment_id) is None:
+                refuse(f"payment_id: unknown payment {payment_id}", as_json=as_json, error="not_found")
+
+        async def go() -> Any:
+            gateways = _gateways(conn.settings)
+            try:
+                return await refund_payment(engine, gateways, payment_id=payment_id, amount_cents=amount,
+                                            request_id=request_id or uuid.uuid4().hex, reason=reason)
+            finally:
+                await gateways.aclose()
+
+        try:
+            outcome = run(go())
+        except PaymentRefused as error:
+            refuse(str(error), as_json=as_json)
+    answer = {"payment_id": outcome.payment_id, "kind": outcome.kind, "amount_cents": outcome.amount_cents, "refund_id": outcome.refund_id}
+    if as_json:
+        print_json(answer)
+        return
+    if outcome.kind == "none":
+        console.print(f"payment {payment_id}: nothing was given back")
+    else:
+        console.print(f"payment {payment_id}: {outcome.kind} of {money(outcome.amount_cents)} done (refund {outcome.refund_id})")
+
+
+# ============================================================================ invoice cancellation
+def cancel_invoice(
+    invoice_id: str = typer.Argument(..., help="The invoice to cancel."),
+    reason: str = typer.Option("", "--reason", help="Why (kept in the audit trail)."),
+    wait: bool = typer.Option(False, "--wait", help="Wait until every payment is given back and the invoice is void."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Cancel an invoice: give back every payment and credit on it, then void it (a saga, once per invoice)."""
+    from models.billing import Invoice
+    from operations.payments import PaymentRefused
+    from operations.payments import cancel_invoice as start_cancellation
+
+    if len(reason) > 500:
+        refuse("--reason: at most 500 characters", as_json=as_json)
+    conn = connection()
+    with operator_errors(conn, as_json=as_json):
+        engine = engine_of(conn)
+        with Session(engine) as session:
+            if session.get(Invoice, invoice_id) is None:
+                refuse(f"invoice_id: unknown invoice {invoice_id}", as_json=as_json, error="not_found")
+
+        async def go() -> tuple[str, Any]:
+            client = await temporal_client(conn)
+            handle = await start_cancellation(client, engine, invoice_id=invoice_id, reason=reason, task_queue=conn.task_queue)
+            return handle.id, (await handle.result() if wait else None)
+
+        try:
+            workflow_id, outcome = run(go())
+        except PaymentRefused as error:
+            refuse(str(error), as_json=as_json)
+    if as_json:
+        print_json({"invoice_id": invoice_id, "workflow_id": workflow_id, "outcome": outcome})
+        return
+    if outcome is None:
+        console.print(f"cancelling invoice {invoice_id}: workflow {workflow_id}")
+        return
+    given = sum(c.amount_cents for c in outcome.compensated)
+    console.print(f"invoice {invoice_id} is {outcome.status}: {money(given)} given back to cards, {money(outcome.credit_returned_cents)} returned to credit")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the front-desk money commands to the `billing` app."""
+    app.command("terminal-pay")(terminal_pay)
+    app.command("deposit")(deposit)
+    app.command("refund")(refund)
+    app.command("cancel-invoice")(cancel_invoice)
