@@ -77,6 +77,7 @@ class DemoRun:
         # first skipper's `with_time_skipping_disabled` would also hold every story that enrolls
         # concurrently.)
         self.held = TimeSkipper(client, config=TimeSkippingConfig(enabled=False))
+        self.database_url = database_url
         self.engine: Engine = get_engine(database_url)
         self.sandbox = sandbox
         self.control = SandboxControl(sandbox.root_url)
@@ -99,7 +100,10 @@ class DemoRun:
             await asyncio.gather(*stories)
         await self.gateways.aclose()
         summary = summarize(self.engine, self.control.transactions(), wall_seconds=time.monotonic() - started)
-        return {"clients": self.options.clients, "months": self.options.months, "seed": self.options.seed, **summary}
+        return {
+            "clients": self.options.clients, "months": self.options.months, "seed": self.options.seed,
+            "database_url": _shown(self.database_url), "task_queue": self.task_queue, **summary,
+        }
 
     async def _deposits(self, people: list[DemoClient]) -> None:
         """A few clients prepay: the credit is applied to their first health-plan invoices."""
@@ -205,12 +209,18 @@ class DemoRun:
     async def _story_cancel_settlement(self, person: DemoClient) -> None:
         """Two exams used, then the family moves away mid-period: settled per plan policy."""
         handle = await self._enroll(person, held=True)
-        await self.skipper.fast_forward(handle, self._days_to(person, 100))
+        mid_term = min(100, max(10, self.options.months * 30 - 20))  # inside the term, whatever its length
+        await self.skipper.fast_forward(handle, self._days_to(person, mid_term))
         with session_scope(self.engine) as session:
             for _ in range(2):
                 session.add(ServiceRedemption(id=new_id("red"), subscription_id=_sub(handle), service_code="EXAM", retail_cents=6_500))
         await commands.cancel(self.skipper.client, _sub(handle), mode="now", reason="moving away")
         await handle.result()
+
+
+def _shown(url: str) -> str:
+    """The demo database's URL for the report, never with a password in it."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _sub(handle: WorkflowHandle) -> str:

@@ -43,6 +43,11 @@ def print_report(console: Console, summary: dict[str, Any], *, ui_url: str | Non
     if ui_url:
         console.print(f"  Temporal Web UI: {ui_url}/namespaces/{namespace}/workflows")
     console.print("  Suspended subscriptions:  .venv/bin/temporal workflow list --query \"SubscriptionStatus = 'suspended'\"")
+    if summary.get("database_url"):
+        console.print(
+            f"  The demo's books (with --keep-running): DATABASE_URL='{summary['database_url']}' "
+            f"BILLING_TEMPORAL_TASK_QUEUE={summary['task_queue']} .venv/bin/billing report --from 2026-01-01 --to 2030-12-31"
+        )
     console.print("  Run it again and explore: .venv/bin/billing demo --keep-running")
     console.print("  Machine-readable:         .venv/bin/billing demo --json")
 

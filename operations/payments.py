@@ -125,14 +125,27 @@ async def start_terminal_payment(
             oid = location.gravity_oid
         else:
             oid = ""
-    if already is not None:
-        return client.get_workflow_handle(workflow_id)
+    if already is not None or await _workflow_exists(client, workflow_id):
+        return client.get_workflow_handle(workflow_id)  # a repeat of the same request: the same payment
     await _check_device(gateways, oid, request.device_name)
     return await client.start_workflow(
         TerminalPaymentWorkflow.run, input, id=workflow_id, task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
+
+
+async def _workflow_exists(client: Client, workflow_id: str) -> bool:
+    """True once the payment's workflow was started (its row may not be written yet)."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
 
 
 async def _check_device(gateways: GatewayDirectory, oid: str, device_name: str) -> None:
