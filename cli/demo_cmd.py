@@ -26,6 +26,7 @@ def demo(
     seed: int = typer.Option(7, help="Seed for who gets which card and story; the same seed plays the same year."),
     keep_running: bool = typer.Option(False, "--keep-running", help="Leave the stack up afterwards to explore (Ctrl-C stops it)."),
     as_json: bool = typer.Option(False, "--json", help="Print only the JSON summary."),
+    workers: int = typer.Option(2, min=1, max=8, help="Worker processes (one runs in this process)."),
 ) -> None:
     """Play a clinic group's year of health-plan billing in simulated time, then report it."""
     settings = load_settings()
@@ -33,7 +34,7 @@ def demo(
         fail("the demo plays simulated time on the embedded Temporal dev server: unset TEMPORAL_ADDRESS to run it")
     from demo.play import TIME_SKIPPING_ARGS, DemoOptions
 
-    options = DemoOptions(clients=clients, months=months, seed=seed)
+    options = DemoOptions(clients=clients, months=months, seed=seed, workers=workers)
     with EmbeddedStack(settings, temporal_args=TIME_SKIPPING_ARGS) as addresses:
         summary = asyncio.run(_play(options, addresses.database_url, addresses.temporal_address or "", addresses.temporal_namespace, quiet=as_json))
         if as_json:
@@ -55,7 +56,7 @@ async def _play(options: Any, database_url: str, temporal_address: str, namespac
     demo_url = fresh_demo_database(database_url)
     client = await connect(temporal_address, namespace)
     with sandbox_process() as sandbox:
-        run = DemoRun(options, client, demo_url, sandbox)
+        run = DemoRun(options, client, demo_url, sandbox, temporal_address=temporal_address, namespace=namespace)
         with Progress(
             TextColumn("[bold]billing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
             console=Console(stderr=True), disable=quiet, transient=True,

@@ -25,6 +25,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
 from activities.gateways import GatewayDirectory
+from demo.workers import extra_workers
 from demo.seed import LOCATIONS, DemoClient, seed_clients, seed_clinics
 from demo.summary import summarize
 from foundation.ids import new_id
@@ -50,6 +51,7 @@ class DemoOptions:
     clients: int = 24
     months: int = 12
     seed: int = 7
+    workers: int = 2
 
 
 def fresh_demo_database(server_url: str) -> str:
@@ -67,7 +69,7 @@ def fresh_demo_database(server_url: str) -> str:
 class DemoRun:
     """One demo run: its database, sandbox, worker and the stories of its clients."""
 
-    def __init__(self, options: DemoOptions, client: Client, database_url: str, sandbox: SandboxProcess) -> None:
+    def __init__(self, options: DemoOptions, client: Client, database_url: str, sandbox: SandboxProcess, *, temporal_address: str, namespace: str) -> None:
         self.options = options
         self.rng = random.Random(options.seed)
         self.run_tag = uuid.uuid4().hex[:6]
@@ -78,6 +80,8 @@ class DemoRun:
         # concurrently.)
         self.held = TimeSkipper(client, config=TimeSkippingConfig(enabled=False))
         self.database_url = database_url
+        self.temporal_address = temporal_address
+        self.namespace = namespace
         self.engine: Engine = get_engine(database_url)
         self.sandbox = sandbox
         self.control = SandboxControl(sandbox.root_url)
@@ -93,11 +97,16 @@ class DemoRun:
             people = await seed_clients(self.engine, gravity, plans, count=self.options.clients, first_day=first_day, rng=self.rng)
         on_progress(f"seeded {len(people)} clients at 3 locations")
         worker = build_worker(self.skipper.client, self.engine, self.gateways, task_queue=self.task_queue)
-        async with worker:
-            await self._deposits(people[: len(LOCATIONS)])
-            stories = [asyncio.create_task(self._story(person, on_progress)) for person in people]
-            stories.append(asyncio.create_task(self._front_desk(people, on_progress)))
-            await asyncio.gather(*stories)
+        helpers = extra_workers(
+            self.options.workers - 1, database_url=self.database_url, temporal_address=self.temporal_address,
+            namespace=self.namespace, task_queue=self.task_queue, gravity_url=self.sandbox.base_url,
+        )
+        with helpers:
+            async with worker:
+                await self._deposits(people[: len(LOCATIONS)])
+                stories = [asyncio.create_task(self._story(person, on_progress)) for person in people]
+                stories.append(asyncio.create_task(self._front_desk(people, on_progress)))
+                await asyncio.gather(*stories)
         await self.gateways.aclose()
         summary = summarize(self.engine, self.control.transactions(), wall_seconds=time.monotonic() - started)
         return {

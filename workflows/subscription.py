@@ -90,11 +90,16 @@ class SubscriptionWorkflow:
     async def run(self, input: SubscriptionInput) -> str:
         self._publish_search_attributes()
         while self._state.status not in FINAL_STATUSES:
+            # Cleared before the work, not before the sleep: a command that arrives while the loop
+            # works (a cancel waiting for its turn) must still cut the next sleep short.
+            self._wake = False
             if await self._do_due_work():
                 if self._should_continue_as_new():
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     workflow.continue_as_new(SubscriptionInput(self._setup, self._state))
                 continue
+            if self._state.status in FINAL_STATUSES:
+                break
             await self._sleep_until(self._next_wake())
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state.status
@@ -133,7 +138,6 @@ class SubscriptionWorkflow:
         return self._cycles_this_run >= 1 or workflow.info().is_continue_as_new_suggested()
 
     async def _sleep_until(self, moment: datetime | None) -> None:
-        self._wake = False
         if moment is None:
             await workflow.wait_condition(lambda: self._wake)
             return
