@@ -18,6 +18,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.retries import DB_RETRY, MONEY_RETRY
     from foundation.contracts import (
         CompensationPlan,
         CompensationStep,
@@ -29,19 +30,6 @@ with workflow.unsafe.imports_passed_through():
 
 MAX_ROUNDS = 5
 
-DB_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=20,
-    non_retryable_error_types=["InvalidCommand", "NotFound"],
-)
-GATEWAY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=2),
-    maximum_attempts=0,
-    non_retryable_error_types=["InvalidCommand", "NotFound", "GravityPermanent"],
-)
 VOID_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=5),
@@ -79,7 +67,7 @@ class InvoiceCancellationWorkflow:
                     CompensationStep(input.invoice_id, payment_id=payment_id, reason=input.reason),
                     result_type=GiveBackOutcome,
                     start_to_close_timeout=timedelta(seconds=15),
-                    retry_policy=GATEWAY_RETRY,
+                    retry_policy=MONEY_RETRY,
                 )
                 self._compensated.append(given)
             for application_id in plan.credit_application_ids:

@@ -24,6 +24,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.retries import DB_RETRY, MONEY_RETRY
     from foundation.contracts import (
         CommandResult,
         GatewayResult,
@@ -40,21 +41,6 @@ with workflow.unsafe.imports_passed_through():
 WAITING = "waiting_at_counter"
 TIMED_OUT = "timed_out_at_counter"
 
-DB_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=20,
-    non_retryable_error_types=["InvalidCommand", "NotFound"],
-)
-# Booking a result or voiding a late approval must finish: transient gateway faults are retried with
-# the same attempt keys for as long as it takes.
-MONEY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=2),
-    maximum_attempts=0,
-    non_retryable_error_types=["InvalidCommand", "NotFound", "GravityPermanent"],
-)
 SEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=10),
