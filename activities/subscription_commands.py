@@ -20,10 +20,10 @@ from activities.gateways import GatewayDirectory
 from activities.refunds import Refunder
 from foundation.ids import external_id
 from foundation.contracts import CancelInput, CancelOutcome, CardChange, PlanChangeInput, PlanChangeOutcome
-from models.billing import CreditApplication, Deposit, Invoice, InvoiceLine, Payment
+from models.billing import CreditApplication, Deposit, Invoice, Payment
 from models.clinic import Location, SavedCard
 from models.db import session_scope
-from models.invoicing import lock_invoice, open_balance, return_credit_application, void_invoice
+from models.invoicing import LineSpec, create_counter_invoice, lock_invoice, open_balance, return_credit_application, void_invoice
 from models.ledger import Account, post
 from models.outbox import emit
 from models.plans import HealthPlan, terms_of
@@ -276,27 +276,9 @@ def _one_off_invoice(session: Session, sub: Subscription, *, key: str, kind: str
     invoice_id = "inv_" + external_id(key).replace("-", "")[:24]
     if session.get(Invoice, invoice_id) is not None:
         return invoice_id
-    invoice = Invoice(
-        id=invoice_id,
-        number=f"{kind[0].upper()}-{invoice_id[4:16]}",
-        kind=kind,
-        client_id=sub.client_id,
-        location_id=sub.location_id,
-        subscription_id=sub.id,
-        status="open",
-        total_cents=amount_cents,
-    )
-    session.add(invoice)
-    session.flush()
-    session.add(InvoiceLine(invoice_id=invoice_id, kind=kind, description=description, amount_cents=amount_cents))
-    post(
-        session,
-        reference=f"invoice:{invoice_id}:issued",
-        kind="invoice_issued",
-        location_id=sub.location_id,
-        client_id=sub.client_id,
-        invoice_id=invoice_id,
-        entries=[(Account.RECEIVABLE, amount_cents), (revenue, -amount_cents)],
+    create_counter_invoice(
+        session, invoice_id=invoice_id, client_id=sub.client_id, location_id=sub.location_id,
+        lines=[LineSpec(kind, description, amount_cents, revenue)], kind=kind, subscription_id=sub.id,
     )
     return invoice_id
 

@@ -248,15 +248,26 @@ def record_declined(session: Session, payment: Payment, *, reason: str | None, d
 
 
 # ----------------------------------------------------------------- counter invoices, deposits, cancellation
-def create_counter_invoice(session: Session, *, invoice_id: str, client_id: str, location_id: str, lines: list[LineSpec]) -> Invoice:
-    """A front-desk invoice with its lines and its ledger posting (receivable against revenue)."""
+def create_counter_invoice(
+    session: Session,
+    *,
+    invoice_id: str,
+    client_id: str,
+    location_id: str,
+    lines: list[LineSpec],
+    kind: str = "counter",
+    subscription_id: str | None = None,
+) -> Invoice:
+    """A one-off invoice (front desk, or a subscription's settlement or proration) with its lines
+    and its ledger posting (receivable against revenue)."""
     total = sum(line.amount_cents for line in lines)
     invoice = Invoice(
         id=invoice_id,
-        number=f"C-{invoice_id.removeprefix('inv_')[:12]}",
-        kind="counter",
+        number=f"{kind[0].upper()}-{invoice_id.removeprefix('inv_')[:12]}",
+        kind=kind,
         client_id=client_id,
         location_id=location_id,
+        subscription_id=subscription_id,
         status="open",
         total_cents=total,
         paid_cents=0,
@@ -266,7 +277,8 @@ def create_counter_invoice(session: Session, *, invoice_id: str, client_id: str,
     for line in lines:
         session.add(InvoiceLine(invoice_id=invoice_id, kind=line.kind, description=line.description, amount_cents=line.amount_cents))
     _post_invoice_issued(session, invoice_id, location_id, client_id, lines)
-    emit(session, type="invoice.issued", stream=f"client:{client_id}", payload={"invoice_id": invoice_id, "total_cents": total},
+    stream = f"subscription:{subscription_id}" if subscription_id else f"client:{client_id}"
+    emit(session, type="invoice.issued", stream=stream, payload={"invoice_id": invoice_id, "total_cents": total},
          dedupe_key=f"invoice.issued:{invoice_id}")
     session.flush()
     return invoice
