@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Engine
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from foundation.converter import data_converter
 from temporalio.worker import Interceptor, Worker
 
 from activities.gateways import GatewayDirectory
@@ -95,7 +95,7 @@ async def connect(address: str, namespace: str, *, telemetry: Telemetry | None =
     return await Client.connect(
         address,
         namespace=namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
         interceptors=telemetry.temporal_interceptors(),
         runtime=telemetry.temporal_runtime(),
     )

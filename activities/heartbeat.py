@@ -21,9 +21,11 @@ async def heartbeating() -> AsyncIterator[None]:
         return
 
     async def beat() -> None:
+        # The first beat after one interval, not at once: a charge answered within it (nearly all)
+        # costs no heartbeat call, and the heartbeat timeout is several intervals long.
         while True:
-            activity.heartbeat()
             await asyncio.sleep(INTERVAL_SECONDS)
+            activity.heartbeat()
 
     task = asyncio.create_task(beat())
     try:

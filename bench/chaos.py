@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 import pendulum
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from foundation.converter import data_converter
 from temporalio.testing import TimeSkipper
 
 from bench.database import admin_url, fresh_database
@@ -158,7 +158,7 @@ async def chaos_on(server_url: str, temporal_address: str, namespace: str, optio
     began = time.monotonic()
     url = fresh_database(server_url, options.database)
     engine = get_engine(url)
-    client = await Client.connect(temporal_address, namespace=namespace, data_converter=pydantic_data_converter)
+    client = await Client.connect(temporal_address, namespace=namespace, data_converter=data_converter)
     skipper = TimeSkipper(client)
     tag = f"c{uuid.uuid4().hex[:6]}"
     queue = f"billing-chaos-{tag}"

@@ -15,6 +15,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 
 E = EventType
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
 
 @dataclass(frozen=True)
@@ -29,12 +30,17 @@ class RunCost:
 
 def cost_of(history: WorkflowHistory) -> RunCost:
     kinds = Counter(event.event_type for event in history.events)
+    local = sum(
+        1
+        for event in history.events
+        if event.event_type == E.EVENT_TYPE_MARKER_RECORDED and event.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
+    )  # other markers are patches (versioning), not work
     first = history.events[0].workflow_execution_started_event_attributes if history.events else None
     return RunCost(
         events=len(history.events),
         workflow_tasks=kinds[E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED],
-        activities=kinds[E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED] + kinds[E.EVENT_TYPE_MARKER_RECORDED],
-        local_activities=kinds[E.EVENT_TYPE_MARKER_RECORDED],
+        activities=kinds[E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED] + local,
+        local_activities=local,
         timers=kinds[E.EVENT_TYPE_TIMER_STARTED],
         continued=bool(first and first.continued_execution_run_id),
     )

@@ -2,9 +2,11 @@
 
 Every phase runs against fresh worker processes (`bench.workers`) on its own task queue, so one
 phase's cached workflows and counters never leak into the next. A phase is timed from the first
-workflow start to the moment the server's visibility shows every run closed (completed for the
-baseline, continued-as-new for a billed cycle), so both sides pay for the same things: starting a
-workflow, its workflow tasks, its activity, and closing the run.
+workflow start to the moment the server's visibility shows every unit done: a baseline run
+completed, a subscription whose `NextDueAt` search attribute has moved past now (the workflow
+task after its last due charge has completed: the charge is recorded and the next cycle is
+scheduled). Both sides pay for the same things: starting a workflow, its workflow tasks, its
+activity, and a visibility write.
 
 Throughput on a shared, noisy 2-core machine means little alone; it is reported as a ratio to the
 baseline measured minutes earlier in the same run.
@@ -25,6 +27,7 @@ from temporalio.client import Client
 from bench.baseline import NoOpWorkflow
 from bench.histories import closed_runs, cost_of, histories, mean_cost
 from bench.population import enroll_members, local_today, seed_clinic, start_workflows
+from bench.stack_cpu import StackCpu, sample, temporal_server
 from bench.workers import WorkerPool, WorkerSpec, totals
 
 HISTORY_SAMPLE = 40
@@ -52,6 +55,7 @@ class PhaseResult:
     counters: dict[str, float]
     cost: dict[str, float]
     folder: Any = None  # the workers' stats, logs and profiles
+    stack: StackCpu = StackCpu(0.0, 0.0, 0.0)  # CPU of the server, PostgreSQL and the driver+sandbox
 
     @property
     def per_s(self) -> float:
@@ -74,24 +78,26 @@ def _pool(target: Target, queue: str, mode: str, **tuning: Any) -> WorkerPool:
 
 
 async def _run_phase(
-    client: Client, pool: WorkerPool, *, name: str, units: int, start: Any, warm: Any, query: str, warm_units: int, timeout: float
+    client: Client, pool: WorkerPool, *, name: str, units: int, start: Any, warm: Any, query: str, warm_count: int, count: int, timeout: float
 ) -> PhaseResult:
-    """Warm the workers up, then time `start()` until `units` more runs match `query`."""
+    """Warm the workers up (until `warm_count` workflows match `query`), then time `start()` until
+    `count` more do; `units` (workflows or cycles) is what the phase's rates are per."""
     await warm()
-    await _wait_closed(client, query, warm_units, timeout=timeout)
-    stats0, usage0 = pool.stats(), pool.usage()
+    await _wait_closed(client, query, warm_count, timeout=timeout)
+    server = temporal_server(pool.spec.temporal_address)
+    stats0, usage0, stack0 = pool.stats(), pool.usage(), sample(server)
     began = time.monotonic()
     await start()
-    await _wait_closed(client, query, warm_units + units, timeout=timeout)
+    await _wait_closed(client, query, warm_count + count, timeout=timeout)
     seconds = time.monotonic() - began
-    stats1, usage1 = pool.stats(), pool.usage()
+    stats1, usage1, stack1 = pool.stats(), pool.usage(), sample(server)
     counters = {
         key: totals(stats1, key) - totals(stats0, key)
         for key in ("activities_total", "db_round_trips", "db_statements", "db_commits", "db_checkouts", "gravity_calls")
     }
     cpu = sum(usage1[n]["cpu_s"] - usage0[n]["cpu_s"] for n in usage1 if n in usage0)
     rss = sum(usage1[n]["rss"] - usage0[n]["rss"] for n in usage1 if n in usage0)
-    return PhaseResult(name, len(pool.live), units, seconds, cpu, rss, counters, {}, pool.folder)
+    return PhaseResult(name, len(pool.live), units, seconds, cpu, rss, counters, {}, pool.folder, stack1.minus(stack0))
 
 
 async def baseline_phase(client: Client, target: Target, n: int, *, workers: int = 1, timeout: float = 600) -> PhaseResult:
@@ -112,7 +118,7 @@ async def baseline_phase(client: Client, target: Target, n: int, *, workers: int
     try:
         result = await _run_phase(
             client, pool, name="baseline", units=n, warm=lambda: launch("warm", WARMUP), start=lambda: launch("run", n),
-            query=query, warm_units=WARMUP, timeout=timeout,
+            query=query, warm_count=WARMUP, count=n, timeout=timeout,
         )
         runs = await closed_runs(client, query, limit=HISTORY_SAMPLE)
         result.cost = mean_cost([cost_of(h) for h in await histories(client, runs)])
@@ -133,20 +139,27 @@ async def billing_phase(
     members = await enroll_members(engine, target.gravity_url, tag, location_id=location_id, plan_id=plan_id, start_dates=[start] * n)
     pool = _pool(target, queue, "billing", **tuning)
     pool.start(workers)
-    query = f"TaskQueue = '{queue}' AND ExecutionStatus = 'ContinuedAsNew'"
+    query = billed_query(queue)
     try:
         result = await _run_phase(
             client, pool, name=f"billing x{cycles_each}", units=n * cycles_each,
             warm=lambda: start_workflows(client, warm, task_queue=queue), start=lambda: start_workflows(client, members, task_queue=queue),
-            query=query, warm_units=WARMUP * cycles_each, timeout=timeout,
+            query=query, warm_count=WARMUP, count=n, timeout=timeout,
         )
-        runs = await closed_runs(client, query, limit=HISTORY_SAMPLE * cycles_each)
+        # A run bills every due cycle before it continues as new (every 12 cycles), so the history
+        # of one run so far is the cost of its `cycles_each` cycles.
+        runs = await closed_runs(client, f"TaskQueue = '{queue}'", limit=HISTORY_SAMPLE)
         costs = [cost_of(h) for h in await histories(client, runs)]
-        wanted = [c for c in costs if c.continued] if cycles_each > 1 else [c for c in costs if not c.continued]
-        result.cost = mean_cost(wanted or costs)
+        result.cost = {key: value / cycles_each for key, value in mean_cost(costs).items()}
         return result
     finally:
         pool.stop()
+
+
+def billed_query(queue: str) -> str:
+    """Visibility query for the subscriptions on `queue` that have billed every cycle due now: the
+    workflow publishes the next due date after each billed cycle, so it is ahead of now."""
+    return f"TaskQueue = '{queue}' AND NextDueAt > '{pendulum.now('UTC').to_iso8601_string()}'"
 
 
 def due_start_date(cycles_due: int) -> Any:
@@ -174,6 +187,9 @@ def per_unit(result: PhaseResult) -> dict[str, float]:
         "gravity_calls": round(result.counters["gravity_calls"] / units, 2),
         "worker_cpu_ms": round(1000 * result.cpu_s / units, 2),
         "worker_rss_kib_per_workflow": round(result.rss_delta / 1024 / units, 1),
+        "temporal_cpu_ms": round(1000 * result.stack.temporal_s / units, 2),
+        "postgres_cpu_ms": round(1000 * result.stack.postgres_s / units, 2),
+        "driver_cpu_ms": round(1000 * result.stack.driver_s / units, 2),
     }
 
 
@@ -195,17 +211,27 @@ def profile_summary(folder: Any, top: int = 25) -> str:
 
 
 async def run_benchmark(client: Client, engine: Engine, target: Target, n: int, *, scale: tuple[int, ...] = (), say: Any = print) -> dict[str, Any]:
-    """Baseline, first cycles, steady-state second cycles, and optionally 1/2/4-worker scaling."""
+    """Baseline, first cycles, steady-state second cycles, baseline again, and optionally 1/2/4-worker
+    scaling. The baseline brackets the billing phases and the ratios use the mean of both, so a
+    machine that gets busier or quieter during the run (the server's SQLite file grows, a neighbour
+    starts work) moves both sides of the ratio alike."""
     say(f"baseline: {n} no-op workflows ...")
     base = await baseline_phase(client, target, n)
     say(f"billing: {n} subscriptions due at once ...")
     first = await billing_phase(client, engine, target, n, cycles_each=1)
-    say(f"steady state: {n} subscriptions with two cycles due (second after continue-as-new) ...")
+    say(f"steady state: {n} subscriptions with two cycles due (the second in the same, cached run) ...")
     second = await billing_phase(client, engine, target, n, cycles_each=2)
+    say(f"baseline again: {n} no-op workflows ...")
+    base_after = await baseline_phase(client, target, n)
+    # Its history costs are per cycle over two cycles; the second cycle's own cost is what a
+    # running subscription pays each month: the two cycles' total less the first cycle's.
+    second.cost = {key: 2 * value - first.cost.get(key, 0.0) for key, value in second.cost.items()}
     b, f, s = per_unit(base), per_unit(first), per_unit(second)
+    b["per_s"] = round((base.per_s + base_after.per_s) / 2, 2)
     report: dict[str, Any] = {
         "n": n,
         "baseline_per_s": b["per_s"],
+        "baseline_runs_per_s": [round(base.per_s, 2), round(base_after.per_s, 2)],
         "cycles_per_s": f["per_s"],
         "ratio": round(f["per_s"] / b["per_s"], 3) if b["per_s"] else 0.0,
         "events_per_cycle": f["events"],

@@ -19,7 +19,7 @@ from typing import Any
 import pendulum
 from sqlalchemy import Engine
 from temporalio.client import Client
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from foundation.contracts import SubscriptionInput
 from foundation.ids import subscription_workflow_id
@@ -29,8 +29,7 @@ from models.clinic import Client as ClinicClient
 from models.clinic import Location, Pet, SavedCard
 from models.db import session_scope
 from models.plans import HealthPlan
-from operations.enrollment import EnrollRequest, record_enrollment
-from stack.search_attributes import CLIENT_ID, LOCATION_ID, PLAN_ID, SUBSCRIPTION_STATUS
+from operations.enrollment import EnrollRequest, record_enrollment, starting_search_attributes
 from workflows.subscription import SubscriptionWorkflow
 
 TIMEZONE = "America/Chicago"
@@ -109,23 +108,15 @@ async def start_workflows(client: Client, members: Sequence[Member], *, task_que
     gate = asyncio.Semaphore(concurrency)
 
     async def start(member: Member) -> None:
-        setup, state = member.workflow_input.setup, member.workflow_input.state
         async with gate:
             await client.start_workflow(
                 SubscriptionWorkflow.run,
                 member.workflow_input,
-                id=subscription_workflow_id(setup.subscription_id),
+                id=subscription_workflow_id(member.workflow_input.setup.subscription_id),
                 task_queue=task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(CLIENT_ID, setup.client_id),
-                        SearchAttributePair(LOCATION_ID, setup.location_id),
-                        SearchAttributePair(PLAN_ID, state.plan.plan_id if state.plan else ""),
-                        SearchAttributePair(SUBSCRIPTION_STATUS, "active"),
-                    ]
-                ),
+                search_attributes=starting_search_attributes(member.workflow_input),
             )
 
     await asyncio.gather(*(start(m) for m in members))

@@ -35,7 +35,7 @@ from sqlalchemy import Engine, event
 from temporalio import activity
 from temporalio import client as temporal_client
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from foundation.converter import data_converter
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
@@ -174,7 +174,7 @@ async def serve(args: argparse.Namespace) -> None:
     counters = Counters(args.name)
     stats = Path(args.stats)
     client = await Client.connect(
-        args.temporal, namespace=args.namespace, data_converter=pydantic_data_converter, interceptors=[CountingInterceptor(counters)]
+        args.temporal, namespace=args.namespace, data_converter=data_converter, interceptors=[CountingInterceptor(counters)]
     )
     engine = get_engine(args.database_url, args.db_pool)
     count_round_trips(engine, counters)

@@ -120,12 +120,12 @@ async def temporal_client(conn: Connection):  # type: ignore[no-untyped-def]  # 
     (`billing history`) can say who asked for a cancel or a card change.
     """
     from temporalio.client import Client
-    from temporalio.contrib.pydantic import pydantic_data_converter
+    from foundation.converter import data_converter
 
     assert conn.temporal_address is not None
     try:
         return await Client.connect(
-            conn.temporal_address, namespace=conn.namespace, data_converter=pydantic_data_converter, identity=operator_identity(),
+            conn.temporal_address, namespace=conn.namespace, data_converter=data_converter, identity=operator_identity(),
         )
     except RuntimeError as error:
         fail(f"cannot reach Temporal at {conn.temporal_address}", str(error).splitlines()[0] if str(error) else None)

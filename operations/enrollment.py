@@ -22,8 +22,8 @@ from models.clinic import Location, Pet, SavedCard
 from models.db import session_scope
 from models.plans import HealthPlan, terms_of
 from models.subscriptions import Subscription
-from stack.search_attributes import CLIENT_ID, LOCATION_ID, PLAN_ID, SUBSCRIPTION_STATUS
-from workflows.subscription import SubscriptionWorkflow
+from stack.search_attributes import CLIENT_ID, LOCATION_ID, NEXT_DUE_AT, PLAN_ID, SUBSCRIPTION_STATUS
+from workflows.subscription import SubscriptionWorkflow, due_instant_of
 
 
 class EnrollmentRefused(ValueError):
@@ -107,16 +107,24 @@ async def enroll(client: Client, engine: Engine, request: EnrollRequest, *, task
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(CLIENT_ID, setup.client_id),
-                SearchAttributePair(LOCATION_ID, setup.location_id),
-                SearchAttributePair(PLAN_ID, workflow_input.state.plan.plan_id if workflow_input.state.plan else ""),
-                SearchAttributePair(SUBSCRIPTION_STATUS, "active"),
-            ]
-        ),
+        search_attributes=starting_search_attributes(workflow_input),
     )
     return Enrollment(setup.subscription_id, handle.id, created)
+
+
+def starting_search_attributes(workflow_input: SubscriptionInput) -> TypedSearchAttributes:
+    """What finance can list a new subscription by, set at start: client, location, plan, status and
+    the first due date (the workflow would otherwise upsert that one in its first task)."""
+    setup, plan = workflow_input.setup, workflow_input.state.plan
+    pairs: list[SearchAttributePair] = [
+        SearchAttributePair(CLIENT_ID, setup.client_id),
+        SearchAttributePair(LOCATION_ID, setup.location_id),
+        SearchAttributePair(PLAN_ID, plan.plan_id if plan else ""),
+        SearchAttributePair(SUBSCRIPTION_STATUS, workflow_input.state.status),
+    ]
+    if plan is not None:
+        pairs.append(SearchAttributePair(NEXT_DUE_AT, due_instant_of(setup, plan, workflow_input.state.next_cycle)))
+    return TypedSearchAttributes(pairs)
 
 
 def _validate(session: Session, request: EnrollRequest) -> tuple[Location, HealthPlan, SavedCard | None]:

@@ -35,6 +35,7 @@ done here; see ``workflows/spread.py``. It is applied by callers on top of these
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime, time, timedelta, timezone
 
 import pendulum
@@ -82,6 +83,13 @@ def validate_tz(tz: object) -> Timezone:
     they have no daylight-saving rules and a clinic is in a place, not at an offset)."""
     if not isinstance(tz, str) or not tz.strip():
         raise ValueError(f"tz must be an IANA time zone name such as 'America/New_York', got {tz!r}")
+    return _zone(tz)
+
+
+@functools.lru_cache(maxsize=64)
+def _zone(tz: str) -> Timezone:
+    """Loaded once per name: `pendulum.timezone` looks the zone file up on disk on every call (a
+    billing worker computes due dates constantly), and a zone's rules never change within a process."""
     try:
         zone = pendulum.timezone(tz)
     except Exception as exc:  # pendulum raises InvalidTimezone (and others on odd input)

@@ -6,8 +6,9 @@ The workflow decides; activities do the database and Gravity work. It is one loo
 2. otherwise sleep until the next thing is due, or until a command wakes it.
 
 Decisions live in pure modules (`calendar`, `dunning`, `spread`); money never lives here beyond the
-balances the activities report back. After every billed cycle the run continues as new, so one
-subscription's history stays a few dozen events whatever its age.
+balances the activities report back. At a cycle boundary, every `CYCLES_PER_RUN` cycles (or sooner
+when the server suggests it), the run continues as new, so one subscription's history stays a few
+hundred events whatever its age while most cycles cost no new run.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.spread import spread_instant
 
 HISTORY_KEPT = 24
+# A year of monthly cycles per run: about 150 events, cheap to replay after a cache eviction, while a
+# new run (a new workflow task, a new sandbox instance on the worker) is paid once a year, not monthly.
+CYCLES_PER_RUN = 12
+# Runs recorded before this patch continued as new after every cycle; they must replay the same way.
+PATCH_LONGER_RUNS = "continue-as-new-every-12-cycles"
 FINAL_STATUSES = ("cancelled", "ended")
 NO_NEW_CYCLES = ("suspended", "paused")
 
@@ -135,7 +141,10 @@ class SubscriptionWorkflow:
         return True
 
     def _should_continue_as_new(self) -> bool:
-        return self._cycles_this_run >= 1 or workflow.info().is_continue_as_new_suggested()
+        if workflow.info().is_continue_as_new_suggested():
+            return True
+        per_run = CYCLES_PER_RUN if workflow.patched(PATCH_LONGER_RUNS) else 1
+        return self._cycles_this_run >= per_run
 
     async def _sleep_until(self, moment: datetime | None) -> None:
         if moment is None:
@@ -157,14 +166,7 @@ class SubscriptionWorkflow:
     # ----------------------------------------------------------------- cycles
     def _due_at(self, cycle: int) -> datetime:
         """The calendar's due instant of `cycle` (before spreading)."""
-        plan = self._plan
-        return calendar.due_instant(
-            self._setup.start_date,
-            cycle,
-            tz=self._setup.timezone,
-            interval_months=plan.interval_months,
-            charge_at=self._charge_at,
-        )
+        return due_instant_of(self._setup, self._plan, cycle)
 
     def _next_cycle_moment(self) -> datetime:
         """When the next cycle is charged: its due instant spread over the herd window."""
@@ -508,11 +510,6 @@ class SubscriptionWorkflow:
             on_exhausted=self._plan.dunning_on_exhausted,
         )
 
-    @property
-    def _charge_at(self) -> time:
-        minutes = self._setup.charge_at_minutes
-        return time(minutes // 60, minutes % 60)
-
     def _current_period(self) -> tuple[date, date] | None:
         if self._state.next_cycle == 0:
             return None
@@ -533,6 +530,15 @@ class SubscriptionWorkflow:
                 count += 1
         self._wake = True
         return count
+
+
+def due_instant_of(setup: SubscriptionSetup, plan: PlanTerms, cycle: int) -> datetime:
+    """The calendar's due instant of `cycle` (before spreading). Module-level so whoever starts the
+    workflow can publish the first due date as a search attribute, saving the run an upsert."""
+    minutes = setup.charge_at_minutes
+    return calendar.due_instant(
+        setup.start_date, cycle, tz=setup.timezone, interval_months=plan.interval_months, charge_at=time(minutes // 60, minutes % 60)
+    )
 
 
 def _cause(error: BaseException) -> str:

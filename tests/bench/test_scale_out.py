@@ -11,12 +11,12 @@ import uuid
 from sqlalchemy import func
 from sqlmodel import Session, select
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from foundation.converter import data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench.database import drop_database, fresh_database
 from bench.histories import activity_identities, closed_runs, histories
-from bench.measure import due_start_date
+from bench.measure import billed_query, due_start_date
 from bench.population import enroll_members, seed_clinic, start_workflows
 from bench.workers import WorkerPool, WorkerSpec
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
@@ -35,7 +35,7 @@ async def test_workers_share_the_load_and_a_killed_one_loses_nothing(database_ur
     url = fresh_database(database_url, name)
     address = temporal_env.client.service_client.config.target_host
     # A plain client: these workflows run on the real clock (no time skipping), the first cycle is due now.
-    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    client = await Client.connect(address, data_converter=data_converter)
     engine = get_engine(url)
     queue = f"scale-{uuid.uuid4().hex[:8]}"
     try:
@@ -49,7 +49,7 @@ async def test_workers_share_the_load_and_a_killed_one_loses_nothing(database_ur
                 await _until(lambda: _paid(engine) >= SUBSCRIPTIONS // 4, seconds=120)
                 victim = pool.workers[0]
                 pool.kill(victim)  # mid-run: some of its charges and workflow tasks are in flight
-                done = f"TaskQueue = '{queue}' AND ExecutionStatus = 'ContinuedAsNew'"
+                done = billed_query(queue)
                 await _until_async(lambda: _count(client, done), SUBSCRIPTIONS, seconds=150)
                 stats = pool.stats()
             finally:

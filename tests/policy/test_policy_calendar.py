@@ -18,6 +18,7 @@ from workflows.calendar import (
     due_instants,
     local_instant,
     period_for,
+    validate_tz,
 )
 
 NY = "America/New_York"
@@ -299,3 +300,11 @@ def test_charge_time_from_minutes() -> None:
     for bad in (-1, 1440, True, 9.5):
         with pytest.raises(ValueError, match="charge_at_minutes"):
             charge_time_from_minutes(bad)
+
+
+def test_a_zone_is_loaded_once_and_a_bad_name_still_refused_every_time() -> None:
+    """`validate_tz` caches zones (a worker computes due dates constantly); errors are not cached."""
+    assert validate_tz("America/Denver") is validate_tz("America/Denver")
+    for _ in range(2):
+        with pytest.raises(ValueError, match="Mars/Olympus_Mons"):
+            validate_tz("Mars/Olympus_Mons")

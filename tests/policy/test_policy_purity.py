@@ -52,8 +52,8 @@ def test_importing_them_pulls_in_nothing_heavy() -> None:
 
 
 def test_policy_dataclasses_cross_the_temporal_boundary() -> None:
-    """Round-trip through the pydantic data converter (the default JSON one cannot encode `date`)."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
+    """Round-trip through the engine's pydantic data converter (the default JSON one cannot encode `date`)."""
+    from foundation.converter import data_converter
 
     from workflows.dunning import DEFAULT_SCHEDULE, DunningSchedule, DunningStep, next_step
     from workflows.proration import ProrationResult, Settlement, prorate_change
@@ -67,6 +67,6 @@ def test_policy_dataclasses_cross_the_temporal_boundary() -> None:
         Settlement("refund", 1100, "x"),
     ]
     types = [DunningSchedule, DunningStep, ProrationResult, Settlement]
-    converter = pydantic_data_converter.payload_converter
+    converter = data_converter.payload_converter
     back = converter.from_payloads(converter.to_payloads(values), types)
     assert back == values

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 
+import pendulum
 import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -15,7 +19,8 @@ from gravity.sandbox.server import SandboxServer
 from models.db import session_scope
 from models.subscriptions import Subscription
 from operations.enrollment import EnrollmentRefused, EnrollRequest, enroll
-from tests.subscriptions.helpers import TASK_QUEUE, approved_sales_per_reference, invoices, local_today
+from stack.search_attributes import NEXT_DUE_AT, SUBSCRIPTION_STATUS
+from tests.subscriptions.helpers import TASK_QUEUE, approved_sales_per_reference, invoices, local_today, start_held
 from tests.support.cards import save_card
 from tests.support.clinic import add_card, make_clinic
 
@@ -104,3 +109,33 @@ async def test_refused_enrollment_names_the_problem_and_writes_nothing(
         await enroll(temporal_env.client, db, EnrollRequest(**values), task_queue=TASK_QUEUE)  # type: ignore[arg-type]
     assert refused.value.field == field
     assert _subscriptions(db) == 0
+
+
+async def test_a_new_subscription_is_listed_by_its_first_due_date_without_an_upsert(
+    db: Engine, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    """The starter sets NextDueAt (from the same calendar function the workflow uses), so finance sees
+    it at once and the first run's history carries no search-attribute upsert."""
+    clinic = make_clinic(db, timezone="America/Denver")
+    await save_card(db, sandbox_server, clinic)
+    start_date = local_today("America/Denver") + timedelta(days=10)
+    handle = await start_held(temporal_env, db, clinic, start_date)
+
+    history = await _until_timer_started(handle)
+    kinds = [event.event_type for event in history.events]
+    assert EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES not in kinds
+    attributes = (await handle.describe()).typed_search_attributes
+    expected = pendulum.datetime(start_date.year, start_date.month, start_date.day, 9, tz="America/Denver").in_timezone("UTC")
+    assert attributes.get(NEXT_DUE_AT) == expected
+    assert attributes.get(SUBSCRIPTION_STATUS) == "active"
+    await handle.terminate("test done")
+
+
+async def _until_timer_started(handle: WorkflowHandle) -> WorkflowHistory:
+    """The history once the first workflow task has put the run to sleep until the first due date."""
+    for _ in range(100):
+        history = await handle.fetch_history()
+        if any(event.event_type == EventType.EVENT_TYPE_TIMER_STARTED for event in history.events):
+            return history
+        await asyncio.sleep(0.1)
+    raise AssertionError("the first workflow task never slept until the first due date")

