@@ -6,6 +6,8 @@ starts the embedded ones when they are not configured. Scale out by starting mor
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import Sequence
 
 from sqlalchemy import Engine
@@ -111,12 +113,24 @@ async def run_worker(database_url: str, temporal_address: str, *, namespace: str
     client = await connect(temporal_address, namespace, telemetry=telemetry)
     engine = get_engine(database_url)
     worker = build_worker(client, engine, gateways, task_queue=task_queue)
+    stop = _stop_on_signals()
     try:
-        async with telemetry.temporal_metrics():
-            await worker.run()
+        async with telemetry.temporal_metrics(), worker:
+            await stop.wait()
     finally:
         await gateways.aclose()
         telemetry.shutdown()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by Ctrl-C or SIGTERM, so the worker shuts down through `async with worker` (polls
+    ended, in-flight tasks finished or handed back). A KeyboardInterrupt raised through `worker.run()`
+    instead left the SDK's runtime waiting on its threads at exit: `billing worker` never ended."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
 
 
 def main() -> None:

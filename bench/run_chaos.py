@@ -17,20 +17,20 @@ from typing import Any
 if __package__ in (None, ""):  # run as a plain script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-TIME_SKIPPING_ARGS = ("--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true")
 
 
 def run(subscriptions: int, months: int, workers: int, seed: int, *, quiet: bool = False) -> dict[str, Any]:
     """Start the embedded stack with time skipping, play the chaos, stop it."""
     from bench.chaos import ChaosOptions, chaos_on
     from stack.embedded import EmbeddedStack, load_settings
+    from stack.temporal import SIMULATED_TIME_ARGS
 
     settings = load_settings()
     if settings.temporal_address:
         raise SystemExit("the chaos run plays simulated time on the embedded Temporal dev server: unset TEMPORAL_ADDRESS")
     say = (lambda message: None) if quiet else (lambda message: print(message, file=sys.stderr, flush=True))
     options = ChaosOptions(subscriptions=subscriptions, months=months, workers=workers, seed=seed)
-    with EmbeddedStack(settings, temporal_args=TIME_SKIPPING_ARGS) as addresses:
+    with EmbeddedStack(settings, temporal_args=SIMULATED_TIME_ARGS) as addresses:
         return asyncio.run(chaos_on(addresses.database_url, addresses.temporal_address or "", addresses.temporal_namespace, options, say=say))
 
 

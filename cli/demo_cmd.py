@@ -32,10 +32,11 @@ def demo(
     settings = load_settings()
     if settings.temporal_address:
         fail("the demo plays simulated time on the embedded Temporal dev server: unset TEMPORAL_ADDRESS to run it")
-    from demo.play import TIME_SKIPPING_ARGS, DemoOptions
+    from demo.play import DemoOptions
+    from stack.temporal import SIMULATED_TIME_ARGS
 
     options = DemoOptions(clients=clients, months=months, seed=seed, workers=workers)
-    with EmbeddedStack(settings, temporal_args=TIME_SKIPPING_ARGS) as addresses:
+    with EmbeddedStack(settings, temporal_args=SIMULATED_TIME_ARGS) as addresses:
         summary = asyncio.run(_play(options, addresses.database_url, addresses.temporal_address or "", addresses.temporal_namespace, quiet=as_json))
         if as_json:
             print(json.dumps(summary, indent=2, sort_keys=True))

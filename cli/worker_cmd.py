@@ -29,18 +29,16 @@ def worker() -> None:
             f"worker: task queue {settings.temporal_task_queue} on {addresses.temporal_address}, "
             f"database {redact_url(addresses.database_url)}, Gravity at {gravity}"
         )
-        try:
-            asyncio.run(
-                run_worker(
-                    addresses.database_url,
-                    addresses.temporal_address,
-                    namespace=addresses.temporal_namespace,
-                    task_queue=settings.temporal_task_queue,
-                    gateways=gateway_directory(settings),
-                )
+        asyncio.run(
+            run_worker(
+                addresses.database_url,
+                addresses.temporal_address,
+                namespace=addresses.temporal_namespace,
+                task_queue=settings.temporal_task_queue,
+                gateways=gateway_directory(settings),
             )
-        except KeyboardInterrupt:
-            console.print("worker stopped")
+        )
+        console.print("worker stopped")
 
 
 def worker_command() -> None:

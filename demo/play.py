@@ -43,7 +43,6 @@ from operations.enrollment import EnrollRequest, enroll
 from worker import build_worker
 
 DEMO_DATABASE = "billing_demo"
-TIME_SKIPPING_ARGS = ("--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true")
 
 
 @dataclass(frozen=True)

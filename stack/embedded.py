@@ -87,7 +87,7 @@ class EmbeddedStack:
 
     `temporal=False` starts only the database (for `billing migrate`); `migrate=False` skips the
     migrations; `temporal_args` are passed to `temporal server start-dev` as they are (tests add
-    `--dynamic-config-value frontend.WorkflowTimeSkippingEnabled=true`).
+    `stack.temporal.SIMULATED_TIME_ARGS`).
     """
 
     def __init__(
