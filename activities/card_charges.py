@@ -33,10 +33,20 @@ from gravity.results import Outcome, TransactionResult
 from models.billing import Invoice, Payment
 from models.clinic import Location, SavedCard
 from models.db import session_scope
-from models.invoicing import lock_invoice, open_balance, record_approved, record_declined, start_attempt
+from models.invoicing import find_attempt, lock_invoice, new_attempt, open_balance, record_approved, record_declined
 from models.outbox import emit
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a `before` step did in the collecting transaction: the invoice, already locked, and the
+    other rows it read. Holding them keeps them in the session's identity map (which references
+    rows weakly), so `session.get` for the same card or location costs no second SELECT."""
+
+    invoice: Invoice
+    rows: tuple[object, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,7 +75,7 @@ class CardCollector:
         attempt: int,
         when: datetime,
         stream: str,
-        before: Callable[[Session], object] | None = None,
+        before: Callable[[Session], Prepared] | None = None,
     ) -> ChargeOutcome:
         """Try to collect the invoice's open balance from the card; a decline is a result.
 
@@ -100,15 +110,14 @@ class CardCollector:
             return outcome
 
     def _prepare(
-        self, *, invoice_id: str, card_id: str | None, attempt_key: str, attempt: int, when: datetime, before: Callable[[Session], object] | None
+        self, *, invoice_id: str, card_id: str | None, attempt_key: str, attempt: int, when: datetime, before: Callable[[Session], Prepared] | None
     ) -> ChargeOutcome | _Ready:
         with session_scope(self._engine) as session:
-            if before is not None:
-                before(session)
-            invoice = lock_invoice(session, invoice_id)
+            prepared = before(session) if before is not None else None
+            invoice = prepared.invoice if prepared is not None and prepared.invoice.id == invoice_id else lock_invoice(session, invoice_id)
             if invoice is None:
                 raise ApplicationError(f"unknown invoice {invoice_id}", type="NotFound", non_retryable=True)
-            existing = session.exec(select(Payment).where(Payment.attempt_key == attempt_key)).first()
+            existing = find_attempt(session, attempt_key)
             if existing is not None and existing.status in ("approved", "declined"):
                 return outcome_from_rows(invoice, existing)
             balance = open_balance(invoice)
@@ -125,7 +134,8 @@ class CardCollector:
             local_day = pendulum.instance(when).in_timezone(location.timezone).date()
             if card_expired_on(card.exp_month, card.exp_year, local_day):
                 return ChargeOutcome(invoice.id, "not_charged", balance, not_charged_reason="card_expired")
-            payment, fresh = start_attempt(
+            # A pending row of this attempt: an earlier try may have reached Gravity (look it up first).
+            payment = existing or new_attempt(
                 session,
                 invoice=invoice,
                 attempt_key=attempt_key,
@@ -135,6 +145,7 @@ class CardCollector:
                 attempt=attempt,
                 card_id=card.id,
             )
+            fresh = existing is None
             return _Ready(payment.id, payment.external_transaction_id, payment.amount_cents, card.gravity_ref, location.gravity_oid, fresh)
 
     def _record(self, payment_id: str, result: TransactionResult, stream: str) -> ChargeOutcome:

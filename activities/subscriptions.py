@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio import activity
 
-from activities.card_charges import CardCollector
+from activities.card_charges import CardCollector, Prepared
 from activities.cards import card_expired_on
 from activities.gateways import GatewayDirectory
 from foundation.contracts import ChargeOutcome, ChargeRequest, StatusChange
@@ -64,10 +64,11 @@ class SubscriptionActivities:
 
     def _invoice_cycle(self, request: ChargeRequest) -> tuple[str, int]:
         with session_scope(self._engine) as session:
-            return self._invoice_cycle_in(session, request)
+            invoice = self._invoice_cycle_in(session, request).invoice
+            return invoice.id, open_balance(invoice)
 
-    def _invoice_cycle_in(self, session: Session, request: ChargeRequest) -> tuple[str, int]:
-        """The cycle's invoice, client credit, and the subscription row's next due."""
+    def _invoice_cycle_in(self, session: Session, request: ChargeRequest) -> Prepared:
+        """The cycle's invoice (locked), client credit, and the subscription row's next due."""
         sub = session.exec(select(Subscription).where(Subscription.id == request.subscription_id).with_for_update()).one()
         invoice = ensure_cycle_invoice(
             session,
@@ -87,16 +88,17 @@ class SubscriptionActivities:
         if request.next_due_at is not None and request.attempt <= 1:
             sub.next_due_at = request.next_due_at
         session.add(sub)
-        self._warn_if_card_expires(session, sub, request)
-        return invoice.id, open_balance(invoice)
-
-    def _warn_if_card_expires(self, session: Session, sub: Subscription, request: ChargeRequest) -> None:
-        """Raise `card.expiring` once per cycle when the card will not last to the next due moment."""
         card = session.get(SavedCard, request.card_id) if request.card_id else None
-        if card is None or request.next_due_at is None:
-            return
         location = session.get(Location, sub.location_id)
         assert location is not None
+        if card is not None:
+            self._warn_if_card_expires(session, sub, request, card, location)
+        return Prepared(invoice, (card, location))
+
+    def _warn_if_card_expires(self, session: Session, sub: Subscription, request: ChargeRequest, card: SavedCard, location: Location) -> None:
+        """Raise `card.expiring` once per cycle when the card will not last to the next due moment."""
+        if request.next_due_at is None:
+            return
         next_day = pendulum.instance(request.next_due_at).in_timezone(location.timezone).date()
         if card_expired_on(card.exp_month, card.exp_year, next_day):
             emit(

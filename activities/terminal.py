@@ -29,12 +29,13 @@ from models.clinic import Client, Location, SavedCard
 from models.db import session_scope
 from models.invoicing import (
     close_attempt,
+    find_attempt,
     lock_invoice,
+    new_attempt,
     open_balance,
     record_approved,
     record_declined,
     record_deposit,
-    start_attempt,
     start_deposit_attempt,
 )
 from models.outbox import emit
@@ -145,7 +146,7 @@ class TerminalActivities:
                 else:
                     assert invoice is not None
                     amount = request.amount_cents if request.amount_cents is not None else open_balance(invoice)
-                    existing, _ = start_attempt(
+                    existing = find_attempt(session, request.attempt_key) or new_attempt(
                         session, invoice=invoice, attempt_key=request.attempt_key, external_transaction_id=ext,
                         method="terminal", amount_cents=amount, attempt=1, card_id=None,
                     )

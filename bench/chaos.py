@@ -88,6 +88,9 @@ class Chaos:
         self.faults[f"decline:{'hard' if reason in HARD_REASONS else 'soft'}"] += 1
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Act after each calm until `stop`. The first action is always a worker kill: simulated time
+        runs fast, and even a short run must lose a worker while it bills."""
+        first = True
         while not stop.is_set():
             low, high = self.options.calm_s
             try:
@@ -95,7 +98,8 @@ class Chaos:
                 break
             except asyncio.TimeoutError:
                 pass
-            await self._act(self.rng.random())
+            await (self._kill_worker() if first else self._act(self.rng.random()))
+            first = False
         await asyncio.gather(*self._restarts, return_exceptions=True)
 
     async def _act(self, draw: float) -> None:

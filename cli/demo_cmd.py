@@ -11,6 +11,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from temporalio.service import RPCError
 
 from cli.errors import fail, handles_errors
 from demo.report import print_report
@@ -37,7 +38,12 @@ def demo(
 
     options = DemoOptions(clients=clients, months=months, seed=seed, workers=workers)
     with EmbeddedStack(settings, temporal_args=SIMULATED_TIME_ARGS) as addresses:
-        summary = asyncio.run(_play(options, addresses.database_url, addresses.temporal_address or "", addresses.temporal_namespace, quiet=as_json))
+        try:
+            summary = asyncio.run(_play(options, addresses.database_url, addresses.temporal_address or "", addresses.temporal_namespace, quiet=as_json))
+        except RPCError as error:
+            if "Time-Skipping" not in str(error):
+                raise
+            fail("the embedded Temporal server is already running without simulated time (is `billing up` running?): stop it, then run the demo")
         if as_json:
             print(json.dumps(summary, indent=2, sort_keys=True))
         else:

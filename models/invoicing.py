@@ -158,7 +158,12 @@ def _add_paid(session: Session, invoice: Invoice, amount: int) -> None:
     session.flush()
 
 
-def start_attempt(
+def find_attempt(session: Session, attempt_key: str) -> Payment | None:
+    """The payment row of an attempt, if an earlier try wrote it."""
+    return session.exec(select(Payment).where(Payment.attempt_key == attempt_key)).first()
+
+
+def new_attempt(
     session: Session,
     *,
     invoice: Invoice,
@@ -168,15 +173,9 @@ def start_attempt(
     amount_cents: int,
     attempt: int,
     card_id: str | None,
-) -> tuple[Payment, bool]:
-    """The payment row of one attempt: (row, True) when this call created it.
-
-    An existing row means an earlier try of the same attempt may already have reached Gravity, so
-    the caller must look the external id up before sending anything.
-    """
-    existing = session.exec(select(Payment).where(Payment.attempt_key == attempt_key)).first()
-    if existing is not None:
-        return existing, False
+) -> Payment:
+    """Write the payment row of an attempt the caller has just found absent (`find_attempt`), under
+    the invoice's lock; the UNIQUE attempt key refuses a second row whatever happens."""
     payment = Payment(
         id="pay_" + external_transaction_id.replace("-", "")[:24],
         external_transaction_id=external_transaction_id,
@@ -193,7 +192,7 @@ def start_attempt(
     )
     session.add(payment)
     session.flush()
-    return payment, True
+    return payment
 
 
 def record_approved(
@@ -295,8 +294,9 @@ def start_deposit_attempt(
     amount_cents: int,
     card_id: str | None,
 ) -> tuple[Payment, bool]:
-    """Like `start_attempt`, for a prepayment that belongs to no invoice (purpose "deposit")."""
-    existing = session.exec(select(Payment).where(Payment.attempt_key == attempt_key)).first()
+    """The payment row of a prepayment attempt that belongs to no invoice (purpose "deposit"):
+    (row, True) when this call created it."""
+    existing = find_attempt(session, attempt_key)
     if existing is not None:
         return existing, False
     payment = Payment(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Text
+from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Text, column, true, values
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -70,13 +70,14 @@ def post(
     """Post one balanced transaction under `reference`; returns its id, or None when a transaction
     with that reference was already posted (a retried activity posts nothing twice).
 
-    Call inside the same database transaction as the change it records. Two statements: the
-    transaction row (INSERT ... ON CONFLICT DO NOTHING) and its entries in one batch.
+    Call inside the same database transaction as the change it records. One statement: the
+    transaction row (INSERT ... ON CONFLICT DO NOTHING) in a CTE feeding the INSERT of its entries,
+    so a reference already posted inserts neither.
     """
     if sum(amount for _, amount in entries) != 0:
         raise UnbalancedTransaction(f"ledger transaction {reference!r} does not balance: {entries}")
     entries = [(account, amount) for account, amount in entries if amount != 0]
-    inserted = session.execute(
+    transaction = (
         insert(LedgerTransaction)
         .values(
             reference=reference, kind=kind, memo=memo, location_id=location_id,
@@ -84,15 +85,21 @@ def post(
         )
         .on_conflict_do_nothing(index_elements=["reference"])
         .returning(LedgerTransaction.id)
-    ).scalar_one_or_none()
-    if inserted is None:
-        return None
-    if entries:
-        session.execute(
-            insert(LedgerEntry),
-            [{"transaction_id": inserted, "account": str(account), "amount_cents": amount} for account, amount in entries],
-        )
-    return int(inserted)
+    )
+    if not entries:
+        inserted = session.execute(transaction).scalar_one_or_none()
+        return None if inserted is None else int(inserted)
+    posted = transaction.cte("posted")
+    lines = values(column("account", Text), column("amount_cents", BigInteger), name="lines").data(
+        [(str(account), amount) for account, amount in entries]
+    )
+    statement = (
+        insert(LedgerEntry)
+        .from_select(["transaction_id", "account", "amount_cents"], select(posted.c.id, lines.c.account, lines.c.amount_cents).select_from(posted.join(lines, true())))
+        .returning(LedgerEntry.transaction_id)
+    )
+    inserted = session.execute(statement).scalars().first()
+    return None if inserted is None else int(inserted)
 
 
 def account_balances(session: Session) -> dict[str, int]:
