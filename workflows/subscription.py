@@ -6,9 +6,9 @@ The workflow decides; activities do the database and Gravity work. It is one loo
 2. otherwise sleep until the next thing is due, or until a command wakes it.
 
 Decisions live in pure modules (`calendar`, `dunning`, `spread`); money never lives here beyond the
-balances the activities report back. At a cycle boundary, every `CYCLES_PER_RUN` cycles (or sooner
-when the server suggests it), the run continues as new, so one subscription's history stays a few
-hundred events whatever its age while most cycles cost no new run.
+balances the activities report back. At a cycle boundary, once a run has billed about a year of
+cycles (`MONTHS_PER_RUN`; sooner when the server suggests it), the run continues as new, so one
+subscription's history stays small whatever its age while most cycles cost no new run.
 """
 
 from __future__ import annotations
@@ -48,11 +48,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows.spread import spread_instant
 
 HISTORY_KEPT = 24
-# A year of monthly cycles per run: about 150 events, cheap to replay after a cache eviction, while a
-# new run (a new workflow task, a new sandbox instance on the worker) is paid once a year, not monthly.
-CYCLES_PER_RUN = 12
+# A run spans about a year of cycles (12 monthly, 1 yearly): about 150 events at most, cheap to replay
+# after a cache eviction, while a new run is paid once a year, not monthly; and a run started on old
+# code is gone within a year, so a patch can be deprecated after that (deploy/README.md).
+MONTHS_PER_RUN = 12
 # Runs recorded before this patch continued as new after every cycle; they must replay the same way.
-PATCH_LONGER_RUNS = "continue-as-new-every-12-cycles"
+PATCH_LONGER_RUNS = "continue-as-new-yearly"
 FINAL_STATUSES = ("cancelled", "ended")
 NO_NEW_CYCLES = ("suspended", "paused")
 
@@ -143,7 +144,7 @@ class SubscriptionWorkflow:
     def _should_continue_as_new(self) -> bool:
         if workflow.info().is_continue_as_new_suggested():
             return True
-        per_run = CYCLES_PER_RUN if workflow.patched(PATCH_LONGER_RUNS) else 1
+        per_run = max(1, MONTHS_PER_RUN // self._plan.interval_months) if workflow.patched(PATCH_LONGER_RUNS) else 1
         return self._cycles_this_run >= per_run
 
     async def _sleep_until(self, moment: datetime | None) -> None:

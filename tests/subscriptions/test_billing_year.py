@@ -34,3 +34,21 @@ async def test_happy_year_bills_twelve_cycles_on_the_anchor_day(
     assert [i.status for i in billed] == ["paid"] * 12
     assert approved_sales_per_reference(sandbox) == {i.id: 1 for i in billed}
     assert_books_match_gateway(db, sandbox)
+
+
+async def test_a_run_spans_about_a_year_monthly_twelve_cycles_yearly_one(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    """Continue-as-new once a run has billed a year: a yearly plan's three cycles take three runs
+    (and the run that ends the term), so no run started on old code outlives a year."""
+    clinic = make_clinic(db, price_cents=48_000, interval_months=12, term_months=36, auto_renew=False)
+    await save_card(db, sandbox_server, clinic)
+    handle = await start(temporal_env, db, clinic, date(2027, 3, 15))
+    assert await handle.result() == "ended"
+
+    runs = [execution async for execution in temporal_env.client.list_workflows(f"WorkflowId = '{handle.id}'")]
+    assert len(runs) == 4
+    billed = invoices(db, handle.id.split(":", 1)[1])
+    assert [i.period_start for i in billed] == [date(2027, 3, 15), date(2028, 3, 15), date(2029, 3, 15)]
+    assert approved_sales_per_reference(sandbox) == {i.id: 1 for i in billed}
+    assert_books_match_gateway(db, sandbox)

@@ -63,11 +63,11 @@ async def test_fresh_histories_of_a_declined_and_recovered_subscription_replay(
     assert await handle.result() == "ended"
 
     histories = await all_runs(temporal_env, handle.id)
-    assert len(histories) == 1  # three cycles and the term's end fit in one run (a run holds 12 cycles)
+    assert len(histories) == 1  # three monthly cycles and the term end fit in one run (a run spans a year)
     results = await _replayer().replay_workflows(_each(histories), raise_on_replay_failure=False)
     assert dict(results.replay_failures) == {}
     if RECORD:
         # `declined_recovered_run*.json` were recorded when every cycle continued as new; keep them.
         HISTORIES.mkdir(exist_ok=True)
         for number, history in enumerate(histories):
-            (HISTORIES / f"declined_recovered_12_per_run_run{number}.json").write_text(history.to_json())
+            (HISTORIES / f"declined_recovered_yearly_runs_run{number}.json").write_text(history.to_json())
