@@ -126,7 +126,7 @@ async def run_worker(database_url: str, temporal_address: str, *, namespace: str
     client = await connect(temporal_address, namespace, telemetry=telemetry)
     engine = get_engine(database_url)
     worker = build_worker(client, engine, gateways, task_queue=task_queue)
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     try:
         async with telemetry.temporal_metrics(), worker:
             await stop.wait()
@@ -135,7 +135,7 @@ async def run_worker(database_url: str, temporal_address: str, *, namespace: str
         telemetry.shutdown()
 
 
-def _stop_on_signals() -> asyncio.Event:
+def stop_on_signals() -> asyncio.Event:
     """An event set by Ctrl-C or SIGTERM, so the worker shuts down through `async with worker` (polls
     ended, in-flight tasks finished or handed back). A KeyboardInterrupt raised through `worker.run()`
     instead left the SDK's runtime waiting on its threads at exit: `billing worker` never ended."""

@@ -1,4 +1,4 @@
-"""What one closed workflow run cost, read from its Temporal history.
+"""What one workflow run cost (closed or still running), read from its Temporal history.
 
 Used by the benchmark (events, workflow tasks and activities per cycle) and the scale-out test
 (which worker identity ran each activity), so both read the server's record, not our own counters.
@@ -46,7 +46,7 @@ def cost_of(history: WorkflowHistory) -> RunCost:
     )
 
 
-async def closed_runs(client: Client, query: str, *, limit: int | None = None) -> list[tuple[str, str]]:
+async def matching_runs(client: Client, query: str, *, limit: int | None = None) -> list[tuple[str, str]]:
     """(workflow id, run id) of the runs matching a visibility query."""
     runs = []
     async for execution in client.list_workflows(query):

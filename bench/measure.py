@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from bench.baseline import NoOpWorkflow
-from bench.histories import closed_runs, cost_of, histories, mean_cost
+from bench.histories import matching_runs, cost_of, histories, mean_cost
 from bench.population import enroll_members, local_today, seed_clinic, start_workflows
 from bench.stack_cpu import StackCpu, sample, temporal_server
 from bench.workers import WorkerPool, WorkerSpec, totals
@@ -120,7 +120,7 @@ async def baseline_phase(client: Client, target: Target, n: int, *, workers: int
             client, pool, name="baseline", units=n, warm=lambda: launch("warm", WARMUP), start=lambda: launch("run", n),
             query=query, warm_count=WARMUP, count=n, timeout=timeout,
         )
-        runs = await closed_runs(client, query, limit=HISTORY_SAMPLE)
+        runs = await matching_runs(client, query, limit=HISTORY_SAMPLE)
         result.cost = mean_cost([cost_of(h) for h in await histories(client, runs)])
         return result
     finally:
@@ -148,7 +148,7 @@ async def billing_phase(
         )
         # A run bills every due cycle before it continues as new (every 12 cycles), so the history
         # of one run so far is the cost of its `cycles_each` cycles.
-        runs = await closed_runs(client, f"TaskQueue = '{queue}'", limit=HISTORY_SAMPLE)
+        runs = await matching_runs(client, f"TaskQueue = '{queue}'", limit=HISTORY_SAMPLE)
         costs = [cost_of(h) for h in await histories(client, runs)]
         result.cost = {key: value / cycles_each for key, value in mean_cost(costs).items()}
         return result

@@ -169,7 +169,7 @@ def _override(template: Worker, task_queue: str, **changes: Any) -> Worker:
 
 async def serve(args: argparse.Namespace) -> None:
     from models.db import get_engine
-    from worker import build_worker
+    from worker import build_worker, stop_on_signals
 
     counters = Counters(args.name)
     stats = Path(args.stats)
@@ -202,9 +202,7 @@ async def serve(args: argparse.Namespace) -> None:
 
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGUSR1, write_stats, stats, counters)
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
+    stop = stop_on_signals()
 
     parent = os.getppid()
 

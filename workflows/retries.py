@@ -1,4 +1,4 @@
-"""Retry policies shared by the counter workflows (terminal payment, invoice cancellation).
+"""Every workflow's retry policies, in one place (subscription, terminal payment, invoice cancellation).
 
 Every activity gets an explicit policy: Temporal's default retries forever with no list of
 permanent errors. Database steps and money moves retry transient faults with the same attempt keys;
@@ -25,4 +25,29 @@ MONEY_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=2),
     maximum_attempts=0,
     non_retryable_error_types=["InvalidCommand", "NotFound", "GravityPermanent"],
+)
+
+# The subscription cycle's charge retries transient faults (5xx, 429, connection, unknown outcome) for
+# as long as it takes: a gateway outage delays a charge, it never fails or doubles it (the attempt id
+# stays the same).
+CHARGE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    maximum_attempts=0,
+    non_retryable_error_types=["GravityPermanent", "NotFound", "InvalidCommand"],
+)
+# A subscription's status decision must reach its row and the outbox, however long the database is away.
+STATUS_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=0,
+    non_retryable_error_types=["NotFound", "InvalidCommand"],
+)
+# A person's command (change card) gives up after a few tries and tells them.
+COMMAND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=5,
+    non_retryable_error_types=["NotFound", "InvalidCommand", "GravityPermanent"],
 )

@@ -18,7 +18,6 @@ from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -45,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from stack.search_attributes import NEXT_DUE_AT, SUBSCRIPTION_STATUS
     from workflows import calendar, dunning
+    from workflows.retries import CHARGE_RETRY, COMMAND_RETRY, STATUS_RETRY
     from workflows.spread import spread_instant
 
 HISTORY_KEPT = 24
@@ -56,28 +56,6 @@ MONTHS_PER_RUN = 12
 PATCH_LONGER_RUNS = "continue-as-new-yearly"
 FINAL_STATUSES = ("cancelled", "ended")
 NO_NEW_CYCLES = ("suspended", "paused")
-
-# Charges retry transient faults (5xx, 429, connection, unknown outcome) for as long as it takes: a
-# gateway outage delays a charge, it never fails or doubles it (the attempt id stays the same).
-GATEWAY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=10),
-    maximum_attempts=0,
-    non_retryable_error_types=["GravityPermanent", "NotFound", "InvalidCommand"],
-)
-DB_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=0,
-    non_retryable_error_types=["NotFound", "InvalidCommand"],
-)
-COMMAND_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=10),
-    maximum_attempts=5,
-    non_retryable_error_types=["NotFound", "InvalidCommand", "GravityPermanent"],
-)
 
 
 @workflow.defn(name="Subscription")
@@ -229,7 +207,7 @@ class SubscriptionWorkflow:
                 result_type=ChargeOutcome,
                 start_to_close_timeout=timedelta(seconds=120),
                 heartbeat_timeout=timedelta(seconds=10),
-                retry_policy=GATEWAY_RETRY,
+                retry_policy=CHARGE_RETRY,
             )
         except ActivityError as error:
             # A permanent gateway refusal (bad request, bad credentials): an incident for people.
@@ -310,7 +288,7 @@ class SubscriptionWorkflow:
                 next_due_at=None if status in FINAL_STATUSES else self._due_at(self._state.next_cycle),
             ),
             start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=DB_RETRY,
+            retry_policy=STATUS_RETRY,
         )
         self._publish_search_attributes()
 
@@ -355,7 +333,7 @@ class SubscriptionWorkflow:
             ),
             result_type=CancelOutcome,
             start_to_close_timeout=timedelta(seconds=120),
-            retry_policy=GATEWAY_RETRY,
+            retry_policy=CHARGE_RETRY,
         )
         self._state.open_invoices = []
         self._state.status = "cancelled"
@@ -436,7 +414,7 @@ class SubscriptionWorkflow:
             ),
             result_type=PlanChangeOutcome,
             start_to_close_timeout=timedelta(seconds=120),
-            retry_policy=GATEWAY_RETRY,
+            retry_policy=CHARGE_RETRY,
         )
         self._state.plan = outcome.new_plan
         self._wake = True

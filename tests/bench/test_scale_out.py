@@ -15,7 +15,7 @@ from foundation.converter import data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench.database import drop_database, fresh_database
-from bench.histories import activity_identities, closed_runs, histories
+from bench.histories import activity_identities, matching_runs, histories
 from bench.measure import billed_query, due_start_date
 from bench.population import enroll_members, seed_clinic, start_workflows
 from bench.workers import WorkerPool, WorkerSpec
@@ -78,7 +78,7 @@ async def test_workers_share_the_load_and_a_killed_one_loses_nothing(database_ur
         for worker in survivors:
             assert stats[worker.name]["activities"].get("charge_cycle", 0) > 0, stats
         # ... and the server's histories agree: activities were started by more than one worker.
-        runs = await closed_runs(client, done, limit=60)
+        runs = await matching_runs(client, done, limit=60)
         identities = {identity for history in await histories(client, runs) for identity in activity_identities(history)}
         assert len({identity.split("@")[0] for identity in identities}) >= 2, identities
     finally:
