@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,10 +44,13 @@ log = logging.getLogger(__name__)
 class Prepared:
     """What a `before` step did in the collecting transaction: the invoice, already locked, and the
     other rows it read. Holding them keeps them in the session's identity map (which references
-    rows weakly), so `session.get` for the same card or location costs no second SELECT."""
+    rows weakly), so `session.get` for the same card or location costs no second SELECT.
+    `new_invoice`: the step created the invoice, so no attempt of it can exist yet (a payment row
+    references its invoice) and the attempt lookup is skipped."""
 
     invoice: Invoice
     rows: tuple[object, ...] = ()
+    new_invoice: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,10 +118,11 @@ class CardCollector:
     ) -> ChargeOutcome | _Ready:
         with session_scope(self._engine) as session:
             prepared = before(session) if before is not None else None
-            invoice = prepared.invoice if prepared is not None and prepared.invoice.id == invoice_id else lock_invoice(session, invoice_id)
+            ours = prepared is not None and prepared.invoice.id == invoice_id
+            invoice = prepared.invoice if prepared is not None and ours else lock_invoice(session, invoice_id)
             if invoice is None:
                 raise ApplicationError(f"unknown invoice {invoice_id}", type="NotFound", non_retryable=True)
-            existing = find_attempt(session, attempt_key)
+            existing = None if ours and prepared is not None and prepared.new_invoice else find_attempt(session, attempt_key)
             if existing is not None and existing.status in ("approved", "declined"):
                 return outcome_from_rows(invoice, existing)
             balance = open_balance(invoice)
@@ -151,8 +156,9 @@ class CardCollector:
     def _record(self, payment_id: str, result: TransactionResult, stream: str) -> ChargeOutcome:
         with session_scope(self._engine) as session:
             payment = session.exec(select(Payment).where(Payment.id == payment_id).with_for_update()).one()
+            invoice: Invoice | None = None
             if result.outcome in (Outcome.APPROVED, Outcome.PARTIAL):
-                record_approved(
+                invoice = record_approved(
                     session,
                     payment,
                     approved_cents=result.approved_cents,
@@ -179,7 +185,7 @@ class CardCollector:
                     payload={"invoice_id": payment.invoice_id, "reason": reason, "class": klass, "attempt": payment.attempt},
                     dedupe_key=f"payment.failed:{payment.id}",
                 )
-            invoice = session.get(Invoice, payment.invoice_id)
+            invoice = invoice or session.get(Invoice, payment.invoice_id)
             assert invoice is not None
             return outcome_from_rows(invoice, payment)
 

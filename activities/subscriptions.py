@@ -11,7 +11,7 @@ import asyncio
 from datetime import datetime, timezone
 
 import pendulum
-from sqlalchemy import Engine
+from sqlalchemy import Engine, case, update
 from sqlmodel import Session, select
 from temporalio import activity
 
@@ -36,6 +36,17 @@ def cycle_lines(request: ChargeRequest) -> list[LineSpec]:
     if request.first_cycle and plan.enrollment_fee_cents > 0:
         lines.append(LineSpec("enrollment_fee", "Enrollment fee", plan.enrollment_fee_cents, Account.FEE_REVENUE))
     return lines
+
+
+def _advance_subscription(session: Session, request: ChargeRequest) -> Subscription:
+    """Lock the subscription row and move it on (a pending one becomes active, the next due date
+    advances on a cycle's first attempt) in one UPDATE ... RETURNING instead of a locking read and
+    a write."""
+    values: dict[str, object] = {"status": case((Subscription.status == "pending", "active"), else_=Subscription.status)}
+    if request.next_due_at is not None and request.attempt <= 1:
+        values["next_due_at"] = request.next_due_at
+    statement = update(Subscription).where(Subscription.id == request.subscription_id).values(values).returning(Subscription)
+    return session.scalars(statement, execution_options={"synchronize_session": False}).one()
 
 
 class SubscriptionActivities:
@@ -69,8 +80,8 @@ class SubscriptionActivities:
 
     def _invoice_cycle_in(self, session: Session, request: ChargeRequest) -> Prepared:
         """The cycle's invoice (locked), client credit, and the subscription row's next due."""
-        sub = session.exec(select(Subscription).where(Subscription.id == request.subscription_id).with_for_update()).one()
-        invoice = ensure_cycle_invoice(
+        sub = _advance_subscription(session, request)
+        invoice, created = ensure_cycle_invoice(
             session,
             subscription_id=sub.id,
             client_id=sub.client_id,
@@ -83,17 +94,12 @@ class SubscriptionActivities:
         )
         if invoice.status == "open":
             apply_client_credit(session, invoice)
-        if sub.status == "pending":
-            sub.status = "active"
-        if request.next_due_at is not None and request.attempt <= 1:
-            sub.next_due_at = request.next_due_at
-        session.add(sub)
         card = session.get(SavedCard, request.card_id) if request.card_id else None
         location = session.get(Location, sub.location_id)
         assert location is not None
         if card is not None:
             self._warn_if_card_expires(session, sub, request, card, location)
-        return Prepared(invoice, (card, location))
+        return Prepared(invoice, (card, location), new_invoice=created)
 
     def _warn_if_card_expires(self, session: Session, sub: Subscription, request: ChargeRequest, card: SavedCard, location: Location) -> None:
         """Raise `card.expiring` once per cycle when the card will not last to the next due moment."""

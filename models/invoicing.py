@@ -48,16 +48,19 @@ def ensure_cycle_invoice(
     period_end: date,
     due_at: datetime,
     lines: list[LineSpec],
-) -> Invoice:
-    """The invoice of one subscription cycle, created with its lines and ledger posting on first call.
+) -> tuple[Invoice, bool]:
+    """The invoice of one subscription cycle, locked, and whether this call created it (with its
+    lines and ledger posting).
 
     The UNIQUE `cycle_key` makes a second invoice for the same cycle impossible even if two workers
-    race: the loser's INSERT does nothing and it reads the winner's row.
+    race: the loser's INSERT does nothing and it reads (and locks) the winner's row. A row this
+    transaction inserted is invisible to every other until commit, so it needs no lock of its own,
+    and the INSERT returns it as an ORM object: no second read.
     """
     key = cycle_key(subscription_id, period_start)
     invoice_id = invoice_id_for_cycle(subscription_id, period_start)
     total = sum(line.amount_cents for line in lines)
-    inserted = session.exec(  # type: ignore[call-overload]
+    inserted: Invoice | None = session.scalars(
         insert(Invoice)
         .values(
             id=invoice_id,
@@ -75,22 +78,23 @@ def ensure_cycle_invoice(
             due_at=due_at,
         )
         .on_conflict_do_nothing(index_elements=["cycle_key"])
-        .returning(Invoice.id)
+        .returning(Invoice)
     ).first()
-    if inserted is not None:
-        for line in lines:
-            session.add(InvoiceLine(invoice_id=invoice_id, kind=line.kind, description=line.description, amount_cents=line.amount_cents))
-        _post_invoice_issued(session, invoice_id, location_id, client_id, lines)
-        emit(
-            session,
-            type="invoice.issued",
-            stream=f"subscription:{subscription_id}",
-            payload={"invoice_id": invoice_id, "total_cents": total, "period_start": period_start.isoformat()},
-            dedupe_key=f"invoice.issued:{invoice_id}",
-        )
-    invoice = lock_invoice(session, invoice_id)
-    assert invoice is not None
-    return invoice
+    if inserted is None:
+        invoice = lock_invoice(session, invoice_id)
+        assert invoice is not None
+        return invoice, False
+    for line in lines:
+        session.add(InvoiceLine(invoice_id=invoice_id, kind=line.kind, description=line.description, amount_cents=line.amount_cents))
+    _post_invoice_issued(session, invoice_id, location_id, client_id, lines)
+    emit(
+        session,
+        type="invoice.issued",
+        stream=f"subscription:{subscription_id}",
+        payload={"invoice_id": invoice_id, "total_cents": total, "period_start": period_start.isoformat()},
+        dedupe_key=f"invoice.issued:{invoice_id}",
+    )
+    return inserted, True
 
 
 def _post_invoice_issued(session: Session, invoice_id: str, location_id: str, client_id: str, lines: list[LineSpec]) -> None:
@@ -204,10 +208,11 @@ def record_approved(
     masked_number: str | None,
     brand: str | None,
     message: str | None,
-) -> None:
-    """Book an approved (or partially approved) sale: payment row, ledger, invoice balance."""
+) -> Invoice | None:
+    """Book an approved (or partially approved) sale: payment row, ledger, invoice balance. Returns
+    the invoice it paid down (locked), None for a deposit or a sale booked before."""
     if payment.status == "approved":
-        return
+        return None
     payment.status = "approved"
     payment.approved_cents = approved_cents
     payment.gravity_unique_trans_id = unique_trans_id
@@ -218,7 +223,7 @@ def record_approved(
     session.add(payment)
     session.flush()
     if approved_cents == 0:
-        return
+        return None
     credit_account = Account.RECEIVABLE if payment.purpose == "invoice" else Account.CLIENT_CREDIT
     post(
         session,
@@ -234,6 +239,8 @@ def record_approved(
         invoice = lock_invoice(session, payment.invoice_id)
         assert invoice is not None
         _add_paid(session, invoice, approved_cents)
+        return invoice
+    return None
 
 
 def record_declined(session: Session, payment: Payment, *, reason: str | None, decline_class: str | None, message: str | None) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Text, column, true, values
+from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Text, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -77,29 +77,32 @@ def post(
     if sum(amount for _, amount in entries) != 0:
         raise UnbalancedTransaction(f"ledger transaction {reference!r} does not balance: {entries}")
     entries = [(account, amount) for account, amount in entries if amount != 0]
-    transaction = (
-        insert(LedgerTransaction)
-        .values(
-            reference=reference, kind=kind, memo=memo, location_id=location_id,
-            client_id=client_id, invoice_id=invoice_id, payment_id=payment_id,
-        )
-        .on_conflict_do_nothing(index_elements=["reference"])
-        .returning(LedgerTransaction.id)
-    )
+    header = {
+        "reference": reference, "kind": kind, "memo": memo, "location_id": location_id,
+        "client_id": client_id, "invoice_id": invoice_id, "payment_id": payment_id,
+    }
     if not entries:
-        inserted = session.execute(transaction).scalar_one_or_none()
+        statement = insert(LedgerTransaction).values(**header).on_conflict_do_nothing(index_elements=["reference"]).returning(LedgerTransaction.id)
+        inserted = session.execute(statement).scalar_one_or_none()
         return None if inserted is None else int(inserted)
-    posted = transaction.cte("posted")
-    lines = values(column("account", Text), column("amount_cents", BigInteger), name="lines").data(
-        [(str(account), amount) for account, amount in entries]
-    )
-    statement = (
-        insert(LedgerEntry)
-        .from_select(["transaction_id", "account", "amount_cents"], select(posted.c.id, lines.c.account, lines.c.amount_cents).select_from(posted.join(lines, true())))
-        .returning(LedgerEntry.transaction_id)
-    )
-    inserted = session.execute(statement).scalars().first()
+    lines = {"accounts": [str(account) for account, _ in entries], "amounts": [amount for _, amount in entries]}
+    inserted = session.execute(_POST_WITH_ENTRIES, {**header, **lines}).scalars().first()
     return None if inserted is None else int(inserted)
+
+
+# The entries travel as two arrays (unnest), so the statement's text is the same for any number of
+# lines and SQLAlchemy compiles it once per process; a VALUES list built per call was compiled on
+# every posting, two per charge, the largest single cost in the worker's profile.
+_POST_WITH_ENTRIES = text(
+    "WITH posted AS ("
+    " INSERT INTO ledger_transaction (reference, kind, memo, location_id, client_id, invoice_id, payment_id)"
+    " VALUES (:reference, :kind, :memo, :location_id, :client_id, :invoice_id, :payment_id)"
+    " ON CONFLICT (reference) DO NOTHING RETURNING id)"
+    " INSERT INTO ledger_entry (transaction_id, account, amount_cents)"
+    " SELECT posted.id, lines.account, lines.amount_cents"
+    " FROM posted CROSS JOIN unnest(CAST(:accounts AS text[]), CAST(:amounts AS bigint[])) AS lines (account, amount_cents)"
+    " RETURNING transaction_id"
+)
 
 
 def account_balances(session: Session) -> dict[str, int]:
