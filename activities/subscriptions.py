@@ -49,6 +49,14 @@ def _advance_subscription(session: Session, request: ChargeRequest) -> Subscript
     return session.scalars(statement, execution_options={"synchronize_session": False}).one()
 
 
+def _location_and_card(session: Session, location_id: str, card_id: str | None) -> tuple[Location, SavedCard | None]:
+    """The clinic location and the card on file (None if absent), read together: the collector
+    needs both, and one SELECT costs a round trip less than two."""
+    statement = select(Location, SavedCard).outerjoin(SavedCard, SavedCard.id == card_id).where(Location.id == location_id)
+    location, card = session.exec(statement).one()
+    return location, card
+
+
 class SubscriptionActivities:
     """Holds the worker's database engine and Gravity clients; each method is one activity."""
 
@@ -94,9 +102,7 @@ class SubscriptionActivities:
         )
         if invoice.status == "open":
             apply_client_credit(session, invoice)
-        card = session.get(SavedCard, request.card_id) if request.card_id else None
-        location = session.get(Location, sub.location_id)
-        assert location is not None
+        location, card = _location_and_card(session, sub.location_id, request.card_id)
         if card is not None:
             self._warn_if_card_expires(session, sub, request, card, location)
         return Prepared(invoice, (card, location), new_invoice=created)
