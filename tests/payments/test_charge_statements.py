@@ -1,0 +1,85 @@
+"""What one cycle's charge costs the database, on real PostgreSQL and the sandbox over HTTP.
+
+Every statement of the charge path must come from SQLAlchemy's compiled cache once the worker has
+charged before: a statement SQLAlchemy cannot cache is compiled again on every charge. (A ledger
+posting built as a VALUES list was, twice per charge, and that was the largest single cost in the
+worker's profile.) The first attempt of a new cycle also keeps to its statement budget, the figure
+`billing bench` reports as "SQL statements" per cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Engine, event
+from temporalio.testing import ActivityEnvironment
+
+from activities.gateways import GatewayDirectory
+from activities.subscriptions import SubscriptionActivities
+from foundation.contracts import ChargeRequest, SubscriptionInput
+from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
+from gravity.sandbox.server import SandboxServer
+from operations.enrollment import EnrollRequest, record_enrollment
+from tests.support.cards import save_card
+from tests.support.clinic import make_clinic
+from workflows import calendar
+from workflows.subscription import due_instant_of
+
+FIRST_ATTEMPT_STATEMENTS = 14  # 9 invoice the cycle and write the attempt; 5 record the approval
+
+
+@contextmanager
+def statements_of(engine: Engine) -> Iterator[list[tuple[str, bool]]]:
+    """(SQL, came from the compiled cache) of every statement `engine` runs inside the block."""
+    seen: list[tuple[str, bool]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        seen.append((" ".join(statement.split())[:120], context.cache_hit == context.dialect.CACHE_HIT))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def _enrolled(engine: Engine, server: SandboxServer) -> SubscriptionInput:
+    clinic = make_clinic(engine)
+    card_id, _ = await save_card(engine, server, clinic)
+    request = EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, date(2026, 11, 1), card_id=card_id)
+    workflow_input, _ = record_enrollment(engine, request)
+    return workflow_input
+
+
+def _first_attempt(workflow_input: SubscriptionInput) -> ChargeRequest:
+    """The request the workflow sends for cycle 0, attempt 1."""
+    setup, plan = workflow_input.setup, workflow_input.state.plan
+    assert plan is not None
+    period_start, period_end = calendar.period_for(setup.start_date, 0, interval_months=plan.interval_months)
+    due_at = due_instant_of(setup, plan, 0)
+    return ChargeRequest(
+        subscription_id=setup.subscription_id, cycle_index=0, period_start=period_start, period_end=period_end, due_at=due_at,
+        attempt=1, card_id=workflow_input.state.card_id, plan=plan, first_cycle=True,
+        next_due_at=due_instant_of(setup, plan, 1), attempt_at=due_at,
+    )
+
+
+async def test_a_charge_runs_only_cached_statements_within_its_budget(db: Engine, sandbox: Any, sandbox_server: SandboxServer) -> None:
+    warm, measured = await _enrolled(db, sandbox_server), await _enrolled(db, sandbox_server)
+    gateways = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, timeout=5.0)
+    activities = SubscriptionActivities(db, gateways)
+    try:
+        first = await ActivityEnvironment().run(activities.charge_cycle, _first_attempt(warm))
+        assert first.outcome == "paid"
+        with statements_of(db) as seen:
+            outcome = await ActivityEnvironment().run(activities.charge_cycle, _first_attempt(measured))
+    finally:
+        await gateways.aclose()
+
+    assert outcome.outcome == "paid" and outcome.charged_cents == 4_500
+    compiled_again = [sql for sql, cached in seen if not cached]
+    assert compiled_again == [], f"compiled on every charge (not cacheable): {compiled_again}"
+    assert len(seen) <= FIRST_ATTEMPT_STATEMENTS, "\n".join(sql for sql, _ in seen)
