@@ -20,7 +20,7 @@ from datetime import datetime
 
 import pendulum
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 from temporalio.exceptions import ApplicationError
 
 from activities.cards import card_expired_on
@@ -34,7 +34,15 @@ from gravity.results import Outcome, TransactionResult
 from models.billing import Invoice, Payment
 from models.clinic import Location, SavedCard
 from models.db import session_scope
-from models.invoicing import find_attempt, lock_invoice, new_attempt, open_balance, record_approved, record_declined
+from models.invoicing import (
+    find_attempt,
+    lock_invoice,
+    lock_payment_and_invoice,
+    new_attempt,
+    open_balance,
+    record_approved,
+    record_declined,
+)
 from models.outbox import emit
 
 log = logging.getLogger(__name__)
@@ -155,12 +163,12 @@ class CardCollector:
 
     def _record(self, payment_id: str, result: TransactionResult, stream: str) -> ChargeOutcome:
         with session_scope(self._engine) as session:
-            payment = session.exec(select(Payment).where(Payment.id == payment_id).with_for_update()).one()
-            invoice: Invoice | None = None
+            payment, invoice = lock_payment_and_invoice(session, payment_id)
             if result.outcome in (Outcome.APPROVED, Outcome.PARTIAL):
-                invoice = record_approved(
+                record_approved(
                     session,
                     payment,
+                    invoice=invoice,
                     approved_cents=result.approved_cents,
                     unique_trans_id=result.unique_trans_id,
                     masked_number=result.masked_account,
@@ -185,8 +193,6 @@ class CardCollector:
                     payload={"invoice_id": payment.invoice_id, "reason": reason, "class": klass, "attempt": payment.attempt},
                     dedupe_key=f"payment.failed:{payment.id}",
                 )
-            invoice = invoice or session.get(Invoice, payment.invoice_id)
-            assert invoice is not None
             return outcome_from_rows(invoice, payment)
 
 

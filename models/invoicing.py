@@ -37,6 +37,14 @@ def lock_invoice(session: Session, invoice_id: str) -> Invoice | None:
     return session.exec(select(Invoice).where(Invoice.id == invoice_id).with_for_update()).first()
 
 
+def lock_payment_and_invoice(session: Session, payment_id: str) -> tuple[Payment, Invoice]:
+    """A payment of an invoice and that invoice, both locked until commit, in one SELECT: what
+    recording a charge's answer changes."""
+    statement = select(Payment, Invoice).join(Invoice, Invoice.id == Payment.invoice_id).where(Payment.id == payment_id).with_for_update()
+    payment, invoice = session.exec(statement).one()
+    return payment, invoice
+
+
 def ensure_cycle_invoice(
     session: Session,
     *,
@@ -208,9 +216,11 @@ def record_approved(
     masked_number: str | None,
     brand: str | None,
     message: str | None,
+    invoice: Invoice | None = None,
 ) -> Invoice | None:
     """Book an approved (or partially approved) sale: payment row, ledger, invoice balance. Returns
-    the invoice it paid down (locked), None for a deposit or a sale booked before."""
+    the invoice it paid down (locked), None for a deposit or a sale booked before. `invoice`: the
+    payment's invoice when the caller locked it already (saves reading it again)."""
     if payment.status == "approved":
         return None
     payment.status = "approved"
@@ -236,7 +246,8 @@ def record_approved(
         entries=[(Account.GATEWAY_CLEARING, approved_cents), (credit_account, -approved_cents)],
     )
     if payment.invoice_id is not None and payment.purpose == "invoice":
-        invoice = lock_invoice(session, payment.invoice_id)
+        if invoice is None or invoice.id != payment.invoice_id:
+            invoice = lock_invoice(session, payment.invoice_id)
         assert invoice is not None
         _add_paid(session, invoice, approved_cents)
         return invoice

@@ -28,7 +28,7 @@ from tests.support.clinic import make_clinic
 from workflows import calendar
 from workflows.subscription import due_instant_of
 
-FIRST_ATTEMPT_STATEMENTS = 14  # 9 invoice the cycle and write the attempt; 5 record the approval
+FIRST_ATTEMPT_STATEMENTS = 13  # 8 invoice the cycle and write the attempt; 5 record the approval
 
 
 @contextmanager
