@@ -3,8 +3,9 @@
     python bench/run_bench.py --n 200 [--json] [--scale 1,2,4] [--profile]
     billing bench --n 200            (the same, from the CLI)
 
-Starts the embedded stack (PostgreSQL and the Temporal dev server, or the configured ones), a fresh
-database of its own (`billing_bench`), the Gravity sandbox in-process, then measures (see
+Starts the embedded stack (PostgreSQL and the Temporal dev server, the server on a fresh store of
+its own; or the configured ones), a fresh database of its own (`billing_bench`), the Gravity
+sandbox in-process, then measures (see
 `bench.measure`): (a) N no-op workflows, before and again after the rest; (b) N subscriptions with
 a cycle due now; (c) N with two cycles due (the second is billed by the same cached run: the steady
 state). Prints cycles per second, the ratio to the baseline and the per-cycle costs, the worker's
@@ -24,6 +25,11 @@ if __package__ in (None, ""):  # run as a plain script: make the project importa
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 BENCH_DATABASE = "billing_bench"
+# The dev server's store for the benchmark, emptied before each run. The shared store grows with
+# every demo, chaos and bench run, and its visibility queries slow with it: measured, the baseline
+# fell from about 50 to 35 workflows/s as the file grew to 680 MB over a dozen runs, which made runs
+# incomparable.
+BENCH_TEMPORAL_STORE = "temporal-bench.sqlite"
 
 
 async def bench_on(database_url: str, temporal_address: str, namespace: str, n: int, *, scale: tuple[int, ...] = (), say: Any = print) -> dict[str, Any]:
@@ -45,12 +51,21 @@ async def bench_on(database_url: str, temporal_address: str, namespace: str, n: 
     return report
 
 
-def run(n: int, *, scale: tuple[int, ...] = (), quiet: bool = False) -> dict[str, Any]:
-    """Start the embedded stack, benchmark, stop it."""
+def bench_stack() -> Any:
+    """The embedded stack for a benchmark: when it starts the Temporal dev server, the server gets a
+    fresh store of its own (`BENCH_TEMPORAL_STORE`)."""
     from stack.embedded import EmbeddedStack, load_settings
 
+    settings = load_settings()
+    for leftover in Path(settings.data_dir).expanduser().glob(BENCH_TEMPORAL_STORE + "*"):
+        leftover.unlink()
+    return EmbeddedStack(settings, temporal_store=BENCH_TEMPORAL_STORE)
+
+
+def run(n: int, *, scale: tuple[int, ...] = (), quiet: bool = False) -> dict[str, Any]:
+    """Start the embedded stack, benchmark, stop it."""
     say = (lambda message: None) if quiet else (lambda message: print(message, file=sys.stderr, flush=True))
-    with EmbeddedStack(load_settings()) as addresses:
+    with bench_stack() as addresses:
         return asyncio.run(bench_on(addresses.database_url, addresses.temporal_address or "", addresses.temporal_namespace, n, scale=scale, say=say))
 
 
@@ -61,7 +76,6 @@ def run_profile(n: int) -> str:
     from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
     from gravity.sandbox.server import SandboxServer
     from models.db import get_engine
-    from stack.embedded import EmbeddedStack, load_settings
     from worker import connect
 
     async def go(database_url: str, temporal_address: str, namespace: str) -> str:
@@ -72,7 +86,7 @@ def run_profile(n: int) -> str:
             result = await billing_phase(client, engine, Target(url, temporal_address, namespace, sandbox.base_url), n, cycles_each=1, profile=True)
         return f"{result.per_s:.1f} cycles/s under the profiler\n" + profile_summary(result.folder)
 
-    with EmbeddedStack(load_settings()) as addresses:
+    with bench_stack() as addresses:
         return asyncio.run(go(addresses.database_url, addresses.temporal_address or "", addresses.temporal_namespace))
 
 

@@ -35,7 +35,7 @@ from foundation.settings import Settings, describe_settings_error, get_settings
 from stack.errors import StackError
 from stack.postgres import EmbeddedPostgres, start_postgres
 from stack.processes import data_dir_lock, ensure_data_dir
-from stack.temporal import EmbeddedTemporal, start_temporal
+from stack.temporal import DB_FILE, EmbeddedTemporal, start_temporal
 
 __all__ = ["EmbeddedStack", "StackAddresses", "StackError", "load_settings", "redact_url"]
 
@@ -87,7 +87,8 @@ class EmbeddedStack:
 
     `temporal=False` starts only the database (for `billing migrate`); `migrate=False` skips the
     migrations; `temporal_args` are passed to `temporal server start-dev` as they are (tests add
-    `stack.temporal.SIMULATED_TIME_ARGS`).
+    `stack.temporal.SIMULATED_TIME_ARGS`); `temporal_store` names the dev server's SQLite file in
+    the data dir (the benchmark keeps its own).
     """
 
     def __init__(
@@ -97,6 +98,7 @@ class EmbeddedStack:
         temporal: bool = True,
         migrate: bool = True,
         temporal_args: Sequence[str] = (),
+        temporal_store: str = DB_FILE,
         startup_timeout_s: float = 60.0,
         handle_signals: bool = True,
     ) -> None:
@@ -104,6 +106,7 @@ class EmbeddedStack:
         self._want_temporal = temporal
         self._migrate = migrate
         self._temporal_args = tuple(temporal_args)
+        self._temporal_store = temporal_store
         self._timeout = startup_timeout_s
         self._handle_signals = handle_signals
         self._postgres: EmbeddedPostgres | None = None
@@ -178,6 +181,7 @@ class EmbeddedStack:
                         namespace=namespace,
                         extra_args=self._temporal_args,
                         timeout_s=self._timeout,
+                        store=self._temporal_store,
                     )
                     temporal_address, ui_url = self._temporal.address, self._temporal.ui_url
                     namespace = self._temporal.namespace

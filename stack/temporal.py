@@ -169,13 +169,15 @@ def start_temporal(
     namespace: str = "default",
     extra_args: Sequence[str] = (),
     timeout_s: float = 60.0,
+    store: str = DB_FILE,
 ) -> EmbeddedTemporal:
     """Start (or join) the dev server of `data_dir` and wait until its frontend port answers.
 
-    The caller holds `data_dir_lock` and has checked that `data_dir` is writable.
+    `store` names the server's SQLite file in `data_dir`. The caller holds `data_dir_lock` and has
+    checked that `data_dir` is writable.
     """
     data_dir = data_dir.absolute()
-    db_file = data_dir / DB_FILE
+    db_file = data_dir / store
     state_file = data_dir / STATE_FILE
     state = read_json(state_file)
     live = _live_server(state, db_file)
