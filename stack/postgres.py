@@ -157,6 +157,10 @@ def start_postgres(data_dir: Path) -> EmbeddedPostgres:
         write_json(owner_file, me.to_dict())
 
     fresh = not (pgdata / "PG_VERSION").exists()
+    if fresh and pgdata.exists():
+        # No PG_VERSION, so no cluster: only what a cut-short initdb left behind (the stopped run's
+        # cleanup can race with an initdb still writing). initdb refuses a folder that is not empty.
+        shutil.rmtree(pgdata, ignore_errors=True)
     try:
         pgdata.mkdir(exist_ok=True)
         # A fresh handle every time: get_server() caches one per folder per process, and the cached

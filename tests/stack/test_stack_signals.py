@@ -84,3 +84,20 @@ def test_signal_during_startup_leaves_nothing_behind(delay_s: float, data_dir: P
     again.process.send_signal(signal.SIGTERM)
     assert again.finish()[0] == 0
     assert processes_of(data_dir) == []
+
+
+def test_leftovers_of_a_cut_short_initdb_do_not_block_the_next_start(data_dir: Path, stack_env: dict[str, str]) -> None:
+    """A stopped run's cleanup can race with an initdb that is still writing, leaving files but no
+    PG_VERSION; initdb refuses a folder that is not empty, so the next start clears them first."""
+    leftovers = data_dir / "postgres" / "global"
+    leftovers.mkdir(parents=True)
+    (leftovers / "pg_control").write_bytes(b"half written")
+
+    up = BillingUp(stack_env)
+    up.wait_ready()
+    up.process.send_signal(signal.SIGTERM)
+    code, _, stderr = up.finish()
+
+    assert code == 0, stderr
+    assert (data_dir / "postgres" / "PG_VERSION").exists()
+    assert processes_of(data_dir) == []
