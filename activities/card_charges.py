@@ -126,11 +126,11 @@ class CardCollector:
     ) -> ChargeOutcome | _Ready:
         with session_scope(self._engine) as session:
             prepared = before(session) if before is not None else None
-            ours = prepared is not None and prepared.invoice.id == invoice_id
-            invoice = prepared.invoice if prepared is not None and ours else lock_invoice(session, invoice_id)
+            own = prepared if prepared is not None and prepared.invoice.id == invoice_id else None
+            invoice = own.invoice if own is not None else lock_invoice(session, invoice_id)
             if invoice is None:
                 raise ApplicationError(f"unknown invoice {invoice_id}", type="NotFound", non_retryable=True)
-            existing = None if ours and prepared is not None and prepared.new_invoice else find_attempt(session, attempt_key)
+            existing = None if own is not None and own.new_invoice else find_attempt(session, attempt_key)
             if existing is not None and existing.status in ("approved", "declined"):
                 return outcome_from_rows(invoice, existing)
             balance = open_balance(invoice)
