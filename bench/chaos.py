@@ -1,7 +1,8 @@
 """The chaos run: months of billing for many subscriptions while everything that can fail, fails.
 
 S subscriptions at one clinic bill M simulated months (the dev server's time skipping) on W worker
-processes. Meanwhile a driver, following a script drawn from the seed, at random moments:
+processes. Before the first charge a lost answer, a 5xx and a 429 are armed at the gateway, so even
+a short run meets them. Meanwhile a driver, following a script drawn from the seed, at random moments:
 
 - SIGKILLs a worker (mid-charge or not) and starts a replacement a moment later;
 - makes the sandbox answer charges or lookups with 500, 429, a slow answer (past the client's
@@ -46,6 +47,7 @@ from workflows.dunning import DEFAULT_SCHEDULE
 CHAOS_DATABASE = "billing_chaos"
 SOFT_REASONS = ("insufficient_funds", "do_not_honor", "generic")
 HARD_REASONS = ("expired_card", "lost_or_stolen")
+OPENING_GATEWAY_FAULTS = ("lost", "500", "429")
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,14 @@ class Chaos:
                 self._decline(member, self.rng.choice(SOFT_REASONS), 1 + len(DEFAULT_SCHEDULE.retry_offsets_days))
             elif draw < 0.3:
                 self._decline(member, self.rng.choice(HARD_REASONS), 1)
+
+    def opening_faults(self) -> None:
+        """Arm a lost answer, a 5xx and a 429 at the gateway before the first charge, so that every
+        run meets them however short it is: simulated time is fast, and a small run can end before
+        the random draws reach the gateway."""
+        for kind in OPENING_GATEWAY_FAULTS:
+            self.control.inject_fault("tokenizedPayment", kind, count=1)
+            self.faults[f"tokenizedPayment:{kind}"] += 1
 
     def _decline(self, member: Member, reason: str, count: int) -> None:
         self.control.decline_next(member.card_ref, reason, count=count)
@@ -176,6 +186,7 @@ async def chaos_on(server_url: str, temporal_address: str, namespace: str, optio
         pool = WorkerPool(WorkerSpec(url, temporal_address, queue, sandbox.base_url, namespace))
         chaos = Chaos(options, pool, control, url, members)
         chaos.initial_declines()
+        chaos.opening_faults()
         say(f"chaos: {options.subscriptions} subscriptions x {options.months} months on {options.workers} workers, seed {options.seed}")
         pool.start(options.workers)
         stop = asyncio.Event()
@@ -189,6 +200,7 @@ async def chaos_on(server_url: str, temporal_address: str, namespace: str, optio
                 await driver
             finally:
                 pool.stop()
+                unfired = sum(int(fault["remaining"]) for fault in control.faults())
                 control.clear_faults()
         say("all subscriptions ended; checking the books against the gateway ...")
         terms = Terms(
@@ -210,7 +222,9 @@ async def chaos_on(server_url: str, temporal_address: str, namespace: str, optio
         "ledger_balanced": verdict.ledger_balanced,
         "reconciled_with_gateway": verdict.reconciled_with_gateway,
         "worker_kills": kills,
-        "faults_injected": sum(v for k, v in chaos.faults.items() if not k.startswith("decline") and k != "db_connections_cut"),
+        # Armed at the gateway or done to the database, less what the gateway never got to fire.
+        "faults_injected": sum(v for k, v in chaos.faults.items() if not k.startswith("decline") and k != "db_connections_cut") - unfired,
+        "faults_unfired": unfired,
         "faults_by_kind": dict(sorted(chaos.faults.items())),
         "cycles_expected": verdict.cycles_expected,
         "cycles_paid": verdict.cycles_paid,
