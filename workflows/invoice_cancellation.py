@@ -14,11 +14,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.retries import DB_RETRY, MONEY_RETRY
+    from workflows.retries import DB_RETRY, MONEY_RETRY, VOID_RETRY
     from foundation.contracts import (
         CompensationPlan,
         CompensationStep,
@@ -29,13 +28,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 MAX_ROUNDS = 5
-
-VOID_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=5),
-    maximum_attempts=3,
-    non_retryable_error_types=["InvalidCommand", "NotFound", "NotYetCompensated"],
-)
 
 
 def cancellation_workflow_id(invoice_id: str) -> str:

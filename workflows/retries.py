@@ -44,10 +44,26 @@ STATUS_RETRY = RetryPolicy(
     maximum_attempts=0,
     non_retryable_error_types=["NotFound", "InvalidCommand"],
 )
-# A person's command (change card) gives up after a few tries and tells them.
+# A person's command (change card, send a payment to the counter terminal) gives up after a few
+# tries and tells them.
 COMMAND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=10),
     maximum_attempts=5,
     non_retryable_error_types=["NotFound", "InvalidCommand", "GravityPermanent"],
+)
+# A poll or a cancel at the counter terminal that keeps failing is not fatal: the next poll (or the
+# background phase) follows.
+BEST_EFFORT = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=4),
+    maximum_attempts=3,
+    non_retryable_error_types=["InvalidCommand", "NotFound", "GravityPermanent"],
+)
+# Voiding a cancelled invoice waits for its compensation; a few tries, then the next round.
+VOID_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=5),
+    maximum_attempts=3,
+    non_retryable_error_types=["InvalidCommand", "NotFound", "NotYetCompensated"],
 )

@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from foundation.contracts import (

@@ -20,11 +20,10 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.retries import DB_RETRY, MONEY_RETRY
+    from workflows.retries import BEST_EFFORT, COMMAND_RETRY, DB_RETRY, MONEY_RETRY
     from foundation.contracts import (
         CommandResult,
         GatewayResult,
@@ -40,20 +39,6 @@ with workflow.unsafe.imports_passed_through():
 
 WAITING = "waiting_at_counter"
 TIMED_OUT = "timed_out_at_counter"
-
-SEND_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=10),
-    maximum_attempts=5,
-    non_retryable_error_types=["InvalidCommand", "NotFound", "GravityPermanent"],
-)
-# A poll or a cancel that keeps failing is not fatal: the next poll (or the background phase) follows.
-BEST_EFFORT = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=4),
-    maximum_attempts=3,
-    non_retryable_error_types=["InvalidCommand", "NotFound", "GravityPermanent"],
-)
 
 
 def terminal_workflow_id(payment_id: str) -> str:
@@ -85,7 +70,7 @@ class TerminalPaymentWorkflow:
         self._set_state("sending")
         try:
             await workflow.execute_activity(
-                "send_to_terminal", input, start_to_close_timeout=timedelta(seconds=30), retry_policy=SEND_RETRY,
+                "send_to_terminal", input, start_to_close_timeout=timedelta(seconds=30), retry_policy=COMMAND_RETRY,
             )
         except ActivityError as error:
             return self._finish(await self._close("refused", _cause(error)))
