@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import pendulum
 from sqlalchemy import Engine
@@ -22,8 +23,8 @@ from models.clinic import Location, Pet, SavedCard
 from models.db import session_scope
 from models.plans import HealthPlan, terms_of
 from models.subscriptions import Subscription
-from stack.search_attributes import CLIENT_ID, LOCATION_ID, NEXT_DUE_AT, PLAN_ID, SUBSCRIPTION_STATUS
-from workflows.subscription import SubscriptionWorkflow, due_instant_of
+from stack.search_attributes import CLIENT_ID, LOCATION_ID, PLAN_ID
+from workflows.subscription import SubscriptionWorkflow, live_search_attributes
 
 
 class EnrollmentRefused(ValueError):
@@ -113,18 +114,15 @@ async def enroll(client: Client, engine: Engine, request: EnrollRequest, *, task
 
 
 def starting_search_attributes(workflow_input: SubscriptionInput) -> TypedSearchAttributes:
-    """What finance can list a new subscription by, set at start: client, location, plan, status and
-    the first due date (the workflow would otherwise upsert that one in its first task)."""
+    """What finance can list a new subscription by, set at start: client, location and plan, and the
+    ones the workflow keeps current (status, first due date), so its first run upserts nothing."""
     setup, plan = workflow_input.setup, workflow_input.state.plan
-    pairs: list[SearchAttributePair] = [
+    fixed: list[SearchAttributePair[Any]] = [
         SearchAttributePair(CLIENT_ID, setup.client_id),
         SearchAttributePair(LOCATION_ID, setup.location_id),
         SearchAttributePair(PLAN_ID, plan.plan_id if plan else ""),
-        SearchAttributePair(SUBSCRIPTION_STATUS, workflow_input.state.status),
     ]
-    if plan is not None:
-        pairs.append(SearchAttributePair(NEXT_DUE_AT, due_instant_of(setup, plan, workflow_input.state.next_cycle)))
-    return TypedSearchAttributes(pairs)
+    return TypedSearchAttributes([*fixed, *live_search_attributes(setup, workflow_input.state)])
 
 
 def _validate(session: Session, request: EnrollRequest) -> tuple[Location, HealthPlan, SavedCard | None]:

@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from temporalio import workflow
+from temporalio.common import SearchAttributePair
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -295,14 +297,10 @@ class SubscriptionWorkflow:
     def _publish_search_attributes(self) -> None:
         """Keep finance's search attributes current, writing only what changed (each upsert is a
         history event; continue-as-new carries the current values over)."""
-        status = self._state.status
-        next_due = None if status in FINAL_STATUSES else self._due_at(self._state.next_cycle)
         current = workflow.info().typed_search_attributes
-        updates = []
-        if current.get(SUBSCRIPTION_STATUS) != status:
-            updates.append(SUBSCRIPTION_STATUS.value_set(status))
-        if next_due is not None and current.get(NEXT_DUE_AT) != next_due:
-            updates.append(NEXT_DUE_AT.value_set(next_due))
+        updates = [
+            pair.key.value_set(pair.value) for pair in live_search_attributes(self._setup, self._state) if current.get(pair.key) != pair.value
+        ]
         if updates:
             workflow.upsert_search_attributes(updates)
 
@@ -512,12 +510,22 @@ class SubscriptionWorkflow:
 
 
 def due_instant_of(setup: SubscriptionSetup, plan: PlanTerms, cycle: int) -> datetime:
-    """The calendar's due instant of `cycle` (before spreading). Module-level so whoever starts the
-    workflow can publish the first due date as a search attribute, saving the run an upsert."""
+    """The calendar's due instant of `cycle` (before spreading). Module-level: the search attributes
+    set at start (`live_search_attributes`) need it outside a running workflow."""
     minutes = setup.charge_at_minutes
     return calendar.due_instant(
         setup.start_date, cycle, tz=setup.timezone, interval_months=plan.interval_months, charge_at=time(minutes // 60, minutes % 60)
     )
+
+
+def live_search_attributes(setup: SubscriptionSetup, state: SubscriptionState) -> list[SearchAttributePair[Any]]:
+    """The search attributes that change as a subscription lives: its status, and the due instant of
+    its next cycle while it can still bill. The workflow keeps them current; whoever starts it sets
+    them first (so the first run needs no upsert)."""
+    pairs: list[SearchAttributePair[Any]] = [SearchAttributePair(SUBSCRIPTION_STATUS, state.status)]
+    if state.status not in FINAL_STATUSES and state.plan is not None:
+        pairs.append(SearchAttributePair(NEXT_DUE_AT, due_instant_of(setup, state.plan, state.next_cycle)))
+    return pairs
 
 
 def _cause(error: BaseException) -> str:
