@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 from sqlalchemy import Engine
 from temporalio.client import Client
-from foundation.converter import data_converter
 from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -21,6 +20,7 @@ from activities.invoice_compensation import InvoiceCompensationActivities
 from activities.subscription_commands import SubscriptionCommandActivities
 from activities.subscriptions import SubscriptionActivities
 from activities.terminal import TerminalActivities
+from foundation.converter import data_converter
 from foundation.telemetry import Telemetry, configure_logging, current_telemetry, setup_telemetry
 from workflows.invoice_cancellation import InvoiceCancellationWorkflow
 from workflows.subscription import SubscriptionWorkflow

@@ -30,13 +30,13 @@ from typing import Any
 import psycopg
 import pendulum
 from temporalio.client import Client
-from foundation.converter import data_converter
 from temporalio.testing import TimeSkipper
 
 from bench.database import admin_url, fresh_database
 from bench.invariants import Subscriber, Terms, check
 from bench.population import PRICE_CENTS, TIMEZONE, Member, enroll_members, local_today, seed_clinic, start_workflows
 from bench.workers import WorkerPool, WorkerSpec
+from foundation.converter import data_converter
 from foundation.ids import subscription_workflow_id
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.sandbox.control import SandboxControl

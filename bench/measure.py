@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from bench.baseline import NoOpWorkflow
-from bench.histories import matching_runs, cost_of, histories, mean_cost
+from bench.histories import cost_of, histories, matching_runs, mean_cost
 from bench.population import enroll_members, local_today, seed_clinic, start_workflows
 from bench.stack_cpu import StackCpu, sample, temporal_server
 from bench.workers import WorkerPool, WorkerSpec, totals

@@ -5,11 +5,10 @@
 
 Starts the embedded stack (PostgreSQL and the Temporal dev server, the server on a fresh store of
 its own; or the configured ones), a fresh database of its own (`billing_bench`), the Gravity
-sandbox in-process, then measures (see
-`bench.measure`): (a) N no-op workflows, before and again after the rest; (b) N subscriptions with
-a cycle due now; (c) N with two cycles due (the second is billed by the same cached run: the steady
-state). Prints cycles per second, the ratio to the baseline and the per-cycle costs, the worker's
-and the rest of the stack's.
+sandbox in-process, then measures (see `bench.measure`): (a) N no-op workflows, before and again
+after the rest; (b) N subscriptions with a cycle due now; (c) N with two cycles due (the second is
+billed by the same cached run: the steady state). Prints cycles per second, the ratio to the
+baseline and the per-cycle costs, the worker's and the rest of the stack's.
 """
 
 from __future__ import annotations
@@ -19,10 +18,13 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 if __package__ in (None, ""):  # run as a plain script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+if TYPE_CHECKING:
+    from stack.embedded import EmbeddedStack
 
 BENCH_DATABASE = "billing_bench"
 # The dev server's store for the benchmark, emptied before each run. The shared store grows with
@@ -51,7 +53,7 @@ async def bench_on(database_url: str, temporal_address: str, namespace: str, n: 
     return report
 
 
-def bench_stack() -> Any:
+def bench_stack() -> EmbeddedStack:
     """The embedded stack for a benchmark: when it starts the Temporal dev server, the server gets a
     fresh store of its own (`BENCH_TEMPORAL_STORE`). The configured database is left as it is (not
     migrated): the benchmark works in a database of its own on that server."""

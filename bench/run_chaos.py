@@ -18,7 +18,6 @@ if __package__ in (None, ""):  # run as a plain script: make the project importa
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-
 def run(subscriptions: int, months: int, workers: int, seed: int, *, quiet: bool = False) -> dict[str, Any]:
     """Start the embedded stack with time skipping, play the chaos, stop it."""
     from bench.chaos import ChaosOptions, chaos_on

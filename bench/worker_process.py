@@ -35,7 +35,6 @@ from sqlalchemy import Engine, event
 from temporalio import activity
 from temporalio import client as temporal_client
 from temporalio.client import Client
-from foundation.converter import data_converter
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
@@ -44,6 +43,7 @@ from temporalio.worker import (
 )
 
 from activities.gateways import GatewayDirectory
+from foundation.converter import data_converter
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.client import GravityClient
 
