@@ -82,6 +82,7 @@ def build_worker(client: Client, engine: Engine, gateways: GatewayDirectory, *, 
         workflow_runner=WORKFLOW_RUNNER,
         activities=activities_for(engine, gateways),
         max_concurrent_activities=50,
+        max_concurrent_local_activities=50,  # the subscription charge (one database connection each)
         max_concurrent_workflow_tasks=50,
         interceptors=_tracing_not_on(client),
     )

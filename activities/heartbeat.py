@@ -15,8 +15,9 @@ INTERVAL_SECONDS = 2.0
 
 @contextlib.asynccontextmanager
 async def heartbeating() -> AsyncIterator[None]:
-    """Heartbeat every few seconds for as long as the block runs (no-op outside an activity)."""
-    if not activity.in_activity():
+    """Heartbeat every few seconds for as long as the block runs (no-op outside an activity, and in
+    a local activity: the workflow task it runs under is what notices a dead worker)."""
+    if not activity.in_activity() or activity.info().is_local:
         yield
         return
 

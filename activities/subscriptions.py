@@ -8,7 +8,7 @@ is keyed by cycle (UNIQUE), the charge attempt by (subscription, period start, a
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 import pendulum
@@ -19,7 +19,7 @@ from temporalio import activity
 from activities.card_charges import CardCollector, Prepared
 from activities.cards import card_expired_on
 from activities.gateways import GatewayDirectory
-from foundation.contracts import ChargeOutcome, ChargeRequest, StatusChange
+from foundation.contracts import ChargeAsked, ChargeOutcome, ChargeRequest, StatusChange
 from foundation.ids import charge_key, invoice_id_for_cycle
 from models.clinic import Location, SavedCard
 from models.db import session_scope
@@ -79,7 +79,11 @@ class SubscriptionActivities:
     @activity.defn(name="charge_cycle")
     async def charge_cycle(self, request: ChargeRequest) -> ChargeOutcome:
         """Invoice the cycle (once), apply client credit, then try to collect with attempt `attempt`,
-        the invoicing and the attempt's payment row in one database transaction."""
+        the invoicing and the attempt's payment row in one database transaction. The outcome says
+        which charge it answers (`ChargeAsked`) for the audit trail."""
+        return replace(await self._charge(request), asked=ChargeAsked.of(request))
+
+    async def _charge(self, request: ChargeRequest) -> ChargeOutcome:
         if request.attempt == 0:
             invoice_id, balance = await asyncio.to_thread(self._invoice_cycle, request)
             return ChargeOutcome(invoice_id, "paid" if balance == 0 else "not_charged", balance)

@@ -1,7 +1,7 @@
 """What one workflow run cost (closed or still running), read from its Temporal history.
 
 Used by the benchmark (events, workflow tasks and activities per cycle) and the scale-out test
-(which worker identity ran each activity), so both read the server's record, not our own counters.
+(which worker identity ran each activity, local ones included), so both read the server's record, not our own counters.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 
 E = EventType
@@ -30,11 +31,7 @@ class RunCost:
 
 def cost_of(history: WorkflowHistory) -> RunCost:
     kinds = Counter(event.event_type for event in history.events)
-    local = sum(
-        1
-        for event in history.events
-        if event.event_type == E.EVENT_TYPE_MARKER_RECORDED and event.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
-    )  # other markers are patches (versioning), not work
+    local = sum(1 for event in history.events if _is_local_activity(event))
     first = history.events[0].workflow_execution_started_event_attributes if history.events else None
     return RunCost(
         events=len(history.events),
@@ -80,9 +77,23 @@ def mean_cost(costs: Sequence[RunCost]) -> dict[str, float]:
 
 
 def activity_identities(history: WorkflowHistory) -> list[str]:
-    """The worker identity that started each activity attempt recorded in the history."""
-    return [
-        event.activity_task_started_event_attributes.identity
+    """The worker identity that ran each activity recorded in the history: for an activity task, the
+    worker that started it; for a local activity, the worker whose workflow task recorded its
+    marker (a local activity runs in the worker that holds the workflow task)."""
+    completed_by = {
+        event.event_id: event.workflow_task_completed_event_attributes.identity
         for event in history.events
-        if event.event_type == E.EVENT_TYPE_ACTIVITY_TASK_STARTED
-    ]
+        if event.event_type == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    }
+    identities = []
+    for event in history.events:
+        if event.event_type == E.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            identities.append(event.activity_task_started_event_attributes.identity)
+        elif _is_local_activity(event):
+            identities.append(completed_by.get(event.marker_recorded_event_attributes.workflow_task_completed_event_id, ""))
+    return identities
+
+
+def _is_local_activity(event: HistoryEvent) -> bool:
+    """A local activity's marker (other markers are patches: versioning, not work)."""
+    return event.event_type == E.EVENT_TYPE_MARKER_RECORDED and event.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER

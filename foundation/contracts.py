@@ -109,6 +109,23 @@ class ChargeRequest:
 
 
 @dataclass(frozen=True)
+class ChargeAsked:
+    """Which charge a `ChargeOutcome` answers. The subscription charge runs as a local activity, and
+    a local activity's history marker keeps its result but not its input: finance's audit trail
+    reads what was asked from here."""
+
+    cycle_index: int
+    period_start: date
+    period_end: date
+    attempt: int
+    card_id: str | None
+
+    @classmethod
+    def of(cls, request: ChargeRequest) -> ChargeAsked:
+        return cls(request.cycle_index, request.period_start, request.period_end, request.attempt, request.card_id)
+
+
+@dataclass(frozen=True)
 class ChargeOutcome:
     """What one collection attempt ended in. A decline is a result, not an error."""
 
@@ -120,6 +137,7 @@ class ChargeOutcome:
     decline_class: str | None = None  # soft | hard
     not_charged_reason: str | None = None  # charging_disabled | card_expired | no_card | invoice_closed
     external_transaction_id: str | None = None
+    asked: ChargeAsked | None = None  # set by the subscription charge; absent in older histories
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from foundation.contracts import (
     CancelOutcome,
     CancelRequest,
     CardChange,
+    ChargeAsked,
     ChargeOutcome,
     ChargeRequest,
     CommandResult,
@@ -115,6 +116,8 @@ _UPDATES: dict[str, tuple[list[type], type]] = {
     "pay_now": ([], CommandResult),
 }
 _SIGNALS: dict[str, list[type]] = {"invoice_changed": [InvoiceChanged], "postback": [GatewayResult], "charging_enabled": []}
+# The marker a local activity leaves in history (the SDK core's name for it).
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
 # Updates and signals after which the next charge attempt is theirs, not the dunning schedule's.
 _CHARGE_TRIGGERS = ("change_card", "pay_now", "charging_enabled", "invoice_changed")
 
@@ -510,6 +513,9 @@ class _RunDecoder:
         self._updates: dict[int, str] = {}
         entries: list[HistoryEntry] = []
         for event in events:
+            if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+                entries.extend(await self._local_activity(event))
+                continue
             entry = await self._decode(event)
             if entry is not None:
                 entries.append(entry)
@@ -558,7 +564,8 @@ class _RunDecoder:
             attrs = event.activity_task_completed_event_attributes
             name, request, scheduled = self._scheduled.get(attrs.scheduled_event_id, ("?", None, None))
             values = await self._values(attrs.result, [_ACTIVITIES.get(name, (None, None))[1]])
-            return self._completed_entry(event, name, request, values[0] if values else None, scheduled, attrs.scheduled_event_id)
+            tries = self._started_attempts.get(attrs.scheduled_event_id, 1)
+            return self._completed_entry(event, name, request, values[0] if values else None, scheduled, tries)
         if kind in (EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED, EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT):
             failed = kind == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
             attrs = event.activity_task_failed_event_attributes if failed else event.activity_task_timed_out_event_attributes
@@ -628,8 +635,33 @@ class _RunDecoder:
             return self._entry(event, f"workflow_{word}", f"{self._type} workflow {word}", status=word)
         return None
 
+    async def _local_activity(self, event: HistoryEvent) -> list[HistoryEntry]:
+        """A local activity's marker: which activity, how many tries, and its result or failure, but
+        not its input. The subscription charge echoes what it was asked in its outcome, so it reads
+        as a request and a result like an activity task's. Other local activities (the status
+        mirror) are left out: their upserted status and outbox event already show."""
+        attrs = event.marker_recorded_event_attributes
+        if attrs.marker_name != LOCAL_ACTIVITY_MARKER or "data" not in attrs.details:
+            return []
+        data = (await self._values(attrs.details["data"], None) or [{}])[0]
+        name = data.get("activity_type", "?") if isinstance(data, dict) else "?"
+        if name not in _ACTIVITIES:
+            return []
+        tries = int(data.get("attempt") or 1)
+        if attrs.HasField("failure"):
+            retrying = data.get("backoff") is not None
+            what = f"failed on try {tries}, retried after a pause" if retrying else "failed"
+            return [self._entry(event, "activity_failed", f"local activity {name} {what}: {attrs.failure.message}",
+                                status="retrying" if retrying else "failed", reason=attrs.failure.message)]
+        values = await self._values(attrs.details["result"], [_ACTIVITIES[name][1]]) if "result" in attrs.details else []
+        result = values[0] if values else None
+        asked = getattr(result, "asked", None)
+        requested = self._scheduled_entry(event, name, asked) if isinstance(asked, ChargeAsked) else None
+        completed = self._completed_entry(event, name, asked, result, requested, tries)
+        return [requested, completed] if requested is not None else [completed]
+
     def _scheduled_entry(self, event: HistoryEvent, name: str, request: Any) -> HistoryEntry:
-        if isinstance(request, ChargeRequest):
+        if isinstance(request, (ChargeRequest, ChargeAsked)):
             trigger = "cycle due" if request.attempt <= 1 else "dunning retry"
             if request.attempt > 1 and self._pending_trigger:
                 trigger = self._pending_trigger
@@ -643,14 +675,13 @@ class _RunDecoder:
                            invoice_id=getattr(request, "invoice_id", None), payment_id=getattr(request, "payment_id", None))
 
     def _completed_entry(
-        self, event: HistoryEvent, name: str, request: Any, result: Any, scheduled: HistoryEntry | None, scheduled_id: int,
+        self, event: HistoryEvent, name: str, request: Any, result: Any, scheduled: HistoryEntry | None, tries: int,
     ) -> HistoryEntry:
-        tries = self._started_attempts.get(scheduled_id, 1)
         retried = f" after {tries} tries (transient faults retried with the same attempt id)" if tries > 1 else ""
         if isinstance(result, ChargeOutcome):
             if scheduled is not None:
                 scheduled.invoice_id = result.invoice_id
-            attempt = request.attempt if isinstance(request, ChargeRequest) else None
+            attempt = request.attempt if isinstance(request, (ChargeRequest, ChargeAsked)) else None
             if result.outcome == "paid" and result.charged_cents:
                 what = f"approved {result.charged_cents} cents"
             elif result.outcome == "paid":

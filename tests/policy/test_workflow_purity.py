@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW_MODULES = ["subscription", "terminal_payment", "invoice_cancellation"]
 FORBIDDEN_CALLS = {"now", "today", "utcnow", "time", "monotonic", "perf_counter", "random", "randint", "choice", "uuid4", "urandom", "open"}
 FORBIDDEN_IMPORTS = {"random", "time", "uuid", "os", "socket", "threading", "subprocess", "httpx", "psycopg", "sqlalchemy", "sqlmodel"}
-IMMUTABLE_CALLS = {"RetryPolicy", "frozenset", "tuple"}
+IMMUTABLE_CALLS = {"RetryPolicy", "frozenset", "timedelta", "tuple"}
 
 
 def _tree(name: str) -> ast.Module:

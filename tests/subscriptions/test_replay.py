@@ -67,7 +67,8 @@ async def test_fresh_histories_of_a_declined_and_recovered_subscription_replay(
     results = await _replayer().replay_workflows(_each(histories), raise_on_replay_failure=False)
     assert dict(results.replay_failures) == {}
     if RECORD:
-        # `declined_recovered_run*.json` were recorded when every cycle continued as new; keep them.
+        # Keep the older recordings: `declined_recovered_run*.json` continued as new after every
+        # cycle, `declined_recovered_yearly_runs_run*.json` charged through an activity task.
         HISTORIES.mkdir(exist_ok=True)
         for number, history in enumerate(histories):
-            (HISTORIES / f"declined_recovered_yearly_runs_run{number}.json").write_text(history.to_json())
+            (HISTORIES / f"declined_recovered_local_charge_run{number}.json").write_text(history.to_json())
