@@ -214,7 +214,14 @@ async def run_benchmark(client: Client, engine: Engine, target: Target, n: int, 
     """Baseline, first cycles, steady-state second cycles, baseline again, and optionally 1/2/4-worker
     scaling. The baseline brackets the billing phases and the ratios use the mean of both, so a
     machine that gets busier or quieter during the run (the server's SQLite file grows, a neighbour
-    starts work) moves both sides of the ratio alike."""
+    starts work) moves both sides of the ratio alike.
+
+    The steady state is a second cycle due at once, so the run bills it in the workflow task that
+    billed the first (the charge is a local activity): it pays no workflow task of its own. A cycle
+    a month after the last is woken by its timer and pays one: 7 events in all (timer fired, the
+    task's three, the charge's marker, the NextDueAt upsert, the next timer), as the recorded
+    history `tests/histories/declined_recovered_local_charge_run0.json` shows. The first cycle,
+    which also starts the run, is the upper bound of both."""
     say(f"baseline: {n} no-op workflows ...")
     base = await baseline_phase(client, target, n)
     say(f"billing: {n} subscriptions due at once ...")
