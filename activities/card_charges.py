@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pendulum
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlmodel import Session
 from temporalio.exceptions import ApplicationError
 
@@ -49,15 +49,56 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class CardOnFile:
+    """The saved card's fields a charge checks and sends (`gravity_ref` is Gravity's token)."""
+
+    id: str
+    client_id: str
+    gravity_ref: str
+    exp_month: int
+    exp_year: int
+    disabled: bool
+
+
+@dataclass(frozen=True)
+class ChargeSite:
+    """What a card-on-file charge needs of the clinic location and of the card (None: no such card)."""
+
+    location_id: str
+    timezone: str
+    gravity_oid: str
+    allow_recurring_gravity: bool
+    card: CardOnFile | None
+
+
+def read_charge_site(session: Session, location_id: str, card_id: str | None) -> ChargeSite:
+    """The location and the card on file in one SELECT of plain columns. Loading them as ORM
+    entities cost about 5% of a billing worker's CPU (py-spy on `billing bench`), for six fields."""
+    location, card = Location.__table__.c, SavedCard.__table__.c
+    statement = (
+        select(
+            location.id, location.timezone, location.gravity_oid, location.allow_recurring_gravity,
+            card.id.label("card_id"), card.client_id, card.gravity_ref, card.exp_month, card.exp_year, card.disabled,
+        )
+        .select_from(Location.__table__.outerjoin(SavedCard.__table__, card.id == card_id))
+        .where(location.id == location_id)
+    )
+    row = session.execute(statement).one()
+    on_file = None
+    if row.card_id is not None:
+        on_file = CardOnFile(row.card_id, row.client_id, row.gravity_ref, row.exp_month, row.exp_year, row.disabled)
+    return ChargeSite(row.id, row.timezone, row.gravity_oid, row.allow_recurring_gravity, on_file)
+
+
+@dataclass(frozen=True)
 class Prepared:
     """What a `before` step did in the collecting transaction: the invoice, already locked, and the
-    other rows it read. Holding them keeps them in the session's identity map (which references
-    rows weakly), so `session.get` for the same card or location costs no second SELECT.
-    `new_invoice`: the step created the invoice, so no attempt of it can exist yet (a payment row
-    references its invoice) and the attempt lookup is skipped."""
+    location and card it read (None: the collector reads them). `new_invoice`: the step created
+    the invoice, so no attempt of it can exist yet (a payment row references its invoice) and the
+    attempt lookup is skipped."""
 
     invoice: Invoice
-    rows: tuple[object, ...] = ()
+    site: ChargeSite | None = None
     new_invoice: bool = False
 
 
@@ -137,14 +178,13 @@ class CardCollector:
             if balance == 0:
                 reason = None if invoice.status == "paid" else "invoice_closed"
                 return ChargeOutcome(invoice.id, "paid" if invoice.status == "paid" else "not_charged", 0, not_charged_reason=reason)
-            location = session.get(Location, invoice.location_id)
-            assert location is not None
-            if not location.allow_recurring_gravity:
+            site = own.site if own is not None and own.site is not None else read_charge_site(session, invoice.location_id, card_id)
+            if not site.allow_recurring_gravity:
                 return ChargeOutcome(invoice.id, "not_charged", balance, not_charged_reason="charging_disabled")
-            card = session.get(SavedCard, card_id) if card_id else None
+            card = site.card
             if card is None or card.disabled or card.client_id != invoice.client_id:
                 return ChargeOutcome(invoice.id, "not_charged", balance, not_charged_reason="no_card")
-            local_day = pendulum.instance(when).in_timezone(location.timezone).date()
+            local_day = pendulum.instance(when).in_timezone(site.timezone).date()
             if card_expired_on(card.exp_month, card.exp_year, local_day):
                 return ChargeOutcome(invoice.id, "not_charged", balance, not_charged_reason="card_expired")
             # A pending row of this attempt: an earlier try may have reached Gravity (look it up first).
@@ -159,7 +199,7 @@ class CardCollector:
                 card_id=card.id,
             )
             fresh = existing is None
-            return _Ready(payment.id, payment.external_transaction_id, payment.amount_cents, card.gravity_ref, location.gravity_oid, fresh)
+            return _Ready(payment.id, payment.external_transaction_id, payment.amount_cents, card.gravity_ref, site.gravity_oid, fresh)
 
     def _record(self, payment_id: str, result: TransactionResult, stream: str) -> ChargeOutcome:
         with session_scope(self._engine) as session:

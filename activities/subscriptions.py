@@ -16,12 +16,11 @@ from sqlalchemy import Engine, case, update
 from sqlmodel import Session, select
 from temporalio import activity
 
-from activities.card_charges import CardCollector, Prepared
+from activities.card_charges import CardCollector, CardOnFile, Prepared, read_charge_site
 from activities.cards import card_expired_on
 from activities.gateways import GatewayDirectory
 from foundation.contracts import ChargeAsked, ChargeOutcome, ChargeRequest, StatusChange
 from foundation.ids import charge_key, invoice_id_for_cycle
-from models.clinic import Location, SavedCard
 from models.db import session_scope
 from models.invoicing import LineSpec, apply_client_credit, ensure_cycle_invoice, open_balance
 from models.ledger import Account
@@ -59,14 +58,6 @@ def _advance_subscription(session: Session, request: ChargeRequest) -> _Billed:
     statement = update(table).where(table.c.id == request.subscription_id).values(values).returning(table.c.client_id, table.c.location_id)
     row = session.execute(statement).one()
     return _Billed(row.client_id, row.location_id)
-
-
-def _location_and_card(session: Session, location_id: str, card_id: str | None) -> tuple[Location, SavedCard | None]:
-    """The clinic location and the card on file (None if absent), read together: the collector
-    needs both, and one SELECT costs a round trip less than two."""
-    statement = select(Location, SavedCard).outerjoin(SavedCard, SavedCard.id == card_id).where(Location.id == location_id)
-    location, card = session.exec(statement).one()
-    return location, card
 
 
 class SubscriptionActivities:
@@ -118,16 +109,16 @@ class SubscriptionActivities:
         )
         if invoice.status == "open":
             apply_client_credit(session, invoice)
-        location, card = _location_and_card(session, billed.location_id, request.card_id)
-        if card is not None:
-            self._warn_if_card_expires(session, request, card, location)
-        return Prepared(invoice, (card, location), new_invoice=created)
+        site = read_charge_site(session, billed.location_id, request.card_id)
+        if site.card is not None:
+            self._warn_if_card_expires(session, request, site.card, site.timezone)
+        return Prepared(invoice, site, new_invoice=created)
 
-    def _warn_if_card_expires(self, session: Session, request: ChargeRequest, card: SavedCard, location: Location) -> None:
+    def _warn_if_card_expires(self, session: Session, request: ChargeRequest, card: CardOnFile, timezone: str) -> None:
         """Raise `card.expiring` once per cycle when the card will not last to the next due moment."""
         if request.next_due_at is None:
             return
-        next_day = pendulum.instance(request.next_due_at).in_timezone(location.timezone).date()
+        next_day = pendulum.instance(request.next_due_at).in_timezone(timezone).date()
         if card_expired_on(card.exp_month, card.exp_year, next_day):
             emit(
                 session,
