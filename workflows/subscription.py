@@ -44,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
         SubscriptionState,
         SubscriptionView,
     )
-    from stack.search_attributes import NEXT_DUE_AT, SUBSCRIPTION_STATUS
+    from stack.search_attributes import NEXT_DUE_AT, PLAN_ID, SUBSCRIPTION_STATUS
     from workflows import calendar, dunning
     from workflows.retries import CHARGE_RETRY, COMMAND_RETRY, LOCAL_CHARGE_TRY, STATUS_RETRY
     from workflows.spread import spread_instant
@@ -60,6 +60,9 @@ PATCH_LONGER_RUNS = "continue-as-new-yearly"
 # as a local activity first (see `_charge`) and spans a year, so it never needs PATCH_LONGER_RUNS's
 # marker too.
 PATCH_LOCAL_CHARGE = "charge-as-local-activity"
+# Runs recorded before this patch kept the enrollment plan's PlanId through a plan change; a run that
+# has it updates the attribute with the plan, so finance's listing by plan follows the change.
+PATCH_PLAN_ATTRIBUTE = "plan-id-follows-plan-change"
 # A local try of a charge: a Gravity call answers within 15 s, and a try makes at most a lookup and a
 # sale. A try cut short is handed to the activity task, which looks the attempt up first.
 LOCAL_CHARGE_TIMEOUT = timedelta(seconds=30)
@@ -448,6 +451,8 @@ class SubscriptionWorkflow:
             retry_policy=CHARGE_RETRY,
         )
         self._state.plan = outcome.new_plan
+        if workflow.patched(PATCH_PLAN_ATTRIBUTE):
+            workflow.upsert_search_attributes([PLAN_ID.value_set(outcome.new_plan.plan_id)])
         self._wake = True
         return CommandResult(True, self._state.status, outcome.message)
 

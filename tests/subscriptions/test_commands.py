@@ -18,6 +18,7 @@ from models.billing import Deposit, Invoice, Refund
 from models.db import session_scope
 from models.plans import HealthPlan
 from operations import subscriptions as commands
+from stack.search_attributes import PLAN_ID
 from tests.subscriptions.helpers import (
     assert_books_match_gateway,
     events,
@@ -98,6 +99,8 @@ async def test_plan_change_prorates_the_rest_of_the_period(
 
     result = await commands.change_plan(temporal_env.client, sub_id, "plan_premium")
     assert result.accepted
+    # Finance lists subscriptions by plan: the attribute follows the change.
+    assert (await handle.describe()).typed_search_attributes.get(PLAN_ID) == "plan_premium"
 
     first = invoices(db, sub_id)[0]
     expected = prorate_change(3_000, 6_000, period_start=first.period_start, period_end=first.period_end, change_date=change_day, policy="prorate")

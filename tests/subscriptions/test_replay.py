@@ -10,19 +10,22 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 from temporalio.client import WorkflowHistory
-from foundation.converter import data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
+from foundation.converter import data_converter
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
-from tests.subscriptions.helpers import start
+from models.db import session_scope
+from models.plans import HealthPlan
+from operations import subscriptions as commands
+from tests.subscriptions.helpers import local_today, start, start_held, subscription_id_of
 from tests.support.cards import save_card
 from tests.support.clinic import make_clinic
 from workflows.subscription import SubscriptionWorkflow
@@ -72,3 +75,27 @@ async def test_fresh_histories_of_a_declined_and_recovered_subscription_replay(
         HISTORIES.mkdir(exist_ok=True)
         for number, history in enumerate(histories):
             (HISTORIES / f"declined_recovered_local_charge_run{number}.json").write_text(history.to_json())
+
+
+async def test_fresh_history_of_a_plan_change_replays(
+    db: Engine, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    """A plan change mid-period (a proration invoice, the PlanId attribute following the plan),
+    then the next cycle at the new price."""
+    clinic = make_clinic(db, price_cents=3_000)
+    with session_scope(db) as session:
+        session.add(HealthPlan(id=f"{clinic.plan_id}_premium", location_id=clinic.location_id, name="Premium", price_cents=6_000))
+    await save_card(db, sandbox_server, clinic)
+    handle = await start_held(temporal_env, db, clinic, local_today("America/Chicago") - timedelta(days=1))  # make_clinic's zone
+    await temporal_env.fast_forward(handle, timedelta(days=10))
+    assert (await commands.change_plan(temporal_env.client, subscription_id_of(handle), f"{clinic.plan_id}_premium")).accepted
+    await temporal_env.fast_forward(handle, timedelta(days=35))  # past the next cycle, at the new price
+    await commands.cancel(temporal_env.client, subscription_id_of(handle), mode="now")
+    assert await handle.result() == "cancelled"
+
+    histories = await all_runs(temporal_env, handle.id)
+    results = await _replayer().replay_workflows(_each(histories), raise_on_replay_failure=False)
+    assert dict(results.replay_failures) == {}
+    if RECORD:
+        for number, history in enumerate(histories):
+            (HISTORIES / f"plan_change_run{number}.json").write_text(history.to_json())
