@@ -116,8 +116,9 @@ _UPDATES: dict[str, tuple[list[type], type]] = {
     "pay_now": ([], CommandResult),
 }
 _SIGNALS: dict[str, list[type]] = {"invoice_changed": [InvoiceChanged], "postback": [GatewayResult], "charging_enabled": []}
-# The marker a local activity leaves in history (the SDK core's name for it).
+# The markers the SDK core leaves in history: a local activity's, and a patch's (versioning).
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
+PATCH_MARKER = "core_patch"
 # Updates and signals after which the next charge attempt is theirs, not the dunning schedule's.
 _CHARGE_TRIGGERS = ("change_card", "pay_now", "charging_enabled", "invoice_changed")
 
@@ -648,11 +649,9 @@ class _RunDecoder:
         if name not in _ACTIVITIES:
             return []
         tries = int(data.get("attempt") or 1)
-        if attrs.HasField("failure"):
-            retrying = data.get("backoff") is not None
-            what = f"failed on try {tries}, retried after a pause" if retrying else "failed"
-            return [self._entry(event, "activity_failed", f"local activity {name} {what}: {attrs.failure.message}",
-                                status="retrying" if retrying else "failed", reason=attrs.failure.message)]
+        if attrs.HasField("failure"):  # the charge's one local try; what follows is an activity task
+            return [self._entry(event, "activity_failed", f"local activity {name} failed: {attrs.failure.message}",
+                                status="failed", reason=attrs.failure.message)]
         values = await self._values(attrs.details["result"], [_ACTIVITIES[name][1]]) if "result" in attrs.details else []
         result = values[0] if values else None
         asked = getattr(result, "asked", None)

@@ -40,7 +40,7 @@ CHARGE_RETRY = RetryPolicy(
 # The subscription charge's first try, in the worker that holds the workflow task (a local activity):
 # one try only. A transient fault hands the charge to an activity task under CHARGE_RETRY, whose
 # retries and backoff the server keeps (and time skipping skips), with the same attempt id.
-LOCAL_CHARGE_TRY = RetryPolicy(maximum_attempts=1, non_retryable_error_types=CHARGE_RETRY.non_retryable_error_types)
+LOCAL_CHARGE_TRY = RetryPolicy(maximum_attempts=1)
 # A subscription's status decision must reach its row and the outbox, however long the database is away.
 STATUS_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),

@@ -49,6 +49,16 @@ def assert_books_match_gateway(engine: Engine, sandbox: SandboxControl) -> None:
     assert report.mismatches == []
 
 
+def assert_one_cycle_charged_once(engine: Engine, sandbox: SandboxControl, subscription_id: str) -> None:
+    """A one-cycle subscription after faults: its invoice paid by the first attempt, one approved
+    sale at the gateway, the books equal to the gateway's."""
+    (invoice,) = invoices(engine, subscription_id)
+    assert invoice.status == "paid"
+    assert [(p.attempt, p.status) for p in payments(engine, subscription_id)] == [(1, "approved")]
+    assert approved_sales_per_reference(sandbox) == {invoice.id: 1}
+    assert_books_match_gateway(engine, sandbox)
+
+
 def approved_sales_per_reference(sandbox: SandboxControl) -> dict[str, int]:
     counts: dict[str, int] = {}
     for row in sandbox.transactions():
