@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Engine, event
+from sqlmodel import Session, select
 from temporalio.testing import ActivityEnvironment
 
 from activities.gateways import GatewayDirectory
@@ -22,13 +23,16 @@ from activities.subscriptions import SubscriptionActivities
 from foundation.contracts import ChargeRequest, SubscriptionInput
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.sandbox.server import SandboxServer
+from models.billing import Deposit, Invoice
+from models.db import session_scope
+from models.subscriptions import Subscription
 from operations.enrollment import EnrollRequest, record_enrollment
 from tests.support.cards import save_card
 from tests.support.clinic import make_clinic
 from workflows import calendar
 from workflows.subscription import due_instant_of
 
-FIRST_ATTEMPT_STATEMENTS = 13  # 8 invoice the cycle and write the attempt; 5 record the approval
+FIRST_ATTEMPT_STATEMENTS = 11  # 6 invoice the cycle and write the attempt; 5 record the approval
 
 
 @contextmanager
@@ -83,3 +87,25 @@ async def test_a_charge_runs_only_cached_statements_within_its_budget(db: Engine
     compiled_again = [sql for sql, cached in seen if not cached]
     assert compiled_again == [], f"compiled on every charge (not cacheable): {compiled_again}"
     assert len(seen) <= FIRST_ATTEMPT_STATEMENTS, "\n".join(sql for sql, _ in seen)
+
+
+async def test_credit_the_client_holds_is_applied_before_the_card_is_charged(db: Engine, sandbox: Any, sandbox_server: SandboxServer) -> None:
+    """The statement that advances the subscription also tells whether the client holds credit
+    (most hold none, and then deposits are not read): when it does, the credit pays first."""
+    workflow_input = await _enrolled(db, sandbox_server)
+    with session_scope(db) as session:
+        client_id = session.exec(select(Subscription.client_id).where(Subscription.id == workflow_input.setup.subscription_id)).one()
+        location_id = session.exec(select(Subscription.location_id).where(Subscription.id == workflow_input.setup.subscription_id)).one()
+        session.add(Deposit(id="dep_test_credit", client_id=client_id, location_id=location_id, amount_cents=1_000, remaining_cents=1_000))
+    gateways = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, timeout=5.0)
+    try:
+        outcome = await ActivityEnvironment().run(SubscriptionActivities(db, gateways).charge_cycle, _first_attempt(workflow_input))
+    finally:
+        await gateways.aclose()
+
+    assert (outcome.outcome, outcome.charged_cents, outcome.balance_cents) == ("paid", 3_500, 0)
+    with Session(db) as session:
+        credit = session.get(Deposit, "dep_test_credit")
+        assert credit is not None and (credit.remaining_cents, credit.status) == (0, "used")
+        invoice = session.exec(select(Invoice).where(Invoice.id == outcome.invoice_id)).one()
+        assert (invoice.status, invoice.paid_cents) == ("paid", 4_500)
