@@ -42,12 +42,13 @@ def emit(session: Session, *, type: str, stream: str, payload: dict[str, Any], d
     transaction is retried by its activity - each stream has one writer (its workflow) in practice.
     """
     event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"event:{dedupe_key}")) if dedupe_key else str(uuid.uuid4())
-    session.execute(
-        text(
-            "INSERT INTO outbox_event (event_id, type, stream, seq, payload, delivery_attempts) "
-            "SELECT :event_id, :type, :stream, COALESCE(MAX(seq), 0) + 1, CAST(:payload AS jsonb), 0 "
-            "FROM outbox_event WHERE stream = :stream "
-            "ON CONFLICT (event_id) DO NOTHING"
-        ),
-        {"event_id": event_id, "type": type, "stream": stream, "payload": json.dumps(payload)},
-    )
+    session.execute(_EMIT, {"event_id": event_id, "type": type, "stream": stream, "payload": json.dumps(payload)})
+
+
+# Built once (its cache key is memoized): a charge emits two events.
+_EMIT = text(
+    "INSERT INTO outbox_event (event_id, type, stream, seq, payload, delivery_attempts) "
+    "SELECT :event_id, :type, :stream, COALESCE(MAX(seq), 0) + 1, CAST(:payload AS jsonb), 0 "
+    "FROM outbox_event WHERE stream = :stream "
+    "ON CONFLICT (event_id) DO NOTHING"
+)
