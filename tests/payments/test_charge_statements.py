@@ -20,7 +20,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.gateways import GatewayDirectory
 from activities.subscriptions import SubscriptionActivities
-from foundation.contracts import ChargeRequest, SubscriptionInput
+from bench.charge_cost import first_attempt
+from foundation.contracts import SubscriptionInput
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.sandbox.server import SandboxServer
 from models.billing import Deposit, Invoice
@@ -29,8 +30,6 @@ from models.subscriptions import Subscription
 from operations.enrollment import EnrollRequest, record_enrollment
 from tests.support.cards import save_card
 from tests.support.clinic import make_clinic
-from workflows import calendar
-from workflows.subscription import due_instant_of
 
 FIRST_ATTEMPT_STATEMENTS = 11  # 6 invoice the cycle and write the attempt; 5 record the approval
 
@@ -58,28 +57,15 @@ async def _enrolled(engine: Engine, server: SandboxServer) -> SubscriptionInput:
     return workflow_input
 
 
-def _first_attempt(workflow_input: SubscriptionInput) -> ChargeRequest:
-    """The request the workflow sends for cycle 0, attempt 1."""
-    setup, plan = workflow_input.setup, workflow_input.state.plan
-    assert plan is not None
-    period_start, period_end = calendar.period_for(setup.start_date, 0, interval_months=plan.interval_months)
-    due_at = due_instant_of(setup, plan, 0)
-    return ChargeRequest(
-        subscription_id=setup.subscription_id, cycle_index=0, period_start=period_start, period_end=period_end, due_at=due_at,
-        attempt=1, card_id=workflow_input.state.card_id, plan=plan, first_cycle=True,
-        next_due_at=due_instant_of(setup, plan, 1), attempt_at=due_at,
-    )
-
-
 async def test_a_charge_runs_only_cached_statements_within_its_budget(db: Engine, sandbox: Any, sandbox_server: SandboxServer) -> None:
     warm, measured = await _enrolled(db, sandbox_server), await _enrolled(db, sandbox_server)
     gateways = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, timeout=5.0)
     activities = SubscriptionActivities(db, gateways)
     try:
-        first = await ActivityEnvironment().run(activities.charge_cycle, _first_attempt(warm))
+        first = await ActivityEnvironment().run(activities.charge_cycle, first_attempt(warm))
         assert first.outcome == "paid"
         with statements_of(db) as seen:
-            outcome = await ActivityEnvironment().run(activities.charge_cycle, _first_attempt(measured))
+            outcome = await ActivityEnvironment().run(activities.charge_cycle, first_attempt(measured))
     finally:
         await gateways.aclose()
 
@@ -99,7 +85,7 @@ async def test_credit_the_client_holds_is_applied_before_the_card_is_charged(db:
         session.add(Deposit(id="dep_test_credit", client_id=client_id, location_id=location_id, amount_cents=1_000, remaining_cents=1_000))
     gateways = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, timeout=5.0)
     try:
-        outcome = await ActivityEnvironment().run(SubscriptionActivities(db, gateways).charge_cycle, _first_attempt(workflow_input))
+        outcome = await ActivityEnvironment().run(SubscriptionActivities(db, gateways).charge_cycle, first_attempt(workflow_input))
     finally:
         await gateways.aclose()
 
