@@ -17,12 +17,8 @@ import argparse
 import asyncio
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,29 +44,6 @@ def first_attempt(workflow_input: SubscriptionInput) -> ChargeRequest:
         attempt=1, card_id=workflow_input.state.card_id, plan=plan, first_cycle=True,
         next_due_at=due_instant_of(setup, plan, 1), attempt_at=due_at,
     )
-
-
-@contextmanager
-def sandbox_process() -> Iterator[str]:
-    """The Gravity sandbox (`billing sandbox`) in a process of its own; yields its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-c", "from cli.main import app; app()", "sandbox", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with socket.socket() as conn:
-                if conn.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the Gravity sandbox did not start")
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/virtualterminal/v1"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 async def measure(database_url: str, gravity_url: str, n: int, concurrency: int) -> dict[str, Any]:
@@ -103,10 +76,11 @@ async def measure(database_url: str, gravity_url: str, n: int, concurrency: int)
     try:
         await asyncio.gather(*(one(r) for r in requests[:WARMUP]))
         counters = Counters("charge-cost")
-        count_round_trips(engine, counters)
+        stop_counting = count_round_trips(engine, counters)
         before, began = os.times(), time.monotonic()
         await asyncio.gather(*(one(r) for r in requests[WARMUP:]))
         after, seconds = os.times(), time.monotonic() - began
+        stop_counting()
     finally:
         await gateways.aclose()
     snapshot = counters.snapshot()
@@ -124,14 +98,15 @@ async def measure(database_url: str, gravity_url: str, n: int, concurrency: int)
 
 def run(n: int, concurrency: int) -> dict[str, Any]:
     from bench.database import drop_database, fresh_database
+    from demo.sandbox_process import sandbox_process
     from stack.embedded import EmbeddedStack, load_settings
 
     # PostgreSQL only (the configured server, else the embedded one), left unmigrated: the charge
     # works in a database of its own there.
-    with EmbeddedStack(load_settings(), temporal=False, migrate=False) as addresses, sandbox_process() as gravity_url:
+    with EmbeddedStack(load_settings(), temporal=False, migrate=False) as addresses, sandbox_process() as sandbox:
         url = fresh_database(addresses.database_url, COST_DATABASE)
         try:
-            return asyncio.run(measure(url, gravity_url, n, concurrency))
+            return asyncio.run(measure(url, sandbox.base_url, n, concurrency))
         finally:
             drop_database(addresses.database_url, COST_DATABASE)
 

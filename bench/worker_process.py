@@ -28,6 +28,7 @@ import os
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +129,9 @@ class CountingGateways(GatewayDirectory):
         return client
 
 
-def count_round_trips(engine: Engine, counters: Counters) -> None:
+def count_round_trips(engine: Engine, counters: Counters) -> Callable[[], None]:
+    """Count `engine`'s statements, commits, rollbacks and checkouts into `counters`; returns what
+    stops the counting (a worker counts for its life; a shorter run stops)."""
     log_sql = os.environ.get("BENCH_LOG_SQL") == "1"
 
     def on_statement(conn: object, cursor: object, statement: str, *_: object) -> None:
@@ -145,10 +148,20 @@ def count_round_trips(engine: Engine, counters: Counters) -> None:
     def on_checkout(*_: object) -> None:
         counters.db_checkouts += 1
 
-    event.listen(engine, "before_cursor_execute", on_statement)
-    event.listen(engine, "commit", on_commit)
-    event.listen(engine, "rollback", on_rollback)
-    event.listen(engine.pool, "checkout", on_checkout)
+    listeners = [
+        (engine, "before_cursor_execute", on_statement),
+        (engine, "commit", on_commit),
+        (engine, "rollback", on_rollback),
+        (engine.pool, "checkout", on_checkout),
+    ]
+    for target, name, listener in listeners:
+        event.listen(target, name, listener)
+
+    def stop() -> None:
+        for target, name, listener in listeners:
+            event.remove(target, name, listener)
+
+    return stop
 
 
 def write_stats(path: Path, counters: Counters) -> None:

@@ -1,4 +1,4 @@
-"""The Gravity sandbox in its own process for the demo, so it does not share the worker's GIL."""
+"""The Gravity sandbox in its own process (the demo, `bench/charge_cost.py`), so it does not share the GIL of the process it serves."""
 
 from __future__ import annotations
 
