@@ -3,11 +3,15 @@
 Shared by the subscription cycle, settlements and proration invoices. Three steps, two database
 transactions around one Gravity call:
 
-1. lock the invoice, check it is still open and the card usable, and write the attempt's payment row
-   (UNIQUE attempt key and externalTransactionId) - committed before anything is sent;
+1. lock the invoice (its one arbiter), check it is still open, that no other collector holds what
+   is left of it, and that the card is usable, and write the attempt's payment row (UNIQUE attempt
+   key and externalTransactionId) for what may be collected - committed before anything is sent;
 2. if the row already existed, an earlier try may have reached Gravity: look the id up first and send
-   only if Gravity has never seen it; a lost answer becomes a lookup, never a second charge;
-3. record the answer (payment, ledger, invoice balance, outbox) under the same keys.
+   only if Gravity has never seen it; a lost answer becomes a lookup, never a second charge. A row
+   the invoice no longer needs in full (paid, voided or credited meanwhile) is only looked up: found,
+   it is booked; never sent, it is closed and a new attempt asks for what is left;
+3. record the answer (payment, ledger, invoice balance, outbox) under the same keys; whatever the
+   invoice no longer needed is given back (or kept as credit) at once.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from temporalio.exceptions import ApplicationError
 from activities.cards import card_expired_on
 from activities.gateways import GatewayDirectory
 from activities.heartbeat import heartbeating
-from foundation.contracts import ChargeOutcome
+from activities.invoice_compensation import GiveBack
+from foundation.contracts import NOT_CHARGED_IN_PROGRESS, NOT_CHARGED_SUPERSEDED, ChargeOutcome
 from foundation.ids import external_id
 from foundation.telemetry import counters, log_context
 from gravity.errors import PermanentGravityError
@@ -36,6 +41,9 @@ from models.billing import Invoice, Payment
 from models.clinic import Location, SavedCard
 from models.db import session_scope
 from models.invoicing import (
+    Booking,
+    close_attempt,
+    collectable_cents,
     find_attempt,
     lock_invoice,
     lock_payment_and_invoice,
@@ -125,6 +133,11 @@ class _Ready:
     card_ref: str
     oid: str
     fresh: bool
+    send: bool = True  # False: the row's amount is no longer wanted; look it up, never send it
+
+
+SUPERSEDED = NOT_CHARGED_SUPERSEDED
+IN_PROGRESS = NOT_CHARGED_IN_PROGRESS
 
 
 class CardCollector:
@@ -133,6 +146,7 @@ class CardCollector:
     def __init__(self, engine: Engine, gateways: GatewayDirectory) -> None:
         self._engine = engine
         self._gateways = gateways
+        self._give_back = GiveBack(engine, gateways)
 
     async def collect(
         self,
@@ -159,16 +173,24 @@ class CardCollector:
             gateway = self._gateways.for_oid(ready.oid)
             try:
                 async with heartbeating():
-                    result = await gateway.charge_saved_card_safely(
-                        card_ref=ready.card_ref,
-                        amount_cents=ready.amount_cents,
-                        external_id=ready.external_transaction_id,
-                        reference=invoice_id,
-                        look_up_first=not ready.fresh,
-                    )
+                    if ready.send:
+                        result = await gateway.charge_saved_card_safely(
+                            card_ref=ready.card_ref,
+                            amount_cents=ready.amount_cents,
+                            external_id=ready.external_transaction_id,
+                            reference=invoice_id,
+                            look_up_first=not ready.fresh,
+                        )
+                    else:
+                        found = await gateway.find(ready.external_transaction_id)
+                        if found is None:
+                            return await asyncio.to_thread(self._supersede, ready.payment_id)
+                        result = found
             except PermanentGravityError as error:
                 raise ApplicationError(f"Gravity refused the charge request: {error}", type="GravityPermanent", non_retryable=True) from None
-            outcome = await asyncio.to_thread(self._record, ready.payment_id, result, stream)
+            outcome, booking = await asyncio.to_thread(self._record, ready.payment_id, result, stream)
+            if booking.returning:
+                await self._give_back.return_excess(ready.payment_id)
             counters().charge(
                 outcome=result.outcome.value, attempt=attempt, decline_reason=_text(result.decline_reason), decline_class=_text(result.decline_class)
             )
@@ -186,41 +208,61 @@ class CardCollector:
             invoice = own.invoice if own is not None else lock_invoice(session, invoice_id)
             if invoice is None:
                 raise ApplicationError(f"unknown invoice {invoice_id}", type="NotFound", non_retryable=True)
+            # The attempt is looked up before anything else: a row an earlier try wrote may have
+            # reached Gravity, and is resolved whatever became of the invoice since.
             existing = None if own is not None and own.new_invoice else find_attempt(session, attempt_key)
             if existing is not None and existing.status in ("approved", "declined"):
                 return outcome_from_rows(invoice, existing)
+            if existing is not None and existing.status != "pending":
+                return _not_collected(invoice, SUPERSEDED)
+            if existing is not None:
+                return self._resume(session, invoice, existing, when)
             balance = open_balance(invoice)
             if balance == 0:
-                reason = None if invoice.status == "paid" else "invoice_closed"
-                return ChargeOutcome(invoice.id, "paid" if invoice.status == "paid" else "not_charged", 0, not_charged_reason=reason)
+                return _not_collected(invoice, None)
+            # A new invoice has no other collector yet: the ordinary cycle pays no extra read.
+            amount = balance if own is not None and own.new_invoice else collectable_cents(session, invoice)
+            if amount == 0:
+                return ChargeOutcome(invoice.id, "not_charged", balance, not_charged_reason=IN_PROGRESS)
             site = own.site if own is not None and own.site is not None else read_charge_site(session, invoice.location_id, card_id)
-            if not site.allow_recurring_gravity:
-                return ChargeOutcome(invoice.id, "not_charged", balance, not_charged_reason="charging_disabled")
-            card = site.card
-            if card is None or card.disabled or card.client_id != invoice.client_id:
-                return ChargeOutcome(invoice.id, "not_charged", balance, not_charged_reason="no_card")
-            local_day = pendulum.instance(when).in_timezone(site.timezone).date()
-            if card_expired_on(card.exp_month, card.exp_year, local_day):
-                return ChargeOutcome(invoice.id, "not_charged", balance, not_charged_reason="card_expired")
-            # A pending row of this attempt: an earlier try may have reached Gravity (look it up first).
-            payment = existing or new_attempt(
+            refusal = _site_refusal(site, invoice, when)
+            if refusal is not None:
+                return ChargeOutcome(invoice.id, "not_charged", balance, not_charged_reason=refusal)
+            assert site.card is not None
+            payment = new_attempt(
                 session,
                 invoice=invoice,
                 attempt_key=attempt_key,
                 external_transaction_id=external_id(attempt_key),
                 method="card_on_file",
-                amount_cents=balance,
+                amount_cents=amount,
                 attempt=attempt,
-                card_id=card.id,
+                card_id=site.card.id,
             )
-            fresh = existing is None
-            return _Ready(payment.id, payment.external_transaction_id, payment.amount_cents, card.gravity_ref, site.gravity_oid, fresh)
+            return _Ready(payment.id, payment.external_transaction_id, payment.amount_cents, site.card.gravity_ref, site.gravity_oid, fresh=True)
 
-    def _record(self, payment_id: str, result: TransactionResult, stream: str) -> ChargeOutcome:
+    def _resume(self, session: Session, invoice: Invoice, pending: Payment, when: datetime) -> _Ready:
+        """An attempt an earlier try wrote: sent again (after a lookup) only while the invoice still
+        wants all of it from the same usable card; otherwise only looked up."""
+        site = read_charge_site(session, invoice.location_id, pending.card_id)
+        wanted = pending.amount_cents <= collectable_cents(session, invoice, besides=pending.id)
+        send = wanted and _site_refusal(site, invoice, when) is None
+        card_ref = site.card.gravity_ref if site.card is not None else ""
+        return _Ready(pending.id, pending.external_transaction_id, pending.amount_cents, card_ref, site.gravity_oid, fresh=False, send=send)
+
+    def _supersede(self, payment_id: str) -> ChargeOutcome:
+        """Close an attempt Gravity never saw because the invoice changed first (nothing was taken)."""
+        with session_scope(self._engine) as session:
+            payment, invoice = lock_payment_and_invoice(session, payment_id)
+            close_attempt(session, payment, status="failed", message="not sent: the invoice changed before this attempt reached Gravity")
+            return _not_collected(invoice, SUPERSEDED)
+
+    def _record(self, payment_id: str, result: TransactionResult, stream: str) -> tuple[ChargeOutcome, Booking]:
+        booking = Booking()
         with session_scope(self._engine) as session:
             payment, invoice = lock_payment_and_invoice(session, payment_id)
             if result.outcome in (Outcome.APPROVED, Outcome.PARTIAL):
-                record_approved(
+                booking = record_approved(
                     session,
                     payment,
                     invoice=invoice,
@@ -248,7 +290,28 @@ class CardCollector:
                     payload={"invoice_id": payment.invoice_id, "reason": reason, "class": klass, "attempt": payment.attempt},
                     dedupe_key=f"payment.failed:{payment.id}",
                 )
-            return outcome_from_rows(invoice, payment)
+            return outcome_from_rows(invoice, payment), booking
+
+
+def _site_refusal(site: ChargeSite, invoice: Invoice, when: datetime) -> str | None:
+    """Why the card on file cannot be charged for this invoice now (a `not_charged_reason`)."""
+    if not site.allow_recurring_gravity:
+        return "charging_disabled"
+    card = site.card
+    if card is None or card.disabled or card.client_id != invoice.client_id:
+        return "no_card"
+    if card_expired_on(card.exp_month, card.exp_year, pendulum.instance(when).in_timezone(site.timezone).date()):
+        return "card_expired"
+    return None
+
+
+def _not_collected(invoice: Invoice, reason: str | None) -> ChargeOutcome:
+    """The outcome of a try that sent nothing: paid, closed (void) or `reason` with the balance."""
+    if invoice.status == "paid":
+        return ChargeOutcome(invoice.id, "paid", 0)
+    if invoice.status == "void":
+        return ChargeOutcome(invoice.id, "not_charged", 0, not_charged_reason="invoice_closed")
+    return ChargeOutcome(invoice.id, "not_charged", open_balance(invoice), not_charged_reason=reason)
 
 
 def _text(value: object) -> str | None:

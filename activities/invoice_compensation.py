@@ -23,9 +23,10 @@ from foundation.contracts import CompensationPlan, CompensationStep, GiveBackOut
 from gravity.client import GravityClient
 from gravity.errors import VoidNotPossible
 from gravity.results import TransactionResult
-from models.billing import CreditApplication, Invoice, Payment, Refund
+from models.billing import CreditApplication, Deposit, Invoice, Payment, Refund
 from models.db import session_scope
 from models.invoicing import credit_returned, lock_invoice, return_credit_application, void_invoice
+from models.outbox import emit
 from models.refunds import RefundRefused, record_refund_failed, refundable_cents, unapply_from_invoice
 
 
@@ -102,6 +103,32 @@ class GiveBack:
             await asyncio.to_thread(self._fail_by_key, void_key, str(error))
             return None
         return outcome if outcome.status == "done" else None
+
+    async def return_excess(self, payment_id: str) -> GiveBackOutcome:
+        """Give back what an approval brought that no invoice needed (its "returning" credit): a
+        void when that is the whole sale, else a refund, then a `payment.excess_returned` event."""
+        amount = await asyncio.to_thread(self._excess_to_return, payment_id)
+        if amount == 0:
+            return GiveBackOutcome(payment_id, "none", 0)
+        outcome = await self.give_back(
+            payment_id=payment_id, amount_cents=amount, key=f"excess:{payment_id}", reason="approved after the invoice no longer needed it"
+        )
+        await asyncio.to_thread(self._excess_returned, outcome)
+        return outcome
+
+    def _excess_to_return(self, payment_id: str) -> int:
+        with session_scope(self._engine) as session:
+            deposit = session.exec(select(Deposit).where(Deposit.payment_id == payment_id, Deposit.source == "overpayment")).first()
+            return deposit.amount_cents if deposit is not None and deposit.status in ("returning", "refunded") else 0
+
+    def _excess_returned(self, outcome: GiveBackOutcome) -> None:
+        with session_scope(self._engine) as session:
+            payment = session.get(Payment, outcome.payment_id)
+            assert payment is not None
+            stream = f"subscription:{payment.subscription_id}" if payment.subscription_id else f"client:{payment.client_id}"
+            emit(session, type="payment.excess_returned", stream=stream,
+                 payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "by": outcome.kind, "amount_cents": outcome.amount_cents},
+                 dedupe_key=f"payment.excess_returned:{payment.id}")
 
     def _state(self, payment_id: str, void_key: str, refund_key: str) -> tuple[list[Refund], int, int]:
         with session_scope(self._engine) as session:

@@ -28,7 +28,9 @@ from models.billing import Invoice, Payment
 from models.clinic import Client, Location, SavedCard
 from models.db import session_scope
 from models.invoicing import (
+    Booking,
     close_attempt,
+    collectable_cents,
     find_attempt,
     lock_invoice,
     new_attempt,
@@ -75,11 +77,11 @@ def invoice_refusal(session: Session, invoice: Invoice | None, invoice_id: str |
         return "the amount must be greater than zero"
     if amount_cents is not None and amount_cents > balance:
         return f"the amount ({amount_cents} cents) is more than the open balance ({balance} cents)"
-    running = session.exec(
-        select(Payment).where(Payment.invoice_id == invoice.id, Payment.method == "terminal", Payment.status == "pending")
-    ).first()
-    if running is not None:
-        return f"a terminal payment ({running.id}) is already in progress for invoice {invoice.id}"
+    collectable = collectable_cents(session, invoice)
+    if collectable == 0:
+        return f"another payment is already in progress for the open balance of invoice {invoice.id}"
+    if amount_cents is not None and amount_cents > collectable:
+        return f"the amount ({amount_cents} cents) is more than the {collectable} cents of invoice {invoice.id} no other payment in progress is collecting"
     return None
 
 
@@ -145,7 +147,7 @@ class TerminalActivities:
                     )
                 else:
                     assert invoice is not None
-                    amount = request.amount_cents if request.amount_cents is not None else open_balance(invoice)
+                    amount = request.amount_cents if request.amount_cents is not None else collectable_cents(session, invoice)
                     existing = find_attempt(session, request.attempt_key) or new_attempt(
                         session, invoice=invoice, attempt_key=request.attempt_key, external_transaction_id=ext,
                         method="terminal", amount_cents=amount, attempt=1, card_id=None,
@@ -211,7 +213,7 @@ class TerminalActivities:
     @activity.defn(name="record_terminal_result")
     async def record_terminal_result(self, record: TerminalRecord) -> TerminalOutcome:
         """Book the result; a late approval is booked (money moved) and then voided or refunded."""
-        outcome = await asyncio.to_thread(self._record, record)
+        outcome, booking = await asyncio.to_thread(self._record, record)
         result = record.result
         counters().charge(
             outcome=result.outcome, attempt=1, channel="terminal", decline_reason=result.decline_reason, decline_class=result.decline_class
@@ -222,10 +224,20 @@ class TerminalActivities:
                 reason="approved after the counter gave up", unapply=True,
             )
             outcome = await asyncio.to_thread(self._after_late_void, record.payment_id, given.kind)
+        elif booking.returning:
+            await self._give_back.return_excess(record.payment_id)
+            outcome = await asyncio.to_thread(self._outcome_now, record.payment_id)
         return outcome
 
-    def _record(self, record: TerminalRecord) -> TerminalOutcome:
+    def _outcome_now(self, payment_id: str) -> TerminalOutcome:
+        with session_scope(self._engine) as session:
+            payment = session.get(Payment, payment_id)
+            assert payment is not None
+            return _outcome(session, payment)
+
+    def _record(self, record: TerminalRecord) -> tuple[TerminalOutcome, Booking]:
         result = record.result
+        booking = Booking()
         with session_scope(self._engine) as session:
             payment = session.exec(select(Payment).where(Payment.id == record.payment_id).with_for_update()).one()
             if result.external_transaction_id != payment.external_transaction_id:
@@ -236,7 +248,7 @@ class TerminalActivities:
             if result.outcome in (Outcome.APPROVED.value, Outcome.PARTIAL.value):
                 if payment.status in ("pending", "unknown"):
                     payment.status = "pending"  # a late answer after manual review is still booked
-                record_approved(
+                booking = record_approved(
                     session, payment, approved_cents=result.approved_cents, unique_trans_id=result.unique_trans_id,
                     masked_number=result.masked_account, brand=result.card_brand, message=result.result_message,
                 )
@@ -253,7 +265,7 @@ class TerminalActivities:
                     emit(session, type="payment.failed", stream=stream,
                          payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "reason": result.decline_reason, "method": "terminal"},
                          dedupe_key=f"payment.failed:{payment.id}")
-            return _outcome(session, payment, card_id=card_id, deposit_id=deposit_id)
+            return _outcome(session, payment, card_id=card_id, deposit_id=deposit_id), booking
 
     def _after_late_void(self, payment_id: str, kind: str) -> TerminalOutcome:
         with session_scope(self._engine) as session:

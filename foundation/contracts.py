@@ -125,6 +125,13 @@ class ChargeAsked:
         return cls(request.cycle_index, request.period_start, request.period_end, request.attempt, request.card_id)
 
 
+# Why a try sent nothing and takes no dunning step: another collector (the counter terminal, an
+# earlier attempt) holds what is left of the invoice, or the try's unsent row was closed because the
+# invoice changed first (a new attempt then asks for what is left).
+NOT_CHARGED_IN_PROGRESS = "collection_in_progress"
+NOT_CHARGED_SUPERSEDED = "superseded"
+
+
 @dataclass(frozen=True)
 class ChargeOutcome:
     """What one collection attempt ended in. A decline is a result, not an error."""
@@ -135,7 +142,7 @@ class ChargeOutcome:
     charged_cents: int = 0
     decline_reason: str | None = None
     decline_class: str | None = None  # soft | hard
-    not_charged_reason: str | None = None  # charging_disabled | card_expired | no_card | invoice_closed
+    not_charged_reason: str | None = None  # charging_disabled | card_expired | no_card | invoice_closed | NOT_CHARGED_*
     external_transaction_id: str | None = None
     asked: ChargeAsked | None = None  # set by the subscription charge; absent in older histories
 

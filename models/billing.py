@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from typing import Any
+
 from sqlalchemy import CheckConstraint, Column, Date, Index, Integer, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from models.columns import cents, fk, tz
@@ -59,6 +62,8 @@ class Payment(SQLModel, table=True):
     """One attempt to take money: a card-on-file charge, a terminal sale, or applied client credit.
 
     Declined and unknown attempts are rows too: they are the dunning history finance reads.
+    `amount_cents` is what was asked, `approved_cents` what the gateway approved: it may be more
+    (a tip or surcharge at the terminal), because what the gateway did is booked as it happened.
     """
 
     __tablename__ = "payment"
@@ -67,7 +72,6 @@ class Payment(SQLModel, table=True):
             "status IN (" + ", ".join(f"'{s}'" for s in PAYMENT_STATUSES) + ")", name="ck_payment_status"
         ),
         CheckConstraint("method IN ('card_on_file', 'terminal', 'credit')", name="ck_payment_method"),
-        CheckConstraint("approved_cents <= amount_cents", name="ck_payment_approved_le_amount"),
         CheckConstraint("refunded_cents <= approved_cents", name="ck_payment_refunded_le_approved"),
         Index("ix_payment_invoice_status", "invoice_id", "status"),
     )
@@ -86,6 +90,9 @@ class Payment(SQLModel, table=True):
     amount_cents: int = Field(sa_column=cents("amount_cents"))
     approved_cents: int = Field(default=0, sa_column=cents("approved_cents", default=0))
     refunded_cents: int = Field(default=0, sa_column=cents("refunded_cents", default=0))
+    tip_cents: int = Field(default=0, sa_column=cents("tip_cents", default=0))
+    surcharge_cents: int = Field(default=0, sa_column=cents("surcharge_cents", default=0))
+    gateway_facts: dict[str, Any] | None = Field(default=None, sa_column=Column("gateway_facts", JSONB, nullable=True))
     decline_reason: str | None = None
     decline_class: str | None = None
     result_message: str | None = None
@@ -104,6 +111,7 @@ class Refund(SQLModel, table=True):
         CheckConstraint("kind IN ('void', 'refund')", name="ck_refund_kind"),
         CheckConstraint("status IN ('pending', 'done', 'failed', 'unknown')", name="ck_refund_status"),
         CheckConstraint("amount_cents > 0", name="ck_refund_positive"),
+        CheckConstraint("credit_cents <= amount_cents", name="ck_refund_credit_le_amount"),
     )
     id: str = Field(primary_key=True)
     external_transaction_id: str = Field(sa_column=Column("external_transaction_id", Text, nullable=False, unique=True))
@@ -113,18 +121,24 @@ class Refund(SQLModel, table=True):
     kind: str
     status: str = Field(default="pending", sa_column=Column("status", Text, nullable=False))
     amount_cents: int = Field(sa_column=cents("amount_cents"))
+    # The part of this refund that gives back client credit (`deposit_id`'s), reserved when the
+    # refund starts so the same credit can be neither spent nor refunded twice.
+    credit_cents: int = Field(default=0, sa_column=cents("credit_cents", default=0))
+    deposit_id: str | None = Field(default=None, sa_column=fk("deposit_id", "deposit.id", nullable=True))
     reason: str = ""
     gravity_unique_trans_id: str | None = None
     created_at: datetime | None = Field(default=None, sa_column=tz("created_at", now_default=True))
 
 
 class Deposit(SQLModel, table=True):
-    """Client credit from a prepayment: a liability until applied to invoices or refunded."""
+    """Client credit: a liability until applied to invoices or refunded. `source` says where it came
+    from: a prepayment, the part of an approval no invoice needed (an overpayment), or a downgrade."""
 
     __tablename__ = "deposit"
     __table_args__ = (
         CheckConstraint("remaining_cents <= amount_cents", name="ck_deposit_remaining_le_amount"),
-        CheckConstraint("status IN ('held', 'used', 'refunded')", name="ck_deposit_status"),
+        CheckConstraint("status IN ('held', 'used', 'refunded', 'returning')", name="ck_deposit_status"),
+        CheckConstraint("source IN ('deposit', 'overpayment', 'proration')", name="ck_deposit_source"),
     )
     id: str = Field(primary_key=True)
     client_id: str = Field(sa_column=fk("client_id", "client.id"))
@@ -133,6 +147,7 @@ class Deposit(SQLModel, table=True):
     amount_cents: int = Field(sa_column=cents("amount_cents"))
     remaining_cents: int = Field(sa_column=cents("remaining_cents"))
     status: str = "held"
+    source: str = Field(default="deposit", sa_column=Column("source", Text, nullable=False, server_default="deposit"))
     created_at: datetime | None = Field(default=None, sa_column=tz("created_at", now_default=True))
 
 

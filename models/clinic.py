@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
-from sqlalchemy import Column, Index, SmallInteger, Text, Time, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, Column, Index, SmallInteger, Text, Time, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from models.columns import fk, tz
@@ -19,6 +19,7 @@ class Location(SQLModel, table=True):
     """One clinic location = one Gravity merchant account (OID) in one IANA time zone."""
 
     __tablename__ = "location"
+    __table_args__ = (CheckConstraint("overpayment_policy IN ('give_back', 'keep_as_credit')", name="ck_location_overpayment_policy"),)
     id: str = Field(primary_key=True)
     name: str
     timezone: str = Field(description="IANA zone, e.g. America/Chicago")
@@ -27,6 +28,9 @@ class Location(SQLModel, table=True):
         default=True, description='"Allow Gravity payment for recurring payment": gates card-on-file charges and showing saved cards.'
     )
     charge_time: time = Field(default=time(9, 0), sa_column=Column("charge_time", Time, nullable=False, server_default="09:00"))
+    # What happens to money the gateway approved that no invoice needs (an approval on an invoice
+    # already paid or void): "give_back" (void or refund it) or "keep_as_credit" (client credit).
+    overpayment_policy: str = Field(default="give_back", sa_column=Column("overpayment_policy", Text, nullable=False, server_default="give_back"))
     created_at: datetime | None = Field(default=None, sa_column=tz("created_at", now_default=True))
 
 

@@ -24,6 +24,7 @@ class Account(StrEnum):
     RECEIVABLE = "accounts_receivable"  # asset: what clients owe on invoices
     GATEWAY_CLEARING = "gateway_clearing"  # asset: card money held by Gravity until payout
     CLIENT_CREDIT = "client_credit"  # liability: deposits not yet applied
+    TIPS_PAYABLE = "tips_payable"  # liability: tips added at the terminal, owed to the staff
     PLAN_REVENUE = "plan_revenue"  # income: health-plan fees
     FEE_REVENUE = "fee_revenue"  # income: enrollment fees, settlements, counter sales
     REFUNDS = "refunds"  # contra-income: money given back

@@ -1,7 +1,10 @@
 """Refunds and voids: money given back on an approved payment, as credit notes with ledger entries.
 
 The refundable amount is reserved on the payment row (under its lock) when the refund is started, so
-two refunds racing can never give back more than was taken; a refund that fails releases it.
+two refunds racing can never give back more than was taken; a refund that fails releases it. Where
+the payment's money became client credit (a deposit, or an approval no invoice needed), the refund
+draws on that credit first and reserves it under the deposit's lock the same way, so credit is
+never both spent on an invoice and given back to the card.
 """
 
 from __future__ import annotations
@@ -20,6 +23,26 @@ class RefundRefused(ValueError):
 
 def refundable_cents(payment: Payment) -> int:
     return payment.approved_cents - payment.refunded_cents if payment.status == "approved" else 0
+
+
+def credit_of(session: Session, payment: Payment, *, lock: bool = False) -> Deposit | None:
+    """The client credit this payment's money became (its deposit, or its approval's excess)."""
+    query = select(Deposit).where(Deposit.payment_id == payment.id)
+    return session.exec(query.with_for_update() if lock else query).first()
+
+
+def deposit_refund_refusal(payment: Payment, deposit: Deposit | None, amount_cents: int | None) -> str | None:
+    """Why a deposit's payment cannot give back `amount_cents` (None: all of it): only the credit
+    still unused can go back to the card; what was spent paid invoices."""
+    if payment.purpose != "deposit":
+        return None
+    unused = deposit.remaining_cents if deposit is not None and deposit.status in ("held", "returning") else 0
+    wanted = refundable_cents(payment) if amount_cents is None else amount_cents
+    if wanted <= unused:
+        return None
+    where = f"deposit {deposit.id}" if deposit is not None else "a deposit"
+    return (f"payment {payment.id} paid {where}, and only {unused} cents of its credit are unused "
+            f"(the rest paid invoices); refund at most {unused} cents")
 
 
 def start_refund(
@@ -44,6 +67,14 @@ def start_refund(
         raise RefundRefused(f"refund of {amount_cents} cents exceeds the {available} cents still refundable on payment {payment.id}")
     if kind == "void" and amount_cents != payment.approved_cents:
         raise RefundRefused("a void returns the whole sale; use a refund for part of it")
+    deposit = credit_of(session, payment, lock=True)
+    refusal = deposit_refund_refusal(payment, deposit, amount_cents)
+    if refusal is not None:
+        raise RefundRefused(refusal)
+    credit = min(amount_cents, deposit.remaining_cents) if deposit is not None and deposit.status in ("held", "returning") else 0
+    if deposit is not None and credit:
+        deposit.remaining_cents -= credit
+        session.add(deposit)
     payment.refunded_cents += amount_cents
     payment.updated_at = utcnow()
     refund = Refund(
@@ -55,6 +86,8 @@ def start_refund(
         kind=kind,
         status="pending",
         amount_cents=amount_cents,
+        credit_cents=credit,
+        deposit_id=deposit.id if deposit is not None and credit else None,
         reason=reason,
     )
     session.add(payment)
@@ -74,13 +107,10 @@ def record_refund_done(session: Session, refund: Refund, *, unique_trans_id: str
     if refund.kind == "void" and payment.refunded_cents == payment.approved_cents:
         payment.status = "voided"
         session.add(payment)
-    debit = Account.REFUNDS
-    if payment.purpose == "deposit":
-        debit = Account.CLIENT_CREDIT
-        deposit = session.exec(select(Deposit).where(Deposit.payment_id == payment.id).with_for_update()).first()
-        if deposit is not None:
-            deposit.remaining_cents = max(0, deposit.remaining_cents - refund.amount_cents)
-            deposit.status = "refunded" if deposit.remaining_cents == 0 else deposit.status
+    if refund.deposit_id is not None:
+        deposit = session.exec(select(Deposit).where(Deposit.id == refund.deposit_id).with_for_update()).one()
+        if deposit.remaining_cents == 0:
+            deposit.status = "refunded"
             session.add(deposit)
     post(
         session,
@@ -90,7 +120,11 @@ def record_refund_done(session: Session, refund: Refund, *, unique_trans_id: str
         client_id=payment.client_id,
         invoice_id=payment.invoice_id,
         payment_id=payment.id,
-        entries=[(debit, refund.amount_cents), (Account.GATEWAY_CLEARING, -refund.amount_cents)],
+        entries=[
+            (Account.CLIENT_CREDIT, refund.credit_cents),
+            (Account.REFUNDS, refund.amount_cents - refund.credit_cents),
+            (Account.GATEWAY_CLEARING, -refund.amount_cents),
+        ],
     )
     emit(
         session,
@@ -108,6 +142,11 @@ def record_refund_failed(session: Session, refund: Refund, *, message: str) -> N
         return
     payment = session.exec(select(Payment).where(Payment.id == refund.payment_id).with_for_update()).one()
     payment.refunded_cents -= refund.amount_cents
+    if refund.deposit_id is not None and refund.credit_cents:
+        deposit = session.exec(select(Deposit).where(Deposit.id == refund.deposit_id).with_for_update()).one()
+        deposit.remaining_cents += refund.credit_cents
+        deposit.status = "held"  # credit that could not go back to the card stays the client's to spend
+        session.add(deposit)
     refund.status = "failed"
     refund.reason = f"{refund.reason} (failed: {message})".strip()
     session.add(payment)
@@ -136,8 +175,9 @@ def unapply_from_invoice(session: Session, refund: Refund) -> int:
         return 0
     invoice = lock_invoice(session, refund.invoice_id)
     assert invoice is not None
-    amount = min(refund.amount_cents, invoice.paid_cents)
-    if amount == 0 or invoice.status == "void":
+    # The part drawn on client credit never paid the invoice (it was excess): only the rest comes off.
+    amount = min(refund.amount_cents - refund.credit_cents, invoice.paid_cents)
+    if amount <= 0 or invoice.status == "void":
         return 0
     post(
         session,

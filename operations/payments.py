@@ -30,7 +30,7 @@ from models.billing import Deposit, Invoice, Payment
 from models.db import session_scope
 from models.invoicing import LineSpec, create_counter_invoice
 from models.ledger import Account
-from models.refunds import refundable_cents
+from models.refunds import credit_of, deposit_refund_refusal, refundable_cents
 from workflows.invoice_cancellation import InvoiceCancellationWorkflow, cancellation_workflow_id
 from workflows.terminal_payment import TerminalPaymentWorkflow, terminal_workflow_id
 
@@ -210,11 +210,15 @@ async def refund_payment(
         if payment.method == "credit":
             raise PaymentRefused(f"payment {payment_id} was paid with client credit, not a card")
         available = refundable_cents(payment)
-        if available == 0 and not _has_request(session, payment_id, request_id):
+        repeat = _has_request(session, payment_id, request_id)
+        refusal = deposit_refund_refusal(payment, credit_of(session, payment), amount_cents)
+        if refusal is not None and not repeat:
+            raise PaymentRefused(refusal)
+        if available == 0 and not repeat:
             raise PaymentRefused(f"payment {payment_id} has nothing left to refund")
         if amount_cents is not None and amount_cents <= 0:
             raise PaymentRefused("the refund amount must be greater than zero")
-        if amount_cents is not None and amount_cents > available and not _has_request(session, payment_id, request_id):
+        if amount_cents is not None and amount_cents > available and not repeat:
             raise PaymentRefused(f"a refund of {amount_cents} cents exceeds the {available} cents still refundable on payment {payment_id}")
     outcome = await GiveBack(engine, gateways).give_back(
         payment_id=payment_id, amount_cents=amount_cents, key=f"customer:{payment_id}:{request_id}", reason=reason or "refund at the counter",

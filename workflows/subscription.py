@@ -31,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
         ChargeOutcome,
         ChargeRequest,
         CommandResult,
+        NOT_CHARGED_IN_PROGRESS,
+        NOT_CHARGED_SUPERSEDED,
         CycleRecord,
         InvoiceChanged,
         OpenInvoice,
@@ -67,6 +69,8 @@ PATCH_PLAN_ATTRIBUTE = "plan-id-follows-plan-change"
 # sale. A try cut short is handed to the activity task, which looks the attempt up first.
 LOCAL_CHARGE_TIMEOUT = timedelta(seconds=30)
 FINAL_STATUSES = ("cancelled", "ended")
+# How long a cycle's retry waits while another collector (the counter terminal) holds the invoice.
+COLLECTION_IN_PROGRESS_WAIT = timedelta(minutes=10)
 NO_NEW_CYCLES = ("suspended", "paused")
 
 
@@ -266,6 +270,9 @@ class SubscriptionWorkflow:
             await self._track(invoice, "paid" if outcome.outcome == "paid" else "void", remove=True)
             await self._reactivate_if_clear()
             return
+        if outcome.outcome == "not_charged" and outcome.not_charged_reason in (NOT_CHARGED_IN_PROGRESS, NOT_CHARGED_SUPERSEDED):
+            await self._retry_untried(invoice, attempt, outcome.not_charged_reason)
+            return
         if outcome.outcome == "not_charged":
             waiting = "charging_enabled" if outcome.not_charged_reason == "charging_disabled" else "new_card"
             await self._track(replace(invoice, waiting_for=waiting, next_attempt_at=None), "not_charged", outcome.not_charged_reason or "")
@@ -297,6 +304,16 @@ class SubscriptionWorkflow:
                 await self._mirror("cancelled", "subscription.cancelled", step.reason)
             else:
                 await self._mirror("suspended", "subscription.suspended", step.reason, event_suffix=invoice.invoice_id)
+
+    async def _retry_untried(self, invoice: OpenInvoice, attempt: int, reason: str) -> None:
+        """A try that sent nothing takes no dunning step. While another collector holds the invoice
+        the same attempt is tried again later (that collector's result usually clears it first); an
+        attempt closed unsent is followed at once by the next, for what is left."""
+        if reason == NOT_CHARGED_IN_PROGRESS:
+            retry = replace(invoice, attempts=attempt - 1, waiting_for="retry", next_attempt_at=workflow.now() + COLLECTION_IN_PROGRESS_WAIT)
+        else:
+            retry = replace(invoice, attempts=attempt, waiting_for="retry", next_attempt_at=workflow.now())
+        await self._track(retry, "not_charged", reason)
 
     async def _track(self, invoice: OpenInvoice, outcome: str, detail: str = "", *, remove: bool = False) -> None:
         """Keep the open-invoice list and the recent history current."""

@@ -94,7 +94,7 @@ def test_subscription_invoice_needs_a_cycle_key(db: Engine) -> None:
         ("line_amount", "ck_invoice_line_amount_cents_nonneg"),
         ("payment_amount", "ck_payment_amount_cents_nonneg"),
         ("overpaid", "ck_invoice_not_overpaid"),
-        ("approved_above_amount", "ck_payment_approved_le_amount"),
+        ("refund_credit_above_amount", "ck_refund_credit_le_amount"),
         ("refund_zero", "ck_refund_positive"),
     ],
 )
@@ -109,13 +109,24 @@ def test_amounts_are_checked_by_the_database(db: Engine, row: str, constraint: s
         "line_amount": lambda: InvoiceLine(invoice_id=invoice.id, kind="service", description="x", amount_cents=-5),
         "payment_amount": lambda: _payment(clinic, invoice.id, amount_cents=-100),
         "overpaid": lambda: _invoice(clinic, total_cents=100, paid_cents=101),
-        "approved_above_amount": lambda: _payment(clinic, invoice.id, amount_cents=100, approved_cents=101),
+        "refund_credit_above_amount": lambda: Refund(
+            id=new_id("ref"), external_transaction_id=new_id("x"), attempt_key=new_id("k"), payment_id=payment.id, kind="refund",
+            amount_cents=100, credit_cents=101,
+        ),
         "refund_zero": lambda: Refund(
             id=new_id("ref"), external_transaction_id=new_id("x"), attempt_key=new_id("k"), payment_id=payment.id, kind="refund", amount_cents=0
         ),
     }[row]()
     with pytest.raises(IntegrityError, match=constraint):
         _insert(db, bad)
+
+
+def test_an_approval_above_the_request_is_a_fact_the_books_take(db: Engine) -> None:
+    """A tip or surcharge at the terminal approves more than was asked; no constraint refuses it."""
+    clinic = make_clinic(db)
+    invoice = _invoice(clinic)
+    _insert(db, invoice)
+    _insert(db, _payment(clinic, invoice.id, status="approved", amount_cents=5_000, approved_cents=5_750))
 
 
 def test_foreign_keys_are_enforced(db: Engine) -> None:
