@@ -6,6 +6,7 @@ it raises a non-retryable `InvalidCommand` and the workflow's Update fails with 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime
 
 import pendulum
@@ -20,13 +21,14 @@ from activities.gateways import GatewayDirectory
 from activities.refunds import Refunder
 from foundation.ids import external_id
 from foundation.contracts import CancelInput, CancelOutcome, CardChange, PlanChangeInput, PlanChangeOutcome
-from models.billing import CreditApplication, Deposit, Invoice, Payment
+from models.billing import CreditApplication, Deposit, Invoice, Payment, Refund
 from models.clinic import Location, SavedCard
 from models.db import session_scope
 from models.invoicing import LineSpec, create_counter_invoice, lock_invoice, open_balance, return_credit_application, void_invoice
 from models.ledger import Account, post
 from models.outbox import emit
 from models.plans import HealthPlan, terms_of
+from models.refunds import refundable_cents, start_refund
 from models.subscriptions import ServiceRedemption, Subscription
 from workflows import proration
 
@@ -71,48 +73,33 @@ class SubscriptionCommandActivities:
     # ------------------------------------------------------------------ cancel now
     @activity.defn(name="cancel_subscription")
     async def cancel_subscription(self, request: CancelInput) -> CancelOutcome:
-        """Void what is still open, settle per plan policy, and mark the subscription cancelled."""
-        with session_scope(self._engine) as session:
-            sub = _locked_subscription(session, request.subscription_id)
-            location = session.get(Location, sub.location_id)
-            assert location is not None
-            voided = [_void_unpaid(session, invoice_id, "subscription cancelled") for invoice_id in request.open_invoice_ids]
-            settlement = self._settlement(session, sub, request, location.timezone)
-            settlement_invoice_id = None
-            if settlement.kind == proration.CHARGE and settlement.amount_cents > 0:
-                settlement_invoice_id = _settlement_invoice(session, sub, settlement.amount_cents, settlement.reason)
-            refund_target = _current_period_payment(session, sub.id, request.period_start) if settlement.kind == proration.REFUND else None
+        """Cancel in one transaction (voids, the settlement decided and reserved, the status and its
+        event), then move the settlement's money. The cancellation stands whatever the money step
+        meets: a refusal there becomes a `subscription.settlement_failed` event for a person."""
+        voided, settlement, settlement_invoice_id, to_send = await asyncio.to_thread(self._cancel_in_books, request)
         refund_id = None
-        if settlement_invoice_id is not None:
-            await self._collector.collect(
-                invoice_id=settlement_invoice_id,
-                card_id=request.card_id,
-                attempt_key=f"settlement:{request.subscription_id}:1",
-                attempt=1,
-                when=request.cancel_at,
-                stream=f"subscription:{request.subscription_id}",
-            )
-        if refund_target is not None and settlement.amount_cents > 0:
-            outcome = await self._refunder.give_back(
-                payment_id=refund_target,
-                amount_cents=settlement.amount_cents,
-                kind="refund",
-                attempt_key=f"settlement-refund:{request.subscription_id}",
-                reason="early cancellation: unused part of the current period",
-            )
-            refund_id = outcome.refund_id
-        with session_scope(self._engine) as session:
-            sub = _locked_subscription(session, request.subscription_id)
-            sub.status = "cancelled"
-            sub.cancelled_at = sub.cancelled_at or request.cancel_at
-            session.add(sub)
-            emit(
-                session,
-                type="subscription.cancelled",
-                stream=f"subscription:{sub.id}",
-                payload={"reason": request.reason, "settlement": settlement.kind, "settlement_cents": settlement.amount_cents},
-                dedupe_key=f"subscription.cancelled:{sub.id}",
-            )
+        try:
+            if settlement_invoice_id is not None:
+                await self._collector.collect(
+                    invoice_id=settlement_invoice_id,
+                    card_id=request.card_id,
+                    attempt_key=f"settlement:{request.subscription_id}:1",
+                    attempt=1,
+                    when=request.cancel_at,
+                    stream=f"subscription:{request.subscription_id}",
+                )
+            for payment_id, amount, attempt_key in to_send:
+                outcome = await self._refunder.give_back(
+                    payment_id=payment_id, amount_cents=amount, kind="refund", attempt_key=attempt_key,
+                    reason="early cancellation: unused part of the current period",
+                )
+                if outcome.status != "done":
+                    raise ApplicationError(f"Gravity did not refund payment {payment_id}: {outcome.message}", non_retryable=True)
+                refund_id = refund_id or outcome.refund_id
+        except ApplicationError as error:
+            if not error.non_retryable:
+                raise
+            await asyncio.to_thread(self._settlement_failed, request.subscription_id, str(error))
         return CancelOutcome(
             settlement_kind=settlement.kind,
             settlement_cents=settlement.amount_cents,
@@ -120,6 +107,32 @@ class SubscriptionCommandActivities:
             settlement_invoice_id=settlement_invoice_id,
             refund_id=refund_id,
         )
+
+    def _cancel_in_books(self, request: CancelInput) -> tuple[list[str | None], proration.Settlement, str | None, list[tuple[str, int, str]]]:
+        """The cancellation's one transaction: what it voided, the settlement, its invoice, and the
+        refunds reserved for it (payment, cents, attempt key)."""
+        with session_scope(self._engine) as session:
+            sub = _locked_subscription(session, request.subscription_id)
+            location = session.get(Location, sub.location_id)
+            assert location is not None
+            voided = [_void_unpaid(session, invoice_id, "subscription cancelled") for invoice_id in request.open_invoice_ids]
+            refunds = _settlement_refunds(session, sub.id)
+            if refunds:  # a retry: the settlement was decided and reserved by the first try
+                settlement = proration.Settlement(proration.REFUND, sum(r.amount_cents for r in refunds), "decided earlier")
+            else:
+                settlement = self._settlement(session, sub, request, location.timezone)
+            settlement_invoice_id = None
+            if settlement.kind == proration.CHARGE and settlement.amount_cents > 0:
+                settlement_invoice_id = _settlement_invoice(session, sub, settlement.amount_cents, settlement.reason)
+            if settlement.kind == proration.REFUND and not refunds:
+                refunds = _reserve_settlement_refunds(session, sub, request.period_start, settlement.amount_cents)
+            _mark_cancelled(session, sub, request, settlement)
+            return voided, settlement, settlement_invoice_id, [(r.payment_id, r.amount_cents, r.attempt_key) for r in refunds]
+
+    def _settlement_failed(self, subscription_id: str, detail: str) -> None:
+        with session_scope(self._engine) as session:
+            emit(session, type="subscription.settlement_failed", stream=f"subscription:{subscription_id}",
+                 payload={"detail": detail}, dedupe_key=f"subscription.settlement_failed:{subscription_id}")
 
     def _settlement(self, session: Session, sub: Subscription, request: CancelInput, tz: str) -> proration.Settlement:
         if request.period_start is None or request.period_end is None:
@@ -246,6 +259,66 @@ def _void_unpaid(session: Session, invoice_id: str, reason: str) -> str | None:
     return invoice.id
 
 
+def _mark_cancelled(session: Session, sub: Subscription, request: CancelInput, settlement: proration.Settlement) -> None:
+    sub.status = "cancelled"
+    sub.cancelled_at = sub.cancelled_at or request.cancel_at
+    session.add(sub)
+    emit(
+        session,
+        type="subscription.cancelled",
+        stream=f"subscription:{sub.id}",
+        payload={"reason": request.reason, "settlement": settlement.kind, "settlement_cents": settlement.amount_cents},
+        dedupe_key=f"subscription.cancelled:{sub.id}",
+    )
+
+
+def _settlement_refund_key(subscription_id: str, index: int, payment_id: str) -> str:
+    """The first payment keeps the key a single-payment settlement always had (an activity retried
+    across a deploy finds its row); each further payment gets a key of its own."""
+    return f"settlement-refund:{subscription_id}" if index == 0 else f"settlement-refund:{subscription_id}:{payment_id}"
+
+
+def _settlement_refunds(session: Session, subscription_id: str) -> list[Refund]:
+    """The settlement's refund rows an earlier try reserved, if any."""
+    prefix = f"settlement-refund:{subscription_id}"
+    rows = session.exec(select(Refund).where(Refund.attempt_key.like(f"{prefix}%"))).all()  # type: ignore[attr-defined]
+    return [r for r in rows if r.attempt_key == prefix or r.attempt_key.startswith(prefix + ":")]
+
+
+def _reserve_settlement_refunds(session: Session, sub: Subscription, period_start: date | None, amount_cents: int) -> list[Refund]:
+    """Spread the settlement refund over the current period's card payments, largest first, each
+    reserved now (write before send). What cards cannot take back (the period was paid with client
+    credit) goes back to the client as credit."""
+    rows: list[Refund] = []
+    left = amount_cents
+    for index, payment in enumerate(_current_period_payments(session, sub.id, period_start)):
+        amount = min(left, refundable_cents(payment))
+        if amount <= 0:
+            continue
+        key = _settlement_refund_key(sub.id, index, payment.id)
+        refund, _ = start_refund(
+            session, payment_id=payment.id, amount_cents=amount, kind="refund", attempt_key=key, external_transaction_id=external_id(key),
+            reason="early cancellation: unused part of the current period",
+        )
+        rows.append(refund)
+        left -= amount
+    if left > 0:
+        _settlement_credit(session, sub, left)
+    return rows
+
+
+def _settlement_credit(session: Session, sub: Subscription, amount_cents: int) -> None:
+    """Unused days paid with client credit go back to the client as credit."""
+    deposit_id = "dep_" + external_id(f"settlement_credit:{sub.id}").replace("-", "")[:24]
+    if session.get(Deposit, deposit_id) is not None:
+        return
+    session.add(Deposit(id=deposit_id, client_id=sub.client_id, location_id=sub.location_id, amount_cents=amount_cents,
+                        remaining_cents=amount_cents, source="proration"))
+    session.flush()
+    post(session, reference=f"settlement_credit:{deposit_id}", kind="settlement_credit", location_id=sub.location_id, client_id=sub.client_id,
+         entries=[(Account.REFUNDS, amount_cents), (Account.CLIENT_CREDIT, -amount_cents)])
+
+
 def _paid_for_period(session: Session, subscription_id: str, period_start: date) -> int:
     total = session.exec(
         select(func.coalesce(func.sum(Payment.approved_cents - Payment.refunded_cents), 0))
@@ -255,20 +328,21 @@ def _paid_for_period(session: Session, subscription_id: str, period_start: date)
     return int(total)
 
 
-def _current_period_payment(session: Session, subscription_id: str, period_start: date | None) -> str | None:
+def _current_period_payments(session: Session, subscription_id: str, period_start: date | None) -> list[Payment]:
+    """The current period's approved card payments, largest first."""
     if period_start is None:
-        return None
-    return session.exec(
-        select(Payment.id)
-        .join(Invoice, Invoice.id == Payment.invoice_id)
+        return []
+    return list(session.exec(
+        select(Payment)
+        .join(Invoice, Invoice.id == Payment.invoice_id)  # type: ignore[arg-type]
         .where(
             Invoice.subscription_id == subscription_id,
             Invoice.period_start == period_start,
             Payment.status == "approved",
             Payment.method != "credit",
         )
-        .order_by(Payment.approved_cents.desc())  # type: ignore[attr-defined]
-    ).first()
+        .order_by(Payment.approved_cents.desc(), Payment.id)  # type: ignore[attr-defined]
+    ).all())
 
 
 def _one_off_invoice(session: Session, sub: Subscription, *, key: str, kind: str, amount_cents: int, description: str, revenue: Account) -> str:

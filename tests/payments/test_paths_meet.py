@@ -213,3 +213,34 @@ async def test_a_deposit_is_refunded_only_down_to_its_unused_credit(
         assert funding is not None and funding.refunded_cents == 5_500
     assert_books_match(db, sandbox)
     assert_clearing_matches_gateway(db, sandbox)
+
+
+async def test_cancel_now_refunds_a_period_paid_by_two_payments_and_always_ends_cancelled(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, gateways: GatewayDirectory, clinic: Clinic,
+) -> None:
+    """Defect 7: cancel-now committed its voids first and refunded after; a period paid by two
+    payments could not be refunded from either alone, the Update failed and billing went on."""
+    workflow_input, card_ref = await _enrolled(db, sandbox_server, clinic)
+    sandbox.partial_next(card_ref, 2_200)
+    first = await _charge(db, gateways, first_attempt(workflow_input))
+    assert (first.outcome, first.charged_cents) == ("partial", 2_200)
+    rest = await _charge(db, gateways, _attempt(first_attempt(workflow_input), 2))
+    assert (rest.outcome, rest.charged_cents) == ("paid", 2_300)
+
+    request = first_attempt(workflow_input)
+    cancel = CancelInput(
+        subscription_id=request.subscription_id, plan=request.plan, card_id=request.card_id,
+        cancel_at=datetime(2026, 11, 2, 18, 0, tzinfo=timezone.utc), period_start=request.period_start, period_end=request.period_end,
+        open_invoice_ids=[], reason="moving away",
+    )
+    outcome = await ActivityEnvironment().run(SubscriptionCommandActivities(db, gateways).cancel_subscription, cancel)
+    assert (outcome.settlement_kind, outcome.settlement_cents) == ("refund", 4_350)  # 29 of 30 days unused
+    given = sorted((r.amount_cents, r.status) for p in payments_of(db, first.invoice_id) for r in refunds_of(db, p.id))
+    assert sum(amount for amount, _ in given) == 4_350 and {status for _, status in given} == {"done"}
+    from models.subscriptions import Subscription
+
+    with Session(db) as session:
+        subscription = session.get(Subscription, request.subscription_id)
+        assert subscription is not None and subscription.status == "cancelled"
+    assert_books_match(db, sandbox)
+    assert_clearing_matches_gateway(db, sandbox)
