@@ -182,7 +182,10 @@ FAULT_ENDPOINTS: Final = (
     "deviceCancel",
     "devices",
 )
-FAULT_KINDS: Final = ("500", "429", "slow", "lost")
+FAULT_KINDS: Final = ("500", "429", "slow", "lost", "404")
+# "404" answers "transaction not found" although the transaction exists: a lookup index that lags
+# behind the write. Only the lookup endpoint takes it. [ours]
+NOT_FOUND_FAULT_ENDPOINTS: Final = ("lookup",)
 DEFAULT_SLOW_SECONDS: Final = 30.0
 RATE_LIMIT_RETRY_AFTER_SECONDS: Final = 1  # the sandbox's Retry-After on an injected 429 [ours]
 

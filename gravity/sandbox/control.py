@@ -79,7 +79,8 @@ class SandboxControl:
 
     # --- faults ----------------------------------------------------------------------------------
     def inject_fault(self, endpoint: str, kind: str, count: int = 1, *, delay_s: float | None = None, oid: str | None = None) -> None:
-        """The next `count` calls of `endpoint` fail with `kind`: "500", "429", "slow" or "lost"."""
+        """The next `count` calls of `endpoint` fail with `kind`: "500", "429", "slow", "lost", or
+        "404" (lookup only: "not found" for a transaction that exists, like a lagging index)."""
         self._call("POST", "/faults", {"endpoint": endpoint, "kind": str(kind), "count": count, "delay_s": delay_s, "oid": oid})
 
     def faults(self) -> list[dict[str, Any]]:

@@ -260,6 +260,8 @@ class SandboxState:
             raise ApiError(400, f"unknown endpoint {endpoint!r}; one of {', '.join(C.FAULT_ENDPOINTS)}")
         if kind not in C.FAULT_KINDS:
             raise ApiError(400, f"unknown fault kind {kind!r}; one of {', '.join(C.FAULT_KINDS)}")
+        if kind == "404" and endpoint not in C.NOT_FOUND_FAULT_ENDPOINTS:
+            raise ApiError(400, f"a 404 fault applies only to {', '.join(C.NOT_FOUND_FAULT_ENDPOINTS)}")
         if count < 1:
             raise ApiError(400, "count must be at least 1")
         with self._lock:
