@@ -220,6 +220,7 @@ def create_app(state: SandboxState, postman: Postman) -> ASGIApp:
                     expiry_mmyy=data.get("expiry_mmyy"), reason=data.get("reason"),
                     approved_cents=int(approved) if approved is not None else None,
                     entry_method=data.get("entry_method"),
+                    tip_cents=data.get("tip_cents"), surcharge_cents=data.get("surcharge_cents"),
                 )
             elif action == "cancel":
                 _, answer, postbacks = state.cancel_on_device(oid, device)
