@@ -61,6 +61,15 @@ def gateway_result(result: TransactionResult) -> GatewayResult:
         card_brand=result.card_brand,
         expiry_mmyy=result.expiry_mmyy,
         fingerprint=result.fingerprint,
+        amount_stated=result.amount_stated,
+        tip_cents=result.tip_cents,
+        surcharge_cents=result.surcharge_cents,
+        avs_response_code=result.avs_response_code,
+        avs_response_text=result.avs_response_text,
+        cvv_response_code=result.cvv_response_code,
+        cvv_response_text=result.cvv_response_text,
+        cashier=result.cashier,
+        facts=result.facts(),
     )
 
 

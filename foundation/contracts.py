@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -313,6 +314,16 @@ class GatewayResult:
     card_brand: str | None = None
     expiry_mmyy: str | None = None
     fingerprint: str | None = None
+    # Added later, so every one has a default: payloads written before still decode.
+    amount_stated: bool = True  # False: an approval stated no amount; approved_cents 0 is not what it took
+    tip_cents: int = 0  # taken above the request, included in approved_cents
+    surcharge_cents: int = 0  # likewise
+    avs_response_code: str | None = None
+    avs_response_text: str | None = None
+    cvv_response_code: str | None = None
+    cvv_response_text: str | None = None
+    cashier: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)  # TransactionResult.facts(): every reported field, JSON
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ Outcomes, in the terms of the design: a decline is a returned `TransactionResult
 (400, 401/403, 404) or a transient one (409, 429, 5xx, no connection) is raised (`gravity.errors`);
 and when a request was sent but no answer came back, `UnknownOutcome` is raised. The `*_safely`
 methods then look the external id up before anything is sent again, so a lost answer can never turn
-into a second charge.
+into a second charge; an id Gravity calls already used that the lookup cannot find is `UnknownOutcome`
+too (it may have been processed), never a permanent failure.
 """
 
 from __future__ import annotations
@@ -371,18 +372,26 @@ class GravityClient:
         try:
             return await send()
         except UnknownOutcome:
-            pass
+            why = "no answer"
         except ExternalIdReused:
             # Sent before (its answer was lost, or its idempotency key expired): the id is the truth.
+            why = "the id is already used"
+        return await self._resolve(external_id, why)
+
+    async def _resolve(self, external_id: str, why: str) -> TransactionResult:
+        """What a write that may have been processed did. While the lookup cannot say, the outcome
+        is unknown, never failed: the caller must retry with the same id, not mark it or pick another."""
+        try:
             found = await self.find(external_id)
-            if found is not None:
-                return found
-            raise
-        found = await self.find(external_id)
+        except TransientGravityError as error:
+            raise UnknownOutcome(
+                f"{why} for {external_id} and its lookup failed ({error.message}): retry with the same external id",
+                external_id=external_id, endpoint=error.endpoint,
+            ) from None
         if found is not None:
             return found
         raise UnknownOutcome(
-            f"no answer for {external_id} and Gravity does not know it yet: retry with the same external id",
+            f"{why} for {external_id} and Gravity does not know it yet: retry with the same external id",
             external_id=external_id,
         )
 

@@ -94,6 +94,43 @@ def is_message(actual: str | None, convention: str) -> bool:
     return bool(actual) and actual.strip().casefold().startswith(convention.casefold())
 
 
+# --- more than was asked, AVS, CVV, cashier (spec section 3) ------------------------------------
+# A terminal approval may take more than the request: a tip the customer adds on the device
+# (`amountTipped`) and a card surcharge (`amountTaxed`). `amountProcessed` is then the amount plus
+# both. The field names are those of emergepay's transaction result, but our spec does not list them
+# yet; reading `amountTaxed` as the surcharge, and `amountProcessed` as including both, is ours. [ours]
+# A `cashierId` sent with a sale comes back in the result as `cashier` (same caveat). [ours]
+# AVS and CVV: the sandbox checks them only where a card is keyed (`tokenize`), and only what was
+# sent: a billing postal code gives an AVS result, a security code a CVV result; anything not checked
+# (a card-on-file charge, a tap at a terminal) comes back as "". The codes are the card networks'
+# usual letters; which ones the sandbox gives, and the test values that mismatch, are ours. [ours]
+AVS_RESPONSES: Final[dict[str, str]] = {
+    "Y": "Address and 5-digit ZIP match",
+    "N": "Neither address nor ZIP match",
+}
+CVV_RESPONSES: Final[dict[str, str]] = {
+    "M": "Match",
+    "N": "No match",
+}
+# These values are checked as mismatches; the card is still approved (the merchant decides). [ours]
+NO_MATCH_POSTAL_CODE: Final = "00000"
+NO_MATCH_SECURITY_CODE: Final = "000"
+
+
+def avs_code(postal_code: str | None) -> str:
+    """The sandbox's avsResponseCode for a keyed card's billing postal code ("" when none was sent)."""
+    if not postal_code:
+        return ""
+    return "N" if postal_code == NO_MATCH_POSTAL_CODE else "Y"
+
+
+def cvv_code(security_code: str | None) -> str:
+    """The sandbox's cvvResponseCode for a keyed card's security code ("" when none was sent)."""
+    if not security_code:
+        return ""
+    return "N" if security_code == NO_MATCH_SECURITY_CODE else "M"
+
+
 # --- voids, settlement, idempotency ------------------------------------------------------------
 VOID_WINDOW_SECONDS: Final = 25 * 60  # Gravity's gateway: a void later than this becomes a refund [doc]
 IDEMPOTENCY_TTL_SECONDS: Final = 24 * 3600  # [doc]
@@ -182,7 +219,10 @@ FAULT_ENDPOINTS: Final = (
     "deviceCancel",
     "devices",
 )
-FAULT_KINDS: Final = ("500", "429", "slow", "lost")
+FAULT_KINDS: Final = ("500", "429", "slow", "lost", "404")
+# "404" answers "transaction not found" although the transaction exists: a lookup index that lags
+# behind the write. Only the lookup endpoint takes it. [ours]
+NOT_FOUND_FAULT_ENDPOINTS: Final = ("lookup",)
 DEFAULT_SLOW_SECONDS: Final = 30.0
 RATE_LIMIT_RETRY_AFTER_SECONDS: Final = 1  # the sandbox's Retry-After on an injected 429 [ours]
 

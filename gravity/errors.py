@@ -54,7 +54,10 @@ class BadRequest(PermanentGravityError):
 
 
 class ExternalIdReused(BadRequest):
-    """HTTP 400: the externalTransactionId was used before (look it up instead). [ours]"""
+    """HTTP 400: the externalTransactionId was used before (look it up instead). [ours]
+
+    The `*_safely` methods never let it out: they look the id up, and raise `UnknownOutcome` when
+    the lookup cannot find it, because a used id may name a sale, refund or void that happened."""
 
 
 class RefundExceedsRemaining(BadRequest):

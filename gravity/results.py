@@ -6,7 +6,7 @@ Amounts are integer cents; the dollar strings Gravity sends are parsed only thro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any, Mapping
 
@@ -50,7 +50,13 @@ class TransactionType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TransactionResult:
-    """One transaction as Gravity reports it (sync answer, lookup or postback)."""
+    """One transaction as Gravity reports it (sync answer, lookup or postback).
+
+    Holds no card number, security code or card token other than `unique_trans_id`, so every field
+    may be stored (see `facts`). `approved_cents` is what was taken, tip and surcharge included; when
+    an approval stated no amount at all it is 0 and `amount_stated` is False: book the requested
+    amount then, never 0 (a 0 would be charged again).
+    """
 
     outcome: Outcome
     external_transaction_id: str
@@ -70,6 +76,22 @@ class TransactionResult:
     batch_number: str | None
     reference: str | None
     approval_number: str | None = None
+    amount_stated: bool = True
+    tip_cents: int = 0
+    surcharge_cents: int = 0
+    avs_response_code: str | None = None
+    avs_response_text: str | None = None
+    cvv_response_code: str | None = None
+    cvv_response_text: str | None = None
+    cashier: str | None = None
+    billing_name: str | None = None
+    transaction_date: str | None = None
+
+    def facts(self) -> dict[str, object]:
+        """Every field Gravity reported, as JSON-ready values (a field it left out is omitted; tip and
+        surcharge read as 0), so the books can keep the gateway's own account beside ours."""
+        found = ((f.name, getattr(self, f.name)) for f in fields(self))
+        return {name: _plain(value) for name, value in found if value is not None}
 
     @property
     def approved(self) -> bool:
@@ -102,6 +124,19 @@ class BulkSale:
     billing_name: str | None = None
 
 
+def _plain(value: object) -> object:
+    """An enum as its string; str, int and bool as they are (all JSON-ready)."""
+    return str(value) if isinstance(value, StrEnum) else value
+
+
+def _masked(value: str | None) -> str | None:
+    """A masked account as reported, but never more than six leading and four trailing digits: if a
+    gateway ever sent a full number, only its last four survive."""
+    if value is None or sum(c.isdigit() for c in value) <= 10:
+        return value
+    return "*" * (len(value) - 4) + value[-4:]
+
+
 def _text(data: Mapping[str, Any], key: str) -> str | None:
     value = data.get(key)
     if value is None:
@@ -128,20 +163,22 @@ def parse_transaction(data: Mapping[str, Any]) -> TransactionResult:
     amount = from_optional_dollar_string(data.get("amount"))
     processed = from_optional_dollar_string(data.get("amountProcessed"))
     balance = from_optional_dollar_string(data.get("amountBalance"))
+    tip = from_optional_dollar_string(data.get("amountTipped")) or 0
+    surcharge = from_optional_dollar_string(data.get("amountTaxed")) or 0
     partial = approved and (_truthy(data.get("isPartialApproval")) or message.casefold() == PARTIAL_MESSAGE.casefold())
     reason = decline_class = None
     if not approved:
         outcome = Outcome.DECLINED
         reason, decline_class = classify_decline(message)
-        approved_cents = 0
+        taken: int | None = 0
     elif partial:
         outcome = Outcome.PARTIAL
-        approved_cents = processed if processed is not None else 0
-        if balance is None and amount is not None:
-            balance = amount - approved_cents
+        taken = _partly_taken(processed, amount, balance)
+        if balance is None and amount is not None and taken is not None:
+            balance = amount - taken
     else:
         outcome = Outcome.APPROVED
-        approved_cents = processed if processed is not None else (amount or 0)
+        taken = _fully_taken(processed, amount, tip + surcharge)
     raw_type = _text(data, "transactionType") or ""
     try:
         transaction_type: TransactionType | str = TransactionType(raw_type)
@@ -153,12 +190,12 @@ def parse_transaction(data: Mapping[str, Any]) -> TransactionResult:
         unique_trans_id=_text(data, "uniqueTransId"),
         transaction_type=transaction_type,
         amount_cents=amount,
-        approved_cents=approved_cents,
+        approved_cents=taken or 0,
         balance_cents=balance if outcome is Outcome.PARTIAL else None,
         decline_reason=reason,
         decline_class=decline_class,
         result_message=message or (APPROVED_MESSAGE if approved else ""),
-        masked_account=_text(data, "maskedAccount"),
+        masked_account=_masked(_text(data, "maskedAccount")),
         card_brand=_text(data, "accountCardType"),
         expiry_mmyy=_text(data, "accountExpiryDate"),
         fingerprint=_text(data, "accountFingerprint"),
@@ -166,5 +203,30 @@ def parse_transaction(data: Mapping[str, Any]) -> TransactionResult:
         batch_number=_text(data, "batchNumber"),
         reference=_text(data, "transactionReference"),
         approval_number=_text(data, "approvalNumberResult"),
+        amount_stated=taken is not None,
+        tip_cents=tip,
+        surcharge_cents=surcharge,
+        avs_response_code=_text(data, "avsResponseCode"),
+        avs_response_text=_text(data, "avsResponseText"),
+        cvv_response_code=_text(data, "cvvResponseCode"),
+        cvv_response_text=_text(data, "cvvResponseText"),
+        cashier=_text(data, "cashier"),
+        billing_name=_text(data, "billingName"),
+        transaction_date=_text(data, "transactionDate"),
     )
 
+
+def _fully_taken(processed: int | None, amount: int | None, extra: int) -> int | None:
+    """What a full approval took: amountProcessed, else the amount plus tip and surcharge, else unknown."""
+    if processed is not None:
+        return processed
+    return amount + extra if amount is not None else None
+
+
+def _partly_taken(processed: int | None, amount: int | None, balance: int | None) -> int | None:
+    """What a partial approval took: amountProcessed, else amount minus amountBalance, else unknown."""
+    if processed is not None:
+        return processed
+    if amount is not None and balance is not None:
+        return amount - balance
+    return None

@@ -2,7 +2,7 @@
 
 Every API call goes through one pipeline, in this order: merchant and token (404 / 401), JSON body
 (400), idempotency key (replay a finished identical request, 409 for another body or a request still
-running), injected fault (500, 429, slow, lost), the gateway rule in `SandboxState`, storing the
+running), injected fault (500, 429, 404, slow, lost), the gateway rule in `SandboxState`, storing the
 answer under the key, postbacks, and the answer (or, for a "lost" fault, a dropped connection after
 the transaction was committed).
 """
@@ -96,6 +96,8 @@ def create_app(state: SandboxState, postman: Postman) -> ASGIApp:
                     ApiError(429, "too many requests (injected)"),
                     headers={"retry-after": str(C.RATE_LIMIT_RETRY_AFTER_SECONDS)},
                 )
+            if fault is not None and fault.kind == "404":
+                return _error(ApiError(404, C.TRANSACTION_NOT_FOUND_MESSAGE))
             if fault is not None and fault.kind == "slow":
                 await asyncio.sleep(fault.delay_s)
             try:
@@ -218,6 +220,7 @@ def create_app(state: SandboxState, postman: Postman) -> ASGIApp:
                     expiry_mmyy=data.get("expiry_mmyy"), reason=data.get("reason"),
                     approved_cents=int(approved) if approved is not None else None,
                     entry_method=data.get("entry_method"),
+                    tip_cents=data.get("tip_cents"), surcharge_cents=data.get("surcharge_cents"),
                 )
             elif action == "cancel":
                 _, answer, postbacks = state.cancel_on_device(oid, device)

@@ -79,7 +79,8 @@ class SandboxControl:
 
     # --- faults ----------------------------------------------------------------------------------
     def inject_fault(self, endpoint: str, kind: str, count: int = 1, *, delay_s: float | None = None, oid: str | None = None) -> None:
-        """The next `count` calls of `endpoint` fail with `kind`: "500", "429", "slow" or "lost"."""
+        """The next `count` calls of `endpoint` fail with `kind`: "500", "429", "slow", "lost", or
+        "404" (lookup only: "not found" for a transaction that exists, like a lagging index)."""
         self._call("POST", "/faults", {"endpoint": endpoint, "kind": str(kind), "count": count, "delay_s": delay_s, "oid": oid})
 
     def faults(self) -> list[dict[str, Any]]:
@@ -100,10 +101,15 @@ class SandboxControl:
         approved_cents: int | None = None,
         expiry_mmyy: str | None = None,
         entry_method: str | None = None,
+        tip_cents: int | None = None,
+        surcharge_cents: int | None = None,
     ) -> dict[str, Any]:
-        """The customer presents a card: outcome "approve" (default: by card number), "decline" or "partial"."""
+        """The customer presents a card: outcome "approve" (default: by card number), "decline" or "partial".
+
+        `tip_cents` and `surcharge_cents` make an approved sale take more than was asked."""
         body = {"outcome": outcome, "card_number": card_number, "reason": reason, "approved_cents": approved_cents,
-                "expiry_mmyy": expiry_mmyy, "entry_method": entry_method}
+                "expiry_mmyy": expiry_mmyy, "entry_method": entry_method,
+                "tip_cents": tip_cents, "surcharge_cents": surcharge_cents}
         return self._call("POST", f"/devices/{self._seg(oid)}/{self._seg(device)}/present", body)
 
     def cancel_on_device(self, oid: str, device: str) -> dict[str, Any]:

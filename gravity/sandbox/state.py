@@ -76,6 +76,10 @@ class Txn:
     refunded_cents: int = 0
     voided: bool = False
     source: str = "api"
+    tip_cents: int = 0  # above the request, added at the terminal; included in approved_cents
+    surcharge_cents: int = 0  # likewise
+    avs_code: str = ""  # "" = not checked
+    cvv_code: str = ""
 
     @property
     def is_approved(self) -> bool:
@@ -260,6 +264,8 @@ class SandboxState:
             raise ApiError(400, f"unknown endpoint {endpoint!r}; one of {', '.join(C.FAULT_ENDPOINTS)}")
         if kind not in C.FAULT_KINDS:
             raise ApiError(400, f"unknown fault kind {kind!r}; one of {', '.join(C.FAULT_KINDS)}")
+        if kind == "404" and endpoint not in C.NOT_FOUND_FAULT_ENDPOINTS:
+            raise ApiError(400, f"a 404 fault applies only to {', '.join(C.NOT_FOUND_FAULT_ENDPOINTS)}")
         if count < 1:
             raise ApiError(400, "count must be at least 1")
         with self._lock:
@@ -384,6 +390,8 @@ class SandboxState:
             "amount": to_dollar_string(txn.amount_cents) if txn.amount_cents is not None else "",
             "amountProcessed": to_dollar_string(txn.approved_cents) if txn.is_approved else "",
             "amountBalance": to_dollar_string((txn.amount_cents or 0) - txn.approved_cents) if partial else "",
+            "amountTipped": to_dollar_string(txn.tip_cents) if txn.tip_cents else "",
+            "amountTaxed": to_dollar_string(txn.surcharge_cents) if txn.surcharge_cents else "",
             "isPartialApproval": "true" if partial else "false",
             "maskedAccount": card.masked if card else "",
             "accountCardType": card.brand if card else "",
@@ -393,7 +401,11 @@ class SandboxState:
             "batchNumber": str(txn.batch_number) if txn.batch_number is not None else "",
             "transactionReference": txn.reference or "",
             "billingName": txn.billing_name or "",
-            "cashierId": txn.cashier_id or "",
+            "cashier": txn.cashier_id or "",
+            "avsResponseCode": txn.avs_code,
+            "avsResponseText": C.AVS_RESPONSES.get(txn.avs_code, ""),
+            "cvvResponseCode": txn.cvv_code,
+            "cvvResponseText": C.CVV_RESPONSES.get(txn.cvv_code, ""),
             "transactionDate": txn.created_at,
         }
 
@@ -509,6 +521,7 @@ class SandboxState:
             expiry = self._field(data, "cardExpirationDate") or ""
             external_id = self._field(data, "externalTransactionId")
             billing_name = self._field(data, "billingName", required=False)
+            postal_code = self._field(data, "billingPostalCode", required=False)
             if not (number.isascii() and number.isdigit()) or not 12 <= len(number) <= 19:
                 raise ApiError(400, "cardNumber must be 12 to 19 digits")
             if not _MMYY.match(expiry):
@@ -524,6 +537,7 @@ class SandboxState:
                 oid, external_id, "CreditSaveCard",  # type: ignore[arg-type]
                 status="approved" if approved else "declined", result_message=message, amount_cents=None,
                 approved_cents=0, card_id=card.card_id, entry_method="Keyed", billing_name=billing_name,
+                avs_code=C.avs_code(postal_code), cvv_code=C.cvv_code(security or None),
             )
             txn.batch_number = None  # saving a card moves no money and joins no batch
             return self._answer(txn)
@@ -640,10 +654,16 @@ class SandboxState:
         reason: str | None = None,
         approved_cents: int | None = None,
         entry_method: str | None = None,
+        tip_cents: int | None = None,
+        surcharge_cents: int | None = None,
     ) -> Handled:
-        """The customer taps or inserts a card: the waiting transaction completes (postback sent)."""
+        """The customer taps or inserts a card: the waiting transaction completes (postback sent).
+
+        A tip or surcharge makes an approved sale take more than was asked (amountProcessed is the
+        amount plus both), which the engine must book as such. [ours]"""
         with self._lock:
             device, session = self._waiting_session(oid, device_name)
+            extra = self._extras(session, outcome, tip_cents, surcharge_cents)
             number = card_number or C.DEFAULT_TEST_CARD
             expiry = expiry_mmyy or self.now().add(years=3).format("MMYY")
             if not (number.isascii() and number.isdigit()) or not _MMYY.match(expiry):
@@ -651,7 +671,7 @@ class SandboxState:
             amount = session.amount_cents
             if outcome in (None, "approve"):
                 message = self._card_behaviour(number, expiry)
-                status, approved = ("approved", amount) if message == C.APPROVED_MESSAGE else ("declined", 0)
+                status, approved = ("approved", amount + sum(extra)) if message == C.APPROVED_MESSAGE else ("declined", 0)
             elif outcome == "decline":
                 try:
                     message = C.DECLINE_MESSAGE[DeclineReason(reason or DeclineReason.GENERIC)]
@@ -667,18 +687,33 @@ class SandboxState:
                 status, message = "partial", C.PARTIAL_MESSAGE
             else:
                 raise ApiError(400, "outcome must be approve, decline or partial")
+            tip, surcharge = extra if status == "approved" else (0, 0)
             card = self._make_card(number, expiry)
             txn = self._new_txn(
                 oid, session.external_id, session.transaction_type, status=status, result_message=message,
                 amount_cents=amount, approved_cents=approved, card_id=card.card_id,
                 entry_method=entry_method or C.DEFAULT_TERMINAL_ENTRY_METHOD, reference=session.reference,
-                source="terminal",
+                source="terminal", tip_cents=tip, surcharge_cents=surcharge,
             )
             session.state = "completed"
             device["session"] = None
             self._save()
             flat = self.wire(txn)
             return 200, flat, [flat]
+
+    @staticmethod
+    def _extras(session: Session, outcome: str | None, tip_cents: int | None, surcharge_cents: int | None) -> tuple[int, int]:
+        """(tip, surcharge) in cents, refused unless they can apply: a sale approved in full."""
+        extra = []
+        for name, value in (("tip_cents", tip_cents), ("surcharge_cents", surcharge_cents)):
+            if value is None:
+                value = 0
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ApiError(400, f"{name} must be a whole number of cents, zero or more")
+            extra.append(value)
+        if any(extra) and (outcome not in (None, "approve") or session.transaction_type != "CreditSale"):
+            raise ApiError(400, "a tip or surcharge applies only to a sale approved in full")
+        return extra[0], extra[1]
 
     def cancel_on_device(self, oid: str, device_name: str) -> Handled:
         """The customer presses cancel: the session ends with a declined "Cancelled" result. [ours]"""
@@ -762,6 +797,8 @@ class SandboxState:
                     "amount": to_dollar_string(amount) if amount is not None else None,
                     "approved_cents": txn.approved_cents,
                     "approved": to_dollar_string(txn.approved_cents),
+                    "tip_cents": txn.tip_cents,
+                    "surcharge_cents": txn.surcharge_cents,
                     "refunded_cents": txn.refunded_cents,
                     "voided": txn.voided,
                     "voided_cents": txn.approved_cents if txn.voided else 0,

@@ -22,7 +22,7 @@ from gravity.errors import (
     UnknownOutcome,
 )
 from gravity.results import Outcome, TransactionType
-from gravity.sandbox.control import SandboxControl
+from gravity.sandbox.control import SandboxControl, SandboxControlError
 from gravity.sandbox.server import SandboxServer
 from tests.gravity.conftest import OID, TOKEN, new_id, save_card
 
@@ -181,6 +181,19 @@ async def test_faults_on_lookup(client: GravityClient, control: SandboxControl) 
     control.inject_fault("lookup", "lost")
     with pytest.raises(ReadInterrupted):  # a read that lost its answer is simply repeated
         await client.lookup(new_id())
+
+
+async def test_lookup_404_fault_hides_a_committed_transaction(client: GravityClient, control: SandboxControl) -> None:
+    card = await save_card(client)
+    sale = await client.charge_saved_card(card_ref=card, amount_cents=300, external_id=new_id())
+    control.inject_fault("lookup", "404")
+    assert await client.lookup(sale.external_transaction_id) is None
+    assert await client.lookup(sale.external_transaction_id) == sale  # the fault covered one call
+
+
+def test_404_fault_is_for_lookups_only(control: SandboxControl) -> None:
+    with pytest.raises(SandboxControlError, match="400"):
+        control.inject_fault("tokenizedPayment", "404")
 
 
 async def test_faults_are_per_endpoint(client: GravityClient, control: SandboxControl) -> None:
