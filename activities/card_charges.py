@@ -29,6 +29,7 @@ from sqlmodel import Session
 from temporalio.exceptions import ApplicationError
 
 from activities.cards import card_expired_on
+from activities.approvals import book_approval
 from activities.gateways import GatewayDirectory
 from activities.heartbeat import heartbeating
 from activities.invoice_compensation import GiveBack
@@ -49,7 +50,6 @@ from models.invoicing import (
     lock_payment_and_invoice,
     new_attempt,
     open_balance,
-    record_approved,
     record_declined,
 )
 from models.outbox import emit
@@ -262,16 +262,7 @@ class CardCollector:
         with session_scope(self._engine) as session:
             payment, invoice = lock_payment_and_invoice(session, payment_id)
             if result.outcome in (Outcome.APPROVED, Outcome.PARTIAL):
-                booking = record_approved(
-                    session,
-                    payment,
-                    invoice=invoice,
-                    approved_cents=result.approved_cents,
-                    unique_trans_id=result.unique_trans_id,
-                    masked_number=result.masked_account,
-                    brand=result.card_brand,
-                    message=result.result_message,
-                )
+                booking = book_approval(session, payment, result, invoice=invoice)
                 emit(
                     session,
                     type="payment.succeeded",

@@ -17,6 +17,7 @@ from sqlmodel import select
 from temporalio.exceptions import ApplicationError
 
 from activities.cards import card_expired_on
+from activities.approvals import book_approval
 from activities.gateways import GatewayDirectory
 from activities.invoice_compensation import GiveBack
 from foundation.contracts import GiveBackOutcome
@@ -27,7 +28,7 @@ from gravity.results import Outcome, TransactionResult
 from models.billing import Deposit, Payment
 from models.clinic import Client, Location, SavedCard
 from models.db import session_scope
-from models.invoicing import record_approved, record_declined, record_deposit, start_deposit_attempt
+from models.invoicing import record_declined, record_deposit, start_deposit_attempt
 from models.outbox import emit
 
 
@@ -117,8 +118,7 @@ class DepositTaker:
             payment = session.exec(select(Payment).where(Payment.id == payment_id).with_for_update()).one()
             stream = f"client:{payment.client_id}"
             if result.outcome in (Outcome.APPROVED, Outcome.PARTIAL):
-                record_approved(session, payment, approved_cents=result.approved_cents, unique_trans_id=result.unique_trans_id,
-                                masked_number=result.masked_account, brand=result.card_brand, message=result.result_message)
+                book_approval(session, payment, result)
                 record_deposit(session, payment)
             else:
                 reason = str(result.decline_reason.value) if result.decline_reason else None

@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.approvals import book_approval
 from activities.gateways import GatewayDirectory
 from activities.invoice_compensation import GiveBack
 from foundation.contracts import GatewayResult, TerminalClose, TerminalOutcome, TerminalPaymentInput, TerminalPrepared, TerminalRecord
@@ -35,7 +36,6 @@ from models.invoicing import (
     lock_invoice,
     new_attempt,
     open_balance,
-    record_approved,
     record_declined,
     record_deposit,
     start_deposit_attempt,
@@ -257,10 +257,7 @@ class TerminalActivities:
             if result.outcome in (Outcome.APPROVED.value, Outcome.PARTIAL.value):
                 if payment.status in ("pending", "unknown"):
                     payment.status = "pending"  # a late answer after manual review is still booked
-                booking = record_approved(
-                    session, payment, approved_cents=result.approved_cents, unique_trans_id=result.unique_trans_id,
-                    masked_number=result.masked_account, brand=result.card_brand, message=result.result_message,
-                )
+                booking = book_approval(session, payment, result)
                 deposit = record_deposit(session, payment)
                 deposit_id = deposit.id if deposit else None
                 if record.save_card and not record.late:

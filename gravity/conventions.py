@@ -219,7 +219,10 @@ FAULT_ENDPOINTS: Final = (
     "deviceCancel",
     "devices",
 )
-FAULT_KINDS: Final = ("500", "429", "slow", "lost", "404")
+FAULT_KINDS: Final = ("500", "429", "slow", "lost", "404", "amountless")
+# "amountless" answers as usual but with every amount field empty: an approval that states no
+# amount, which the books must still take as what was asked. [ours]
+AMOUNT_FIELDS: Final = ("amount", "amountProcessed", "amountBalance", "amountTipped", "amountTaxed")
 # "404" answers "transaction not found" although the transaction exists: a lookup index that lags
 # behind the write. Only the lookup endpoint takes it. [ours]
 NOT_FOUND_FAULT_ENDPOINTS: Final = ("lookup",)

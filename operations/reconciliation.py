@@ -4,6 +4,7 @@
 bookkeeping cannot hide a double charge: for each of our references (the invoice id we send as
 `transactionReference`), the money kept by approved sales must not exceed the largest amount any
 one of them asked for (a partial approval plus a sale for the balance is fine; two full sales are not).
+A tip or surcharge the customer added at the terminal is money asked for too, not a second charge.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def count_double_charges(gateway_rows: Iterable[Mapping[str, Any]]) -> int:
         if row["transaction_type"] != SALE or row["status"] not in APPROVED or not row.get("reference"):
             continue
         reference = str(row["reference"])
-        kept[reference] += 0 if row["voided"] else int(row["approved_cents"])
+        extras = int(row.get("tip_cents") or 0) + int(row.get("surcharge_cents") or 0)
+        kept[reference] += 0 if row["voided"] else int(row["approved_cents"]) - extras
         largest_ask[reference] = max(largest_ask[reference], int(row["amount_cents"] or 0))
     return sum(1 for reference, cents in kept.items() if cents > largest_ask[reference])
 

@@ -30,6 +30,14 @@ _TRANSPORT_KEY = "sandbox.transport"
 _NOT_STORED = {409, 429}
 
 
+def _without_amounts(payload: Any) -> Any:
+    """The answer with every amount field empty (the "amountless" fault)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("transactionResponse"), dict):
+        return payload
+    response = {k: ("" if k in C.AMOUNT_FIELDS else v) for k, v in payload["transactionResponse"].items()}
+    return {**payload, "transactionResponse": response}
+
+
 def _error(error: ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"message": error.message}, status_code=error.status, headers=headers)
 
@@ -104,6 +112,8 @@ def create_app(state: SandboxState, postman: Postman) -> ASGIApp:
                 status, payload, postbacks = handle(oid, body)
             except ApiError as error:
                 status, payload, postbacks = error.status, {"message": error.message}, []
+            if fault is not None and fault.kind == "amountless":
+                payload = _without_amounts(payload)
             text = json.dumps(payload)
             if key and status not in _NOT_STORED:
                 state.idempotency_finish(oid, scope_name, key, status, text)

@@ -244,3 +244,41 @@ async def test_cancel_now_refunds_a_period_paid_by_two_payments_and_always_ends_
         assert subscription is not None and subscription.status == "cancelled"
     assert_books_match(db, sandbox)
     assert_clearing_matches_gateway(db, sandbox)
+
+
+async def test_a_tip_at_the_terminal_is_booked_as_approved(
+    db: Engine, sandbox: SandboxControl, temporal_env: WorkflowEnvironment, gateways: GatewayDirectory, clinic: Clinic, ready: Receiver,
+) -> None:
+    """Defect 8: an approval above the request (a tip) broke ck_payment_approved_le_amount and the
+    booking was retried forever."""
+    from tests.payments.helpers import counter_invoice
+
+    invoice_id = counter_invoice(db, clinic, 10_000)
+    counter = await start_at_counter(temporal_env, db, gateways, clinic, invoice_id=invoice_id)
+    await wait_for_state(counter, "waiting_at_counter")
+    sandbox.present_card(OID, DEVICE, tip_cents=1_500, surcharge_cents=300)
+    outcome = await asyncio.wait_for(counter.result(), 30)
+
+    assert (outcome.status, outcome.approved_cents, outcome.balance_cents) == ("approved", 11_800, 0)
+    (tapped,) = payments_of(db, invoice_id)
+    assert (tapped.amount_cents, tapped.approved_cents, tapped.tip_cents, tapped.surcharge_cents) == (10_000, 11_800, 1_500, 300)
+    assert tapped.gateway_facts is not None and tapped.gateway_facts["tip_cents"] == 1_500
+    assert (invoice(db, invoice_id).status, invoice(db, invoice_id).paid_cents) == ("paid", 10_000)
+    from models.ledger import account_balances
+
+    with Session(db) as session:
+        balances = account_balances(session)
+    assert (balances.get("tips_payable"), balances.get("fee_revenue")) == (-1_500, -10_300)
+    assert_books_match(db, sandbox)
+    assert_clearing_matches_gateway(db, sandbox)
+
+
+async def test_an_approval_that_states_no_amount_is_booked_as_what_was_asked(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, gateways: GatewayDirectory, clinic: Clinic,
+) -> None:
+    """Defect 8: an approval without amount fields was booked as 0 and the invoice charged again."""
+    workflow_input, _ = await _enrolled(db, sandbox_server, clinic)
+    sandbox.inject_fault("tokenizedPayment", "amountless")
+    outcome = await _charge(db, gateways, first_attempt(workflow_input))
+    assert (outcome.outcome, outcome.charged_cents, outcome.balance_cents) == ("paid", 4_500, 0)
+    assert_books_match(db, sandbox)
