@@ -17,16 +17,20 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.gateways import GatewayDirectory
 from activities.invoice_compensation import InvoiceCompensationActivities
+from activities.janitor import JanitorActivities
 from activities.subscription_commands import SubscriptionCommandActivities
 from activities.subscriptions import SubscriptionActivities
 from activities.terminal import TerminalActivities
 from foundation.converter import data_converter
 from foundation.telemetry import Telemetry, configure_logging, current_telemetry, setup_telemetry
 from workflows.invoice_cancellation import InvoiceCancellationWorkflow
+from workflows.money_janitor import DailyReconciliationWorkflow, MoneyJanitorWorkflow
 from workflows.subscription import SubscriptionWorkflow
 from workflows.terminal_payment import TerminalPaymentWorkflow
 
-WORKFLOWS: Sequence[type] = (SubscriptionWorkflow, TerminalPaymentWorkflow, InvoiceCancellationWorkflow)
+WORKFLOWS: Sequence[type] = (
+    SubscriptionWorkflow, TerminalPaymentWorkflow, InvoiceCancellationWorkflow, MoneyJanitorWorkflow, DailyReconciliationWorkflow,
+)
 
 # The sandbox re-imports a workflow's module for every new run. Ours are passed through instead: they
 # hold no mutable module state, and `tests/policy/test_workflow_purity.py` checks they read no clock,
@@ -55,9 +59,10 @@ def activities_for(engine: Engine, gateways: GatewayDirectory) -> list[object]:
 
 
 def _counter_activities(engine: Engine, gateways: GatewayDirectory) -> list[object]:
-    """Terminal payments and the invoice-cancellation saga."""
+    """Terminal payments, the invoice-cancellation saga, the janitor and the reconciliation."""
     terminal = TerminalActivities(engine, gateways)
     compensation = InvoiceCompensationActivities(engine, gateways)
+    janitor = JanitorActivities(engine, gateways)
     return [
         terminal.prepare_terminal_payment,
         terminal.send_to_terminal,
@@ -69,6 +74,8 @@ def _counter_activities(engine: Engine, gateways: GatewayDirectory) -> list[obje
         compensation.compensate_payment,
         compensation.return_invoice_credit,
         compensation.void_cancelled_invoice,
+        janitor.resolve_stale_money,
+        janitor.reconcile_day,
     ]
 
 
@@ -120,6 +127,7 @@ async def connect(address: str, namespace: str, *, telemetry: Telemetry | None =
 async def run_worker(database_url: str, temporal_address: str, *, namespace: str, task_queue: str, gateways: GatewayDirectory) -> None:
     from foundation.settings import get_settings
     from models.db import get_engine
+    from operations.schedules import ensure_schedules
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -127,6 +135,7 @@ async def run_worker(database_url: str, temporal_address: str, *, namespace: str
     client = await connect(temporal_address, namespace, telemetry=telemetry)
     engine = get_engine(database_url)
     worker = build_worker(client, engine, gateways, task_queue=task_queue)
+    await ensure_schedules(client, task_queue)
     stop = stop_on_signals()
     try:
         async with telemetry.temporal_metrics(), worker:

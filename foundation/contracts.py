@@ -414,3 +414,35 @@ class InvoiceCancellationOutcome:
     compensated: list[GiveBackOutcome]
     credit_returned_cents: int
     subscription_id: str | None = None
+
+
+# ----------------------------------------------------------------- the janitor and the reconciliation
+@dataclass(frozen=True)
+class JanitorInput:
+    """Resolve money movements still pending after `older_than_s` seconds (at most `limit` a run)."""
+
+    older_than_s: int = 600
+    limit: int = 500
+
+
+@dataclass(frozen=True)
+class JanitorReport:
+    booked: int = 0  # pending attempts Gravity knew: their answer is now booked
+    closed: int = 0  # pending attempts Gravity never saw: closed as not sent
+    refunds_done: int = 0
+    refunds_failed: int = 0
+    unresolved: int = 0  # the lookup itself failed: the next run tries again
+
+
+@dataclass(frozen=True)
+class ReconciliationInput:
+    """Compare the books with the gateway for the UTC day `day` (None: yesterday)."""
+
+    day: date | None = None
+
+
+@dataclass(frozen=True)
+class ReconciliationReport:
+    day: date
+    checked: int
+    differences: list[str] = field(default_factory=list)

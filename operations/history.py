@@ -55,9 +55,13 @@ from foundation.contracts import (
     InvoiceCancellationInput,
     InvoiceCancellationOutcome,
     InvoiceChanged,
+    JanitorInput,
+    JanitorReport,
     PlanChange,
     PlanChangeInput,
     PlanChangeOutcome,
+    ReconciliationInput,
+    ReconciliationReport,
     SubscriptionInput,
     TerminalClose,
     TerminalOutcome,
@@ -85,11 +89,15 @@ _WORKFLOW_INPUTS: dict[str, type] = {
     "Subscription": SubscriptionInput,
     "TerminalPayment": TerminalPaymentInput,
     "InvoiceCancellation": InvoiceCancellationInput,
+    "MoneyJanitor": JanitorInput,
+    "DailyReconciliation": ReconciliationInput,
 }
 _WORKFLOW_RESULTS: dict[str, type] = {
     "Subscription": str,
     "TerminalPayment": TerminalOutcome,
     "InvoiceCancellation": InvoiceCancellationOutcome,
+    "MoneyJanitor": JanitorReport,
+    "DailyReconciliation": ReconciliationReport,
 }
 _ACTIVITIES: dict[str, tuple[type | None, type | None]] = {
     "charge_cycle": (ChargeRequest, ChargeOutcome),
@@ -106,6 +114,8 @@ _ACTIVITIES: dict[str, tuple[type | None, type | None]] = {
     "compensate_payment": (CompensationStep, GiveBackOutcome),
     "return_invoice_credit": (CompensationStep, int),
     "void_cancelled_invoice": (CompensationStep, str),
+    "resolve_stale_money": (JanitorInput, JanitorReport),
+    "reconcile_day": (ReconciliationInput, ReconciliationReport),
 }
 _UPDATES: dict[str, tuple[list[type], type]] = {
     "cancel": ([CancelRequest], CommandResult),

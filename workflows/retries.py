@@ -71,3 +71,10 @@ VOID_RETRY = RetryPolicy(
     maximum_attempts=3,
     non_retryable_error_types=["InvalidCommand", "NotFound", "NotYetCompensated"],
 )
+# The janitor and the reconciliation: a few tries, then the next scheduled run takes over.
+SWEEP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=3,
+    non_retryable_error_types=["InvalidCommand", "NotFound", "GravityPermanent"],
+)

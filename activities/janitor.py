@@ -1,0 +1,183 @@
+"""The janitor and the daily reconciliation: money movements nobody is finishing, and the books
+against what Gravity says happened.
+
+A pending attempt normally ends in the activity that wrote it. One whose activity gave up or whose
+workflow went away stays pending and keeps its reservation on the invoice; the janitor looks such
+rows up (older than a few minutes, so it never races a live try) and books what Gravity did, or
+closes them as never sent. Booking is the same idempotent code the collectors use, so a collector
+that wakes up later finds the row final and sends nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+
+from sqlalchemy import Engine, or_
+from sqlmodel import Session, select
+from temporalio import activity
+
+from activities.card_charges import CardCollector
+from activities.deposits import DepositTaker
+from activities.gateways import GatewayDirectory
+from activities.invoice_compensation import GiveBack
+from foundation.contracts import JanitorInput, JanitorReport, ReconciliationInput, ReconciliationReport
+from gravity.errors import GravityError
+from gravity.results import TransactionResult
+from models.billing import Payment, Refund
+from models.clinic import Location
+from models.db import session_scope
+from models.invoicing import close_attempt
+from models.outbox import emit
+from models.refunds import record_refund_done, record_refund_failed
+
+
+@dataclass(frozen=True)
+class _Stale:
+    kind: str  # payment | refund
+    id: str
+    external_transaction_id: str
+    oid: str
+    purpose: str = "invoice"
+
+
+class JanitorActivities:
+    def __init__(self, engine: Engine, gateways: GatewayDirectory) -> None:
+        self._engine = engine
+        self._gateways = gateways
+        self._collector = CardCollector(engine, gateways)
+        self._deposits = DepositTaker(engine, gateways)
+        self._give_back = GiveBack(engine, gateways)
+
+    # ------------------------------------------------------------------ the janitor
+    @activity.defn(name="resolve_stale_money")
+    async def resolve_stale_money(self, request: JanitorInput) -> JanitorReport:
+        """Look up every card-on-file attempt and refund pending for longer than
+        `older_than_s`, and book what Gravity did (or close what it never saw)."""
+        cutoff = datetime.now(timezone.utc) - timedelta(seconds=request.older_than_s)
+        stale = await asyncio.to_thread(self._stale, cutoff, request.limit)
+        counts = {"booked": 0, "closed": 0, "refunds_done": 0, "refunds_failed": 0, "unresolved": 0}
+        for item in stale:
+            activity.heartbeat(item.id)
+            try:
+                found = await self._gateways.for_oid(item.oid).lookup(item.external_transaction_id)
+            except GravityError:
+                counts["unresolved"] += 1
+                continue
+            counts[await self._resolve(item, found)] += 1
+        return JanitorReport(**counts)
+
+    def _stale(self, cutoff: datetime, limit: int) -> list[_Stale]:
+        with session_scope(self._engine) as session:
+            oids = {loc.id: loc.gravity_oid for loc in session.exec(select(Location))}
+            payments = session.exec(
+                select(Payment)
+                .where(Payment.status == "pending", Payment.method == "card_on_file", Payment.created_at < cutoff)  # type: ignore[operator]
+                .order_by(Payment.created_at)  # type: ignore[arg-type]
+                .limit(limit)
+            ).all()
+            refunds = session.exec(
+                select(Refund, Payment.location_id)
+                .join(Payment, Payment.id == Refund.payment_id)  # type: ignore[arg-type]
+                .where(Refund.status == "pending", Refund.created_at < cutoff)  # type: ignore[operator]
+                .order_by(Refund.created_at)  # type: ignore[arg-type]
+                .limit(limit)
+            ).all()
+            return [
+                *(_Stale("payment", p.id, p.external_transaction_id, oids[p.location_id], p.purpose) for p in payments),
+                *(_Stale("refund", r.id, r.external_transaction_id, oids[location_id]) for r, location_id in refunds),
+            ]
+
+    async def _resolve(self, item: _Stale, found: TransactionResult | None) -> str:
+        if item.kind == "refund":
+            return await asyncio.to_thread(self._resolve_refund, item.id, found)
+        if found is None:
+            await asyncio.to_thread(self._close_unsent, item.id)
+            return "closed"
+        if item.purpose == "deposit":
+            await asyncio.to_thread(self._deposits._record, item.id, found)
+            return "booked"
+        _, booking = await asyncio.to_thread(self._collector._record, item.id, found, await asyncio.to_thread(self._stream_of, item.id))
+        if booking.returning:
+            await self._give_back.return_excess(item.id)
+        return "booked"
+
+    def _stream_of(self, payment_id: str) -> str:
+        with session_scope(self._engine) as session:
+            payment = session.get(Payment, payment_id)
+            assert payment is not None
+            return f"subscription:{payment.subscription_id}" if payment.subscription_id else f"client:{payment.client_id}"
+
+    def _close_unsent(self, payment_id: str) -> None:
+        with session_scope(self._engine) as session:
+            payment = session.exec(select(Payment).where(Payment.id == payment_id).with_for_update()).one()
+            close_attempt(session, payment, status="failed", message="not sent: Gravity never saw this attempt (closed by the janitor)")
+            emit(session, type="payment.closed_unsent", stream=_stream(payment),
+                 payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "external_transaction_id": payment.external_transaction_id},
+                 dedupe_key=f"payment.closed_unsent:{payment.id}")
+
+    def _resolve_refund(self, refund_id: str, found: TransactionResult | None) -> str:
+        with session_scope(self._engine) as session:
+            refund = session.exec(select(Refund).where(Refund.id == refund_id).with_for_update()).one()
+            if found is not None and found.approved:
+                record_refund_done(session, refund, unique_trans_id=found.unique_trans_id)
+                return "refunds_done"
+            message = found.result_message if found is not None else "Gravity never saw this refund (closed by the janitor)"
+            record_refund_failed(session, refund, message=message)
+            return "refunds_failed"
+
+    # ------------------------------------------------------------------ the daily reconciliation
+    @activity.defn(name="reconcile_day")
+    async def reconcile_day(self, request: ReconciliationInput) -> ReconciliationReport:
+        """Look up every sale and give-back the books recorded that day, compare amounts and
+        outcomes with Gravity's, and raise a `reconciliation.difference` event for each that differs."""
+        day = request.day or (datetime.now(timezone.utc).date() - timedelta(days=1))
+        ours = await asyncio.to_thread(self._recorded_on, day)
+        differences: list[str] = []
+        for external_id, oid, kind, cents in ours:
+            activity.heartbeat(external_id)
+            try:
+                found = await self._gateways.for_oid(oid).lookup(external_id)
+            except GravityError as error:
+                differences.append(f"{kind} {external_id}: could not be looked up ({error.message})")
+                continue
+            theirs = 0 if found is None or not found.approved else found.approved_cents
+            if theirs != cents:
+                differences.append(f"{kind} {external_id}: ours {cents} cents, gateway {theirs} cents")
+        await asyncio.to_thread(self._report, day, len(ours), differences)
+        return ReconciliationReport(day, len(ours), differences)
+
+    def _recorded_on(self, day: date) -> list[tuple[str, str, str, int]]:
+        """(external id, oid, kind, cents the books say moved) of every movement touched that day."""
+        start = datetime.combine(day, time(0), tzinfo=timezone.utc)
+        end = start + timedelta(days=1)
+        with session_scope(self._engine) as session:
+            oids = {loc.id: loc.gravity_oid for loc in session.exec(select(Location))}
+            rows: list[tuple[str, str, str, int]] = []
+            for p in session.exec(select(Payment).where(
+                Payment.method != "credit", Payment.status.in_(("approved", "voided", "declined")),  # type: ignore[attr-defined]
+                or_(Payment.updated_at >= start, Payment.created_at >= start),  # type: ignore[operator]
+                Payment.created_at < end,  # type: ignore[operator]
+            )):
+                rows.append((p.external_transaction_id, oids[p.location_id], "sale", p.approved_cents))
+            for r, location_id in session.exec(
+                select(Refund, Payment.location_id).join(Payment, Payment.id == Refund.payment_id)  # type: ignore[arg-type]
+                .where(Refund.status.in_(("done", "failed")), Refund.created_at >= start, Refund.created_at < end)  # type: ignore[attr-defined, operator]
+            ):
+                rows.append((r.external_transaction_id, oids[location_id], r.kind, r.amount_cents if r.status == "done" else 0))
+            return rows
+
+    def _report(self, day: date, checked: int, differences: list[str]) -> None:
+        with session_scope(self._engine) as session:
+            for index, difference in enumerate(differences):
+                emit(session, type="reconciliation.difference", stream="finance:reconciliation",
+                     payload={"day": day.isoformat(), "difference": difference},
+                     dedupe_key=f"reconciliation.difference:{day.isoformat()}:{index}:{difference}")
+            emit(session, type="reconciliation.completed", stream="finance:reconciliation",
+                 payload={"day": day.isoformat(), "checked": checked, "differences": len(differences)},
+                 dedupe_key=f"reconciliation.completed:{day.isoformat()}:{checked}:{len(differences)}")
+
+
+def _stream(payment: Payment) -> str:
+    return f"subscription:{payment.subscription_id}" if payment.subscription_id else f"client:{payment.client_id}"

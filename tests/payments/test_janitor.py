@@ -1,0 +1,115 @@
+"""The janitor and the daily reconciliation, on the real dev server, PostgreSQL and the sandbox:
+pending money movements nobody finishes are resolved by lookup, and the books are compared with
+what Gravity says happened."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pytest
+from sqlalchemy import Engine, update
+from sqlmodel import Session, select
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.gateways import GatewayDirectory
+from activities.janitor import JanitorActivities
+from activities.subscriptions import SubscriptionActivities
+from bench.charge_cost import first_attempt
+from foundation.contracts import JanitorInput, ReconciliationInput
+from foundation.ids import invoice_id_for_cycle
+from gravity.sandbox.control import SandboxControl
+from gravity.sandbox.server import SandboxServer
+from models.billing import Payment
+from models.db import session_scope
+from models.outbox import OutboxEvent
+from operations.enrollment import EnrollRequest, record_enrollment
+from operations.schedules import JANITOR_SCHEDULE, RECONCILIATION_SCHEDULE, ensure_schedules
+from tests.payments.helpers import assert_books_match, invoice, payments_of
+from tests.support.cards import save_card
+from tests.support.clinic import Clinic
+from workflows.money_janitor import MoneyJanitorWorkflow
+
+TASK_QUEUE = "billing-tests"
+
+
+async def _stranded_charge(db: Engine, sandbox: SandboxControl, server: SandboxServer, gateways: GatewayDirectory, clinic: Clinic, fault: str) -> str:
+    """A first cycle charge whose activity gave up with its attempt pending; returns the invoice id."""
+    card_id, _ = await save_card(db, server, clinic)
+    request = EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, date(2026, 11, 1), card_id=card_id)
+    workflow_input, _ = record_enrollment(db, request)
+    sandbox.inject_fault("tokenizedPayment", fault)
+    sandbox.inject_fault("lookup", "500", count=20)
+    with pytest.raises(Exception):
+        await ActivityEnvironment().run(SubscriptionActivities(db, gateways).charge_cycle, first_attempt(workflow_input))
+    sandbox.clear_faults()
+    invoice_id = invoice_id_for_cycle(workflow_input.setup.subscription_id, first_attempt(workflow_input).period_start)
+    assert [p.status for p in payments_of(db, invoice_id)] == ["pending"]
+    return invoice_id
+
+
+async def _sweep(db: Engine, gateways: GatewayDirectory, older_than_s: int = 0) -> object:
+    return await ActivityEnvironment().run(JanitorActivities(db, gateways).resolve_stale_money, JanitorInput(older_than_s=older_than_s))
+
+
+async def test_the_janitor_books_a_sale_whose_answer_was_lost(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, gateways: GatewayDirectory, clinic: Clinic
+) -> None:
+    invoice_id = await _stranded_charge(db, sandbox, sandbox_server, gateways, clinic, "lost")
+    assert (await _sweep(db, gateways, older_than_s=3600)).booked == 0  # too young: a live try may still own it
+
+    report = await _sweep(db, gateways)
+    assert (report.booked, report.closed) == (1, 0)
+    assert [p.status for p in payments_of(db, invoice_id)] == ["approved"]
+    assert invoice(db, invoice_id).status == "paid"
+    assert_books_match(db, sandbox)
+
+
+async def test_the_janitor_closes_an_attempt_gravity_never_saw_and_frees_the_invoice(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, gateways: GatewayDirectory, clinic: Clinic
+) -> None:
+    invoice_id = await _stranded_charge(db, sandbox, sandbox_server, gateways, clinic, "500")
+    report = await _sweep(db, gateways)
+    assert (report.booked, report.closed) == (0, 1)
+    assert [p.status for p in payments_of(db, invoice_id)] == ["failed"]
+    with Session(db) as session:
+        assert session.exec(select(OutboxEvent).where(OutboxEvent.type == "payment.closed_unsent")).first() is not None
+    assert invoice(db, invoice_id).status == "open"
+    assert_books_match(db, sandbox)
+
+
+async def test_the_reconciliation_reports_a_sale_the_books_do_not_match(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, gateways: GatewayDirectory, clinic: Clinic
+) -> None:
+    invoice_id = await _stranded_charge(db, sandbox, sandbox_server, gateways, clinic, "lost")
+    await _sweep(db, gateways)
+    today = datetime.now(timezone.utc).date()
+    activities = JanitorActivities(db, gateways)
+    clean = await ActivityEnvironment().run(activities.reconcile_day, ReconciliationInput(day=today))
+    assert (clean.checked, clean.differences) == (1, [])
+
+    with session_scope(db) as session:  # the books lose 5 dollars of the sale
+        session.execute(update(Payment).where(Payment.invoice_id == invoice_id).values(approved_cents=4_000))
+    report = await ActivityEnvironment().run(activities.reconcile_day, ReconciliationInput(day=today))
+    assert len(report.differences) == 1 and "ours 4000 cents, gateway 4500 cents" in report.differences[0]
+    with Session(db) as session:
+        types = [e.type for e in session.exec(select(OutboxEvent).where(OutboxEvent.stream == "finance:reconciliation"))]
+    assert types.count("reconciliation.difference") == 1 and "reconciliation.completed" in types
+
+
+async def test_the_schedules_are_created_once_and_the_janitor_runs_as_a_workflow(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, gateways: GatewayDirectory, clinic: Clinic,
+    temporal_env: WorkflowEnvironment, billing_worker: Worker,
+) -> None:
+    first = await ensure_schedules(temporal_env.client, f"{TASK_QUEUE}-schedules")
+    again = await ensure_schedules(temporal_env.client, f"{TASK_QUEUE}-schedules")
+    assert (sorted(first), again) == (sorted([JANITOR_SCHEDULE, RECONCILIATION_SCHEDULE]), [])
+    for schedule_id in first:  # they start workflows on a queue nobody polls; remove them
+        await temporal_env.client.get_schedule_handle(schedule_id).delete()
+
+    invoice_id = await _stranded_charge(db, sandbox, sandbox_server, gateways, clinic, "lost")
+    report = await temporal_env.client.execute_workflow(
+        MoneyJanitorWorkflow.run, JanitorInput(older_than_s=0), id=f"janitor-test-{invoice_id}", task_queue=TASK_QUEUE
+    )
+    assert report.booked == 1
+    assert invoice(db, invoice_id).status == "paid"
