@@ -282,3 +282,47 @@ async def test_an_approval_that_states_no_amount_is_booked_as_what_was_asked(
     outcome = await _charge(db, gateways, first_attempt(workflow_input))
     assert (outcome.outcome, outcome.charged_cents, outcome.balance_cents) == ("paid", 4_500, 0)
     assert_books_match(db, sandbox)
+
+
+async def test_the_subscription_waits_while_the_counter_collects_and_recovers_when_it_pays(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, gateways: GatewayDirectory,
+    ready: Receiver,
+) -> None:
+    """Defect 1 through the workflow: pay-now while the terminal shows the amount sends nothing to
+    the card; the terminal's approval pays the invoice and the subscription is active again."""
+    from datetime import timedelta
+
+    from operations import subscriptions as commands
+    from tests.subscriptions.helpers import local_today, start_held, subscription_id_of
+    from tests.support.clinic import make_clinic
+    from workflows.subscription import SubscriptionWorkflow
+
+    clinic = make_clinic(db, timezone="America/Chicago", price_cents=4_500)
+    _, card_ref = await save_card(db, sandbox_server, clinic)
+    sandbox.decline_next(card_ref, "insufficient_funds")
+    handle = await start_held(temporal_env, db, clinic, local_today("America/Chicago") - timedelta(days=1))  # due: billed at once
+    subscription_id = subscription_id_of(handle)
+
+    async def view_until(done: Any) -> Any:
+        for _ in range(300):
+            view = await handle.query(SubscriptionWorkflow.describe)
+            if done(view):
+                return view
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"subscription never reached the expected state: {view}")
+
+    declined = await view_until(lambda v: v.open_invoices and v.open_invoices[0].waiting_for == "retry")
+    invoice_id = declined.open_invoices[0].invoice_id
+    counter = await start_at_counter(temporal_env, db, gateways, clinic, invoice_id=invoice_id)
+    await wait_for_state(counter, "waiting_at_counter")
+
+    await commands.pay_now(temporal_env.client, subscription_id)
+    await view_until(lambda v: v.history and v.history[-1].detail == "collection_in_progress")
+    assert [s["status"] for s in _sales(sandbox, invoice_id)] == ["declined"]  # the card was not charged again
+
+    sandbox.present_card(OID, DEVICE)
+    assert (await asyncio.wait_for(counter.result(), 30)).status == "approved"
+    recovered = await view_until(lambda v: v.status == "active" and not v.open_invoices)
+    assert recovered.balance_cents == 0
+    assert [s["status"] for s in _sales(sandbox, invoice_id)] == ["declined", "approved"]
+    assert_books_match(db, sandbox)
