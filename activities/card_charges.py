@@ -20,24 +20,24 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pendulum
-from sqlalchemy import ColumnElement, Engine, Row, Select, bindparam, select
+from sqlalchemy import ColumnElement, Engine, Row, Select, bindparam, func, select
 from sqlmodel import Session
 from temporalio.exceptions import ApplicationError
 
-from activities.cards import card_expired_on
+from activities.cards import card_expired_on, network_refusal
 from activities.approvals import book_approval
 from activities.gateways import GatewayDirectory
 from activities.heartbeat import heartbeating
 from activities.invoice_compensation import GiveBack
-from foundation.contracts import NOT_CHARGED_IN_PROGRESS, NOT_CHARGED_SUPERSEDED, ChargeOutcome
+from foundation.contracts import NOT_CHARGED_IN_PROGRESS, NOT_CHARGED_NETWORK_LIMIT, NOT_CHARGED_SUPERSEDED, ChargeOutcome
 from foundation.ids import external_id
 from foundation.telemetry import counters, log_context
 from gravity.errors import PermanentGravityError
-from gravity.results import Outcome, TransactionResult
+from gravity.results import DeclineClass, Outcome, TransactionResult
 from models.billing import Invoice, Payment
 from models.clinic import Location, SavedCard
 from models.db import session_scope
@@ -67,6 +67,7 @@ class CardOnFile:
     exp_month: int
     exp_year: int
     disabled: bool
+    brand: str = ""
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def charge_site_query(location_id: ColumnElement[str], card_id: ColumnElement[st
         select(
             location.id, location.timezone, location.gravity_oid, location.allow_recurring_gravity,
             card.id.label("card_id"), card.client_id, card.gravity_ref, card.exp_month, card.exp_year, card.disabled,
-            *extra,
+            card.brand, *extra,
         )
         .select_from(Location.__table__.outerjoin(SavedCard.__table__, card.id == card_id))
         .where(location.id == location_id)
@@ -100,11 +101,20 @@ def site_of(row: Row[Any]) -> ChargeSite:
     """The `ChargeSite` in a row of `charge_site_query`."""
     on_file = None
     if row.card_id is not None:
-        on_file = CardOnFile(row.card_id, row.client_id, row.gravity_ref, row.exp_month, row.exp_year, row.disabled)
+        on_file = CardOnFile(row.card_id, row.client_id, row.gravity_ref, row.exp_month, row.exp_year, row.disabled, row.brand)
     return ChargeSite(row.id, row.timezone, row.gravity_oid, row.allow_recurring_gravity, on_file)
 
 
 _READ_SITE = charge_site_query(bindparam("location_id"), bindparam("card_id"))
+# How often this card was tried (and declined) in the networks' windows, by the workflows' clock.
+_CARD_TRIES = select(
+    func.count().filter(Payment.status == "declined", Payment.attempted_at > bindparam("since_30d")),  # type: ignore[arg-type]
+    func.count().filter(Payment.attempted_at > bindparam("since_24h")),  # type: ignore[arg-type]
+).where(
+    Payment.card_id == bindparam("card_id"),
+    Payment.attempted_at > bindparam("since_30d"),  # type: ignore[operator]
+    Payment.attempted_at <= bindparam("until"),  # type: ignore[operator]
+)
 
 
 def read_charge_site(session: Session, location_id: str, card_id: str | None) -> ChargeSite:
@@ -229,6 +239,8 @@ class CardCollector:
             if refusal is not None:
                 return ChargeOutcome(invoice.id, "not_charged", balance, not_charged_reason=refusal)
             assert site.card is not None
+            if attempt > 1 and _network_refusal(session, site.card, when) is not None:
+                return ChargeOutcome(invoice.id, "not_charged", balance, not_charged_reason=NOT_CHARGED_NETWORK_LIMIT)
             payment = new_attempt(
                 session,
                 invoice=invoice,
@@ -238,6 +250,7 @@ class CardCollector:
                 amount_cents=amount,
                 attempt=attempt,
                 card_id=site.card.id,
+                attempted_at=when,
             )
             return _Ready(payment.id, payment.external_transaction_id, payment.amount_cents, site.card.gravity_ref, site.gravity_oid, fresh=True)
 
@@ -274,6 +287,7 @@ class CardCollector:
                 reason = _text(result.decline_reason)
                 klass = _text(result.decline_class)
                 record_declined(session, payment, reason=reason, decline_class=klass, message=result.result_message)
+                _after_decline(session, payment, result, stream)
                 emit(
                     session,
                     type="payment.failed",
@@ -282,6 +296,31 @@ class CardCollector:
                     dedupe_key=f"payment.failed:{payment.id}",
                 )
             return outcome_from_rows(invoice, payment), booking
+
+
+def _network_refusal(session: Session, card: CardOnFile, when: datetime) -> str | None:
+    """Why the card networks forbid retrying this card at `when` (retries only: a cycle's first
+    attempt is no reattempt)."""
+    params = {"card_id": card.id, "since_30d": when - timedelta(days=30), "since_24h": when - timedelta(hours=24), "until": when}
+    declines, tries = session.execute(_CARD_TRIES, params).one()
+    return network_refusal(card.brand, declines_in_30_days=int(declines), tries_in_24_hours=int(tries))
+
+
+def _after_decline(session: Session, payment: Payment, result: TransactionResult, stream: str) -> None:
+    """A card no issuer will approve again is disabled (never reattempted: no new cycle charges it),
+    and a decline text in no table row is reported so the table can learn it."""
+    if result.decline_class is DeclineClass.HARD and payment.card_id is not None:
+        card = session.get(SavedCard, payment.card_id)
+        if card is not None and not card.disabled:
+            card.disabled = True
+            session.add(card)
+            emit(session, type="card.disabled", stream=stream,
+                 payload={"card_id": card.id, "masked_number": card.masked_number, "reason": _text(result.decline_reason), "payment_id": payment.id},
+                 dedupe_key=f"card.disabled:{card.id}:{payment.id}")
+    if not result.decline_known:
+        emit(session, type="payment.decline_unclassified", stream=stream,
+             payload={"payment_id": payment.id, "result_message": result.result_message},
+             dedupe_key=f"payment.decline_unclassified:{payment.id}")
 
 
 def _site_refusal(site: ChargeSite, invoice: Invoice, when: datetime) -> str | None:

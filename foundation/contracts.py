@@ -131,6 +131,8 @@ class ChargeAsked:
 # invoice changed first (a new attempt then asks for what is left).
 NOT_CHARGED_IN_PROGRESS = "collection_in_progress"
 NOT_CHARGED_SUPERSEDED = "superseded"
+# The card networks' reattempt limits forbid another try of this card now (a later one may pass).
+NOT_CHARGED_NETWORK_LIMIT = "network_limit"
 
 
 @dataclass(frozen=True)

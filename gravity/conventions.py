@@ -19,48 +19,121 @@ class DeclineReason(StrEnum):
     INSUFFICIENT_FUNDS = "insufficient_funds"
     DO_NOT_HONOR = "do_not_honor"
     GENERIC = "generic"
+    EXCEEDS_LIMIT = "exceeds_limit"
+    ISSUER_UNAVAILABLE = "issuer_unavailable"
+    CALL_ISSUER = "call_issuer"
+    SUSPECTED_FRAUD = "suspected_fraud"
     EXPIRED_CARD = "expired_card"
     LOST_OR_STOLEN = "lost_or_stolen"
     INVALID_ACCOUNT = "invalid_account"
+    CLOSED_ACCOUNT = "closed_account"
+    RESTRICTED_CARD = "restricted_card"
+    NOT_PERMITTED = "not_permitted"
+    STOP_PAYMENT = "stop_payment"
+    REVOKED = "revoked"
+    SECURITY_VIOLATION = "security_violation"
+    DO_NOT_TRY_AGAIN = "do_not_try_again"
     CANCELLED = "cancelled"  # the customer pressed cancel on a terminal [ours]
 
 
 class DeclineClass(StrEnum):
-    """What dunning does with a decline: soft = retry on schedule, hard = stop and ask for a new card."""
+    """What dunning does with a decline: soft = retry on schedule, hard = never reattempt this card
+    (the issuer will never approve it: Visa's category 1, Mastercard's "do not try again") and ask
+    for a new one."""
 
     SOFT = "soft"
     HARD = "hard"
 
 
 # --- decline table (spec section 3) -----------------------------------------------------------
-# resultMessage -> (reason, class). The sandbox writes these texts; the client reads them.
-DECLINE_TABLE: Final[dict[str, tuple[DeclineReason, DeclineClass]]] = {
-    "Insufficient Funds": (DeclineReason.INSUFFICIENT_FUNDS, DeclineClass.SOFT),
-    "Do Not Honor": (DeclineReason.DO_NOT_HONOR, DeclineClass.SOFT),
-    "Declined": (DeclineReason.GENERIC, DeclineClass.SOFT),
-    "Expired Card": (DeclineReason.EXPIRED_CARD, DeclineClass.HARD),
-    "Pick Up Card": (DeclineReason.LOST_OR_STOLEN, DeclineClass.HARD),
-    "Invalid Account": (DeclineReason.INVALID_ACCOUNT, DeclineClass.HARD),
+# resultMessage -> (reason, class). Gravity documents no decline code, so the client reads the
+# processor's text. The first text of each reason is the one the sandbox writes; the others are the
+# wordings US processors use for the same answer. Matching ignores case, punctuation and blanks, and
+# a message containing a text matches it (processors prefix "DECLINED - " and the like); the longest
+# text that matches wins, so "Do Not Try Again" is never read as the generic "Declined". [ours]
+_SOFT, _HARD = DeclineClass.SOFT, DeclineClass.HARD
+DECLINE_TEXTS: Final[tuple[tuple[str, DeclineReason, DeclineClass], ...]] = (
+    ("Insufficient Funds", DeclineReason.INSUFFICIENT_FUNDS, _SOFT),
+    ("Not Sufficient Funds", DeclineReason.INSUFFICIENT_FUNDS, _SOFT),
+    ("NSF", DeclineReason.INSUFFICIENT_FUNDS, _SOFT),
+    ("Do Not Honor", DeclineReason.DO_NOT_HONOR, _SOFT),
+    ("Declined", DeclineReason.GENERIC, _SOFT),
+    ("Exceeds Limit", DeclineReason.EXCEEDS_LIMIT, _SOFT),
+    ("Exceeds Withdrawal Limit", DeclineReason.EXCEEDS_LIMIT, _SOFT),
+    ("Exceeds Approval Amount Limit", DeclineReason.EXCEEDS_LIMIT, _SOFT),
+    ("Over Credit Limit", DeclineReason.EXCEEDS_LIMIT, _SOFT),
+    ("Activity Limit Exceeded", DeclineReason.EXCEEDS_LIMIT, _SOFT),
+    ("Exceeds Withdrawal Frequency", DeclineReason.EXCEEDS_LIMIT, _SOFT),
+    ("Issuer Unavailable", DeclineReason.ISSUER_UNAVAILABLE, _SOFT),
+    ("Issuer or Switch Inoperative", DeclineReason.ISSUER_UNAVAILABLE, _SOFT),
+    ("Try Again", DeclineReason.ISSUER_UNAVAILABLE, _SOFT),
+    ("Call Issuer", DeclineReason.CALL_ISSUER, _SOFT),
+    ("Refer to Card Issuer", DeclineReason.CALL_ISSUER, _SOFT),
+    ("Call for Authorization", DeclineReason.CALL_ISSUER, _SOFT),
+    ("Suspected Fraud", DeclineReason.SUSPECTED_FRAUD, _SOFT),
+    ("Expired Card", DeclineReason.EXPIRED_CARD, _HARD),
+    ("Card Expired", DeclineReason.EXPIRED_CARD, _HARD),
+    ("Pick Up Card", DeclineReason.LOST_OR_STOLEN, _HARD),
+    ("Lost Card", DeclineReason.LOST_OR_STOLEN, _HARD),
+    ("Stolen Card", DeclineReason.LOST_OR_STOLEN, _HARD),
+    ("Invalid Account", DeclineReason.INVALID_ACCOUNT, _HARD),
+    ("Invalid Card Number", DeclineReason.INVALID_ACCOUNT, _HARD),
+    ("No Such Account", DeclineReason.INVALID_ACCOUNT, _HARD),
+    ("No Account", DeclineReason.INVALID_ACCOUNT, _HARD),
+    ("Closed Account", DeclineReason.CLOSED_ACCOUNT, _HARD),
+    ("Account Closed", DeclineReason.CLOSED_ACCOUNT, _HARD),
+    ("Restricted Card", DeclineReason.RESTRICTED_CARD, _HARD),
+    ("Transaction Not Permitted", DeclineReason.NOT_PERMITTED, _HARD),
+    ("Invalid Transaction", DeclineReason.NOT_PERMITTED, _HARD),
+    ("Stop Payment", DeclineReason.STOP_PAYMENT, _HARD),
+    ("Revocation of Authorization", DeclineReason.REVOKED, _HARD),
+    ("Revocation of All Authorizations", DeclineReason.REVOKED, _HARD),
+    ("Security Violation", DeclineReason.SECURITY_VIOLATION, _HARD),
+    ("Do Not Try Again", DeclineReason.DO_NOT_TRY_AGAIN, _HARD),
     # A customer cancel on the terminal ends the session with a declined result carrying this text,
     # so the engine learns of it by postback or lookup instead of polling for 30 minutes. [ours]
-    "Cancelled": (DeclineReason.CANCELLED, DeclineClass.SOFT),
-}
+    ("Cancelled", DeclineReason.CANCELLED, _SOFT),
+)
+
+
+def _first_wordings() -> dict[str, tuple[DeclineReason, DeclineClass]]:
+    table: dict[str, tuple[DeclineReason, DeclineClass]] = {}
+    for text, reason, decline_class in DECLINE_TEXTS:
+        if reason not in {r for r, _ in table.values()}:
+            table[text] = (reason, decline_class)
+    return table
+
+
+# The exact texts, as a table (the first wording of each reason).
+DECLINE_TABLE: Final[dict[str, tuple[DeclineReason, DeclineClass]]] = _first_wordings()
 # The reverse direction, for the sandbox: reason -> resultMessage.
 DECLINE_MESSAGE: Final[dict[DeclineReason, str]] = {reason: text for text, (reason, _) in DECLINE_TABLE.items()}
-# A decline whose text is not in the table is treated as a generic soft decline (message kept).
+# A decline whose text matches nothing is a generic soft decline (its message kept, and reported).
 UNKNOWN_DECLINE: Final[tuple[DeclineReason, DeclineClass]] = (DeclineReason.GENERIC, DeclineClass.SOFT)
 
 APPROVED_MESSAGE: Final = "Approved"
 PARTIAL_MESSAGE: Final = "Partially Approved"
 
 
+def _words(text: str) -> str:
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", text.casefold()).split())
+
+
+_BY_LENGTH: Final = sorted(((f" {_words(t)} ", r, c) for t, r, c in DECLINE_TEXTS), key=lambda row: -len(row[0]))
+
+
+def match_decline(result_message: str) -> tuple[DeclineReason, DeclineClass] | None:
+    """(reason, class) of the longest table text the message contains, or None if none does."""
+    wanted = f" {_words(result_message)} "
+    for text, reason, decline_class in _BY_LENGTH:
+        if text in wanted:
+            return reason, decline_class
+    return None
+
+
 def classify_decline(result_message: str) -> tuple[DeclineReason, DeclineClass]:
-    """Map a declined `resultMessage` to (reason, class); matching ignores case and outer blanks."""
-    wanted = result_message.strip().casefold()
-    for text, pair in DECLINE_TABLE.items():
-        if text.casefold() == wanted:
-            return pair
-    return UNKNOWN_DECLINE
+    """Map a declined `resultMessage` to (reason, class); an unknown text is a generic soft decline."""
+    return match_decline(result_message) or UNKNOWN_DECLINE
 
 
 # --- 400 texts the sandbox answers and the client recognises ----------------------------------

@@ -17,6 +17,7 @@ from gravity.conventions import (
     DeclineClass,
     DeclineReason,
     classify_decline,
+    match_decline,
 )
 
 __all__ = [
@@ -86,6 +87,7 @@ class TransactionResult:
     cashier: str | None = None
     billing_name: str | None = None
     transaction_date: str | None = None
+    decline_known: bool = True  # False: the decline's text is in no table row (read as soft, reported)
 
     def facts(self) -> dict[str, object]:
         """Every field Gravity reported, as JSON-ready values (a field it left out is omitted; tip and
@@ -167,9 +169,11 @@ def parse_transaction(data: Mapping[str, Any]) -> TransactionResult:
     surcharge = from_optional_dollar_string(data.get("amountTaxed")) or 0
     partial = approved and (_truthy(data.get("isPartialApproval")) or message.casefold() == PARTIAL_MESSAGE.casefold())
     reason = decline_class = None
+    known = True
     if not approved:
         outcome = Outcome.DECLINED
         reason, decline_class = classify_decline(message)
+        known = match_decline(message) is not None
         taken: int | None = 0
     elif partial:
         outcome = Outcome.PARTIAL
@@ -194,6 +198,7 @@ def parse_transaction(data: Mapping[str, Any]) -> TransactionResult:
         balance_cents=balance if outcome is Outcome.PARTIAL else None,
         decline_reason=reason,
         decline_class=decline_class,
+        decline_known=known,
         result_message=message or (APPROVED_MESSAGE if approved else ""),
         masked_account=_masked(_text(data, "maskedAccount")),
         card_brand=_text(data, "accountCardType"),

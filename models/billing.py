@@ -74,6 +74,7 @@ class Payment(SQLModel, table=True):
         CheckConstraint("method IN ('card_on_file', 'terminal', 'credit')", name="ck_payment_method"),
         CheckConstraint("refunded_cents <= approved_cents", name="ck_payment_refunded_le_approved"),
         Index("ix_payment_invoice_status", "invoice_id", "status"),
+        Index("ix_payment_card_attempted", "card_id", "attempted_at"),
     )
     id: str = Field(primary_key=True)
     external_transaction_id: str = Field(sa_column=Column("external_transaction_id", Text, nullable=False, unique=True))
@@ -93,6 +94,7 @@ class Payment(SQLModel, table=True):
     tip_cents: int = Field(default=0, sa_column=cents("tip_cents", default=0))
     surcharge_cents: int = Field(default=0, sa_column=cents("surcharge_cents", default=0))
     gateway_facts: dict[str, Any] | None = Field(default=None, sa_column=Column("gateway_facts", JSONB, nullable=True))
+    attempted_at: datetime | None = Field(default=None, sa_column=tz("attempted_at", nullable=True))
     decline_reason: str | None = None
     decline_class: str | None = None
     result_message: str | None = None

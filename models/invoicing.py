@@ -255,6 +255,7 @@ def new_attempt(
     amount_cents: int,
     attempt: int,
     card_id: str | None,
+    attempted_at: datetime | None = None,
 ) -> Payment:
     """Write the payment row of an attempt the caller has just found absent (`find_attempt`), under
     the invoice's lock; the UNIQUE attempt key refuses a second row whatever happens."""
@@ -271,6 +272,7 @@ def new_attempt(
         attempt=attempt,
         status="pending",
         amount_cents=amount_cents,
+        attempted_at=attempted_at,
     )
     session.add(payment)
     session.flush()

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         ChargeRequest,
         CommandResult,
         NOT_CHARGED_IN_PROGRESS,
+        NOT_CHARGED_NETWORK_LIMIT,
         NOT_CHARGED_SUPERSEDED,
         CycleRecord,
         InvoiceChanged,
@@ -71,6 +72,9 @@ LOCAL_CHARGE_TIMEOUT = timedelta(seconds=30)
 FINAL_STATUSES = ("cancelled", "ended")
 # How long a cycle's retry waits while another collector (the counter terminal) holds the invoice.
 COLLECTION_IN_PROGRESS_WAIT = timedelta(minutes=10)
+# How long a retry waits when the card networks' reattempt limits forbid it now.
+NETWORK_LIMIT_WAIT = timedelta(hours=24)
+UNTRIED = (NOT_CHARGED_IN_PROGRESS, NOT_CHARGED_SUPERSEDED, NOT_CHARGED_NETWORK_LIMIT)
 NO_NEW_CYCLES = ("suspended", "paused")
 
 
@@ -270,7 +274,7 @@ class SubscriptionWorkflow:
             await self._track(invoice, "paid" if outcome.outcome == "paid" else "void", remove=True)
             await self._reactivate_if_clear()
             return
-        if outcome.outcome == "not_charged" and outcome.not_charged_reason in (NOT_CHARGED_IN_PROGRESS, NOT_CHARGED_SUPERSEDED):
+        if outcome.outcome == "not_charged" and outcome.not_charged_reason in UNTRIED:
             await self._retry_untried(invoice, attempt, outcome.not_charged_reason)
             return
         if outcome.outcome == "not_charged":
@@ -306,11 +310,13 @@ class SubscriptionWorkflow:
                 await self._mirror("suspended", "subscription.suspended", step.reason, event_suffix=invoice.invoice_id)
 
     async def _retry_untried(self, invoice: OpenInvoice, attempt: int, reason: str) -> None:
-        """A try that sent nothing takes no dunning step. While another collector holds the invoice
-        the same attempt is tried again later (that collector's result usually clears it first); an
-        attempt closed unsent is followed at once by the next, for what is left."""
-        if reason == NOT_CHARGED_IN_PROGRESS:
-            retry = replace(invoice, attempts=attempt - 1, waiting_for="retry", next_attempt_at=workflow.now() + COLLECTION_IN_PROGRESS_WAIT)
+        """A try that sent nothing takes no dunning step. While another collector holds the invoice,
+        or the card networks forbid another try, the same attempt is tried again later (the other
+        collector's result usually clears it first); an attempt closed unsent is followed at once by
+        the next, for what is left."""
+        if reason in (NOT_CHARGED_IN_PROGRESS, NOT_CHARGED_NETWORK_LIMIT):
+            wait = COLLECTION_IN_PROGRESS_WAIT if reason == NOT_CHARGED_IN_PROGRESS else NETWORK_LIMIT_WAIT
+            retry = replace(invoice, attempts=attempt - 1, waiting_for="retry", next_attempt_at=workflow.now() + wait)
         else:
             retry = replace(invoice, attempts=attempt, waiting_for="retry", next_attempt_at=workflow.now())
         await self._track(retry, "not_charged", reason)

@@ -25,6 +25,10 @@ def upgrade() -> None:
     op.add_column("payment", sa.Column("tip_cents", sa.BigInteger(), server_default="0", nullable=False))
     op.add_column("payment", sa.Column("surcharge_cents", sa.BigInteger(), server_default="0", nullable=False))
     op.add_column("payment", sa.Column("gateway_facts", postgresql.JSONB(astext_type=sa.Text()), nullable=True))
+    # When the workflow made the attempt (its clock, simulated in the demo): the card networks'
+    # reattempt limits count attempts by this moment.
+    op.add_column("payment", sa.Column("attempted_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index("ix_payment_card_attempted", "payment", ["card_id", "attempted_at"], unique=False)
     op.add_column("refund", sa.Column("credit_cents", sa.BigInteger(), server_default="0", nullable=False))
     op.add_column("refund", sa.Column("deposit_id", sa.Text(), sa.ForeignKey("deposit.id", ondelete="RESTRICT"), nullable=True))
     op.create_index(op.f("ix_refund_deposit_id"), "refund", ["deposit_id"], unique=False)
@@ -53,6 +57,8 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_refund_deposit_id"), table_name="refund")
     op.drop_column("refund", "deposit_id")
     op.drop_column("refund", "credit_cents")
+    op.drop_index("ix_payment_card_attempted", table_name="payment")
+    op.drop_column("payment", "attempted_at")
     op.drop_column("payment", "gateway_facts")
     op.drop_column("payment", "surcharge_cents")
     op.drop_column("payment", "tip_cents")

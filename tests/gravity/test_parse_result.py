@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
+from gravity.conventions import DeclineClass, DeclineReason
 from gravity.results import Outcome, parse_transaction
 
 SENSITIVE = ("4111111111111111", "cardNumber", "cardSecurityCode", "securityCode")
@@ -90,7 +93,7 @@ def test_facts_hold_every_reported_field_as_json() -> None:
         "outcome": "approved", "external_transaction_id": "e-1", "unique_trans_id": "u-1", "transaction_type": "CreditSale",
         "amount_cents": 10_000, "approved_cents": 11_800, "result_message": "Approved", "masked_account": "************1111",
         "card_brand": "VS", "expiry_mmyy": "1230", "fingerprint": "fp-1", "entry_method": "Chip", "batch_number": "7",
-        "reference": "INV-1", "approval_number": "123456", "amount_stated": True, "tip_cents": 1_500, "surcharge_cents": 300,
+        "reference": "INV-1", "approval_number": "123456", "amount_stated": True, "decline_known": True, "tip_cents": 1_500, "surcharge_cents": 300,
         "avs_response_code": "Y", "avs_response_text": "Address and 5-digit ZIP match", "cvv_response_code": "M",
         "cvv_response_text": "Match", "cashier": "front-desk-ana", "billing_name": "Dana Reyes",
         "transaction_date": "2025-01-02T03:04:05+00:00",
@@ -113,3 +116,30 @@ def test_facts_never_carry_card_data_even_if_the_gateway_sent_it() -> None:
     assert result.masked_account == "************1111"
     text = json.dumps(result.facts())
     assert not any(secret in text for secret in SENSITIVE) and '"123"' not in text
+
+
+@pytest.mark.parametrize(
+    ("message", "reason", "decline_class", "known"),
+    [
+        ("Insufficient Funds", DeclineReason.INSUFFICIENT_FUNDS, DeclineClass.SOFT, True),
+        ("DECLINED - NOT SUFFICIENT FUNDS", DeclineReason.INSUFFICIENT_FUNDS, DeclineClass.SOFT, True),
+        ("05: Do not honor", DeclineReason.DO_NOT_HONOR, DeclineClass.SOFT, True),
+        ("Exceeds withdrawal limit", DeclineReason.EXCEEDS_LIMIT, DeclineClass.SOFT, True),
+        ("Expired card", DeclineReason.EXPIRED_CARD, DeclineClass.HARD, True),
+        ("Lost card, pick up", DeclineReason.LOST_OR_STOLEN, DeclineClass.HARD, True),
+        ("Stolen Card", DeclineReason.LOST_OR_STOLEN, DeclineClass.HARD, True),
+        ("Closed account", DeclineReason.CLOSED_ACCOUNT, DeclineClass.HARD, True),
+        ("Restricted card", DeclineReason.RESTRICTED_CARD, DeclineClass.HARD, True),
+        ("Transaction not permitted to cardholder", DeclineReason.NOT_PERMITTED, DeclineClass.HARD, True),
+        ("Stop payment order", DeclineReason.STOP_PAYMENT, DeclineClass.HARD, True),
+        ("Revocation of all authorizations", DeclineReason.REVOKED, DeclineClass.HARD, True),
+        ("Security violation", DeclineReason.SECURITY_VIOLATION, DeclineClass.HARD, True),
+        ("Declined - Do Not Try Again", DeclineReason.DO_NOT_TRY_AGAIN, DeclineClass.HARD, True),
+        ("Something the issuer made up", DeclineReason.GENERIC, DeclineClass.SOFT, False),
+    ],
+)
+def test_processor_decline_texts_are_classified_and_unknown_ones_flagged(
+    message: str, reason: DeclineReason, decline_class: DeclineClass, known: bool
+) -> None:
+    result = parse_transaction({"resultStatus": "false", "resultMessage": message, "externalTransactionId": "x"})
+    assert (result.decline_reason, result.decline_class, result.decline_known) == (reason, decline_class, known)
