@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import timedelta
 from collections.abc import Sequence
 
 from sqlalchemy import Engine
@@ -42,6 +43,9 @@ WORKFLOWS: Sequence[type] = (
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows", "foundation", "stack.search_attributes")
 )
+
+
+GRACEFUL_SHUTDOWN = timedelta(seconds=30)
 
 
 def activities_for(engine: Engine, gateways: GatewayDirectory) -> list[object]:
@@ -92,6 +96,9 @@ def build_worker(client: Client, engine: Engine, gateways: GatewayDirectory, *, 
         max_concurrent_local_activities=50,  # the subscription charge (one database connection each)
         max_concurrent_workflow_tasks=50,
         interceptors=_tracing_not_on(client),
+        # A deploy lets in-flight charges and refunds finish (a charge answers within seconds)
+        # instead of cutting them; what is still running after this is retried elsewhere.
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
 

@@ -174,40 +174,57 @@ class CardCollector:
         `before` runs first in the same database transaction (the subscription cycle creates its
         invoice there), which saves a commit and the re-reads a second transaction would need.
         """
+        # Heartbeats cover every phase: a slow database (a pool checkout waits up to 30 s) must not
+        # look like a dead worker, and a dead worker is noticed in seconds whatever it was doing.
         with log_context(invoice_id=invoice_id):
-            ready = await asyncio.to_thread(
-                self._prepare, invoice_id=invoice_id, card_id=card_id, attempt_key=attempt_key, attempt=attempt, when=when, before=before
-            )
-            if isinstance(ready, ChargeOutcome):
-                return ready
-            gateway = self._gateways.for_oid(ready.oid)
-            try:
-                async with heartbeating():
-                    if ready.send:
-                        result = await gateway.charge_saved_card_safely(
-                            card_ref=ready.card_ref,
-                            amount_cents=ready.amount_cents,
-                            external_id=ready.external_transaction_id,
-                            reference=invoice_id,
-                            look_up_first=not ready.fresh,
-                        )
-                    else:
-                        found = await gateway.find(ready.external_transaction_id)
-                        if found is None:
-                            return await asyncio.to_thread(self._supersede, ready.payment_id)
-                        result = found
-            except PermanentGravityError as error:
-                raise ApplicationError(f"Gravity refused the charge request: {error}", type="GravityPermanent", non_retryable=True) from None
-            outcome, booking = await asyncio.to_thread(self._record, ready.payment_id, result, stream)
-            if booking.returning:
-                await self._give_back.return_excess(ready.payment_id)
-            counters().charge(
-                outcome=result.outcome.value, attempt=attempt, decline_reason=_text(result.decline_reason), decline_class=_text(result.decline_class)
-            )
-            log.info(
-                "charge attempt %d %s (%s)", attempt, result.outcome.value, _text(result.decline_reason) or f"{ready.amount_cents} cents"
-            )  # the workflow, subscription and invoice ids come from the log context
-            return outcome
+            async with heartbeating():
+                return await self._collect(
+                    invoice_id=invoice_id, card_id=card_id, attempt_key=attempt_key, attempt=attempt, when=when, stream=stream, before=before
+                )
+
+    async def _collect(
+        self,
+        *,
+        invoice_id: str,
+        card_id: str | None,
+        attempt_key: str,
+        attempt: int,
+        when: datetime,
+        stream: str,
+        before: Callable[[Session], Prepared] | None,
+    ) -> ChargeOutcome:
+        ready = await asyncio.to_thread(
+            self._prepare, invoice_id=invoice_id, card_id=card_id, attempt_key=attempt_key, attempt=attempt, when=when, before=before
+        )
+        if isinstance(ready, ChargeOutcome):
+            return ready
+        gateway = self._gateways.for_oid(ready.oid)
+        try:
+            if ready.send:
+                result = await gateway.charge_saved_card_safely(
+                    card_ref=ready.card_ref,
+                    amount_cents=ready.amount_cents,
+                    external_id=ready.external_transaction_id,
+                    reference=invoice_id,
+                    look_up_first=not ready.fresh,
+                )
+            else:
+                found = await gateway.find(ready.external_transaction_id)
+                if found is None:
+                    return await asyncio.to_thread(self._supersede, ready.payment_id)
+                result = found
+        except PermanentGravityError as error:
+            raise ApplicationError(f"Gravity refused the charge request: {error}", type="GravityPermanent", non_retryable=True) from None
+        outcome, booking = await asyncio.to_thread(self._record, ready.payment_id, result, stream)
+        if booking.returning:
+            await self._give_back.return_excess(ready.payment_id)
+        counters().charge(
+            outcome=result.outcome.value, attempt=attempt, decline_reason=_text(result.decline_reason), decline_class=_text(result.decline_class)
+        )
+        log.info(
+            "charge attempt %d %s (%s)", attempt, result.outcome.value, _text(result.decline_reason) or f"{ready.amount_cents} cents"
+        )  # the workflow, subscription and invoice ids come from the log context
+        return outcome
 
     def _prepare(
         self, *, invoice_id: str, card_id: str | None, attempt_key: str, attempt: int, when: datetime, before: Callable[[Session], Prepared] | None

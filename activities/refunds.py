@@ -6,6 +6,7 @@ before re-sending after any earlier try, then record Gravity's answer.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -40,7 +41,24 @@ class Refunder:
         self._gateways = gateways
 
     async def give_back(self, *, payment_id: str, amount_cents: int, kind: str, attempt_key: str, reason: str) -> RefundOutcome:
-        """Void (`kind="void"`, whole sale) or refund (`kind="refund"`, any part) a payment."""
+        """Void (`kind="void"`, whole sale) or refund (`kind="refund"`, any part) a payment. The
+        database steps run in threads and heartbeats cover every phase, so a slow database neither
+        stalls the worker's event loop nor looks like a dead worker."""
+        async with heartbeating():
+            refund, fresh, sale_id, oid = await asyncio.to_thread(self._start, payment_id, amount_cents, kind, attempt_key, reason)
+            if refund.status in ("done", "failed"):
+                return RefundOutcome(refund.id, refund.kind, refund.status, refund.amount_cents, refund.reason)
+            gateway = self._gateways.for_oid(oid)
+            try:
+                result = await self._send(gateway, kind, sale_id, refund, look_up_first=not fresh)
+            except PermanentGravityError as error:
+                await asyncio.to_thread(self._fail, refund.id, str(error))
+                raise ApplicationError(f"Gravity refused the {kind}: {error}", type="GravityPermanent", non_retryable=True) from None
+            return await asyncio.to_thread(self._record, refund.id, result)
+
+    def _start(self, payment_id: str, amount_cents: int, kind: str, attempt_key: str, reason: str) -> tuple[Refund, bool, str | None, str]:
+        """The refund row (reserved, committed before anything is sent), whether it is new, the
+        sale it gives back and the merchant's OID."""
         try:
             with session_scope(self._engine) as session:
                 refund, fresh = start_refund(
@@ -56,19 +74,9 @@ class Refunder:
                 assert payment is not None
                 location = session.get(Location, payment.location_id)
                 assert location is not None
-                sale_id, oid = payment.gravity_unique_trans_id, location.gravity_oid
+                return refund, fresh, payment.gravity_unique_trans_id, location.gravity_oid
         except RefundRefused as error:
             raise ApplicationError(str(error), type="InvalidCommand", non_retryable=True) from None
-        if refund.status in ("done", "failed"):
-            return RefundOutcome(refund.id, refund.kind, refund.status, refund.amount_cents, refund.reason)
-        gateway = self._gateways.for_oid(oid)
-        try:
-            async with heartbeating():
-                result = await self._send(gateway, kind, sale_id, refund, look_up_first=not fresh)
-        except PermanentGravityError as error:
-            self._fail(refund.id, str(error))
-            raise ApplicationError(f"Gravity refused the {kind}: {error}", type="GravityPermanent", non_retryable=True) from None
-        return self._record(refund.id, result)
 
     async def _send(self, gateway: GravityClient, kind: str, sale_id: str | None, refund: Refund, *, look_up_first: bool) -> TransactionResult:
         if sale_id is None:

@@ -58,7 +58,10 @@ class InvoiceCancellationWorkflow:
                     "compensate_payment",
                     CompensationStep(input.invoice_id, payment_id=payment_id, reason=input.reason),
                     result_type=GiveBackOutcome,
-                    start_to_close_timeout=timedelta(seconds=15),
+                    # A lookup, a void, maybe a refund and their follow-up lookups: minutes, not 15 s;
+                    # the heartbeat notices a dead worker within seconds whatever the phase.
+                    start_to_close_timeout=timedelta(minutes=5),
+                    heartbeat_timeout=timedelta(seconds=10),
                     retry_policy=MONEY_RETRY,
                 )
                 self._compensated.append(given)

@@ -74,3 +74,41 @@ async def test_mastercard_is_tried_at_most_ten_times_in_a_day(
     eleventh = await _charge(db, gateways, replace(first_attempt(workflow_input), attempt=11))
     assert (eleventh.outcome, eleventh.not_charged_reason) == ("not_charged", "network_limit")
     assert _sales(sandbox) == 10
+
+
+async def test_a_charge_heartbeats_while_the_database_is_slow(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, gateways: GatewayDirectory, clinic: Clinic
+) -> None:
+    """Issue 16 item 5: the heartbeat began only at the Gravity call, so a charge waiting on a
+    locked row or a busy pool looked like a dead worker and was timed out and retried."""
+    import asyncio
+    import threading
+
+    from sqlalchemy import text
+
+    card_id, _ = await save_card(db, sandbox_server, clinic)
+    workflow_input, _ = record_enrollment(
+        db, EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, date(2026, 11, 1), card_id=card_id)
+    )
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_subscription_row() -> None:
+        with db.connect() as conn, conn.begin():
+            conn.execute(text("SELECT 1 FROM subscription WHERE id = :id FOR UPDATE"), {"id": workflow_input.setup.subscription_id})
+            locked.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_subscription_row)
+    holder.start()
+    locked.wait(5)
+    beats: list[object] = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append(details)
+    asyncio.get_running_loop().call_later(5.0, release.set)
+    try:
+        outcome = await env.run(SubscriptionActivities(db, gateways).charge_cycle, first_attempt(workflow_input))
+    finally:
+        release.set()
+        holder.join()
+    assert outcome.outcome == "paid"
+    assert len(beats) >= 2  # every 2 s while the row was locked
