@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, Session, SQLModel
 
@@ -21,7 +21,10 @@ from models.columns import tz
 
 class OutboxEvent(SQLModel, table=True):
     __tablename__ = "outbox_event"
-    __table_args__ = (UniqueConstraint("stream", "seq", name="uq_outbox_stream_seq"),)
+    __table_args__ = (
+        UniqueConstraint("stream", "seq", name="uq_outbox_stream_seq"),
+        Index("ix_outbox_undelivered", "stream", "id", postgresql_where=text("delivered_at IS NULL AND parked_at IS NULL")),
+    )
     id: int | None = Field(default=None, sa_column=Column("id", BigInteger, primary_key=True, autoincrement=True))
     event_id: str = Field(sa_column=Column("event_id", Text, nullable=False, unique=True))
     type: str = Field(sa_column=Column("type", Text, nullable=False, index=True))
@@ -31,6 +34,10 @@ class OutboxEvent(SQLModel, table=True):
     created_at: datetime | None = Field(default=None, sa_column=tz("created_at", now_default=True))
     delivered_at: datetime | None = Field(default=None, sa_column=tz("delivered_at", nullable=True))
     delivery_attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_column=tz("next_attempt_at", nullable=True))
+    # Set when the receiver refused the event too many times: its stream moves on, and an operator
+    # can deliver it again by clearing this.
+    parked_at: datetime | None = Field(default=None, sa_column=tz("parked_at", nullable=True))
 
 
 def emit(session: Session, *, type: str, stream: str, payload: dict[str, Any], dedupe_key: str | None = None) -> None:

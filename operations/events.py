@@ -4,12 +4,14 @@ Both read the outbox (`models.outbox`), which is written in the same transaction
 event reports. The feed (`events_after`) is ordered by the outbox id, so a consumer that keeps the
 last id it saw as its cursor can always resync, whatever deliveries it missed.
 
-Deliveries (`deliver_pending`, run forever by `DeliveryLoop`) POST each undelivered event, oldest
-first, to one configured URL, signed with HMAC-SHA256. They are *at least once*: an event is marked
-delivered only after a 2xx answer, so a crash between the answer and the commit sends it again (the
-receiver de-duplicates on `event_id`). A failure stops the batch, so events are never delivered out
-of order; the loop then waits longer after each failed attempt of the oldest event
-(`delivery_attempts` doubles the wait, up to a cap) instead of hammering a receiver that is down.
+Deliveries (`deliver_pending`, run forever by `DeliveryLoop`) POST each undelivered event to one
+configured URL, signed with HMAC-SHA256, stream by stream, each stream in order. They are *at least
+once*: an event is marked delivered only after a 2xx answer, so a crash between the answer and the
+commit sends it again (the receiver de-duplicates on `event_id`). A failure stops its own stream
+only: the event waits longer after each failed attempt (`backoff_seconds`), and after
+`MAX_DELIVERY_ATTEMPTS` it is parked so its stream moves on (an operator can deliver it again).
+One process at a time delivers a stream (a transaction-scoped advisory lock on the stream), so
+several API replicas never overtake each other within a stream.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
 from models.columns import utcnow
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Billing-Signature"
 EVENT_ID_HEADER = "X-Billing-Event-Id"
 MAX_PAGE = 1000
+MAX_DELIVERY_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -119,40 +122,84 @@ def deliver_pending(
     batch: int = 50,
     timeout_s: float = 5.0,
     http: httpx.Client | None = None,
+    backoff_base_s: float = 1.0,
+    backoff_cap_s: float = 300.0,
+    max_attempts: int = MAX_DELIVERY_ATTEMPTS,
 ) -> DeliveryReport:
-    """POST up to `batch` undelivered events, oldest first; stop at the first failure.
-
-    Rows are locked with SKIP LOCKED, so two API processes running the loop never send the same
-    event at the same moment (they may still each send it once across a crash: at least once).
-    """
+    """POST the due undelivered events of up to `batch` streams, each stream oldest first and up to
+    `batch` events; a failure stops its stream (backed off, parked after `max_attempts`), never the others."""
     own_client = http is None
     client = http or httpx.Client(timeout=timeout_s)
-    delivered = 0
+    report = DeliveryReport(0, 0)
     try:
-        with session_scope(engine) as session:
-            rows = list(
-                session.exec(
-                    select(OutboxEvent)
-                    .where(OutboxEvent.delivered_at.is_(None))  # type: ignore[union-attr]
-                    .order_by(OutboxEvent.id)  # type: ignore[arg-type]
-                    .limit(batch)
-                    .with_for_update(skip_locked=True)
-                )
+        for stream in _due_streams(engine, batch):
+            done = _deliver_stream(engine, client, url, secret, stream, batch, backoff_base_s, backoff_cap_s, max_attempts)
+            report = DeliveryReport(
+                report.delivered + done.delivered, report.failed + done.failed, max(report.failed_attempts, done.failed_attempts)
             )
-            for row in rows:
-                row.delivery_attempts += 1
-                ok = _post(client, url, secret, row)
-                if ok:
-                    row.delivered_at = utcnow()
-                session.add(row)
-                session.flush()
-                if not ok:
-                    return DeliveryReport(delivered, 1, row.delivery_attempts)
-                delivered += 1
-        return DeliveryReport(delivered, 0)
+        return report
     finally:
         if own_client:
             client.close()
+
+
+def _due_streams(engine: Engine, limit: int) -> list[str]:
+    """Streams whose oldest undelivered event is due (never tried, or its backoff is over)."""
+    with Session(engine) as session:
+        rows = session.execute(_DUE_STREAMS, {"limit": limit}).all()
+    return [row.stream for row in rows]
+
+
+_DUE_STREAMS = text(
+    """
+    SELECT stream FROM (
+        SELECT DISTINCT ON (stream) stream, id, next_attempt_at FROM outbox_event
+        WHERE delivered_at IS NULL AND parked_at IS NULL ORDER BY stream, id
+    ) AS head
+    WHERE next_attempt_at IS NULL OR next_attempt_at <= now()
+    ORDER BY id LIMIT :limit
+    """
+)
+
+
+def _deliver_stream(
+    engine: Engine, client: httpx.Client, url: str, secret: str, stream: str, batch: int, base_s: float, cap_s: float, max_attempts: int
+) -> DeliveryReport:
+    """Deliver one stream in order under its advisory lock (another process holding it: skipped)."""
+    delivered = 0
+    with session_scope(engine) as session:
+        locked = session.execute(text("SELECT pg_try_advisory_xact_lock(hashtext('outbox:' || :stream))"), {"stream": stream}).scalar()
+        if not locked:
+            return DeliveryReport(0, 0)
+        rows = list(
+            session.exec(
+                select(OutboxEvent)
+                .where(OutboxEvent.stream == stream, OutboxEvent.delivered_at.is_(None), OutboxEvent.parked_at.is_(None))  # type: ignore[union-attr]
+                .order_by(OutboxEvent.id)  # type: ignore[arg-type]
+                .limit(batch)
+            )
+        )
+        now = utcnow()
+        parked = 0
+        for row in rows:
+            if row.next_attempt_at is not None and row.next_attempt_at > now:
+                break
+            row.delivery_attempts += 1
+            ok = _post(client, url, secret, row)
+            if ok:
+                row.delivered_at = utcnow()
+                delivered += 1
+            elif row.delivery_attempts >= max_attempts:
+                row.parked_at = utcnow()  # the stream moves on past it
+                parked += 1
+                log.error("event %s parked after %d refused deliveries; stream %s moves on", row.event_id, row.delivery_attempts, stream)
+            else:
+                row.next_attempt_at = utcnow() + timedelta(seconds=backoff_seconds(row.delivery_attempts, base_s=base_s, cap_s=cap_s))
+            session.add(row)
+            session.flush()
+            if not ok and row.parked_at is None:
+                return DeliveryReport(delivered, parked + 1, row.delivery_attempts)
+    return DeliveryReport(delivered, parked, max_attempts if parked else 0)
 
 
 def _post(client: httpx.Client, url: str, secret: str, event: OutboxEvent) -> bool:
@@ -216,12 +263,14 @@ class DeliveryLoop:
         with httpx.Client(timeout=5.0) as http:
             while not self._stop.is_set():
                 try:
-                    report = deliver_pending(self._engine, self._url, self._secret, batch=self._batch, http=http)
+                    report = deliver_pending(
+                        self._engine, self._url, self._secret, batch=self._batch, http=http, backoff_base_s=self._base_s, backoff_cap_s=self._cap_s
+                    )
                 except Exception:  # noqa: BLE001 - a database blip must not end the loop
                     log.exception("event delivery pass failed")
                     report = DeliveryReport(0, 1, 1)
-                if report.failed:
-                    wait = backoff_seconds(report.failed_attempts, base_s=self._base_s, cap_s=self._cap_s)
+                if report.failed and not report.delivered:
+                    wait = min(self._idle_s * 5, backoff_seconds(report.failed_attempts, base_s=self._base_s, cap_s=self._cap_s))
                 elif report.delivered >= self._batch:
                     wait = 0.0
                 else:

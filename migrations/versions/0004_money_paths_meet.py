@@ -42,9 +42,18 @@ def upgrade() -> None:
     op.create_check_constraint("ck_location_overpayment_policy", "location", "overpayment_policy IN ('give_back', 'keep_as_credit')")
     for table, column in NEW_CENTS:
         op.create_check_constraint(f"ck_{table}_{column}_nonneg", table, f"{column} >= 0")
+    # Deliveries back off per event and park an event the receiver keeps refusing, so one bad event
+    # holds back only its own stream, and only until it is parked.
+    op.add_column("outbox_event", sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("outbox_event", sa.Column("parked_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index("ix_outbox_undelivered", "outbox_event", ["stream", "id"], unique=False,
+                    postgresql_where=sa.text("delivered_at IS NULL AND parked_at IS NULL"))
 
 
 def downgrade() -> None:
+    op.drop_index("ix_outbox_undelivered", table_name="outbox_event")
+    op.drop_column("outbox_event", "parked_at")
+    op.drop_column("outbox_event", "next_attempt_at")
     for table, column in NEW_CENTS:
         op.drop_constraint(f"ck_{table}_{column}_nonneg", table, type_="check")
     op.drop_constraint("ck_location_overpayment_policy", "location", type_="check")

@@ -129,27 +129,27 @@ async def test_delivery_is_signed_in_order_and_retried_after_a_500(db: Engine, r
     hook, url = receiver
     emit_events(db, 3)
 
-    first = await asyncio.to_thread(deliver_pending, db, url, SECRET, batch=10)
+    first = await asyncio.to_thread(deliver_pending, db, url, SECRET, batch=10, backoff_base_s=0)
     assert (first.delivered, first.failed, first.failed_attempts) == (0, 1, 1)  # the 500 stops the batch: no overtaking
     with Session(db) as session:
         rows = list(session.exec(select(OutboxEvent).order_by(OutboxEvent.id)))
     assert [(r.delivery_attempts, r.delivered_at is None) for r in rows] == [(1, True), (0, True), (0, True)]
 
-    second = await asyncio.to_thread(deliver_pending, db, url, SECRET, batch=10)
+    second = await asyncio.to_thread(deliver_pending, db, url, SECRET, batch=10, backoff_base_s=0)
     assert (second.delivered, second.failed) == (3, 0)
     assert [e["payload"]["n"] for e in hook.received] == [0, 1, 2]
     assert hook.bad_signatures == 0
     with Session(db) as session:
         rows = list(session.exec(select(OutboxEvent).order_by(OutboxEvent.id)))
     assert [(r.delivery_attempts, r.delivered_at is not None) for r in rows] == [(2, True), (1, True), (1, True)]
-    nothing = await asyncio.to_thread(deliver_pending, db, url, SECRET, batch=10)
+    nothing = await asyncio.to_thread(deliver_pending, db, url, SECRET, batch=10, backoff_base_s=0)
     assert (nothing.delivered, nothing.failed) == (0, 0)
 
     # A receiver with another secret refuses every delivery; nothing is marked delivered.
     emit_events(db, 1, "subscription:sub_c")
-    wrong = await asyncio.to_thread(deliver_pending, db, url, "wrong-secret", batch=10)
+    wrong = await asyncio.to_thread(deliver_pending, db, url, "wrong-secret", batch=10, backoff_base_s=0)
     assert (wrong.delivered, wrong.failed) == (0, 1) and hook.bad_signatures == 1
-    unreachable = await asyncio.to_thread(deliver_pending, db, "http://127.0.0.1:9/hook", SECRET, batch=10, timeout_s=1.0)
+    unreachable = await asyncio.to_thread(deliver_pending, db, "http://127.0.0.1:9/hook", SECRET, batch=10, timeout_s=1.0, backoff_base_s=0)
     assert unreachable.failed == 1
 
 
@@ -180,3 +180,65 @@ async def test_delivery_loop_runs_with_the_api_and_backs_off(
     finally:
         server.stop()
     assert hook.received[-1]["stream"] == "subscription:sub_d"
+
+
+class PickyReceiver(Receiver):
+    """Refuses, for ever, every event whose payload says `poison`; slow enough to race."""
+
+    async def hook(self, request: Request) -> JSONResponse:
+        body = await request.body()
+        if json.loads(body)["payload"].get("poison"):
+            with self.lock:
+                self.attempts += 1
+            return JSONResponse({"error": "cannot process"}, status_code=422)
+        await asyncio.sleep(0.01)
+        return await super().hook(request)
+
+
+async def test_an_event_the_receiver_keeps_refusing_holds_back_only_its_stream_until_parked(db: Engine) -> None:
+    """Issue 16 item 7: one refused event blocked every stream for ever."""
+    hook = PickyReceiver()
+    server = ThreadedUvicorn(hook.app).start()
+    try:
+        with session_scope(db) as session:
+            emit(session, type="payment.failed", stream="subscription:sub_bad", payload={"n": 0, "poison": True})
+            emit(session, type="payment.failed", stream="subscription:sub_bad", payload={"n": 1})
+        emit_events(db, 2, "subscription:sub_good")
+        url = server.url + "/hook"
+        first = await asyncio.to_thread(deliver_pending, db, url, SECRET, batch=10, backoff_base_s=0, max_attempts=3)
+        assert (first.delivered, first.failed) == (2, 1)
+        assert [(e["stream"], e["payload"]["n"]) for e in hook.received] == [("subscription:sub_good", 0), ("subscription:sub_good", 1)]
+        for _ in range(2):  # refused twice more: parked, and its stream moves on in order
+            await asyncio.to_thread(deliver_pending, db, url, SECRET, batch=10, backoff_base_s=0, max_attempts=3)
+        assert hook.received[-1]["stream"] == "subscription:sub_bad" and hook.received[-1]["payload"]["n"] == 1
+        with Session(db) as session:
+            poisoned = session.exec(select(OutboxEvent).where(OutboxEvent.stream == "subscription:sub_bad").order_by(OutboxEvent.id)).first()
+        assert poisoned is not None and poisoned.parked_at is not None and poisoned.delivered_at is None and poisoned.delivery_attempts == 3
+    finally:
+        server.stop()
+
+
+async def test_two_replicas_delivering_at_once_keep_each_stream_in_order(db: Engine) -> None:
+    """Issue 16 item 7: with SKIP LOCKED a second API replica took a stream's later events while the
+    first was still sending its earlier ones."""
+    hook = PickyReceiver()
+    server = ThreadedUvicorn(hook.app).start()
+    streams = [f"subscription:sub_{n}" for n in range(3)]
+    for stream in streams:
+        emit_events(db, 8, stream)
+    url = server.url + "/hook"
+
+    def replica() -> None:
+        for _ in range(50):
+            deliver_pending(db, url, SECRET, batch=3)
+            with hook.lock:
+                if len(hook.received) >= 24:
+                    return
+
+    try:
+        await asyncio.gather(asyncio.to_thread(replica), asyncio.to_thread(replica))
+    finally:
+        server.stop()
+    for stream in streams:
+        seqs = [e["seq"] for e in hook.received if e["stream"] == stream]
+        assert seqs == sorted(seqs) and len(seqs) == len(set(seqs)) == 8, (stream, seqs)
