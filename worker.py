@@ -24,6 +24,7 @@ from activities.subscriptions import SubscriptionActivities
 from activities.terminal import TerminalActivities
 from foundation.converter import data_converter
 from foundation.telemetry import Telemetry, configure_logging, current_telemetry, setup_telemetry
+from workflows.charging_enabled import ChargingEnabledWorkflow
 from workflows.invoice_cancellation import InvoiceCancellationWorkflow
 from workflows.money_janitor import DailyReconciliationWorkflow, MoneyJanitorWorkflow
 from workflows.subscription import SubscriptionWorkflow
@@ -31,6 +32,7 @@ from workflows.terminal_payment import TerminalPaymentWorkflow
 
 WORKFLOWS: Sequence[type] = (
     SubscriptionWorkflow, TerminalPaymentWorkflow, InvoiceCancellationWorkflow, MoneyJanitorWorkflow, DailyReconciliationWorkflow,
+    ChargingEnabledWorkflow,
 )
 
 # The sandbox re-imports a workflow's module for every new run. Ours are passed through instead: they
@@ -55,6 +57,7 @@ def activities_for(engine: Engine, gateways: GatewayDirectory) -> list[object]:
     return [
         billing.charge_cycle,
         billing.mirror_status,
+        billing.live_subscription_ids,
         commands.change_card,
         commands.cancel_subscription,
         commands.change_plan,

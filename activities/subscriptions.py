@@ -27,7 +27,7 @@ from models.db import session_scope
 from models.invoicing import LineSpec, apply_client_credit, ensure_cycle_invoice, open_balance
 from models.ledger import Account
 from models.outbox import emit
-from models.subscriptions import Subscription
+from models.subscriptions import Subscription, live_subscription_ids
 
 
 def cycle_lines(request: ChargeRequest) -> list[LineSpec]:
@@ -156,6 +156,15 @@ class SubscriptionActivities:
                 payload={"card_id": card.id, "expires": f"{card.exp_month:02d}/{card.exp_year}", "next_due_at": request.next_due_at.isoformat()},
                 dedupe_key=f"card.expiring:{request.subscription_id}:{card.id}:{request.cycle_index}",
             )
+
+    @activity.defn(name="live_subscription_ids")
+    async def live_subscription_ids(self, location_id: str) -> list[str]:
+        """The location's subscriptions that can still bill (for the charging-enabled broadcast)."""
+        return await asyncio.to_thread(self._live_at, location_id)
+
+    def _live_at(self, location_id: str) -> list[str]:
+        with session_scope(self._engine) as session:
+            return live_subscription_ids(session, location_id)
 
     @activity.defn(name="mirror_status")
     async def mirror_status(self, change: StatusChange) -> None:

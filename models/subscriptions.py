@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import CheckConstraint, Column, Date, SmallInteger, Text
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, Session, SQLModel, select
 
 from models.columns import cents, fk, tz
 
@@ -51,3 +51,14 @@ class ServiceRedemption(SQLModel, table=True):
     service_code: str
     retail_cents: int = Field(sa_column=cents("retail_cents"))
     redeemed_at: datetime = Field(sa_column=tz("redeemed_at", now_default=True))
+
+
+def live_subscription_ids(session: Session, location_id: str) -> list[str]:
+    """The location's subscriptions that can still bill (neither cancelled nor ended)."""
+    return list(
+        session.exec(
+            select(Subscription.id).where(
+                Subscription.location_id == location_id, Subscription.status.not_in(("cancelled", "ended"))  # type: ignore[attr-defined]
+            )
+        )
+    )

@@ -91,6 +91,7 @@ _WORKFLOW_INPUTS: dict[str, type] = {
     "InvoiceCancellation": InvoiceCancellationInput,
     "MoneyJanitor": JanitorInput,
     "DailyReconciliation": ReconciliationInput,
+    "ChargingEnabled": str,
 }
 _WORKFLOW_RESULTS: dict[str, type] = {
     "Subscription": str,
@@ -98,6 +99,7 @@ _WORKFLOW_RESULTS: dict[str, type] = {
     "InvoiceCancellation": InvoiceCancellationOutcome,
     "MoneyJanitor": JanitorReport,
     "DailyReconciliation": ReconciliationReport,
+    "ChargingEnabled": int,
 }
 _ACTIVITIES: dict[str, tuple[type | None, type | None]] = {
     "charge_cycle": (ChargeRequest, ChargeOutcome),
@@ -116,6 +118,7 @@ _ACTIVITIES: dict[str, tuple[type | None, type | None]] = {
     "void_cancelled_invoice": (CompensationStep, str),
     "resolve_stale_money": (JanitorInput, JanitorReport),
     "reconcile_day": (ReconciliationInput, ReconciliationReport),
+    "live_subscription_ids": (str, list),
 }
 _UPDATES: dict[str, tuple[list[type], type]] = {
     "cancel": ([CancelRequest], CommandResult),

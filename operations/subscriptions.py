@@ -6,6 +6,7 @@ workflow's reason and changes nothing.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy import Engine
@@ -17,7 +18,8 @@ from foundation.contracts import CancelRequest, CommandResult, PlanChange, Subsc
 from foundation.ids import subscription_workflow_id
 from models.clinic import Location
 from models.db import session_scope
-from models.subscriptions import Subscription
+from models.subscriptions import live_subscription_ids
+from workflows.charging_enabled import ChargingEnabledWorkflow, charging_enabled_workflow_id
 from workflows.subscription import SubscriptionWorkflow
 
 
@@ -83,28 +85,20 @@ async def describe(client: Client, subscription_id: str) -> SubscriptionView:
         raise
 
 
-async def set_recurring_allowed(client: Client, engine: Engine, location_id: str, allowed: bool) -> int:
-    """Flip a location's "allow Gravity payment for recurring payment"; when it turns on, tell every
-    live subscription there so overdue invoices are charged now. Returns how many were told."""
+async def set_recurring_allowed(client: Client, engine: Engine, location_id: str, allowed: bool, *, task_queue: str) -> int:
+    """Flip a location's "allow Gravity payment for recurring payment"; when it turns on, start the
+    workflow that tells every live subscription there, so overdue invoices are charged now (durably:
+    a request that dies half-way leaves nobody waiting). Returns how many subscriptions it tells."""
     with session_scope(engine) as session:
         location = session.get(Location, location_id)
         if location is None:
             raise LookupError(f"unknown location {location_id}")
         location.allow_recurring_gravity = allowed
         session.add(location)
-        live = list(
-            session.exec(
-                select(Subscription.id).where(
-                    Subscription.location_id == location_id, Subscription.status.not_in(("cancelled", "ended"))  # type: ignore[attr-defined]
-                )
-            )
-        )
+        live = len(live_subscription_ids(session, location_id))
     if not allowed:
         return 0
-    for subscription_id in live:
-        handle = client.get_workflow_handle_for(SubscriptionWorkflow.run, subscription_workflow_id(subscription_id))
-        try:
-            await handle.signal(SubscriptionWorkflow.charging_enabled)
-        except RPCError:
-            continue  # finished meanwhile: nothing to charge
-    return len(live)
+    await client.start_workflow(
+        ChargingEnabledWorkflow.run, location_id, id=charging_enabled_workflow_id(location_id, uuid.uuid4().hex[:12]), task_queue=task_queue
+    )
+    return live

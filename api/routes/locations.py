@@ -118,7 +118,7 @@ async def update_settings(location_id: str, body: LocationSettingsIn, rt: Runtim
     notified = 0
     if changes_recurring:
         assert body.allow_recurring_gravity is not None
-        notified = await set_recurring_allowed(rt.temporal, rt.engine, location_id, body.allow_recurring_gravity)
+        notified = await set_recurring_allowed(rt.temporal, rt.engine, location_id, body.allow_recurring_gravity, task_queue=rt.task_queue)
     with Session(rt.engine) as session:
         location = get_location(session, location_id)
         return LocationSettingsOut(**LocationOut.model_validate(location).model_dump(), subscriptions_notified=notified)

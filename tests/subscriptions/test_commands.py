@@ -3,6 +3,7 @@ location's recurring-payment setting, and refused commands changing nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 
 import pendulum
@@ -33,6 +34,7 @@ from tests.support.clinic import make_clinic
 from workflows.proration import prorate_change, unused_refund_cents
 
 TZ = "America/Chicago"
+TASK_QUEUE = "billing-tests"
 
 
 async def test_cancel_mid_period_refunds_the_unused_part(
@@ -146,7 +148,7 @@ async def test_location_setting_off_invoices_without_charging_and_on_charges_ove
     await save_card(db, sandbox_server, clinic)
     handle = await start_held(temporal_env, db, clinic, local_today(TZ) + timedelta(days=3))
     sub_id = subscription_id_of(handle)
-    await commands.set_recurring_allowed(temporal_env.client, db, clinic.location_id, False)
+    await commands.set_recurring_allowed(temporal_env.client, db, clinic.location_id, False, task_queue=TASK_QUEUE)
     await temporal_env.fast_forward(handle, timedelta(days=5))
 
     assert [i.status for i in invoices(db, sub_id)] == ["open"]
@@ -155,9 +157,12 @@ async def test_location_setting_off_invoices_without_charging_and_on_charges_ove
     view = await commands.describe(temporal_env.client, sub_id)
     assert view.status == "past_due" and view.open_invoices[0].waiting_for == "charging_enabled"
 
-    told = await commands.set_recurring_allowed(temporal_env.client, db, clinic.location_id, True)
+    told = await commands.set_recurring_allowed(temporal_env.client, db, clinic.location_id, True, task_queue=TASK_QUEUE)
     assert told == 1
-    await temporal_env.fast_forward(handle, timedelta(minutes=5))
+    for _ in range(100):  # the broadcast workflow tells the subscription, which charges at once
+        if [i.status for i in invoices(db, sub_id)] == ["paid"]:
+            break
+        await asyncio.sleep(0.1)
     assert [i.status for i in invoices(db, sub_id)] == ["paid"]
     assert (await commands.describe(temporal_env.client, sub_id)).status == "active"
     await commands.cancel(temporal_env.client, sub_id, mode="now")

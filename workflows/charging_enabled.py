@@ -1,0 +1,39 @@
+"""Telling every live subscription of a location that card-on-file charging is allowed again.
+
+A workflow, not a loop in the API request: a request that dies half-way, or a subscription that
+cannot be told at that moment, must not leave invoices waiting for ever. The workflow lists the
+location's live subscriptions once and signals each; a finished subscription has nothing to learn.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from foundation.ids import subscription_workflow_id
+    from workflows.retries import DB_RETRY
+
+
+def charging_enabled_workflow_id(location_id: str, token: str) -> str:
+    """One broadcast per location and change (`token` names the change, e.g. its time)."""
+    return f"charging-enabled:{location_id}:{token}"
+
+
+@workflow.defn(name="ChargingEnabled")
+class ChargingEnabledWorkflow:
+    @workflow.run
+    async def run(self, location_id: str) -> int:
+        """Signal `charging_enabled` to every live subscription of the location; returns how many."""
+        subscription_ids: list[str] = await workflow.execute_activity(
+            "live_subscription_ids", location_id, result_type=list[str], start_to_close_timeout=timedelta(seconds=60), retry_policy=DB_RETRY
+        )
+        told = 0
+        for subscription_id in subscription_ids:
+            try:
+                await workflow.get_external_workflow_handle(subscription_workflow_id(subscription_id)).signal("charging_enabled")
+                told += 1
+            except Exception as error:  # noqa: BLE001 - a finished subscription has nothing to learn
+                workflow.logger.info("subscription %s not signalled: %s", subscription_id, error)
+        return told
