@@ -90,6 +90,6 @@ def create_app(
     app.include_router(payments.router)  # carries its own bearer dependency
     for module in PROTECTED:
         app.include_router(module.router, dependencies=[Depends(require_token)])
-    app.add_middleware(IdempotencyMiddleware, engine=engine, api_token=app.state.api_token)
+    app.add_middleware(IdempotencyMiddleware, engine=engine, api_token=app.state.api_token, lease_s=settings.idempotency_lease_s)
     telemetry.instrument_app(app)
     return app

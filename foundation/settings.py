@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(default=None, description="Bearer credential the HTTP API requires.")
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8780, ge=0, le=65535)
+    idempotency_lease_s: float = Field(
+        default=60.0, gt=0, le=3600,
+        description="How long an unanswered Idempotency-Key claim blocks the same key; after that a retry takes it over (its request died).",
+    )
 
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_endpoint: str | None = None
