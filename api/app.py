@@ -3,8 +3,9 @@
 `create_app` builds it over an engine, a Temporal client and the settings, so the CLI serves it
 against the configured stack and the tests against their own real servers. Every route but
 `GET /health` requires `Authorization: Bearer <BILLING_API_TOKEN>`; every POST honours an
-`Idempotency-Key`; every refusal is a 4xx in one shape (see `api.errors`). When `events_url` is
-configured the app also runs the signed outbox delivery loop for as long as it serves.
+`Idempotency-Key` (and every POST that can move money requires one); every refusal is a 4xx in one
+shape (see `api.errors`). When `events_url` is configured the app also runs the signed outbox
+delivery loop for as long as it serves.
 """
 
 from __future__ import annotations

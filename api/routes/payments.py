@@ -2,23 +2,21 @@
 cancellation, and the Gravity postback receiver. The work is in `operations.payments` (shared with the
 CLI); this module validates the request, maps refusals to 4xx and answers.
 
-Every POST here moves money or creates something, so its `Idempotency-Key` is also passed on as the
-operation's `request_id`: a retry after the middleware's stored answer expires still finds the same
-payment, deposit or refund instead of making a second one.
+Every POST here that can move money requires an `Idempotency-Key` (400 without one) and passes it on
+as the operation's `request_id`: a retry with the same key, even after the middleware's stored answer
+is gone, finds the same payment, deposit or refund instead of making a second one.
 """
 
 from __future__ import annotations
 
-import uuid
-
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from api.deps import IDEMPOTENCY_HEADER, Runtime, idempotency_key, require_token, runtime
+from api.deps import Runtime, idempotency_key, money_key, require_token, runtime
 from api.errors import ERRORS, ApiError, conflict, not_found, refused
 from api.routes.invoices import InvoiceSummary
 from foundation.contracts import GiveBackOutcome, TerminalView
@@ -46,10 +44,6 @@ def _refusal(error: Exception) -> ApiError:
     if "already" in lowered or "in progress" in lowered or "busy" in lowered or "nothing left" in lowered:
         return conflict(field, reason)
     return refused(field, reason)
-
-
-def _request_id(key: str | None) -> str:
-    return key or uuid.uuid4().hex
 
 
 class LineIn(BaseModel):
@@ -151,13 +145,13 @@ def create_counter_invoice(body: CounterInvoiceIn, rt: Runtime = Depends(runtime
         return invoice
 
 
-@router.post("/terminal-payments", status_code=202, response_model=StartedOut, dependencies=[Depends(idempotency_key)])
-async def start_terminal_payment(body: TerminalPaymentIn, rt: Runtime = Depends(runtime), key: str | None = Header(default=None, alias=IDEMPOTENCY_HEADER, include_in_schema=False)) -> StartedOut:
+@router.post("/terminal-payments", status_code=202, response_model=StartedOut)
+async def start_terminal_payment(body: TerminalPaymentIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key)) -> StartedOut:
     """Send the amount to the counter terminal; follow it at `status_url` (the result also comes as events)."""
     return await _start_terminal(
         rt,
         ops.TerminalRequest(location_id=body.location_id, device_name=body.device_name, invoice_id=body.invoice_id, amount_cents=body.amount_cents,
-                            save_card=body.save_card, make_default=body.make_default, request_id=_request_id(key)),
+                            save_card=body.save_card, make_default=body.make_default, request_id=key),
     )
 
 
@@ -190,14 +184,14 @@ async def cancel_terminal_payment(payment_id: str, rt: Runtime = Depends(runtime
     return CommandOut(accepted=result.accepted, status=result.status, message=result.message)
 
 
-@router.post("/deposits", status_code=201, response_model=DepositOut | StartedOut, dependencies=[Depends(idempotency_key)])
-async def take_deposit(body: DepositIn, rt: Runtime = Depends(runtime), key: str | None = Header(default=None, alias=IDEMPOTENCY_HEADER, include_in_schema=False)) -> JSONResponse:
+@router.post("/deposits", status_code=201, response_model=DepositOut | StartedOut)
+async def take_deposit(body: DepositIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key)) -> JSONResponse:
     """A prepayment kept as client credit: charged to a saved card (201) or taken at a terminal (202)."""
     if body.card_id is not None and (body.location_id or body.device_name):
         raise refused("card_id", "give either card_id or location_id + device_name, not both")
     if body.card_id is not None:
         try:
-            outcome = await ops.take_card_deposit(rt.engine, rt.gateways, client_id=body.client_id, card_id=body.card_id, amount_cents=body.amount_cents, request_id=_request_id(key))
+            outcome = await ops.take_card_deposit(rt.engine, rt.gateways, client_id=body.client_id, card_id=body.card_id, amount_cents=body.amount_cents, request_id=key)
         except ops.PaymentRefused as error:
             raise _refusal(error) from None
         out = DepositOut(payment_id=outcome.payment_id, status=outcome.status, approved_cents=outcome.approved_cents, deposit_id=outcome.deposit_id, message=outcome.message)
@@ -207,37 +201,37 @@ async def take_deposit(body: DepositIn, rt: Runtime = Depends(runtime), key: str
     started = await _start_terminal(
         rt,
         ops.TerminalRequest(location_id=body.location_id, device_name=body.device_name, amount_cents=body.amount_cents, purpose="deposit",
-                            client_id=body.client_id, request_id=_request_id(key)),
+                            client_id=body.client_id, request_id=key),
     )
     return JSONResponse(started.model_dump(), status_code=202)
 
 
-@router.post("/deposits/{deposit_id}/refund", dependencies=[Depends(idempotency_key)])
-async def refund_deposit(deposit_id: str, rt: Runtime = Depends(runtime), key: str | None = Header(default=None, alias=IDEMPOTENCY_HEADER, include_in_schema=False)) -> dict[str, object]:
+@router.post("/deposits/{deposit_id}/refund")
+async def refund_deposit(deposit_id: str, rt: Runtime = Depends(runtime), key: str = Depends(money_key)) -> dict[str, object]:
     """Give back what is left of an unused deposit to the card that paid it."""
     with Session(rt.engine) as session:
         if session.get(Deposit, deposit_id) is None:
             raise not_found("deposit_id", f"unknown deposit {deposit_id}")
     try:
-        return _give_back(await ops.refund_deposit(rt.engine, rt.gateways, deposit_id=deposit_id, request_id=_request_id(key)))
+        return _give_back(await ops.refund_deposit(rt.engine, rt.gateways, deposit_id=deposit_id, request_id=key))
     except ops.PaymentRefused as error:
         raise _refusal(error) from None
 
 
-@router.post("/payments/{payment_id}/refunds", dependencies=[Depends(idempotency_key)])
-async def refund_payment(payment_id: str, body: RefundIn, rt: Runtime = Depends(runtime), key: str | None = Header(default=None, alias=IDEMPOTENCY_HEADER, include_in_schema=False)) -> dict[str, object]:
+@router.post("/payments/{payment_id}/refunds")
+async def refund_payment(payment_id: str, body: RefundIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key)) -> dict[str, object]:
     """Refund all or part of a card payment (a void while Gravity still allows one)."""
     with Session(rt.engine) as session:
         if session.get(Payment, payment_id) is None:
             raise not_found("payment_id", f"unknown payment {payment_id}")
     try:
-        outcome = await ops.refund_payment(rt.engine, rt.gateways, payment_id=payment_id, amount_cents=body.amount_cents, request_id=_request_id(key), reason=body.reason)
+        outcome = await ops.refund_payment(rt.engine, rt.gateways, payment_id=payment_id, amount_cents=body.amount_cents, request_id=key, reason=body.reason)
     except ops.PaymentRefused as error:
         raise _refusal(error) from None
     return _give_back(outcome)
 
 
-@router.post("/invoices/{invoice_id}/cancel", status_code=202, response_model=StartedOut, dependencies=[Depends(idempotency_key)])
+@router.post("/invoices/{invoice_id}/cancel", status_code=202, response_model=StartedOut, dependencies=[Depends(money_key)])
 async def cancel_invoice(invoice_id: str, body: InvoiceCancelIn, rt: Runtime = Depends(runtime)) -> StartedOut:
     """Start the saga that gives back every payment on the invoice and voids it (once per invoice)."""
     with Session(rt.engine) as session:
