@@ -46,8 +46,10 @@ EXPECTED_ROUTES = {
     ("get", "/terminal-payments/{payment_id}"),
     ("post", "/terminal-payments/{payment_id}/cancel"),
     ("post", "/deposits"),
+    ("get", "/card-deposits/{payment_id}"),
     ("post", "/deposits/{deposit_id}/refund"),
     ("post", "/payments/{payment_id}/refunds"),
+    ("get", "/refunds/{refund_request_id}"),
     ("post", "/gravity/postbacks"),
 }
 UNPROTECTED = {("get", "/health"), ("post", "/gravity/postbacks")}

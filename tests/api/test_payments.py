@@ -1,5 +1,6 @@
 """Front-desk money through the API: counter invoice, terminal payment finished by a real signed
-postback from the sandbox, refund, card deposit and its refund, invoice cancellation."""
+postback from the sandbox, refund, card deposit and its refund (each a workflow, polled at its
+status URL), invoice cancellation."""
 
 from __future__ import annotations
 
@@ -63,21 +64,25 @@ async def test_counter_money_end_to_end(
     refused(await api.get("/terminal-payments/nope"), 404, "payment_id")
     refused(await api.post(f"/terminal-payments/{payment_id}/cancel"), 409, "status")
 
-    # Refunds: part of the payment, never more than what is left.
+    # Refunds: part of the payment, never more than what is left (what other refunds left: a 409).
     refund = ok(await api.post(f"/payments/{payment_id}/refunds", json={"amount_cents": 2_500, "reason": "toothpaste returned"}, headers={"Idempotency-Key": "r-1"}))
-    assert refund["amount_cents"] == 2_500 and refund["kind"] in ("void", "refund")
-    refused(await api.post(f"/payments/{payment_id}/refunds", json={"amount_cents": 9_000}, headers=key()), 422, "amount_cents")
+    assert refund["amount_cents"] == 2_500 and refund["kind"] in ("void", "refund") and refund["status"] == "done"
+    assert ok(await api.get(refund["status_url"])) == refund
+    refused(await api.post(f"/payments/{payment_id}/refunds", json={"amount_cents": 9_000}, headers=key()), 409, "amount_cents")
     refused(await api.post(f"/payments/{payment_id}/refunds", json={"amount_cents": -5}, headers=key()), 422, "amount_cents")
     refused(await api.post("/payments/nope/refunds", json={}, headers=key()), 404, "payment_id")
 
     # A deposit from the saved card becomes client credit; what is left of it can be given back.
     deposit = ok(await api.post("/deposits", json={"client_id": clinic.client_id, "card_id": card["id"], "amount_cents": 5_000}, headers={"Idempotency-Key": "d-1"}), 201)
     assert (deposit["status"], deposit["approved_cents"]) == ("approved", 5_000) and deposit["deposit_id"]
+    assert ok(await api.get(deposit["status_url"])) == deposit
+    refused(await api.get("/card-deposits/pay_nope"), 404, "payment_id")
     refused(await api.post("/deposits", json={"client_id": clinic.client_id, "card_id": card["id"], "location_id": clinic.location_id, "amount_cents": 5_000}, headers=key()), 422, "card_id")
     refused(await api.post("/deposits", json={"client_id": clinic.client_id, "amount_cents": 5_000}, headers=key()), 422, "card_id")
     refused(await api.post("/deposits", json={"client_id": clinic.client_id, "card_id": card["id"], "amount_cents": 0}, headers=key()), 422, "amount_cents")
     given = ok(await api.post(f"/deposits/{deposit['deposit_id']}/refund", headers={"Idempotency-Key": "d-1-refund"}))
-    assert given["amount_cents"] == 5_000
+    assert (given["status"], given["amount_cents"]) == ("done", 5_000)
+    refused(await api.post(f"/deposits/{deposit['deposit_id']}/refund", headers=key()), 422, "deposit_id")  # nothing unused is left
     refused(await api.post("/deposits/nope/refund", headers=key()), 404, "deposit_id")
 
     # Cancelling an invoice gives back its payments and voids it.

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKFLOW_MODULES = ["subscription", "terminal_payment", "invoice_cancellation"]
+WORKFLOW_MODULES = ["subscription", "terminal_payment", "invoice_cancellation", "refund", "card_deposit"]
 FORBIDDEN_CALLS = {"now", "today", "utcnow", "time", "monotonic", "perf_counter", "random", "randint", "choice", "uuid4", "urandom", "open"}
 FORBIDDEN_IMPORTS = {"random", "time", "uuid", "os", "socket", "threading", "subprocess", "httpx", "psycopg", "sqlalchemy", "sqlmodel"}
 IMMUTABLE_CALLS = {"RetryPolicy", "frozenset", "timedelta", "tuple"}
