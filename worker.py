@@ -1,4 +1,4 @@
-"""The Temporal worker: runs the subscription workflows and their activities.
+"""The Temporal worker: runs the subscription, counter-payment and refund workflows and their activities.
 
 `python worker.py` (or `billing worker`) connects to the configured Temporal and PostgreSQL, or
 starts the embedded ones when they are not configured. Scale out by starting more workers.
@@ -19,20 +19,23 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.gateways import GatewayDirectory
 from activities.invoice_compensation import InvoiceCompensationActivities
 from activities.janitor import JanitorActivities
+from activities.money_movements import MoneyMovementActivities
 from activities.subscription_commands import SubscriptionCommandActivities
 from activities.subscriptions import SubscriptionActivities
 from activities.terminal import TerminalActivities
 from foundation.converter import data_converter
 from foundation.telemetry import Telemetry, configure_logging, current_telemetry, setup_telemetry
+from workflows.card_deposit import CardDepositWorkflow
 from workflows.charging_enabled import ChargingEnabledWorkflow
 from workflows.invoice_cancellation import InvoiceCancellationWorkflow
 from workflows.money_janitor import DailyReconciliationWorkflow, MoneyJanitorWorkflow
+from workflows.refund import RefundWorkflow
 from workflows.subscription import SubscriptionWorkflow
 from workflows.terminal_payment import TerminalPaymentWorkflow
 
 WORKFLOWS: Sequence[type] = (
-    SubscriptionWorkflow, TerminalPaymentWorkflow, InvoiceCancellationWorkflow, MoneyJanitorWorkflow, DailyReconciliationWorkflow,
-    ChargingEnabledWorkflow,
+    SubscriptionWorkflow, TerminalPaymentWorkflow, InvoiceCancellationWorkflow, RefundWorkflow, CardDepositWorkflow,
+    MoneyJanitorWorkflow, DailyReconciliationWorkflow, ChargingEnabledWorkflow,
 )
 
 # The sandbox re-imports a workflow's module for every new run. Ours are passed through instead: they
@@ -66,9 +69,11 @@ def activities_for(engine: Engine, gateways: GatewayDirectory) -> list[object]:
 
 
 def _counter_activities(engine: Engine, gateways: GatewayDirectory) -> list[object]:
-    """Terminal payments, the invoice-cancellation saga, the janitor and the reconciliation."""
+    """Terminal payments, the invoice-cancellation saga, refunds, card deposits, the janitor and the
+    reconciliation."""
     terminal = TerminalActivities(engine, gateways)
     compensation = InvoiceCompensationActivities(engine, gateways)
+    movements = MoneyMovementActivities(engine, gateways)
     janitor = JanitorActivities(engine, gateways)
     return [
         terminal.prepare_terminal_payment,
@@ -81,6 +86,9 @@ def _counter_activities(engine: Engine, gateways: GatewayDirectory) -> list[obje
         compensation.compensate_payment,
         compensation.return_invoice_credit,
         compensation.void_cancelled_invoice,
+        movements.refund_payment,
+        movements.refund_deposit,
+        movements.take_card_deposit,
         janitor.resolve_stale_money,
         janitor.reconcile_day,
     ]

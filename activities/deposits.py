@@ -13,19 +13,20 @@ from dataclasses import dataclass
 
 import pendulum
 from sqlalchemy import Engine
-from sqlmodel import select
+from sqlmodel import Session, select
 from temporalio.exceptions import ApplicationError
 
 from activities.cards import card_expired_on
 from activities.approvals import book_approval
 from activities.gateways import GatewayDirectory
+from activities.heartbeat import heartbeating
 from activities.invoice_compensation import GiveBack
-from foundation.contracts import GiveBackOutcome
-from foundation.ids import external_id
+from foundation.contracts import DepositOutcome, GiveBackOutcome
+from foundation.ids import card_deposit_key, deposit_refund_key, external_id
 from foundation.telemetry import counters
 from gravity.errors import PermanentGravityError
 from gravity.results import Outcome, TransactionResult
-from models.billing import Deposit, Payment
+from models.billing import Deposit, Payment, Refund
 from models.clinic import Client, Location, SavedCard
 from models.db import session_scope
 from models.invoicing import record_declined, record_deposit, start_deposit_attempt
@@ -34,15 +35,6 @@ from models.outbox import emit
 
 class DepositRefused(ValueError):
     """A deposit or deposit refund that cannot be made; nothing was written or sent."""
-
-
-@dataclass(frozen=True)
-class DepositOutcome:
-    payment_id: str
-    status: str  # approved | partial | declined
-    approved_cents: int
-    deposit_id: str | None = None
-    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -68,10 +60,11 @@ class DepositTaker:
         if ready.done is not None:
             return ready.done
         try:
-            result = await self._gateways.for_oid(ready.oid).charge_saved_card_safely(
-                card_ref=ready.card_ref, amount_cents=ready.amount_cents, external_id=ready.external_transaction_id,
-                reference=f"deposit:{ready.payment_id}", look_up_first=not ready.fresh,
-            )
+            async with heartbeating():
+                result = await self._gateways.for_oid(ready.oid).charge_saved_card_safely(
+                    card_ref=ready.card_ref, amount_cents=ready.amount_cents, external_id=ready.external_transaction_id,
+                    reference=f"deposit:{ready.payment_id}", look_up_first=not ready.fresh,
+                )
         except PermanentGravityError as error:
             raise ApplicationError(f"Gravity refused the deposit charge: {error}", type="GravityPermanent", non_retryable=True) from None
         outcome = await asyncio.to_thread(self._record, ready.payment_id, result)
@@ -85,28 +78,26 @@ class DepositTaker:
         return outcome
 
     def _prepare(self, client_id: str, card_id: str, amount_cents: int, request_key: str) -> _Ready:
-        attempt_key = f"deposit:{client_id}:{request_key}"
+        attempt_key = card_deposit_key(client_id, request_key)
         with session_scope(self._engine) as session:
             existing = session.exec(select(Payment).where(Payment.attempt_key == attempt_key)).first()
             if existing is not None and existing.status in ("approved", "declined"):
-                return _Ready(existing.id, existing.external_transaction_id, existing.amount_cents, "", "", False, _deposit_outcome(session, existing))
-            client = session.get(Client, client_id)
-            if client is None:
-                raise DepositRefused(f"unknown client {client_id}")
-            if amount_cents <= 0:
-                raise DepositRefused("a deposit needs an amount greater than zero")
+                return _Ready(existing.id, existing.external_transaction_id, existing.amount_cents, "", "", False, deposit_outcome(session, existing))
+            if existing is not None:
+                # Written (and perhaps sent) by an earlier try: finish it whatever changed since; the
+                # checks were made before it was written.
+                card = session.get(SavedCard, existing.card_id)
+                location = session.get(Location, existing.location_id)
+                assert card is not None and location is not None
+                return _Ready(existing.id, existing.external_transaction_id, existing.amount_cents, card.gravity_ref, location.gravity_oid, False)
+            refusal = card_deposit_refusal(session, client_id=client_id, card_id=card_id, amount_cents=amount_cents)
+            if refusal is not None:
+                raise DepositRefused(refusal)
             card = session.get(SavedCard, card_id)
-            if card is None or card.client_id != client_id:
-                raise DepositRefused(f"unknown card {card_id} for client {client_id}")
-            if card.disabled:
-                raise DepositRefused(f"card {card_id} is disabled")
+            client = session.get(Client, client_id)
+            assert card is not None and client is not None
             location = session.get(Location, client.location_id)
             assert location is not None
-            if not location.allow_recurring_gravity:
-                raise DepositRefused(f"location {location.id} does not allow Gravity payment for recurring payments")
-            today = pendulum.now(location.timezone).date()
-            if card_expired_on(card.exp_month, card.exp_year, today):
-                raise DepositRefused(f"card {card_id} expired {card.exp_month:02d}/{card.exp_year}")
             payment, fresh = start_deposit_attempt(
                 session, client_id=client_id, location_id=location.id, attempt_key=attempt_key,
                 external_transaction_id=external_id(attempt_key), method="card_on_file", amount_cents=amount_cents, card_id=card.id,
@@ -126,33 +117,67 @@ class DepositTaker:
                 record_declined(session, payment, reason=reason, decline_class=klass, message=result.result_message)
                 emit(session, type="payment.failed", stream=stream, payload={"payment_id": payment.id, "purpose": "deposit", "reason": reason},
                      dedupe_key=f"payment.failed:{payment.id}")
-            return _deposit_outcome(session, payment)
+            return deposit_outcome(session, payment)
 
     async def refund_unused(self, *, deposit_id: str, request_key: str) -> GiveBackOutcome:
         """Give back what is left of a deposit to the card that paid it (void if still possible)."""
-        payment_id, remaining = await asyncio.to_thread(self._refundable_deposit, deposit_id)
-        return await self._give_back.give_back(
-            payment_id=payment_id, amount_cents=remaining, key=f"deposit-refund:{deposit_id}:{request_key}",
-            reason=f"unused deposit {deposit_id} refunded",
-        )
+        key = deposit_refund_key(deposit_id, request_key)
+        payment_id, remaining = await asyncio.to_thread(self._refundable_deposit, deposit_id, key)
+        return await self._give_back.give_back(payment_id=payment_id, amount_cents=remaining, key=key, reason=f"unused deposit {deposit_id} refunded")
 
-    def _refundable_deposit(self, deposit_id: str) -> tuple[str, int]:
+    def _refundable_deposit(self, deposit_id: str, key: str) -> tuple[str, int]:
         with session_scope(self._engine) as session:
-            deposit = session.get(Deposit, deposit_id)
-            if deposit is None:
-                raise DepositRefused(f"unknown deposit {deposit_id}")
-            if deposit.payment_id is None:
-                raise DepositRefused(f"deposit {deposit_id} was not paid by card (it is a credit note); nothing to refund to a card")
-            payment = session.get(Payment, deposit.payment_id)
-            assert payment is not None
-            refundable = payment.approved_cents - payment.refunded_cents if payment.status == "approved" else 0
-            amount = min(deposit.remaining_cents, refundable)
-            if amount <= 0:
-                raise DepositRefused(f"deposit {deposit_id} has no unused credit left to refund")
-            return payment.id, amount
+            started = session.exec(
+                select(Refund).where(Refund.attempt_key.in_((f"void:{key}", f"refund:{key}"))).order_by(Refund.created_at.desc())  # type: ignore[attr-defined, union-attr]
+            ).first()
+            if started is not None:
+                # An earlier try already reserved the credit (so none looks unused now): finish that one.
+                return started.payment_id, started.amount_cents
+            return refundable_deposit(session, deposit_id)
 
 
-def _deposit_outcome(session, payment: Payment) -> DepositOutcome:  # type: ignore[no-untyped-def]
+def card_deposit_refusal(session: Session, *, client_id: str, card_id: str, amount_cents: int) -> str | None:
+    """Why a deposit cannot be charged to this card now (None: it can); checked by the service layer
+    before the workflow starts and again just before the payment row is written."""
+    client = session.get(Client, client_id)
+    if client is None:
+        return f"unknown client {client_id}"
+    if amount_cents <= 0:
+        return "a deposit needs an amount greater than zero"
+    card = session.get(SavedCard, card_id)
+    if card is None or card.client_id != client_id:
+        return f"unknown card {card_id} for client {client_id}"
+    if card.disabled:
+        return f"card {card_id} is disabled"
+    location = session.get(Location, client.location_id)
+    assert location is not None
+    if not location.allow_recurring_gravity:
+        return f"location {location.id} does not allow Gravity payment for recurring payments"
+    today = pendulum.now(location.timezone).date()
+    if card_expired_on(card.exp_month, card.exp_year, today):
+        return f"card {card_id} expired {card.exp_month:02d}/{card.exp_year}"
+    return None
+
+
+def refundable_deposit(session: Session, deposit_id: str) -> tuple[str, int]:
+    """(payment id, cents) of what is left of a deposit to give back to its card; raises
+    `DepositRefused` when there is nothing (or it was no card payment)."""
+    deposit = session.get(Deposit, deposit_id)
+    if deposit is None:
+        raise DepositRefused(f"unknown deposit {deposit_id}")
+    if deposit.payment_id is None:
+        raise DepositRefused(f"deposit {deposit_id} was not paid by card (it is a credit note); nothing to refund to a card")
+    payment = session.get(Payment, deposit.payment_id)
+    assert payment is not None
+    refundable = payment.approved_cents - payment.refunded_cents if payment.status == "approved" else 0
+    amount = min(deposit.remaining_cents, refundable)
+    if amount <= 0:
+        raise DepositRefused(f"deposit {deposit_id} has no unused credit left to refund")
+    return payment.id, amount
+
+
+def deposit_outcome(session: Session, payment: Payment) -> DepositOutcome:
+    """A deposit payment's answer as the books hold it."""
     deposit = session.exec(select(Deposit).where(Deposit.payment_id == payment.id)).first()
     if payment.status == "approved":
         status = "approved" if payment.approved_cents >= payment.amount_cents else "partial"

@@ -3,8 +3,9 @@
 `create_app` builds it over an engine, a Temporal client and the settings, so the CLI serves it
 against the configured stack and the tests against their own real servers. Every route but
 `GET /health` requires `Authorization: Bearer <BILLING_API_TOKEN>`; every POST honours an
-`Idempotency-Key`; every refusal is a 4xx in one shape (see `api.errors`). When `events_url` is
-configured the app also runs the signed outbox delivery loop for as long as it serves.
+`Idempotency-Key` (and every POST that can move money requires one); every refusal is a 4xx in one
+shape (see `api.errors`). When `events_url` is configured the app also runs the signed outbox
+delivery loop for as long as it serves.
 """
 
 from __future__ import annotations
@@ -90,6 +91,6 @@ def create_app(
     app.include_router(payments.router)  # carries its own bearer dependency
     for module in PROTECTED:
         app.include_router(module.router, dependencies=[Depends(require_token)])
-    app.add_middleware(IdempotencyMiddleware, engine=engine, api_token=app.state.api_token)
+    app.add_middleware(IdempotencyMiddleware, engine=engine, api_token=app.state.api_token, lease_s=settings.idempotency_lease_s)
     telemetry.instrument_app(app)
     return app

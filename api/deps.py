@@ -70,3 +70,17 @@ def idempotency_key(
     if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH):
         raise invalid(IDEMPOTENCY_HEADER, f"must be 1 to {MAX_KEY_LENGTH} characters")
     return key
+
+
+def money_key(
+    key: str = Header(
+        alias=IDEMPOTENCY_HEADER,
+        description="Required: this request can move money. Any unique string (a UUID); send the same key to retry, even after "
+        "a lost answer or a crash: the same key is the same movement, never a second one. The same key with another body is refused with 409.",
+    ),
+) -> str:
+    """The required key of a POST that can move money (absent: 400, see `api.errors`); it also names
+    the movement's workflow, so a retry after a crash resumes it."""
+    if not 0 < len(key) <= MAX_KEY_LENGTH:
+        raise invalid(IDEMPOTENCY_HEADER, f"must be 1 to {MAX_KEY_LENGTH} characters")
+    return key

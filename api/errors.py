@@ -3,7 +3,8 @@
     {"error": "validation", "message": "...", "fields": [{"field": "start_date", "reason": "..."}]}
 
 `error` is one of unauthorized, validation, refused, not_found, conflict. A refusal is raised as
-`ApiError` before anything is written (validation happens first, writes last).
+`ApiError` before anything is written (validation happens first, writes last). A missing required
+header (the `Idempotency-Key` of a POST that can move money) is a 400 "validation" naming it.
 """
 
 from __future__ import annotations
@@ -92,6 +93,11 @@ def _field_error(item: dict[str, Any]) -> tuple[str, str]:
     return _field_of(tuple(item.get("loc", ()))), str(item.get("msg", "invalid"))
 
 
+def _missing_header(item: dict[str, Any]) -> bool:
+    loc = tuple(item.get("loc", ()))
+    return item.get("type") == "missing" and len(loc) == 2 and loc[0] == "header"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> JSONResponse:
@@ -100,6 +106,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
+        missing = [_field_of(tuple(item["loc"])) for item in error.errors() if _missing_header(item)]
+        if missing:
+            # A required header (the Idempotency-Key of a money POST) is a 400 of its own, before the body.
+            fields = [(name, "this header is required") for name in missing]
+            return JSONResponse(error_body("validation", "; ".join(f"{f}: {r}" for f, r in fields), fields), status_code=400)
         fields = [_field_error(item) for item in error.errors()]
         message = "; ".join(f"{f}: {r}" for f, r in fields) or "invalid request"
         return JSONResponse(error_body("validation", message, fields), status_code=422)

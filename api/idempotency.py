@@ -7,7 +7,10 @@ A POST carrying `Idempotency-Key` is handled like this (table `api_idempotency`)
   may be retried with the same key once the caller fixed it;
 - same key, same request (method, path and canonical JSON body): the stored answer is returned as it
   was, with `Idempotent-Replayed: true`;
-- same key, different request: 409; same key while the first is still running: 409 as well.
+- same key, different request: 409; same key while the first is still running: 409 as well;
+- same key, same request, and the first claim was never answered for longer than the lease (its
+  request died with its process): the retry takes the claim over and runs the route again. Routes
+  that move money name their workflow after the key, so running again joins the same movement.
 
 It is ASGI middleware (not a dependency) because it must see and keep the route's whole answer.
 Unauthenticated requests pass straight through to the routes, which answer 401 and store nothing.
@@ -17,10 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 from typing import Any
 
 import anyio
-from sqlalchemy import Engine, delete, update
+from sqlalchemy import Engine, delete, func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -46,19 +50,42 @@ def request_hash(method: str, path: str, query: bytes, body: bytes) -> str:
     return digest.hexdigest()
 
 
-def claim(engine: Engine, key: str, route: str, hashed: str) -> ApiIdempotency | None:
-    """None when this request now owns `key`; otherwise the existing row."""
+def claim(engine: Engine, key: str, route: str, hashed: str, *, lease_s: float) -> ApiIdempotency | None:
+    """None when this request now owns `key`; otherwise the existing row.
+
+    An unanswered claim older than `lease_s` (by the database's clock) is taken over by the same
+    request: the request that made it died without answering. A claim released between our insert
+    and our read is simply tried again."""
     with Session(engine) as session:
-        inserted = session.exec(  # type: ignore[call-overload]
-            insert(ApiIdempotency)
-            .values(key=key, route=route, request_hash=hashed)
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(ApiIdempotency.key)
-        ).first()
-        session.commit()
-        if inserted is not None:
-            return None
-        return session.exec(select(ApiIdempotency).where(ApiIdempotency.key == key)).one()
+        for _ in range(3):
+            inserted = session.exec(  # type: ignore[call-overload]
+                insert(ApiIdempotency)
+                .values(key=key, route=route, request_hash=hashed)
+                .on_conflict_do_nothing(index_elements=["key"])
+                .returning(ApiIdempotency.key)
+            ).first()
+            session.commit()
+            if inserted is not None:
+                return None
+            taken_over = session.exec(  # type: ignore[call-overload]
+                update(ApiIdempotency)
+                .where(
+                    ApiIdempotency.key == key,  # type: ignore[arg-type]
+                    ApiIdempotency.request_hash == hashed,  # type: ignore[arg-type]
+                    ApiIdempotency.status_code.is_(None),  # type: ignore[union-attr]
+                    ApiIdempotency.created_at < func.now() - timedelta(seconds=lease_s),  # type: ignore[operator]
+                )
+                .values(created_at=func.now())
+                .returning(ApiIdempotency.key)
+            ).first()
+            session.commit()
+            if taken_over is not None:
+                return None
+            row = session.exec(select(ApiIdempotency).where(ApiIdempotency.key == key)).first()
+            if row is not None:
+                return row
+    # Claimed and released three times over while we looked: answer "still being processed".
+    return ApiIdempotency(key=key, route=route, request_hash=hashed)
 
 
 def complete(engine: Engine, key: str, status: int, body: Any) -> None:
@@ -78,10 +105,11 @@ def release(engine: Engine, key: str) -> None:
 
 
 class IdempotencyMiddleware:
-    def __init__(self, app: ASGIApp, *, engine: Engine, api_token: str) -> None:
+    def __init__(self, app: ASGIApp, *, engine: Engine, api_token: str, lease_s: float = 60.0) -> None:
         self.app = app
         self.engine = engine
         self.api_token = api_token
+        self.lease_s = lease_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -100,7 +128,7 @@ class IdempotencyMiddleware:
         body, more = await _read_body(receive)
         route = f"POST {scope['path']}"
         hashed = request_hash("POST", scope["path"], scope.get("query_string", b""), body)
-        existing = await anyio.to_thread.run_sync(claim, self.engine, key, route, hashed)
+        existing = await anyio.to_thread.run_sync(lambda: claim(self.engine, key, route, hashed, lease_s=self.lease_s))
         if existing is not None:
             await self._answer_repeat(send, existing, hashed)
             return
@@ -149,7 +177,7 @@ class IdempotencyMiddleware:
             reason = f"was first used for another request ({row.route} with another body); use a new key"
             await _send_json(send, 409, error_body("conflict", f"{IDEMPOTENCY_HEADER}: {reason}", [(IDEMPOTENCY_HEADER, reason)]))
         elif row.status_code is None:
-            reason = "the first request with this key is still being processed; retry shortly"
+            reason = "the first request with this key is still being processed; retry shortly with the same key"
             await _send_json(send, 409, error_body("conflict", f"{IDEMPOTENCY_HEADER}: {reason}", [(IDEMPOTENCY_HEADER, reason)]))
         else:
             await _send_json(send, row.status_code, row.response_body, replayed=True)

@@ -3,7 +3,8 @@ invoice cancellation. They call `operations.payments`, the code behind the HTTP 
 checks first; a refused command prints one red line, exits 1, and nothing is written or sent.
 
 Money-moving commands accept `--request-id`: running one again with the same id (after a lost
-answer, say) finds the first payment, deposit or refund instead of making a second one.
+answer or a crash, say) joins the first payment, deposit or refund instead of making a second one.
+Deposits and refunds run as workflows; these commands wait for their result.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def deposit(
     assert amount is not None
     if (card_id is None) == (device is None):
         refuse("give either --card or --device", as_json=as_json)
-    conn = connection(temporal=device is not None)
+    conn = connection()
     with operator_errors(conn, as_json=as_json):
         engine = engine_of(conn)
         with Session(engine) as session:
@@ -115,11 +116,13 @@ def deposit(
         key = request_id or uuid.uuid4().hex
 
         async def go() -> Any:
+            client = await temporal_client(conn)
+            if card_id is not None:
+                movement = await take_card_deposit(client, engine, client_id=client_id, card_id=card_id, amount_cents=amount, request_id=key,
+                                                   task_queue=conn.task_queue)
+                return movement.result
             gateways = _gateways(conn.settings)
             try:
-                if card_id is not None:
-                    return await take_card_deposit(engine, gateways, client_id=client_id, card_id=card_id, amount_cents=amount, request_id=key)
-                client = await temporal_client(conn)
                 assert device is not None
                 return await take_terminal_deposit(client, engine, gateways, client_id=client_id, location_id=person.location_id,
                                                    device_name=device, amount_cents=amount, task_queue=conn.task_queue, request_id=key)
@@ -163,7 +166,7 @@ def refund(
     amount = _amount(amount_cents, as_json)
     if len(reason) > 500:
         refuse("--reason: at most 500 characters", as_json=as_json)
-    conn = connection(temporal=False)
+    conn = connection()
     with operator_errors(conn, as_json=as_json):
         engine = engine_of(conn)
         with Session(engine) as session:
@@ -171,25 +174,25 @@ def refund(
                 refuse(f"payment_id: unknown payment {payment_id}", as_json=as_json, error="not_found")
 
         async def go() -> Any:
-            gateways = _gateways(conn.settings)
-            try:
-                return await refund_payment(engine, gateways, payment_id=payment_id, amount_cents=amount,
-                                            request_id=request_id or uuid.uuid4().hex, reason=reason)
-            finally:
-                await gateways.aclose()
+            client = await temporal_client(conn)
+            movement = await refund_payment(client, engine, payment_id=payment_id, amount_cents=amount,
+                                            request_id=request_id or uuid.uuid4().hex, reason=reason, task_queue=conn.task_queue)
+            return movement.result
 
         try:
             outcome = run(go())
         except PaymentRefused as error:
             refuse(str(error), as_json=as_json)
-    answer = {"payment_id": outcome.payment_id, "kind": outcome.kind, "amount_cents": outcome.amount_cents, "refund_id": outcome.refund_id}
+    answer = {"payment_id": outcome.payment_id, "status": outcome.status, "kind": outcome.kind, "amount_cents": outcome.amount_cents,
+              "refund_id": outcome.refund_id, "message": outcome.message}
     if as_json:
         print_json(answer)
-        return
-    if outcome.kind == "none":
-        console.print(f"payment {payment_id}: nothing was given back")
+    elif outcome.status != "done":
+        console.print(f"payment {payment_id}: nothing was given back; {outcome.message}")
     else:
         console.print(f"payment {payment_id}: {outcome.kind} of {money(outcome.amount_cents)} done (refund {outcome.refund_id})")
+    if outcome.status != "done":
+        raise typer.Exit(code=1)
 
 
 # ============================================================================ invoice cancellation

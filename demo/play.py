@@ -117,8 +117,8 @@ class DemoRun:
         """A few clients prepay: the credit is applied to their first health-plan invoices."""
         for person in people:
             await payments.take_card_deposit(
-                self.engine, self.gateways, client_id=person.client_id, card_id=person.card_id, amount_cents=6_000,
-                request_id=f"{self.run_tag}:deposit:{person.client_id}",
+                self.held.client, self.engine, client_id=person.client_id, card_id=person.card_id, amount_cents=6_000,
+                request_id=f"{self.run_tag}:deposit:{person.client_id}", task_queue=self.task_queue,
             )
             person.notes.append("prepaid $60.00")
 
@@ -133,8 +133,8 @@ class DemoRun:
             )
             paid = await self._pay_at_terminal(exam, location_id, f"{self.run_tag}:{location_id}:exam")
             await payments.refund_payment(
-                self.engine, self.gateways, payment_id=paid, amount_cents=2_000, request_id=f"{self.run_tag}:{location_id}:refund",
-                reason="cytology not needed",
+                self.held.client, self.engine, payment_id=paid, amount_cents=2_000, request_id=f"{self.run_tag}:{location_id}:refund",
+                reason="cytology not needed", task_queue=self.task_queue,
             )
             wrong = payments.create_counter_invoice_for(
                 self.engine, client_id=person.client_id, location_id=location_id, lines=[payments.CounterLine("Dental cleaning", 24_000)],

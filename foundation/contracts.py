@@ -448,3 +448,52 @@ class ReconciliationReport:
     day: date
     checked: int
     differences: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------- refunds and card deposits (front desk)
+@dataclass(frozen=True)
+class RefundRequest:
+    """A refund asked for at the front desk: part or all of a card payment, or what is left of a deposit.
+
+    `request_key` is the caller's idempotency key; the void's and the refund's attempt keys derive
+    from it (with the payment or deposit), so every retry of the movement finds its own rows."""
+
+    request_key: str
+    payment_id: str | None = None
+    deposit_id: str | None = None
+    amount_cents: int | None = None  # None: everything still refundable (a deposit: its unused credit)
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    """How a refund movement ended: done (void or refund), refused (what it needed was taken after
+    the request was checked), or failed (Gravity would not give the money back)."""
+
+    status: str  # done | refused | failed
+    payment_id: str | None = None
+    kind: str = "none"  # void | refund | none
+    amount_cents: int = 0
+    refund_id: str | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class CardDepositRequest:
+    """A deposit (client credit) charged to a saved card, once per `request_key`."""
+
+    client_id: str
+    card_id: str
+    amount_cents: int
+    request_key: str
+
+
+@dataclass(frozen=True)
+class DepositOutcome:
+    """How a card deposit ended; `refused` and `failed` moved no money."""
+
+    payment_id: str
+    status: str  # approved | partial | declined | refused | failed
+    approved_cents: int
+    deposit_id: str | None = None
+    message: str = ""

@@ -42,3 +42,29 @@ def subscription_workflow_id(subscription_id: str) -> str:
 def new_id(prefix: str) -> str:
     """A random id for rows created by people (clients, plans, counter invoices)."""
     return f"{prefix}_{uuid.uuid4().hex[:24]}"
+
+
+def attempt_payment_id(attempt_key: str) -> str:
+    """The payment row id of an attempt whose row is written later (terminal and card deposits), so
+    the caller can name the payment before the workflow writes it."""
+    return "pay_" + external_id(attempt_key).replace("-", "")[:24]
+
+
+def customer_refund_key(payment_id: str, request_id: str) -> str:
+    """Business key of a refund the front desk asked for; the void and refund attempt keys derive from it."""
+    return f"customer:{payment_id}:{request_id}"
+
+
+def deposit_refund_key(deposit_id: str, request_id: str) -> str:
+    """Business key of giving back what is left of a deposit."""
+    return f"deposit-refund:{deposit_id}:{request_id}"
+
+
+def card_deposit_key(client_id: str, request_id: str) -> str:
+    """Attempt key of a deposit charged to a saved card."""
+    return f"deposit:{client_id}:{request_id}"
+
+
+def refund_request_id(business_key: str) -> str:
+    """The public id of a refund movement (its workflow and the URL it is polled at), from its key."""
+    return "rfq_" + external_id(f"refund-request:{business_key}").replace("-", "")[:24]

@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(default=None, description="Bearer credential the HTTP API requires.")
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8780, ge=0, le=65535)
+    money_wait_s: float = Field(
+        default=5.0, ge=0, le=60, description="How long a money POST waits for its workflow's result before answering 202 with a URL to poll."
+    )
+    idempotency_lease_s: float = Field(
+        default=60.0, gt=0, le=3600,
+        description="How long an unanswered Idempotency-Key claim blocks the same key; after that a retry takes it over (its request died).",
+    )
 
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_endpoint: str | None = None

@@ -3,7 +3,9 @@ answer back instead of doing its work twice (a second enrollment, a second termi
 
 A row is claimed (status_code NULL) before the work starts, so a concurrent duplicate sees "in
 progress" rather than racing; it is completed with the response on success and deleted on a refusal,
-so a refused request leaves nothing behind and may be retried with the same key.
+so a refused request leaves nothing behind and may be retried with the same key. `created_at` is
+when the key was last claimed: an unanswered claim older than the API's lease belongs to a request
+that died, and a retry takes it over.
 """
 
 from __future__ import annotations

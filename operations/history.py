@@ -54,6 +54,8 @@ from foundation.contracts import (
     GiveBackOutcome,
     InvoiceCancellationInput,
     InvoiceCancellationOutcome,
+    CardDepositRequest,
+    DepositOutcome,
     InvoiceChanged,
     JanitorInput,
     JanitorReport,
@@ -62,6 +64,8 @@ from foundation.contracts import (
     PlanChangeOutcome,
     ReconciliationInput,
     ReconciliationReport,
+    RefundRequest,
+    RefundResult,
     SubscriptionInput,
     TerminalClose,
     TerminalOutcome,
@@ -92,6 +96,8 @@ _WORKFLOW_INPUTS: dict[str, type] = {
     "MoneyJanitor": JanitorInput,
     "DailyReconciliation": ReconciliationInput,
     "ChargingEnabled": str,
+    "Refund": RefundRequest,
+    "CardDeposit": CardDepositRequest,
 }
 _WORKFLOW_RESULTS: dict[str, type] = {
     "Subscription": str,
@@ -100,6 +106,8 @@ _WORKFLOW_RESULTS: dict[str, type] = {
     "MoneyJanitor": JanitorReport,
     "DailyReconciliation": ReconciliationReport,
     "ChargingEnabled": int,
+    "Refund": RefundResult,
+    "CardDeposit": DepositOutcome,
 }
 _ACTIVITIES: dict[str, tuple[type | None, type | None]] = {
     "charge_cycle": (ChargeRequest, ChargeOutcome),
@@ -119,6 +127,9 @@ _ACTIVITIES: dict[str, tuple[type | None, type | None]] = {
     "resolve_stale_money": (JanitorInput, JanitorReport),
     "reconcile_day": (ReconciliationInput, ReconciliationReport),
     "live_subscription_ids": (str, list),
+    "refund_payment": (RefundRequest, RefundResult),
+    "refund_deposit": (RefundRequest, RefundResult),
+    "take_card_deposit": (CardDepositRequest, DepositOutcome),
 }
 _UPDATES: dict[str, tuple[list[type], type]] = {
     "cancel": ([CancelRequest], CommandResult),

@@ -2,28 +2,40 @@
 
 Each operation validates at the edge first and raises `PaymentRefused` (with a clear reason) before
 anything is written, sent or started, so a refused command leaves no rows and no half-run workflow.
-Everything that moves money is keyed: a caller that retries with the same `request_id` gets the same
-payment, refund or deposit, never a second one.
+Everything that moves money is keyed and runs as a workflow whose id derives from the key: a caller
+that retries with the same `request_id` (even after its first request died half-way) joins the same
+payment, refund or deposit, never a second one. The request waits a bounded time for the result;
+the movement itself never depends on the request staying alive.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.service import RPCError
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
-from activities.deposits import DepositOutcome, DepositRefused, DepositTaker
+from activities.deposits import DepositRefused, card_deposit_refusal, deposit_outcome, refundable_deposit
 from activities.gateways import GatewayDirectory
-from activities.invoice_compensation import GiveBack
 from activities.terminal import gateway_result, request_refusal
-from foundation.contracts import GiveBackOutcome, InvoiceCancellationInput, TerminalPaymentInput, TerminalTiming
-from foundation.ids import external_id, new_id
+from foundation.contracts import (
+    CardDepositRequest,
+    DepositOutcome,
+    InvoiceCancellationInput,
+    RefundRequest,
+    RefundResult,
+    TerminalPaymentInput,
+    TerminalTiming,
+)
+from foundation.ids import attempt_payment_id, card_deposit_key, customer_refund_key, deposit_refund_key, new_id, refund_request_id
 from gravity.errors import GravityError
 from gravity.postback import parse_postback, verify
 from models.billing import Deposit, Invoice, Payment
@@ -31,12 +43,19 @@ from models.db import session_scope
 from models.invoicing import LineSpec, create_counter_invoice
 from models.ledger import Account
 from models.refunds import credit_of, deposit_refund_refusal, refundable_cents
+from workflows.card_deposit import CardDepositWorkflow, card_deposit_workflow_id
 from workflows.invoice_cancellation import InvoiceCancellationWorkflow, cancellation_workflow_id
+from workflows.refund import RefundWorkflow, refund_workflow_id
 from workflows.terminal_payment import TerminalPaymentWorkflow, terminal_workflow_id
 
 
 class PaymentRefused(ValueError):
     """The operation cannot be done; the message says why. Nothing was written, sent or started."""
+
+
+class PaymentConflict(PaymentRefused):
+    """What the movement needed was taken after the request was checked (another refund got there
+    first): nothing was moved; answer 409."""
 
 
 class PostbackRejected(ValueError):
@@ -45,6 +64,38 @@ class PostbackRejected(ValueError):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
+
+
+# ----------------------------------------------------------------- money movements
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Movement(Generic[R]):
+    """A money movement's workflow and, when it ended within the wait, its result (None: still
+    running; poll it)."""
+
+    workflow_id: str
+    result: R | None = None
+
+
+async def _move(client: Client, run: Callable[[Any, Any], Awaitable[R]], arg: Any, workflow_id: str, task_queue: str, wait_s: float | None) -> Movement[R]:
+    """Start the movement's workflow, or join the one this id already names (running, or ended with a
+    result), and wait up to `wait_s` for its result. A run that failed or was terminated is started
+    again under the same id: its steps find their own rows, so resuming is safe."""
+    try:
+        handle = await client.start_workflow(
+            run, arg, id=workflow_id, task_queue=task_queue,  # type: ignore[arg-type]
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        )
+    except WorkflowAlreadyStartedError:
+        handle = client.get_workflow_handle_for(run, workflow_id)  # type: ignore[arg-type]
+    try:
+        result = await (handle.result() if wait_s is None else asyncio.wait_for(handle.result(), wait_s))
+    except asyncio.TimeoutError:
+        return Movement(workflow_id)
+    return Movement(workflow_id, result)
 
 
 # ----------------------------------------------------------------- counter invoices
@@ -94,7 +145,7 @@ class TerminalRequest:
 def terminal_attempt(request_id: str) -> tuple[str, str]:
     """(attempt key, payment id) of a terminal request: the workflow id derives from the payment id."""
     attempt_key = f"terminal:{request_id}"
-    return attempt_key, "pay_" + external_id(attempt_key).replace("-", "")[:24]
+    return attempt_key, attempt_payment_id(attempt_key)
 
 
 async def start_terminal_payment(
@@ -137,8 +188,6 @@ async def start_terminal_payment(
 
 async def _workflow_exists(client: Client, workflow_id: str) -> bool:
     """True once the payment's workflow was started (its row may not be written yet)."""
-    from temporalio.service import RPCError, RPCStatusCode
-
     try:
         await client.get_workflow_handle(workflow_id).describe()
     except RPCError as error:
@@ -175,20 +224,45 @@ async def take_terminal_deposit(
     )
 
 
-async def take_card_deposit(engine: Engine, gateways: GatewayDirectory, *, client_id: str, card_id: str, amount_cents: int, request_id: str) -> DepositOutcome:
-    """A deposit charged to a saved card, exactly once per `request_id`; becomes client credit."""
-    try:
-        return await DepositTaker(engine, gateways).take_from_card(client_id=client_id, card_id=card_id, amount_cents=amount_cents, request_key=request_id)
-    except DepositRefused as error:
-        raise PaymentRefused(str(error)) from None
+async def take_card_deposit(
+    client: Client, engine: Engine, *, client_id: str, card_id: str, amount_cents: int, request_id: str, task_queue: str,
+    wait_s: float | None = None,
+) -> Movement[DepositOutcome]:
+    """A deposit charged to a saved card, exactly once per `request_id`; becomes client credit.
+
+    Checked here, then charged by its workflow; `wait_s` bounds the wait for its result (None: until
+    it ends). A repeat of the request resumes the same payment rather than checking again."""
+    payment_id = card_deposit_payment_id(client_id, request_id)
+    await asyncio.to_thread(_check_card_deposit, engine, payment_id, client_id, card_id, amount_cents)
+    request = CardDepositRequest(client_id=client_id, card_id=card_id, amount_cents=amount_cents, request_key=request_id)
+    movement = await _move(client, CardDepositWorkflow.run, request, card_deposit_workflow_id(payment_id), task_queue, wait_s)
+    if movement.result is not None and movement.result.status == "refused":
+        raise PaymentConflict(movement.result.message)
+    return movement
 
 
-async def refund_deposit(engine: Engine, gateways: GatewayDirectory, *, deposit_id: str, request_id: str) -> GiveBackOutcome:
-    """Give back what is left of an unused deposit to the card that paid it."""
-    try:
-        return await DepositTaker(engine, gateways).refund_unused(deposit_id=deposit_id, request_key=request_id)
-    except DepositRefused as error:
-        raise PaymentRefused(str(error)) from None
+def _check_card_deposit(engine: Engine, payment_id: str, client_id: str, card_id: str, amount_cents: int) -> None:
+    with Session(engine) as session:
+        if session.get(Payment, payment_id) is not None:
+            return  # a repeat: the payment is written, its workflow finishes it
+        refusal = card_deposit_refusal(session, client_id=client_id, card_id=card_id, amount_cents=amount_cents)
+    if refusal is not None:
+        raise PaymentRefused(refusal)
+
+
+def card_deposit_payment_id(client_id: str, request_id: str) -> str:
+    """The payment a card deposit request makes (known before its workflow writes the row)."""
+    return attempt_payment_id(card_deposit_key(client_id, request_id))
+
+
+async def refund_deposit(
+    client: Client, engine: Engine, *, deposit_id: str, request_id: str, task_queue: str, wait_s: float | None = None,
+) -> Movement[RefundResult]:
+    """Give back what is left of an unused deposit to the card that paid it (a workflow, once per `request_id`)."""
+    key = deposit_refund_key(deposit_id, request_id)
+    await asyncio.to_thread(_check_deposit_refund, engine, deposit_id, key)
+    request = RefundRequest(request_key=request_id, deposit_id=deposit_id)
+    return _settled(await _move(client, RefundWorkflow.run, request, refund_workflow_id(refund_request_id(key)), task_queue, wait_s))
 
 
 async def cancel_terminal_payment(client: Client, payment_id: str):  # type: ignore[no-untyped-def]
@@ -197,40 +271,134 @@ async def cancel_terminal_payment(client: Client, payment_id: str):  # type: ign
     return await handle.execute_update(TerminalPaymentWorkflow.cancel)
 
 
+def _check_deposit_refund(engine: Engine, deposit_id: str, key: str) -> None:
+    with Session(engine) as session:
+        if _has_refund(session, key):
+            return  # a repeat: its workflow finishes the refund it started
+        try:
+            refundable_deposit(session, deposit_id)
+        except DepositRefused as error:
+            raise PaymentRefused(str(error)) from None
+
+
 # ----------------------------------------------------------------- refunds and voids
 async def refund_payment(
-    engine: Engine, gateways: GatewayDirectory, *, payment_id: str, amount_cents: int | None = None, request_id: str, reason: str = "",
-) -> GiveBackOutcome:
+    client: Client, engine: Engine, *, payment_id: str, amount_cents: int | None = None, request_id: str, reason: str = "",
+    task_queue: str, wait_s: float | None = None,
+) -> Movement[RefundResult]:
     """Refund all (None) or part of a payment to the card it came from; void it instead while
-    Gravity still allows that (whole amount, unsettled). Never more than what remains refundable."""
+    Gravity still allows that (whole amount, unsettled). Never more than what remains refundable.
+
+    Checked here, then given back by its workflow (keyed by `request_id`, so a repeat resumes the
+    same refund); `wait_s` bounds the wait for its result (None: until it ends). A refund that lost
+    a race for the money raises `PaymentConflict`."""
+    key = customer_refund_key(payment_id, request_id)
+    await asyncio.to_thread(_check_refund, engine, payment_id, amount_cents, key)
+    request = RefundRequest(request_key=request_id, payment_id=payment_id, amount_cents=amount_cents, reason=reason)
+    return _settled(await _move(client, RefundWorkflow.run, request, refund_workflow_id(refund_request_id(key)), task_queue, wait_s))
+
+
+def _check_refund(engine: Engine, payment_id: str, amount_cents: int | None, key: str) -> None:
     with Session(engine) as session:
         payment = session.get(Payment, payment_id)
         if payment is None:
             raise PaymentRefused(f"unknown payment {payment_id}")
         if payment.method == "credit":
             raise PaymentRefused(f"payment {payment_id} was paid with client credit, not a card")
-        available = refundable_cents(payment)
-        repeat = _has_request(session, payment_id, request_id)
-        refusal = deposit_refund_refusal(payment, credit_of(session, payment), amount_cents)
-        if refusal is not None and not repeat:
-            raise PaymentRefused(refusal)
-        if available == 0 and not repeat:
-            raise PaymentRefused(f"payment {payment_id} has nothing left to refund")
         if amount_cents is not None and amount_cents <= 0:
             raise PaymentRefused("the refund amount must be greater than zero")
-        if amount_cents is not None and amount_cents > available and not repeat:
-            raise PaymentRefused(f"a refund of {amount_cents} cents exceeds the {available} cents still refundable on payment {payment_id}")
-    outcome = await GiveBack(engine, gateways).give_back(
-        payment_id=payment_id, amount_cents=amount_cents, key=f"customer:{payment_id}:{request_id}", reason=reason or "refund at the counter",
-    )
-    return outcome
+        if _has_refund(session, key):
+            return  # a repeat: its workflow finishes the refund it started
+        available = refundable_cents(payment)
+        refusal = deposit_refund_refusal(payment, credit_of(session, payment), amount_cents)
+    if refusal is not None:
+        raise PaymentRefused(refusal)
+    if available == 0:
+        raise PaymentRefused(f"payment {payment_id} has nothing left to refund")
+    if amount_cents is not None and amount_cents > available:
+        raise PaymentRefused(f"a refund of {amount_cents} cents exceeds the {available} cents still refundable on payment {payment_id}")
 
 
-def _has_request(session: Session, payment_id: str, request_id: str) -> bool:
+def refund_id_of(*, payment_id: str | None = None, deposit_id: str | None = None, request_id: str) -> str:
+    """The public id of the refund movement a request makes (its workflow's and its poll URL's)."""
+    if payment_id is not None:
+        return refund_request_id(customer_refund_key(payment_id, request_id))
+    assert deposit_id is not None
+    return refund_request_id(deposit_refund_key(deposit_id, request_id))
+
+
+def _has_refund(session: Session, key: str) -> bool:
+    """True once a refund movement under this business key wrote its void or refund row."""
     from models.billing import Refund
 
-    keys = (f"void:customer:{payment_id}:{request_id}", f"refund:customer:{payment_id}:{request_id}")
+    keys = (f"void:{key}", f"refund:{key}")
     return session.exec(select(Refund).where(Refund.attempt_key.in_(keys))).first() is not None  # type: ignore[attr-defined]
+
+
+def _settled(movement: Movement[RefundResult]) -> Movement[RefundResult]:
+    """The movement, unless its workflow found the money already taken (a race lost since the check)."""
+    if movement.result is not None and movement.result.status == "refused":
+        raise PaymentConflict(movement.result.message)
+    return movement
+
+
+@dataclass(frozen=True)
+class RefundView:
+    """Where a refund movement is: running, or how it ended (`result`)."""
+
+    refund_request_id: str
+    status: str  # running | done | refused | failed
+    result: RefundResult | None = None
+    message: str = ""
+
+
+async def refund_status(client: Client, refund_request_id: str) -> RefundView | None:
+    """A refund movement read from its workflow (None: no such movement)."""
+    handle = client.get_workflow_handle(refund_workflow_id(refund_request_id), result_type=RefundResult)
+    try:
+        description = await handle.describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    if description.status == WorkflowExecutionStatus.RUNNING:
+        return RefundView(refund_request_id, "running")
+    if description.status != WorkflowExecutionStatus.COMPLETED:
+        name = description.status.name.lower() if description.status is not None else "unknown"
+        return RefundView(refund_request_id, "failed", message=f"the refund's workflow ended {name}; ask again with the same key to resume it")
+    result = await handle.result()
+    return RefundView(refund_request_id, result.status, result, result.message)
+
+
+@dataclass(frozen=True)
+class CardDepositView:
+    """Where a card deposit is: running, or how it ended."""
+
+    payment_id: str
+    status: str  # running | approved | partial | declined | refused | failed
+    outcome: DepositOutcome | None = None
+
+
+async def card_deposit_status(client: Client, engine: Engine, payment_id: str) -> CardDepositView | None:
+    """A card deposit read from the books once it has an answer, else from its workflow (None: unknown)."""
+    with Session(engine) as session:
+        payment = session.get(Payment, payment_id)
+        if payment is not None and (payment.purpose != "deposit" or payment.method != "card_on_file"):
+            return None
+        if payment is not None and payment.status != "pending":
+            outcome = deposit_outcome(session, payment)
+            return CardDepositView(payment_id, outcome.status, outcome)
+    handle = client.get_workflow_handle(card_deposit_workflow_id(payment_id), result_type=DepositOutcome)
+    try:
+        description = await handle.describe()
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return CardDepositView(payment_id, "running") if payment is not None else None
+    if description.status == WorkflowExecutionStatus.COMPLETED:
+        outcome = await handle.result()
+        return CardDepositView(payment_id, outcome.status, outcome)
+    return CardDepositView(payment_id, "running")
 
 
 # ----------------------------------------------------------------- invoice cancellation

@@ -1,4 +1,5 @@
-"""Every workflow's retry policies, in one place (subscription, terminal payment, invoice cancellation).
+"""Every workflow's retry policies, in one place (subscription, terminal payment, invoice cancellation,
+refund, card deposit).
 
 Every activity gets an explicit policy: Temporal's default retries forever with no list of
 permanent errors. Database steps and money moves retry transient faults with the same attempt keys;
@@ -76,5 +77,17 @@ SWEEP_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
     maximum_interval=timedelta(minutes=1),
     maximum_attempts=3,
+    non_retryable_error_types=["InvalidCommand", "NotFound", "GravityPermanent"],
+)
+# A refund or card deposit asked for at the front desk: its row (and a refund's reservation) is
+# written before Gravity is called, so the movement must reach Gravity's answer. Transient faults are
+# retried with the same attempt key, looked up before any resend, for as long as it takes (giving up
+# would leave a reservation held forever); each try holds its row lock only for its own statements.
+# Refusals come back as results, not errors.
+FRONT_DESK_MONEY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=0,
     non_retryable_error_types=["InvalidCommand", "NotFound", "GravityPermanent"],
 )

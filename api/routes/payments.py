@@ -2,26 +2,27 @@
 cancellation, and the Gravity postback receiver. The work is in `operations.payments` (shared with the
 CLI); this module validates the request, maps refusals to 4xx and answers.
 
-Every POST here moves money or creates something, so its `Idempotency-Key` is also passed on as the
-operation's `request_id`: a retry after the middleware's stored answer expires still finds the same
-payment, deposit or refund instead of making a second one.
+Every POST here that can move money requires an `Idempotency-Key` (400 without one) and passes it on
+as the operation's `request_id`, which names the movement's workflow: a retry with the same key, even
+after the request that started it died, joins the same payment, deposit or refund instead of making a
+second one. Refunds and card deposits answer with their result when it comes within
+`money_wait_s` (200 / 201), else 202 with a `Location` to poll; a movement that lost a race for the
+money (another refund took it) answers 409.
 """
 
 from __future__ import annotations
 
-import uuid
-
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from api.deps import IDEMPOTENCY_HEADER, Runtime, idempotency_key, require_token, runtime
+from api.deps import Runtime, idempotency_key, money_key, require_token, runtime
 from api.errors import ERRORS, ApiError, conflict, not_found, refused
 from api.routes.invoices import InvoiceSummary
-from foundation.contracts import GiveBackOutcome, TerminalView
+from foundation.contracts import DepositOutcome, RefundResult, TerminalView
 from gravity.conventions import POSTBACK_SIGNATURE_HEADER
 from models.billing import Deposit, Invoice, Payment
 from operations import payments as ops
@@ -43,13 +44,13 @@ def _refusal(error: Exception) -> ApiError:
     reason = str(error)
     lowered = reason.lower()
     field = next((name for word, name in _FIELD_WORDS if word in lowered), "body")
-    if "already" in lowered or "in progress" in lowered or "busy" in lowered or "nothing left" in lowered:
+    if isinstance(error, ops.PaymentConflict) or any(word in lowered for word in _CONFLICT_WORDS):
         return conflict(field, reason)
     return refused(field, reason)
 
 
-def _request_id(key: str | None) -> str:
-    return key or uuid.uuid4().hex
+#: Refusals that depend on what other requests did meanwhile (409, not 422).
+_CONFLICT_WORDS = ("already", "in progress", "busy", "nothing left", "still refundable")
 
 
 class LineIn(BaseModel):
@@ -106,11 +107,14 @@ class DepositIn(BaseModel):
 
 
 class DepositOut(BaseModel):
+    """A card deposit: its answer (201), or `running` while it is still being charged (202; poll `status_url`)."""
+
     payment_id: str
-    status: str
+    status: str = Field(description="running | approved | partial | declined | refused | failed")
     approved_cents: int
     deposit_id: str | None
     message: str
+    status_url: str | None = None
 
 
 class RefundIn(BaseModel):
@@ -119,13 +123,45 @@ class RefundIn(BaseModel):
     reason: str = Field(default="", max_length=500)
 
 
+class RefundOut(BaseModel):
+    """A refund: its answer (200), or `running` while Gravity is still giving the money back (202; poll `status_url`)."""
+
+    refund_request_id: str
+    status: str = Field(description="running | done | failed (Gravity would not give it back) | refused")
+    payment_id: str | None = None
+    kind: str | None = Field(default=None, description="void | refund once done")
+    amount_cents: int = 0
+    refund_id: str | None = None
+    message: str = ""
+    status_url: str
+
+
 class InvoiceCancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(default="", max_length=500)
 
 
-def _give_back(outcome: GiveBackOutcome) -> dict[str, object]:
-    return {"payment_id": outcome.payment_id, "kind": outcome.kind, "amount_cents": outcome.amount_cents, "refund_id": outcome.refund_id}
+def _refund_out(refund_request_id: str, result: RefundResult | None, *, status: str = "running", message: str = "still giving the money back; poll status_url") -> RefundOut:
+    url = f"/refunds/{refund_request_id}"
+    if result is None:
+        return RefundOut(refund_request_id=refund_request_id, status=status, message=message, status_url=url)
+    return RefundOut(refund_request_id=refund_request_id, status=result.status, payment_id=result.payment_id, kind=result.kind,
+                     amount_cents=result.amount_cents, refund_id=result.refund_id, message=result.message, status_url=url)
+
+
+def _refund_answer(refund_request_id: str, movement: ops.Movement[RefundResult]) -> JSONResponse:
+    out = _refund_out(refund_request_id, movement.result)
+    if movement.result is None:
+        return JSONResponse(out.model_dump(), status_code=202, headers={"Location": out.status_url})
+    return JSONResponse(out.model_dump(), status_code=200)
+
+
+def _deposit_out(payment_id: str, outcome: DepositOutcome | None) -> DepositOut:
+    url = f"/card-deposits/{payment_id}"
+    if outcome is None:
+        return DepositOut(payment_id=payment_id, status="running", approved_cents=0, deposit_id=None, message="still charging the card; poll status_url", status_url=url)
+    return DepositOut(payment_id=payment_id, status=outcome.status, approved_cents=outcome.approved_cents, deposit_id=outcome.deposit_id,
+                      message=outcome.message, status_url=url)
 
 
 async def _start_terminal(rt: Runtime, request: ops.TerminalRequest) -> StartedOut:
@@ -151,13 +187,13 @@ def create_counter_invoice(body: CounterInvoiceIn, rt: Runtime = Depends(runtime
         return invoice
 
 
-@router.post("/terminal-payments", status_code=202, response_model=StartedOut, dependencies=[Depends(idempotency_key)])
-async def start_terminal_payment(body: TerminalPaymentIn, rt: Runtime = Depends(runtime), key: str | None = Header(default=None, alias=IDEMPOTENCY_HEADER, include_in_schema=False)) -> StartedOut:
+@router.post("/terminal-payments", status_code=202, response_model=StartedOut)
+async def start_terminal_payment(body: TerminalPaymentIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key)) -> StartedOut:
     """Send the amount to the counter terminal; follow it at `status_url` (the result also comes as events)."""
     return await _start_terminal(
         rt,
         ops.TerminalRequest(location_id=body.location_id, device_name=body.device_name, invoice_id=body.invoice_id, amount_cents=body.amount_cents,
-                            save_card=body.save_card, make_default=body.make_default, request_id=_request_id(key)),
+                            save_card=body.save_card, make_default=body.make_default, request_id=key),
     )
 
 
@@ -190,54 +226,88 @@ async def cancel_terminal_payment(payment_id: str, rt: Runtime = Depends(runtime
     return CommandOut(accepted=result.accepted, status=result.status, message=result.message)
 
 
-@router.post("/deposits", status_code=201, response_model=DepositOut | StartedOut, dependencies=[Depends(idempotency_key)])
-async def take_deposit(body: DepositIn, rt: Runtime = Depends(runtime), key: str | None = Header(default=None, alias=IDEMPOTENCY_HEADER, include_in_schema=False)) -> JSONResponse:
-    """A prepayment kept as client credit: charged to a saved card (201) or taken at a terminal (202)."""
+@router.post(
+    "/deposits", status_code=201, response_model=DepositOut | StartedOut,
+    responses={202: {"model": DepositOut | StartedOut, "description": "Still being charged (card: poll status_url), or sent to the terminal"}},
+)
+async def take_deposit(body: DepositIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key)) -> JSONResponse:
+    """A prepayment kept as client credit: charged to a saved card (201, or 202 while still charging) or taken at a terminal (202)."""
     if body.card_id is not None and (body.location_id or body.device_name):
         raise refused("card_id", "give either card_id or location_id + device_name, not both")
     if body.card_id is not None:
         try:
-            outcome = await ops.take_card_deposit(rt.engine, rt.gateways, client_id=body.client_id, card_id=body.card_id, amount_cents=body.amount_cents, request_id=_request_id(key))
+            movement = await ops.take_card_deposit(rt.temporal, rt.engine, client_id=body.client_id, card_id=body.card_id, amount_cents=body.amount_cents,
+                                                   request_id=key, task_queue=rt.task_queue, wait_s=rt.settings.money_wait_s)
         except ops.PaymentRefused as error:
             raise _refusal(error) from None
-        out = DepositOut(payment_id=outcome.payment_id, status=outcome.status, approved_cents=outcome.approved_cents, deposit_id=outcome.deposit_id, message=outcome.message)
+        out = _deposit_out(ops.card_deposit_payment_id(body.client_id, key), movement.result)
+        if movement.result is None:
+            return JSONResponse(out.model_dump(), status_code=202, headers={"Location": out.status_url or ""})
         return JSONResponse(out.model_dump(), status_code=201)
     if not body.location_id or not body.device_name:
         raise refused("card_id", "give card_id, or location_id and device_name for a terminal deposit")
     started = await _start_terminal(
         rt,
         ops.TerminalRequest(location_id=body.location_id, device_name=body.device_name, amount_cents=body.amount_cents, purpose="deposit",
-                            client_id=body.client_id, request_id=_request_id(key)),
+                            client_id=body.client_id, request_id=key),
     )
     return JSONResponse(started.model_dump(), status_code=202)
 
 
-@router.post("/deposits/{deposit_id}/refund", dependencies=[Depends(idempotency_key)])
-async def refund_deposit(deposit_id: str, rt: Runtime = Depends(runtime), key: str | None = Header(default=None, alias=IDEMPOTENCY_HEADER, include_in_schema=False)) -> dict[str, object]:
+@router.get("/card-deposits/{payment_id}", response_model=DepositOut)
+async def card_deposit_status(payment_id: str, rt: Runtime = Depends(runtime)) -> DepositOut:
+    """Where a deposit charged to a saved card is: `running`, or its answer."""
+    view = await ops.card_deposit_status(rt.temporal, rt.engine, payment_id)
+    if view is None:
+        raise not_found("payment_id", f"unknown card deposit {payment_id}")
+    return _deposit_out(payment_id, view.outcome)
+
+
+@router.post(
+    "/deposits/{deposit_id}/refund", response_model=RefundOut,
+    responses={202: {"model": RefundOut, "description": "Still giving the money back: poll status_url (also in Location)"}},
+)
+async def refund_deposit(deposit_id: str, rt: Runtime = Depends(runtime), key: str = Depends(money_key)) -> JSONResponse:
     """Give back what is left of an unused deposit to the card that paid it."""
     with Session(rt.engine) as session:
         if session.get(Deposit, deposit_id) is None:
             raise not_found("deposit_id", f"unknown deposit {deposit_id}")
     try:
-        return _give_back(await ops.refund_deposit(rt.engine, rt.gateways, deposit_id=deposit_id, request_id=_request_id(key)))
+        movement = await ops.refund_deposit(rt.temporal, rt.engine, deposit_id=deposit_id, request_id=key, task_queue=rt.task_queue, wait_s=rt.settings.money_wait_s)
     except ops.PaymentRefused as error:
         raise _refusal(error) from None
+    return _refund_answer(ops.refund_id_of(deposit_id=deposit_id, request_id=key), movement)
 
 
-@router.post("/payments/{payment_id}/refunds", dependencies=[Depends(idempotency_key)])
-async def refund_payment(payment_id: str, body: RefundIn, rt: Runtime = Depends(runtime), key: str | None = Header(default=None, alias=IDEMPOTENCY_HEADER, include_in_schema=False)) -> dict[str, object]:
+@router.post(
+    "/payments/{payment_id}/refunds", response_model=RefundOut,
+    responses={202: {"model": RefundOut, "description": "Still giving the money back: poll status_url (also in Location)"}},
+)
+async def refund_payment(payment_id: str, body: RefundIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key)) -> JSONResponse:
     """Refund all or part of a card payment (a void while Gravity still allows one)."""
     with Session(rt.engine) as session:
         if session.get(Payment, payment_id) is None:
             raise not_found("payment_id", f"unknown payment {payment_id}")
     try:
-        outcome = await ops.refund_payment(rt.engine, rt.gateways, payment_id=payment_id, amount_cents=body.amount_cents, request_id=_request_id(key), reason=body.reason)
+        movement = await ops.refund_payment(rt.temporal, rt.engine, payment_id=payment_id, amount_cents=body.amount_cents, request_id=key,
+                                            reason=body.reason, task_queue=rt.task_queue, wait_s=rt.settings.money_wait_s)
     except ops.PaymentRefused as error:
         raise _refusal(error) from None
-    return _give_back(outcome)
+    return _refund_answer(ops.refund_id_of(payment_id=payment_id, request_id=key), movement)
 
 
-@router.post("/invoices/{invoice_id}/cancel", status_code=202, response_model=StartedOut, dependencies=[Depends(idempotency_key)])
+@router.get("/refunds/{refund_request_id}", response_model=RefundOut)
+async def refund_status(refund_request_id: str, rt: Runtime = Depends(runtime)) -> RefundOut:
+    """Where a refund (of a payment or a deposit) is: `running`, or how it ended."""
+    view = await ops.refund_status(rt.temporal, refund_request_id)
+    if view is None:
+        raise not_found("refund_request_id", f"unknown refund {refund_request_id}")
+    if view.result is None and view.status != "running":
+        return _refund_out(refund_request_id, None, status=view.status, message=view.message)
+    return _refund_out(refund_request_id, view.result)
+
+
+@router.post("/invoices/{invoice_id}/cancel", status_code=202, response_model=StartedOut, dependencies=[Depends(money_key)])
 async def cancel_invoice(invoice_id: str, body: InvoiceCancelIn, rt: Runtime = Depends(runtime)) -> StartedOut:
     """Start the saga that gives back every payment on the invoice and voids it (once per invoice)."""
     with Session(rt.engine) as session:

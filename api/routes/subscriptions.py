@@ -1,6 +1,8 @@
 """Subscriptions: enroll (POST), read (the workflow's own answer plus the database row), and the
 commands as sub-resources. Each command is a validated Temporal Update: a refusal comes back as a
-4xx naming the field and the reason, and nothing changed."""
+4xx naming the field and the reason, and nothing changed. Enrollment (the first cycle is charged),
+cancellation (a refund), plan change (a proration) and pay-now can move money, so they require an
+`Idempotency-Key` (400 without one)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from api.deps import Runtime, idempotency_key, runtime
+from api.deps import Runtime, idempotency_key, money_key, runtime
 from api.errors import ERRORS, ApiError, conflict, invalid, not_found, refused
 from foundation.contracts import CommandResult, SubscriptionView
 from foundation.ids import new_id
@@ -144,7 +146,7 @@ async def _command(rt: Runtime, subscription_id: str, field: str, call) -> Comma
     status_code=201,
     response_model=EnrollmentOut,
     responses={200: {"model": EnrollmentOut, "description": "The same enrollment already existed"}},
-    dependencies=[Depends(idempotency_key)],
+    dependencies=[Depends(money_key)],  # the first cycle is charged at once
 )
 async def enroll_subscription(body: EnrollIn, response: Response, rt: Runtime = Depends(runtime)) -> EnrollmentOut:
     """Enroll a pet in a plan: writes the subscription and starts its workflow (which bills the first
@@ -190,7 +192,7 @@ async def read_subscription(subscription_id: str, rt: Runtime = Depends(runtime)
     return SubscriptionOut(subscription=SubscriptionRow.model_validate(row), workflow=view)
 
 
-@router.post("/subscriptions/{subscription_id}/cancel", response_model=CommandOut, dependencies=[Depends(idempotency_key)])
+@router.post("/subscriptions/{subscription_id}/cancel", response_model=CommandOut, dependencies=[Depends(money_key)])
 async def cancel_subscription(subscription_id: str, body: CancelIn, rt: Runtime = Depends(runtime)) -> CommandOut:
     return await _command(rt, subscription_id, "status", lambda: commands.cancel(rt.temporal, subscription_id, mode=body.mode, reason=body.reason))
 
@@ -217,7 +219,7 @@ async def change_card(subscription_id: str, body: CardChangeIn, rt: Runtime = De
     return await _command(rt, subscription_id, "card_id", lambda: commands.change_card(rt.temporal, subscription_id, body.card_id))
 
 
-@router.post("/subscriptions/{subscription_id}/plan", response_model=CommandOut, dependencies=[Depends(idempotency_key)])
+@router.post("/subscriptions/{subscription_id}/plan", response_model=CommandOut, dependencies=[Depends(money_key)])
 async def change_plan(subscription_id: str, body: PlanChangeIn, rt: Runtime = Depends(runtime)) -> CommandOut:
     row = _row(rt, subscription_id)
     with Session(rt.engine) as session:
@@ -229,7 +231,7 @@ async def change_plan(subscription_id: str, body: PlanChangeIn, rt: Runtime = De
     return await _command(rt, subscription_id, "plan_id", lambda: commands.change_plan(rt.temporal, subscription_id, body.plan_id))
 
 
-@router.post("/subscriptions/{subscription_id}/pay-now", response_model=CommandOut, dependencies=[Depends(idempotency_key)])
+@router.post("/subscriptions/{subscription_id}/pay-now", response_model=CommandOut, dependencies=[Depends(money_key)])
 async def pay_now(subscription_id: str, rt: Runtime = Depends(runtime)) -> CommandOut:
     """Charge every open invoice of the subscription now (after a card fix, or at the client's wish)."""
     return await _command(rt, subscription_id, "status", lambda: commands.pay_now(rt.temporal, subscription_id))

@@ -46,11 +46,18 @@ EXPECTED_ROUTES = {
     ("get", "/terminal-payments/{payment_id}"),
     ("post", "/terminal-payments/{payment_id}/cancel"),
     ("post", "/deposits"),
+    ("get", "/card-deposits/{payment_id}"),
     ("post", "/deposits/{deposit_id}/refund"),
     ("post", "/payments/{payment_id}/refunds"),
+    ("get", "/refunds/{refund_request_id}"),
     ("post", "/gravity/postbacks"),
 }
 UNPROTECTED = {("get", "/health"), ("post", "/gravity/postbacks")}
+# POSTs that can move money: their Idempotency-Key is required (400 without one).
+MONEY_POSTS = {
+    "/subscriptions", "/subscriptions/{subscription_id}/cancel", "/subscriptions/{subscription_id}/plan", "/subscriptions/{subscription_id}/pay-now",
+    "/terminal-payments", "/deposits", "/deposits/{deposit_id}/refund", "/payments/{payment_id}/refunds", "/invoices/{invoice_id}/cancel",
+}
 
 
 async def schema(client: httpx.AsyncClient) -> dict:
@@ -85,8 +92,8 @@ async def test_openapi_lists_every_route_and_declares_the_bearer_scheme(anonymou
         assert operation["security"] == [{"bearer": []}], (method, path)
         assert operation["responses"]["401"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
         if method == "post":
-            headers = [p["name"] for p in operation.get("parameters", []) if p["in"] == "header"]
-            assert headers == ["Idempotency-Key"], (method, path)
+            headers = [(p["name"], p.get("required", False)) for p in operation.get("parameters", []) if p["in"] == "header"]
+            assert headers == [("Idempotency-Key", path in MONEY_POSTS)], (method, path)
     error_body = spec["components"]["schemas"]["ErrorBody"]
     assert set(error_body["properties"]) == {"error", "message", "fields"}
 

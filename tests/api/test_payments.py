@@ -1,7 +1,10 @@
 """Front-desk money through the API: counter invoice, terminal payment finished by a real signed
-postback from the sandbox, refund, card deposit and its refund, invoice cancellation."""
+postback from the sandbox, refund, card deposit and its refund (each a workflow, polled at its
+status URL), invoice cancellation."""
 
 from __future__ import annotations
+
+import uuid
 
 import httpx
 from sqlalchemy import Engine
@@ -15,6 +18,11 @@ from tests.api.helpers import build_clinic, count, eventually, ok, refused, toke
 from tests.subscriptions.helpers import assert_books_match_gateway
 
 DEVICE = "counter-1"
+
+
+def key() -> dict[str, str]:
+    """A fresh Idempotency-Key: every POST here that can move money requires one."""
+    return {"Idempotency-Key": uuid.uuid4().hex}
 
 
 async def test_counter_money_end_to_end(
@@ -34,8 +42,8 @@ async def test_counter_money_end_to_end(
     assert count(db, Invoice) == before
 
     # At the terminal: the sandbox's signed postback reaches /gravity/postbacks and finishes the workflow.
-    refused(await api.post("/terminal-payments", json={"location_id": clinic.location_id, "device_name": "no-such", "invoice_id": invoice["id"]}), 422, "device_name")
-    refused(await api.post("/terminal-payments", json={"location_id": clinic.location_id, "device_name": DEVICE}), 422, "invoice_id")
+    refused(await api.post("/terminal-payments", json={"location_id": clinic.location_id, "device_name": "no-such", "invoice_id": invoice["id"]}, headers=key()), 422, "device_name")
+    refused(await api.post("/terminal-payments", json={"location_id": clinic.location_id, "device_name": DEVICE}, headers=key()), 422, "invoice_id")
     assert count(db, Payment) == 0
     started = ok(await api.post("/terminal-payments", json={"location_id": clinic.location_id, "device_name": DEVICE, "invoice_id": invoice["id"]},
                                 headers={"Idempotency-Key": "counter-sale-1"}), 202)
@@ -56,33 +64,37 @@ async def test_counter_money_end_to_end(
     refused(await api.get("/terminal-payments/nope"), 404, "payment_id")
     refused(await api.post(f"/terminal-payments/{payment_id}/cancel"), 409, "status")
 
-    # Refunds: part of the payment, never more than what is left.
+    # Refunds: part of the payment, never more than what is left (what other refunds left: a 409).
     refund = ok(await api.post(f"/payments/{payment_id}/refunds", json={"amount_cents": 2_500, "reason": "toothpaste returned"}, headers={"Idempotency-Key": "r-1"}))
-    assert refund["amount_cents"] == 2_500 and refund["kind"] in ("void", "refund")
-    refused(await api.post(f"/payments/{payment_id}/refunds", json={"amount_cents": 9_000}), 422, "amount_cents")
-    refused(await api.post(f"/payments/{payment_id}/refunds", json={"amount_cents": -5}), 422, "amount_cents")
-    refused(await api.post("/payments/nope/refunds", json={}), 404, "payment_id")
+    assert refund["amount_cents"] == 2_500 and refund["kind"] in ("void", "refund") and refund["status"] == "done"
+    assert ok(await api.get(refund["status_url"])) == refund
+    refused(await api.post(f"/payments/{payment_id}/refunds", json={"amount_cents": 9_000}, headers=key()), 409, "amount_cents")
+    refused(await api.post(f"/payments/{payment_id}/refunds", json={"amount_cents": -5}, headers=key()), 422, "amount_cents")
+    refused(await api.post("/payments/nope/refunds", json={}, headers=key()), 404, "payment_id")
 
     # A deposit from the saved card becomes client credit; what is left of it can be given back.
     deposit = ok(await api.post("/deposits", json={"client_id": clinic.client_id, "card_id": card["id"], "amount_cents": 5_000}, headers={"Idempotency-Key": "d-1"}), 201)
     assert (deposit["status"], deposit["approved_cents"]) == ("approved", 5_000) and deposit["deposit_id"]
-    refused(await api.post("/deposits", json={"client_id": clinic.client_id, "card_id": card["id"], "location_id": clinic.location_id, "amount_cents": 5_000}), 422, "card_id")
-    refused(await api.post("/deposits", json={"client_id": clinic.client_id, "amount_cents": 5_000}), 422, "card_id")
-    refused(await api.post("/deposits", json={"client_id": clinic.client_id, "card_id": card["id"], "amount_cents": 0}), 422, "amount_cents")
+    assert ok(await api.get(deposit["status_url"])) == deposit
+    refused(await api.get("/card-deposits/pay_nope"), 404, "payment_id")
+    refused(await api.post("/deposits", json={"client_id": clinic.client_id, "card_id": card["id"], "location_id": clinic.location_id, "amount_cents": 5_000}, headers=key()), 422, "card_id")
+    refused(await api.post("/deposits", json={"client_id": clinic.client_id, "amount_cents": 5_000}, headers=key()), 422, "card_id")
+    refused(await api.post("/deposits", json={"client_id": clinic.client_id, "card_id": card["id"], "amount_cents": 0}, headers=key()), 422, "amount_cents")
     given = ok(await api.post(f"/deposits/{deposit['deposit_id']}/refund", headers={"Idempotency-Key": "d-1-refund"}))
-    assert given["amount_cents"] == 5_000
-    refused(await api.post("/deposits/nope/refund"), 404, "deposit_id")
+    assert (given["status"], given["amount_cents"]) == ("done", 5_000)
+    refused(await api.post(f"/deposits/{deposit['deposit_id']}/refund", headers=key()), 422, "deposit_id")  # nothing unused is left
+    refused(await api.post("/deposits/nope/refund", headers=key()), 404, "deposit_id")
 
     # Cancelling an invoice gives back its payments and voids it.
     second = ok(await api.post("/invoices", json={"client_id": clinic.client_id, "location_id": clinic.location_id, "lines": lines[:1]}), 201)
-    ok(await api.post(f"/invoices/{second['id']}/cancel", json={"reason": "entered twice"}), 202)
+    ok(await api.post(f"/invoices/{second['id']}/cancel", json={"reason": "entered twice"}, headers=key()), 202)
 
     async def voided() -> bool:
         return ok(await api.get(f"/invoices/{second['id']}"))["status"] == "void"
 
     await eventually(voided)
-    refused(await api.post(f"/invoices/{second['id']}/cancel", json={}), 409, "invoice_id")
-    refused(await api.post("/invoices/nope/cancel", json={}), 404, "invoice_id")
+    refused(await api.post(f"/invoices/{second['id']}/cancel", json={}, headers=key()), 409, "invoice_id")
+    refused(await api.post("/invoices/nope/cancel", json={}, headers=key()), 404, "invoice_id")
 
     # Postbacks are verified before anything is read: no bearer, but a wrong signature is a 401.
     forged = await anonymous.post("/gravity/postbacks", content=b'{"transactionResponse": {}}', headers={"hmac-signature": "forged"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 
 import httpx
@@ -15,6 +16,11 @@ from tests.api.helpers import ApiClinic, build_clinic, count, eventually, ok, re
 from tests.subscriptions.helpers import assert_books_match_gateway
 
 COMMANDS = ("cancel", "pause", "resume", "card", "plan", "pay-now", "redemptions")
+
+
+def key() -> dict[str, str]:
+    """A fresh Idempotency-Key: enrollment, cancel, plan change and pay-now can move money and require one."""
+    return {"Idempotency-Key": uuid.uuid4().hex}
 
 
 def enrollment(clinic: ApiClinic, **overrides: object) -> dict[str, object]:
@@ -41,12 +47,12 @@ async def test_enrolled_subscription_bills_its_first_cycle_and_takes_commands(
     card = ok(await api.post(f"/clients/{clinic.client_id}/cards", json=await tokenize(sandbox_server)), 201)
     other_card = ok(await api.post(f"/clients/{clinic.client_id}/cards", json=await tokenize(sandbox_server, "5555555555554444")), 201)
 
-    created = await api.post("/subscriptions", json=enrollment(clinic))
+    created = await api.post("/subscriptions", json=enrollment(clinic), headers=key())
     body = ok(created, 201)
     sub_id = body["subscription_id"]
     assert body["created"] is True and body["workflow_id"] == f"subscription:{sub_id}"
     assert body["subscription"]["card_id"] == card["id"]
-    again = ok(await api.post("/subscriptions", json=enrollment(clinic)), 200)
+    again = ok(await api.post("/subscriptions", json=enrollment(clinic), headers=key()), 200)  # another key, the same enrollment
     assert again["subscription_id"] == sub_id and again["created"] is False
 
     # The start date is in the past: the first cycle is billed at once, to the saved card.
@@ -82,7 +88,7 @@ async def test_enrolled_subscription_bills_its_first_cycle_and_takes_commands(
     assert ok(await api.post(f"/subscriptions/{sub_id}/pause"))["status"] == "paused"
     refused(await api.post(f"/subscriptions/{sub_id}/pause"), 409, "status")
     assert ok(await api.post(f"/subscriptions/{sub_id}/resume"))["status"] == "active"
-    refused(await api.post(f"/subscriptions/{sub_id}/pay-now"), 409, "status")
+    refused(await api.post(f"/subscriptions/{sub_id}/pay-now", headers=key()), 409, "status")
     refused(await api.post(f"/subscriptions/{sub_id}/card", json={"card_id": "nope"}), 422, "card_id")
     refused(await api.post(f"/subscriptions/{sub_id}/card", json={"card_id": card["id"]}), 422, "card_id")
     refused(await api.post(f"/subscriptions/{sub_id}/card", json={}), 422, "card_id")
@@ -90,17 +96,17 @@ async def test_enrolled_subscription_bills_its_first_cycle_and_takes_commands(
     assert (await eventually(lambda: _card_of(api, sub_id, other_card["id"])))
 
     bigger = ok(await api.post("/plans", json={"location_id": clinic.location_id, "name": "Adult", "price_cents": 6_000, "proration_policy": "next_cycle"}), 201)
-    refused(await api.post(f"/subscriptions/{sub_id}/plan", json={"plan_id": "nope"}), 422, "plan_id")
-    refused(await api.post(f"/subscriptions/{sub_id}/plan", json={"plan_id": clinic.plan_id}), 422, "plan_id")
-    assert ok(await api.post(f"/subscriptions/{sub_id}/plan", json={"plan_id": bigger["id"]}))["accepted"] is True
+    refused(await api.post(f"/subscriptions/{sub_id}/plan", json={"plan_id": "nope"}, headers=key()), 422, "plan_id")
+    refused(await api.post(f"/subscriptions/{sub_id}/plan", json={"plan_id": clinic.plan_id}, headers=key()), 422, "plan_id")
+    assert ok(await api.post(f"/subscriptions/{sub_id}/plan", json={"plan_id": bigger["id"]}, headers=key()))["accepted"] is True
     assert ok(await api.get(f"/subscriptions/{sub_id}"))["workflow"]["plan_id"] == bigger["id"]
 
-    refused(await api.post(f"/subscriptions/{sub_id}/cancel", json={"mode": "later"}), 422, "mode")
-    refused(await api.post(f"/subscriptions/{sub_id}/cancel", json={"reason": "x" * 501}), 422, "reason")
-    cancelled = ok(await api.post(f"/subscriptions/{sub_id}/cancel", json={"mode": "now", "reason": "moved away"}))
+    refused(await api.post(f"/subscriptions/{sub_id}/cancel", json={"mode": "later"}, headers=key()), 422, "mode")
+    refused(await api.post(f"/subscriptions/{sub_id}/cancel", json={"reason": "x" * 501}, headers=key()), 422, "reason")
+    cancelled = ok(await api.post(f"/subscriptions/{sub_id}/cancel", json={"mode": "now", "reason": "moved away"}, headers=key()))
     assert cancelled["status"] == "cancelled"
     for command, payload in (("pause", None), ("cancel", {}), ("pay-now", None)):
-        refused(await api.post(f"/subscriptions/{sub_id}/{command}", json=payload), 409, "status")
+        refused(await api.post(f"/subscriptions/{sub_id}/{command}", json=payload, headers=key()), 409, "status")
     refused(await api.post(f"/subscriptions/{sub_id}/redemptions", json={"service_code": "EXAM"}), 409, "status")
     assert ok(await api.get(f"/subscriptions/{sub_id}"))["subscription"]["status"] == "cancelled"
 
@@ -119,7 +125,7 @@ async def _card_of(api: httpx.AsyncClient, sub_id: str, card_id: str) -> bool:
 
 async def test_refused_enrollments_write_nothing(api: httpx.AsyncClient, db: Engine, sandbox_server: SandboxServer, sandbox: SandboxControl) -> None:
     clinic = await build_clinic(api)
-    refused(await api.post("/subscriptions", json=enrollment(clinic)), 422, "card_id")  # no saved card yet
+    refused(await api.post("/subscriptions", json=enrollment(clinic), headers=key()), 422, "card_id")  # no saved card yet
     ok(await api.post(f"/clients/{clinic.client_id}/cards", json=await tokenize(sandbox_server)), 201)
     other = await build_clinic(api)
     cases = [
@@ -140,28 +146,28 @@ async def test_refused_enrollments_write_nothing(api: httpx.AsyncClient, db: Eng
     for body, status, field in cases:
         refused(await api.post("/subscriptions", json=body, headers={"Idempotency-Key": f"k-{field}-{len(str(body))}"}), status, field)
     ok(await api.patch(f"/locations/{clinic.location_id}/settings", json={"allow_recurring_gravity": False}))
-    refused(await api.post("/subscriptions", json=enrollment(clinic)), 422, "location_id")
+    refused(await api.post("/subscriptions", json=enrollment(clinic), headers=key()), 422, "location_id")
     assert count(db, Subscription) == 0
     assert count(db, ApiIdempotency) == 0
 
     for command in COMMANDS:
         payload = {"card_id": "c"} if command == "card" else {"plan_id": "p"} if command == "plan" else {"service_code": "EXAM"} if command == "redemptions" else {}
-        refused(await api.post(f"/subscriptions/nope/{command}", json=payload), 404, "subscription_id")
+        refused(await api.post(f"/subscriptions/nope/{command}", json=payload, headers=key()), 404, "subscription_id")
     refused(await api.get("/subscriptions/nope"), 404, "subscription_id")
 
 
 async def test_enrollment_replay_with_an_idempotency_key(api: httpx.AsyncClient, db: Engine, sandbox_server: SandboxServer, sandbox: SandboxControl) -> None:
     clinic = await build_clinic(api)
     ok(await api.post(f"/clients/{clinic.client_id}/cards", json=await tokenize(sandbox_server)), 201)
-    key = {"Idempotency-Key": "enroll-biscuit-1"}
-    first = await api.post("/subscriptions", json=enrollment(clinic), headers=key)
+    same = {"Idempotency-Key": "enroll-biscuit-1"}
+    first = await api.post("/subscriptions", json=enrollment(clinic), headers=same)
     assert first.status_code == 201 and "idempotent-replayed" not in first.headers
-    replay = await api.post("/subscriptions", json=enrollment(clinic), headers=key)
+    replay = await api.post("/subscriptions", json=enrollment(clinic), headers=same)
     assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
     assert replay.json() == first.json()
     different = enrollment(clinic, start_date=(date.today() - timedelta(days=1)).isoformat())
-    refused(await api.post("/subscriptions", json=different, headers=key), 409, "Idempotency-Key")
+    refused(await api.post("/subscriptions", json=different, headers=same), 409, "Idempotency-Key")
     assert count(db, Subscription) == 1
     await eventually(lambda: paid_invoice(api, clinic.client_id))
-    ok(await api.post(f"/subscriptions/{first.json()['subscription_id']}/cancel", json={"mode": "now"}))
+    ok(await api.post(f"/subscriptions/{first.json()['subscription_id']}/cancel", json={"mode": "now"}, headers=key()))
     assert_books_match_gateway(db, sandbox)

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -13,15 +18,24 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.gateways import GatewayDirectory
-from foundation.contracts import TerminalTiming, TerminalView
+from foundation.contracts import DepositOutcome, RefundResult, TerminalTiming, TerminalView
 from foundation.settings import SANDBOX_OID
 from gravity.sandbox.control import SandboxControl
 from models.billing import Invoice, Payment, Refund
-from operations.payments import CounterLine, TerminalRequest, create_counter_invoice_for, start_terminal_payment
+from operations.payments import (
+    CounterLine,
+    TerminalRequest,
+    create_counter_invoice_for,
+    refund_deposit,
+    refund_payment,
+    start_terminal_payment,
+    take_card_deposit,
+)
 from operations.reconciliation import reconcile
 from tests.support.clinic import Clinic
 from workflows.terminal_payment import TerminalPaymentWorkflow
 
+ROOT = Path(__file__).resolve().parents[2]
 TASK_QUEUE = "billing-tests"
 DEVICE = "counter-1"
 OID = SANDBOX_OID
@@ -143,3 +157,44 @@ async def pay_at_counter(
     outcome = await handle.result()
     assert outcome.status == "approved", outcome
     return outcome.payment_id
+
+
+async def refund(env: WorkflowEnvironment, engine: Engine, payment_id: str, *, request_id: str, amount_cents: int | None = None, reason: str = "") -> RefundResult:
+    """`refund_payment` through its workflow on the session's worker, waited for to the end."""
+    movement = await refund_payment(env.client, engine, payment_id=payment_id, amount_cents=amount_cents, request_id=request_id, reason=reason,
+                                    task_queue=TASK_QUEUE)
+    assert movement.result is not None
+    return movement.result
+
+
+async def deposit_refund(env: WorkflowEnvironment, engine: Engine, deposit_id: str, *, request_id: str) -> RefundResult:
+    """`refund_deposit` through its workflow on the session's worker, waited for to the end."""
+    movement = await refund_deposit(env.client, engine, deposit_id=deposit_id, request_id=request_id, task_queue=TASK_QUEUE)
+    assert movement.result is not None
+    return movement.result
+
+
+async def card_deposit(env: WorkflowEnvironment, engine: Engine, *, client_id: str, card_id: str, amount_cents: int, request_id: str) -> DepositOutcome:
+    """`take_card_deposit` through its workflow on the session's worker, waited for to the end."""
+    movement = await take_card_deposit(env.client, engine, client_id=client_id, card_id=card_id, amount_cents=amount_cents, request_id=request_id,
+                                       task_queue=TASK_QUEUE)
+    assert movement.result is not None
+    return movement.result
+
+
+def spawn_worker(address: str, database_url: str, base_url: str, task_queue: str) -> subprocess.Popen[bytes]:
+    """A worker in its own process (tests.payments.saga_worker), for tests that SIGKILL one mid-way."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.payments.saga_worker", address, database_url, base_url, task_queue],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=None, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == b"worker ready"
+    return process
+
+
+def stop_worker(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL (no graceful shutdown: in-flight activities die with it) and reap."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGKILL)
+    process.wait(10)

@@ -15,9 +15,21 @@ from gravity.sandbox.server import SandboxServer
 from models.billing import Deposit, Payment
 from models.db import session_scope
 from models.invoicing import apply_client_credit, lock_invoice
-from operations.payments import CounterLine, PaymentRefused, create_counter_invoice_for, cancel_invoice, refund_deposit, take_card_deposit, take_terminal_deposit
+from operations.payments import CounterLine, PaymentRefused, create_counter_invoice_for, cancel_invoice, take_terminal_deposit
 from tests.payments.conftest import Receiver
-from tests.payments.helpers import DEVICE, OID, QUICK, TASK_QUEUE, assert_clearing_matches_gateway, eventually, gateway_row, invoice, wait_for_state
+from tests.payments.helpers import (
+    DEVICE,
+    OID,
+    QUICK,
+    TASK_QUEUE,
+    assert_clearing_matches_gateway,
+    card_deposit,
+    deposit_refund,
+    eventually,
+    gateway_row,
+    invoice,
+    wait_for_state,
+)
 from tests.subscriptions.helpers import assert_books_match_gateway, invoices, start
 from tests.support.cards import save_card
 from tests.support.clinic import Clinic
@@ -35,8 +47,8 @@ async def test_deposit_pays_the_next_subscription_invoice_then_comes_back_when_i
     clinic: Clinic, ready: Receiver,
 ) -> None:
     card_id, _ = await save_card(db, sandbox_server, clinic)
-    taken = await take_card_deposit(db, gateways, client_id=clinic.client_id, card_id=card_id, amount_cents=5_000, request_id="dep-1")
-    assert taken == await take_card_deposit(db, gateways, client_id=clinic.client_id, card_id=card_id, amount_cents=5_000, request_id="dep-1")
+    taken = await card_deposit(temporal_env, db, client_id=clinic.client_id, card_id=card_id, amount_cents=5_000, request_id="dep-1")
+    assert taken == await card_deposit(temporal_env, db, client_id=clinic.client_id, card_id=card_id, amount_cents=5_000, request_id="dep-1")
     assert taken.status == "approved" and taken.deposit_id is not None
     assert (deposit(db, taken.deposit_id).remaining_cents, deposit(db, taken.deposit_id).status) == (5_000, "held")
 
@@ -58,11 +70,11 @@ async def test_deposit_pays_the_next_subscription_invoice_then_comes_back_when_i
     finally:
         await subscription.terminate("test over")
 
-    given = await refund_deposit(db, gateways, deposit_id=taken.deposit_id, request_id="back-1")
+    given = await deposit_refund(temporal_env, db, taken.deposit_id, request_id="back-1")
     assert (given.kind, given.amount_cents) == ("void", 5_000)  # whole and unsettled: voided
     assert (deposit(db, taken.deposit_id).remaining_cents, deposit(db, taken.deposit_id).status) == (0, "refunded")
     with pytest.raises(PaymentRefused, match="no unused credit"):
-        await refund_deposit(db, gateways, deposit_id=taken.deposit_id, request_id="back-2")
+        await deposit_refund(temporal_env, db, taken.deposit_id, request_id="back-2")
     assert_books_match_gateway(db, sandbox)
     assert_clearing_matches_gateway(db, sandbox)
 
@@ -91,7 +103,7 @@ async def test_terminal_deposit_partly_used_then_the_rest_refunded(
         assert locked is not None
         assert apply_client_credit(session, locked) == 1_200
 
-    given = await refund_deposit(db, gateways, deposit_id=outcome.deposit_id, request_id="unused")
+    given = await deposit_refund(temporal_env, db, outcome.deposit_id, request_id="unused")
     assert (given.kind, given.amount_cents) == ("refund", 1_800)  # part of the sale: a refund
     assert (deposit(db, outcome.deposit_id).remaining_cents, deposit(db, outcome.deposit_id).status) == (0, "refunded")
     assert gateway_row(sandbox, funding.external_transaction_id)["refunded_cents"] == 1_800

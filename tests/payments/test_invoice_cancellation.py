@@ -3,12 +3,6 @@ when the gateway fails and the worker is killed half-way through."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
-
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
@@ -19,28 +13,23 @@ from gravity.sandbox.server import SandboxServer
 from models.billing import Refund
 from operations.payments import cancel_invoice
 from tests.payments.conftest import Receiver
-from tests.payments.helpers import OID, assert_clearing_matches_gateway, counter_invoice, eventually, invoice, pay_at_counter, payment, refunds_of
+from tests.payments.helpers import (
+    OID,
+    assert_clearing_matches_gateway,
+    counter_invoice,
+    eventually,
+    invoice,
+    pay_at_counter,
+    payment,
+    refunds_of,
+    spawn_worker,
+    stop_worker,
+)
 from tests.subscriptions.helpers import assert_books_match_gateway
 from tests.support.clinic import Clinic
 
-ROOT = Path(__file__).resolve().parents[2]
 SAGA_QUEUE = "billing-saga-kill"
 
-
-def start_worker(address: str, database_url: str, base_url: str) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.payments.saga_worker", address, database_url, base_url, SAGA_QUEUE],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=None, env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert process.stdout is not None
-    assert process.stdout.readline().strip() == b"worker ready"
-    return process
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGKILL)
-    process.wait(10)
 
 
 async def test_cancellation_survives_gateway_faults_and_a_killed_worker(
@@ -57,7 +46,7 @@ async def test_cancellation_survives_gateway_faults_and_a_killed_worker(
     sandbox.inject_fault("tokenizedRefund", "slow", count=1, delay_s=3)  # the first refund hangs...
     sandbox.inject_fault("void", "500", count=2)  # ...and the gateway fails on the next voids
     address = temporal_env.client.service_client.config.target_host
-    first_worker = start_worker(address, database_url, sandbox_server.base_url)
+    first_worker = spawn_worker(address, database_url, sandbox_server.base_url, SAGA_QUEUE)
     try:
         handle = await cancel_invoice(temporal_env.client, db, invoice_id=invoice_id, reason="booked in error", task_queue=SAGA_QUEUE)
 
@@ -66,14 +55,14 @@ async def test_cancellation_survives_gateway_faults_and_a_killed_worker(
                 return session.exec(select(Refund).where(Refund.payment_id == settled, Refund.kind == "refund", Refund.status == "pending")).first() is not None
 
         await eventually(refund_in_flight)
-        stop(first_worker)  # SIGKILL while Gravity is processing the refund
-        second_worker = start_worker(address, database_url, sandbox_server.base_url)
+        stop_worker(first_worker)  # SIGKILL while Gravity is processing the refund
+        second_worker = spawn_worker(address, database_url, sandbox_server.base_url, SAGA_QUEUE)
         try:
             outcome = await handle.result()
         finally:
-            stop(second_worker)
+            stop_worker(second_worker)
     finally:
-        stop(first_worker)
+        stop_worker(first_worker)
 
     assert outcome.status == "void"
     given = {g.payment_id: (g.kind, g.amount_cents) for g in outcome.compensated}

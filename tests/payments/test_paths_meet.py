@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from temporalio.worker import Worker
 
 from activities.gateways import GatewayDirectory
 from activities.subscription_commands import SubscriptionCommandActivities
@@ -29,15 +30,18 @@ from models.billing import Deposit, Payment
 from models.db import session_scope
 from models.outbox import OutboxEvent
 from operations.enrollment import EnrollRequest, record_enrollment
-from operations.payments import PaymentRefused, refund_deposit, refund_payment, take_card_deposit
+from operations.payments import PaymentRefused
 from tests.payments.conftest import Receiver
 from tests.payments.helpers import (
     DEVICE,
     OID,
     assert_books_match,
     assert_clearing_matches_gateway,
+    card_deposit,
+    deposit_refund,
     invoice,
     payments_of,
+    refund,
     refunds_of,
     start_at_counter,
     wait_for_state,
@@ -188,24 +192,25 @@ async def test_a_late_approval_on_a_cancelled_invoice_is_booked_and_given_back(
 
 async def test_a_deposit_is_refunded_only_down_to_its_unused_credit(
     db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, gateways: GatewayDirectory, clinic: Clinic,
+    temporal_env: WorkflowEnvironment, billing_worker: Worker,
 ) -> None:
     """Defect 4: a $100 deposit, $45 of it spent, then the deposit's payment refunded in full: the
     clinic lost $45 and the client's credit turned into a debt."""
     card = await save_card(db, sandbox_server, clinic)
-    taken = await take_card_deposit(db, gateways, client_id=clinic.client_id, card_id=card[0], amount_cents=10_000, request_id="dep-1")
+    taken = await card_deposit(temporal_env, db, client_id=clinic.client_id, card_id=card[0], amount_cents=10_000, request_id="dep-1")
     assert taken.deposit_id is not None
     workflow_input, _ = await _enrolled(db, sandbox_server, clinic, card)
     spent = await _charge(db, gateways, first_attempt(workflow_input))
     assert (spent.outcome, spent.charged_cents) == ("paid", 0)  # the $45 came from the credit
 
     with pytest.raises(PaymentRefused, match="5500 cents of its credit"):
-        await refund_payment(db, gateways, payment_id=taken.payment_id, request_id="all")
+        await refund(temporal_env, db, taken.payment_id, request_id="all")
     with pytest.raises(PaymentRefused, match="5500 cents of its credit"):
-        await refund_payment(db, gateways, payment_id=taken.payment_id, amount_cents=5_501, request_id="too-much")
-    given = await refund_payment(db, gateways, payment_id=taken.payment_id, amount_cents=5_500, request_id="rest")
+        await refund(temporal_env, db, taken.payment_id, amount_cents=5_501, request_id="too-much")
+    given = await refund(temporal_env, db, taken.payment_id, amount_cents=5_500, request_id="rest")
     assert given.amount_cents == 5_500
     with pytest.raises(PaymentRefused, match="no unused credit"):
-        await refund_deposit(db, gateways, deposit_id=taken.deposit_id, request_id="again")
+        await deposit_refund(temporal_env, db, taken.deposit_id, request_id="again")
     with Session(db) as session:
         credit = session.get(Deposit, taken.deposit_id)
         assert credit is not None and (credit.remaining_cents, credit.status) == (0, "refunded")

@@ -88,7 +88,7 @@ async def test_one_trace_runs_from_the_api_request_to_the_gravity_call(
             "location_id": clinic.location_id,
             "start_date": (date.today() - timedelta(days=2)).isoformat(),
         }
-        sub_id = ok(await api.post("/subscriptions", json=enrollment), 201)["subscription_id"]
+        sub_id = ok(await api.post("/subscriptions", json=enrollment, headers={"Idempotency-Key": "trace-enrollment"}), 201)["subscription_id"]
 
         async def whole_chain() -> list[ReadableSpan] | None:
             """The charge's span and its ancestors, once every one of them has ended (the activity
