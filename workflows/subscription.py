@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         SubscriptionState,
         SubscriptionView,
     )
+    from foundation.ids import invoice_id_for_cycle
     from stack.search_attributes import NEXT_DUE_AT, PLAN_ID, SUBSCRIPTION_STATUS
     from workflows import calendar, dunning
     from workflows.retries import CHARGE_RETRY, COMMAND_RETRY, LOCAL_CHARGE_TRY, STATUS_RETRY
@@ -63,6 +64,11 @@ PATCH_LOCAL_CHARGE = "charge-as-local-activity"
 # Runs recorded before this patch kept the enrollment plan's PlanId through a plan change; a run that
 # has it updates the attribute with the plan, so finance's listing by plan follows the change.
 PATCH_PLAN_ATTRIBUTE = "plan-id-follows-plan-change"
+# Runs recorded before this patch tracked a cycle whose first charge was refused under the invoice id
+# "", which no payment could match: once paid, the entry was retried at once, forever. A run that has
+# it tracks every open invoice under its real id (`_named`); the marker is recorded only by a run that
+# meets such an entry.
+PATCH_NAMED_INVOICES = "open-invoices-tracked-by-real-id"
 # A local try of a charge: a Gravity call answers within 15 s, and a try makes at most a lookup and a
 # sale. A try cut short is handed to the activity task, which looks the attempt up first.
 LOCAL_CHARGE_TIMEOUT = timedelta(seconds=30)
@@ -110,6 +116,7 @@ class SubscriptionWorkflow:
         now = workflow.now()
         if self._state.status in FINAL_STATUSES:
             return False
+        self._name_open_invoices()
         if self._check_reactivation:
             self._check_reactivation = False
             await self._reactivate_if_clear()
@@ -217,7 +224,7 @@ class SubscriptionWorkflow:
             outcome = await self._charge(request)
         except (ActivityError, ApplicationError) as error:
             # A permanent gateway refusal (bad request, bad credentials): an incident for people.
-            await self._track(replace(invoice, attempts=attempt, waiting_for="payment"), "incident")
+            await self._track(replace(self._named(invoice), attempts=attempt, waiting_for="payment"), "incident")
             await self._mirror("past_due", "payment.incident", _cause(error))
             return
         await self._apply(replace(invoice, invoice_id=outcome.invoice_id, balance_cents=outcome.balance_cents), attempt, outcome)
@@ -305,6 +312,22 @@ class SubscriptionWorkflow:
         record = CycleRecord(invoice.cycle_index, invoice.period_start, invoice.invoice_id, outcome, detail)
         self._state.history = [*self._state.history, record][-HISTORY_KEPT:]
 
+    def _named(self, invoice: OpenInvoice) -> OpenInvoice:
+        """`invoice` under its real id, in runs that have PATCH_NAMED_INVOICES: a cycle's first entry is
+        made before the charge answers, and one left nameless could never be matched by its payment."""
+        if invoice.invoice_id or not workflow.patched(PATCH_NAMED_INVOICES):
+            return invoice
+        return replace(invoice, invoice_id=self._invoice_id_of(invoice))
+
+    def _name_open_invoices(self) -> None:
+        """Name the entries a run from before PATCH_NAMED_INVOICES carried over nameless."""
+        if any(not invoice.invoice_id for invoice in self._state.open_invoices):
+            self._state.open_invoices = [self._named(invoice) for invoice in self._state.open_invoices]
+
+    def _invoice_id_of(self, invoice: OpenInvoice) -> str:
+        """The tracked invoice's id; the cycle's invoice id is deterministic, so a nameless entry has one too."""
+        return invoice.invoice_id or invoice_id_for_cycle(self._setup.subscription_id, invoice.period_start)
+
     async def _reactivate_if_clear(self) -> None:
         if self._state.status in ("past_due", "suspended") and not self._state.open_invoices:
             was = self._state.status
@@ -362,7 +385,7 @@ class SubscriptionWorkflow:
                 cancel_at=workflow.now(),
                 period_start=current[0] if current else None,
                 period_end=current[1] if current else None,
-                open_invoice_ids=[i.invoice_id for i in self._state.open_invoices],
+                open_invoice_ids=[self._invoice_id_of(i) for i in self._state.open_invoices],
                 reason=request.reason,
             ),
             result_type=CancelOutcome,
