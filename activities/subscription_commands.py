@@ -198,6 +198,8 @@ class SubscriptionCommandActivities:
         if request.period_start is None or request.period_end is None:
             return None
         change_day = pendulum.instance(request.change_at).in_timezone(tz).date()
+        # Up to the period end: on the next period's due day, before that cycle is charged, the paid
+        # period is used up and the change settles nothing (the next cycle bills the new price).
         change_day = min(max(change_day, request.period_start), request.period_end)
         return proration.prorate_change(
             request.old_plan.price_cents,

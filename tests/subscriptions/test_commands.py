@@ -3,6 +3,7 @@ location's recurring-payment setting, and refused commands changing nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 
 import pendulum
@@ -112,6 +113,33 @@ async def test_plan_change_prorates_the_rest_of_the_period(
     assert invoices(db, sub_id)[-1].total_cents == 6_000  # the next cycle bills the new price
     with pytest.raises(commands.CommandRefused, match="already on plan"):
         await commands.change_plan(temporal_env.client, sub_id, "plan_premium")
+    await commands.cancel(temporal_env.client, sub_id, mode="now")
+    assert_books_match_gateway(db, sandbox)
+
+
+async def test_plan_change_on_a_due_day_before_its_charge_settles_nothing_and_bills_the_new_price(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    clinic = make_clinic(db, timezone=TZ, price_cents=3_000)
+    with session_scope(db) as session:
+        session.add(HealthPlan(id="plan_premium", location_id=clinic.location_id, name="Premium", price_cents=6_000))
+    await save_card(db, sandbox_server, clinic)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) - timedelta(days=1))
+    sub_id = subscription_id_of(handle)
+    await temporal_env.fast_forward(handle, timedelta(minutes=1))  # the first cycle is charged
+    first = invoices(db, sub_id)[0]
+    # Half past midnight on the next due day: the paid period is over, the next one not charged yet.
+    due_day = pendulum.datetime(first.period_end.year, first.period_end.month, first.period_end.day, 0, 30, tz=TZ)
+    await temporal_env.fast_forward(handle, due_day - await temporal_env.get_current_time(handle))
+    assert len(invoices(db, sub_id)) == 1
+
+    result = await asyncio.wait_for(commands.change_plan(temporal_env.client, sub_id, "plan_premium"), timeout=30)
+    assert (result.accepted, result.message) == (True, "now on plan plan_premium; no proration")
+    with Session(db) as session:
+        assert session.exec(select(Invoice).where(Invoice.kind == "proration")).all() == []
+        assert session.exec(select(Deposit)).all() == []
+    await temporal_env.fast_forward(handle, timedelta(hours=12))
+    assert [(i.total_cents, i.status) for i in invoices(db, sub_id)] == [(3_000, "paid"), (6_000, "paid")]
     await commands.cancel(temporal_env.client, sub_id, mode="now")
     assert_books_match_gateway(db, sandbox)
 
