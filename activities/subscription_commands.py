@@ -6,6 +6,8 @@ it raises a non-retryable `InvalidCommand` and the workflow's Update fails with 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 
 import pendulum
@@ -33,6 +35,16 @@ from workflows import proration
 
 def refuse(message: str) -> ApplicationError:
     return ApplicationError(message, type="InvalidCommand", non_retryable=True)
+
+
+@contextmanager
+def policy_refusals(what: str) -> Iterator[None]:
+    """A pure policy's ValueError as a refusal: the same input fails the same way, so retrying it
+    would only hold the workflow's command lock."""
+    try:
+        yield
+    except ValueError as error:
+        raise refuse(f"{what}: {error}") from None
 
 
 class SubscriptionCommandActivities:
@@ -135,15 +147,16 @@ class SubscriptionCommandActivities:
         current_paid = _paid_for_period(session, sub.id, request.period_start)
         cancel_day = pendulum.instance(request.cancel_at).in_timezone(tz).date()
         cancel_day = min(max(cancel_day, request.period_start), request.period_end)
-        return proration.early_cancel_settlement(
-            policy=request.plan.cancellation_policy,
-            paid_total_cents=int(paid_total),
-            redeemed_retail_cents=int(redeemed),
-            current_period_paid_cents=current_paid,
-            period_start=request.period_start,
-            period_end=request.period_end,
-            cancel_date=cancel_day,
-        )
+        with policy_refusals("cannot settle the cancellation"):
+            return proration.early_cancel_settlement(
+                policy=request.plan.cancellation_policy,
+                paid_total_cents=int(paid_total),
+                redeemed_retail_cents=int(redeemed),
+                current_period_paid_cents=current_paid,
+                period_start=request.period_start,
+                period_end=request.period_end,
+                cancel_date=cancel_day,
+            )
 
     # ------------------------------------------------------------------ change plan
     @activity.defn(name="change_plan")
@@ -201,14 +214,15 @@ class SubscriptionCommandActivities:
         # Up to the period end: on the next period's due day, before that cycle is charged, the paid
         # period is used up and the change settles nothing (the next cycle bills the new price).
         change_day = min(max(change_day, request.period_start), request.period_end)
-        return proration.prorate_change(
-            request.old_plan.price_cents,
-            plan.price_cents,
-            period_start=request.period_start,
-            period_end=request.period_end,
-            change_date=change_day,
-            policy=plan.proration_policy,
-        )
+        with policy_refusals("cannot prorate the plan change"):
+            return proration.prorate_change(
+                request.old_plan.price_cents,
+                plan.price_cents,
+                period_start=request.period_start,
+                period_end=request.period_end,
+                change_date=change_day,
+                policy=plan.proration_policy,
+            )
 
 
 def _locked_subscription(session: Session, subscription_id: str) -> Subscription:

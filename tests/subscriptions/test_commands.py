@@ -4,20 +4,26 @@ location's recurring-payment setting, and refused commands changing nothing."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pendulum
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.gateways import GatewayDirectory
+from activities.subscription_commands import SubscriptionCommandActivities
+from foundation.contracts import PlanChangeInput
+from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.billing import Deposit, Invoice, Refund
 from models.db import session_scope
-from models.plans import HealthPlan
+from models.plans import HealthPlan, terms_of
+from models.subscriptions import Subscription
 from operations import subscriptions as commands
 from stack.search_attributes import PLAN_ID
 from tests.subscriptions.helpers import (
@@ -216,5 +222,33 @@ async def test_refused_commands_change_nothing(
 
     after = await commands.describe(temporal_env.client, sub_id)
     assert after == before
+    assert events(db, sub_id) == []
+    await commands.cancel(temporal_env.client, sub_id, mode="now")
+
+
+async def test_a_proration_the_policy_refuses_is_an_invalid_command_and_writes_nothing(
+    db: Engine, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    """The activity behind an Update, called as the worker calls it: a ValueError of a pure policy is a
+    refusal (non-retryable), never an error Temporal would retry while the command holds its turn."""
+    clinic = make_clinic(db, timezone=TZ)
+    with session_scope(db) as session:
+        session.add(HealthPlan(id="plan_premium", location_id=clinic.location_id, name="Premium", price_cents=6_000))
+    await save_card(db, sandbox_server, clinic)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) + timedelta(days=3))
+    sub_id = subscription_id_of(handle)
+    with Session(db) as session:
+        old_plan = terms_of(session.get(HealthPlan, clinic.plan_id))  # type: ignore[arg-type]
+    day = local_today(TZ)
+    empty_period = PlanChangeInput(sub_id, old_plan, "plan_premium", datetime.now(timezone.utc), day, day, None)
+    gateways = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, timeout=5.0)
+    try:
+        with pytest.raises(ApplicationError, match="period_end") as refused:
+            await SubscriptionCommandActivities(db, gateways).change_plan(empty_period)
+    finally:
+        await gateways.aclose()
+    assert (refused.value.type, refused.value.non_retryable) == ("InvalidCommand", True)
+    with Session(db) as session:
+        assert session.get(Subscription, sub_id).plan_id == clinic.plan_id  # type: ignore[union-attr]
     assert events(db, sub_id) == []
     await commands.cancel(temporal_env.client, sub_id, mode="now")
