@@ -6,12 +6,16 @@ it raises a non-retryable `InvalidCommand` and the workflow's Update fails with 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
+from typing import ParamSpec, TypeVar
 
 import pendulum
+from psycopg.errors import CheckViolation
 from sqlalchemy import Engine, func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -37,6 +41,26 @@ def refuse(message: str) -> ApplicationError:
     return ApplicationError(message, type="InvalidCommand", non_retryable=True)
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def check_violations_refused(command: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """A CHECK constraint's refusal as the command's refusal: the same rows meet the same check on
+    every try (Temporal sees only IntegrityError, which a UNIQUE race also raises)."""
+
+    @functools.wraps(command)
+    async def refusing(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await command(*args, **kwargs)
+        except IntegrityError as error:
+            if not isinstance(error.orig, CheckViolation):
+                raise
+            raise refuse(f"the database refused the change: {error.orig.diag.constraint_name or error.orig}") from None
+
+    return refusing
+
+
 @contextmanager
 def policy_refusals(what: str) -> Iterator[None]:
     """A pure policy's ValueError as a refusal: the same input fails the same way, so retrying it
@@ -55,6 +79,7 @@ class SubscriptionCommandActivities:
 
     # ------------------------------------------------------------------ change card
     @activity.defn(name="change_card")
+    @check_violations_refused
     async def change_card(self, change: CardChange) -> None:
         with session_scope(self._engine) as session:
             sub = _locked_subscription(session, change.subscription_id)
@@ -82,6 +107,7 @@ class SubscriptionCommandActivities:
 
     # ------------------------------------------------------------------ cancel now
     @activity.defn(name="cancel_subscription")
+    @check_violations_refused
     async def cancel_subscription(self, request: CancelInput) -> CancelOutcome:
         """Void what is still open, settle per plan policy, and mark the subscription cancelled."""
         with session_scope(self._engine) as session:
@@ -160,6 +186,7 @@ class SubscriptionCommandActivities:
 
     # ------------------------------------------------------------------ change plan
     @activity.defn(name="change_plan")
+    @check_violations_refused
     async def change_plan(self, request: PlanChangeInput) -> PlanChangeOutcome:
         """Switch plans; prorate the current period per the new plan's policy (charge or credit)."""
         with session_scope(self._engine) as session:

@@ -2,7 +2,8 @@
 
 Every activity gets an explicit policy: Temporal's default retries forever with no list of
 permanent errors. Database steps and money moves retry transient faults with the same attempt keys;
-refusals (`InvalidCommand`, `NotFound`, `GravityPermanent`) are not retried.
+refusals (`InvalidCommand`, `NotFound`, `GravityPermanent`) are not retried, and neither is a command
+error that can never succeed (`NEVER_SUCCEEDS`).
 """
 
 from __future__ import annotations
@@ -48,14 +49,24 @@ STATUS_RETRY = RetryPolicy(
     maximum_attempts=0,
     non_retryable_error_types=["NotFound", "InvalidCommand"],
 )
-# A person's command (change card, send a payment to the counter terminal) gives up after a few
-# tries and tells them.
+# Errors the same input meets again on every try, by the type name Temporal records for an exception
+# an activity raised: bad input to a policy (ValueError) or a lookup that found nothing (LookupError
+# and its kinds). Check violations arrive as IntegrityError, which also covers a retryable UNIQUE
+# race, so a command activity turns them into `InvalidCommand` itself.
+NEVER_SUCCEEDS = ("ValueError", "LookupError", "KeyError", "IndexError")
+# A person's command (change card, cancel now, change plan, send a payment to the counter terminal)
+# gives up after a few tries and tells them: a subscription's command holds the workflow's command
+# lock, so billing and every later command wait for it.
 COMMAND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=10),
     maximum_attempts=5,
-    non_retryable_error_types=["NotFound", "InvalidCommand", "GravityPermanent"],
+    non_retryable_error_types=["NotFound", "InvalidCommand", "GravityPermanent", *NEVER_SUCCEEDS],
 )
+# Each try of a command's activity: at most a charge and a refund, each a Gravity call with a lookup first.
+COMMAND_TRY_TIMEOUT = timedelta(seconds=120)
+# The whole command, every try and backoff included: the Update answers within it, error or not.
+COMMAND_DEADLINE = timedelta(minutes=5)
 # A poll or a cancel at the counter terminal that keeps failing is not fatal: the next poll (or the
 # background phase) follows.
 BEST_EFFORT = RetryPolicy(

@@ -47,7 +47,14 @@ with workflow.unsafe.imports_passed_through():
     from foundation.ids import invoice_id_for_cycle
     from stack.search_attributes import NEXT_DUE_AT, PLAN_ID, SUBSCRIPTION_STATUS
     from workflows import calendar, dunning
-    from workflows.retries import CHARGE_RETRY, COMMAND_RETRY, LOCAL_CHARGE_TRY, STATUS_RETRY
+    from workflows.retries import (
+        CHARGE_RETRY,
+        COMMAND_DEADLINE,
+        COMMAND_RETRY,
+        COMMAND_TRY_TIMEOUT,
+        LOCAL_CHARGE_TRY,
+        STATUS_RETRY,
+    )
     from workflows.spread import spread_instant
 
 HISTORY_KEPT = 24
@@ -389,8 +396,9 @@ class SubscriptionWorkflow:
                 reason=request.reason,
             ),
             result_type=CancelOutcome,
-            start_to_close_timeout=timedelta(seconds=120),
-            retry_policy=CHARGE_RETRY,
+            start_to_close_timeout=COMMAND_TRY_TIMEOUT,
+            schedule_to_close_timeout=COMMAND_DEADLINE,
+            retry_policy=COMMAND_RETRY,
         )
         self._state.open_invoices = []
         self._state.status = "cancelled"
@@ -437,6 +445,7 @@ class SubscriptionWorkflow:
                 "change_card",
                 CardChange(self._setup.subscription_id, card_id),
                 start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=COMMAND_DEADLINE,
                 retry_policy=COMMAND_RETRY,
             )
         self._state.card_id = card_id
@@ -470,8 +479,9 @@ class SubscriptionWorkflow:
                 card_id=self._state.card_id,
             ),
             result_type=PlanChangeOutcome,
-            start_to_close_timeout=timedelta(seconds=120),
-            retry_policy=CHARGE_RETRY,
+            start_to_close_timeout=COMMAND_TRY_TIMEOUT,
+            schedule_to_close_timeout=COMMAND_DEADLINE,
+            retry_policy=COMMAND_RETRY,
         )
         self._state.plan = outcome.new_plan
         if workflow.patched(PATCH_PLAN_ATTRIBUTE):

@@ -21,6 +21,7 @@ from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.billing import Deposit, Invoice, Refund
+from models.clinic import Location
 from models.db import session_scope
 from models.plans import HealthPlan, terms_of
 from models.subscriptions import Subscription
@@ -252,3 +253,34 @@ async def test_a_proration_the_policy_refuses_is_an_invalid_command_and_writes_n
         assert session.get(Subscription, sub_id).plan_id == clinic.plan_id  # type: ignore[union-attr]
     assert events(db, sub_id) == []
     await commands.cancel(temporal_env.client, sub_id, mode="now")
+
+
+async def test_a_cancel_whose_activity_fails_for_good_returns_an_error_and_can_be_sent_again(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    clinic = make_clinic(db, timezone=TZ, cancellation_policy="refund_unused")
+    await save_card(db, sandbox_server, clinic)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) - timedelta(days=1))
+    sub_id = subscription_id_of(handle)
+    await temporal_env.fast_forward(handle, timedelta(days=5))
+    # The location now names a merchant the worker holds no Gravity token for: the refund can never be sent.
+    _set_merchant(db, clinic.location_id, "oid-without-a-token")
+
+    with pytest.raises(commands.CommandRefused, match="no Gravity token configured"):
+        await asyncio.wait_for(commands.cancel(temporal_env.client, sub_id, mode="now"), timeout=30)
+    assert (await commands.describe(temporal_env.client, sub_id)).status == "active"  # the lock is free again
+
+    _set_merchant(db, clinic.location_id, SANDBOX_OID)
+    assert (await commands.cancel(temporal_env.client, sub_id, mode="now")).status == "cancelled"
+    assert await handle.result() == "cancelled"
+    with Session(db) as session:
+        assert [(r.kind, r.status) for r in session.exec(select(Refund))] == [("refund", "done")]
+    assert_books_match_gateway(db, sandbox)
+
+
+def _set_merchant(engine: Engine, location_id: str, oid: str) -> None:
+    with session_scope(engine) as session:
+        location = session.get(Location, location_id)
+        assert location is not None
+        location.gravity_oid = oid
+        session.add(location)
