@@ -230,7 +230,8 @@ class SubscriptionWorkflow:
         try:
             outcome = await self._charge(request)
         except (ActivityError, ApplicationError) as error:
-            # A permanent gateway refusal (bad request, bad credentials): an incident for people.
+            # A permanent gateway refusal (bad request, bad credentials) or an error no retry mends
+            # (`retries.NEVER_SUCCEEDS`): an incident for people.
             await self._track(replace(self._named(invoice), attempts=attempt, waiting_for="payment"), "incident")
             await self._mirror("past_due", "payment.incident", _cause(error))
             return
@@ -600,8 +601,8 @@ def live_search_attributes(setup: SubscriptionSetup, state: SubscriptionState) -
 
 
 def _refused(error: ActivityError | ApplicationError) -> bool:
-    """A permanent refusal (bad request, bad credentials): retrying it as an activity task would
-    only fail again."""
+    """A permanent refusal (bad request, bad credentials, an error no retry mends): retrying it as an
+    activity task would only fail again."""
     failure = error.cause if isinstance(error, ActivityError) else error
     return isinstance(failure, ApplicationError) and (failure.non_retryable or failure.type in CHARGE_RETRY.non_retryable_error_types)
 

@@ -4,11 +4,12 @@ pays it and it leaves the list, cancel-now voids it, and nothing is charged agai
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import Engine
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from foundation.contracts import SubscriptionView
 from foundation.settings import SANDBOX_TOKEN
@@ -24,6 +25,8 @@ from tests.subscriptions.helpers import (
     invoices,
     local_today,
     payments,
+    start,
+    subscription_id_of,
     until_view,
     worker_with_token,
 )
@@ -95,3 +98,18 @@ async def test_cancel_now_after_a_refused_first_charge_voids_its_invoice(
     assert [i.invoice_id for i in view.open_invoices] == [invoice.id]
     assert approved_sales_per_reference(sandbox) == {}
     assert_books_match_gateway(db, sandbox)
+
+
+async def test_a_charge_that_can_never_be_sent_is_an_incident_not_an_endless_retry(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    # The location names a merchant the worker holds no Gravity token for (a LookupError, every try).
+    clinic = make_clinic(db, term_months=1, oid="oid-without-a-token")
+    await save_card(db, sandbox_server, clinic)
+    handle = await start(temporal_env, db, clinic, date(2027, 4, 1))
+    assert await asyncio.wait_for(handle.result(), timeout=30) == "ended"
+
+    sub_id = subscription_id_of(handle)
+    assert "payment.incident" in events(db, sub_id)
+    assert [i.status for i in invoices(db, sub_id)] == ["open"]
+    assert approved_sales_per_reference(sandbox) == {}
