@@ -76,6 +76,10 @@ PATCH_PLAN_ATTRIBUTE = "plan-id-follows-plan-change"
 # it tracks every open invoice under its real id (`_named`); the marker is recorded only by a run that
 # meets such an entry.
 PATCH_NAMED_INVOICES = "open-invoices-tracked-by-real-id"
+# Runs recorded before this patch ran a command that had waited for its turn (behind a cancel, say)
+# without asking again whether the subscription still allowed it; a run that has it refuses such a
+# command (`_refused_in_turn`). The marker is recorded only by a run that refuses one.
+PATCH_COMMANDS_RECHECKED = "commands-rechecked-in-turn"
 # A local try of a charge: a Gravity call answers within 15 s, and a try makes at most a lookup and a
 # sale. A try cut short is handed to the activity task, which looks the attempt up first.
 LOCAL_CHARGE_TIMEOUT = timedelta(seconds=30)
@@ -410,38 +414,41 @@ class SubscriptionWorkflow:
 
     @cancel.validator
     def _validate_cancel(self, request: CancelRequest) -> None:
-        self._require_live()
+        _refuse_if(status_refusal("cancel", self._state.status))
         if request.mode not in ("now", "term_end"):
             raise ValueError(f"mode must be 'now' or 'term_end', got {request.mode!r}")
 
     @workflow.update
     async def pause(self) -> CommandResult:
         async with self._turn:
+            if refused := self._refused_in_turn(status_refusal("pause", self._state.status)):
+                return refused
             await self._mirror("paused", "subscription.paused", "paused by the clinic")
         self._wake = True
         return CommandResult(True, "paused", "no cycles are billed while paused")
 
     @pause.validator
     def _validate_pause(self) -> None:
-        self._require_live()
-        if self._state.status != "active":
-            raise ValueError(f"only an active subscription can be paused; it is {self._state.status}")
+        _refuse_if(status_refusal("pause", self._state.status))
 
     @workflow.update
     async def resume(self) -> CommandResult:
         async with self._turn:
+            if refused := self._refused_in_turn(status_refusal("resume", self._state.status)):
+                return refused
             await self._mirror("active", "subscription.resumed", "resumed by the clinic")
         self._wake = True
         return CommandResult(True, "active", "billing resumes at the next due date")
 
     @resume.validator
     def _validate_resume(self) -> None:
-        if self._state.status != "paused":
-            raise ValueError(f"only a paused subscription can be resumed; it is {self._state.status}")
+        _refuse_if(status_refusal("resume", self._state.status))
 
     @workflow.update
     async def change_card(self, card_id: str) -> CommandResult:
         async with self._turn:
+            if refused := self._refused_in_turn(self._change_card_refusal(card_id)):
+                return refused
             await workflow.execute_activity(
                 "change_card",
                 CardChange(self._setup.subscription_id, card_id),
@@ -455,15 +462,22 @@ class SubscriptionWorkflow:
 
     @change_card.validator
     def _validate_change_card(self, card_id: str) -> None:
-        self._require_live()
+        _refuse_if(self._change_card_refusal(card_id))
+
+    def _change_card_refusal(self, card_id: str) -> str | None:
+        if refusal := status_refusal("change_card", self._state.status):
+            return refusal
         if not isinstance(card_id, str) or not card_id.strip():
-            raise ValueError("card_id must be a non-empty saved-card id")
+            return "card_id must be a non-empty saved-card id"
         if card_id == self._state.card_id:
-            raise ValueError(f"card {card_id} is already the subscription's card")
+            return f"card {card_id} is already the subscription's card"
+        return None
 
     @workflow.update
     async def change_plan(self, change: PlanChange) -> CommandResult:
         async with self._turn:
+            if refused := self._refused_in_turn(self._change_plan_refusal(change)):
+                return refused
             return await self._change_plan_now(change)
 
     async def _change_plan_now(self, change: PlanChange) -> CommandResult:
@@ -492,9 +506,14 @@ class SubscriptionWorkflow:
 
     @change_plan.validator
     def _validate_change_plan(self, change: PlanChange) -> None:
-        self._require_live()
+        _refuse_if(self._change_plan_refusal(change))
+
+    def _change_plan_refusal(self, change: PlanChange) -> str | None:
+        if refusal := status_refusal("change_plan", self._state.status):
+            return refusal
         if change.plan_id == self._plan.plan_id:
-            raise ValueError(f"the subscription is already on plan {change.plan_id}")
+            return f"the subscription is already on plan {change.plan_id}"
+        return None
 
     @workflow.update
     async def pay_now(self) -> CommandResult:
@@ -503,7 +522,7 @@ class SubscriptionWorkflow:
 
     @pay_now.validator
     def _validate_pay_now(self) -> None:
-        self._require_live()
+        _refuse_if(status_refusal("pay_now", self._state.status))
         if not self._state.open_invoices:
             raise ValueError("nothing to pay: the subscription has no open invoice")
 
@@ -566,9 +585,13 @@ class SubscriptionWorkflow:
             self._setup.start_date, self._state.next_cycle - 1, interval_months=self._plan.interval_months
         )
 
-    def _require_live(self) -> None:
-        if self._state.status in FINAL_STATUSES:
-            raise ValueError(f"the subscription is {self._state.status}; no further commands are accepted")
+    def _refused_in_turn(self, refusal: str | None) -> CommandResult | None:
+        """The answer to a command that the subscription, as it is once the command has its turn,
+        refuses: validated earlier, it may have waited behind a command that changed everything (a
+        cancel). None in runs without PATCH_COMMANDS_RECHECKED, which ran it anyway."""
+        if refusal is None or not workflow.patched(PATCH_COMMANDS_RECHECKED):
+            return None
+        return CommandResult(False, self._state.status, refusal)
 
     def _retry_now(self, waiting: tuple[str, ...]) -> int:
         count = 0
@@ -598,6 +621,24 @@ def live_search_attributes(setup: SubscriptionSetup, state: SubscriptionState) -
     if state.status not in FINAL_STATUSES and state.plan is not None:
         pairs.append(SearchAttributePair(NEXT_DUE_AT, due_instant_of(setup, state.plan, state.next_cycle)))
     return pairs
+
+
+def status_refusal(command: str, status: str) -> str | None:
+    """Why a subscription in `status` refuses `command` ("cancel", "pause", "resume", "change_card",
+    "change_plan", "pay_now"), or None: one rule for the validator and for the command's turn."""
+    if command == "resume":
+        return None if status == "paused" else f"only a paused subscription can be resumed; it is {status}"
+    if status in FINAL_STATUSES:
+        return f"the subscription is {status}; no further commands are accepted"
+    if command == "pause" and status != "active":
+        return f"only an active subscription can be paused; it is {status}"
+    return None
+
+
+def _refuse_if(refusal: str | None) -> None:
+    """Reject an Update in its validator (nothing is recorded in the history)."""
+    if refusal is not None:
+        raise ValueError(refusal)
 
 
 def _refused(error: ActivityError | ApplicationError) -> bool:

@@ -10,13 +10,15 @@ import pendulum
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
+from temporalio.client import WorkflowUpdateStage
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from activities.gateways import GatewayDirectory
 from activities.subscription_commands import SubscriptionCommandActivities
-from foundation.contracts import PlanChangeInput
+from foundation.contracts import CancelRequest, PlanChange, PlanChangeInput
+from foundation.converter import data_converter
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
@@ -39,6 +41,7 @@ from tests.subscriptions.helpers import (
 from tests.support.cards import save_card
 from tests.support.clinic import make_clinic
 from workflows.proration import prorate_change, unused_refund_cents
+from workflows.subscription import SubscriptionWorkflow
 
 TZ = "America/Chicago"
 
@@ -284,3 +287,39 @@ def _set_merchant(engine: Engine, location_id: str, oid: str) -> None:
         assert location is not None
         location.gravity_oid = oid
         session.add(location)
+
+
+async def test_commands_queued_behind_a_cancel_are_refused_once_it_has_run(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    clinic = make_clinic(db, timezone=TZ, price_cents=3_000, cancellation_policy="refund_unused")
+    with session_scope(db) as session:
+        session.add(HealthPlan(id="plan_premium", location_id=clinic.location_id, name="Premium", price_cents=6_000))
+    await save_card(db, sandbox_server, clinic)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) - timedelta(days=1))
+    sub_id = subscription_id_of(handle)
+    await temporal_env.fast_forward(handle, timedelta(days=5))
+    # The cancel's refund is slow to answer: the pause and the plan change are validated while the
+    # subscription is still active, then wait for the cancel to finish.
+    sandbox.inject_fault("tokenizedRefund", "slow", delay_s=3.0)
+    accepted = WorkflowUpdateStage.ACCEPTED
+    cancelling = await handle.start_update(SubscriptionWorkflow.cancel, CancelRequest(mode="now"), wait_for_stage=accepted)
+    pausing = await handle.start_update(SubscriptionWorkflow.pause, wait_for_stage=accepted)
+    changing = await handle.start_update(SubscriptionWorkflow.change_plan, PlanChange("plan_premium"), wait_for_stage=accepted)
+
+    assert (await cancelling.result()).status == "cancelled"
+    paused, changed = await pausing.result(), await changing.result()
+    assert (paused.accepted, paused.status) == (False, "cancelled")
+    assert (changed.accepted, changed.status) == (False, "cancelled")
+    assert await handle.result() == "cancelled"
+    kinds = events(db, sub_id)
+    assert "subscription.paused" not in kinds and "subscription.plan_changed" not in kinds
+    with Session(db) as session:
+        assert session.exec(select(Invoice).where(Invoice.kind == "proration")).all() == []
+        sub = session.get(Subscription, sub_id)
+        assert sub is not None and (sub.status, sub.plan_id) == ("cancelled", clinic.plan_id)
+    assert_books_match_gateway(db, sandbox)
+    # The refusals in turn replay (`commands_queued_behind_cancel_run0.json` is this run before the patch).
+    replayer = Replayer(workflows=[SubscriptionWorkflow], data_converter=data_converter)
+    await replayer.replay_workflow(await handle.fetch_history())
+
