@@ -82,7 +82,7 @@ class SubscriptionCommandActivities:
     @check_violations_refused
     async def change_card(self, change: CardChange) -> None:
         with session_scope(self._engine) as session:
-            sub = _locked_subscription(session, change.subscription_id)
+            sub = _live_subscription(session, change.subscription_id)
             card = session.get(SavedCard, change.card_id)
             if card is None:
                 raise refuse(f"unknown card {change.card_id}")
@@ -190,7 +190,7 @@ class SubscriptionCommandActivities:
     async def change_plan(self, request: PlanChangeInput) -> PlanChangeOutcome:
         """Switch plans; prorate the current period per the new plan's policy (charge or credit)."""
         with session_scope(self._engine) as session:
-            sub = _locked_subscription(session, request.subscription_id)
+            sub = _live_subscription(session, request.subscription_id)
             plan = session.get(HealthPlan, request.new_plan_id)
             if plan is None or not plan.active:
                 raise refuse(f"unknown or inactive plan {request.new_plan_id}")
@@ -256,6 +256,16 @@ def _locked_subscription(session: Session, subscription_id: str) -> Subscription
     sub = session.exec(select(Subscription).where(Subscription.id == subscription_id).with_for_update()).first()
     if sub is None:
         raise refuse(f"unknown subscription {subscription_id}")
+    return sub
+
+
+def _live_subscription(session: Session, subscription_id: str) -> Subscription:
+    """The subscription row, locked, refusing a finished one: a command that reaches a cancelled or
+    ended subscription (a run from before the workflow asked again in the command's turn) must not
+    change or charge it."""
+    sub = _locked_subscription(session, subscription_id)
+    if sub.status in ("cancelled", "ended"):
+        raise refuse(f"the subscription is {sub.status}; no further commands are accepted")
     return sub
 
 

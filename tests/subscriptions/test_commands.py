@@ -323,3 +323,29 @@ async def test_commands_queued_behind_a_cancel_are_refused_once_it_has_run(
     replayer = Replayer(workflows=[SubscriptionWorkflow], data_converter=data_converter)
     await replayer.replay_workflow(await handle.fetch_history())
 
+
+async def test_a_plan_change_reaching_a_cancelled_subscription_is_refused_by_its_activity(
+    db: Engine, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    """What a run from before the workflow asked again in the command's turn still sends after a cancel."""
+    clinic = make_clinic(db, timezone=TZ)
+    with session_scope(db) as session:
+        session.add(HealthPlan(id="plan_premium", location_id=clinic.location_id, name="Premium", price_cents=6_000))
+    await save_card(db, sandbox_server, clinic)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) + timedelta(days=3))
+    sub_id = subscription_id_of(handle)
+    await commands.cancel(temporal_env.client, sub_id, mode="now")
+    with Session(db) as session:
+        old_plan = terms_of(session.get(HealthPlan, clinic.plan_id))  # type: ignore[arg-type]
+    day = local_today(TZ)
+    late = PlanChangeInput(sub_id, old_plan, "plan_premium", datetime.now(timezone.utc), day, day + timedelta(days=30), None)
+    gateways = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, timeout=5.0)
+    try:
+        with pytest.raises(ApplicationError, match="the subscription is cancelled") as refused:
+            await SubscriptionCommandActivities(db, gateways).change_plan(late)
+    finally:
+        await gateways.aclose()
+    assert (refused.value.type, refused.value.non_retryable) == ("InvalidCommand", True)
+    with Session(db) as session:
+        assert session.exec(select(Invoice).where(Invoice.kind == "proration")).all() == []
+        assert session.get(Subscription, sub_id).plan_id == clinic.plan_id  # type: ignore[union-attr]
