@@ -214,6 +214,9 @@ class CardCollector:
                     return await asyncio.to_thread(self._supersede, ready.payment_id)
                 result = found
         except PermanentGravityError as error:
+            # Refused before processing (bad request or credentials): nothing was taken, and the row
+            # must not keep its reservation on the invoice while a person mends the cause.
+            await asyncio.to_thread(self._close_refused, ready.payment_id, str(error))
             raise ApplicationError(f"Gravity refused the charge request: {error}", type="GravityPermanent", non_retryable=True) from None
         outcome, booking = await asyncio.to_thread(self._record, ready.payment_id, result, stream)
         if booking.returning:
@@ -279,6 +282,11 @@ class CardCollector:
         send = wanted and _site_refusal(site, invoice, when) is None
         card_ref = site.card.gravity_ref if site.card is not None else ""
         return _Ready(pending.id, pending.external_transaction_id, pending.amount_cents, card_ref, site.gravity_oid, fresh=False, send=send)
+
+    def _close_refused(self, payment_id: str, message: str) -> None:
+        with session_scope(self._engine) as session:
+            payment, _ = lock_payment_and_invoice(session, payment_id)
+            close_attempt(session, payment, status="failed", message=f"refused by Gravity: {message}")
 
     def _supersede(self, payment_id: str) -> ChargeOutcome:
         """Close an attempt Gravity never saw because the invoice changed first (nothing was taken)."""

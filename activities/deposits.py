@@ -29,7 +29,7 @@ from gravity.results import Outcome, TransactionResult
 from models.billing import Deposit, Payment, Refund
 from models.clinic import Client, Location, SavedCard
 from models.db import session_scope
-from models.invoicing import record_declined, record_deposit, start_deposit_attempt
+from models.invoicing import close_attempt, record_declined, record_deposit, start_deposit_attempt
 from models.outbox import emit
 
 
@@ -66,6 +66,7 @@ class DepositTaker:
                     reference=f"deposit:{ready.payment_id}", look_up_first=not ready.fresh,
                 )
         except PermanentGravityError as error:
+            await asyncio.to_thread(self._close_refused, ready.payment_id, str(error))  # nothing was taken
             raise ApplicationError(f"Gravity refused the deposit charge: {error}", type="GravityPermanent", non_retryable=True) from None
         outcome = await asyncio.to_thread(self._record, ready.payment_id, result)
         counters().charge(
@@ -76,6 +77,11 @@ class DepositTaker:
             decline_class=result.decline_class.value if result.decline_class else None,
         )
         return outcome
+
+    def _close_refused(self, payment_id: str, message: str) -> None:
+        with session_scope(self._engine) as session:
+            payment = session.exec(select(Payment).where(Payment.id == payment_id).with_for_update()).one()
+            close_attempt(session, payment, status="failed", message=f"refused by Gravity: {message}")
 
     def _prepare(self, client_id: str, card_id: str, amount_cents: int, request_key: str) -> _Ready:
         attempt_key = card_deposit_key(client_id, request_key)

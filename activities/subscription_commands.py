@@ -7,10 +7,16 @@ it raises a non-retryable `InvalidCommand` and the workflow's Update fails with 
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
+from typing import ParamSpec, TypeVar
 
 import pendulum
+from psycopg.errors import CheckViolation
 from sqlalchemy import Engine, func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -37,6 +43,36 @@ def refuse(message: str) -> ApplicationError:
     return ApplicationError(message, type="InvalidCommand", non_retryable=True)
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def check_violations_refused(command: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """A CHECK constraint's refusal as the command's refusal: the same rows meet the same check on
+    every try (Temporal sees only IntegrityError, which a UNIQUE race also raises)."""
+
+    @functools.wraps(command)
+    async def refusing(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await command(*args, **kwargs)
+        except IntegrityError as error:
+            if not isinstance(error.orig, CheckViolation):
+                raise
+            raise refuse(f"the database refused the change: {error.orig.diag.constraint_name or error.orig}") from None
+
+    return refusing
+
+
+@contextmanager
+def policy_refusals(what: str) -> Iterator[None]:
+    """A pure policy's ValueError as a refusal: the same input fails the same way, so retrying it
+    would only hold the workflow's command lock."""
+    try:
+        yield
+    except ValueError as error:
+        raise refuse(f"{what}: {error}") from None
+
+
 class SubscriptionCommandActivities:
     def __init__(self, engine: Engine, gateways: GatewayDirectory) -> None:
         self._engine = engine
@@ -45,9 +81,10 @@ class SubscriptionCommandActivities:
 
     # ------------------------------------------------------------------ change card
     @activity.defn(name="change_card")
+    @check_violations_refused
     async def change_card(self, change: CardChange) -> None:
         with session_scope(self._engine) as session:
-            sub = _locked_subscription(session, change.subscription_id)
+            sub = _live_subscription(session, change.subscription_id)
             card = session.get(SavedCard, change.card_id)
             if card is None:
                 raise refuse(f"unknown card {change.card_id}")
@@ -72,6 +109,7 @@ class SubscriptionCommandActivities:
 
     # ------------------------------------------------------------------ cancel now
     @activity.defn(name="cancel_subscription")
+    @check_violations_refused
     async def cancel_subscription(self, request: CancelInput) -> CancelOutcome:
         """Cancel in one transaction (voids, the settlement decided and reserved, the status and its
         event), then move the settlement's money. The cancellation stands whatever the money step
@@ -148,22 +186,24 @@ class SubscriptionCommandActivities:
         current_paid = _paid_for_period(session, sub.id, request.period_start)
         cancel_day = pendulum.instance(request.cancel_at).in_timezone(tz).date()
         cancel_day = min(max(cancel_day, request.period_start), request.period_end)
-        return proration.early_cancel_settlement(
-            policy=request.plan.cancellation_policy,
-            paid_total_cents=int(paid_total),
-            redeemed_retail_cents=int(redeemed),
-            current_period_paid_cents=current_paid,
-            period_start=request.period_start,
-            period_end=request.period_end,
-            cancel_date=cancel_day,
-        )
+        with policy_refusals("cannot settle the cancellation"):
+            return proration.early_cancel_settlement(
+                policy=request.plan.cancellation_policy,
+                paid_total_cents=int(paid_total),
+                redeemed_retail_cents=int(redeemed),
+                current_period_paid_cents=current_paid,
+                period_start=request.period_start,
+                period_end=request.period_end,
+                cancel_date=cancel_day,
+            )
 
     # ------------------------------------------------------------------ change plan
     @activity.defn(name="change_plan")
+    @check_violations_refused
     async def change_plan(self, request: PlanChangeInput) -> PlanChangeOutcome:
         """Switch plans; prorate the current period per the new plan's policy (charge or credit)."""
         with session_scope(self._engine) as session:
-            sub = _locked_subscription(session, request.subscription_id)
+            sub = _live_subscription(session, request.subscription_id)
             plan = session.get(HealthPlan, request.new_plan_id)
             if plan is None or not plan.active:
                 raise refuse(f"unknown or inactive plan {request.new_plan_id}")
@@ -211,21 +251,34 @@ class SubscriptionCommandActivities:
         if request.period_start is None or request.period_end is None:
             return None
         change_day = pendulum.instance(request.change_at).in_timezone(tz).date()
+        # Up to the period end: on the next period's due day, before that cycle is charged, the paid
+        # period is used up and the change settles nothing (the next cycle bills the new price).
         change_day = min(max(change_day, request.period_start), request.period_end)
-        return proration.prorate_change(
-            request.old_plan.price_cents,
-            plan.price_cents,
-            period_start=request.period_start,
-            period_end=request.period_end,
-            change_date=change_day,
-            policy=plan.proration_policy,
-        )
+        with policy_refusals("cannot prorate the plan change"):
+            return proration.prorate_change(
+                request.old_plan.price_cents,
+                plan.price_cents,
+                period_start=request.period_start,
+                period_end=request.period_end,
+                change_date=change_day,
+                policy=plan.proration_policy,
+            )
 
 
 def _locked_subscription(session: Session, subscription_id: str) -> Subscription:
     sub = session.exec(select(Subscription).where(Subscription.id == subscription_id).with_for_update()).first()
     if sub is None:
         raise refuse(f"unknown subscription {subscription_id}")
+    return sub
+
+
+def _live_subscription(session: Session, subscription_id: str) -> Subscription:
+    """The subscription row, locked, refusing a finished one: a command that reaches a cancelled or
+    ended subscription (a run from before the workflow asked again in the command's turn) must not
+    change or charge it."""
+    sub = _locked_subscription(session, subscription_id)
+    if sub.status in ("cancelled", "ended"):
+        raise refuse(f"the subscription is {sub.status}; no further commands are accepted")
     return sub
 
 

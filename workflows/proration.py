@@ -18,6 +18,8 @@ rounded half down (in the client's favour by at most half a cent).
 
 The change or cancel date's own day counts as *remaining*: a change on the period's first day
 credits the whole old price and charges the whole new one; a cancellation on day one refunds all.
+A change on the period end (the next period's start, on its due day before that cycle is charged)
+settles nothing: the paid period is used up, and the next cycle bills the new price.
 """
 
 from __future__ import annotations
@@ -161,12 +163,12 @@ def prorate_change(
     change_date: date,
     policy: str,
 ) -> ProrationResult:
-    """Settle a plan change that takes effect on `change_date` inside [period_start, period_end).
+    """Settle a plan change that takes effect on `change_date` inside [period_start, period_end].
 
     Policy "prorate": credit the old price's share for the remaining days (change date included)
     and charge the new price's share for the same days. Policy "next_cycle": nothing is settled now;
     the new price starts with the next cycle. The period is the one the old price was paid for
-    (`calendar.period_for`), end exclusive.
+    (`calendar.period_for`), end exclusive; a change on its end settles nothing (module docstring).
     """
     old = _check_cents("old_price_cents", old_price_cents)
     new = _check_cents("new_price_cents", new_price_cents)
@@ -174,9 +176,9 @@ def prorate_change(
         raise ValueError(f"policy must be one of {', '.join(_CHANGE_POLICIES)}, got {policy!r}")
     days = _period_days(period_start, period_end)
     change_date = _check_date("change_date", change_date)
-    if not period_start <= change_date < period_end:
+    if not period_start <= change_date <= period_end:
         raise ValueError(
-            f"change_date ({change_date}) must be within the period [{period_start}, {period_end})"
+            f"change_date ({change_date}) must be within the period [{period_start}, {period_end}]"
         )
     if policy == NEXT_CYCLE:
         return ProrationResult(

@@ -3,7 +3,8 @@ refund, card deposit).
 
 Every activity gets an explicit policy: Temporal's default retries forever with no list of
 permanent errors. Database steps and money moves retry transient faults with the same attempt keys;
-refusals (`InvalidCommand`, `NotFound`, `GravityPermanent`) are not retried.
+refusals (`InvalidCommand`, `NotFound`, `GravityPermanent`) are not retried, and neither is a charge's
+or a command's error that can never succeed (`NEVER_SUCCEEDS`).
 """
 
 from __future__ import annotations
@@ -28,15 +29,22 @@ MONEY_RETRY = RetryPolicy(
     non_retryable_error_types=["InvalidCommand", "NotFound", "GravityPermanent"],
 )
 
+# Errors the same input meets again on every try, by the type name Temporal records for an exception
+# an activity raised: bad input to a policy (ValueError) or a lookup that found nothing (LookupError
+# and its kinds). Check violations arrive as IntegrityError, which also covers a retryable UNIQUE
+# race, so a command activity turns them into `InvalidCommand` itself.
+NEVER_SUCCEEDS = ("ValueError", "LookupError", "KeyError", "IndexError")
+
 # The subscription cycle's charge retries transient faults (5xx, 429, connection, unknown outcome) for
 # as long as it takes: a gateway outage delays a charge, it never fails or doubles it (the attempt id
-# stays the same).
+# stays the same). An error that can never succeed becomes an incident instead: the loop holds the
+# workflow's command lock while it charges, so an endless retry would also hold every command.
 CHARGE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=10),
     maximum_attempts=0,
-    non_retryable_error_types=["GravityPermanent", "NotFound", "InvalidCommand"],
+    non_retryable_error_types=["GravityPermanent", "NotFound", "InvalidCommand", *NEVER_SUCCEEDS],
 )
 # The subscription charge's first try, in the worker that holds the workflow task (a local activity):
 # one try only. A transient fault hands the charge to an activity task under CHARGE_RETRY, whose
@@ -49,14 +57,19 @@ STATUS_RETRY = RetryPolicy(
     maximum_attempts=0,
     non_retryable_error_types=["NotFound", "InvalidCommand"],
 )
-# A person's command (change card, send a payment to the counter terminal) gives up after a few
-# tries and tells them.
+# A person's command (change card, cancel now, change plan, send a payment to the counter terminal)
+# gives up after a few tries and tells them: a subscription's command holds the workflow's command
+# lock, so billing and every later command wait for it.
 COMMAND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=10),
     maximum_attempts=5,
-    non_retryable_error_types=["NotFound", "InvalidCommand", "GravityPermanent"],
+    non_retryable_error_types=["NotFound", "InvalidCommand", "GravityPermanent", *NEVER_SUCCEEDS],
 )
+# Each try of a command's activity: at most a charge and a refund, each a Gravity call with a lookup first.
+COMMAND_TRY_TIMEOUT = timedelta(seconds=120)
+# The whole command, every try and backoff included: the Update answers within it, error or not.
+COMMAND_DEADLINE = timedelta(minutes=5)
 # A poll or a cancel at the counter terminal that keeps failing is not fatal: the next poll (or the
 # background phase) follows.
 BEST_EFFORT = RetryPolicy(

@@ -47,9 +47,17 @@ with workflow.unsafe.imports_passed_through():
         SubscriptionState,
         SubscriptionView,
     )
+    from foundation.ids import invoice_id_for_cycle
     from stack.search_attributes import NEXT_DUE_AT, PLAN_ID, SUBSCRIPTION_STATUS
     from workflows import calendar, dunning
-    from workflows.retries import CHARGE_RETRY, COMMAND_RETRY, LOCAL_CHARGE_TRY, STATUS_RETRY
+    from workflows.retries import (
+        CHARGE_RETRY,
+        COMMAND_DEADLINE,
+        COMMAND_RETRY,
+        COMMAND_TRY_TIMEOUT,
+        LOCAL_CHARGE_TRY,
+        STATUS_RETRY,
+    )
     from workflows.spread import spread_instant
 
 HISTORY_KEPT = 24
@@ -66,6 +74,15 @@ PATCH_LOCAL_CHARGE = "charge-as-local-activity"
 # Runs recorded before this patch kept the enrollment plan's PlanId through a plan change; a run that
 # has it updates the attribute with the plan, so finance's listing by plan follows the change.
 PATCH_PLAN_ATTRIBUTE = "plan-id-follows-plan-change"
+# Runs recorded before this patch tracked a cycle whose first charge was refused under the invoice id
+# "", which no payment could match: once paid, the entry was retried at once, forever. A run that has
+# it tracks every open invoice under its real id (`_named`); the marker is recorded only by a run that
+# meets such an entry.
+PATCH_NAMED_INVOICES = "open-invoices-tracked-by-real-id"
+# Runs recorded before this patch ran a command that had waited for its turn (behind a cancel, say)
+# without asking again whether the subscription still allowed it; a run that has it refuses such a
+# command (`_refused_in_turn`). The marker is recorded only by a run that refuses one.
+PATCH_COMMANDS_RECHECKED = "commands-rechecked-in-turn"
 # A local try of a charge: a Gravity call answers within 15 s, and a try makes at most a lookup and a
 # sale. A try cut short is handed to the activity task, which looks the attempt up first.
 LOCAL_CHARGE_TIMEOUT = timedelta(seconds=30)
@@ -118,6 +135,7 @@ class SubscriptionWorkflow:
         now = workflow.now()
         if self._state.status in FINAL_STATUSES:
             return False
+        self._name_open_invoices()
         if self._check_reactivation:
             self._check_reactivation = False
             await self._reactivate_if_clear()
@@ -224,8 +242,9 @@ class SubscriptionWorkflow:
         try:
             outcome = await self._charge(request)
         except (ActivityError, ApplicationError) as error:
-            # A permanent gateway refusal (bad request, bad credentials): an incident for people.
-            await self._track(replace(invoice, attempts=attempt, waiting_for="payment"), "incident")
+            # A permanent gateway refusal (bad request, bad credentials) or an error no retry mends
+            # (`retries.NEVER_SUCCEEDS`): an incident for people.
+            await self._track(replace(self._named(invoice), attempts=attempt, waiting_for="payment"), "incident")
             await self._mirror("past_due", "payment.incident", _cause(error))
             return
         await self._apply(replace(invoice, invoice_id=outcome.invoice_id, balance_cents=outcome.balance_cents), attempt, outcome)
@@ -328,6 +347,22 @@ class SubscriptionWorkflow:
         record = CycleRecord(invoice.cycle_index, invoice.period_start, invoice.invoice_id, outcome, detail)
         self._state.history = [*self._state.history, record][-HISTORY_KEPT:]
 
+    def _named(self, invoice: OpenInvoice) -> OpenInvoice:
+        """`invoice` under its real id, in runs that have PATCH_NAMED_INVOICES: a cycle's first entry is
+        made before the charge answers, and one left nameless could never be matched by its payment."""
+        if invoice.invoice_id or not workflow.patched(PATCH_NAMED_INVOICES):
+            return invoice
+        return replace(invoice, invoice_id=self._invoice_id_of(invoice))
+
+    def _name_open_invoices(self) -> None:
+        """Name the entries a run from before PATCH_NAMED_INVOICES carried over nameless."""
+        if any(not invoice.invoice_id for invoice in self._state.open_invoices):
+            self._state.open_invoices = [self._named(invoice) for invoice in self._state.open_invoices]
+
+    def _invoice_id_of(self, invoice: OpenInvoice) -> str:
+        """The tracked invoice's id; the cycle's invoice id is deterministic, so a nameless entry has one too."""
+        return invoice.invoice_id or invoice_id_for_cycle(self._setup.subscription_id, invoice.period_start)
+
     async def _reactivate_if_clear(self) -> None:
         if self._state.status in ("past_due", "suspended") and not self._state.open_invoices:
             was = self._state.status
@@ -385,12 +420,13 @@ class SubscriptionWorkflow:
                 cancel_at=workflow.now(),
                 period_start=current[0] if current else None,
                 period_end=current[1] if current else None,
-                open_invoice_ids=[i.invoice_id for i in self._state.open_invoices],
+                open_invoice_ids=[self._invoice_id_of(i) for i in self._state.open_invoices],
                 reason=request.reason,
             ),
             result_type=CancelOutcome,
-            start_to_close_timeout=timedelta(seconds=120),
-            retry_policy=CHARGE_RETRY,
+            start_to_close_timeout=COMMAND_TRY_TIMEOUT,
+            schedule_to_close_timeout=COMMAND_DEADLINE,
+            retry_policy=COMMAND_RETRY,
         )
         self._state.open_invoices = []
         self._state.status = "cancelled"
@@ -401,42 +437,46 @@ class SubscriptionWorkflow:
 
     @cancel.validator
     def _validate_cancel(self, request: CancelRequest) -> None:
-        self._require_live()
+        _refuse_if(status_refusal("cancel", self._state.status))
         if request.mode not in ("now", "term_end"):
             raise ValueError(f"mode must be 'now' or 'term_end', got {request.mode!r}")
 
     @workflow.update
     async def pause(self) -> CommandResult:
         async with self._turn:
+            if refused := self._refused_in_turn(status_refusal("pause", self._state.status)):
+                return refused
             await self._mirror("paused", "subscription.paused", "paused by the clinic")
         self._wake = True
         return CommandResult(True, "paused", "no cycles are billed while paused")
 
     @pause.validator
     def _validate_pause(self) -> None:
-        self._require_live()
-        if self._state.status != "active":
-            raise ValueError(f"only an active subscription can be paused; it is {self._state.status}")
+        _refuse_if(status_refusal("pause", self._state.status))
 
     @workflow.update
     async def resume(self) -> CommandResult:
         async with self._turn:
+            if refused := self._refused_in_turn(status_refusal("resume", self._state.status)):
+                return refused
             await self._mirror("active", "subscription.resumed", "resumed by the clinic")
         self._wake = True
         return CommandResult(True, "active", "billing resumes at the next due date")
 
     @resume.validator
     def _validate_resume(self) -> None:
-        if self._state.status != "paused":
-            raise ValueError(f"only a paused subscription can be resumed; it is {self._state.status}")
+        _refuse_if(status_refusal("resume", self._state.status))
 
     @workflow.update
     async def change_card(self, card_id: str) -> CommandResult:
         async with self._turn:
+            if refused := self._refused_in_turn(self._change_card_refusal(card_id)):
+                return refused
             await workflow.execute_activity(
                 "change_card",
                 CardChange(self._setup.subscription_id, card_id),
                 start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=COMMAND_DEADLINE,
                 retry_policy=COMMAND_RETRY,
             )
         self._state.card_id = card_id
@@ -445,15 +485,22 @@ class SubscriptionWorkflow:
 
     @change_card.validator
     def _validate_change_card(self, card_id: str) -> None:
-        self._require_live()
+        _refuse_if(self._change_card_refusal(card_id))
+
+    def _change_card_refusal(self, card_id: str) -> str | None:
+        if refusal := status_refusal("change_card", self._state.status):
+            return refusal
         if not isinstance(card_id, str) or not card_id.strip():
-            raise ValueError("card_id must be a non-empty saved-card id")
+            return "card_id must be a non-empty saved-card id"
         if card_id == self._state.card_id:
-            raise ValueError(f"card {card_id} is already the subscription's card")
+            return f"card {card_id} is already the subscription's card"
+        return None
 
     @workflow.update
     async def change_plan(self, change: PlanChange) -> CommandResult:
         async with self._turn:
+            if refused := self._refused_in_turn(self._change_plan_refusal(change)):
+                return refused
             return await self._change_plan_now(change)
 
     async def _change_plan_now(self, change: PlanChange) -> CommandResult:
@@ -470,8 +517,9 @@ class SubscriptionWorkflow:
                 card_id=self._state.card_id,
             ),
             result_type=PlanChangeOutcome,
-            start_to_close_timeout=timedelta(seconds=120),
-            retry_policy=CHARGE_RETRY,
+            start_to_close_timeout=COMMAND_TRY_TIMEOUT,
+            schedule_to_close_timeout=COMMAND_DEADLINE,
+            retry_policy=COMMAND_RETRY,
         )
         self._state.plan = outcome.new_plan
         if workflow.patched(PATCH_PLAN_ATTRIBUTE):
@@ -481,9 +529,14 @@ class SubscriptionWorkflow:
 
     @change_plan.validator
     def _validate_change_plan(self, change: PlanChange) -> None:
-        self._require_live()
+        _refuse_if(self._change_plan_refusal(change))
+
+    def _change_plan_refusal(self, change: PlanChange) -> str | None:
+        if refusal := status_refusal("change_plan", self._state.status):
+            return refusal
         if change.plan_id == self._plan.plan_id:
-            raise ValueError(f"the subscription is already on plan {change.plan_id}")
+            return f"the subscription is already on plan {change.plan_id}"
+        return None
 
     @workflow.update
     async def pay_now(self) -> CommandResult:
@@ -492,7 +545,7 @@ class SubscriptionWorkflow:
 
     @pay_now.validator
     def _validate_pay_now(self) -> None:
-        self._require_live()
+        _refuse_if(status_refusal("pay_now", self._state.status))
         if not self._state.open_invoices:
             raise ValueError("nothing to pay: the subscription has no open invoice")
 
@@ -555,9 +608,13 @@ class SubscriptionWorkflow:
             self._setup.start_date, self._state.next_cycle - 1, interval_months=self._plan.interval_months
         )
 
-    def _require_live(self) -> None:
-        if self._state.status in FINAL_STATUSES:
-            raise ValueError(f"the subscription is {self._state.status}; no further commands are accepted")
+    def _refused_in_turn(self, refusal: str | None) -> CommandResult | None:
+        """The answer to a command that the subscription, as it is once the command has its turn,
+        refuses: validated earlier, it may have waited behind a command that changed everything (a
+        cancel). None in runs without PATCH_COMMANDS_RECHECKED, which ran it anyway."""
+        if refusal is None or not workflow.patched(PATCH_COMMANDS_RECHECKED):
+            return None
+        return CommandResult(False, self._state.status, refusal)
 
     def _retry_now(self, waiting: tuple[str, ...]) -> int:
         count = 0
@@ -589,9 +646,27 @@ def live_search_attributes(setup: SubscriptionSetup, state: SubscriptionState) -
     return pairs
 
 
+def status_refusal(command: str, status: str) -> str | None:
+    """Why a subscription in `status` refuses `command` ("cancel", "pause", "resume", "change_card",
+    "change_plan", "pay_now"), or None: one rule for the validator and for the command's turn."""
+    if command == "resume":
+        return None if status == "paused" else f"only a paused subscription can be resumed; it is {status}"
+    if status in FINAL_STATUSES:
+        return f"the subscription is {status}; no further commands are accepted"
+    if command == "pause" and status != "active":
+        return f"only an active subscription can be paused; it is {status}"
+    return None
+
+
+def _refuse_if(refusal: str | None) -> None:
+    """Reject an Update in its validator (nothing is recorded in the history)."""
+    if refusal is not None:
+        raise ValueError(refusal)
+
+
 def _refused(error: ActivityError | ApplicationError) -> bool:
-    """A permanent refusal (bad request, bad credentials): retrying it as an activity task would
-    only fail again."""
+    """A permanent refusal (bad request, bad credentials, an error no retry mends): retrying it as an
+    activity task would only fail again."""
     failure = error.cause if isinstance(error, ActivityError) else error
     return isinstance(failure, ApplicationError) and (failure.non_retryable or failure.type in CHARGE_RETRY.non_retryable_error_types)
 

@@ -4,6 +4,7 @@ what Gravity says happened."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date, datetime, timezone
 
 import pytest
@@ -101,10 +102,16 @@ async def test_the_schedules_are_created_once_and_the_janitor_runs_as_a_workflow
     db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, gateways: GatewayDirectory, clinic: Clinic,
     temporal_env: WorkflowEnvironment, billing_worker: Worker,
 ) -> None:
+    schedule_ids = (JANITOR_SCHEDULE, RECONCILIATION_SCHEDULE)
+    for schedule_id in schedule_ids:  # a worker process of another test may have created them already
+        with contextlib.suppress(Exception):
+            await temporal_env.client.get_schedule_handle(schedule_id).delete()
     first = await ensure_schedules(temporal_env.client, f"{TASK_QUEUE}-schedules")
     again = await ensure_schedules(temporal_env.client, f"{TASK_QUEUE}-schedules")
-    assert (sorted(first), again) == (sorted([JANITOR_SCHEDULE, RECONCILIATION_SCHEDULE]), [])
-    for schedule_id in first:  # they start workflows on a queue nobody polls; remove them
+    assert (sorted(first), again) == (sorted(schedule_ids), [])
+    for schedule_id in schedule_ids:  # they start workflows on a queue nobody polls; remove them
+        described = await temporal_env.client.get_schedule_handle(schedule_id).describe()
+        assert described.schedule.action.task_queue == f"{TASK_QUEUE}-schedules"  # type: ignore[attr-defined]
         await temporal_env.client.get_schedule_handle(schedule_id).delete()
 
     invoice_id = await _stranded_charge(db, sandbox, sandbox_server, gateways, clinic, "lost")

@@ -49,6 +49,16 @@ def test_change_on_the_last_day() -> None:
     assert (result.credit_cents, result.charge_cents, result.remaining_days) == (100, 200, 1)
 
 
+@pytest.mark.parametrize("policy", ["prorate", "next_cycle"])
+def test_change_on_the_next_periods_start_settles_nothing(policy: str) -> None:
+    # On a due day before that day's charge the paid period is used up: the next cycle bills the new price.
+    result = prorate_change(3100, 6200, change_date=date(2026, 2, 1), policy=policy, **JAN)
+    assert result == ProrationResult(
+        policy=policy, credit_cents=0, charge_cents=0, net_cents=0,
+        period_days=31, remaining_days=0, effective_from=date(2026, 2, 1),
+    )
+
+
 def test_next_cycle_policy_settles_nothing_now() -> None:
     result = prorate_change(3100, 6200, change_date=date(2026, 1, 17), policy="next_cycle", **JAN)
     assert (result.credit_cents, result.charge_cents, result.net_cents) == (0, 0, 0)
@@ -115,7 +125,7 @@ def test_settlement_none() -> None:
         (lambda: prorate_change(100, 1.5,  # type: ignore[arg-type]
                                  change_date=date(2026, 1, 5), policy="prorate", **JAN), "new_price_cents"),
         (lambda: prorate_change(100, 200, change_date=date(2026, 1, 5), policy="maybe", **JAN), "policy"),
-        (lambda: prorate_change(100, 200, change_date=date(2026, 2, 1), policy="prorate", **JAN), "change_date"),
+        (lambda: prorate_change(100, 200, change_date=date(2026, 2, 2), policy="prorate", **JAN), "change_date"),
         (lambda: prorate_change(100, 200, change_date=date(2025, 12, 31), policy="prorate", **JAN), "change_date"),
         (lambda: prorate_change(100, 200, period_start=date(2026, 2, 1), period_end=date(2026, 2, 1),
                                 change_date=date(2026, 2, 1), policy="prorate"), "period_end"),
@@ -149,7 +159,7 @@ periods = st.builds(
 def test_credit_and_used_never_drift(price: int, period: tuple[date, date], data: st.DataObject) -> None:
     start, end = period
     days = (end - start).days
-    elapsed = data.draw(st.integers(0, days - 1))
+    elapsed = data.draw(st.integers(0, days))  # the end too: a change on the next period's start
     change = start + timedelta(days=elapsed)
     new_price = data.draw(prices)
     result = prorate_change(price, new_price, period_start=start, period_end=end, change_date=change,

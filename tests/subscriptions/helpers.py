@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import date
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
+from activities.gateways import GatewayDirectory
+from foundation.contracts import SubscriptionView
+from foundation.settings import SANDBOX_OID
 from gravity.sandbox.control import SandboxControl
+from gravity.sandbox.server import SandboxServer
 from models.billing import Invoice, Payment
+from operations import subscriptions as commands
 from operations.enrollment import EnrollRequest, enroll
 from operations.reconciliation import reconcile
 from tests.support.clinic import Clinic
+from worker import build_worker
 
 TASK_QUEUE = "billing-tests"
 
@@ -90,3 +101,24 @@ def events(engine: Engine, subscription_id: str) -> list[str]:
 
 def subscription_id_of(handle: WorkflowHandle) -> str:
     return handle.id.split(":", 1)[1]
+
+
+@asynccontextmanager
+async def worker_with_token(env: WorkflowEnvironment, db: Engine, server: SandboxServer, queue: str, token: str) -> AsyncIterator[Worker]:
+    """A worker on its own queue whose Gravity token is `token` (a wrong one makes Gravity answer 401)."""
+    gateways = GatewayDirectory(server.base_url, {SANDBOX_OID: token}, timeout=5.0)
+    try:
+        async with build_worker(env.client, db, gateways, task_queue=queue) as worker:
+            yield worker
+    finally:
+        await gateways.aclose()
+
+
+async def until_view(env: WorkflowEnvironment, subscription_id: str, condition: Callable[[SubscriptionView], bool], *, seconds: float) -> SubscriptionView:
+    """The subscription's view once `condition` holds, or the last one after `seconds` (the caller asserts)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        view = await commands.describe(env.client, subscription_id)
+        if condition(view) or time.monotonic() > deadline:
+            return view
+        await asyncio.sleep(0.2)

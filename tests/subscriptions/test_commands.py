@@ -4,20 +4,29 @@ location's recurring-payment setting, and refused commands changing nothing."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pendulum
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
+from temporalio.client import WorkflowUpdateStage
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
+from activities.gateways import GatewayDirectory
+from activities.subscription_commands import SubscriptionCommandActivities
+from foundation.contracts import CancelRequest, PlanChange, PlanChangeInput
+from foundation.converter import data_converter
+from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.billing import Deposit, Invoice, Refund
+from models.clinic import Location
 from models.db import session_scope
-from models.plans import HealthPlan
+from models.plans import HealthPlan, terms_of
+from models.subscriptions import Subscription
 from operations import subscriptions as commands
 from stack.search_attributes import PLAN_ID
 from tests.subscriptions.helpers import (
@@ -32,6 +41,7 @@ from tests.subscriptions.helpers import (
 from tests.support.cards import save_card
 from tests.support.clinic import make_clinic
 from workflows.proration import prorate_change, unused_refund_cents
+from workflows.subscription import SubscriptionWorkflow
 
 TZ = "America/Chicago"
 TASK_QUEUE = "billing-tests"
@@ -118,6 +128,33 @@ async def test_plan_change_prorates_the_rest_of_the_period(
     assert_books_match_gateway(db, sandbox)
 
 
+async def test_plan_change_on_a_due_day_before_its_charge_settles_nothing_and_bills_the_new_price(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    clinic = make_clinic(db, timezone=TZ, price_cents=3_000)
+    with session_scope(db) as session:
+        session.add(HealthPlan(id="plan_premium", location_id=clinic.location_id, name="Premium", price_cents=6_000))
+    await save_card(db, sandbox_server, clinic)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) - timedelta(days=1))
+    sub_id = subscription_id_of(handle)
+    await temporal_env.fast_forward(handle, timedelta(minutes=1))  # the first cycle is charged
+    first = invoices(db, sub_id)[0]
+    # Half past midnight on the next due day: the paid period is over, the next one not charged yet.
+    due_day = pendulum.datetime(first.period_end.year, first.period_end.month, first.period_end.day, 0, 30, tz=TZ)
+    await temporal_env.fast_forward(handle, due_day - await temporal_env.get_current_time(handle))
+    assert len(invoices(db, sub_id)) == 1
+
+    result = await asyncio.wait_for(commands.change_plan(temporal_env.client, sub_id, "plan_premium"), timeout=30)
+    assert (result.accepted, result.message) == (True, "now on plan plan_premium; no proration")
+    with Session(db) as session:
+        assert session.exec(select(Invoice).where(Invoice.kind == "proration")).all() == []
+        assert session.exec(select(Deposit)).all() == []
+    await temporal_env.fast_forward(handle, timedelta(hours=12))
+    assert [(i.total_cents, i.status) for i in invoices(db, sub_id)] == [(3_000, "paid"), (6_000, "paid")]
+    await commands.cancel(temporal_env.client, sub_id, mode="now")
+    assert_books_match_gateway(db, sandbox)
+
+
 async def test_downgrade_becomes_client_credit_applied_to_the_next_invoice(
     db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
 ) -> None:
@@ -195,3 +232,124 @@ async def test_refused_commands_change_nothing(
     assert after == before
     assert events(db, sub_id) == []
     await commands.cancel(temporal_env.client, sub_id, mode="now")
+
+
+async def test_a_proration_the_policy_refuses_is_an_invalid_command_and_writes_nothing(
+    db: Engine, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    """The activity behind an Update, called as the worker calls it: a ValueError of a pure policy is a
+    refusal (non-retryable), never an error Temporal would retry while the command holds its turn."""
+    clinic = make_clinic(db, timezone=TZ)
+    with session_scope(db) as session:
+        session.add(HealthPlan(id="plan_premium", location_id=clinic.location_id, name="Premium", price_cents=6_000))
+    await save_card(db, sandbox_server, clinic)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) + timedelta(days=3))
+    sub_id = subscription_id_of(handle)
+    with Session(db) as session:
+        old_plan = terms_of(session.get(HealthPlan, clinic.plan_id))  # type: ignore[arg-type]
+    day = local_today(TZ)
+    empty_period = PlanChangeInput(sub_id, old_plan, "plan_premium", datetime.now(timezone.utc), day, day, None)
+    gateways = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, timeout=5.0)
+    try:
+        with pytest.raises(ApplicationError, match="period_end") as refused:
+            await SubscriptionCommandActivities(db, gateways).change_plan(empty_period)
+    finally:
+        await gateways.aclose()
+    assert (refused.value.type, refused.value.non_retryable) == ("InvalidCommand", True)
+    with Session(db) as session:
+        assert session.get(Subscription, sub_id).plan_id == clinic.plan_id  # type: ignore[union-attr]
+    assert events(db, sub_id) == []
+    await commands.cancel(temporal_env.client, sub_id, mode="now")
+
+
+async def test_a_cancel_whose_activity_fails_for_good_returns_an_error_and_can_be_sent_again(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    clinic = make_clinic(db, timezone=TZ, cancellation_policy="refund_unused")
+    await save_card(db, sandbox_server, clinic)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) - timedelta(days=1))
+    sub_id = subscription_id_of(handle)
+    await temporal_env.fast_forward(handle, timedelta(days=5))
+    # The location now names a merchant the worker holds no Gravity token for: the refund can never be sent.
+    _set_merchant(db, clinic.location_id, "oid-without-a-token")
+
+    with pytest.raises(commands.CommandRefused, match="no Gravity token configured"):
+        await asyncio.wait_for(commands.cancel(temporal_env.client, sub_id, mode="now"), timeout=30)
+    assert (await commands.describe(temporal_env.client, sub_id)).status == "active"  # the lock is free again
+
+    _set_merchant(db, clinic.location_id, SANDBOX_OID)
+    assert (await commands.cancel(temporal_env.client, sub_id, mode="now")).status == "cancelled"
+    assert await handle.result() == "cancelled"
+    with Session(db) as session:
+        assert [(r.kind, r.status) for r in session.exec(select(Refund))] == [("refund", "done")]
+    assert_books_match_gateway(db, sandbox)
+
+
+def _set_merchant(engine: Engine, location_id: str, oid: str) -> None:
+    with session_scope(engine) as session:
+        location = session.get(Location, location_id)
+        assert location is not None
+        location.gravity_oid = oid
+        session.add(location)
+
+
+async def test_commands_queued_behind_a_cancel_are_refused_once_it_has_run(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    clinic = make_clinic(db, timezone=TZ, price_cents=3_000, cancellation_policy="refund_unused")
+    with session_scope(db) as session:
+        session.add(HealthPlan(id="plan_premium", location_id=clinic.location_id, name="Premium", price_cents=6_000))
+    await save_card(db, sandbox_server, clinic)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) - timedelta(days=1))
+    sub_id = subscription_id_of(handle)
+    await temporal_env.fast_forward(handle, timedelta(days=5))
+    # The cancel's refund is slow to answer: the pause and the plan change are validated while the
+    # subscription is still active, then wait for the cancel to finish.
+    sandbox.inject_fault("tokenizedRefund", "slow", delay_s=3.0)
+    accepted = WorkflowUpdateStage.ACCEPTED
+    cancelling = await handle.start_update(SubscriptionWorkflow.cancel, CancelRequest(mode="now"), wait_for_stage=accepted)
+    pausing = await handle.start_update(SubscriptionWorkflow.pause, wait_for_stage=accepted)
+    changing = await handle.start_update(SubscriptionWorkflow.change_plan, PlanChange("plan_premium"), wait_for_stage=accepted)
+
+    assert (await cancelling.result()).status == "cancelled"
+    paused, changed = await pausing.result(), await changing.result()
+    assert (paused.accepted, paused.status) == (False, "cancelled")
+    assert (changed.accepted, changed.status) == (False, "cancelled")
+    assert await handle.result() == "cancelled"
+    kinds = events(db, sub_id)
+    assert "subscription.paused" not in kinds and "subscription.plan_changed" not in kinds
+    with Session(db) as session:
+        assert session.exec(select(Invoice).where(Invoice.kind == "proration")).all() == []
+        sub = session.get(Subscription, sub_id)
+        assert sub is not None and (sub.status, sub.plan_id) == ("cancelled", clinic.plan_id)
+    assert_books_match_gateway(db, sandbox)
+    # The refusals in turn replay (`commands_queued_behind_cancel_run0.json` is this run before the patch).
+    replayer = Replayer(workflows=[SubscriptionWorkflow], data_converter=data_converter)
+    await replayer.replay_workflow(await handle.fetch_history())
+
+
+async def test_a_plan_change_reaching_a_cancelled_subscription_is_refused_by_its_activity(
+    db: Engine, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    """What a run from before the workflow asked again in the command's turn still sends after a cancel."""
+    clinic = make_clinic(db, timezone=TZ)
+    with session_scope(db) as session:
+        session.add(HealthPlan(id="plan_premium", location_id=clinic.location_id, name="Premium", price_cents=6_000))
+    await save_card(db, sandbox_server, clinic)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) + timedelta(days=3))
+    sub_id = subscription_id_of(handle)
+    await commands.cancel(temporal_env.client, sub_id, mode="now")
+    with Session(db) as session:
+        old_plan = terms_of(session.get(HealthPlan, clinic.plan_id))  # type: ignore[arg-type]
+    day = local_today(TZ)
+    late = PlanChangeInput(sub_id, old_plan, "plan_premium", datetime.now(timezone.utc), day, day + timedelta(days=30), None)
+    gateways = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, timeout=5.0)
+    try:
+        with pytest.raises(ApplicationError, match="the subscription is cancelled") as refused:
+            await SubscriptionCommandActivities(db, gateways).change_plan(late)
+    finally:
+        await gateways.aclose()
+    assert (refused.value.type, refused.value.non_retryable) == ("InvalidCommand", True)
+    with Session(db) as session:
+        assert session.exec(select(Invoice).where(Invoice.kind == "proration")).all() == []
+        assert session.get(Subscription, sub_id).plan_id == clinic.plan_id  # type: ignore[union-attr]

@@ -7,6 +7,7 @@ now, every run of the continue-as-new chain included.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from collections.abc import AsyncIterator
@@ -20,15 +21,18 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from foundation.converter import data_converter
+from foundation.settings import SANDBOX_TOKEN
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.db import session_scope
 from models.plans import HealthPlan
 from operations import subscriptions as commands
-from tests.subscriptions.helpers import local_today, start, start_held, subscription_id_of
+from operations.history import PATCH_MARKER
+from tests.subscriptions.helpers import local_today, start, start_held, subscription_id_of, until_view, worker_with_token
+from tests.subscriptions.test_incidents import WRONG_TOKEN, enroll_due_yesterday, incident
 from tests.support.cards import save_card
 from tests.support.clinic import make_clinic
-from workflows.subscription import SubscriptionWorkflow
+from workflows.subscription import PATCH_NAMED_INVOICES, SubscriptionWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 RECORD = os.environ.get("RECORD_HISTORIES") == "1"  # set to refresh tests/histories/ from a run
@@ -50,10 +54,21 @@ async def all_runs(env: WorkflowEnvironment, workflow_id: str) -> list[WorkflowH
     return histories
 
 
-@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+def _patches(history: WorkflowHistory) -> list[str]:
+    """The patch ids whose markers a run recorded."""
+    markers = (e.marker_recorded_event_attributes for e in history.events if e.HasField("marker_recorded_event_attributes"))
+    return [json.loads(m.details["patch-data"].payloads[0].data)["id"] for m in markers if m.marker_name == PATCH_MARKER]
+
+
+def _committed(path: Path) -> WorkflowHistory:
+    """A recorded history; a long one is kept gzipped (`*.json.gz`)."""
+    text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
+    return WorkflowHistory.from_json(path.name.split(".")[0], json.loads(text))
+
+
+@pytest.mark.parametrize("path", sorted([*HISTORIES.glob("*.json"), *HISTORIES.glob("*.json.gz")]), ids=lambda p: p.name.split(".")[0])
 async def test_committed_history_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
-    await _replayer().replay_workflow(history)
+    await _replayer().replay_workflow(_committed(path))
 
 
 async def test_fresh_histories_of_a_declined_and_recovered_subscription_replay(
@@ -99,3 +114,30 @@ async def test_fresh_history_of_a_plan_change_replays(
     if RECORD:
         for number, history in enumerate(histories):
             (HISTORIES / f"plan_change_run{number}.json").write_text(history.to_json())
+
+
+async def test_fresh_history_of_a_refused_charge_paid_now_replays(
+    db: Engine, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment
+) -> None:
+    """The first charge refused (an incident, tracked by its real invoice under PATCH_NAMED_INVOICES),
+    then paid by pay-now once the credentials are mended. `incident_paid_now_loop_run0.json.gz`
+    is the same scenario recorded before the patch, retrying the nameless entry at once, forever."""
+    clinic = make_clinic(db, term_months=2)
+    await save_card(db, sandbox_server, clinic)
+    queue = "replay-refused-then-paid-now"
+    async with worker_with_token(temporal_env, db, sandbox_server, queue, WRONG_TOKEN):
+        handle, sub_id = await enroll_due_yesterday(temporal_env, db, clinic, queue)
+        await incident(temporal_env, sub_id)
+    async with worker_with_token(temporal_env, db, sandbox_server, queue, SANDBOX_TOKEN):
+        await commands.pay_now(temporal_env.client, sub_id)
+        assert (await until_view(temporal_env, sub_id, lambda v: v.status == "active", seconds=30)).status == "active"
+        await commands.cancel(temporal_env.client, sub_id, mode="now")
+        assert await handle.result() == "cancelled"
+
+    histories = await all_runs(temporal_env, handle.id)
+    assert PATCH_NAMED_INVOICES in _patches(histories[0])
+    results = await _replayer().replay_workflows(_each(histories), raise_on_replay_failure=False)
+    assert dict(results.replay_failures) == {}
+    if RECORD:
+        for number, history in enumerate(histories):
+            (HISTORIES / f"incident_paid_now_run{number}.json").write_text(history.to_json())
