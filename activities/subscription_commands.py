@@ -26,11 +26,11 @@ from activities.cards import card_expired_on
 from activities.gateways import GatewayDirectory
 from activities.refunds import Refunder
 from foundation.ids import external_id
-from foundation.contracts import CancelInput, CancelOutcome, CardChange, PlanChangeInput, PlanChangeOutcome
+from foundation.contracts import CancelInput, CancelOutcome, CardChange, PlanChangeInput, PlanChangeOutcome, PlanTerms
 from models.billing import CreditApplication, Deposit, Invoice, Payment, Refund
 from models.clinic import Location, SavedCard
 from models.db import session_scope
-from models.invoicing import LineSpec, create_counter_invoice, lock_invoice, open_balance, return_credit_application, void_invoice
+from models.invoicing import LineSpec, create_counter_invoice, lock_invoice, return_credit_application, void_invoice, write_off_unpaid
 from models.ledger import Account, post
 from models.outbox import emit
 from models.plans import HealthPlan, terms_of
@@ -83,6 +83,10 @@ class SubscriptionCommandActivities:
     @activity.defn(name="change_card")
     @check_violations_refused
     async def change_card(self, change: CardChange) -> None:
+        await asyncio.to_thread(self._change_card, change, activity.info())
+
+    def _change_card(self, change: CardChange, info: activity.Info) -> None:
+        """The card change's one transaction, off the event loop."""
         with session_scope(self._engine) as session:
             sub = _live_subscription(session, change.subscription_id)
             card = session.get(SavedCard, change.card_id)
@@ -94,7 +98,7 @@ class SubscriptionCommandActivities:
                 raise refuse(f"card {change.card_id} is disabled")
             location = session.get(Location, sub.location_id)
             assert location is not None
-            today = pendulum.instance(activity.info().current_attempt_scheduled_time).in_timezone(location.timezone).date()
+            today = pendulum.instance(info.current_attempt_scheduled_time).in_timezone(location.timezone).date()
             if card_expired_on(card.exp_month, card.exp_year, today):
                 raise refuse(f"card {change.card_id} expired {card.exp_month:02d}/{card.exp_year}")
             sub.card_id = card.id
@@ -104,7 +108,7 @@ class SubscriptionCommandActivities:
                 type="subscription.card_changed",
                 stream=f"subscription:{sub.id}",
                 payload={"card_id": card.id, "masked_number": card.masked_number},
-                dedupe_key=f"card_changed:{sub.id}:{card.id}:{activity.info().workflow_run_id}",
+                dedupe_key=f"card_changed:{sub.id}:{card.id}:{info.workflow_run_id}",
             )
 
     # ------------------------------------------------------------------ cancel now
@@ -202,6 +206,25 @@ class SubscriptionCommandActivities:
     @check_violations_refused
     async def change_plan(self, request: PlanChangeInput) -> PlanChangeOutcome:
         """Switch plans; prorate the current period per the new plan's policy (charge or credit)."""
+        plan, new_terms, result, invoice_id = await asyncio.to_thread(self._change_plan_in_books, request)
+        net = 0 if result is None else result.net_cents
+        if invoice_id is not None:
+            await self._collector.collect(
+                invoice_id=invoice_id,
+                card_id=request.card_id,
+                attempt_key=f"proration:{request.subscription_id}:{request.change_at.isoformat()}:1",
+                attempt=1,
+                when=request.change_at,
+                stream=f"subscription:{request.subscription_id}",
+            )
+        message = f"now on plan {plan.id}; " + (
+            f"charged {net} cents for the rest of the period" if net > 0 else f"credited {-net} cents" if net < 0 else "no proration"
+        )
+        return PlanChangeOutcome(new_plan=new_terms, net_cents=net, message=message)
+
+    def _change_plan_in_books(self, request: PlanChangeInput) -> tuple[HealthPlan, PlanTerms, proration.ProrationResult | None, str | None]:
+        """The plan change's one transaction (off the event loop): the new plan and its terms, the
+        proration, and the proration invoice to collect, if any."""
         with session_scope(self._engine) as session:
             sub = _live_subscription(session, request.subscription_id)
             plan = session.get(HealthPlan, request.new_plan_id)
@@ -232,20 +255,7 @@ class SubscriptionCommandActivities:
                 payload={"from": request.old_plan.plan_id, "to": plan.id, "net_cents": 0 if result is None else result.net_cents},
                 dedupe_key=f"plan_changed:{sub.id}:{plan.id}:{request.change_at.isoformat()}",
             )
-        net = 0 if result is None else result.net_cents
-        if invoice_id is not None:
-            await self._collector.collect(
-                invoice_id=invoice_id,
-                card_id=request.card_id,
-                attempt_key=f"proration:{request.subscription_id}:{request.change_at.isoformat()}:1",
-                attempt=1,
-                when=request.change_at,
-                stream=f"subscription:{request.subscription_id}",
-            )
-        message = f"now on plan {plan.id}; " + (
-            f"charged {net} cents for the rest of the period" if net > 0 else f"credited {-net} cents" if net < 0 else "no proration"
-        )
-        return PlanChangeOutcome(new_plan=new_terms, net_cents=net, message=message)
+            return plan, new_terms, result, invoice_id
 
     def _proration(self, request: PlanChangeInput, plan: HealthPlan, tz: str) -> proration.ProrationResult | None:
         if request.period_start is None or request.period_end is None:
@@ -296,19 +306,7 @@ def _void_unpaid(session: Session, invoice_id: str, reason: str) -> str | None:
     if invoice.paid_cents == 0:
         void_invoice(session, invoice, reason=reason)
         return invoice.id
-    unpaid = open_balance(invoice)
-    invoice.status = "void"
-    session.add(invoice)
-    post(
-        session,
-        reference=f"invoice:{invoice.id}:void",
-        kind="invoice_void",
-        location_id=invoice.location_id,
-        client_id=invoice.client_id,
-        invoice_id=invoice.id,
-        memo=f"{reason}: unpaid remainder written off",
-        entries=[(Account.PLAN_REVENUE, unpaid), (Account.RECEIVABLE, -unpaid)],
-    )
+    write_off_unpaid(session, invoice, reason=reason)
     return invoice.id
 
 

@@ -532,6 +532,52 @@ def return_credit_application(session: Session, application_id: int) -> int:
     return application.amount_cents
 
 
+def split_pro_rata(amount_cents: int, weights: dict[Account, int]) -> dict[Account, int]:
+    """`amount_cents` shared across accounts in proportion to `weights`, to the cent (largest
+    remainders get the leftover cents, ties by account name, so the split is deterministic)."""
+    total = sum(weights.values())
+    if total <= 0 or amount_cents == 0:
+        return {}
+    shares = {account: amount_cents * weight // total for account, weight in weights.items()}
+    leftover = amount_cents - sum(shares.values())
+    by_remainder = sorted(weights, key=lambda a: (-(amount_cents * weights[a] % total), str(a)))
+    for account in by_remainder[:leftover]:
+        shares[account] += 1
+    return {account: cents for account, cents in shares.items() if cents}
+
+
+def write_off_unpaid(session: Session, invoice: Invoice, *, reason: str) -> int:
+    """Void a partly paid invoice: what was paid stays earned, and the unpaid remainder's revenue is
+    reversed across the invoice's revenue accounts in proportion to what it billed to each (an
+    enrollment fee's share comes off fee revenue, not plan revenue). Returns the cents written off."""
+    from models.ledger import LedgerEntry, LedgerTransaction
+
+    unpaid = open_balance(invoice)
+    issued = session.exec(select(LedgerTransaction).where(LedgerTransaction.reference == f"invoice:{invoice.id}:issued")).first()
+    revenue: dict[Account, int] = {}
+    if issued is not None:
+        for entry in session.exec(select(LedgerEntry).where(LedgerEntry.transaction_id == issued.id)).all():
+            if entry.account != Account.RECEIVABLE:
+                revenue[Account(entry.account)] = revenue.get(Account(entry.account), 0) - entry.amount_cents
+    shares = split_pro_rata(unpaid, revenue) or {Account.PLAN_REVENUE: unpaid}
+    invoice.status = "void"
+    invoice.next_attempt_at = None
+    invoice.updated_at = utcnow()
+    session.add(invoice)
+    post(
+        session,
+        reference=f"invoice:{invoice.id}:void",
+        kind="invoice_void",
+        location_id=invoice.location_id,
+        client_id=invoice.client_id,
+        invoice_id=invoice.id,
+        memo=f"{reason}: unpaid remainder written off",
+        entries=[*((account, cents) for account, cents in shares.items()), (Account.RECEIVABLE, -unpaid)],
+    )
+    session.flush()
+    return unpaid
+
+
 def credit_returned(session: Session, application_id: int) -> bool:
     from models.ledger import LedgerTransaction
 

@@ -38,3 +38,14 @@ def test_every_approved_cent_goes_somewhere_and_the_invoice_never_gets_more_than
     assert split.applied + split.tip + split.surcharge + split.excess == approved
     assert 0 <= split.applied <= balance
     assert min(split.tip, split.surcharge, split.excess) >= 0
+
+
+def test_a_write_off_is_shared_pro_rata_to_the_cent() -> None:
+    from models.invoicing import split_pro_rata
+    from models.ledger import Account
+
+    assert split_pro_rata(3_250, {Account.PLAN_REVENUE: 4_500, Account.FEE_REVENUE: 2_000}) == {
+        Account.PLAN_REVENUE: 2_250, Account.FEE_REVENUE: 1_000,
+    }
+    assert sum(split_pro_rata(100, {Account.PLAN_REVENUE: 1, Account.FEE_REVENUE: 1, Account.REFUNDS: 1}).values()) == 100
+    assert split_pro_rata(0, {Account.PLAN_REVENUE: 1}) == {}

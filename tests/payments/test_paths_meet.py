@@ -331,3 +331,28 @@ async def test_the_subscription_waits_while_the_counter_collects_and_recovers_wh
     assert recovered.balance_cents == 0
     assert [s["status"] for s in _sales(sandbox, invoice_id)] == ["declined", "approved"]
     assert_books_match(db, sandbox)
+
+
+async def test_a_partly_paid_invoice_written_off_at_cancellation_reverses_each_revenue_pro_rata(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, gateways: GatewayDirectory,
+) -> None:
+    """Issue 16 item 6: the unpaid remainder of an invoice with an enrollment fee was written off
+    entirely against plan revenue."""
+    from models.ledger import account_balances
+    from tests.support.clinic import make_clinic
+
+    clinic = make_clinic(db, price_cents=4_500, enrollment_fee_cents=2_000)
+    workflow_input, card_ref = await _enrolled(db, sandbox_server, clinic)
+    sandbox.partial_next(card_ref, 3_250)
+    first = await _charge(db, gateways, first_attempt(workflow_input))
+    assert (first.outcome, first.balance_cents) == ("partial", 3_250)
+    cancel = CancelInput(
+        subscription_id=workflow_input.setup.subscription_id, plan=workflow_input.state.plan, card_id=workflow_input.state.card_id,  # type: ignore[arg-type]
+        cancel_at=datetime.now(timezone.utc), period_start=None, period_end=None, open_invoice_ids=[first.invoice_id], reason="moving away",
+    )
+    await ActivityEnvironment().run(SubscriptionCommandActivities(db, gateways).cancel_subscription, cancel)
+    with Session(db) as session:
+        balances = account_balances(session)
+    # Billed 4500 plan + 2000 fee; 3250 unpaid comes off 2250 plan and 1000 fee.
+    assert (balances.get("plan_revenue"), balances.get("fee_revenue"), balances.get("accounts_receivable", 0)) == (-2_250, -1_000, 0)
+    assert invoice(db, first.invoice_id).status == "void"
