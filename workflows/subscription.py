@@ -83,6 +83,10 @@ PATCH_NAMED_INVOICES = "open-invoices-tracked-by-real-id"
 # without asking again whether the subscription still allowed it; a run that has it refuses such a
 # command (`_refused_in_turn`). The marker is recorded only by a run that refuses one.
 PATCH_COMMANDS_RECHECKED = "commands-rechecked-in-turn"
+# Runs recorded before this patch scheduled a retry without telling dunning the time: after a late
+# card update, every retry already past fired back to back. A run that has it passes
+# `workflow.now()`, so a retry never lands in the past; the marker is recorded at a retry decision.
+PATCH_RETRY_AFTER_NOW = "dunning-retry-after-now"
 # A local try of a charge: a Gravity call answers within 15 s, and a try makes at most a lookup and a
 # sale. A try cut short is handed to the activity task, which looks the attempt up first.
 LOCAL_CHARGE_TIMEOUT = timedelta(seconds=30)
@@ -314,6 +318,7 @@ class SubscriptionWorkflow:
             attempts_made=attempt,
             last_decline_class=invoice.last_decline_class,
             tz=self._setup.timezone,
+            now=workflow.now() if workflow.patched(PATCH_RETRY_AFTER_NOW) else None,
         )
         if step.kind == dunning.RETRY_AT:
             await self._track(replace(invoice, waiting_for="retry", next_attempt_at=step.retry_at), "declined", step.reason)

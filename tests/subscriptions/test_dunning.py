@@ -2,28 +2,41 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import asyncio
+from dataclasses import replace
+from datetime import date, time, timedelta
 
+import pendulum
 from sqlalchemy import Engine
+from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from foundation.contracts import SubscriptionInput
+from foundation.converter import data_converter
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
+from models.outbox import OutboxEvent
 from operations import subscriptions as commands
 from tests.subscriptions.helpers import (
+    TASK_QUEUE,
     assert_books_match_gateway,
     events,
     invoices,
+    local_today,
     payments,
     start,
     start_held,
     subscription_id_of,
+    until_view,
 )
 from tests.support.cards import save_card
 from tests.support.clinic import make_clinic
+from workflows.dunning import retry_instant
+from workflows.subscription import SubscriptionWorkflow
 
 TWO_MONTH_TERM = {"term_months": 2, "auto_renew": False}
+TZ = "America/Chicago"  # make_clinic's zone
 
 
 async def test_soft_decline_is_recovered_on_the_second_retry(
@@ -101,4 +114,32 @@ async def test_exhausted_dunning_suspends_and_payment_reactivates(
     kinds = events(db, sub_id)
     assert kinds.index("subscription.suspended") < kinds.index("subscription.reactivated")
     await commands.cancel(temporal_env.client, sub_id, mode="now", reason="test over")
+    assert_books_match_gateway(db, sandbox)
+
+
+async def test_a_soft_decline_after_a_late_card_update_waits_for_the_next_retry_day(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    """Retries 1-3 (days 3, 7, 11) lie in the past when the new card arrives on day 12: its soft
+    decline is retried on day 15, not three times back to back."""
+    clinic = make_clinic(db, **TWO_MONTH_TERM)
+    _, card_ref = await save_card(db, sandbox_server, clinic)
+    new_card, new_ref = await save_card(db, sandbox_server, clinic, number="5555555555554444", default=False)
+    sandbox.decline_next(card_ref, "expired_card", count=1)
+    sandbox.decline_next(new_ref, "insufficient_funds", count=3)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) + timedelta(days=1))
+    sub_id = subscription_id_of(handle)
+    await temporal_env.fast_forward(handle, timedelta(days=13, hours=12))
+
+    assert (await commands.change_card(temporal_env.client, sub_id, new_card)).accepted
+    await temporal_env.fast_forward(handle, timedelta(hours=1))
+
+    first = invoices(db, sub_id)[0]
+    tries = [(p.attempt, p.status, p.decline_class) for p in payments(db, sub_id) if p.invoice_id == first.id]
+    assert tries == [(1, "declined", "hard"), (2, "declined", "soft")]
+    (waiting,) = (await commands.describe(temporal_env.client, sub_id)).open_invoices
+    assert waiting.next_attempt_at is not None
+    fourth_retry_day = retry_instant(first.due_at, 15, tz=TZ)
+    assert fourth_retry_day <= waiting.next_attempt_at < fourth_retry_day + timedelta(minutes=15)
+    await commands.cancel(temporal_env.client, sub_id, mode="now")
     assert_books_match_gateway(db, sandbox)
