@@ -58,7 +58,7 @@ with workflow.unsafe.imports_passed_through():
         LOCAL_CHARGE_TRY,
         STATUS_RETRY,
     )
-    from workflows.spread import spread_instant
+    from workflows.spread import spread_instant, spread_retry_instant
 
 HISTORY_KEPT = 24
 # A run spans about a year of cycles (12 monthly, 1 yearly): about 150 events at most, cheap to replay
@@ -87,6 +87,9 @@ PATCH_COMMANDS_RECHECKED = "commands-rechecked-in-turn"
 # card update, every retry already past fired back to back. A run that has it passes
 # `workflow.now()`, so a retry never lands in the past; the marker is recorded at a retry decision.
 PATCH_RETRY_AFTER_NOW = "dunning-retry-after-now"
+# Runs recorded before this patch retried at the dunning instant itself (a cohort's retries all at
+# 09:00:00); a run that has it spreads each retry over the herd window (`spread_retry_instant`).
+PATCH_SPREAD_RETRIES = "dunning-retries-spread"
 # A local try of a charge: a Gravity call answers within 15 s, and a try makes at most a lookup and a
 # sale. A try cut short is handed to the activity task, which looks the attempt up first.
 LOCAL_CHARGE_TIMEOUT = timedelta(seconds=30)
@@ -321,7 +324,8 @@ class SubscriptionWorkflow:
             now=workflow.now() if workflow.patched(PATCH_RETRY_AFTER_NOW) else None,
         )
         if step.kind == dunning.RETRY_AT:
-            await self._track(replace(invoice, waiting_for="retry", next_attempt_at=step.retry_at), "declined", step.reason)
+            retry_at = self._spread_retry(step.retry_at, attempt + 1)
+            await self._track(replace(invoice, waiting_for="retry", next_attempt_at=retry_at), "declined", step.reason)
             await self._mirror("past_due", "payment.retry_scheduled", f"{outcome.decline_reason}: {step.reason}", event_suffix=str(attempt))
         elif step.kind == dunning.WAIT_FOR_NEW_CARD:
             await self._track(replace(invoice, waiting_for="new_card", next_attempt_at=None), "declined", step.reason)
@@ -332,6 +336,13 @@ class SubscriptionWorkflow:
                 await self._mirror("cancelled", "subscription.cancelled", step.reason)
             else:
                 await self._mirror("suspended", "subscription.suspended", step.reason, event_suffix=invoice.invoice_id)
+
+    def _spread_retry(self, retry_at: datetime | None, attempt: int) -> datetime | None:
+        """The moment retry `attempt` starts: spread over the herd window in runs that have
+        PATCH_SPREAD_RETRIES, the dunning instant itself in older runs."""
+        if retry_at is None or not workflow.patched(PATCH_SPREAD_RETRIES):
+            return retry_at
+        return spread_retry_instant(retry_at, self._setup.subscription_id, attempt)
 
     async def _retry_untried(self, invoice: OpenInvoice, attempt: int, reason: str) -> None:
         """A try that sent nothing takes no dunning step. While another collector holds the invoice,

@@ -143,3 +143,23 @@ async def test_a_soft_decline_after_a_late_card_update_waits_for_the_next_retry_
     assert fourth_retry_day <= waiting.next_attempt_at < fourth_retry_day + timedelta(minutes=15)
     await commands.cancel(temporal_env.client, sub_id, mode="now")
     assert_books_match_gateway(db, sandbox)
+
+
+async def test_a_cohort_s_retries_are_spread_over_the_herd_window(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    retry_moments = []
+    for _ in range(3):
+        clinic = make_clinic(db, **TWO_MONTH_TERM)
+        _, card_ref = await save_card(db, sandbox_server, clinic)
+        sandbox.decline_next(card_ref, "insufficient_funds", count=1)
+        handle = await start_held(temporal_env, db, clinic, local_today(TZ) - timedelta(days=1))  # charged at once
+        sub_id = subscription_id_of(handle)
+        view = await until_view(temporal_env, sub_id, lambda v: any(i.next_attempt_at for i in v.open_invoices), seconds=30)
+        (waiting,) = view.open_invoices
+        assert waiting.next_attempt_at is not None
+        retry_moments.append(pendulum.instance(waiting.next_attempt_at).in_timezone(TZ))
+        await commands.cancel(temporal_env.client, sub_id, mode="now")
+    assert all(time(9, 0) <= m.time() < time(9, 15) for m in retry_moments)
+    assert len({m.time() for m in retry_moments}) > 1  # not the whole cohort at 09:00:00
+    assert_books_match_gateway(db, sandbox)
