@@ -90,6 +90,11 @@ PATCH_RETRY_AFTER_NOW = "dunning-retry-after-now"
 # Runs recorded before this patch retried at the dunning instant itself (a cohort's retries all at
 # 09:00:00); a run that has it spreads each retry over the herd window (`spread_retry_instant`).
 PATCH_SPREAD_RETRIES = "dunning-retries-spread"
+# Runs recorded before this patch lost a reactivation check pending at continue-as-new (the last open
+# invoice paid elsewhere while the run closed): the next run stayed past due with nothing owed. A run
+# that has it checks at its start (`_recheck_reactivation`); the marker is recorded only by a run
+# that starts past due or suspended with nothing open.
+PATCH_REACTIVATION_EACH_RUN = "reactivation-checked-each-run"
 # A local try of a charge: a Gravity call answers within 15 s, and a try makes at most a lookup and a
 # sale. A try cut short is handed to the activity task, which looks the attempt up first.
 LOCAL_CHARGE_TIMEOUT = timedelta(seconds=30)
@@ -118,6 +123,7 @@ class SubscriptionWorkflow:
     @workflow.run
     async def run(self, input: SubscriptionInput) -> str:
         self._publish_search_attributes()
+        self._recheck_reactivation()
         while self._state.status not in FINAL_STATUSES:
             # Cleared before the work, not before the sleep: a command that arrives while the loop
             # works (a cancel waiting for its turn) must still cut the next sleep short.
@@ -163,6 +169,13 @@ class SubscriptionWorkflow:
             return True
         await self._bill_next_cycle()
         return True
+
+    def _recheck_reactivation(self) -> None:
+        """Ask for the reactivation check a previous run may have owed: the flag is not carried over
+        continue-as-new, but the state it judges is."""
+        owes = self._state.status in ("past_due", "suspended") and not self._state.open_invoices
+        if owes and workflow.patched(PATCH_REACTIVATION_EACH_RUN):
+            self._check_reactivation = True
 
     def _should_continue_as_new(self) -> bool:
         if workflow.info().is_continue_as_new_suggested():

@@ -163,3 +163,29 @@ async def test_a_cohort_s_retries_are_spread_over_the_herd_window(
     assert all(time(9, 0) <= m.time() < time(9, 15) for m in retry_moments)
     assert len({m.time() for m in retry_moments}) > 1  # not the whole cohort at 09:00:00
     assert_books_match_gateway(db, sandbox)
+
+
+async def test_a_run_that_starts_past_due_with_nothing_open_recovers(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    """What a run continued as new receives when the last open invoice was paid elsewhere (at the
+    counter) while the previous run was closing: the reactivation check must not be lost."""
+    clinic = make_clinic(db, **TWO_MONTH_TERM)
+    await save_card(db, sandbox_server, clinic)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) + timedelta(days=3))
+    sub_id = subscription_id_of(handle)
+    started = (await handle.fetch_history()).events[0].workflow_execution_started_event_attributes
+    (enrolled,) = await data_converter.decode(started.input.payloads, [SubscriptionInput])
+    carried = SubscriptionInput(enrolled.setup, replace(enrolled.state, status="past_due", open_invoices=[]))
+    with temporal_env.with_time_skipping_disabled():
+        next_run = await temporal_env.client.start_workflow(SubscriptionWorkflow.run, carried, id=f"next-run:{sub_id}", task_queue=TASK_QUEUE)
+    try:
+        for _ in range(100):
+            if "subscription.recovered" in events(db, sub_id):
+                break
+            await asyncio.sleep(0.1)
+        assert (await next_run.query(SubscriptionWorkflow.describe)).status == "active"
+        assert "subscription.recovered" in events(db, sub_id)
+    finally:
+        await next_run.terminate("test over")
+        await commands.cancel(temporal_env.client, sub_id, mode="now")
