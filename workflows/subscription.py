@@ -95,6 +95,10 @@ PATCH_SPREAD_RETRIES = "dunning-retries-spread"
 # that has it checks at its start (`_recheck_reactivation`); the marker is recorded only by a run
 # that starts past due or suspended with nothing open.
 PATCH_REACTIVATION_EACH_RUN = "reactivation-checked-each-run"
+# Runs recorded before this patch keyed a command's event by the cycle: a pause, a resume and a pause
+# in one cycle announced the first pause only. A run that has it keys it by the Update's id too
+# (`_command_key`); the marker is recorded at the first such command.
+PATCH_COMMAND_EVENT_KEYS = "command-events-keyed-by-update"
 # A local try of a charge: a Gravity call answers within 15 s, and a try makes at most a lookup and a
 # sale. A try cut short is handed to the activity task, which looks the attempt up first.
 LOCAL_CHARGE_TIMEOUT = timedelta(seconds=30)
@@ -475,7 +479,7 @@ class SubscriptionWorkflow:
         async with self._turn:
             if refused := self._refused_in_turn(status_refusal("pause", self._state.status)):
                 return refused
-            await self._mirror("paused", "subscription.paused", "paused by the clinic")
+            await self._mirror("paused", "subscription.paused", "paused by the clinic", event_suffix=self._command_key())
         self._wake = True
         return CommandResult(True, "paused", "no cycles are billed while paused")
 
@@ -488,7 +492,7 @@ class SubscriptionWorkflow:
         async with self._turn:
             if refused := self._refused_in_turn(status_refusal("resume", self._state.status)):
                 return refused
-            await self._mirror("active", "subscription.resumed", "resumed by the clinic")
+            await self._mirror("active", "subscription.resumed", "resumed by the clinic", event_suffix=self._command_key())
         self._wake = True
         return CommandResult(True, "active", "billing resumes at the next due date")
 
@@ -644,6 +648,14 @@ class SubscriptionWorkflow:
         if refusal is None or not workflow.patched(PATCH_COMMANDS_RECHECKED):
             return None
         return CommandResult(False, self._state.status, refusal)
+
+    def _command_key(self) -> str:
+        """The running Update's id, which makes its event one per command, in runs that have
+        PATCH_COMMAND_EVENT_KEYS; "" in older runs (one event per kind and cycle)."""
+        info = workflow.current_update_info()
+        if info is None or not workflow.patched(PATCH_COMMAND_EVENT_KEYS):
+            return ""
+        return info.id
 
     def _retry_now(self, waiting: tuple[str, ...]) -> int:
         count = 0

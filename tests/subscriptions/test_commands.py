@@ -353,3 +353,21 @@ async def test_a_plan_change_reaching_a_cancelled_subscription_is_refused_by_its
     with Session(db) as session:
         assert session.exec(select(Invoice).where(Invoice.kind == "proration")).all() == []
         assert session.get(Subscription, sub_id).plan_id == clinic.plan_id  # type: ignore[union-attr]
+
+
+async def test_pause_resume_and_pause_again_in_one_cycle_announce_each_command(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    clinic = make_clinic(db, timezone=TZ)
+    await save_card(db, sandbox_server, clinic)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) - timedelta(days=1))
+    sub_id = subscription_id_of(handle)
+    await temporal_env.fast_forward(handle, timedelta(days=2))
+
+    assert (await commands.pause(temporal_env.client, sub_id)).status == "paused"
+    assert (await commands.resume(temporal_env.client, sub_id)).status == "active"
+    assert (await commands.pause(temporal_env.client, sub_id)).status == "paused"
+    kinds = [k for k in events(db, sub_id) if k.startswith("subscription.")]
+    assert kinds == ["subscription.paused", "subscription.resumed", "subscription.paused"]
+    await commands.cancel(temporal_env.client, sub_id, mode="now")
+    assert_books_match_gateway(db, sandbox)
