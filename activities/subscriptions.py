@@ -175,7 +175,12 @@ class SubscriptionActivities:
         with session_scope(self._engine) as session:
             sub = session.exec(select(Subscription).where(Subscription.id == change.subscription_id).with_for_update()).one()
             now = datetime.now(timezone.utc)
-            sub.status = change.status
+            # The workflow calls a subscription that has not billed yet "active"; its row stays
+            # "pending" until the first charge makes it active.
+            if not (sub.status == "pending" and change.status == "active"):
+                sub.status = change.status
+            if change.cancel_at_term_end is not None:
+                sub.cancel_at_term_end = change.cancel_at_term_end
             if change.next_due_at is not None:
                 sub.next_due_at = change.next_due_at
             if change.status == "cancelled" and sub.cancelled_at is None:

@@ -160,6 +160,7 @@ class StatusChange:
     event_key: str | None = None
     detail: str = ""
     next_due_at: datetime | None = None
+    cancel_at_term_end: bool | None = None  # set: the row's flag is written too (None in older histories)
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,9 @@ PATCH_REACTIVATION_EACH_RUN = "reactivation-checked-each-run"
 # in one cycle announced the first pause only. A run that has it keys it by the Update's id too
 # (`_command_key`); the marker is recorded at the first such command.
 PATCH_COMMAND_EVENT_KEYS = "command-events-keyed-by-update"
+# Runs recorded before this patch kept a cancel at term end in the workflow alone; a run that has it
+# writes it to the subscription row with a `subscription.cancel_scheduled` event, in its turn.
+PATCH_TERM_END_MIRRORED = "cancel-at-term-end-mirrored"
 # A local try of a charge: a Gravity call answers within 15 s, and a try makes at most a lookup and a
 # sale. A try cut short is handed to the activity task, which looks the attempt up first.
 LOCAL_CHARGE_TIMEOUT = timedelta(seconds=30)
@@ -402,7 +405,9 @@ class SubscriptionWorkflow:
             await self._mirror("active", "subscription.reactivated" if was == "suspended" else "subscription.recovered", f"was {was}")
 
     # ----------------------------------------------------------------- status mirroring
-    async def _mirror(self, status: str, event_type: str, detail: str, *, event_suffix: str = "") -> None:
+    async def _mirror(
+        self, status: str, event_type: str, detail: str, *, event_suffix: str = "", cancel_at_term_end: bool | None = None
+    ) -> None:
         """Record a status decision in the database (row + outbox event), then in search attributes."""
         self._state.status = status
         key = f"{event_type}:{self._setup.subscription_id}:{self._state.next_cycle}:{event_suffix}"
@@ -415,6 +420,7 @@ class SubscriptionWorkflow:
                 event_key=key,
                 detail=detail,
                 next_due_at=None if status in FINAL_STATUSES else self._due_at(self._state.next_cycle),
+                cancel_at_term_end=cancel_at_term_end,
             ),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=STATUS_RETRY,
@@ -435,10 +441,25 @@ class SubscriptionWorkflow:
     @workflow.update
     async def cancel(self, request: CancelRequest) -> CommandResult:
         if request.mode == "term_end":
+            return await self._cancel_at_term_end(request)
+        async with self._turn:
+            return await self._cancel_now(request)
+
+    async def _cancel_at_term_end(self, request: CancelRequest) -> CommandResult:
+        """Schedule the cancellation; in runs that have PATCH_TERM_END_MIRRORED, in the command's turn
+        and written to the subscription row, so the billing system sees it too."""
+        if not workflow.patched(PATCH_TERM_END_MIRRORED):
             self._state.cancel_at_term_end = True
             return CommandResult(True, self._state.status, "will cancel at the end of the current term")
         async with self._turn:
-            return await self._cancel_now(request)
+            if refused := self._refused_in_turn(status_refusal("cancel", self._state.status)):
+                return refused
+            self._state.cancel_at_term_end = True
+            detail = "cancels at the end of the current term" + (f": {request.reason}" if request.reason else "")
+            await self._mirror(
+                self._state.status, "subscription.cancel_scheduled", detail, event_suffix=self._command_key(), cancel_at_term_end=True
+            )
+        return CommandResult(True, self._state.status, "will cancel at the end of the current term")
 
     async def _cancel_now(self, request: CancelRequest) -> CommandResult:
         if self._state.status in FINAL_STATUSES:

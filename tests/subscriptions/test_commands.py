@@ -355,6 +355,24 @@ async def test_a_plan_change_reaching_a_cancelled_subscription_is_refused_by_its
         assert session.get(Subscription, sub_id).plan_id == clinic.plan_id  # type: ignore[union-attr]
 
 
+async def test_cancel_at_term_end_is_written_to_the_subscription_and_announced(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    clinic = make_clinic(db, timezone=TZ)
+    await save_card(db, sandbox_server, clinic)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) + timedelta(days=3))
+    sub_id = subscription_id_of(handle)
+
+    result = await commands.cancel(temporal_env.client, sub_id, mode="term_end")
+    assert (result.accepted, result.status) == (True, "active")
+    with Session(db) as session:
+        sub = session.get(Subscription, sub_id)
+        assert sub is not None and (sub.status, sub.cancel_at_term_end) == ("pending", True)  # nothing billed yet
+    assert events(db, sub_id) == ["subscription.cancel_scheduled"]
+    assert (await commands.describe(temporal_env.client, sub_id)).cancel_at_term_end
+    await commands.cancel(temporal_env.client, sub_id, mode="now")
+
+
 async def test_pause_resume_and_pause_again_in_one_cycle_announce_each_command(
     db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
 ) -> None:
