@@ -21,7 +21,7 @@ from activities.card_charges import CardCollector, CardOnFile, ChargeSite, Prepa
 from activities.cards import card_expired_on
 from activities.gateways import GatewayDirectory
 from foundation.contracts import ChargeAsked, ChargeOutcome, ChargeRequest, StatusChange
-from foundation.ids import charge_key, invoice_id_for_cycle
+from foundation.ids import charge_key, invoice_id_for_cycle, invoice_retry_key
 from models.billing import Deposit
 from models.db import session_scope
 from models.invoicing import LineSpec, apply_client_credit, ensure_cycle_invoice, open_balance
@@ -100,7 +100,8 @@ class SubscriptionActivities:
     @activity.defn(name="charge_cycle")
     async def charge_cycle(self, request: ChargeRequest) -> ChargeOutcome:
         """Invoice the cycle (once), apply client credit, then try to collect with attempt `attempt`,
-        the invoicing and the attempt's payment row in one database transaction. The outcome says
+        the invoicing and the attempt's payment row in one database transaction (or retry the
+        subscription's one-off invoice the request names). The outcome says
         which charge it answers (`ChargeAsked`) for the audit trail."""
         return replace(await self._charge(request), asked=ChargeAsked.of(request))
 
@@ -108,6 +109,15 @@ class SubscriptionActivities:
         if request.attempt == 0:
             invoice_id, balance = await asyncio.to_thread(self._invoice_cycle, request)
             return ChargeOutcome(invoice_id, "paid" if balance == 0 else "not_charged", balance)
+        if request.invoice_id is not None:
+            return await self._collector.collect(
+                invoice_id=request.invoice_id,
+                card_id=request.card_id,
+                attempt_key=invoice_retry_key(request.invoice_id, request.attempt),
+                attempt=request.attempt,
+                when=request.attempt_at or request.due_at,
+                stream=f"subscription:{request.subscription_id}",
+            )
         return await self._collector.collect(
             invoice_id=invoice_id_for_cycle(request.subscription_id, request.period_start),
             card_id=request.card_id,

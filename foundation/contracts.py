@@ -55,6 +55,7 @@ class OpenInvoice:
     next_attempt_at: datetime | None = None
     last_decline_reason: str | None = None
     last_decline_class: str | None = None
+    kind: str = "subscription"  # subscription (a cycle's) | proration
 
 
 @dataclass
@@ -107,6 +108,7 @@ class ChargeRequest:
     first_cycle: bool
     next_due_at: datetime | None = None
     attempt_at: datetime | None = None  # workflow time of this attempt (card expiry is judged then)
+    invoice_id: str | None = None  # a one-off invoice of the subscription (a proration) to collect, not the cycle's
 
 
 @dataclass(frozen=True)
@@ -255,6 +257,8 @@ class PlanChangeOutcome:
     new_plan: PlanTerms
     net_cents: int  # > 0 charged to the client, < 0 credited, 0 nothing
     message: str
+    invoice_id: str | None = None  # the proration invoice charged, if any (absent in older histories)
+    collection: ChargeOutcome | None = None  # what its first attempt ended in
 
 
 # ----------------------------------------------------------------- counter payments (terminal, deposits, refunds)

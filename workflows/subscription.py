@@ -102,6 +102,10 @@ PATCH_COMMAND_EVENT_KEYS = "command-events-keyed-by-update"
 # Runs recorded before this patch kept a cancel at term end in the workflow alone; a run that has it
 # writes it to the subscription row with a `subscription.cancel_scheduled` event, in its turn.
 PATCH_TERM_END_MIRRORED = "cancel-at-term-end-mirrored"
+# Runs recorded before this patch forgot a proration invoice whose charge was declined: it stayed open,
+# never retried. A run that has it tracks the invoice among its open invoices (`_track_proration`),
+# so dunning, a card change and pay-now apply to it; the marker is recorded at such a decline.
+PATCH_PRORATIONS_DUNNED = "proration-invoices-dunned"
 # A local try of a charge: a Gravity call answers within 15 s, and a try makes at most a lookup and a
 # sale. A try cut short is handed to the activity task, which looks the attempt up first.
 LOCAL_CHARGE_TIMEOUT = timedelta(seconds=30)
@@ -262,9 +266,10 @@ class SubscriptionWorkflow:
             attempt=attempt,
             card_id=self._state.card_id,
             plan=self._plan,
-            first_cycle=invoice.cycle_index == 0,
+            first_cycle=invoice.cycle_index == 0 and invoice.kind == "subscription",
             next_due_at=self._due_at(self._state.next_cycle),
             attempt_at=invoice.next_attempt_at or invoice.due_at,
+            invoice_id=None if invoice.kind == "subscription" else invoice.invoice_id,
         )
         try:
             outcome = await self._charge(request)
@@ -346,10 +351,10 @@ class SubscriptionWorkflow:
         if step.kind == dunning.RETRY_AT:
             retry_at = self._spread_retry(step.retry_at, attempt + 1)
             await self._track(replace(invoice, waiting_for="retry", next_attempt_at=retry_at), "declined", step.reason)
-            await self._mirror("past_due", "payment.retry_scheduled", f"{outcome.decline_reason}: {step.reason}", event_suffix=str(attempt))
+            await self._mirror("past_due", "payment.retry_scheduled", f"{outcome.decline_reason}: {step.reason}", event_suffix=_attempt_suffix(invoice, attempt))
         elif step.kind == dunning.WAIT_FOR_NEW_CARD:
             await self._track(replace(invoice, waiting_for="new_card", next_attempt_at=None), "declined", step.reason)
-            await self._mirror("past_due", "payment.card_needed", f"{outcome.decline_reason}: {step.reason}", event_suffix=str(attempt))
+            await self._mirror("past_due", "payment.card_needed", f"{outcome.decline_reason}: {step.reason}", event_suffix=_attempt_suffix(invoice, attempt))
         else:
             await self._track(replace(invoice, waiting_for="payment", next_attempt_at=None), "declined", step.reason)
             if step.on_exhausted == dunning.CANCEL:
@@ -578,8 +583,27 @@ class SubscriptionWorkflow:
         self._state.plan = outcome.new_plan
         if workflow.patched(PATCH_PLAN_ATTRIBUTE):
             workflow.upsert_search_attributes([PLAN_ID.value_set(outcome.new_plan.plan_id)])
+        await self._track_proration(outcome, current)
         self._wake = True
         return CommandResult(True, self._state.status, outcome.message)
+
+    async def _track_proration(self, outcome: PlanChangeOutcome, period: tuple[date, date] | None) -> None:
+        """A proration invoice its first charge left open follows dunning like a cycle's (in runs that
+        have PATCH_PRORATIONS_DUNNED): the change's moment is its due instant."""
+        collection = outcome.collection
+        if outcome.invoice_id is None or collection is None or collection.outcome == "paid" or period is None:
+            return
+        if not workflow.patched(PATCH_PRORATIONS_DUNNED):
+            return
+        invoice = OpenInvoice(
+            invoice_id=outcome.invoice_id,
+            cycle_index=self._state.next_cycle - 1,
+            period_start=period[0],
+            due_at=workflow.now(),
+            balance_cents=collection.balance_cents,
+            kind="proration",
+        )
+        await self._apply(invoice, 1, collection)
 
     @change_plan.validator
     def _validate_change_plan(self, change: PlanChange) -> None:
@@ -718,6 +742,12 @@ def status_refusal(command: str, status: str) -> str | None:
     if command == "pause" and status != "active":
         return f"only an active subscription can be paused; it is {status}"
     return None
+
+
+def _attempt_suffix(invoice: OpenInvoice, attempt: int) -> str:
+    """What tells one attempt's event from another's in a cycle: the attempt number for the cycle's
+    invoice (as ever), the invoice too for a one-off invoice billed in the same cycle."""
+    return str(attempt) if invoice.kind == "subscription" else f"{invoice.invoice_id}:{attempt}"
 
 
 def _refuse_if(refusal: str | None) -> None:
