@@ -26,6 +26,9 @@ class PlanTerms:
     dunning_on_exhausted: str
     proration_policy: str
     cancellation_policy: str
+    # Cycles a subscription bills while waiting for a new card (its card hard-declined or missing)
+    # before it is suspended; a default so payloads from before it decode.
+    card_wait_cycles: int = 2
 
 
 @dataclass(frozen=True)

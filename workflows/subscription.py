@@ -106,6 +106,11 @@ PATCH_TERM_END_MIRRORED = "cancel-at-term-end-mirrored"
 # never retried. A run that has it tracks the invoice among its open invoices (`_track_proration`),
 # so dunning, a card change and pay-now apply to it; the marker is recorded at such a decline.
 PATCH_PRORATIONS_DUNNED = "proration-invoices-dunned"
+# Runs recorded before this patch billed on, past due, every cycle while no usable card was on file
+# (hard-declined or missing). A run that has it suspends the subscription once the plan's
+# `card_wait_cycles` cycles wait for a new card (`_suspend_without_card`); a card change reactivates
+# it. The marker is recorded only by a run that reaches that count.
+PATCH_SUSPEND_WITHOUT_CARD = "suspend-without-card"
 # A local try of a charge: a Gravity call answers within 15 s, and a try makes at most a lookup and a
 # sale. A try cut short is handed to the activity task, which looks the attempt up first.
 LOCAL_CHARGE_TIMEOUT = timedelta(seconds=30)
@@ -333,6 +338,7 @@ class SubscriptionWorkflow:
             await self._track(replace(invoice, waiting_for=waiting, next_attempt_at=None), "not_charged", outcome.not_charged_reason or "")
             if self._state.status == "active":
                 await self._mirror("past_due", "payment.not_attempted", outcome.not_charged_reason or "")
+            await self._suspend_without_card(outcome.not_charged_reason or "")
             return
         invoice = replace(
             invoice,
@@ -355,6 +361,7 @@ class SubscriptionWorkflow:
         elif step.kind == dunning.WAIT_FOR_NEW_CARD:
             await self._track(replace(invoice, waiting_for="new_card", next_attempt_at=None), "declined", step.reason)
             await self._mirror("past_due", "payment.card_needed", f"{outcome.decline_reason}: {step.reason}", event_suffix=_attempt_suffix(invoice, attempt))
+            await self._suspend_without_card(f"declined: {outcome.decline_reason}")
         else:
             await self._track(replace(invoice, waiting_for="payment", next_attempt_at=None), "declined", step.reason)
             if step.on_exhausted == dunning.CANCEL:
@@ -368,6 +375,19 @@ class SubscriptionWorkflow:
         if retry_at is None or not workflow.patched(PATCH_SPREAD_RETRIES):
             return retry_at
         return spread_retry_instant(retry_at, self._setup.subscription_id, attempt)
+
+    async def _suspend_without_card(self, cause: str) -> None:
+        """Suspend once the plan's `card_wait_cycles` cycles wait for a new card (runs that have
+        PATCH_SUSPEND_WITHOUT_CARD): billing on would only add invoices no card can pay. The clinic
+        is told what to do with a `payment.card_needed` event; a card change reactivates."""
+        cycles = len({i.cycle_index for i in self._state.open_invoices if i.waiting_for == "new_card" and i.kind == "subscription"})
+        if self._state.status in ("suspended", *FINAL_STATUSES) or not dunning.card_wait_over(cycles, self._plan.card_wait_cycles):
+            return
+        if not workflow.patched(PATCH_SUSPEND_WITHOUT_CARD):
+            return
+        why = f"no usable card for {cycles} cycles (last: {cause}); no cycle is billed until a new card is saved"
+        await self._mirror("suspended", "subscription.suspended", why, event_suffix="no_card")
+        await self._mirror("suspended", "payment.card_needed", "save a new card for the client to reactivate the subscription", event_suffix="suspended")
 
     async def _retry_untried(self, invoice: OpenInvoice, attempt: int, reason: str) -> None:
         """A try that sent nothing takes no dunning step. While another collector holds the invoice,

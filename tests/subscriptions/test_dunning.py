@@ -189,3 +189,39 @@ async def test_a_run_that_starts_past_due_with_nothing_open_recovers(
     finally:
         await next_run.terminate("test over")
         await commands.cancel(temporal_env.client, sub_id, mode="now")
+
+
+async def test_a_subscription_without_a_usable_card_is_suspended_after_two_cycles_and_a_new_card_reactivates_it(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    clinic = make_clinic(db, term_months=6, auto_renew=False)
+    _, card_ref = await save_card(db, sandbox_server, clinic)
+    new_card, _ = await save_card(db, sandbox_server, clinic, number="5555555555554444", default=False)
+    sandbox.decline_next(card_ref, "expired_card", count=1)  # a hard decline disables the card
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) + timedelta(days=2))
+    sub_id = subscription_id_of(handle)
+    await temporal_env.fast_forward(handle, timedelta(days=40))  # cycle 0 hard-declined, cycle 1 finds no card
+
+    view = await commands.describe(temporal_env.client, sub_id)
+    assert view.status == "suspended"
+    assert [i.waiting_for for i in view.open_invoices] == ["new_card", "new_card"]
+    kinds = events(db, sub_id)
+    assert kinds.index("subscription.suspended") < len(kinds) - 1 and kinds[-1] == "payment.card_needed"
+    assert "2 cycles" in _payload(db, sub_id, "subscription.suspended")["detail"]
+    await temporal_env.fast_forward(handle, timedelta(days=31))
+    assert len(invoices(db, sub_id)) == 2  # no cycle is billed while suspended
+
+    await commands.change_card(temporal_env.client, sub_id, new_card)
+    await temporal_env.fast_forward(handle, timedelta(hours=1))
+    view = await commands.describe(temporal_env.client, sub_id)
+    assert (view.status, view.open_invoices) == ("active", [])
+    assert [i.status for i in invoices(db, sub_id)] == ["paid", "paid"]
+    assert "subscription.reactivated" in events(db, sub_id)
+    await commands.cancel(temporal_env.client, sub_id, mode="now", reason="test over")
+    assert_books_match_gateway(db, sandbox)
+
+
+def _payload(engine: Engine, subscription_id: str, event_type: str) -> dict[str, object]:
+    with Session(engine) as session:
+        query = select(OutboxEvent).where(OutboxEvent.stream == f"subscription:{subscription_id}", OutboxEvent.type == event_type)
+        return dict(session.exec(query).one().payload)
