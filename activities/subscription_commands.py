@@ -208,8 +208,9 @@ class SubscriptionCommandActivities:
         """Switch plans; prorate the current period per the new plan's policy (charge or credit)."""
         plan, new_terms, result, invoice_id = await asyncio.to_thread(self._change_plan_in_books, request)
         net = 0 if result is None else result.net_cents
+        collection = None
         if invoice_id is not None:
-            await self._collector.collect(
+            collection = await self._collector.collect(
                 invoice_id=invoice_id,
                 card_id=request.card_id,
                 attempt_key=f"proration:{request.subscription_id}:{request.change_at.isoformat()}:1",
@@ -220,7 +221,7 @@ class SubscriptionCommandActivities:
         message = f"now on plan {plan.id}; " + (
             f"charged {net} cents for the rest of the period" if net > 0 else f"credited {-net} cents" if net < 0 else "no proration"
         )
-        return PlanChangeOutcome(new_plan=new_terms, net_cents=net, message=message)
+        return PlanChangeOutcome(new_plan=new_terms, net_cents=net, message=message, invoice_id=invoice_id, collection=collection)
 
     def _change_plan_in_books(self, request: PlanChangeInput) -> tuple[HealthPlan, PlanTerms, proration.ProrationResult | None, str | None]:
         """The plan change's one transaction (off the event loop): the new plan and its terms, the

@@ -21,7 +21,7 @@ from activities.card_charges import CardCollector, CardOnFile, ChargeSite, Prepa
 from activities.cards import card_expired_on
 from activities.gateways import GatewayDirectory
 from foundation.contracts import ChargeAsked, ChargeOutcome, ChargeRequest, StatusChange
-from foundation.ids import charge_key, invoice_id_for_cycle
+from foundation.ids import charge_key, invoice_id_for_cycle, invoice_retry_key
 from models.billing import Deposit
 from models.db import session_scope
 from models.invoicing import LineSpec, apply_client_credit, ensure_cycle_invoice, open_balance
@@ -100,7 +100,8 @@ class SubscriptionActivities:
     @activity.defn(name="charge_cycle")
     async def charge_cycle(self, request: ChargeRequest) -> ChargeOutcome:
         """Invoice the cycle (once), apply client credit, then try to collect with attempt `attempt`,
-        the invoicing and the attempt's payment row in one database transaction. The outcome says
+        the invoicing and the attempt's payment row in one database transaction (or retry the
+        subscription's one-off invoice the request names). The outcome says
         which charge it answers (`ChargeAsked`) for the audit trail."""
         return replace(await self._charge(request), asked=ChargeAsked.of(request))
 
@@ -108,6 +109,15 @@ class SubscriptionActivities:
         if request.attempt == 0:
             invoice_id, balance = await asyncio.to_thread(self._invoice_cycle, request)
             return ChargeOutcome(invoice_id, "paid" if balance == 0 else "not_charged", balance)
+        if request.invoice_id is not None:
+            return await self._collector.collect(
+                invoice_id=request.invoice_id,
+                card_id=request.card_id,
+                attempt_key=invoice_retry_key(request.invoice_id, request.attempt),
+                attempt=request.attempt,
+                when=request.attempt_at or request.due_at,
+                stream=f"subscription:{request.subscription_id}",
+            )
         return await self._collector.collect(
             invoice_id=invoice_id_for_cycle(request.subscription_id, request.period_start),
             card_id=request.card_id,
@@ -175,7 +185,12 @@ class SubscriptionActivities:
         with session_scope(self._engine) as session:
             sub = session.exec(select(Subscription).where(Subscription.id == change.subscription_id).with_for_update()).one()
             now = datetime.now(timezone.utc)
-            sub.status = change.status
+            # The workflow calls a subscription that has not billed yet "active"; its row stays
+            # "pending" until the first charge makes it active.
+            if not (sub.status == "pending" and change.status == "active"):
+                sub.status = change.status
+            if change.cancel_at_term_end is not None:
+                sub.cancel_at_term_end = change.cancel_at_term_end
             if change.next_due_at is not None:
                 sub.next_due_at = change.next_due_at
             if change.status == "cancelled" and sub.cancelled_at is None:

@@ -26,6 +26,9 @@ class PlanTerms:
     dunning_on_exhausted: str
     proration_policy: str
     cancellation_policy: str
+    # Cycles a subscription bills while waiting for a new card (its card hard-declined or missing)
+    # before it is suspended; a default so payloads from before it decode.
+    card_wait_cycles: int = 2
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class OpenInvoice:
     next_attempt_at: datetime | None = None
     last_decline_reason: str | None = None
     last_decline_class: str | None = None
+    kind: str = "subscription"  # subscription (a cycle's) | proration
 
 
 @dataclass
@@ -107,6 +111,7 @@ class ChargeRequest:
     first_cycle: bool
     next_due_at: datetime | None = None
     attempt_at: datetime | None = None  # workflow time of this attempt (card expiry is judged then)
+    invoice_id: str | None = None  # a one-off invoice of the subscription (a proration) to collect, not the cycle's
 
 
 @dataclass(frozen=True)
@@ -160,6 +165,7 @@ class StatusChange:
     event_key: str | None = None
     detail: str = ""
     next_due_at: datetime | None = None
+    cancel_at_term_end: bool | None = None  # set: the row's flag is written too (None in older histories)
 
 
 @dataclass(frozen=True)
@@ -254,6 +260,8 @@ class PlanChangeOutcome:
     new_plan: PlanTerms
     net_cents: int  # > 0 charged to the client, < 0 credited, 0 nothing
     message: str
+    invoice_id: str | None = None  # the proration invoice charged, if any (absent in older histories)
+    collection: ChargeOutcome | None = None  # what its first attempt ended in
 
 
 # ----------------------------------------------------------------- counter payments (terminal, deposits, refunds)

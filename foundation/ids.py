@@ -26,6 +26,14 @@ def charge_key(subscription_id: str, period_start: date, attempt: int) -> str:
     return f"charge:{subscription_id}:{period_start.isoformat()}:{attempt}"
 
 
+def invoice_retry_key(invoice_id: str, attempt: int) -> str:
+    """Key of retry `attempt` (2 and up) of a subscription's one-off invoice (a proration): its first
+    attempt has a key of its own, made by the command that issued the invoice."""
+    if attempt < 2:
+        raise ValueError(f"a retry's attempt must be >= 2, got {attempt}")
+    return f"invoice:{invoice_id}:{attempt}"
+
+
 def cycle_key(subscription_id: str, period_start: date) -> str:
     """Unique key of one subscription cycle's invoice."""
     return f"cycle:{subscription_id}:{period_start.isoformat()}"

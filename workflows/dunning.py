@@ -50,6 +50,7 @@ __all__ = [
     "SOFT",
     "SUSPEND",
     "WAIT_FOR_NEW_CARD",
+    "card_wait_over",
     "DunningSchedule",
     "DunningStep",
     "from_plan_json",
@@ -317,3 +318,14 @@ def next_step(
         on_exhausted=schedule.on_exhausted,
         reason=f"dunning schedule exhausted after {attempts_made} attempt(s): {schedule.on_exhausted}",
     )
+
+
+def card_wait_over(cycles_waiting: int, allowed_cycles: int) -> bool:
+    """Whether a subscription has billed long enough without a usable card (hard-declined, disabled or
+    missing) to be suspended: `cycles_waiting` cycles' invoices wait for a new card, and a plan allows
+    `allowed_cycles` (at least 1). Billing on would only pile up invoices no card can pay."""
+    if isinstance(allowed_cycles, bool) or not isinstance(allowed_cycles, int) or allowed_cycles < 1:
+        raise ValueError(f"allowed_cycles must be an int >= 1, got {allowed_cycles!r}")
+    if isinstance(cycles_waiting, bool) or not isinstance(cycles_waiting, int) or cycles_waiting < 0:
+        raise ValueError(f"cycles_waiting must be an int >= 0, got {cycles_waiting!r}")
+    return cycles_waiting >= allowed_cycles

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
-__all__ = ["DEFAULT_WINDOW_SECONDS", "spread_instant", "spread_offset_seconds"]
+__all__ = ["DEFAULT_WINDOW_SECONDS", "spread_instant", "spread_offset_seconds", "spread_retry_instant"]
 
 #: 15 minutes after the local charge time: wide enough to flatten a burst, short enough that
 #: "charged at 09:00" still reads true to a clinic.
@@ -43,3 +43,12 @@ def spread_instant(due_at: datetime, key: str, window_seconds: int = DEFAULT_WIN
     if not isinstance(due_at, datetime) or due_at.tzinfo is None:
         raise ValueError("due_at must be a timezone-aware datetime")
     return due_at + timedelta(seconds=spread_offset_seconds(key, window_seconds))
+
+
+def spread_retry_instant(retry_at: datetime, subscription_id: str, attempt: int, window_seconds: int = DEFAULT_WINDOW_SECONDS) -> datetime:
+    """When dunning attempt `attempt` (2 for the first retry) of a subscription starts: the dunning
+    schedule's instant plus an offset keyed by subscription and attempt, so a cohort declined on the
+    1st does not retry in one second either, and one subscription's retries do not all share a moment."""
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+        raise ValueError(f"attempt must be an int >= 1, got {attempt!r}")
+    return spread_instant(retry_at, f"{subscription_id}:retry:{attempt}", window_seconds)

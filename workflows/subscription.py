@@ -58,7 +58,7 @@ with workflow.unsafe.imports_passed_through():
         LOCAL_CHARGE_TRY,
         STATUS_RETRY,
     )
-    from workflows.spread import spread_instant
+    from workflows.spread import spread_instant, spread_retry_instant
 
 HISTORY_KEPT = 24
 # A run spans about a year of cycles (12 monthly, 1 yearly): about 150 events at most, cheap to replay
@@ -83,6 +83,34 @@ PATCH_NAMED_INVOICES = "open-invoices-tracked-by-real-id"
 # without asking again whether the subscription still allowed it; a run that has it refuses such a
 # command (`_refused_in_turn`). The marker is recorded only by a run that refuses one.
 PATCH_COMMANDS_RECHECKED = "commands-rechecked-in-turn"
+# Runs recorded before this patch scheduled a retry without telling dunning the time: after a late
+# card update, every retry already past fired back to back. A run that has it passes
+# `workflow.now()`, so a retry never lands in the past; the marker is recorded at a retry decision.
+PATCH_RETRY_AFTER_NOW = "dunning-retry-after-now"
+# Runs recorded before this patch retried at the dunning instant itself (a cohort's retries all at
+# 09:00:00); a run that has it spreads each retry over the herd window (`spread_retry_instant`).
+PATCH_SPREAD_RETRIES = "dunning-retries-spread"
+# Runs recorded before this patch lost a reactivation check pending at continue-as-new (the last open
+# invoice paid elsewhere while the run closed): the next run stayed past due with nothing owed. A run
+# that has it checks at its start (`_recheck_reactivation`); the marker is recorded only by a run
+# that starts past due or suspended with nothing open.
+PATCH_REACTIVATION_EACH_RUN = "reactivation-checked-each-run"
+# Runs recorded before this patch keyed a command's event by the cycle: a pause, a resume and a pause
+# in one cycle announced the first pause only. A run that has it keys it by the Update's id too
+# (`_command_key`); the marker is recorded at the first such command.
+PATCH_COMMAND_EVENT_KEYS = "command-events-keyed-by-update"
+# Runs recorded before this patch kept a cancel at term end in the workflow alone; a run that has it
+# writes it to the subscription row with a `subscription.cancel_scheduled` event, in its turn.
+PATCH_TERM_END_MIRRORED = "cancel-at-term-end-mirrored"
+# Runs recorded before this patch forgot a proration invoice whose charge was declined: it stayed open,
+# never retried. A run that has it tracks the invoice among its open invoices (`_track_proration`),
+# so dunning, a card change and pay-now apply to it; the marker is recorded at such a decline.
+PATCH_PRORATIONS_DUNNED = "proration-invoices-dunned"
+# Runs recorded before this patch billed on, past due, every cycle while no usable card was on file
+# (hard-declined or missing). A run that has it suspends the subscription once the plan's
+# `card_wait_cycles` cycles wait for a new card (`_suspend_without_card`); a card change reactivates
+# it. The marker is recorded only by a run that reaches that count.
+PATCH_SUSPEND_WITHOUT_CARD = "suspend-without-card"
 # A local try of a charge: a Gravity call answers within 15 s, and a try makes at most a lookup and a
 # sale. A try cut short is handed to the activity task, which looks the attempt up first.
 LOCAL_CHARGE_TIMEOUT = timedelta(seconds=30)
@@ -111,6 +139,7 @@ class SubscriptionWorkflow:
     @workflow.run
     async def run(self, input: SubscriptionInput) -> str:
         self._publish_search_attributes()
+        self._recheck_reactivation()
         while self._state.status not in FINAL_STATUSES:
             # Cleared before the work, not before the sleep: a command that arrives while the loop
             # works (a cancel waiting for its turn) must still cut the next sleep short.
@@ -156,6 +185,13 @@ class SubscriptionWorkflow:
             return True
         await self._bill_next_cycle()
         return True
+
+    def _recheck_reactivation(self) -> None:
+        """Ask for the reactivation check a previous run may have owed: the flag is not carried over
+        continue-as-new, but the state it judges is."""
+        owes = self._state.status in ("past_due", "suspended") and not self._state.open_invoices
+        if owes and workflow.patched(PATCH_REACTIVATION_EACH_RUN):
+            self._check_reactivation = True
 
     def _should_continue_as_new(self) -> bool:
         if workflow.info().is_continue_as_new_suggested():
@@ -235,9 +271,10 @@ class SubscriptionWorkflow:
             attempt=attempt,
             card_id=self._state.card_id,
             plan=self._plan,
-            first_cycle=invoice.cycle_index == 0,
+            first_cycle=invoice.cycle_index == 0 and invoice.kind == "subscription",
             next_due_at=self._due_at(self._state.next_cycle),
             attempt_at=invoice.next_attempt_at or invoice.due_at,
+            invoice_id=None if invoice.kind == "subscription" else invoice.invoice_id,
         )
         try:
             outcome = await self._charge(request)
@@ -301,6 +338,7 @@ class SubscriptionWorkflow:
             await self._track(replace(invoice, waiting_for=waiting, next_attempt_at=None), "not_charged", outcome.not_charged_reason or "")
             if self._state.status == "active":
                 await self._mirror("past_due", "payment.not_attempted", outcome.not_charged_reason or "")
+            await self._suspend_without_card(outcome.not_charged_reason or "")
             return
         invoice = replace(
             invoice,
@@ -314,19 +352,42 @@ class SubscriptionWorkflow:
             attempts_made=attempt,
             last_decline_class=invoice.last_decline_class,
             tz=self._setup.timezone,
+            now=workflow.now() if workflow.patched(PATCH_RETRY_AFTER_NOW) else None,
         )
         if step.kind == dunning.RETRY_AT:
-            await self._track(replace(invoice, waiting_for="retry", next_attempt_at=step.retry_at), "declined", step.reason)
-            await self._mirror("past_due", "payment.retry_scheduled", f"{outcome.decline_reason}: {step.reason}", event_suffix=str(attempt))
+            retry_at = self._spread_retry(step.retry_at, attempt + 1)
+            await self._track(replace(invoice, waiting_for="retry", next_attempt_at=retry_at), "declined", step.reason)
+            await self._mirror("past_due", "payment.retry_scheduled", f"{outcome.decline_reason}: {step.reason}", event_suffix=_attempt_suffix(invoice, attempt))
         elif step.kind == dunning.WAIT_FOR_NEW_CARD:
             await self._track(replace(invoice, waiting_for="new_card", next_attempt_at=None), "declined", step.reason)
-            await self._mirror("past_due", "payment.card_needed", f"{outcome.decline_reason}: {step.reason}", event_suffix=str(attempt))
+            await self._mirror("past_due", "payment.card_needed", f"{outcome.decline_reason}: {step.reason}", event_suffix=_attempt_suffix(invoice, attempt))
+            await self._suspend_without_card(f"declined: {outcome.decline_reason}")
         else:
             await self._track(replace(invoice, waiting_for="payment", next_attempt_at=None), "declined", step.reason)
             if step.on_exhausted == dunning.CANCEL:
                 await self._mirror("cancelled", "subscription.cancelled", step.reason)
             else:
                 await self._mirror("suspended", "subscription.suspended", step.reason, event_suffix=invoice.invoice_id)
+
+    def _spread_retry(self, retry_at: datetime | None, attempt: int) -> datetime | None:
+        """The moment retry `attempt` starts: spread over the herd window in runs that have
+        PATCH_SPREAD_RETRIES, the dunning instant itself in older runs."""
+        if retry_at is None or not workflow.patched(PATCH_SPREAD_RETRIES):
+            return retry_at
+        return spread_retry_instant(retry_at, self._setup.subscription_id, attempt)
+
+    async def _suspend_without_card(self, cause: str) -> None:
+        """Suspend once the plan's `card_wait_cycles` cycles wait for a new card (runs that have
+        PATCH_SUSPEND_WITHOUT_CARD): billing on would only add invoices no card can pay. The clinic
+        is told what to do with a `payment.card_needed` event; a card change reactivates."""
+        cycles = len({i.cycle_index for i in self._state.open_invoices if i.waiting_for == "new_card" and i.kind == "subscription"})
+        if self._state.status in ("suspended", *FINAL_STATUSES) or not dunning.card_wait_over(cycles, self._plan.card_wait_cycles):
+            return
+        if not workflow.patched(PATCH_SUSPEND_WITHOUT_CARD):
+            return
+        why = f"no usable card for {cycles} cycles (last: {cause}); no cycle is billed until a new card is saved"
+        await self._mirror("suspended", "subscription.suspended", why, event_suffix="no_card")
+        await self._mirror("suspended", "payment.card_needed", "save a new card for the client to reactivate the subscription", event_suffix="suspended")
 
     async def _retry_untried(self, invoice: OpenInvoice, attempt: int, reason: str) -> None:
         """A try that sent nothing takes no dunning step. While another collector holds the invoice,
@@ -369,7 +430,9 @@ class SubscriptionWorkflow:
             await self._mirror("active", "subscription.reactivated" if was == "suspended" else "subscription.recovered", f"was {was}")
 
     # ----------------------------------------------------------------- status mirroring
-    async def _mirror(self, status: str, event_type: str, detail: str, *, event_suffix: str = "") -> None:
+    async def _mirror(
+        self, status: str, event_type: str, detail: str, *, event_suffix: str = "", cancel_at_term_end: bool | None = None
+    ) -> None:
         """Record a status decision in the database (row + outbox event), then in search attributes."""
         self._state.status = status
         key = f"{event_type}:{self._setup.subscription_id}:{self._state.next_cycle}:{event_suffix}"
@@ -382,6 +445,7 @@ class SubscriptionWorkflow:
                 event_key=key,
                 detail=detail,
                 next_due_at=None if status in FINAL_STATUSES else self._due_at(self._state.next_cycle),
+                cancel_at_term_end=cancel_at_term_end,
             ),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=STATUS_RETRY,
@@ -402,10 +466,25 @@ class SubscriptionWorkflow:
     @workflow.update
     async def cancel(self, request: CancelRequest) -> CommandResult:
         if request.mode == "term_end":
+            return await self._cancel_at_term_end(request)
+        async with self._turn:
+            return await self._cancel_now(request)
+
+    async def _cancel_at_term_end(self, request: CancelRequest) -> CommandResult:
+        """Schedule the cancellation; in runs that have PATCH_TERM_END_MIRRORED, in the command's turn
+        and written to the subscription row, so the billing system sees it too."""
+        if not workflow.patched(PATCH_TERM_END_MIRRORED):
             self._state.cancel_at_term_end = True
             return CommandResult(True, self._state.status, "will cancel at the end of the current term")
         async with self._turn:
-            return await self._cancel_now(request)
+            if refused := self._refused_in_turn(status_refusal("cancel", self._state.status)):
+                return refused
+            self._state.cancel_at_term_end = True
+            detail = "cancels at the end of the current term" + (f": {request.reason}" if request.reason else "")
+            await self._mirror(
+                self._state.status, "subscription.cancel_scheduled", detail, event_suffix=self._command_key(), cancel_at_term_end=True
+            )
+        return CommandResult(True, self._state.status, "will cancel at the end of the current term")
 
     async def _cancel_now(self, request: CancelRequest) -> CommandResult:
         if self._state.status in FINAL_STATUSES:
@@ -446,7 +525,7 @@ class SubscriptionWorkflow:
         async with self._turn:
             if refused := self._refused_in_turn(status_refusal("pause", self._state.status)):
                 return refused
-            await self._mirror("paused", "subscription.paused", "paused by the clinic")
+            await self._mirror("paused", "subscription.paused", "paused by the clinic", event_suffix=self._command_key())
         self._wake = True
         return CommandResult(True, "paused", "no cycles are billed while paused")
 
@@ -459,7 +538,7 @@ class SubscriptionWorkflow:
         async with self._turn:
             if refused := self._refused_in_turn(status_refusal("resume", self._state.status)):
                 return refused
-            await self._mirror("active", "subscription.resumed", "resumed by the clinic")
+            await self._mirror("active", "subscription.resumed", "resumed by the clinic", event_suffix=self._command_key())
         self._wake = True
         return CommandResult(True, "active", "billing resumes at the next due date")
 
@@ -524,8 +603,27 @@ class SubscriptionWorkflow:
         self._state.plan = outcome.new_plan
         if workflow.patched(PATCH_PLAN_ATTRIBUTE):
             workflow.upsert_search_attributes([PLAN_ID.value_set(outcome.new_plan.plan_id)])
+        await self._track_proration(outcome, current)
         self._wake = True
         return CommandResult(True, self._state.status, outcome.message)
+
+    async def _track_proration(self, outcome: PlanChangeOutcome, period: tuple[date, date] | None) -> None:
+        """A proration invoice its first charge left open follows dunning like a cycle's (in runs that
+        have PATCH_PRORATIONS_DUNNED): the change's moment is its due instant."""
+        collection = outcome.collection
+        if outcome.invoice_id is None or collection is None or collection.outcome == "paid" or period is None:
+            return
+        if not workflow.patched(PATCH_PRORATIONS_DUNNED):
+            return
+        invoice = OpenInvoice(
+            invoice_id=outcome.invoice_id,
+            cycle_index=self._state.next_cycle - 1,
+            period_start=period[0],
+            due_at=workflow.now(),
+            balance_cents=collection.balance_cents,
+            kind="proration",
+        )
+        await self._apply(invoice, 1, collection)
 
     @change_plan.validator
     def _validate_change_plan(self, change: PlanChange) -> None:
@@ -616,6 +714,14 @@ class SubscriptionWorkflow:
             return None
         return CommandResult(False, self._state.status, refusal)
 
+    def _command_key(self) -> str:
+        """The running Update's id, which makes its event one per command, in runs that have
+        PATCH_COMMAND_EVENT_KEYS; "" in older runs (one event per kind and cycle)."""
+        info = workflow.current_update_info()
+        if info is None or not workflow.patched(PATCH_COMMAND_EVENT_KEYS):
+            return ""
+        return info.id
+
     def _retry_now(self, waiting: tuple[str, ...]) -> int:
         count = 0
         for invoice in self._state.open_invoices:
@@ -656,6 +762,12 @@ def status_refusal(command: str, status: str) -> str | None:
     if command == "pause" and status != "active":
         return f"only an active subscription can be paused; it is {status}"
     return None
+
+
+def _attempt_suffix(invoice: OpenInvoice, attempt: int) -> str:
+    """What tells one attempt's event from another's in a cycle: the attempt number for the cycle's
+    invoice (as ever), the invoice too for a one-off invoice billed in the same cycle."""
+    return str(attempt) if invoice.kind == "subscription" else f"{invoice.invoice_id}:{attempt}"
 
 
 def _refuse_if(refusal: str | None) -> None:

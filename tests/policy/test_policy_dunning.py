@@ -251,3 +251,25 @@ def test_retries_increase_keep_local_time_and_end_before_next_cycle(
         local = moment.astimezone(zone)
         assert local.time() == time(9, 0)
         assert local.date() == due.astimezone(zone).date() + timedelta(days=offset)
+
+
+def test_a_subscription_is_suspended_once_its_allowed_cycles_wait_for_a_card() -> None:
+    from workflows.dunning import card_wait_over
+
+    assert [card_wait_over(waiting, 2) for waiting in range(4)] == [False, False, True, True]
+    assert card_wait_over(1, 1)
+    with pytest.raises(ValueError, match="allowed_cycles"):
+        card_wait_over(1, 0)
+    with pytest.raises(ValueError, match="cycles_waiting"):
+        card_wait_over(-1, 2)
+
+
+def test_plan_terms_from_before_the_card_wait_decode_with_the_default() -> None:
+    from foundation.contracts import PlanTerms
+    from foundation.converter import data_converter
+
+    old = {"plan_id": "p", "price_cents": 100, "enrollment_fee_cents": 0, "interval_months": 1, "term_months": 12, "auto_renew": False,
+           "dunning_offsets_days": [3, 7], "dunning_on_exhausted": "suspend", "proration_policy": "prorate", "cancellation_policy": "none"}
+    payload = data_converter.payload_converter.to_payloads([old])
+    (terms,) = data_converter.payload_converter.from_payloads(payload, [PlanTerms])
+    assert terms.card_wait_cycles == 2

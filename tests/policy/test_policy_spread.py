@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workflows.spread import spread_instant, spread_offset_seconds
+from workflows.spread import spread_instant, spread_offset_seconds, spread_retry_instant
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,3 +60,14 @@ def test_spread_instant() -> None:
 def test_bad_arguments(key, window, name: str) -> None:
     with pytest.raises(ValueError, match=name):
         spread_offset_seconds(key, window)
+
+
+def test_a_retry_is_spread_by_subscription_and_attempt_within_the_window() -> None:
+    retry_at = datetime(2027, 3, 4, 15, 0, tzinfo=timezone.utc)
+    moments = {spread_retry_instant(retry_at, "sub_123", attempt) for attempt in range(2, 10)}
+    assert all(retry_at <= m < retry_at + timedelta(seconds=900) for m in moments)
+    assert len(moments) > 1  # the attempts of one subscription do not share a moment
+    assert spread_retry_instant(retry_at, "sub_123", 2) == spread_retry_instant(retry_at, "sub_123", 2)
+    assert spread_retry_instant(retry_at, "sub_123", 2) == retry_at + timedelta(seconds=spread_offset_seconds("sub_123:retry:2"))
+    with pytest.raises(ValueError, match="attempt"):
+        spread_retry_instant(retry_at, "sub_123", 0)

@@ -353,3 +353,69 @@ async def test_a_plan_change_reaching_a_cancelled_subscription_is_refused_by_its
     with Session(db) as session:
         assert session.exec(select(Invoice).where(Invoice.kind == "proration")).all() == []
         assert session.get(Subscription, sub_id).plan_id == clinic.plan_id  # type: ignore[union-attr]
+
+
+async def test_a_declined_proration_follows_the_dunning_schedule(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    clinic = make_clinic(db, timezone=TZ, price_cents=3_000)
+    with session_scope(db) as session:
+        session.add(HealthPlan(id=f"{clinic.plan_id}_premium", location_id=clinic.location_id, name="Premium", price_cents=6_000))
+    _, card_ref = await save_card(db, sandbox_server, clinic)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) - timedelta(days=1))
+    sub_id = subscription_id_of(handle)
+    await temporal_env.fast_forward(handle, timedelta(days=9))
+    sandbox.decline_next(card_ref, "insufficient_funds", count=1)
+
+    assert (await commands.change_plan(temporal_env.client, sub_id, f"{clinic.plan_id}_premium")).accepted
+    with Session(db) as session:
+        proration = session.exec(select(Invoice).where(Invoice.subscription_id == sub_id, Invoice.kind == "proration")).one()
+    assert proration.status == "open"
+    view = await commands.describe(temporal_env.client, sub_id)
+    assert [(i.invoice_id, i.waiting_for) for i in view.open_invoices] == [(proration.id, "retry")]
+    assert view.status == "past_due"
+
+    await temporal_env.fast_forward(handle, timedelta(days=4))  # the first retry, three days after the change
+    with Session(db) as session:
+        assert session.get(Invoice, proration.id).status == "paid"  # type: ignore[union-attr]
+    assert [(p.attempt, p.status) for p in payments(db, sub_id) if p.invoice_id == proration.id] == [(1, "declined"), (2, "approved")]
+    view = await commands.describe(temporal_env.client, sub_id)
+    assert (view.status, view.open_invoices) == ("active", [])
+    await commands.cancel(temporal_env.client, sub_id, mode="now")
+    assert_books_match_gateway(db, sandbox)
+
+
+async def test_cancel_at_term_end_is_written_to_the_subscription_and_announced(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    clinic = make_clinic(db, timezone=TZ)
+    await save_card(db, sandbox_server, clinic)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) + timedelta(days=3))
+    sub_id = subscription_id_of(handle)
+
+    result = await commands.cancel(temporal_env.client, sub_id, mode="term_end")
+    assert (result.accepted, result.status) == (True, "active")
+    with Session(db) as session:
+        sub = session.get(Subscription, sub_id)
+        assert sub is not None and (sub.status, sub.cancel_at_term_end) == ("pending", True)  # nothing billed yet
+    assert events(db, sub_id) == ["subscription.cancel_scheduled"]
+    assert (await commands.describe(temporal_env.client, sub_id)).cancel_at_term_end
+    await commands.cancel(temporal_env.client, sub_id, mode="now")
+
+
+async def test_pause_resume_and_pause_again_in_one_cycle_announce_each_command(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    clinic = make_clinic(db, timezone=TZ)
+    await save_card(db, sandbox_server, clinic)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) - timedelta(days=1))
+    sub_id = subscription_id_of(handle)
+    await temporal_env.fast_forward(handle, timedelta(days=2))
+
+    assert (await commands.pause(temporal_env.client, sub_id)).status == "paused"
+    assert (await commands.resume(temporal_env.client, sub_id)).status == "active"
+    assert (await commands.pause(temporal_env.client, sub_id)).status == "paused"
+    kinds = [k for k in events(db, sub_id) if k.startswith("subscription.")]
+    assert kinds == ["subscription.paused", "subscription.resumed", "subscription.paused"]
+    await commands.cancel(temporal_env.client, sub_id, mode="now")
+    assert_books_match_gateway(db, sandbox)
