@@ -111,6 +111,9 @@ PATCH_PRORATIONS_DUNNED = "proration-invoices-dunned"
 # `card_wait_cycles` cycles wait for a new card (`_suspend_without_card`); a card change reactivates
 # it. The marker is recorded only by a run that reaches that count.
 PATCH_SUSPEND_WITHOUT_CARD = "suspend-without-card"
+# Runs recorded before this patch marked invoices for an immediate retry (pay-now) without waiting
+# for the loop's turn, so a charge running at that moment wrote its outcome over the request.
+PATCH_PAY_NOW_IN_TURN = "pay-now-in-turn"
 # A local try of a charge: a Gravity call answers within 15 s, and a try makes at most a lookup and a
 # sale. A try cut short is handed to the activity task, which looks the attempt up first.
 LOCAL_CHARGE_TIMEOUT = timedelta(seconds=30)
@@ -638,7 +641,12 @@ class SubscriptionWorkflow:
 
     @workflow.update
     async def pay_now(self) -> CommandResult:
-        retried = self._retry_now(("retry", "new_card", "payment", "charging_enabled"))
+        waiting = ("retry", "new_card", "payment", "charging_enabled")
+        if workflow.patched(PATCH_PAY_NOW_IN_TURN):
+            async with self._turn:
+                retried = self._retry_now(waiting)
+        else:
+            retried = self._retry_now(waiting)
         return CommandResult(True, self._state.status, f"{retried} open invoice(s) will be charged now")
 
     @pay_now.validator

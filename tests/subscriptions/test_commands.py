@@ -419,3 +419,34 @@ async def test_pause_resume_and_pause_again_in_one_cycle_announce_each_command(
     assert kinds == ["subscription.paused", "subscription.resumed", "subscription.paused"]
     await commands.cancel(temporal_env.client, sub_id, mode="now")
     assert_books_match_gateway(db, sandbox)
+
+
+async def test_pay_now_while_a_retry_is_being_charged_is_not_lost(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    """Issue 16 item 4: pay-now marked invoices without waiting for the loop's turn, so a charge
+    running at that moment wrote its outcome (retry in days) over the request."""
+    clinic = make_clinic(db, timezone=TZ)
+    _, card_ref = await save_card(db, sandbox_server, clinic)
+    sandbox.decline_next(card_ref, "insufficient_funds", count=3)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) - timedelta(days=1))  # due: charged at once
+    sub_id = subscription_id_of(handle)
+
+    def sales() -> int:
+        return sum(1 for t in sandbox.transactions() if t["transaction_type"] == "CreditSale")
+
+    for _ in range(100):
+        view = await commands.describe(temporal_env.client, sub_id)
+        if view.open_invoices and view.open_invoices[0].waiting_for == "retry":
+            break
+        await asyncio.sleep(0.1)
+    sandbox.inject_fault("tokenizedPayment", "500", count=2)  # the local try and the activity's first fail
+    await commands.pay_now(temporal_env.client, sub_id)  # the retry starts, and is handed to an activity task
+    await asyncio.sleep(1.0)
+    await commands.pay_now(temporal_env.client, sub_id)  # asked while that retry is in flight
+    for _ in range(100):
+        if sales() == 3:
+            break
+        await asyncio.sleep(0.1)
+    assert sales() == 3  # the second pay-now was honoured after the in-flight retry declined
+    await commands.cancel(temporal_env.client, sub_id, mode="now")
