@@ -66,11 +66,13 @@ class Verdict:
     problems: list[str] = field(default_factory=list)
 
     @property
+    def cycles_ok(self) -> bool:
+        """The cycles' checks alone (`check_cycles`), without the books."""
+        return self.double_charges == 0 and self.missed_cycles == 0 and self.duplicated_cycles == 0 and self.dunning_violations == 0
+
+    @property
     def ok(self) -> bool:
-        return (
-            self.double_charges == 0 and self.missed_cycles == 0 and self.duplicated_cycles == 0
-            and self.dunning_violations == 0 and self.ledger_balanced and self.reconciled_with_gateway
-        )
+        return self.cycles_ok and self.ledger_balanced and self.reconciled_with_gateway
 
 
 def _is_hard(row: Mapping[str, Any]) -> bool:
@@ -79,6 +81,18 @@ def _is_hard(row: Mapping[str, Any]) -> bool:
 
 
 def check(engine: Engine, gateway_rows: Sequence[Mapping[str, Any]], subscribers: Sequence[Subscriber], terms: Terms) -> Verdict:
+    """The exact checks of every subscriber's cycles, and our books against the whole gateway."""
+    verdict = check_cycles(engine, gateway_rows, subscribers, terms)
+    report = reconcile(engine, list(gateway_rows))
+    verdict.ledger_balanced = report.ledger_balanced
+    verdict.reconciled_with_gateway = report.reconciled
+    verdict.problems.extend(report.mismatches[:20])
+    return verdict
+
+
+def check_cycles(engine: Engine, gateway_rows: Sequence[Mapping[str, Any]], subscribers: Sequence[Subscriber], terms: Terms) -> Verdict:
+    """Replay the calendar and the dunning schedule over `subscribers` (nobody else touched them)
+    and count double charges among `gateway_rows`; the books are left to `reconcile`."""
     verdict = Verdict()
     sales_by_ext: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     order: dict[str, int] = {}
@@ -105,11 +119,6 @@ def check(engine: Engine, gateway_rows: Sequence[Mapping[str, Any]], subscribers
     max_attempts = 1 + len(terms.retry_offsets_days)
     for sub in subscribers:
         _check_subscription(verdict, sub, terms, invoices_of.get(sub.subscription_id, []), payments_of, sales_by_ext, order, approved_by_ref, max_attempts)
-
-    report = reconcile(engine, list(gateway_rows))
-    verdict.ledger_balanced = report.ledger_balanced
-    verdict.reconciled_with_gateway = report.reconciled
-    verdict.problems.extend(report.mismatches[:20])
     return verdict
 
 
