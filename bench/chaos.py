@@ -31,21 +31,23 @@ import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import time as wall
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pendulum
 import psycopg
 from sqlalchemy import Engine
 from sqlmodel import Session, select
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.service import RPCError
 from temporalio.testing import TimeSkipper
 
 from activities.gateways import GatewayDirectory
-from bench.chaos_mix import DEVICES, UPDATE_TIMEOUT_S, MixReport, MixSite, OperationMix, patient_result
+from bench.chaos_mix import DEVICES, UPDATE_TIMEOUT_S, MixReport, MixSite, OperationMix
 from bench.chaos_servers import POSTGRES_STOP, TEMPORAL_RESTART, OwnedPostgres, OwnedTemporal, ServerFaults
 from bench.database import admin_url, fresh_database
 from bench.invariants import Subscriber, Terms, Verdict, check_cycles
@@ -74,10 +76,13 @@ from models.db import get_engine
 from workflows.dunning import DEFAULT_SCHEDULE
 from workflows.money_janitor import MoneyJanitorWorkflow
 
+T = TypeVar("T")
+
 CHAOS_DATABASE = "billing_chaos"
 WORKER_KILL, GATEWAY, DB_CUT, DECLINE = "worker_kill", "gateway", "db_cut", "decline"
 FAULT_KINDS = (WORKER_KILL, GATEWAY, DB_CUT, DECLINE, TEMPORAL_RESTART, POSTGRES_STOP)
 SECOND_PLAN_PRICE_CENTS = 6_000
+STUCK_LOOK_S = 20.0  # how often the run looks for workflows stuck on a retry
 SOFT_REASONS = ("insufficient_funds", "do_not_honor", "generic")
 HARD_REASONS = ("expired_card", "lost_or_stolen")
 OPENING_GATEWAY_FAULTS = ("lost", "500", "429")
@@ -301,7 +306,7 @@ async def chaos_on(
             background.append(asyncio.create_task(servers.run(stop)))
             if mix is not None:
                 background.append(asyncio.create_task(mix.run(stop)))
-            statuses, given_up = await _endings(client, members, options.timeout_s, ended=mix.ended if mix is not None else set(), say=say)
+            statuses, given_up = await _endings(client, members, queue, options.timeout_s, ended=mix.ended if mix is not None else set(), say=say)
         finally:
             stop.set()
             try:
@@ -437,32 +442,59 @@ def _summary(
 
 
 async def _endings(
-    client: Client, members: list[Member], timeout_s: float, *, ended: set[str], say: Any, every_s: float = 20.0
+    client: Client, members: list[Member], queue: str, timeout_s: float, *, ended: set[str], say: Any, every_s: float = 5.0
 ) -> tuple[dict[str, str], dict[str, str]]:
     """(each subscription's final status as its workflow returned it, why the run stopped waiting
-    for the others). A workflow whose pending activity has run more than MAX_ATTEMPTS attempts is
-    stuck: waiting for it would only hold the verdict back, so the run waits for the rest."""
+    for the others); `ended` learns each ending as it comes.
+
+    Endings are read from the visibility store every few seconds rather than by a long poll per
+    workflow: a short query survives the Temporal restarts the run makes. A workflow whose pending
+    activity has run more than MAX_ATTEMPTS attempts is stuck: waiting for it would only hold the
+    verdict back, so the run waits for the rest."""
     handles = {m.subscription_id: client.get_workflow_handle(subscription_workflow_id(m.subscription_id)) for m in members}
-    tasks = {asyncio.create_task(patient_result(h, timeout_s=float("inf"))): sid for sid, h in handles.items()}
     statuses: dict[str, str] = {}
     given_up: dict[str, str] = {}
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
-    next_look = loop.time() + every_s
-    try:
-        while len(statuses) + len(given_up) < len(members):
-            done, _ = await asyncio.wait([t for t in tasks if not t.done()], timeout=every_s, return_when=asyncio.FIRST_COMPLETED)
-            statuses.update({tasks[t]: str(t.result()) for t in done})
-            ended.update(statuses)
-            if loop.time() < next_look:
-                continue
-            next_look = loop.time() + every_s
-            waiting = [sid for sid in handles if sid not in statuses and sid not in given_up]
-            given_up.update(await stuck_workflows([handles[sid] for sid in waiting]))
+    next_look = loop.time() + STUCK_LOOK_S
+    while len(statuses) + len(given_up) < len(members):
+        await asyncio.sleep(every_s)
+        statuses.update(await _closed_subscriptions(client, queue, exclude=statuses))
+        ended.update(statuses)
+        waiting = [sid for sid in handles if sid not in statuses and sid not in given_up]
+        if loop.time() >= next_look:
+            next_look = loop.time() + STUCK_LOOK_S
+            given_up.update(await _patiently(lambda: stuck_workflows([handles[sid] for sid in waiting]), {}))
             say(f"  {len(statuses)} of {len(members)} subscriptions ended" + (f", {len(given_up)} stuck" if given_up else ""))
-            if loop.time() > deadline:
-                given_up.update({sid: "still running at the run's timeout" for sid in waiting if sid not in given_up})
-    finally:
-        for task in tasks:
-            task.cancel()
+        if loop.time() > deadline:
+            given_up.update({sid: "still running at the run's timeout" for sid in waiting if sid not in given_up})
     return statuses, given_up
+
+
+async def _closed_subscriptions(client: Client, queue: str, *, exclude: Mapping[str, str]) -> dict[str, str]:
+    """Subscription id -> final status of the subscription workflows on `queue` that closed (not
+    counting runs that continued as new) and are not in `exclude`: the result of a completed one,
+    the execution status of one that failed or was terminated."""
+    query = f"TaskQueue = '{queue}' AND WorkflowType = 'Subscription' AND ExecutionStatus != 'Running' AND ExecutionStatus != 'ContinuedAsNew'"
+
+    async def read() -> dict[str, str]:
+        found: dict[str, str] = {}
+        async for execution in client.list_workflows(query):
+            subscription_id = execution.id.removeprefix("subscription:")
+            if subscription_id in exclude or subscription_id in found:
+                continue
+            if execution.status == WorkflowExecutionStatus.COMPLETED:
+                found[subscription_id] = str(await client.get_workflow_handle(execution.id, run_id=execution.run_id).result())
+            elif execution.status is not None:
+                found[subscription_id] = execution.status.name.lower()
+        return found
+
+    return await _patiently(read, {})
+
+
+async def _patiently(read: Callable[[], Awaitable[T]], otherwise: T) -> T:
+    """`read()`, or `otherwise` while Temporal is away (the next look tries again)."""
+    try:
+        return await read()
+    except RPCError:
+        return otherwise

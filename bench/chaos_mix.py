@@ -75,6 +75,7 @@ DEPOSIT_AMOUNTS = (1_000, 2_500, 4_500, 6_000)
 # Faults the run injects make calls fail for a while; the same operation is tried again for this long.
 PATIENCE_S = 60.0
 RESULT_TIMEOUT_S = 180.0
+RESULT_POLL_S = 30.0  # one ask for a workflow's result, before asking again
 # An Update still running after this long is stuck (its workflow holds it): counted, not awaited.
 UPDATE_TIMEOUT_S = 120.0
 
@@ -471,12 +472,17 @@ class OperationMix:
             await asyncio.sleep(1.0)
 
 async def patient_result(handle: WorkflowHandle[Any, Any], timeout_s: float = RESULT_TIMEOUT_S) -> Any:
-    """The workflow's result, asked again while Temporal restarts (its long poll is cut then)."""
+    """The workflow's result, asked again while Temporal restarts (its long poll is cut then, or
+    left hanging on a connection the server dropped: each ask is bounded)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while True:
         try:
-            return await handle.result()
+            return await asyncio.wait_for(handle.result(), timeout=RESULT_POLL_S)
+        except asyncio.TimeoutError:
+            if loop.time() > deadline:
+                raise
+            continue
         except RPCError as error:
             if loop.time() > deadline or not _transient_rpc(error):
                 raise
