@@ -85,6 +85,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"  credit negative / off {money['negative_credit']} / {money['credit_ledger_mismatches']}",
         f"  charged after cancel  {money['charged_after_cancellation']} (invoiced after: {money['invoiced_after_cancellation']})",
         f"  activity attempts     max {workflows['max_activity_attempts']}, over 20: {workflows['activities_over_20_attempts']}"
+        f" (still retrying: {workflows['still_retrying_over_20_attempts']})"
         f" ({workflows['runs_checked']} runs)",
         f"  updates left running  {workflows['updates_left_running']}",
         f"  status disagreements  {workflows['status_disagreements']} (ended in no final status: {workflows['ended_not_final']})",
