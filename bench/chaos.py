@@ -435,6 +435,7 @@ def _summary(
         summary["operations"] = mix.operations()
         summary["operation_errors"] = mix.errors[:10]
         summary["refusal_reasons"] = mix.refusal_reasons()
+        summary["error_reasons"] = mix.error_reasons()
         summary["device_actions"] = dict(sorted(mix.device_actions.items()))
         summary["declines_armed"] = mix.declines_armed
         summary["operations_unfinished"] = unfinished

@@ -121,10 +121,15 @@ class MixReport:
     device_actions: Counter[str] = field(default_factory=Counter)
     declines_armed: int = 0  # declines scripted so that invoices stay open for the counter
     refusals: dict[str, Counter[str]] = field(default_factory=dict)
+    failures: dict[str, Counter[str]] = field(default_factory=dict)
 
     def refusal_reasons(self, top: int = 3) -> dict[str, dict[str, int]]:
         """The most frequent refusal messages of each kind, ids masked, for reading the counts."""
         return {kind: dict(reasons.most_common(top)) for kind, reasons in sorted(self.refusals.items())}
+
+    def error_reasons(self, top: int = 3) -> dict[str, dict[str, int]]:
+        """The most frequent unexpected errors of each kind, ids masked."""
+        return {kind: dict(reasons.most_common(top)) for kind, reasons in sorted(self.failures.items())}
 
     def operations(self) -> dict[str, dict[str, int]]:
         return {kind: tally.as_dict() for kind, tally in self.tallies.items()}
@@ -205,6 +210,7 @@ class OperationMix:
             except Exception as error:  # noqa: BLE001 - counted and shown: the run goes on
                 outcome = "errors"
                 self.report.errors.append(f"{kind} {member.subscription_id}: {type(error).__name__}: {error}"[:300])
+                self.report.failures.setdefault(kind, Counter())[_masked(f"{type(error).__name__}: {error}")] += 1
         tally.attempted += 1
         setattr(tally, outcome, getattr(tally, outcome) + 1)
 
