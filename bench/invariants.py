@@ -8,6 +8,8 @@ tells which attempt of which cycle each charge was):
 
 - every cycle of the term is invoiced exactly once, at the calendar's due instant, until a cycle's
   dunning is exhausted (the subscription is then suspended and later cycles are skipped, not billed);
+- after a hard decline the card is disabled (no issuer approves it again): later cycles are
+  invoiced and left open for a new card, never charged to it;
 - attempts of a cycle are numbered 1, 2, ... without gaps, reach the gateway in that order, and stop
   exactly where the policy says: at an approval, at a hard decline (wait for a new card), or after
   the schedule's last retry; a soft decline before that is always followed by the next attempt;
@@ -21,7 +23,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, time
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import Engine
@@ -64,11 +66,13 @@ class Verdict:
     problems: list[str] = field(default_factory=list)
 
     @property
+    def cycles_ok(self) -> bool:
+        """The cycles' checks alone (`check_cycles`), without the books."""
+        return self.double_charges == 0 and self.missed_cycles == 0 and self.duplicated_cycles == 0 and self.dunning_violations == 0
+
+    @property
     def ok(self) -> bool:
-        return (
-            self.double_charges == 0 and self.missed_cycles == 0 and self.duplicated_cycles == 0
-            and self.dunning_violations == 0 and self.ledger_balanced and self.reconciled_with_gateway
-        )
+        return self.cycles_ok and self.ledger_balanced and self.reconciled_with_gateway
 
 
 def _is_hard(row: Mapping[str, Any]) -> bool:
@@ -77,6 +81,18 @@ def _is_hard(row: Mapping[str, Any]) -> bool:
 
 
 def check(engine: Engine, gateway_rows: Sequence[Mapping[str, Any]], subscribers: Sequence[Subscriber], terms: Terms) -> Verdict:
+    """The exact checks of every subscriber's cycles, and our books against the whole gateway."""
+    verdict = check_cycles(engine, gateway_rows, subscribers, terms)
+    report = reconcile(engine, list(gateway_rows))
+    verdict.ledger_balanced = report.ledger_balanced
+    verdict.reconciled_with_gateway = report.reconciled
+    verdict.problems.extend(report.mismatches[:20])
+    return verdict
+
+
+def check_cycles(engine: Engine, gateway_rows: Sequence[Mapping[str, Any]], subscribers: Sequence[Subscriber], terms: Terms) -> Verdict:
+    """Replay the calendar and the dunning schedule over `subscribers` (nobody else touched them)
+    and count double charges among `gateway_rows`; the books are left to `reconcile`."""
     verdict = Verdict()
     sales_by_ext: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     order: dict[str, int] = {}
@@ -103,11 +119,6 @@ def check(engine: Engine, gateway_rows: Sequence[Mapping[str, Any]], subscribers
     max_attempts = 1 + len(terms.retry_offsets_days)
     for sub in subscribers:
         _check_subscription(verdict, sub, terms, invoices_of.get(sub.subscription_id, []), payments_of, sales_by_ext, order, approved_by_ref, max_attempts)
-
-    report = reconcile(engine, list(gateway_rows))
-    verdict.ledger_balanced = report.ledger_balanced
-    verdict.reconciled_with_gateway = report.reconciled
-    verdict.problems.extend(report.mismatches[:20])
     return verdict
 
 
@@ -127,6 +138,7 @@ def _check_subscription(
         by_period[invoice.period_start].append(invoice)  # type: ignore[index]
     expected_periods: set[date] = set()
     suspended = False
+    card_dead_at = _hard_decline_moment(sub, list(by_period), sales_by_ext)
     for cycle in range(calendar.cycles_in_term(terms.months, 1)):
         period_start, _ = calendar.period_for(sub.start_date, cycle, interval_months=1)
         if suspended:
@@ -147,13 +159,39 @@ def _check_subscription(
         if invoice.due_at != due:
             verdict.dunning_violations += 1
             verdict.problems.append(f"{where}: invoice due {invoice.due_at}, calendar says {due}")
-        suspended = _check_attempts(verdict, where, sub, period_start, invoice, payments_of.get(invoice.id, {}), sales_by_ext, order, approved_by_ref, max_attempts, terms)
+        suspended = _check_attempts(
+            verdict, where, sub, period_start, invoice, payments_of.get(invoice.id, {}), sales_by_ext, order, approved_by_ref, max_attempts, terms,
+            card_dead_at,
+        )
     for period_start in by_period:
         if period_start not in expected_periods:
             verdict.duplicated_cycles += 1
             verdict.problems.append(f"{sub.subscription_id}: unexpected invoice for {period_start}")
     if suspended:
         verdict.suspended += 1
+
+
+def _attempt_rows(sub: Subscriber, period_start: date, sales_by_ext: Mapping[str, list[Mapping[str, Any]]]) -> list[Mapping[str, Any]]:
+    """The gateway's first answer to each attempt of the cycle, attempt 1 onwards, until one is missing."""
+    answers = []
+    attempt = 1
+    while rows := sales_by_ext.get(external_id(charge_key(sub.subscription_id, period_start, attempt))):
+        answers.append(rows[0])
+        attempt += 1
+    return answers
+
+
+def _hard_decline_moment(sub: Subscriber, periods: list[date], sales_by_ext: Mapping[str, list[Mapping[str, Any]]]) -> datetime | None:
+    """When the subscription's card first met a hard decline (the engine then disables it), if ever."""
+    moments = [
+        _at(row) for period_start in periods for row in _attempt_rows(sub, period_start, sales_by_ext)
+        if row["status"] not in ("approved", "partial") and _is_hard(row)
+    ]
+    return min(moments, default=None)
+
+
+def _at(row: Mapping[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(row["created_at"]))
 
 
 def _check_attempts(
@@ -168,20 +206,25 @@ def _check_attempts(
     approved_by_ref: Mapping[str, int],
     max_attempts: int,
     terms: Terms,
+    card_dead_at: datetime | None,
 ) -> bool:
-    """Replay dunning over the gateway's answers for this cycle; True if the schedule ran out."""
-    answers: list[Mapping[str, Any]] = []
-    attempt = 1
-    while True:
-        rows = sales_by_ext.get(external_id(charge_key(sub.subscription_id, period_start, attempt)))
-        if not rows:
-            break
-        answers.append(rows[0])
-        attempt += 1
+    """Replay dunning over the gateway's answers for this cycle; True if the schedule ran out.
+    From `card_dead_at` on (a hard decline disabled the card) nothing more may be sent to the card:
+    the cycle waits, open, for a new one."""
+    answers = _attempt_rows(sub, period_start, sales_by_ext)
+    if card_dead_at is not None and any(_at(a) > card_dead_at for a in answers):
+        verdict.dunning_violations += 1
+        verdict.problems.append(f"{where}: charged a card a hard decline had disabled")
+    attempt = len(answers) + 1
     beyond = external_id(charge_key(sub.subscription_id, period_start, attempt + 1))
     if beyond in sales_by_ext:
         verdict.dunning_violations += 1
         verdict.problems.append(f"{where}: attempt {attempt + 1} reached the gateway without attempt {attempt}")
+    if not answers and card_dead_at is not None and invoice.created_at is not None and invoice.created_at > card_dead_at:
+        if invoice.status != "open":
+            verdict.dunning_violations += 1
+            verdict.problems.append(f"{where}: invoice {invoice.status} while its card is disabled")
+        return False
     if not answers:
         verdict.missed_cycles += 1
         verdict.problems.append(f"{where}: never charged at the gateway")
@@ -201,7 +244,7 @@ def _check_attempts(
                 verdict.dunning_violations += 1
                 verdict.problems.append(f"{where}: attempt {index + 1} after attempt {index} was {'approved' if approved else 'a hard decline'}")
             break
-        if last and index < max_attempts:
+        if last and index < max_attempts and card_dead_at is None:
             verdict.dunning_violations += 1
             verdict.problems.append(f"{where}: soft decline on attempt {index} of {max_attempts} and no retry")
         if last and index >= max_attempts:

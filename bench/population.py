@@ -34,6 +34,7 @@ from workflows.subscription import SubscriptionWorkflow
 
 TIMEZONE = "America/Chicago"
 PRICE_CENTS = 4_500
+SPARE_CARD_NUMBER = "5555555555554444"  # a Mastercard beside each client's Visa, for card changes
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,50 @@ def seed_clinic(engine: Engine, tag: str, *, term_months: int, price_cents: int 
             )
         )
     return location_id, plan_id
+
+
+def seed_second_plan(engine: Engine, location_id: str, plan_id: str, *, price_cents: int) -> str:
+    """A copy of `plan_id` at another price (same interval and term), so plan changes prorate; returns its id."""
+    second_id = f"{plan_id}_plus"
+    with session_scope(engine) as session:
+        plan = session.get(HealthPlan, plan_id)
+        assert plan is not None
+        session.add(
+            HealthPlan(
+                id=second_id, location_id=location_id, name="Wellness Plus", price_cents=price_cents,
+                enrollment_fee_cents=plan.enrollment_fee_cents, interval_months=plan.interval_months, term_months=plan.term_months,
+                auto_renew=plan.auto_renew, dunning=plan.dunning, cancellation_policy=plan.cancellation_policy,
+            )
+        )
+    return second_id
+
+
+async def save_spare_cards(engine: Engine, gravity_url: str, members: Sequence[Member], *, concurrency: int = 16) -> dict[str, str]:
+    """A second saved card (not the default) for each member's client, tokenized at the sandbox as
+    the product saves cards; returns the card id by subscription id."""
+    gate = asyncio.Semaphore(concurrency)
+    async with GravityClient(gravity_url, SANDBOX_OID, SANDBOX_TOKEN) as gravity:
+
+        async def tokenize() -> Any:
+            async with gate:
+                return await gravity.tokenize(card_number=SPARE_CARD_NUMBER, exp_mmyy="1230", external_id=str(uuid.uuid4()))
+
+        tokens = await asyncio.gather(*(tokenize() for _ in members))
+    cards: dict[str, str] = {}
+    with session_scope(engine) as session:
+        for member, token in zip(members, tokens, strict=True):
+            assert token.card_ref is not None, token.result_message
+            setup = member.workflow_input.setup
+            card_id = f"card2_{setup.subscription_id.removeprefix('sub_')}"
+            session.add(
+                SavedCard(
+                    id=card_id, client_id=setup.client_id, location_id=setup.location_id, gravity_ref=token.card_ref,
+                    masked_number=token.masked_account or "", brand=token.card_brand or "MC", exp_month=12, exp_year=2030,
+                    fingerprint=token.fingerprint or card_id, is_default=False,
+                )
+            )
+            cards[setup.subscription_id] = card_id
+    return cards
 
 
 async def enroll_members(

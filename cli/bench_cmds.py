@@ -32,13 +32,21 @@ def chaos(
     subscriptions: int = typer.Option(50, min=1, max=100_000, help="How many subscriptions."),
     months: int = typer.Option(3, min=1, max=36, help="Simulated months of billing."),
     workers: int = typer.Option(2, min=1, max=32, help="Worker processes (killed and restarted at random)."),
-    seed: int = typer.Option(1, help="Seed of the chaos script (declines, faults, kills)."),
+    seed: int = typer.Option(1, help="Seed of the chaos script (declines, faults, kills, operations)."),
+    mix: bool = typer.Option(True, "--mix/--no-mix", help="Front-desk operations racing the cycles (payments, refunds, cancels, changes)."),
+    faults: str = typer.Option(
+        "all", help="Fault kinds, comma-separated: worker-kill, gateway, db-cut, decline, temporal-restart, postgres-stop (or all)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Bill while workers die, the gateway fails and connections drop; exit 1 if any invariant breaks."""
-    from bench.run_chaos import format_summary, run
+    """Bill while workers die, the gateway fails, servers restart and the front desk acts; exit 1 if any invariant breaks."""
+    from bench.run_chaos import format_summary, parse_faults, run
 
-    summary = run(subscriptions, months, workers, seed, quiet=as_json)
+    try:
+        kinds = parse_faults(faults)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--faults") from None
+    summary = run(subscriptions, months, workers, seed, mix=mix, faults=kinds, quiet=as_json)
     typer.echo(json.dumps(summary, indent=2, sort_keys=True) if as_json else format_summary(summary))
     if not summary["ok"]:
         raise typer.Exit(code=1)
