@@ -397,7 +397,7 @@ def _summary(
     unfinished = mix.unfinished if mix is not None else 0
     stuck = mix.updates_stuck if mix is not None else 0
     outage = servers.done[POSTGRES_STOP] > 0  # explains activities that got through after many attempts
-    problems = cycles.problems + money.problems + workflows.problems
+    problems = cycles.problems + money.problems + workflows.problems + ([] if outage else workflows.many_attempts)
     problems += [f"{unfinished} operation(s) never finished"] if unfinished else []
     problems += [f"{stuck} Update(s) still running after {UPDATE_TIMEOUT_S:.0f} s"] if stuck else []
     not_faults = ("decline", "db_connections_cut", "worker_died")
@@ -433,6 +433,8 @@ def _summary(
         "wall_seconds": round(time.monotonic() - began, 1),
         "ok": cycles.cycles_ok and money.ok and workflows.ok(outage_explains_attempts=outage) and unfinished == 0 and stuck == 0,
         "problems": problems[:30],
+        # Activities that got through after more than 20 attempts while a PostgreSQL stop explains them.
+        "explained_by_outage": workflows.many_attempts[:10] if outage else [],
     }
     if mix is not None:
         summary["operations"] = mix.operations()
