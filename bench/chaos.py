@@ -83,6 +83,9 @@ WORKER_KILL, GATEWAY, DB_CUT, DECLINE = "worker_kill", "gateway", "db_cut", "dec
 FAULT_KINDS = (WORKER_KILL, GATEWAY, DB_CUT, DECLINE, TEMPORAL_RESTART, POSTGRES_STOP)
 SECOND_PLAN_PRICE_CENTS = 6_000
 STUCK_LOOK_S = 20.0  # how often the run looks for workflows stuck on a retry
+# How long one must stay past the attempt limit to count as stuck: a PostgreSQL stop (up to 30 s)
+# also drives attempts past it under time skipping, and those get through once it is back.
+STUCK_GRACE_S = 90.0
 SOFT_REASONS = ("insufficient_funds", "do_not_honor", "generic")
 HARD_REASONS = ("expired_card", "lost_or_stolen")
 OPENING_GATEWAY_FAULTS = ("lost", "500", "429")
@@ -394,7 +397,7 @@ def _summary(
     unfinished = mix.unfinished if mix is not None else 0
     stuck = mix.updates_stuck if mix is not None else 0
     outage = servers.done[POSTGRES_STOP] > 0  # explains activities that got through after many attempts
-    problems = cycles.problems + money.problems + workflows.problems
+    problems = cycles.problems + money.problems + workflows.problems + ([] if outage else workflows.many_attempts)
     problems += [f"{unfinished} operation(s) never finished"] if unfinished else []
     problems += [f"{stuck} Update(s) still running after {UPDATE_TIMEOUT_S:.0f} s"] if stuck else []
     not_faults = ("decline", "db_connections_cut", "worker_died")
@@ -430,6 +433,8 @@ def _summary(
         "wall_seconds": round(time.monotonic() - began, 1),
         "ok": cycles.cycles_ok and money.ok and workflows.ok(outage_explains_attempts=outage) and unfinished == 0 and stuck == 0,
         "problems": problems[:30],
+        # Activities that got through after more than 20 attempts while a PostgreSQL stop explains them.
+        "explained_by_outage": workflows.many_attempts[:10] if outage else [],
     }
     if mix is not None:
         summary["operations"] = mix.operations()
@@ -447,29 +452,32 @@ async def _endings(
     client: Client, members: list[Member], queue: str, timeout_s: float, *, ended: set[str], say: Any, every_s: float = 5.0
 ) -> tuple[dict[str, str], dict[str, str]]:
     """(each subscription's final status as its workflow returned it, why the run stopped waiting
-    for the others); `ended` learns each ending as it comes.
+    for the others); `ended` learns each ending as it comes. Each subscription is in one of the two.
 
     Endings are read from the visibility store every few seconds rather than by a long poll per
     workflow: a short query survives the Temporal restarts the run makes. A workflow whose pending
-    activity has run more than MAX_ATTEMPTS attempts is stuck: waiting for it would only hold the
-    verdict back, so the run waits for the rest."""
+    activity stays past MAX_ATTEMPTS attempts for STUCK_GRACE_S is stuck: waiting for it would only
+    hold the verdict back, so the run waits for the rest."""
     handles = {m.subscription_id: client.get_workflow_handle(subscription_workflow_id(m.subscription_id)) for m in members}
     statuses: dict[str, str] = {}
     given_up: dict[str, str] = {}
+    stuck_since: dict[str, float] = {}
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     next_look = loop.time() + STUCK_LOOK_S
     while len(statuses) + len(given_up) < len(members):
         await asyncio.sleep(every_s)
-        statuses.update(await _closed_subscriptions(client, queue, exclude=statuses))
+        statuses.update(await _closed_subscriptions(client, queue, exclude={**statuses, **given_up}))
         ended.update(statuses)
         waiting = [sid for sid in handles if sid not in statuses and sid not in given_up]
         if loop.time() >= next_look:
             next_look = loop.time() + STUCK_LOOK_S
-            given_up.update(await _patiently(lambda: stuck_workflows([handles[sid] for sid in waiting]), {}))
+            stuck = await _patiently(lambda: stuck_workflows([handles[sid] for sid in waiting]), {})
+            stuck_since = {sid: stuck_since.get(sid, loop.time()) for sid in stuck}
+            given_up.update({sid: why for sid, why in stuck.items() if loop.time() - stuck_since[sid] >= STUCK_GRACE_S})
             say(f"  {len(statuses)} of {len(members)} subscriptions ended" + (f", {len(given_up)} stuck" if given_up else ""))
         if loop.time() > deadline:
-            given_up.update({sid: "still running at the run's timeout" for sid in waiting if sid not in given_up})
+            given_up.update({sid: "still running at the run's timeout" for sid in waiting})
     return statuses, given_up
 
 

@@ -40,6 +40,7 @@ class WorkflowVerdict:
     max_activity_attempts: int = 0
     retrying_over_limit: int = 0  # still retrying at the end, past MAX_ATTEMPTS
     completed_over_limit: int = 0  # ended (completed or failed) after more than MAX_ATTEMPTS
+    many_attempts: list[str] = field(default_factory=list)  # each of those, for the caller to judge
     updates_left_running: int = 0
     workflows_still_running: int = 0
     status_disagreements: int = 0
@@ -159,7 +160,7 @@ def _check_history(verdict: WorkflowVerdict, run: _Run, history: WorkflowHistory
         verdict.max_activity_attempts = max(verdict.max_activity_attempts, attempt)
         if attempt > MAX_ATTEMPTS:
             verdict.completed_over_limit += 1
-            verdict.problems.append(f"{run.workflow_id}: activity {name} ran {attempt} attempts")
+            verdict.many_attempts.append(f"{run.workflow_id}: activity {name} ran {attempt} attempts")
     left = accepted - completed
     if left and not run.running:
         verdict.updates_left_running += len(left)
