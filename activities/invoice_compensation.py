@@ -11,6 +11,7 @@ activity finds its earlier rows (and looks their ids up at Gravity) instead of g
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 
 from sqlalchemy import Engine
 from sqlmodel import select
@@ -23,7 +24,7 @@ from foundation.contracts import CompensationPlan, CompensationStep, GiveBackOut
 from gravity.client import GravityClient
 from gravity.errors import VoidNotPossible
 from gravity.results import TransactionResult
-from models.billing import CreditApplication, Deposit, Invoice, Payment, Refund
+from models.billing import CreditApplication, Deposit, Payment, Refund
 from models.db import session_scope
 from models.invoicing import credit_returned, lock_invoice, return_credit_application, void_invoice
 from models.outbox import emit
@@ -170,9 +171,11 @@ class InvoiceCompensationActivities:
 
     def _plan(self, invoice_id: str) -> CompensationPlan:
         with session_scope(self._engine) as session:
-            invoice = session.get(Invoice, invoice_id)
+            invoice = lock_invoice(session, invoice_id)
             if invoice is None:
                 raise refused(f"unknown invoice {invoice_id}")
+            if invoice.status != "void" and invoice.cancel_requested_at is None:
+                invoice.cancel_requested_at = datetime.now(timezone.utc)  # no new collection from here on
             payments = session.exec(
                 select(Payment)
                 .where(Payment.invoice_id == invoice_id, Payment.status == "approved", Payment.method != "credit")

@@ -79,6 +79,8 @@ def invoice_refusal(session: Session, invoice: Invoice | None, invoice_id: str |
         return f"unknown invoice {invoice_id}"
     if invoice.status == "void":
         return f"invoice {invoice.id} is void"
+    if invoice.cancel_requested_at is not None:
+        return f"invoice {invoice.id} is being cancelled"
     if invoice.status == "paid" or open_balance(invoice) == 0:
         return f"invoice {invoice.id} is already paid"
     balance = open_balance(invoice)

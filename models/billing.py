@@ -45,6 +45,8 @@ class Invoice(SQLModel, table=True):
     paid_cents: int = Field(default=0, sa_column=cents("paid_cents", default=0))
     due_at: datetime | None = Field(default=None, sa_column=tz("due_at", nullable=True))
     next_attempt_at: datetime | None = Field(default=None, sa_column=tz("next_attempt_at", nullable=True))
+    # Set when a cancellation starts: the invoice then takes no new collection, whatever the saga waits for.
+    cancel_requested_at: datetime | None = Field(default=None, sa_column=tz("cancel_requested_at", nullable=True))
     created_at: datetime | None = Field(default=None, sa_column=tz("created_at", now_default=True))
     updated_at: datetime | None = Field(default=None, sa_column=tz("updated_at", now_default=True))
 

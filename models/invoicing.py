@@ -99,10 +99,12 @@ def reserved_cents(session: Session, invoice_id: str, *, besides: str = "") -> i
 
 
 def collectable_cents(session: Session, invoice: Invoice, *, besides: str = "") -> int:
-    """What a new collector may ask for now: the open balance less every other pending attempt.
-    Call under the invoice's lock (`lock_invoice`): that lock is the invoice's one arbiter."""
+    """What a new collector may ask for now: the open balance less every other pending attempt, and
+    nothing once a cancellation has started. Call under the invoice's lock (`lock_invoice`): that lock is the invoice's one arbiter."""
     balance = open_balance(invoice)
-    return max(0, balance - reserved_cents(session, invoice.id, besides=besides)) if balance else 0
+    if balance == 0 or invoice.cancel_requested_at is not None:
+        return 0
+    return max(0, balance - reserved_cents(session, invoice.id, besides=besides))
 
 
 def lock_payment_and_invoice(session: Session, payment_id: str) -> tuple[Payment, Invoice]:

@@ -27,7 +27,18 @@ with workflow.unsafe.imports_passed_through():
         InvoiceChanged,
     )
 
-MAX_ROUNDS = 5
+MAX_ROUNDS = 5  # runs from before PATCH_WAIT_BETWEEN_ROUNDS gave up after this many rounds
+# A refund already in flight on the invoice (a customer refund still retrying) blocks the void until it
+# ends: the saga waits for it with a growing pause instead of giving up while the invoice is still open.
+PATCH_WAIT_BETWEEN_ROUNDS = "cancellation-waits-between-rounds"
+FIRST_WAIT = timedelta(seconds=2)
+LONGEST_WAIT = timedelta(minutes=10)
+GIVE_UP_AFTER = timedelta(days=1)
+
+
+def wait_before_round(round_number: int) -> timedelta:
+    """The pause before planning again after `round_number` rounds (1 and up): doubling, capped."""
+    return min(FIRST_WAIT * (2 ** (round_number - 1)), LONGEST_WAIT)
 
 
 def cancellation_workflow_id(invoice_id: str) -> str:
@@ -44,7 +55,10 @@ class InvoiceCancellationWorkflow:
     async def run(self, input: InvoiceCancellationInput) -> InvoiceCancellationOutcome:
         credit_returned = 0
         subscription_id: str | None = None
-        for _ in range(MAX_ROUNDS):
+        started = workflow.now()
+        rounds = 0
+        while True:
+            rounds += 1
             plan: CompensationPlan = await workflow.execute_activity(
                 "plan_invoice_compensation", input.invoice_id, result_type=CompensationPlan,
                 start_to_close_timeout=timedelta(seconds=30), retry_policy=DB_RETRY,
@@ -81,9 +95,18 @@ class InvoiceCancellationWorkflow:
                 )
                 break
             except ActivityError:
-                continue  # something new was paid meanwhile: plan again
-        else:
-            raise ApplicationError(f"invoice {input.invoice_id} could not be fully compensated in {MAX_ROUNDS} rounds", non_retryable=True)
+                pass  # a refund still in flight, or something new was paid meanwhile: plan again
+            if not workflow.patched(PATCH_WAIT_BETWEEN_ROUNDS):
+                if rounds >= MAX_ROUNDS:
+                    raise ApplicationError(f"invoice {input.invoice_id} could not be fully compensated in {MAX_ROUNDS} rounds", non_retryable=True)
+                continue
+            if workflow.now() - started >= GIVE_UP_AFTER:
+                raise ApplicationError(
+                    f"invoice {input.invoice_id} could not be fully compensated in {GIVE_UP_AFTER}: a refund on it is still not final",
+                    non_retryable=True,
+                )
+            self._state = "waiting_for_refunds"
+            await workflow.sleep(wait_before_round(rounds))
         self._state = "void"
         if subscription_id:
             try:
