@@ -22,7 +22,8 @@ from activities.card_charges import CardCollector
 from activities.deposits import DepositTaker
 from activities.gateways import GatewayDirectory
 from activities.invoice_compensation import GiveBack
-from foundation.contracts import JanitorInput, JanitorReport, ReconciliationInput, ReconciliationReport
+from activities.terminal import TerminalActivities, gateway_result
+from foundation.contracts import JanitorInput, JanitorReport, ReconciliationInput, ReconciliationReport, TerminalRecord
 from gravity.errors import GravityError
 from gravity.results import TransactionResult
 from models.billing import Payment, Refund
@@ -35,7 +36,7 @@ from models.refunds import record_refund_done, record_refund_failed
 
 @dataclass(frozen=True)
 class _Stale:
-    kind: str  # payment | refund
+    kind: str  # payment | terminal | refund
     id: str
     external_transaction_id: str
     oid: str
@@ -49,14 +50,18 @@ class JanitorActivities:
         self._collector = CardCollector(engine, gateways)
         self._deposits = DepositTaker(engine, gateways)
         self._give_back = GiveBack(engine, gateways)
+        self._terminal = TerminalActivities(engine, gateways)
 
     # ------------------------------------------------------------------ the janitor
     @activity.defn(name="resolve_stale_money")
     async def resolve_stale_money(self, request: JanitorInput) -> JanitorReport:
-        """Look up every card-on-file attempt and refund pending for longer than
-        `older_than_s`, and book what Gravity did (or close what it never saw)."""
-        cutoff = datetime.now(timezone.utc) - timedelta(seconds=request.older_than_s)
-        stale = await asyncio.to_thread(self._stale, cutoff, request.limit)
+        """Look up every card-on-file attempt and refund pending for longer than `older_than_s`, and
+        every counter sale its workflow left pending or in manual review for longer than
+        `terminal_older_than_s`, and book what Gravity did (or close what it never saw)."""
+        now = datetime.now(timezone.utc)
+        cutoff = now - timedelta(seconds=request.older_than_s)
+        terminal_cutoff = now - timedelta(seconds=request.terminal_older_than_s)
+        stale = await asyncio.to_thread(self._stale, cutoff, terminal_cutoff, request.limit)
         counts = {"booked": 0, "closed": 0, "refunds_done": 0, "refunds_failed": 0, "unresolved": 0}
         for item in stale:
             activity.heartbeat(item.id)
@@ -68,12 +73,18 @@ class JanitorActivities:
             counts[await self._resolve(item, found)] += 1
         return JanitorReport(**counts)
 
-    def _stale(self, cutoff: datetime, limit: int) -> list[_Stale]:
+    def _stale(self, cutoff: datetime, terminal_cutoff: datetime, limit: int) -> list[_Stale]:
         with session_scope(self._engine) as session:
             oids = {loc.id: loc.gravity_oid for loc in session.exec(select(Location))}
             payments = session.exec(
                 select(Payment)
                 .where(Payment.status == "pending", Payment.method == "card_on_file", Payment.created_at < cutoff)  # type: ignore[operator]
+                .order_by(Payment.created_at)  # type: ignore[arg-type]
+                .limit(limit)
+            ).all()
+            terminal_sales = session.exec(
+                select(Payment)
+                .where(Payment.status.in_(("pending", "unknown")), Payment.method == "terminal", Payment.created_at < terminal_cutoff)  # type: ignore[attr-defined, operator]
                 .order_by(Payment.created_at)  # type: ignore[arg-type]
                 .limit(limit)
             ).all()
@@ -86,6 +97,7 @@ class JanitorActivities:
             ).all()
             return [
                 *(_Stale("payment", p.id, p.external_transaction_id, oids[p.location_id], p.purpose) for p in payments),
+                *(_Stale("terminal", p.id, p.external_transaction_id, oids[p.location_id], p.purpose) for p in terminal_sales),
                 *(_Stale("refund", r.id, r.external_transaction_id, oids[location_id]) for r, location_id in refunds),
             ]
 
@@ -95,6 +107,10 @@ class JanitorActivities:
         if found is None:
             await asyncio.to_thread(self._close_unsent, item.id)
             return "closed"
+        if item.kind == "terminal":
+            # The terminal's own booking: facts first, a deposit credited, any excess given back.
+            await self._terminal.record_terminal_result(TerminalRecord(item.id, gateway_result(found)))
+            return "booked"
         if item.purpose == "deposit":
             await asyncio.to_thread(self._deposits._record, item.id, found)
             return "booked"

@@ -429,10 +429,14 @@ class InvoiceCancellationOutcome:
 # ----------------------------------------------------------------- the janitor and the reconciliation
 @dataclass(frozen=True)
 class JanitorInput:
-    """Resolve money movements still pending after `older_than_s` seconds (at most `limit` a run)."""
+    """Resolve money movements still pending after `older_than_s` seconds (at most `limit` a run).
+
+    A counter-terminal sale is left to its own workflow far longer (`terminal_older_than_s`): that
+    workflow keeps checking for half an hour and may still book a late answer itself."""
 
     older_than_s: int = 600
     limit: int = 500
+    terminal_older_than_s: int = 3 * 3600
 
 
 @dataclass(frozen=True)

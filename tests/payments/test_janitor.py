@@ -120,3 +120,32 @@ async def test_the_schedules_are_created_once_and_the_janitor_runs_as_a_workflow
     )
     assert report.booked == 1
     assert invoice(db, invoice_id).status == "paid"
+
+
+async def test_the_janitor_books_a_terminal_approval_that_ended_in_manual_review(
+    db: Engine, sandbox: SandboxControl, temporal_env: WorkflowEnvironment, gateways: GatewayDirectory, clinic: Clinic,
+    billing_worker: Worker,
+) -> None:
+    """Chaos: the customer's tap was approved during a lookup outage (and no postback came), so the
+    terminal payment ended in manual review, `unknown`, and no sweep ever booked the money."""
+    from tests.payments.helpers import COARSE, DEVICE, OID, counter_invoice, start_at_counter, wait_for_state
+
+    sandbox.configure_postbacks(hold=True)  # the postback is lost too
+    invoice_id = counter_invoice(db, clinic, 5_000)
+    handle = await start_at_counter(temporal_env, db, gateways, clinic, invoice_id=invoice_id, timing=COARSE)
+    view = await wait_for_state(handle, "waiting_at_counter")
+    sandbox.inject_fault("lookup", "500", count=1_000)
+    sandbox.present_card(OID, DEVICE)
+    await temporal_env.fast_forward(handle)
+    assert (await handle.result()).status == "manual_review"
+    assert [p.status for p in payments_of(db, invoice_id)] == ["unknown"]
+    sandbox.clear_faults()
+
+    assert (await _sweep(db, gateways)).booked == 0  # a terminal sale is left to its workflow for hours
+    report = await ActivityEnvironment().run(
+        JanitorActivities(db, gateways).resolve_stale_money, JanitorInput(older_than_s=0, terminal_older_than_s=0)
+    )
+    assert report.booked == 1
+    assert [(p.id, p.status, p.approved_cents) for p in payments_of(db, invoice_id)] == [(view.payment_id, "approved", 5_000)]
+    assert invoice(db, invoice_id).status == "paid"
+    assert_books_match(db, sandbox)
