@@ -8,7 +8,7 @@ from models.billing import CreditApplication, Deposit, Invoice, InvoiceLine, Pay
 from models.clinic import Client, Location, Pet, SavedCard, Terminal
 from models.idempotency import ApiIdempotency
 from models.ledger import Account, LedgerEntry, LedgerTransaction
-from models.outbox import OutboxEvent
+from models.outbox import OutboxEvent, OutboxStream
 from models.plans import HealthPlan, PlanService
 from models.subscriptions import ServiceRedemption, Subscription
 
@@ -25,6 +25,7 @@ __all__ = [
     "LedgerTransaction",
     "Location",
     "OutboxEvent",
+    "OutboxStream",
     "Payment",
     "Pet",
     "PlanService",

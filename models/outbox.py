@@ -1,8 +1,10 @@
 """The event outbox: what the billing system must act on, written in the same database transaction
 as the change it reports, so an event exists exactly when its change does.
 
-Events of one subscription carry a gapless sequence number (`seq`), so a consumer can tell it
-missed one and resync from the feed.
+Events of one stream carry a gapless sequence number (`seq`), so a consumer can tell it missed one
+and resync from the feed. The next number comes from the stream's counter row, whose upsert locks it:
+writers racing on one stream (a janitor, a refund and a charge on one client) queue there instead of
+colliding on UNIQUE (stream, seq).
 """
 
 from __future__ import annotations
@@ -40,22 +42,34 @@ class OutboxEvent(SQLModel, table=True):
     parked_at: datetime | None = Field(default=None, sa_column=tz("parked_at", nullable=True))
 
 
+class OutboxStream(SQLModel, table=True):
+    """The last sequence number handed out on one stream."""
+
+    __tablename__ = "outbox_stream"
+    stream: str = Field(sa_column=Column("stream", Text, primary_key=True))
+    last_seq: int = Field(sa_column=Column("last_seq", Integer, nullable=False))
+
+
 def emit(session: Session, *, type: str, stream: str, payload: dict[str, Any], dedupe_key: str | None = None) -> None:
     """Add an event to `stream` with the next sequence number, in one statement.
 
     `dedupe_key` makes emission idempotent for activities that retry: the event id is derived from it
-    and a second emission with the same key inserts nothing. The sequence number is computed in the
-    same INSERT; two writers racing on one stream collide on UNIQUE (stream, seq) and the loser's
-    transaction is retried by its activity - each stream has one writer (its workflow) in practice.
+    and a second emission with the same key inserts nothing and takes no number. The counter row stays
+    locked until commit, so a second writer on the stream waits and then takes the number after.
     """
     event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"event:{dedupe_key}")) if dedupe_key else str(uuid.uuid4())
     session.execute(_EMIT, {"event_id": event_id, "type": type, "stream": stream, "payload": json.dumps(payload)})
 
 
-# Built once (its cache key is memoized): a charge emits two events.
+# Built once (its cache key is memoized): a charge emits two events. One statement: the counter's
+# upsert re-reads a row another transaction committed meanwhile, which MAX(seq) in one snapshot cannot.
 _EMIT = text(
+    "WITH next AS ("
+    " INSERT INTO outbox_stream (stream, last_seq)"
+    " SELECT :stream, 1 WHERE NOT EXISTS (SELECT 1 FROM outbox_event WHERE event_id = :event_id)"
+    " ON CONFLICT (stream) DO UPDATE SET last_seq = outbox_stream.last_seq + 1"
+    " RETURNING last_seq) "
     "INSERT INTO outbox_event (event_id, type, stream, seq, payload, delivery_attempts) "
-    "SELECT :event_id, :type, :stream, COALESCE(MAX(seq), 0) + 1, CAST(:payload AS jsonb), 0 "
-    "FROM outbox_event WHERE stream = :stream "
+    "SELECT :event_id, :type, :stream, next.last_seq, CAST(:payload AS jsonb), 0 FROM next "
     "ON CONFLICT (event_id) DO NOTHING"
 )
