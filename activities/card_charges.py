@@ -34,7 +34,13 @@ from activities.gateways import GatewayDirectory
 from activities.heartbeat import heartbeating
 from activities.invoice_compensation import GiveBack
 from foundation.contracts import NOT_CHARGED_IN_PROGRESS, NOT_CHARGED_NETWORK_LIMIT, NOT_CHARGED_SUPERSEDED, ChargeOutcome
-from foundation.ids import external_id
+from foundation.ids import (
+    card_disabled_event_key,
+    external_id,
+    payment_decline_unclassified_event_key,
+    payment_failed_event_key,
+    payment_succeeded_event_key,
+)
 from foundation.telemetry import counters, log_context
 from gravity.errors import PermanentGravityError
 from gravity.results import DeclineClass, Outcome, TransactionResult
@@ -306,7 +312,7 @@ class CardCollector:
                     type="payment.succeeded",
                     stream=stream,
                     payload={"invoice_id": payment.invoice_id, "amount_cents": payment.approved_cents, "attempt": payment.attempt},
-                    dedupe_key=f"payment.succeeded:{payment.id}",
+                    dedupe_key=payment_succeeded_event_key(payment.id),
                 )
             else:
                 reason = _text(result.decline_reason)
@@ -318,7 +324,7 @@ class CardCollector:
                     type="payment.failed",
                     stream=stream,
                     payload={"invoice_id": payment.invoice_id, "reason": reason, "class": klass, "attempt": payment.attempt},
-                    dedupe_key=f"payment.failed:{payment.id}",
+                    dedupe_key=payment_failed_event_key(payment.id),
                 )
             return outcome_from_rows(invoice, payment), booking
 
@@ -341,11 +347,11 @@ def _after_decline(session: Session, payment: Payment, result: TransactionResult
             session.add(card)
             emit(session, type="card.disabled", stream=stream,
                  payload={"card_id": card.id, "masked_number": card.masked_number, "reason": _text(result.decline_reason), "payment_id": payment.id},
-                 dedupe_key=f"card.disabled:{card.id}:{payment.id}")
+                 dedupe_key=card_disabled_event_key(card.id, payment.id))
     if not result.decline_known:
         emit(session, type="payment.decline_unclassified", stream=stream,
              payload={"payment_id": payment.id, "result_message": result.result_message},
-             dedupe_key=f"payment.decline_unclassified:{payment.id}")
+             dedupe_key=payment_decline_unclassified_event_key(payment.id))
 
 
 def _site_refusal(site: ChargeSite, invoice: Invoice, when: datetime) -> str | None:

@@ -20,6 +20,14 @@ from temporalio.exceptions import ApplicationError
 from activities.gateways import GatewayDirectory
 from activities.refunds import Refunder, RefundOutcome
 from foundation.contracts import CompensationPlan, CompensationStep, GiveBackOutcome
+from foundation.ids import (
+    event_stream,
+    excess_key,
+    invoice_cancellation_key,
+    payment_excess_returned_event_key,
+    refund_attempt_key,
+    void_attempt_key,
+)
 from gravity.client import GravityClient
 from gravity.errors import VoidNotPossible
 from gravity.results import TransactionResult
@@ -60,7 +68,7 @@ class GiveBack:
         `void:{key}` and the refund's `refund:{key}`. With `unapply` the money also comes off the
         invoice's paid amount (cancellation, late approvals), instead of being a refund expense.
         """
-        void_key, refund_key = f"void:{key}", f"refund:{key}"
+        void_key, refund_key = void_attempt_key(key), refund_attempt_key(key)
         existing, refundable, whole = await asyncio.to_thread(self._state, payment_id, void_key, refund_key)
         done = next((r for r in existing if r.status == "done"), None)
         if done is not None:
@@ -111,7 +119,7 @@ class GiveBack:
         if amount == 0:
             return GiveBackOutcome(payment_id, "none", 0)
         outcome = await self.give_back(
-            payment_id=payment_id, amount_cents=amount, key=f"excess:{payment_id}", reason="approved after the invoice no longer needed it"
+            payment_id=payment_id, amount_cents=amount, key=excess_key(payment_id), reason="approved after the invoice no longer needed it"
         )
         await asyncio.to_thread(self._excess_returned, outcome)
         return outcome
@@ -125,10 +133,10 @@ class GiveBack:
         with session_scope(self._engine) as session:
             payment = session.get(Payment, outcome.payment_id)
             assert payment is not None
-            stream = f"subscription:{payment.subscription_id}" if payment.subscription_id else f"client:{payment.client_id}"
+            stream = event_stream(payment.subscription_id, payment.client_id)
             emit(session, type="payment.excess_returned", stream=stream,
                  payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "by": outcome.kind, "amount_cents": outcome.amount_cents},
-                 dedupe_key=f"payment.excess_returned:{payment.id}")
+                 dedupe_key=payment_excess_returned_event_key(payment.id))
 
     def _state(self, payment_id: str, void_key: str, refund_key: str) -> tuple[list[Refund], int, int]:
         with session_scope(self._engine) as session:
@@ -197,7 +205,7 @@ class InvoiceCompensationActivities:
             return await self._give_back.give_back(
                 payment_id=step.payment_id,
                 amount_cents=None,
-                key=f"cancel:{step.invoice_id}:{step.payment_id}",
+                key=invoice_cancellation_key(step.invoice_id, step.payment_id),
                 reason=f"invoice {step.invoice_id} cancelled: {step.reason}".strip(": "),
                 unapply=True,
             )

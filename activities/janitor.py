@@ -23,6 +23,13 @@ from activities.deposits import DepositTaker
 from activities.gateways import GatewayDirectory
 from activities.invoice_compensation import GiveBack
 from foundation.contracts import JanitorInput, JanitorReport, ReconciliationInput, ReconciliationReport
+from foundation.ids import (
+    RECONCILIATION_STREAM,
+    event_stream,
+    payment_closed_unsent_event_key,
+    reconciliation_completed_event_key,
+    reconciliation_difference_event_key,
+)
 from gravity.errors import GravityError
 from gravity.results import TransactionResult
 from models.billing import Payment, Refund
@@ -107,7 +114,7 @@ class JanitorActivities:
         with session_scope(self._engine) as session:
             payment = session.get(Payment, payment_id)
             assert payment is not None
-            return f"subscription:{payment.subscription_id}" if payment.subscription_id else f"client:{payment.client_id}"
+            return event_stream(payment.subscription_id, payment.client_id)
 
     def _close_unsent(self, payment_id: str) -> None:
         with session_scope(self._engine) as session:
@@ -115,7 +122,7 @@ class JanitorActivities:
             close_attempt(session, payment, status="failed", message="not sent: Gravity never saw this attempt (closed by the janitor)")
             emit(session, type="payment.closed_unsent", stream=_stream(payment),
                  payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "external_transaction_id": payment.external_transaction_id},
-                 dedupe_key=f"payment.closed_unsent:{payment.id}")
+                 dedupe_key=payment_closed_unsent_event_key(payment.id))
 
     def _resolve_refund(self, refund_id: str, found: TransactionResult | None) -> str:
         with session_scope(self._engine) as session:
@@ -171,13 +178,13 @@ class JanitorActivities:
     def _report(self, day: date, checked: int, differences: list[str]) -> None:
         with session_scope(self._engine) as session:
             for index, difference in enumerate(differences):
-                emit(session, type="reconciliation.difference", stream="finance:reconciliation",
+                emit(session, type="reconciliation.difference", stream=RECONCILIATION_STREAM,
                      payload={"day": day.isoformat(), "difference": difference},
-                     dedupe_key=f"reconciliation.difference:{day.isoformat()}:{index}:{difference}")
-            emit(session, type="reconciliation.completed", stream="finance:reconciliation",
+                     dedupe_key=reconciliation_difference_event_key(day, index, difference))
+            emit(session, type="reconciliation.completed", stream=RECONCILIATION_STREAM,
                  payload={"day": day.isoformat(), "checked": checked, "differences": len(differences)},
-                 dedupe_key=f"reconciliation.completed:{day.isoformat()}:{checked}:{len(differences)}")
+                 dedupe_key=reconciliation_completed_event_key(day, checked, len(differences)))
 
 
 def _stream(payment: Payment) -> str:
-    return f"subscription:{payment.subscription_id}" if payment.subscription_id else f"client:{payment.client_id}"
+    return event_stream(payment.subscription_id, payment.client_id)

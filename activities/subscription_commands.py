@@ -25,7 +25,25 @@ from activities.card_charges import CardCollector
 from activities.cards import card_expired_on
 from activities.gateways import GatewayDirectory
 from activities.refunds import Refunder
-from foundation.ids import external_id
+from foundation.ids import (
+    card_changed_event_key,
+    external_id,
+    invoice_id_for,
+    plan_changed_event_key,
+    proration_charge_key,
+    proration_credit_deposit_id,
+    proration_credit_reference,
+    proration_invoice_key,
+    settlement_charge_key,
+    settlement_credit_deposit_id,
+    settlement_credit_reference,
+    settlement_failed_event_key,
+    settlement_invoice_key,
+    settlement_refund_key,
+    settlement_refund_prefix,
+    subscription_cancelled_event_key,
+    subscription_stream,
+)
 from foundation.contracts import CancelInput, CancelOutcome, CardChange, PlanChangeInput, PlanChangeOutcome, PlanTerms
 from models.billing import CreditApplication, Deposit, Invoice, Payment, Refund
 from models.clinic import Location, SavedCard
@@ -106,9 +124,9 @@ class SubscriptionCommandActivities:
             emit(
                 session,
                 type="subscription.card_changed",
-                stream=f"subscription:{sub.id}",
+                stream=subscription_stream(sub.id),
                 payload={"card_id": card.id, "masked_number": card.masked_number},
-                dedupe_key=f"card_changed:{sub.id}:{card.id}:{info.workflow_run_id}",
+                dedupe_key=card_changed_event_key(sub.id, card.id, info.workflow_run_id),
             )
 
     # ------------------------------------------------------------------ cancel now
@@ -125,10 +143,10 @@ class SubscriptionCommandActivities:
                 await self._collector.collect(
                     invoice_id=settlement_invoice_id,
                     card_id=request.card_id,
-                    attempt_key=f"settlement:{request.subscription_id}:1",
+                    attempt_key=settlement_charge_key(request.subscription_id),
                     attempt=1,
                     when=request.cancel_at,
-                    stream=f"subscription:{request.subscription_id}",
+                    stream=subscription_stream(request.subscription_id),
                 )
             for payment_id, amount, attempt_key in to_send:
                 outcome = await self._refunder.give_back(
@@ -173,8 +191,8 @@ class SubscriptionCommandActivities:
 
     def _settlement_failed(self, subscription_id: str, detail: str) -> None:
         with session_scope(self._engine) as session:
-            emit(session, type="subscription.settlement_failed", stream=f"subscription:{subscription_id}",
-                 payload={"detail": detail}, dedupe_key=f"subscription.settlement_failed:{subscription_id}")
+            emit(session, type="subscription.settlement_failed", stream=subscription_stream(subscription_id),
+                 payload={"detail": detail}, dedupe_key=settlement_failed_event_key(subscription_id))
 
     def _settlement(self, session: Session, sub: Subscription, request: CancelInput, tz: str) -> proration.Settlement:
         if request.period_start is None or request.period_end is None:
@@ -213,10 +231,10 @@ class SubscriptionCommandActivities:
             collection = await self._collector.collect(
                 invoice_id=invoice_id,
                 card_id=request.card_id,
-                attempt_key=f"proration:{request.subscription_id}:{request.change_at.isoformat()}:1",
+                attempt_key=proration_charge_key(request.subscription_id, request.change_at),
                 attempt=1,
                 when=request.change_at,
-                stream=f"subscription:{request.subscription_id}",
+                stream=subscription_stream(request.subscription_id),
             )
         message = f"now on plan {plan.id}; " + (
             f"charged {net} cents for the rest of the period" if net > 0 else f"credited {-net} cents" if net < 0 else "no proration"
@@ -252,9 +270,9 @@ class SubscriptionCommandActivities:
             emit(
                 session,
                 type="subscription.plan_changed",
-                stream=f"subscription:{sub.id}",
+                stream=subscription_stream(sub.id),
                 payload={"from": request.old_plan.plan_id, "to": plan.id, "net_cents": 0 if result is None else result.net_cents},
-                dedupe_key=f"plan_changed:{sub.id}:{plan.id}:{request.change_at.isoformat()}",
+                dedupe_key=plan_changed_event_key(sub.id, plan.id, request.change_at),
             )
             return plan, new_terms, result, invoice_id
 
@@ -318,21 +336,15 @@ def _mark_cancelled(session: Session, sub: Subscription, request: CancelInput, s
     emit(
         session,
         type="subscription.cancelled",
-        stream=f"subscription:{sub.id}",
+        stream=subscription_stream(sub.id),
         payload={"reason": request.reason, "settlement": settlement.kind, "settlement_cents": settlement.amount_cents},
-        dedupe_key=f"subscription.cancelled:{sub.id}",
+        dedupe_key=subscription_cancelled_event_key(sub.id),
     )
-
-
-def _settlement_refund_key(subscription_id: str, index: int, payment_id: str) -> str:
-    """The first payment keeps the key a single-payment settlement always had (an activity retried
-    across a deploy finds its row); each further payment gets a key of its own."""
-    return f"settlement-refund:{subscription_id}" if index == 0 else f"settlement-refund:{subscription_id}:{payment_id}"
 
 
 def _settlement_refunds(session: Session, subscription_id: str) -> list[Refund]:
     """The settlement's refund rows an earlier try reserved, if any."""
-    prefix = f"settlement-refund:{subscription_id}"
+    prefix = settlement_refund_prefix(subscription_id)
     rows = session.exec(select(Refund).where(Refund.attempt_key.like(f"{prefix}%"))).all()  # type: ignore[attr-defined]
     return [r for r in rows if r.attempt_key == prefix or r.attempt_key.startswith(prefix + ":")]
 
@@ -347,7 +359,7 @@ def _reserve_settlement_refunds(session: Session, sub: Subscription, period_star
         amount = min(left, refundable_cents(payment))
         if amount <= 0:
             continue
-        key = _settlement_refund_key(sub.id, index, payment.id)
+        key = settlement_refund_key(sub.id, index, payment.id)
         refund, _ = start_refund(
             session, payment_id=payment.id, amount_cents=amount, kind="refund", attempt_key=key, external_transaction_id=external_id(key),
             reason="early cancellation: unused part of the current period",
@@ -361,13 +373,13 @@ def _reserve_settlement_refunds(session: Session, sub: Subscription, period_star
 
 def _settlement_credit(session: Session, sub: Subscription, amount_cents: int) -> None:
     """Unused days paid with client credit go back to the client as credit."""
-    deposit_id = "dep_" + external_id(f"settlement_credit:{sub.id}").replace("-", "")[:24]
+    deposit_id = settlement_credit_deposit_id(sub.id)
     if session.get(Deposit, deposit_id) is not None:
         return
     session.add(Deposit(id=deposit_id, client_id=sub.client_id, location_id=sub.location_id, amount_cents=amount_cents,
                         remaining_cents=amount_cents, source="proration"))
     session.flush()
-    post(session, reference=f"settlement_credit:{deposit_id}", kind="settlement_credit", location_id=sub.location_id, client_id=sub.client_id,
+    post(session, reference=settlement_credit_reference(deposit_id), kind="settlement_credit", location_id=sub.location_id, client_id=sub.client_id,
          entries=[(Account.REFUNDS, amount_cents), (Account.CLIENT_CREDIT, -amount_cents)])
 
 
@@ -399,7 +411,7 @@ def _current_period_payments(session: Session, subscription_id: str, period_star
 
 def _one_off_invoice(session: Session, sub: Subscription, *, key: str, kind: str, amount_cents: int, description: str, revenue: Account) -> str:
     """A settlement or proration invoice, created once per key, with its ledger posting."""
-    invoice_id = "inv_" + external_id(key).replace("-", "")[:24]
+    invoice_id = invoice_id_for(key)
     if session.get(Invoice, invoice_id) is not None:
         return invoice_id
     create_counter_invoice(
@@ -411,28 +423,28 @@ def _one_off_invoice(session: Session, sub: Subscription, *, key: str, kind: str
 
 def _settlement_invoice(session: Session, sub: Subscription, amount_cents: int, reason: str) -> str:
     return _one_off_invoice(
-        session, sub, key=f"settlement:{sub.id}", kind="settlement", amount_cents=amount_cents,
+        session, sub, key=settlement_invoice_key(sub.id), kind="settlement", amount_cents=amount_cents,
         description=f"Early cancellation settlement: {reason}", revenue=Account.FEE_REVENUE,
     )
 
 
 def _proration_invoice(session: Session, sub: Subscription, request: PlanChangeInput, amount_cents: int) -> str:
     return _one_off_invoice(
-        session, sub, key=f"proration:{sub.id}:{request.change_at.isoformat()}", kind="proration", amount_cents=amount_cents,
+        session, sub, key=proration_invoice_key(sub.id, request.change_at), kind="proration", amount_cents=amount_cents,
         description=f"Plan change {request.old_plan.plan_id} -> {request.new_plan_id}, rest of period", revenue=Account.PLAN_REVENUE,
     )
 
 
 def _proration_credit(session: Session, sub: Subscription, request: PlanChangeInput, amount_cents: int) -> None:
     """A downgrade's unused difference becomes client credit, applied to the next invoices."""
-    deposit_id = "dep_" + external_id(f"proration_credit:{sub.id}:{request.change_at.isoformat()}").replace("-", "")[:24]
+    deposit_id = proration_credit_deposit_id(sub.id, request.change_at)
     if session.get(Deposit, deposit_id) is not None:
         return
     session.add(Deposit(id=deposit_id, client_id=sub.client_id, location_id=sub.location_id, amount_cents=amount_cents, remaining_cents=amount_cents))
     session.flush()
     post(
         session,
-        reference=f"proration_credit:{deposit_id}",
+        reference=proration_credit_reference(deposit_id),
         kind="proration_credit",
         location_id=sub.location_id,
         client_id=sub.client_id,

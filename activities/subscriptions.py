@@ -21,7 +21,7 @@ from activities.card_charges import CardCollector, CardOnFile, ChargeSite, Prepa
 from activities.cards import card_expired_on
 from activities.gateways import GatewayDirectory
 from foundation.contracts import ChargeAsked, ChargeOutcome, ChargeRequest, StatusChange
-from foundation.ids import charge_key, invoice_id_for_cycle, invoice_retry_key
+from foundation.ids import card_expiring_event_key, charge_key, invoice_id_for_cycle, invoice_retry_key, subscription_stream
 from models.billing import Deposit
 from models.db import session_scope
 from models.invoicing import LineSpec, apply_client_credit, ensure_cycle_invoice, open_balance
@@ -116,7 +116,7 @@ class SubscriptionActivities:
                 attempt_key=invoice_retry_key(request.invoice_id, request.attempt),
                 attempt=request.attempt,
                 when=request.attempt_at or request.due_at,
-                stream=f"subscription:{request.subscription_id}",
+                stream=subscription_stream(request.subscription_id),
             )
         return await self._collector.collect(
             invoice_id=invoice_id_for_cycle(request.subscription_id, request.period_start),
@@ -124,7 +124,7 @@ class SubscriptionActivities:
             attempt_key=charge_key(request.subscription_id, request.period_start, request.attempt),
             attempt=request.attempt,
             when=max(request.due_at, request.attempt_at or request.due_at),
-            stream=f"subscription:{request.subscription_id}",
+            stream=subscription_stream(request.subscription_id),
             before=lambda session: self._invoice_cycle_in(session, request),
         )
 
@@ -162,9 +162,9 @@ class SubscriptionActivities:
             emit(
                 session,
                 type="card.expiring",
-                stream=f"subscription:{request.subscription_id}",
+                stream=subscription_stream(request.subscription_id),
                 payload={"card_id": card.id, "expires": f"{card.exp_month:02d}/{card.exp_year}", "next_due_at": request.next_due_at.isoformat()},
-                dedupe_key=f"card.expiring:{request.subscription_id}:{card.id}:{request.cycle_index}",
+                dedupe_key=card_expiring_event_key(request.subscription_id, card.id, request.cycle_index),
             )
 
     @activity.defn(name="live_subscription_ids")
@@ -201,7 +201,7 @@ class SubscriptionActivities:
                 emit(
                     session,
                     type=change.event_type,
-                    stream=f"subscription:{sub.id}",
+                    stream=subscription_stream(sub.id),
                     payload={"status": change.status, "detail": change.detail},
                     dedupe_key=change.event_key,
                 )

@@ -16,7 +16,28 @@ from sqlalchemy import bindparam, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 
-from foundation.ids import cycle_key, invoice_id_for_cycle
+from foundation.ids import (
+    client_stream,
+    credit_applied_reference,
+    credit_returned_reference,
+    cycle_invoice_number,
+    cycle_key,
+    deposit_id_for_payment,
+    deposit_received_event_key,
+    event_stream,
+    invoice_id_for_cycle,
+    invoice_issued_event_key,
+    invoice_issued_reference,
+    invoice_refunds_reclassified_reference,
+    invoice_void_reference,
+    invoice_voided_event_key,
+    one_off_invoice_number,
+    overpayment_deposit_id,
+    payment_approved_reference,
+    payment_id_for,
+    payment_overpaid_event_key,
+    subscription_stream,
+)
 from models.billing import CreditApplication, Deposit, Invoice, InvoiceLine, Payment
 from models.clinic import Location
 from models.columns import utcnow
@@ -137,7 +158,7 @@ def ensure_cycle_invoice(
     total = sum(line.amount_cents for line in lines)
     values = {
         "id": invoice_id,
-        "number": f"S-{subscription_id}-{cycle_index + 1:03d}",
+        "number": cycle_invoice_number(subscription_id, cycle_index),
         "kind": "subscription",
         "client_id": client_id,
         "location_id": location_id,
@@ -160,9 +181,9 @@ def ensure_cycle_invoice(
     emit(
         session,
         type="invoice.issued",
-        stream=f"subscription:{subscription_id}",
+        stream=subscription_stream(subscription_id),
         payload={"invoice_id": invoice_id, "total_cents": total, "period_start": period_start.isoformat()},
-        dedupe_key=f"invoice.issued:{invoice_id}",
+        dedupe_key=invoice_issued_event_key(invoice_id),
     )
     return inserted, True
 
@@ -184,7 +205,7 @@ def _post_invoice_issued(session: Session, invoice_id: str, location_id: str, cl
         by_account[line.revenue] = by_account.get(line.revenue, 0) + line.amount_cents
     post(
         session,
-        reference=f"invoice:{invoice_id}:issued",
+        reference=invoice_issued_reference(invoice_id),
         kind="invoice_issued",
         location_id=location_id,
         client_id=client_id,
@@ -216,9 +237,10 @@ def apply_client_credit(session: Session, invoice: Invoice) -> int:
         application = CreditApplication(deposit_id=deposit.id, invoice_id=invoice.id, amount_cents=amount)
         session.add(application)
         session.flush()
+        assert application.id is not None
         post(
             session,
-            reference=f"credit_application:{application.id}",
+            reference=credit_applied_reference(application.id),
             kind="credit_applied",
             location_id=invoice.location_id,
             client_id=invoice.client_id,
@@ -260,7 +282,7 @@ def new_attempt(
     """Write the payment row of an attempt the caller has just found absent (`find_attempt`), under
     the invoice's lock; the UNIQUE attempt key refuses a second row whatever happens."""
     payment = Payment(
-        id="pay_" + external_transaction_id.replace("-", "")[:24],
+        id=payment_id_for(external_transaction_id),
         external_transaction_id=external_transaction_id,
         attempt_key=attempt_key,
         invoice_id=invoice.id,
@@ -313,7 +335,7 @@ def record_approved(
     session.flush()
     if approved_cents == 0:
         return Booking()
-    reference = f"payment:{payment.external_transaction_id}:approved"
+    reference = payment_approved_reference(payment.external_transaction_id)
     if payment.invoice_id is None or payment.purpose != "invoice":
         post(session, reference=reference, kind="payment_approved", location_id=payment.location_id, client_id=payment.client_id,
              payment_id=payment.id, entries=[(Account.GATEWAY_CLEARING, approved_cents), (Account.CLIENT_CREDIT, -approved_cents)])
@@ -352,7 +374,7 @@ def _hold_excess(session: Session, payment: Payment, invoice: Invoice, excess: i
     location = session.get(Location, payment.location_id)
     keep = location is not None and location.overpayment_policy == "keep_as_credit"
     deposit = Deposit(
-        id="dep_over_" + payment.external_transaction_id.replace("-", "")[:20],
+        id=overpayment_deposit_id(payment.external_transaction_id),
         client_id=payment.client_id,
         location_id=payment.location_id,
         payment_id=payment.id,
@@ -362,11 +384,11 @@ def _hold_excess(session: Session, payment: Payment, invoice: Invoice, excess: i
         source="overpayment",
     )
     session.add(deposit)
-    stream = f"subscription:{invoice.subscription_id}" if invoice.subscription_id else f"client:{payment.client_id}"
+    stream = event_stream(invoice.subscription_id, payment.client_id)
     emit(session, type="payment.overpaid", stream=stream,
          payload={"payment_id": payment.id, "invoice_id": invoice.id, "invoice_status": invoice.status, "excess_cents": excess,
                   "deposit_id": deposit.id, "policy": "keep_as_credit" if keep else "give_back"},
-         dedupe_key=f"payment.overpaid:{payment.id}")
+         dedupe_key=payment_overpaid_event_key(payment.id))
     session.flush()
     return deposit
 
@@ -397,7 +419,7 @@ def create_counter_invoice(
     total = sum(line.amount_cents for line in lines)
     invoice = Invoice(
         id=invoice_id,
-        number=f"{kind[0].upper()}-{invoice_id.removeprefix('inv_')[:12]}",
+        number=one_off_invoice_number(kind, invoice_id),
         kind=kind,
         client_id=client_id,
         location_id=location_id,
@@ -410,9 +432,9 @@ def create_counter_invoice(
     session.flush()
     _insert_lines(session, invoice_id, lines)
     _post_invoice_issued(session, invoice_id, location_id, client_id, lines)
-    stream = f"subscription:{subscription_id}" if subscription_id else f"client:{client_id}"
+    stream = event_stream(subscription_id, client_id)
     emit(session, type="invoice.issued", stream=stream, payload={"invoice_id": invoice_id, "total_cents": total},
-         dedupe_key=f"invoice.issued:{invoice_id}")
+         dedupe_key=invoice_issued_event_key(invoice_id))
     session.flush()
     return invoice
 
@@ -434,7 +456,7 @@ def start_deposit_attempt(
     if existing is not None:
         return existing, False
     payment = Payment(
-        id="pay_" + external_transaction_id.replace("-", "")[:24],
+        id=payment_id_for(external_transaction_id),
         external_transaction_id=external_transaction_id,
         attempt_key=attempt_key,
         invoice_id=None,
@@ -464,7 +486,7 @@ def record_deposit(session: Session, payment: Payment) -> Deposit | None:
     if existing is not None:
         return existing
     deposit = Deposit(
-        id="dep_" + payment.external_transaction_id.replace("-", "")[:24],
+        id=deposit_id_for_payment(payment.external_transaction_id),
         client_id=payment.client_id,
         location_id=payment.location_id,
         payment_id=payment.id,
@@ -473,9 +495,9 @@ def record_deposit(session: Session, payment: Payment) -> Deposit | None:
         status="held",
     )
     session.add(deposit)
-    emit(session, type="deposit.received", stream=f"client:{payment.client_id}",
+    emit(session, type="deposit.received", stream=client_stream(payment.client_id),
          payload={"deposit_id": deposit.id, "payment_id": payment.id, "amount_cents": deposit.amount_cents},
-         dedupe_key=f"deposit.received:{deposit.id}")
+         dedupe_key=deposit_received_event_key(deposit.id))
     session.flush()
     return deposit
 
@@ -510,7 +532,7 @@ def return_credit_application(session: Session, application_id: int) -> int:
     application = session.get(CreditApplication, application_id)
     if application is None:
         return 0
-    reference = f"credit_application:{application.id}:returned"
+    reference = credit_returned_reference(application_id)
     if session.exec(select(LedgerTransaction).where(LedgerTransaction.reference == reference)).first() is not None:
         return 0
     invoice = lock_invoice(session, application.invoice_id)
@@ -553,7 +575,7 @@ def write_off_unpaid(session: Session, invoice: Invoice, *, reason: str) -> int:
     from models.ledger import LedgerEntry, LedgerTransaction
 
     unpaid = open_balance(invoice)
-    issued = session.exec(select(LedgerTransaction).where(LedgerTransaction.reference == f"invoice:{invoice.id}:issued")).first()
+    issued = session.exec(select(LedgerTransaction).where(LedgerTransaction.reference == invoice_issued_reference(invoice.id))).first()
     revenue: dict[Account, int] = {}
     if issued is not None:
         for entry in session.exec(select(LedgerEntry).where(LedgerEntry.transaction_id == issued.id)).all():
@@ -566,7 +588,7 @@ def write_off_unpaid(session: Session, invoice: Invoice, *, reason: str) -> int:
     session.add(invoice)
     post(
         session,
-        reference=f"invoice:{invoice.id}:void",
+        reference=invoice_void_reference(invoice.id),
         kind="invoice_void",
         location_id=invoice.location_id,
         client_id=invoice.client_id,
@@ -581,7 +603,7 @@ def write_off_unpaid(session: Session, invoice: Invoice, *, reason: str) -> int:
 def credit_returned(session: Session, application_id: int) -> bool:
     from models.ledger import LedgerTransaction
 
-    reference = f"credit_application:{application_id}:returned"
+    reference = credit_returned_reference(application_id)
     return session.exec(select(LedgerTransaction).where(LedgerTransaction.reference == reference)).first() is not None
 
 
@@ -614,7 +636,7 @@ def void_invoice(session: Session, invoice: Invoice, *, reason: str) -> None:
         leftover = invoice.paid_cents
         post(
             session,
-            reference=f"invoice:{invoice.id}:refunds_reclassified",
+            reference=invoice_refunds_reclassified_reference(invoice.id),
             kind="invoice_void_refunds",
             location_id=invoice.location_id,
             client_id=invoice.client_id,
@@ -622,12 +644,12 @@ def void_invoice(session: Session, invoice: Invoice, *, reason: str) -> None:
             entries=[(Account.RECEIVABLE, leftover), (Account.REFUNDS, -leftover)],
         )
         _reduce_paid(session, invoice, leftover)
-    issued = session.exec(select(LedgerTransaction).where(LedgerTransaction.reference == f"invoice:{invoice.id}:issued")).first()
+    issued = session.exec(select(LedgerTransaction).where(LedgerTransaction.reference == invoice_issued_reference(invoice.id))).first()
     if issued is not None:
         entries = session.exec(select(LedgerEntry).where(LedgerEntry.transaction_id == issued.id)).all()
         post(
             session,
-            reference=f"invoice:{invoice.id}:void",
+            reference=invoice_void_reference(invoice.id),
             kind="invoice_void",
             location_id=invoice.location_id,
             client_id=invoice.client_id,
@@ -639,7 +661,7 @@ def void_invoice(session: Session, invoice: Invoice, *, reason: str) -> None:
     invoice.next_attempt_at = None
     invoice.updated_at = utcnow()
     session.add(invoice)
-    stream = f"subscription:{invoice.subscription_id}" if invoice.subscription_id else f"client:{invoice.client_id}"
+    stream = event_stream(invoice.subscription_id, invoice.client_id)
     emit(session, type="invoice.voided", stream=stream, payload={"invoice_id": invoice.id, "reason": reason},
-         dedupe_key=f"invoice.voided:{invoice.id}")
+         dedupe_key=invoice_voided_event_key(invoice.id))
     session.flush()

@@ -16,6 +16,7 @@ from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstrain
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, Session, SQLModel
 
+from foundation.ids import event_id_for
 from models.columns import tz
 
 
@@ -48,7 +49,7 @@ def emit(session: Session, *, type: str, stream: str, payload: dict[str, Any], d
     same INSERT; two writers racing on one stream collide on UNIQUE (stream, seq) and the loser's
     transaction is retried by its activity - each stream has one writer (its workflow) in practice.
     """
-    event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"event:{dedupe_key}")) if dedupe_key else str(uuid.uuid4())
+    event_id = event_id_for(dedupe_key) if dedupe_key else str(uuid.uuid4())
     session.execute(_EMIT, {"event_id": event_id, "type": type, "stream": stream, "payload": json.dumps(payload)})
 
 

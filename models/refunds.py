@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
+from foundation.ids import event_stream, refund_done_event_key, refund_done_reference, refund_id_for, refund_unapplied_reference
 from models.billing import Deposit, Payment, Refund
 from models.columns import utcnow
 from models.ledger import Account, post
@@ -78,7 +79,7 @@ def start_refund(
     payment.refunded_cents += amount_cents
     payment.updated_at = utcnow()
     refund = Refund(
-        id="ref_" + external_transaction_id.replace("-", "")[:24],
+        id=refund_id_for(external_transaction_id),
         external_transaction_id=external_transaction_id,
         attempt_key=attempt_key,
         payment_id=payment.id,
@@ -114,7 +115,7 @@ def record_refund_done(session: Session, refund: Refund, *, unique_trans_id: str
             session.add(deposit)
     post(
         session,
-        reference=f"refund:{refund.external_transaction_id}:done",
+        reference=refund_done_reference(refund.external_transaction_id),
         kind=f"{refund.kind}_done",
         location_id=payment.location_id,
         client_id=payment.client_id,
@@ -129,9 +130,9 @@ def record_refund_done(session: Session, refund: Refund, *, unique_trans_id: str
     emit(
         session,
         type="refund.done",
-        stream=f"subscription:{payment.subscription_id}" if payment.subscription_id else f"client:{payment.client_id}",
+        stream=event_stream(payment.subscription_id, payment.client_id),
         payload={"refund_id": refund.id, "payment_id": payment.id, "kind": refund.kind, "amount_cents": refund.amount_cents},
-        dedupe_key=f"refund.done:{refund.id}",
+        dedupe_key=refund_done_event_key(refund.id),
     )
     session.flush()
 
@@ -170,7 +171,7 @@ def unapply_from_invoice(session: Session, refund: Refund) -> int:
     payment = session.get(Payment, refund.payment_id)
     if payment is None or payment.purpose != "invoice":
         return 0
-    reference = f"refund:{refund.external_transaction_id}:unapplied"
+    reference = refund_unapplied_reference(refund.external_transaction_id)
     if session.exec(select(LedgerTransaction).where(LedgerTransaction.reference == reference)).first() is not None:
         return 0
     invoice = lock_invoice(session, refund.invoice_id)

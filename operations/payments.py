@@ -35,7 +35,21 @@ from foundation.contracts import (
     TerminalPaymentInput,
     TerminalTiming,
 )
-from foundation.ids import attempt_payment_id, card_deposit_key, customer_refund_key, deposit_refund_key, new_id, refund_request_id
+from foundation.ids import (
+    attempt_payment_id,
+    cancellation_workflow_id,
+    card_deposit_key,
+    card_deposit_workflow_id,
+    customer_refund_key,
+    deposit_refund_key,
+    new_id,
+    refund_attempt_key,
+    refund_request_id,
+    refund_workflow_id,
+    terminal_attempt_key,
+    terminal_workflow_id,
+    void_attempt_key,
+)
 from gravity.errors import GravityError
 from gravity.postback import parse_postback, verify
 from models.billing import Deposit, Invoice, Payment
@@ -43,10 +57,10 @@ from models.db import session_scope
 from models.invoicing import LineSpec, create_counter_invoice
 from models.ledger import Account
 from models.refunds import credit_of, deposit_refund_refusal, refundable_cents
-from workflows.card_deposit import CardDepositWorkflow, card_deposit_workflow_id
-from workflows.invoice_cancellation import InvoiceCancellationWorkflow, cancellation_workflow_id
-from workflows.refund import RefundWorkflow, refund_workflow_id
-from workflows.terminal_payment import TerminalPaymentWorkflow, terminal_workflow_id
+from workflows.card_deposit import CardDepositWorkflow
+from workflows.invoice_cancellation import InvoiceCancellationWorkflow
+from workflows.refund import RefundWorkflow
+from workflows.terminal_payment import TerminalPaymentWorkflow
 
 
 class PaymentRefused(ValueError):
@@ -144,7 +158,7 @@ class TerminalRequest:
 
 def terminal_attempt(request_id: str) -> tuple[str, str]:
     """(attempt key, payment id) of a terminal request: the workflow id derives from the payment id."""
-    attempt_key = f"terminal:{request_id}"
+    attempt_key = terminal_attempt_key(request_id)
     return attempt_key, attempt_payment_id(attempt_key)
 
 
@@ -331,7 +345,7 @@ def _has_refund(session: Session, key: str) -> bool:
     """True once a refund movement under this business key wrote its void or refund row."""
     from models.billing import Refund
 
-    keys = (f"void:{key}", f"refund:{key}")
+    keys = (void_attempt_key(key), refund_attempt_key(key))
     return session.exec(select(Refund).where(Refund.attempt_key.in_(keys))).first() is not None  # type: ignore[attr-defined]
 
 

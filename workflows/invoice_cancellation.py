@@ -26,12 +26,9 @@ with workflow.unsafe.imports_passed_through():
         InvoiceCancellationOutcome,
         InvoiceChanged,
     )
+    from foundation.ids import cancellation_workflow_id, subscription_workflow_id  # noqa: F401 - the id is re-exported for callers
 
 MAX_ROUNDS = 5
-
-
-def cancellation_workflow_id(invoice_id: str) -> str:
-    return f"invoice-cancellation:{invoice_id}"
 
 
 @workflow.defn(name="InvoiceCancellation")
@@ -87,7 +84,7 @@ class InvoiceCancellationWorkflow:
         self._state = "void"
         if subscription_id:
             try:
-                await workflow.get_external_workflow_handle(f"subscription:{subscription_id}").signal(
+                await workflow.get_external_workflow_handle(subscription_workflow_id(subscription_id)).signal(
                     "invoice_changed", InvoiceChanged(input.invoice_id, "void", 0)
                 )
             except Exception as error:  # noqa: BLE001 - a finished subscription has nothing to learn

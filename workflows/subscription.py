@@ -47,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         SubscriptionState,
         SubscriptionView,
     )
-    from foundation.ids import invoice_id_for_cycle
+    from foundation.ids import invoice_id_for_cycle, subscription_event_key
     from stack.search_attributes import NEXT_DUE_AT, PLAN_ID, SUBSCRIPTION_STATUS
     from workflows import calendar, dunning
     from workflows.retries import (
@@ -438,7 +438,7 @@ class SubscriptionWorkflow:
     ) -> None:
         """Record a status decision in the database (row + outbox event), then in search attributes."""
         self._state.status = status
-        key = f"{event_type}:{self._setup.subscription_id}:{self._state.next_cycle}:{event_suffix}"
+        key = subscription_event_key(event_type, self._setup.subscription_id, self._state.next_cycle, event_suffix)
         await workflow.execute_local_activity(
             "mirror_status",
             StatusChange(

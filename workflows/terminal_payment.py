@@ -35,14 +35,11 @@ with workflow.unsafe.imports_passed_through():
         TerminalRecord,
         TerminalView,
     )
+    from foundation.ids import subscription_workflow_id, terminal_workflow_id  # noqa: F401 - the id is re-exported for callers
     from stack.search_attributes import PAYMENT_STATUS
 
 WAITING = "waiting_at_counter"
 TIMED_OUT = "timed_out_at_counter"
-
-
-def terminal_workflow_id(payment_id: str) -> str:
-    return f"terminal-payment:{payment_id}"
 
 
 @workflow.defn(name="TerminalPayment")
@@ -160,7 +157,7 @@ class TerminalPaymentWorkflow:
         assert outcome.subscription_id is not None and outcome.invoice_id is not None
         change = InvoiceChanged(outcome.invoice_id, outcome.invoice_status or "open", outcome.balance_cents)
         try:
-            await workflow.get_external_workflow_handle(f"subscription:{outcome.subscription_id}").signal("invoice_changed", change)
+            await workflow.get_external_workflow_handle(subscription_workflow_id(outcome.subscription_id)).signal("invoice_changed", change)
         except Exception as error:  # noqa: BLE001 - a finished subscription has nothing to learn
             workflow.logger.info("subscription %s not signalled: %s", outcome.subscription_id, error)
 
