@@ -32,6 +32,7 @@ from foundation.ids import (
     refund_attempt_key,
     void_attempt_key,
 )
+from foundation.statuses import PaymentResult, PaymentStatus
 from foundation.telemetry import counters
 from gravity.errors import PermanentGravityError
 from gravity.results import Outcome, TransactionResult
@@ -90,13 +91,13 @@ class DepositTaker:
     def _close_refused(self, payment_id: str, message: str) -> None:
         with session_scope(self._engine) as session:
             payment = session.exec(select(Payment).where(Payment.id == payment_id).with_for_update()).one()
-            close_attempt(session, payment, status="failed", message=f"refused by Gravity: {message}")
+            close_attempt(session, payment, status=PaymentStatus.FAILED, message=f"refused by Gravity: {message}")
 
     def _prepare(self, client_id: str, card_id: str, amount_cents: int, request_key: str) -> _Ready:
         attempt_key = card_deposit_key(client_id, request_key)
         with session_scope(self._engine) as session:
             existing = session.exec(select(Payment).where(Payment.attempt_key == attempt_key)).first()
-            if existing is not None and existing.status in ("approved", "declined"):
+            if existing is not None and existing.status in (PaymentStatus.APPROVED, PaymentStatus.DECLINED):
                 return _Ready(existing.id, existing.external_transaction_id, existing.amount_cents, "", "", False, deposit_outcome(session, existing))
             if existing is not None:
                 # Written (and perhaps sent) by an earlier try: finish it whatever changed since; the
@@ -184,7 +185,7 @@ def refundable_deposit(session: Session, deposit_id: str) -> tuple[str, int]:
         raise DepositRefused(f"deposit {deposit_id} was not paid by card (it is a credit note); nothing to refund to a card")
     payment = session.get(Payment, deposit.payment_id)
     assert payment is not None
-    refundable = payment.approved_cents - payment.refunded_cents if payment.status == "approved" else 0
+    refundable = payment.approved_cents - payment.refunded_cents if payment.status == PaymentStatus.APPROVED else 0
     amount = min(deposit.remaining_cents, refundable)
     if amount <= 0:
         raise DepositRefused(f"deposit {deposit_id} has no unused credit left to refund")
@@ -194,8 +195,8 @@ def refundable_deposit(session: Session, deposit_id: str) -> tuple[str, int]:
 def deposit_outcome(session: Session, payment: Payment) -> DepositOutcome:
     """A deposit payment's answer as the books hold it."""
     deposit = session.exec(select(Deposit).where(Deposit.payment_id == payment.id)).first()
-    if payment.status == "approved":
-        status = "approved" if payment.approved_cents >= payment.amount_cents else "partial"
+    if payment.status == PaymentStatus.APPROVED:
+        status: str = PaymentResult.APPROVED if payment.approved_cents >= payment.amount_cents else PaymentResult.PARTIAL
     else:
         status = payment.status
     return DepositOutcome(payment.id, status, payment.approved_cents, deposit.id if deposit else None, payment.result_message or "")

@@ -28,6 +28,7 @@ from foundation.ids import (
     refund_attempt_key,
     void_attempt_key,
 )
+from foundation.statuses import DepositStatus, PaymentStatus, RefundStatus
 from gravity.client import GravityClient
 from gravity.errors import VoidNotPossible
 from gravity.results import TransactionResult
@@ -70,7 +71,7 @@ class GiveBack:
         """
         void_key, refund_key = void_attempt_key(key), refund_attempt_key(key)
         existing, refundable, whole = await asyncio.to_thread(self._state, payment_id, void_key, refund_key)
-        done = next((r for r in existing if r.status == "done"), None)
+        done = next((r for r in existing if r.status == RefundStatus.DONE), None)
         if done is not None:
             if unapply:
                 await asyncio.to_thread(self._unapply, done.id)
@@ -80,7 +81,7 @@ class GiveBack:
         outcome: RefundOutcome | None = None
         if refund_row is None:
             # An unfinished void keeps its reserved amount; otherwise decide afresh from the payment.
-            if void_row is not None and void_row.status != "failed":
+            if void_row is not None and void_row.status != RefundStatus.FAILED:
                 outcome = await self._try_void(payment_id, void_row.amount_cents, void_key, reason)
             elif void_row is None:
                 amount = refundable if amount_cents is None else amount_cents
@@ -97,7 +98,7 @@ class GiveBack:
                 if amount <= 0:
                     return GiveBackOutcome(payment_id, "none", 0)
             outcome = await self._refunder.give_back(payment_id=payment_id, amount_cents=amount, kind="refund", attempt_key=refund_key, reason=reason)
-        if outcome.status != "done":
+        if outcome.status != RefundStatus.DONE:
             raise ApplicationError(f"Gravity did not give back payment {payment_id}: {outcome.message}", type="GravityPermanent", non_retryable=True)
         if unapply:
             await asyncio.to_thread(self._unapply, outcome.refund_id)
@@ -110,7 +111,7 @@ class GiveBack:
         except _VoidRefused as error:
             await asyncio.to_thread(self._fail_by_key, void_key, str(error))
             return None
-        return outcome if outcome.status == "done" else None
+        return outcome if outcome.status == RefundStatus.DONE else None
 
     async def return_excess(self, payment_id: str) -> GiveBackOutcome:
         """Give back what an approval brought that no invoice needed (its "returning" credit): a
@@ -127,7 +128,7 @@ class GiveBack:
     def _excess_to_return(self, payment_id: str) -> int:
         with session_scope(self._engine) as session:
             deposit = session.exec(select(Deposit).where(Deposit.payment_id == payment_id, Deposit.source == "overpayment")).first()
-            return deposit.amount_cents if deposit is not None and deposit.status in ("returning", "refunded") else 0
+            return deposit.amount_cents if deposit is not None and deposit.status in (DepositStatus.RETURNING, DepositStatus.REFUNDED) else 0
 
     def _excess_returned(self, outcome: GiveBackOutcome) -> None:
         with session_scope(self._engine) as session:
@@ -183,7 +184,7 @@ class InvoiceCompensationActivities:
                 raise refused(f"unknown invoice {invoice_id}")
             payments = session.exec(
                 select(Payment)
-                .where(Payment.invoice_id == invoice_id, Payment.status == "approved", Payment.method != "credit")
+                .where(Payment.invoice_id == invoice_id, Payment.status == PaymentStatus.APPROVED, Payment.method != "credit")
                 .order_by(Payment.created_at, Payment.id)  # type: ignore[arg-type]
             ).all()
             applications = session.exec(

@@ -30,6 +30,7 @@ from foundation.ids import (
     reconciliation_completed_event_key,
     reconciliation_difference_event_key,
 )
+from foundation.statuses import PaymentStatus, RefundStatus
 from gravity.errors import GravityError
 from gravity.results import TransactionResult
 from models.billing import Payment, Refund
@@ -80,14 +81,14 @@ class JanitorActivities:
             oids = {loc.id: loc.gravity_oid for loc in session.exec(select(Location))}
             payments = session.exec(
                 select(Payment)
-                .where(Payment.status == "pending", Payment.method == "card_on_file", Payment.created_at < cutoff)  # type: ignore[operator]
+                .where(Payment.status == PaymentStatus.PENDING, Payment.method == "card_on_file", Payment.created_at < cutoff)  # type: ignore[operator]
                 .order_by(Payment.created_at)  # type: ignore[arg-type]
                 .limit(limit)
             ).all()
             refunds = session.exec(
                 select(Refund, Payment.location_id)
                 .join(Payment, Payment.id == Refund.payment_id)  # type: ignore[arg-type]
-                .where(Refund.status == "pending", Refund.created_at < cutoff)  # type: ignore[operator]
+                .where(Refund.status == RefundStatus.PENDING, Refund.created_at < cutoff)  # type: ignore[operator]
                 .order_by(Refund.created_at)  # type: ignore[arg-type]
                 .limit(limit)
             ).all()
@@ -119,7 +120,7 @@ class JanitorActivities:
     def _close_unsent(self, payment_id: str) -> None:
         with session_scope(self._engine) as session:
             payment = session.exec(select(Payment).where(Payment.id == payment_id).with_for_update()).one()
-            close_attempt(session, payment, status="failed", message="not sent: Gravity never saw this attempt (closed by the janitor)")
+            close_attempt(session, payment, status=PaymentStatus.FAILED, message="not sent: Gravity never saw this attempt (closed by the janitor)")
             emit(session, type="payment.closed_unsent", stream=_stream(payment),
                  payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "external_transaction_id": payment.external_transaction_id},
                  dedupe_key=payment_closed_unsent_event_key(payment.id))
@@ -163,16 +164,16 @@ class JanitorActivities:
             oids = {loc.id: loc.gravity_oid for loc in session.exec(select(Location))}
             rows: list[tuple[str, str, str, int]] = []
             for p in session.exec(select(Payment).where(
-                Payment.method != "credit", Payment.status.in_(("approved", "voided", "declined")),  # type: ignore[attr-defined]
+                Payment.method != "credit", Payment.status.in_((PaymentStatus.APPROVED, PaymentStatus.VOIDED, PaymentStatus.DECLINED)),  # type: ignore[attr-defined]
                 or_(Payment.updated_at >= start, Payment.created_at >= start),  # type: ignore[operator]
                 Payment.created_at < end,  # type: ignore[operator]
             )):
                 rows.append((p.external_transaction_id, oids[p.location_id], "sale", p.approved_cents))
             for r, location_id in session.exec(
                 select(Refund, Payment.location_id).join(Payment, Payment.id == Refund.payment_id)  # type: ignore[arg-type]
-                .where(Refund.status.in_(("done", "failed")), Refund.created_at >= start, Refund.created_at < end)  # type: ignore[attr-defined, operator]
+                .where(Refund.status.in_((RefundStatus.DONE, RefundStatus.FAILED)), Refund.created_at >= start, Refund.created_at < end)  # type: ignore[attr-defined, operator]
             ):
-                rows.append((r.external_transaction_id, oids[location_id], r.kind, r.amount_cents if r.status == "done" else 0))
+                rows.append((r.external_transaction_id, oids[location_id], r.kind, r.amount_cents if r.status == RefundStatus.DONE else 0))
             return rows
 
     def _report(self, day: date, checked: int, differences: list[str]) -> None:

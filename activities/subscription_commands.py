@@ -44,6 +44,7 @@ from foundation.ids import (
     subscription_cancelled_event_key,
     subscription_stream,
 )
+from foundation.statuses import InvoiceStatus, PaymentStatus, RefundStatus, SubscriptionStatus
 from foundation.contracts import CancelInput, CancelOutcome, CardChange, PlanChangeInput, PlanChangeOutcome, PlanTerms
 from models.billing import CreditApplication, Deposit, Invoice, Payment, Refund
 from models.clinic import Location, SavedCard
@@ -153,7 +154,7 @@ class SubscriptionCommandActivities:
                     payment_id=payment_id, amount_cents=amount, kind="refund", attempt_key=attempt_key,
                     reason="early cancellation: unused part of the current period",
                 )
-                if outcome.status != "done":
+                if outcome.status != RefundStatus.DONE:
                     raise ApplicationError(f"Gravity did not refund payment {payment_id}: {outcome.message}", non_retryable=True)
                 refund_id = refund_id or outcome.refund_id
         except ApplicationError as error:
@@ -199,7 +200,7 @@ class SubscriptionCommandActivities:
             return proration.Settlement(kind=proration.NONE, amount_cents=0, reason="nothing billed yet")
         paid_total = session.exec(
             select(func.coalesce(func.sum(Payment.approved_cents - Payment.refunded_cents), 0)).where(
-                Payment.subscription_id == sub.id, Payment.status == "approved", Payment.purpose == "invoice"
+                Payment.subscription_id == sub.id, Payment.status == PaymentStatus.APPROVED, Payment.purpose == "invoice"
             )
         ).one()
         redeemed = session.exec(
@@ -306,7 +307,7 @@ def _live_subscription(session: Session, subscription_id: str) -> Subscription:
     ended subscription (a run from before the workflow asked again in the command's turn) must not
     change or charge it."""
     sub = _locked_subscription(session, subscription_id)
-    if sub.status in ("cancelled", "ended"):
+    if sub.status in (SubscriptionStatus.CANCELLED, SubscriptionStatus.ENDED):
         raise refuse(f"the subscription is {sub.status}; no further commands are accepted")
     return sub
 
@@ -317,7 +318,7 @@ def _void_unpaid(session: Session, invoice_id: str, reason: str) -> str | None:
     card already paid part of keeps that part (it was service delivered) and only its unpaid
     remainder is written off."""
     invoice = lock_invoice(session, invoice_id)
-    if invoice is None or invoice.status != "open":
+    if invoice is None or invoice.status != InvoiceStatus.OPEN:
         return None
     for application in session.exec(select(CreditApplication).where(CreditApplication.invoice_id == invoice.id)).all():
         assert application.id is not None
@@ -330,7 +331,7 @@ def _void_unpaid(session: Session, invoice_id: str, reason: str) -> str | None:
 
 
 def _mark_cancelled(session: Session, sub: Subscription, request: CancelInput, settlement: proration.Settlement) -> None:
-    sub.status = "cancelled"
+    sub.status = SubscriptionStatus.CANCELLED
     sub.cancelled_at = sub.cancelled_at or request.cancel_at
     session.add(sub)
     emit(
@@ -387,7 +388,7 @@ def _paid_for_period(session: Session, subscription_id: str, period_start: date)
     total = session.exec(
         select(func.coalesce(func.sum(Payment.approved_cents - Payment.refunded_cents), 0))
         .join(Invoice, Invoice.id == Payment.invoice_id)
-        .where(Invoice.subscription_id == subscription_id, Invoice.period_start == period_start, Payment.status == "approved")
+        .where(Invoice.subscription_id == subscription_id, Invoice.period_start == period_start, Payment.status == PaymentStatus.APPROVED)
     ).one()
     return int(total)
 
@@ -402,7 +403,7 @@ def _current_period_payments(session: Session, subscription_id: str, period_star
         .where(
             Invoice.subscription_id == subscription_id,
             Invoice.period_start == period_start,
-            Payment.status == "approved",
+            Payment.status == PaymentStatus.APPROVED,
             Payment.method != "credit",
         )
         .order_by(Payment.approved_cents.desc(), Payment.id)  # type: ignore[attr-defined]

@@ -35,6 +35,7 @@ from foundation.ids import (
     sale_fingerprint,
     saved_card_id_for,
 )
+from foundation.statuses import InvoiceStatus, PaymentResult, PaymentStatus
 from foundation.telemetry import counters
 from gravity.errors import DeviceBusy, NotFound, PermanentGravityError
 from gravity.results import Outcome, TransactionResult
@@ -90,9 +91,9 @@ def invoice_refusal(session: Session, invoice: Invoice | None, invoice_id: str |
     """Why a terminal payment of this invoice cannot start, or None (shared with operations)."""
     if invoice is None:
         return f"unknown invoice {invoice_id}"
-    if invoice.status == "void":
+    if invoice.status == InvoiceStatus.VOID:
         return f"invoice {invoice.id} is void"
-    if invoice.status == "paid" or open_balance(invoice) == 0:
+    if invoice.status == InvoiceStatus.PAID or open_balance(invoice) == 0:
         return f"invoice {invoice.id} is already paid"
     balance = open_balance(invoice)
     if amount_cents is not None and amount_cents <= 0:
@@ -240,7 +241,7 @@ class TerminalActivities:
         counters().charge(
             outcome=result.outcome, attempt=1, channel="terminal", decline_reason=result.decline_reason, decline_class=result.decline_class
         )
-        if record.late and outcome.status in ("approved", "partial"):
+        if record.late and outcome.status in (PaymentResult.APPROVED, PaymentResult.PARTIAL):
             given = await self._give_back.give_back(
                 payment_id=record.payment_id, amount_cents=None, key=late_approval_key(record.payment_id),
                 reason="approved after the counter gave up", unapply=True,
@@ -268,8 +269,8 @@ class TerminalActivities:
             card_id = None
             deposit_id = None
             if result.outcome in (Outcome.APPROVED.value, Outcome.PARTIAL.value):
-                if payment.status in ("pending", "unknown"):
-                    payment.status = "pending"  # a late answer after manual review is still booked
+                if payment.status in (PaymentStatus.PENDING, PaymentStatus.UNKNOWN):
+                    payment.status = PaymentStatus.PENDING  # a late answer after manual review is still booked
                 booking = book_approval(session, payment, result)
                 deposit = record_deposit(session, payment)
                 deposit_id = deposit.id if deposit else None
@@ -279,7 +280,7 @@ class TerminalActivities:
                      payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "amount_cents": payment.approved_cents, "method": "terminal"},
                      dedupe_key=payment_succeeded_event_key(payment.id))
             else:
-                if payment.status in ("pending", "unknown"):
+                if payment.status in (PaymentStatus.PENDING, PaymentStatus.UNKNOWN):
                     record_declined(session, payment, reason=result.decline_reason, decline_class=result.decline_class, message=result.result_message)
                     emit(session, type="payment.failed", stream=stream,
                          payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "reason": result.decline_reason, "method": "terminal"},
@@ -295,7 +296,7 @@ class TerminalActivities:
                  payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "by": kind, "amount_cents": payment.approved_cents},
                  dedupe_key=payment_late_reversed_event_key(payment.id))
             base = _outcome(session, payment)
-            return TerminalOutcome(**{**base.__dict__, "status": "late_approval_voided", "message": f"approved after the counter gave up; {kind} sent"})
+            return TerminalOutcome(**{**base.__dict__, "status": PaymentResult.LATE_APPROVAL_VOIDED, "message": f"approved after the counter gave up; {kind} sent"})
 
     @activity.defn(name="close_terminal_payment")
     async def close_terminal_payment(self, close: TerminalClose) -> TerminalOutcome:
@@ -308,8 +309,8 @@ class TerminalActivities:
             if payment is None:
                 return TerminalOutcome(close.payment_id, close.status, message=close.message)
             stream = event_stream(payment.subscription_id, payment.client_id)
-            close_attempt(session, payment, status="unknown" if close.status == "manual_review" else "failed", message=close.message)
-            if close.status == "manual_review":
+            close_attempt(session, payment, status=PaymentStatus.UNKNOWN if close.status == PaymentResult.MANUAL_REVIEW else PaymentStatus.FAILED, message=close.message)
+            if close.status == PaymentResult.MANUAL_REVIEW:
                 emit(session, type="payment.manual_review", stream=stream,
                      payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "external_transaction_id": payment.external_transaction_id,
                               "detail": close.message},
@@ -320,10 +321,10 @@ class TerminalActivities:
 
 def _outcome(session: Session, payment: Payment, *, card_id: str | None = None, deposit_id: str | None = None) -> TerminalOutcome:
     invoice = session.get(Invoice, payment.invoice_id) if payment.invoice_id else None
-    if payment.status == "approved":
-        status = "approved" if payment.approved_cents >= payment.amount_cents else "partial"
-    elif payment.status == "declined" and payment.decline_reason == "cancelled":
-        status = "cancelled_on_device"
+    if payment.status == PaymentStatus.APPROVED:
+        status: str = PaymentResult.APPROVED if payment.approved_cents >= payment.amount_cents else PaymentResult.PARTIAL
+    elif payment.status == PaymentStatus.DECLINED and payment.decline_reason == "cancelled":
+        status = PaymentResult.CANCELLED_ON_DEVICE
     else:
         status = payment.status
     return TerminalOutcome(

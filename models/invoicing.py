@@ -38,6 +38,7 @@ from foundation.ids import (
     payment_overpaid_event_key,
     subscription_stream,
 )
+from foundation.statuses import DepositStatus, InvoiceStatus, PaymentStatus, RefundStatus
 from models.billing import CreditApplication, Deposit, Invoice, InvoiceLine, Payment
 from models.clinic import Location
 from models.columns import utcnow
@@ -54,7 +55,7 @@ class LineSpec:
 
 
 def open_balance(invoice: Invoice) -> int:
-    return invoice.total_cents - invoice.paid_cents if invoice.status == "open" else 0
+    return invoice.total_cents - invoice.paid_cents if invoice.status == InvoiceStatus.OPEN else 0
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ _LOCK_PAYMENT_AND_INVOICE = (
 )
 _FIND_ATTEMPT = select(Payment).where(Payment.attempt_key == bindparam("attempt_key"))
 _RESERVED = select(func.coalesce(func.sum(Payment.amount_cents), 0)).where(
-    Payment.invoice_id == bindparam("invoice_id"), Payment.status == "pending", Payment.id != bindparam("besides")
+    Payment.invoice_id == bindparam("invoice_id"), Payment.status == PaymentStatus.PENDING, Payment.id != bindparam("besides")
 )
 # The VALUES come from the parameters' names (the invoice's columns).
 _INSERT_CYCLE_INVOICE = insert(Invoice).on_conflict_do_nothing(index_elements=["cycle_key"]).returning(Invoice)
@@ -166,7 +167,7 @@ def ensure_cycle_invoice(
         "cycle_key": key,
         "period_start": period_start,
         "period_end": period_end,
-        "status": "open",
+        "status": InvoiceStatus.OPEN,
         "total_cents": total,
         "paid_cents": 0,
         "due_at": due_at,
@@ -222,7 +223,7 @@ def apply_client_credit(session: Session, invoice: Invoice) -> int:
     applied_total = 0
     deposits = session.exec(
         select(Deposit)
-        .where(Deposit.client_id == invoice.client_id, Deposit.status == "held", Deposit.remaining_cents > 0)
+        .where(Deposit.client_id == invoice.client_id, Deposit.status == DepositStatus.HELD, Deposit.remaining_cents > 0)
         .order_by(Deposit.created_at, Deposit.id)
         .with_for_update()
     ).all()
@@ -233,7 +234,7 @@ def apply_client_credit(session: Session, invoice: Invoice) -> int:
         amount = min(need, deposit.remaining_cents)
         deposit.remaining_cents -= amount
         if deposit.remaining_cents == 0:
-            deposit.status = "used"
+            deposit.status = DepositStatus.USED
         application = CreditApplication(deposit_id=deposit.id, invoice_id=invoice.id, amount_cents=amount)
         session.add(application)
         session.flush()
@@ -255,7 +256,7 @@ def apply_client_credit(session: Session, invoice: Invoice) -> int:
 def _add_paid(session: Session, invoice: Invoice, amount: int) -> None:
     invoice.paid_cents += amount
     if invoice.paid_cents >= invoice.total_cents:
-        invoice.status = "paid"
+        invoice.status = InvoiceStatus.PAID
         invoice.next_attempt_at = None
     invoice.updated_at = utcnow()
     session.add(invoice)
@@ -292,7 +293,7 @@ def new_attempt(
         card_id=card_id,
         method=method,
         attempt=attempt,
-        status="pending",
+        status=PaymentStatus.PENDING,
         amount_cents=amount_cents,
         attempted_at=attempted_at,
     )
@@ -319,9 +320,9 @@ def record_approved(
     ledger, invoice balance. Nothing here refuses a real approval: what the invoice no longer needs
     (it was paid or voided meanwhile) becomes client credit, given back or kept per the location's
     `overpayment_policy`. `invoice`: the payment's invoice when the caller locked it already."""
-    if payment.status == "approved":
+    if payment.status == PaymentStatus.APPROVED:
         return Booking()
-    payment.status = "approved"
+    payment.status = PaymentStatus.APPROVED
     payment.approved_cents = approved_cents
     payment.tip_cents = tip_cents
     payment.surcharge_cents = surcharge_cents
@@ -365,7 +366,7 @@ def record_approved(
     if split.excess == 0:
         return Booking(invoice, split.applied)
     deposit = _hold_excess(session, payment, invoice, split.excess)
-    return Booking(invoice, split.applied, split.excess, deposit.id, returning=deposit.status == "returning")
+    return Booking(invoice, split.applied, split.excess, deposit.id, returning=deposit.status == DepositStatus.RETURNING)
 
 
 def _hold_excess(session: Session, payment: Payment, invoice: Invoice, excess: int) -> Deposit:
@@ -380,7 +381,7 @@ def _hold_excess(session: Session, payment: Payment, invoice: Invoice, excess: i
         payment_id=payment.id,
         amount_cents=excess,
         remaining_cents=excess,
-        status="held" if keep else "returning",
+        status=DepositStatus.HELD if keep else DepositStatus.RETURNING,
         source="overpayment",
     )
     session.add(deposit)
@@ -394,7 +395,7 @@ def _hold_excess(session: Session, payment: Payment, invoice: Invoice, excess: i
 
 
 def record_declined(session: Session, payment: Payment, *, reason: str | None, decline_class: str | None, message: str | None) -> None:
-    payment.status = "declined"
+    payment.status = PaymentStatus.DECLINED
     payment.decline_reason = reason
     payment.decline_class = decline_class
     payment.result_message = message
@@ -424,7 +425,7 @@ def create_counter_invoice(
         client_id=client_id,
         location_id=location_id,
         subscription_id=subscription_id,
-        status="open",
+        status=InvoiceStatus.OPEN,
         total_cents=total,
         paid_cents=0,
     )
@@ -466,7 +467,7 @@ def start_deposit_attempt(
         method=method,
         purpose="deposit",
         attempt=1,
-        status="pending",
+        status=PaymentStatus.PENDING,
         amount_cents=amount_cents,
     )
     session.add(payment)
@@ -480,7 +481,7 @@ def record_deposit(session: Session, payment: Payment) -> Deposit | None:
     `record_approved` already posted DR gateway_clearing / CR client_credit; this is the sub-ledger
     row `apply_client_credit` spends oldest first.
     """
-    if payment.purpose != "deposit" or payment.status != "approved" or payment.approved_cents == 0:
+    if payment.purpose != "deposit" or payment.status != PaymentStatus.APPROVED or payment.approved_cents == 0:
         return None
     existing = session.exec(select(Deposit).where(Deposit.payment_id == payment.id)).first()
     if existing is not None:
@@ -492,7 +493,7 @@ def record_deposit(session: Session, payment: Payment) -> Deposit | None:
         payment_id=payment.id,
         amount_cents=payment.approved_cents,
         remaining_cents=payment.approved_cents,
-        status="held",
+        status=DepositStatus.HELD,
     )
     session.add(deposit)
     emit(session, type="deposit.received", stream=client_stream(payment.client_id),
@@ -504,7 +505,7 @@ def record_deposit(session: Session, payment: Payment) -> Deposit | None:
 
 def close_attempt(session: Session, payment: Payment, *, status: str, message: str) -> None:
     """End an attempt that moved no money: "failed" (cancelled, refused) or "unknown" (manual review)."""
-    if payment.status not in ("pending", "unknown"):
+    if payment.status not in (PaymentStatus.PENDING, PaymentStatus.UNKNOWN):
         return
     payment.status = status
     payment.result_message = message
@@ -515,8 +516,8 @@ def close_attempt(session: Session, payment: Payment, *, status: str, message: s
 
 def _reduce_paid(session: Session, invoice: Invoice, amount: int) -> None:
     invoice.paid_cents -= amount
-    if invoice.status == "paid" and invoice.paid_cents < invoice.total_cents:
-        invoice.status = "open"
+    if invoice.status == InvoiceStatus.PAID and invoice.paid_cents < invoice.total_cents:
+        invoice.status = InvoiceStatus.OPEN
     invoice.updated_at = utcnow()
     session.add(invoice)
     session.flush()
@@ -539,7 +540,7 @@ def return_credit_application(session: Session, application_id: int) -> int:
     deposit = session.exec(select(Deposit).where(Deposit.id == application.deposit_id).with_for_update()).one()
     assert invoice is not None
     deposit.remaining_cents += application.amount_cents
-    deposit.status = "held"
+    deposit.status = DepositStatus.HELD
     session.add(deposit)
     post(
         session,
@@ -582,7 +583,7 @@ def write_off_unpaid(session: Session, invoice: Invoice, *, reason: str) -> int:
             if entry.account != Account.RECEIVABLE:
                 revenue[Account(entry.account)] = revenue.get(Account(entry.account), 0) - entry.amount_cents
     shares = split_pro_rata(unpaid, revenue) or {Account.PLAN_REVENUE: unpaid}
-    invoice.status = "void"
+    invoice.status = InvoiceStatus.VOID
     invoice.next_attempt_at = None
     invoice.updated_at = utcnow()
     session.add(invoice)
@@ -616,16 +617,16 @@ def void_invoice(session: Session, invoice: Invoice, *, reason: str) -> None:
     """
     from models.ledger import LedgerEntry, LedgerTransaction
 
-    if invoice.status == "void":
+    if invoice.status == InvoiceStatus.VOID:
         return
     holding = session.exec(
-        select(Payment).where(Payment.invoice_id == invoice.id, Payment.status == "approved", Payment.approved_cents > Payment.refunded_cents)
+        select(Payment).where(Payment.invoice_id == invoice.id, Payment.status == PaymentStatus.APPROVED, Payment.approved_cents > Payment.refunded_cents)
     ).first()
     if holding is not None:
         raise ValueError(f"payment {holding.id} still holds money on invoice {invoice.id}")
     from models.billing import Refund
 
-    unsettled = session.exec(select(Refund).where(Refund.invoice_id == invoice.id, Refund.status.in_(("pending", "unknown")))).first()  # type: ignore[attr-defined]
+    unsettled = session.exec(select(Refund).where(Refund.invoice_id == invoice.id, Refund.status.in_((RefundStatus.PENDING, RefundStatus.UNKNOWN)))).first()  # type: ignore[attr-defined]
     if unsettled is not None:
         raise ValueError(f"refund {unsettled.id} on invoice {invoice.id} is not finished")
     for application in session.exec(select(CreditApplication).where(CreditApplication.invoice_id == invoice.id)).all():
@@ -657,7 +658,7 @@ def void_invoice(session: Session, invoice: Invoice, *, reason: str) -> None:
             memo=reason,
             entries=[(Account(entry.account), -entry.amount_cents) for entry in entries],
         )
-    invoice.status = "void"
+    invoice.status = InvoiceStatus.VOID
     invoice.next_attempt_at = None
     invoice.updated_at = utcnow()
     session.add(invoice)

@@ -18,6 +18,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from activities.cards import card_expired_on
 from foundation.contracts import SubscriptionInput, SubscriptionSetup, SubscriptionState
 from foundation.ids import enrollment_key, subscription_id_for, subscription_workflow_id
+from foundation.statuses import SubscriptionStatus
 from models.clinic import Client as ClinicClient
 from models.clinic import Location, Pet, SavedCard
 from models.db import session_scope
@@ -79,7 +80,7 @@ def record_enrollment(engine: Engine, request: EnrollRequest) -> tuple[Subscript
                     card_id=card.id if card else None,
                     start_date=request.start_date,
                     anchor_day=request.start_date.day,
-                    status="pending",
+                    status=SubscriptionStatus.PENDING,
                 )
             )
             created = True
@@ -92,7 +93,7 @@ def record_enrollment(engine: Engine, request: EnrollRequest) -> tuple[Subscript
             start_date=request.start_date,
             charge_at_minutes=location.charge_time.hour * 60 + location.charge_time.minute,
         )
-        state = SubscriptionState(status="active", plan=terms_of(plan), card_id=card.id if card else None)
+        state = SubscriptionState(status=SubscriptionStatus.ACTIVE, plan=terms_of(plan), card_id=card.id if card else None)
         return SubscriptionInput(setup, state), created
 
 

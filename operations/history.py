@@ -74,6 +74,7 @@ from foundation.contracts import (
     TerminalRecord,
 )
 from foundation.ids import cancellation_workflow_id, client_stream, subscription_stream, subscription_workflow_id, terminal_workflow_id
+from foundation.statuses import ChargeResult, PaymentStatus
 from models.billing import CreditApplication, Deposit, Invoice, Payment, Refund
 from models.clinic import Client as ClinicClient
 from models.ledger import LedgerEntry, LedgerTransaction
@@ -415,7 +416,7 @@ def _database_entries(engine: Engine, scope: _Scope) -> list[HistoryEntry]:
 
 
 def _payment_entry(payment: Payment) -> HistoryEntry:
-    money = payment.approved_cents if payment.status in ("approved", "voided", "refunded") else payment.amount_cents
+    money = payment.approved_cents if payment.status in (PaymentStatus.APPROVED, PaymentStatus.VOIDED, PaymentStatus.REFUNDED) else payment.amount_cents
     what = f"{payment.method.replace('_', ' ')} {payment.purpose} payment, attempt {payment.attempt}: {payment.status} {money} cents"
     if payment.decline_reason:
         what += f" ({payment.decline_reason}, {payment.decline_class or 'unclassified'})"
@@ -703,13 +704,13 @@ class _RunDecoder:
             if scheduled is not None:
                 scheduled.invoice_id = result.invoice_id
             attempt = request.attempt if isinstance(request, (ChargeRequest, ChargeAsked)) else None
-            if result.outcome == "paid" and result.charged_cents:
+            if result.outcome == ChargeResult.PAID and result.charged_cents:
                 what = f"approved {result.charged_cents} cents"
-            elif result.outcome == "paid":
+            elif result.outcome == ChargeResult.PAID:
                 what = "paid without a charge (client credit or already paid)"
-            elif result.outcome == "declined":
+            elif result.outcome == ChargeResult.DECLINED:
                 what = f"declined: {result.decline_reason} ({result.decline_class})"
-            elif result.outcome == "not_charged":
+            elif result.outcome == ChargeResult.NOT_CHARGED:
                 what = f"not charged: {result.not_charged_reason}"
             else:
                 what = f"{result.outcome}: {result.charged_cents} cents, {result.balance_cents} cents still open"

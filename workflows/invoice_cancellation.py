@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         InvoiceCancellationInput,
         InvoiceCancellationOutcome,
         InvoiceChanged,
+        InvoiceStatus,
     )
     from foundation.ids import cancellation_workflow_id, subscription_workflow_id  # noqa: F401 - the id is re-exported for callers
 
@@ -47,7 +48,7 @@ class InvoiceCancellationWorkflow:
                 start_to_close_timeout=timedelta(seconds=30), retry_policy=DB_RETRY,
             )
             subscription_id = plan.subscription_id
-            if plan.invoice_status == "void":
+            if plan.invoice_status == InvoiceStatus.VOID:
                 break
             self._state = "compensating"
             for payment_id in plan.payment_ids:
@@ -85,11 +86,11 @@ class InvoiceCancellationWorkflow:
         if subscription_id:
             try:
                 await workflow.get_external_workflow_handle(subscription_workflow_id(subscription_id)).signal(
-                    "invoice_changed", InvoiceChanged(input.invoice_id, "void", 0)
+                    "invoice_changed", InvoiceChanged(input.invoice_id, InvoiceStatus.VOID, 0)
                 )
             except Exception as error:  # noqa: BLE001 - a finished subscription has nothing to learn
                 workflow.logger.info("subscription %s not signalled: %s", subscription_id, error)
-        return InvoiceCancellationOutcome(input.invoice_id, "void", list(self._compensated), credit_returned, subscription_id)
+        return InvoiceCancellationOutcome(input.invoice_id, InvoiceStatus.VOID, list(self._compensated), credit_returned, subscription_id)
 
     @workflow.query
     def progress(self) -> str:
