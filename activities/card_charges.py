@@ -33,8 +33,15 @@ from activities.approvals import book_approval
 from activities.gateways import GatewayDirectory
 from activities.heartbeat import heartbeating
 from activities.invoice_compensation import GiveBack
-from foundation.contracts import NOT_CHARGED_IN_PROGRESS, NOT_CHARGED_NETWORK_LIMIT, NOT_CHARGED_SUPERSEDED, ChargeOutcome
-from foundation.ids import external_id
+from foundation.contracts import ChargeOutcome
+from foundation.ids import (
+    card_disabled_event_key,
+    external_id,
+    payment_decline_unclassified_event_key,
+    payment_failed_event_key,
+    payment_succeeded_event_key,
+)
+from foundation.statuses import ChargeResult, InvoiceStatus, NotCharged, PaymentStatus
 from foundation.telemetry import counters, log_context
 from gravity.errors import PermanentGravityError
 from gravity.results import DeclineClass, Outcome, TransactionResult
@@ -108,7 +115,7 @@ def site_of(row: Row[Any]) -> ChargeSite:
 _READ_SITE = charge_site_query(bindparam("location_id"), bindparam("card_id"))
 # How often this card was tried (and declined) in the networks' windows, by the workflows' clock.
 _CARD_TRIES = select(
-    func.count().filter(Payment.status == "declined", Payment.attempted_at > bindparam("since_30d")),  # type: ignore[arg-type]
+    func.count().filter(Payment.status == PaymentStatus.DECLINED, Payment.attempted_at > bindparam("since_30d")),  # type: ignore[arg-type]
     func.count().filter(Payment.attempted_at > bindparam("since_24h")),  # type: ignore[arg-type]
 ).where(
     Payment.card_id == bindparam("card_id"),
@@ -144,10 +151,6 @@ class _Ready:
     oid: str
     fresh: bool
     send: bool = True  # False: the row's amount is no longer wanted; look it up, never send it
-
-
-SUPERSEDED = NOT_CHARGED_SUPERSEDED
-IN_PROGRESS = NOT_CHARGED_IN_PROGRESS
 
 
 class CardCollector:
@@ -241,10 +244,10 @@ class CardCollector:
             # The attempt is looked up before anything else: a row an earlier try wrote may have
             # reached Gravity, and is resolved whatever became of the invoice since.
             existing = None if own is not None and own.new_invoice else find_attempt(session, attempt_key)
-            if existing is not None and existing.status in ("approved", "declined"):
+            if existing is not None and existing.status in (PaymentStatus.APPROVED, PaymentStatus.DECLINED):
                 return outcome_from_rows(invoice, existing)
-            if existing is not None and existing.status != "pending":
-                return _not_collected(invoice, SUPERSEDED)
+            if existing is not None and existing.status != PaymentStatus.PENDING:
+                return _not_collected(invoice, NotCharged.SUPERSEDED)
             if existing is not None:
                 return self._resume(session, invoice, existing, when)
             balance = open_balance(invoice)
@@ -253,14 +256,14 @@ class CardCollector:
             # A new invoice has no other collector yet: the ordinary cycle pays no extra read.
             amount = balance if own is not None and own.new_invoice else collectable_cents(session, invoice)
             if amount == 0:
-                return ChargeOutcome(invoice.id, "not_charged", balance, not_charged_reason=IN_PROGRESS)
+                return ChargeOutcome(invoice.id, ChargeResult.NOT_CHARGED, balance, not_charged_reason=NotCharged.IN_PROGRESS)
             site = own.site if own is not None and own.site is not None else read_charge_site(session, invoice.location_id, card_id)
             refusal = _site_refusal(site, invoice, when)
             if refusal is not None:
-                return ChargeOutcome(invoice.id, "not_charged", balance, not_charged_reason=refusal)
+                return ChargeOutcome(invoice.id, ChargeResult.NOT_CHARGED, balance, not_charged_reason=refusal)
             assert site.card is not None
             if attempt > 1 and _network_refusal(session, site.card, when) is not None:
-                return ChargeOutcome(invoice.id, "not_charged", balance, not_charged_reason=NOT_CHARGED_NETWORK_LIMIT)
+                return ChargeOutcome(invoice.id, ChargeResult.NOT_CHARGED, balance, not_charged_reason=NotCharged.NETWORK_LIMIT)
             payment = new_attempt(
                 session,
                 invoice=invoice,
@@ -286,14 +289,14 @@ class CardCollector:
     def _close_refused(self, payment_id: str, message: str) -> None:
         with session_scope(self._engine) as session:
             payment, _ = lock_payment_and_invoice(session, payment_id)
-            close_attempt(session, payment, status="failed", message=f"refused by Gravity: {message}")
+            close_attempt(session, payment, status=PaymentStatus.FAILED, message=f"refused by Gravity: {message}")
 
     def _supersede(self, payment_id: str) -> ChargeOutcome:
         """Close an attempt Gravity never saw because the invoice changed first (nothing was taken)."""
         with session_scope(self._engine) as session:
             payment, invoice = lock_payment_and_invoice(session, payment_id)
-            close_attempt(session, payment, status="failed", message="not sent: the invoice changed before this attempt reached Gravity")
-            return _not_collected(invoice, SUPERSEDED)
+            close_attempt(session, payment, status=PaymentStatus.FAILED, message="not sent: the invoice changed before this attempt reached Gravity")
+            return _not_collected(invoice, NotCharged.SUPERSEDED)
 
     def _record(self, payment_id: str, result: TransactionResult, stream: str) -> tuple[ChargeOutcome, Booking]:
         booking = Booking()
@@ -306,7 +309,7 @@ class CardCollector:
                     type="payment.succeeded",
                     stream=stream,
                     payload={"invoice_id": payment.invoice_id, "amount_cents": payment.approved_cents, "attempt": payment.attempt},
-                    dedupe_key=f"payment.succeeded:{payment.id}",
+                    dedupe_key=payment_succeeded_event_key(payment.id),
                 )
             else:
                 reason = _text(result.decline_reason)
@@ -318,7 +321,7 @@ class CardCollector:
                     type="payment.failed",
                     stream=stream,
                     payload={"invoice_id": payment.invoice_id, "reason": reason, "class": klass, "attempt": payment.attempt},
-                    dedupe_key=f"payment.failed:{payment.id}",
+                    dedupe_key=payment_failed_event_key(payment.id),
                 )
             return outcome_from_rows(invoice, payment), booking
 
@@ -341,32 +344,32 @@ def _after_decline(session: Session, payment: Payment, result: TransactionResult
             session.add(card)
             emit(session, type="card.disabled", stream=stream,
                  payload={"card_id": card.id, "masked_number": card.masked_number, "reason": _text(result.decline_reason), "payment_id": payment.id},
-                 dedupe_key=f"card.disabled:{card.id}:{payment.id}")
+                 dedupe_key=card_disabled_event_key(card.id, payment.id))
     if not result.decline_known:
         emit(session, type="payment.decline_unclassified", stream=stream,
              payload={"payment_id": payment.id, "result_message": result.result_message},
-             dedupe_key=f"payment.decline_unclassified:{payment.id}")
+             dedupe_key=payment_decline_unclassified_event_key(payment.id))
 
 
-def _site_refusal(site: ChargeSite, invoice: Invoice, when: datetime) -> str | None:
+def _site_refusal(site: ChargeSite, invoice: Invoice, when: datetime) -> NotCharged | None:
     """Why the card on file cannot be charged for this invoice now (a `not_charged_reason`)."""
     if not site.allow_recurring_gravity:
-        return "charging_disabled"
+        return NotCharged.CHARGING_DISABLED
     card = site.card
     if card is None or card.disabled or card.client_id != invoice.client_id:
-        return "no_card"
+        return NotCharged.NO_CARD
     if card_expired_on(card.exp_month, card.exp_year, pendulum.instance(when).in_timezone(site.timezone).date()):
-        return "card_expired"
+        return NotCharged.CARD_EXPIRED
     return None
 
 
-def _not_collected(invoice: Invoice, reason: str | None) -> ChargeOutcome:
+def _not_collected(invoice: Invoice, reason: NotCharged | None) -> ChargeOutcome:
     """The outcome of a try that sent nothing: paid, closed (void) or `reason` with the balance."""
-    if invoice.status == "paid":
-        return ChargeOutcome(invoice.id, "paid", 0)
-    if invoice.status == "void":
-        return ChargeOutcome(invoice.id, "not_charged", 0, not_charged_reason="invoice_closed")
-    return ChargeOutcome(invoice.id, "not_charged", open_balance(invoice), not_charged_reason=reason)
+    if invoice.status == InvoiceStatus.PAID:
+        return ChargeOutcome(invoice.id, ChargeResult.PAID, 0)
+    if invoice.status == InvoiceStatus.VOID:
+        return ChargeOutcome(invoice.id, ChargeResult.NOT_CHARGED, 0, not_charged_reason=NotCharged.INVOICE_CLOSED)
+    return ChargeOutcome(invoice.id, ChargeResult.NOT_CHARGED, open_balance(invoice), not_charged_reason=reason)
 
 
 def _text(value: object) -> str | None:
@@ -378,12 +381,12 @@ def _text(value: object) -> str | None:
 
 def outcome_from_rows(invoice: Invoice, payment: Payment) -> ChargeOutcome:
     balance = open_balance(invoice)
-    if payment.status == "approved":
-        outcome = "paid" if balance == 0 else "partial"
+    if payment.status == PaymentStatus.APPROVED:
+        outcome = ChargeResult.PAID if balance == 0 else ChargeResult.PARTIAL
         return ChargeOutcome(invoice.id, outcome, balance, charged_cents=payment.approved_cents, external_transaction_id=payment.external_transaction_id)
     return ChargeOutcome(
         invoice.id,
-        "declined",
+        ChargeResult.DECLINED,
         balance,
         decline_reason=payment.decline_reason,
         decline_class=payment.decline_class,

@@ -22,7 +22,17 @@ from activities.gateways import GatewayDirectory
 from activities.heartbeat import heartbeating
 from activities.invoice_compensation import GiveBack
 from foundation.contracts import DepositOutcome, GiveBackOutcome
-from foundation.ids import card_deposit_key, deposit_refund_key, external_id
+from foundation.ids import (
+    card_deposit_key,
+    client_stream,
+    deposit_reference,
+    deposit_refund_key,
+    external_id,
+    payment_failed_event_key,
+    refund_attempt_key,
+    void_attempt_key,
+)
+from foundation.statuses import PaymentResult, PaymentStatus
 from foundation.telemetry import counters
 from gravity.errors import PermanentGravityError
 from gravity.results import Outcome, TransactionResult
@@ -63,7 +73,7 @@ class DepositTaker:
             async with heartbeating():
                 result = await self._gateways.for_oid(ready.oid).charge_saved_card_safely(
                     card_ref=ready.card_ref, amount_cents=ready.amount_cents, external_id=ready.external_transaction_id,
-                    reference=f"deposit:{ready.payment_id}", look_up_first=not ready.fresh,
+                    reference=deposit_reference(ready.payment_id), look_up_first=not ready.fresh,
                 )
         except PermanentGravityError as error:
             await asyncio.to_thread(self._close_refused, ready.payment_id, str(error))  # nothing was taken
@@ -81,13 +91,13 @@ class DepositTaker:
     def _close_refused(self, payment_id: str, message: str) -> None:
         with session_scope(self._engine) as session:
             payment = session.exec(select(Payment).where(Payment.id == payment_id).with_for_update()).one()
-            close_attempt(session, payment, status="failed", message=f"refused by Gravity: {message}")
+            close_attempt(session, payment, status=PaymentStatus.FAILED, message=f"refused by Gravity: {message}")
 
     def _prepare(self, client_id: str, card_id: str, amount_cents: int, request_key: str) -> _Ready:
         attempt_key = card_deposit_key(client_id, request_key)
         with session_scope(self._engine) as session:
             existing = session.exec(select(Payment).where(Payment.attempt_key == attempt_key)).first()
-            if existing is not None and existing.status in ("approved", "declined"):
+            if existing is not None and existing.status in (PaymentStatus.APPROVED, PaymentStatus.DECLINED):
                 return _Ready(existing.id, existing.external_transaction_id, existing.amount_cents, "", "", False, deposit_outcome(session, existing))
             if existing is not None:
                 # Written (and perhaps sent) by an earlier try: finish it whatever changed since; the
@@ -113,7 +123,7 @@ class DepositTaker:
     def _record(self, payment_id: str, result: TransactionResult) -> DepositOutcome:
         with session_scope(self._engine) as session:
             payment = session.exec(select(Payment).where(Payment.id == payment_id).with_for_update()).one()
-            stream = f"client:{payment.client_id}"
+            stream = client_stream(payment.client_id)
             if result.outcome in (Outcome.APPROVED, Outcome.PARTIAL):
                 book_approval(session, payment, result)
                 record_deposit(session, payment)
@@ -122,7 +132,7 @@ class DepositTaker:
                 klass = str(result.decline_class.value) if result.decline_class else None
                 record_declined(session, payment, reason=reason, decline_class=klass, message=result.result_message)
                 emit(session, type="payment.failed", stream=stream, payload={"payment_id": payment.id, "purpose": "deposit", "reason": reason},
-                     dedupe_key=f"payment.failed:{payment.id}")
+                     dedupe_key=payment_failed_event_key(payment.id))
             return deposit_outcome(session, payment)
 
     async def refund_unused(self, *, deposit_id: str, request_key: str) -> GiveBackOutcome:
@@ -134,7 +144,7 @@ class DepositTaker:
     def _refundable_deposit(self, deposit_id: str, key: str) -> tuple[str, int]:
         with session_scope(self._engine) as session:
             started = session.exec(
-                select(Refund).where(Refund.attempt_key.in_((f"void:{key}", f"refund:{key}"))).order_by(Refund.created_at.desc())  # type: ignore[attr-defined, union-attr]
+                select(Refund).where(Refund.attempt_key.in_((void_attempt_key(key), refund_attempt_key(key)))).order_by(Refund.created_at.desc())  # type: ignore[attr-defined, union-attr]
             ).first()
             if started is not None:
                 # An earlier try already reserved the credit (so none looks unused now): finish that one.
@@ -175,7 +185,7 @@ def refundable_deposit(session: Session, deposit_id: str) -> tuple[str, int]:
         raise DepositRefused(f"deposit {deposit_id} was not paid by card (it is a credit note); nothing to refund to a card")
     payment = session.get(Payment, deposit.payment_id)
     assert payment is not None
-    refundable = payment.approved_cents - payment.refunded_cents if payment.status == "approved" else 0
+    refundable = payment.approved_cents - payment.refunded_cents if payment.status == PaymentStatus.APPROVED else 0
     amount = min(deposit.remaining_cents, refundable)
     if amount <= 0:
         raise DepositRefused(f"deposit {deposit_id} has no unused credit left to refund")
@@ -185,8 +195,8 @@ def refundable_deposit(session: Session, deposit_id: str) -> tuple[str, int]:
 def deposit_outcome(session: Session, payment: Payment) -> DepositOutcome:
     """A deposit payment's answer as the books hold it."""
     deposit = session.exec(select(Deposit).where(Deposit.payment_id == payment.id)).first()
-    if payment.status == "approved":
-        status = "approved" if payment.approved_cents >= payment.amount_cents else "partial"
+    if payment.status == PaymentStatus.APPROVED:
+        status: str = PaymentResult.APPROVED if payment.approved_cents >= payment.amount_cents else PaymentResult.PARTIAL
     else:
         status = payment.status
     return DepositOutcome(payment.id, status, payment.approved_cents, deposit.id if deposit else None, payment.result_message or "")

@@ -21,6 +21,15 @@ from temporalio.exceptions import ApplicationError
 from activities.gateways import GatewayDirectory
 from activities.refunds import Refunder, RefundOutcome
 from foundation.contracts import CompensationPlan, CompensationStep, GiveBackOutcome
+from foundation.ids import (
+    event_stream,
+    excess_key,
+    invoice_cancellation_key,
+    payment_excess_returned_event_key,
+    refund_attempt_key,
+    void_attempt_key,
+)
+from foundation.statuses import DepositStatus, InvoiceStatus, PaymentStatus, RefundStatus
 from gravity.client import GravityClient
 from gravity.errors import VoidNotPossible
 from gravity.results import TransactionResult
@@ -61,9 +70,9 @@ class GiveBack:
         `void:{key}` and the refund's `refund:{key}`. With `unapply` the money also comes off the
         invoice's paid amount (cancellation, late approvals), instead of being a refund expense.
         """
-        void_key, refund_key = f"void:{key}", f"refund:{key}"
+        void_key, refund_key = void_attempt_key(key), refund_attempt_key(key)
         existing, refundable, whole = await asyncio.to_thread(self._state, payment_id, void_key, refund_key)
-        done = next((r for r in existing if r.status == "done"), None)
+        done = next((r for r in existing if r.status == RefundStatus.DONE), None)
         if done is not None:
             if unapply:
                 await asyncio.to_thread(self._unapply, done.id)
@@ -73,7 +82,7 @@ class GiveBack:
         outcome: RefundOutcome | None = None
         if refund_row is None:
             # An unfinished void keeps its reserved amount; otherwise decide afresh from the payment.
-            if void_row is not None and void_row.status != "failed":
+            if void_row is not None and void_row.status != RefundStatus.FAILED:
                 outcome = await self._try_void(payment_id, void_row.amount_cents, void_key, reason)
             elif void_row is None:
                 amount = refundable if amount_cents is None else amount_cents
@@ -90,7 +99,7 @@ class GiveBack:
                 if amount <= 0:
                     return GiveBackOutcome(payment_id, "none", 0)
             outcome = await self._refunder.give_back(payment_id=payment_id, amount_cents=amount, kind="refund", attempt_key=refund_key, reason=reason)
-        if outcome.status != "done":
+        if outcome.status != RefundStatus.DONE:
             raise ApplicationError(f"Gravity did not give back payment {payment_id}: {outcome.message}", type="GravityPermanent", non_retryable=True)
         if unapply:
             await asyncio.to_thread(self._unapply, outcome.refund_id)
@@ -103,7 +112,7 @@ class GiveBack:
         except _VoidRefused as error:
             await asyncio.to_thread(self._fail_by_key, void_key, str(error))
             return None
-        return outcome if outcome.status == "done" else None
+        return outcome if outcome.status == RefundStatus.DONE else None
 
     async def return_excess(self, payment_id: str) -> GiveBackOutcome:
         """Give back what an approval brought that no invoice needed (its "returning" credit): a
@@ -112,7 +121,7 @@ class GiveBack:
         if amount == 0:
             return GiveBackOutcome(payment_id, "none", 0)
         outcome = await self.give_back(
-            payment_id=payment_id, amount_cents=amount, key=f"excess:{payment_id}", reason="approved after the invoice no longer needed it"
+            payment_id=payment_id, amount_cents=amount, key=excess_key(payment_id), reason="approved after the invoice no longer needed it"
         )
         await asyncio.to_thread(self._excess_returned, outcome)
         return outcome
@@ -120,16 +129,16 @@ class GiveBack:
     def _excess_to_return(self, payment_id: str) -> int:
         with session_scope(self._engine) as session:
             deposit = session.exec(select(Deposit).where(Deposit.payment_id == payment_id, Deposit.source == "overpayment")).first()
-            return deposit.amount_cents if deposit is not None and deposit.status in ("returning", "refunded") else 0
+            return deposit.amount_cents if deposit is not None and deposit.status in (DepositStatus.RETURNING, DepositStatus.REFUNDED) else 0
 
     def _excess_returned(self, outcome: GiveBackOutcome) -> None:
         with session_scope(self._engine) as session:
             payment = session.get(Payment, outcome.payment_id)
             assert payment is not None
-            stream = f"subscription:{payment.subscription_id}" if payment.subscription_id else f"client:{payment.client_id}"
+            stream = event_stream(payment.subscription_id, payment.client_id)
             emit(session, type="payment.excess_returned", stream=stream,
                  payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "by": outcome.kind, "amount_cents": outcome.amount_cents},
-                 dedupe_key=f"payment.excess_returned:{payment.id}")
+                 dedupe_key=payment_excess_returned_event_key(payment.id))
 
     def _state(self, payment_id: str, void_key: str, refund_key: str) -> tuple[list[Refund], int, int]:
         with session_scope(self._engine) as session:
@@ -174,11 +183,11 @@ class InvoiceCompensationActivities:
             invoice = lock_invoice(session, invoice_id)
             if invoice is None:
                 raise refused(f"unknown invoice {invoice_id}")
-            if invoice.status != "void" and invoice.cancel_requested_at is None:
+            if invoice.status != InvoiceStatus.VOID and invoice.cancel_requested_at is None:
                 invoice.cancel_requested_at = datetime.now(timezone.utc)  # no new collection from here on
             payments = session.exec(
                 select(Payment)
-                .where(Payment.invoice_id == invoice_id, Payment.status == "approved", Payment.method != "credit")
+                .where(Payment.invoice_id == invoice_id, Payment.status == PaymentStatus.APPROVED, Payment.method != "credit")
                 .order_by(Payment.created_at, Payment.id)  # type: ignore[arg-type]
             ).all()
             applications = session.exec(
@@ -200,7 +209,7 @@ class InvoiceCompensationActivities:
             return await self._give_back.give_back(
                 payment_id=step.payment_id,
                 amount_cents=None,
-                key=f"cancel:{step.invoice_id}:{step.payment_id}",
+                key=invoice_cancellation_key(step.invoice_id, step.payment_id),
                 reason=f"invoice {step.invoice_id} cancelled: {step.reason}".strip(": "),
                 unapply=True,
             )

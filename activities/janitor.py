@@ -24,6 +24,14 @@ from activities.gateways import GatewayDirectory
 from activities.invoice_compensation import GiveBack
 from activities.terminal import TerminalActivities, gateway_result
 from foundation.contracts import JanitorInput, JanitorReport, ReconciliationInput, ReconciliationReport, TerminalRecord
+from foundation.ids import (
+    RECONCILIATION_STREAM,
+    event_stream,
+    payment_closed_unsent_event_key,
+    reconciliation_completed_event_key,
+    reconciliation_difference_event_key,
+)
+from foundation.statuses import PaymentStatus, RefundStatus
 from gravity.errors import GravityError
 from gravity.results import TransactionResult
 from models.billing import Payment, Refund
@@ -78,20 +86,20 @@ class JanitorActivities:
             oids = {loc.id: loc.gravity_oid for loc in session.exec(select(Location))}
             payments = session.exec(
                 select(Payment)
-                .where(Payment.status == "pending", Payment.method == "card_on_file", Payment.created_at < cutoff)  # type: ignore[operator]
+                .where(Payment.status == PaymentStatus.PENDING, Payment.method == "card_on_file", Payment.created_at < cutoff)  # type: ignore[operator]
                 .order_by(Payment.created_at)  # type: ignore[arg-type]
                 .limit(limit)
             ).all()
             terminal_sales = session.exec(
                 select(Payment)
-                .where(Payment.status.in_(("pending", "unknown")), Payment.method == "terminal", Payment.created_at < terminal_cutoff)  # type: ignore[attr-defined, operator]
+                .where(Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.UNKNOWN)), Payment.method == "terminal", Payment.created_at < terminal_cutoff)  # type: ignore[attr-defined, operator]
                 .order_by(Payment.created_at)  # type: ignore[arg-type]
                 .limit(limit)
             ).all()
             refunds = session.exec(
                 select(Refund, Payment.location_id)
                 .join(Payment, Payment.id == Refund.payment_id)  # type: ignore[arg-type]
-                .where(Refund.status == "pending", Refund.created_at < cutoff)  # type: ignore[operator]
+                .where(Refund.status == RefundStatus.PENDING, Refund.created_at < cutoff)  # type: ignore[operator]
                 .order_by(Refund.created_at)  # type: ignore[arg-type]
                 .limit(limit)
             ).all()
@@ -123,15 +131,15 @@ class JanitorActivities:
         with session_scope(self._engine) as session:
             payment = session.get(Payment, payment_id)
             assert payment is not None
-            return f"subscription:{payment.subscription_id}" if payment.subscription_id else f"client:{payment.client_id}"
+            return event_stream(payment.subscription_id, payment.client_id)
 
     def _close_unsent(self, payment_id: str) -> None:
         with session_scope(self._engine) as session:
             payment = session.exec(select(Payment).where(Payment.id == payment_id).with_for_update()).one()
-            close_attempt(session, payment, status="failed", message="not sent: Gravity never saw this attempt (closed by the janitor)")
+            close_attempt(session, payment, status=PaymentStatus.FAILED, message="not sent: Gravity never saw this attempt (closed by the janitor)")
             emit(session, type="payment.closed_unsent", stream=_stream(payment),
                  payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "external_transaction_id": payment.external_transaction_id},
-                 dedupe_key=f"payment.closed_unsent:{payment.id}")
+                 dedupe_key=payment_closed_unsent_event_key(payment.id))
 
     def _resolve_refund(self, refund_id: str, found: TransactionResult | None) -> str:
         with session_scope(self._engine) as session:
@@ -172,28 +180,28 @@ class JanitorActivities:
             oids = {loc.id: loc.gravity_oid for loc in session.exec(select(Location))}
             rows: list[tuple[str, str, str, int]] = []
             for p in session.exec(select(Payment).where(
-                Payment.method != "credit", Payment.status.in_(("approved", "voided", "declined")),  # type: ignore[attr-defined]
+                Payment.method != "credit", Payment.status.in_((PaymentStatus.APPROVED, PaymentStatus.VOIDED, PaymentStatus.DECLINED)),  # type: ignore[attr-defined]
                 or_(Payment.updated_at >= start, Payment.created_at >= start),  # type: ignore[operator]
                 Payment.created_at < end,  # type: ignore[operator]
             )):
                 rows.append((p.external_transaction_id, oids[p.location_id], "sale", p.approved_cents))
             for r, location_id in session.exec(
                 select(Refund, Payment.location_id).join(Payment, Payment.id == Refund.payment_id)  # type: ignore[arg-type]
-                .where(Refund.status.in_(("done", "failed")), Refund.created_at >= start, Refund.created_at < end)  # type: ignore[attr-defined, operator]
+                .where(Refund.status.in_((RefundStatus.DONE, RefundStatus.FAILED)), Refund.created_at >= start, Refund.created_at < end)  # type: ignore[attr-defined, operator]
             ):
-                rows.append((r.external_transaction_id, oids[location_id], r.kind, r.amount_cents if r.status == "done" else 0))
+                rows.append((r.external_transaction_id, oids[location_id], r.kind, r.amount_cents if r.status == RefundStatus.DONE else 0))
             return rows
 
     def _report(self, day: date, checked: int, differences: list[str]) -> None:
         with session_scope(self._engine) as session:
             for index, difference in enumerate(differences):
-                emit(session, type="reconciliation.difference", stream="finance:reconciliation",
+                emit(session, type="reconciliation.difference", stream=RECONCILIATION_STREAM,
                      payload={"day": day.isoformat(), "difference": difference},
-                     dedupe_key=f"reconciliation.difference:{day.isoformat()}:{index}:{difference}")
-            emit(session, type="reconciliation.completed", stream="finance:reconciliation",
+                     dedupe_key=reconciliation_difference_event_key(day, index, difference))
+            emit(session, type="reconciliation.completed", stream=RECONCILIATION_STREAM,
                  payload={"day": day.isoformat(), "checked": checked, "differences": len(differences)},
-                 dedupe_key=f"reconciliation.completed:{day.isoformat()}:{checked}:{len(differences)}")
+                 dedupe_key=reconciliation_completed_event_key(day, checked, len(differences)))
 
 
 def _stream(payment: Payment) -> str:
-    return f"subscription:{payment.subscription_id}" if payment.subscription_id else f"client:{payment.client_id}"
+    return event_stream(payment.subscription_id, payment.client_id)

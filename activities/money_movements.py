@@ -19,6 +19,7 @@ from activities.gateways import GatewayDirectory
 from activities.invoice_compensation import GiveBack
 from foundation.contracts import CardDepositRequest, DepositOutcome, GiveBackOutcome, RefundRequest, RefundResult
 from foundation.ids import attempt_payment_id, card_deposit_key, customer_refund_key
+from foundation.statuses import PaymentResult, RefundResultStatus
 from models.refunds import RefundRefused
 
 REFUSALS = ("InvalidCommand", "NotFound")
@@ -54,12 +55,12 @@ class MoneyMovementActivities:
                 client_id=request.client_id, card_id=request.card_id, amount_cents=request.amount_cents, request_key=request.request_key,
             )
         except DepositRefused as error:
-            return DepositOutcome(payment_id, "refused", 0, message=str(error))
+            return DepositOutcome(payment_id, PaymentResult.REFUSED, 0, message=str(error))
         except ApplicationError as error:
             if error.type in REFUSALS:
-                return DepositOutcome(payment_id, "refused", 0, message=error.message)
+                return DepositOutcome(payment_id, PaymentResult.REFUSED, 0, message=error.message)
             if error.type == "GravityPermanent":
-                return DepositOutcome(payment_id, "failed", 0, message=error.message)
+                return DepositOutcome(payment_id, PaymentResult.FAILED, 0, message=error.message)
             raise
 
 
@@ -68,13 +69,13 @@ async def _refund_result(payment_id: str | None, given: Awaitable[GiveBackOutcom
     try:
         outcome = await given
     except (RefundRefused, DepositRefused) as error:
-        return RefundResult("refused", payment_id, message=str(error))
+        return RefundResult(RefundResultStatus.REFUSED, payment_id, message=str(error))
     except ApplicationError as error:
         if error.type in REFUSALS:
-            return RefundResult("refused", payment_id, message=error.message)
+            return RefundResult(RefundResultStatus.REFUSED, payment_id, message=error.message)
         if error.type == "GravityPermanent":
-            return RefundResult("failed", payment_id, message=error.message)
+            return RefundResult(RefundResultStatus.FAILED, payment_id, message=error.message)
         raise
     if outcome.kind == "none":
-        return RefundResult("refused", outcome.payment_id, message=f"payment {outcome.payment_id} has nothing left to refund")
-    return RefundResult("done", outcome.payment_id, outcome.kind, outcome.amount_cents, outcome.refund_id)
+        return RefundResult(RefundResultStatus.REFUSED, outcome.payment_id, message=f"payment {outcome.payment_id} has nothing left to refund")
+    return RefundResult(RefundResultStatus.DONE, outcome.payment_id, outcome.kind, outcome.amount_cents, outcome.refund_id)

@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 from activities.gateways import GatewayDirectory
 from activities.heartbeat import heartbeating
 from foundation.ids import external_id
+from foundation.statuses import RefundStatus
 from foundation.telemetry import counters
 from gravity.client import GravityClient
 from gravity.errors import PermanentGravityError
@@ -30,7 +31,7 @@ from models.refunds import RefundRefused, record_refund_done, record_refund_fail
 class RefundOutcome:
     refund_id: str
     kind: str
-    status: str  # done | failed
+    status: str  # a RefundStatus: DONE or FAILED
     amount_cents: int
     message: str = ""
 
@@ -46,7 +47,7 @@ class Refunder:
         stalls the worker's event loop nor looks like a dead worker."""
         async with heartbeating():
             refund, fresh, sale_id, oid = await asyncio.to_thread(self._start, payment_id, amount_cents, kind, attempt_key, reason)
-            if refund.status in ("done", "failed"):
+            if refund.status in (RefundStatus.DONE, RefundStatus.FAILED):
                 return RefundOutcome(refund.id, refund.kind, refund.status, refund.amount_cents, refund.reason)
             gateway = self._gateways.for_oid(oid)
             try:

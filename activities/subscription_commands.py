@@ -25,7 +25,26 @@ from activities.card_charges import CardCollector
 from activities.cards import card_expired_on
 from activities.gateways import GatewayDirectory
 from activities.refunds import Refunder
-from foundation.ids import external_id
+from foundation.ids import (
+    card_changed_event_key,
+    external_id,
+    invoice_id_for,
+    plan_changed_event_key,
+    proration_charge_key,
+    proration_credit_deposit_id,
+    proration_credit_reference,
+    proration_invoice_key,
+    settlement_charge_key,
+    settlement_credit_deposit_id,
+    settlement_credit_reference,
+    settlement_failed_event_key,
+    settlement_invoice_key,
+    settlement_refund_key,
+    settlement_refund_prefix,
+    subscription_cancelled_event_key,
+    subscription_stream,
+)
+from foundation.statuses import InvoiceStatus, PaymentStatus, RefundStatus, SubscriptionStatus
 from foundation.contracts import CancelInput, CancelOutcome, CardChange, PlanChangeInput, PlanChangeOutcome, PlanTerms
 from models.billing import CreditApplication, Deposit, Invoice, Payment, Refund
 from models.clinic import Location, SavedCard
@@ -106,9 +125,9 @@ class SubscriptionCommandActivities:
             emit(
                 session,
                 type="subscription.card_changed",
-                stream=f"subscription:{sub.id}",
+                stream=subscription_stream(sub.id),
                 payload={"card_id": card.id, "masked_number": card.masked_number},
-                dedupe_key=f"card_changed:{sub.id}:{card.id}:{info.workflow_run_id}",
+                dedupe_key=card_changed_event_key(sub.id, card.id, info.workflow_run_id),
             )
 
     # ------------------------------------------------------------------ cancel now
@@ -125,17 +144,17 @@ class SubscriptionCommandActivities:
                 await self._collector.collect(
                     invoice_id=settlement_invoice_id,
                     card_id=request.card_id,
-                    attempt_key=f"settlement:{request.subscription_id}:1",
+                    attempt_key=settlement_charge_key(request.subscription_id),
                     attempt=1,
                     when=request.cancel_at,
-                    stream=f"subscription:{request.subscription_id}",
+                    stream=subscription_stream(request.subscription_id),
                 )
             for payment_id, amount, attempt_key in to_send:
                 outcome = await self._refunder.give_back(
                     payment_id=payment_id, amount_cents=amount, kind="refund", attempt_key=attempt_key,
                     reason="early cancellation: unused part of the current period",
                 )
-                if outcome.status != "done":
+                if outcome.status != RefundStatus.DONE:
                     raise ApplicationError(f"Gravity did not refund payment {payment_id}: {outcome.message}", non_retryable=True)
                 refund_id = refund_id or outcome.refund_id
         except ApplicationError as error:
@@ -173,15 +192,15 @@ class SubscriptionCommandActivities:
 
     def _settlement_failed(self, subscription_id: str, detail: str) -> None:
         with session_scope(self._engine) as session:
-            emit(session, type="subscription.settlement_failed", stream=f"subscription:{subscription_id}",
-                 payload={"detail": detail}, dedupe_key=f"subscription.settlement_failed:{subscription_id}")
+            emit(session, type="subscription.settlement_failed", stream=subscription_stream(subscription_id),
+                 payload={"detail": detail}, dedupe_key=settlement_failed_event_key(subscription_id))
 
     def _settlement(self, session: Session, sub: Subscription, request: CancelInput, tz: str) -> proration.Settlement:
         if request.period_start is None or request.period_end is None:
             return proration.Settlement(kind=proration.NONE, amount_cents=0, reason="nothing billed yet")
         paid_total = session.exec(
             select(func.coalesce(func.sum(Payment.approved_cents - Payment.refunded_cents), 0)).where(
-                Payment.subscription_id == sub.id, Payment.status == "approved", Payment.purpose == "invoice"
+                Payment.subscription_id == sub.id, Payment.status == PaymentStatus.APPROVED, Payment.purpose == "invoice"
             )
         ).one()
         redeemed = session.exec(
@@ -213,10 +232,10 @@ class SubscriptionCommandActivities:
             collection = await self._collector.collect(
                 invoice_id=invoice_id,
                 card_id=request.card_id,
-                attempt_key=f"proration:{request.subscription_id}:{request.change_at.isoformat()}:1",
+                attempt_key=proration_charge_key(request.subscription_id, request.change_at),
                 attempt=1,
                 when=request.change_at,
-                stream=f"subscription:{request.subscription_id}",
+                stream=subscription_stream(request.subscription_id),
             )
         message = f"now on plan {plan.id}; " + (
             f"charged {net} cents for the rest of the period" if net > 0 else f"credited {-net} cents" if net < 0 else "no proration"
@@ -252,9 +271,9 @@ class SubscriptionCommandActivities:
             emit(
                 session,
                 type="subscription.plan_changed",
-                stream=f"subscription:{sub.id}",
+                stream=subscription_stream(sub.id),
                 payload={"from": request.old_plan.plan_id, "to": plan.id, "net_cents": 0 if result is None else result.net_cents},
-                dedupe_key=f"plan_changed:{sub.id}:{plan.id}:{request.change_at.isoformat()}",
+                dedupe_key=plan_changed_event_key(sub.id, plan.id, request.change_at),
             )
             return plan, new_terms, result, invoice_id
 
@@ -288,7 +307,7 @@ def _live_subscription(session: Session, subscription_id: str) -> Subscription:
     ended subscription (a run from before the workflow asked again in the command's turn) must not
     change or charge it."""
     sub = _locked_subscription(session, subscription_id)
-    if sub.status in ("cancelled", "ended"):
+    if sub.status in (SubscriptionStatus.CANCELLED, SubscriptionStatus.ENDED):
         raise refuse(f"the subscription is {sub.status}; no further commands are accepted")
     return sub
 
@@ -299,7 +318,7 @@ def _void_unpaid(session: Session, invoice_id: str, reason: str) -> str | None:
     card already paid part of keeps that part (it was service delivered) and only its unpaid
     remainder is written off."""
     invoice = lock_invoice(session, invoice_id)
-    if invoice is None or invoice.status != "open":
+    if invoice is None or invoice.status != InvoiceStatus.OPEN:
         return None
     for application in session.exec(select(CreditApplication).where(CreditApplication.invoice_id == invoice.id)).all():
         assert application.id is not None
@@ -312,27 +331,21 @@ def _void_unpaid(session: Session, invoice_id: str, reason: str) -> str | None:
 
 
 def _mark_cancelled(session: Session, sub: Subscription, request: CancelInput, settlement: proration.Settlement) -> None:
-    sub.status = "cancelled"
+    sub.status = SubscriptionStatus.CANCELLED
     sub.cancelled_at = sub.cancelled_at or request.cancel_at
     session.add(sub)
     emit(
         session,
         type="subscription.cancelled",
-        stream=f"subscription:{sub.id}",
+        stream=subscription_stream(sub.id),
         payload={"reason": request.reason, "settlement": settlement.kind, "settlement_cents": settlement.amount_cents},
-        dedupe_key=f"subscription.cancelled:{sub.id}",
+        dedupe_key=subscription_cancelled_event_key(sub.id),
     )
-
-
-def _settlement_refund_key(subscription_id: str, index: int, payment_id: str) -> str:
-    """The first payment keeps the key a single-payment settlement always had (an activity retried
-    across a deploy finds its row); each further payment gets a key of its own."""
-    return f"settlement-refund:{subscription_id}" if index == 0 else f"settlement-refund:{subscription_id}:{payment_id}"
 
 
 def _settlement_refunds(session: Session, subscription_id: str) -> list[Refund]:
     """The settlement's refund rows an earlier try reserved, if any."""
-    prefix = f"settlement-refund:{subscription_id}"
+    prefix = settlement_refund_prefix(subscription_id)
     rows = session.exec(select(Refund).where(Refund.attempt_key.like(f"{prefix}%"))).all()  # type: ignore[attr-defined]
     return [r for r in rows if r.attempt_key == prefix or r.attempt_key.startswith(prefix + ":")]
 
@@ -347,7 +360,7 @@ def _reserve_settlement_refunds(session: Session, sub: Subscription, period_star
         amount = min(left, refundable_cents(payment))
         if amount <= 0:
             continue
-        key = _settlement_refund_key(sub.id, index, payment.id)
+        key = settlement_refund_key(sub.id, index, payment.id)
         refund, _ = start_refund(
             session, payment_id=payment.id, amount_cents=amount, kind="refund", attempt_key=key, external_transaction_id=external_id(key),
             reason="early cancellation: unused part of the current period",
@@ -361,13 +374,13 @@ def _reserve_settlement_refunds(session: Session, sub: Subscription, period_star
 
 def _settlement_credit(session: Session, sub: Subscription, amount_cents: int) -> None:
     """Unused days paid with client credit go back to the client as credit."""
-    deposit_id = "dep_" + external_id(f"settlement_credit:{sub.id}").replace("-", "")[:24]
+    deposit_id = settlement_credit_deposit_id(sub.id)
     if session.get(Deposit, deposit_id) is not None:
         return
     session.add(Deposit(id=deposit_id, client_id=sub.client_id, location_id=sub.location_id, amount_cents=amount_cents,
                         remaining_cents=amount_cents, source="proration"))
     session.flush()
-    post(session, reference=f"settlement_credit:{deposit_id}", kind="settlement_credit", location_id=sub.location_id, client_id=sub.client_id,
+    post(session, reference=settlement_credit_reference(deposit_id), kind="settlement_credit", location_id=sub.location_id, client_id=sub.client_id,
          entries=[(Account.REFUNDS, amount_cents), (Account.CLIENT_CREDIT, -amount_cents)])
 
 
@@ -375,7 +388,7 @@ def _paid_for_period(session: Session, subscription_id: str, period_start: date)
     total = session.exec(
         select(func.coalesce(func.sum(Payment.approved_cents - Payment.refunded_cents), 0))
         .join(Invoice, Invoice.id == Payment.invoice_id)
-        .where(Invoice.subscription_id == subscription_id, Invoice.period_start == period_start, Payment.status == "approved")
+        .where(Invoice.subscription_id == subscription_id, Invoice.period_start == period_start, Payment.status == PaymentStatus.APPROVED)
     ).one()
     return int(total)
 
@@ -390,7 +403,7 @@ def _current_period_payments(session: Session, subscription_id: str, period_star
         .where(
             Invoice.subscription_id == subscription_id,
             Invoice.period_start == period_start,
-            Payment.status == "approved",
+            Payment.status == PaymentStatus.APPROVED,
             Payment.method != "credit",
         )
         .order_by(Payment.approved_cents.desc(), Payment.id)  # type: ignore[attr-defined]
@@ -399,7 +412,7 @@ def _current_period_payments(session: Session, subscription_id: str, period_star
 
 def _one_off_invoice(session: Session, sub: Subscription, *, key: str, kind: str, amount_cents: int, description: str, revenue: Account) -> str:
     """A settlement or proration invoice, created once per key, with its ledger posting."""
-    invoice_id = "inv_" + external_id(key).replace("-", "")[:24]
+    invoice_id = invoice_id_for(key)
     if session.get(Invoice, invoice_id) is not None:
         return invoice_id
     create_counter_invoice(
@@ -411,28 +424,28 @@ def _one_off_invoice(session: Session, sub: Subscription, *, key: str, kind: str
 
 def _settlement_invoice(session: Session, sub: Subscription, amount_cents: int, reason: str) -> str:
     return _one_off_invoice(
-        session, sub, key=f"settlement:{sub.id}", kind="settlement", amount_cents=amount_cents,
+        session, sub, key=settlement_invoice_key(sub.id), kind="settlement", amount_cents=amount_cents,
         description=f"Early cancellation settlement: {reason}", revenue=Account.FEE_REVENUE,
     )
 
 
 def _proration_invoice(session: Session, sub: Subscription, request: PlanChangeInput, amount_cents: int) -> str:
     return _one_off_invoice(
-        session, sub, key=f"proration:{sub.id}:{request.change_at.isoformat()}", kind="proration", amount_cents=amount_cents,
+        session, sub, key=proration_invoice_key(sub.id, request.change_at), kind="proration", amount_cents=amount_cents,
         description=f"Plan change {request.old_plan.plan_id} -> {request.new_plan_id}, rest of period", revenue=Account.PLAN_REVENUE,
     )
 
 
 def _proration_credit(session: Session, sub: Subscription, request: PlanChangeInput, amount_cents: int) -> None:
     """A downgrade's unused difference becomes client credit, applied to the next invoices."""
-    deposit_id = "dep_" + external_id(f"proration_credit:{sub.id}:{request.change_at.isoformat()}").replace("-", "")[:24]
+    deposit_id = proration_credit_deposit_id(sub.id, request.change_at)
     if session.get(Deposit, deposit_id) is not None:
         return
     session.add(Deposit(id=deposit_id, client_id=sub.client_id, location_id=sub.location_id, amount_cents=amount_cents, remaining_cents=amount_cents))
     session.flush()
     post(
         session,
-        reference=f"proration_credit:{deposit_id}",
+        reference=proration_credit_reference(deposit_id),
         kind="proration_credit",
         location_id=sub.location_id,
         client_id=sub.client_id,

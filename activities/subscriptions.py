@@ -21,7 +21,8 @@ from activities.card_charges import CardCollector, CardOnFile, ChargeSite, Prepa
 from activities.cards import card_expired_on
 from activities.gateways import GatewayDirectory
 from foundation.contracts import ChargeAsked, ChargeOutcome, ChargeRequest, StatusChange
-from foundation.ids import charge_key, invoice_id_for_cycle, invoice_retry_key
+from foundation.ids import card_expiring_event_key, charge_key, invoice_id_for_cycle, invoice_retry_key, subscription_stream
+from foundation.statuses import ChargeResult, DepositStatus, InvoiceStatus, SubscriptionStatus
 from models.billing import Deposit
 from models.db import session_scope
 from models.invoicing import LineSpec, apply_client_credit, ensure_cycle_invoice, open_balance
@@ -60,13 +61,14 @@ def _advance_statement() -> Select[Any]:
         update(table)
         .where(table.c.id == bindparam("advance_id"))
         .values(
-            status=case((table.c.status == "pending", "active"), else_=table.c.status),
+            # `.value`: SQLAlchemy types a plain string as VARCHAR but an enum member it does not know.
+            status=case((table.c.status == SubscriptionStatus.PENDING, SubscriptionStatus.ACTIVE.value), else_=table.c.status),
             next_due_at=func.coalesce(bindparam("advance_next_due_at", type_=table.c.next_due_at.type), table.c.next_due_at),
         )
         .returning(table.c.client_id, table.c.location_id)
         .cte("advanced")
     )
-    has_credit = exists().where(deposit.c.client_id == advanced.c.client_id, deposit.c.status == "held", deposit.c.remaining_cents > 0)
+    has_credit = exists().where(deposit.c.client_id == advanced.c.client_id, deposit.c.status == DepositStatus.HELD, deposit.c.remaining_cents > 0)
     return charge_site_query(
         advanced.c.location_id, bindparam("site_card_id"), advanced.c.client_id.label("billed_client_id"), has_credit.label("client_has_credit")
     )
@@ -108,7 +110,7 @@ class SubscriptionActivities:
     async def _charge(self, request: ChargeRequest) -> ChargeOutcome:
         if request.attempt == 0:
             invoice_id, balance = await asyncio.to_thread(self._invoice_cycle, request)
-            return ChargeOutcome(invoice_id, "paid" if balance == 0 else "not_charged", balance)
+            return ChargeOutcome(invoice_id, ChargeResult.PAID if balance == 0 else ChargeResult.NOT_CHARGED, balance)
         if request.invoice_id is not None:
             return await self._collector.collect(
                 invoice_id=request.invoice_id,
@@ -116,7 +118,7 @@ class SubscriptionActivities:
                 attempt_key=invoice_retry_key(request.invoice_id, request.attempt),
                 attempt=request.attempt,
                 when=request.attempt_at or request.due_at,
-                stream=f"subscription:{request.subscription_id}",
+                stream=subscription_stream(request.subscription_id),
             )
         return await self._collector.collect(
             invoice_id=invoice_id_for_cycle(request.subscription_id, request.period_start),
@@ -124,7 +126,7 @@ class SubscriptionActivities:
             attempt_key=charge_key(request.subscription_id, request.period_start, request.attempt),
             attempt=request.attempt,
             when=max(request.due_at, request.attempt_at or request.due_at),
-            stream=f"subscription:{request.subscription_id}",
+            stream=subscription_stream(request.subscription_id),
             before=lambda session: self._invoice_cycle_in(session, request),
         )
 
@@ -147,7 +149,7 @@ class SubscriptionActivities:
             due_at=request.due_at,
             lines=cycle_lines(request),
         )
-        if invoice.status == "open" and billed.client_has_credit:
+        if invoice.status == InvoiceStatus.OPEN and billed.client_has_credit:
             apply_client_credit(session, invoice)
         if billed.site.card is not None:
             self._warn_if_card_expires(session, request, billed.site.card, billed.site.timezone)
@@ -162,9 +164,9 @@ class SubscriptionActivities:
             emit(
                 session,
                 type="card.expiring",
-                stream=f"subscription:{request.subscription_id}",
+                stream=subscription_stream(request.subscription_id),
                 payload={"card_id": card.id, "expires": f"{card.exp_month:02d}/{card.exp_year}", "next_due_at": request.next_due_at.isoformat()},
-                dedupe_key=f"card.expiring:{request.subscription_id}:{card.id}:{request.cycle_index}",
+                dedupe_key=card_expiring_event_key(request.subscription_id, card.id, request.cycle_index),
             )
 
     @activity.defn(name="live_subscription_ids")
@@ -187,13 +189,13 @@ class SubscriptionActivities:
             now = datetime.now(timezone.utc)
             # The workflow calls a subscription that has not billed yet "active"; its row stays
             # "pending" until the first charge makes it active.
-            if not (sub.status == "pending" and change.status == "active"):
+            if not (sub.status == SubscriptionStatus.PENDING and change.status == SubscriptionStatus.ACTIVE):
                 sub.status = change.status
             if change.cancel_at_term_end is not None:
                 sub.cancel_at_term_end = change.cancel_at_term_end
             if change.next_due_at is not None:
                 sub.next_due_at = change.next_due_at
-            if change.status == "cancelled" and sub.cancelled_at is None:
+            if change.status == SubscriptionStatus.CANCELLED and sub.cancelled_at is None:
                 sub.cancelled_at = now
             sub.updated_at = now
             session.add(sub)
@@ -201,7 +203,7 @@ class SubscriptionActivities:
                 emit(
                     session,
                     type=change.event_type,
-                    stream=f"subscription:{sub.id}",
+                    stream=subscription_stream(sub.id),
                     payload={"status": change.status, "detail": change.detail},
                     dedupe_key=change.event_key,
                 )

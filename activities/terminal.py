@@ -21,7 +21,21 @@ from activities.approvals import book_approval
 from activities.gateways import GatewayDirectory
 from activities.invoice_compensation import GiveBack
 from foundation.contracts import GatewayResult, TerminalClose, TerminalOutcome, TerminalPaymentInput, TerminalPrepared, TerminalRecord
-from foundation.ids import external_id
+from foundation.ids import (
+    card_saved_event_key,
+    client_stream,
+    deposit_reference,
+    event_stream,
+    external_id,
+    late_approval_key,
+    payment_failed_event_key,
+    payment_late_reversed_event_key,
+    payment_manual_review_event_key,
+    payment_succeeded_event_key,
+    sale_fingerprint,
+    saved_card_id_for,
+)
+from foundation.statuses import InvoiceStatus, PaymentResult, PaymentStatus
 from foundation.telemetry import counters
 from gravity.errors import DeviceBusy, NotFound, PermanentGravityError
 from gravity.results import Outcome, TransactionResult
@@ -77,11 +91,11 @@ def invoice_refusal(session: Session, invoice: Invoice | None, invoice_id: str |
     """Why a terminal payment of this invoice cannot start, or None (shared with operations)."""
     if invoice is None:
         return f"unknown invoice {invoice_id}"
-    if invoice.status == "void":
+    if invoice.status == InvoiceStatus.VOID:
         return f"invoice {invoice.id} is void"
     if invoice.cancel_requested_at is not None:
         return f"invoice {invoice.id} is being cancelled"
-    if invoice.status == "paid" or open_balance(invoice) == 0:
+    if invoice.status == InvoiceStatus.PAID or open_balance(invoice) == 0:
         return f"invoice {invoice.id} is already paid"
     balance = open_balance(invoice)
     if amount_cents is not None and amount_cents <= 0:
@@ -169,7 +183,7 @@ class TerminalActivities:
                 payment_id=existing.id,
                 external_transaction_id=existing.external_transaction_id,
                 amount_cents=existing.amount_cents,
-                reference=existing.invoice_id or f"deposit:{existing.id}",
+                reference=existing.invoice_id or deposit_reference(existing.id),
                 subscription_id=existing.subscription_id,
             )
 
@@ -182,7 +196,7 @@ class TerminalActivities:
             location = session.get(Location, payment.location_id)
             assert location is not None
             return _Sale(location.gravity_oid, device, payment.external_transaction_id, payment.amount_cents,
-                         payment.invoice_id or f"deposit:{payment.id}", save_card)
+                         payment.invoice_id or deposit_reference(payment.id), save_card)
 
     @activity.defn(name="send_to_terminal")
     async def send_to_terminal(self, request: TerminalPaymentInput) -> None:
@@ -229,9 +243,9 @@ class TerminalActivities:
         counters().charge(
             outcome=result.outcome, attempt=1, channel="terminal", decline_reason=result.decline_reason, decline_class=result.decline_class
         )
-        if record.late and outcome.status in ("approved", "partial"):
+        if record.late and outcome.status in (PaymentResult.APPROVED, PaymentResult.PARTIAL):
             given = await self._give_back.give_back(
-                payment_id=record.payment_id, amount_cents=None, key=f"late:{record.payment_id}",
+                payment_id=record.payment_id, amount_cents=None, key=late_approval_key(record.payment_id),
                 reason="approved after the counter gave up", unapply=True,
             )
             outcome = await asyncio.to_thread(self._after_late_void, record.payment_id, given.kind)
@@ -253,12 +267,12 @@ class TerminalActivities:
             payment = session.exec(select(Payment).where(Payment.id == record.payment_id).with_for_update()).one()
             if result.external_transaction_id != payment.external_transaction_id:
                 raise refused(f"result {result.external_transaction_id} is not payment {payment.id}'s")
-            stream = f"subscription:{payment.subscription_id}" if payment.subscription_id else f"client:{payment.client_id}"
+            stream = event_stream(payment.subscription_id, payment.client_id)
             card_id = None
             deposit_id = None
             if result.outcome in (Outcome.APPROVED.value, Outcome.PARTIAL.value):
-                if payment.status in ("pending", "unknown"):
-                    payment.status = "pending"  # a late answer after manual review is still booked
+                if payment.status in (PaymentStatus.PENDING, PaymentStatus.UNKNOWN):
+                    payment.status = PaymentStatus.PENDING  # a late answer after manual review is still booked
                 booking = book_approval(session, payment, result)
                 deposit = record_deposit(session, payment)
                 deposit_id = deposit.id if deposit else None
@@ -266,25 +280,25 @@ class TerminalActivities:
                     card_id = _save_card(session, payment, result, make_default=record.make_default)
                 emit(session, type="payment.succeeded", stream=stream,
                      payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "amount_cents": payment.approved_cents, "method": "terminal"},
-                     dedupe_key=f"payment.succeeded:{payment.id}")
+                     dedupe_key=payment_succeeded_event_key(payment.id))
             else:
-                if payment.status in ("pending", "unknown"):
+                if payment.status in (PaymentStatus.PENDING, PaymentStatus.UNKNOWN):
                     record_declined(session, payment, reason=result.decline_reason, decline_class=result.decline_class, message=result.result_message)
                     emit(session, type="payment.failed", stream=stream,
                          payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "reason": result.decline_reason, "method": "terminal"},
-                         dedupe_key=f"payment.failed:{payment.id}")
+                         dedupe_key=payment_failed_event_key(payment.id))
             return _outcome(session, payment, card_id=card_id, deposit_id=deposit_id), booking
 
     def _after_late_void(self, payment_id: str, kind: str) -> TerminalOutcome:
         with session_scope(self._engine) as session:
             payment = session.get(Payment, payment_id)
             assert payment is not None
-            stream = f"subscription:{payment.subscription_id}" if payment.subscription_id else f"client:{payment.client_id}"
+            stream = event_stream(payment.subscription_id, payment.client_id)
             emit(session, type="payment.late_approval_reversed", stream=stream,
                  payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "by": kind, "amount_cents": payment.approved_cents},
-                 dedupe_key=f"payment.late_reversed:{payment.id}")
+                 dedupe_key=payment_late_reversed_event_key(payment.id))
             base = _outcome(session, payment)
-            return TerminalOutcome(**{**base.__dict__, "status": "late_approval_voided", "message": f"approved after the counter gave up; {kind} sent"})
+            return TerminalOutcome(**{**base.__dict__, "status": PaymentResult.LATE_APPROVAL_VOIDED, "message": f"approved after the counter gave up; {kind} sent"})
 
     @activity.defn(name="close_terminal_payment")
     async def close_terminal_payment(self, close: TerminalClose) -> TerminalOutcome:
@@ -296,23 +310,23 @@ class TerminalActivities:
             payment = session.exec(select(Payment).where(Payment.id == close.payment_id).with_for_update()).first()
             if payment is None:
                 return TerminalOutcome(close.payment_id, close.status, message=close.message)
-            stream = f"subscription:{payment.subscription_id}" if payment.subscription_id else f"client:{payment.client_id}"
-            close_attempt(session, payment, status="unknown" if close.status == "manual_review" else "failed", message=close.message)
-            if close.status == "manual_review":
+            stream = event_stream(payment.subscription_id, payment.client_id)
+            close_attempt(session, payment, status=PaymentStatus.UNKNOWN if close.status == PaymentResult.MANUAL_REVIEW else PaymentStatus.FAILED, message=close.message)
+            if close.status == PaymentResult.MANUAL_REVIEW:
                 emit(session, type="payment.manual_review", stream=stream,
                      payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "external_transaction_id": payment.external_transaction_id,
                               "detail": close.message},
-                     dedupe_key=f"payment.manual_review:{payment.id}")
+                     dedupe_key=payment_manual_review_event_key(payment.id))
             base = _outcome(session, payment)
             return TerminalOutcome(**{**base.__dict__, "status": close.status, "message": close.message})
 
 
 def _outcome(session: Session, payment: Payment, *, card_id: str | None = None, deposit_id: str | None = None) -> TerminalOutcome:
     invoice = session.get(Invoice, payment.invoice_id) if payment.invoice_id else None
-    if payment.status == "approved":
-        status = "approved" if payment.approved_cents >= payment.amount_cents else "partial"
-    elif payment.status == "declined" and payment.decline_reason == "cancelled":
-        status = "cancelled_on_device"
+    if payment.status == PaymentStatus.APPROVED:
+        status: str = PaymentResult.APPROVED if payment.approved_cents >= payment.amount_cents else PaymentResult.PARTIAL
+    elif payment.status == PaymentStatus.DECLINED and payment.decline_reason == "cancelled":
+        status = PaymentResult.CANCELLED_ON_DEVICE
     else:
         status = payment.status
     return TerminalOutcome(
@@ -333,13 +347,13 @@ def _save_card(session: Session, payment: Payment, result: GatewayResult, *, mak
     """Keep the tapped card on file: Gravity's token is the sale's uniqueTransId (never the number)."""
     if not result.unique_trans_id or not result.expiry_mmyy or len(result.expiry_mmyy) != 4:
         return None
-    fingerprint = result.fingerprint or f"trans:{result.unique_trans_id}"
+    fingerprint = result.fingerprint or sale_fingerprint(result.unique_trans_id)
     card = session.exec(select(SavedCard).where(SavedCard.client_id == payment.client_id, SavedCard.fingerprint == fingerprint)).first()
     if card is None:
         card = session.exec(select(SavedCard).where(SavedCard.gravity_ref == result.unique_trans_id)).first()
     if card is None:
         card = SavedCard(
-            id="card_" + payment.external_transaction_id.replace("-", "")[:24],
+            id=saved_card_id_for(payment.external_transaction_id),
             client_id=payment.client_id,
             location_id=payment.location_id,
             gravity_ref=result.unique_trans_id,
@@ -362,8 +376,8 @@ def _save_card(session: Session, payment: Payment, result: GatewayResult, *, mak
         session.add(card)
     payment.card_id = card.id
     session.add(payment)
-    emit(session, type="card.saved", stream=f"client:{payment.client_id}",
+    emit(session, type="card.saved", stream=client_stream(payment.client_id),
          payload={"card_id": card.id, "masked_number": card.masked_number, "brand": card.brand, "default": card.is_default},
-         dedupe_key=f"card.saved:{payment.id}")
+         dedupe_key=card_saved_event_key(payment.id))
     session.flush()
     return card.id

@@ -31,6 +31,7 @@ from cli.operator_stack import (
     run,
     temporal_client,
 )
+from foundation.statuses import PaymentStatus
 
 MAX_DAYS_BACK = 31  # as the API: a start further back would bill a pile of past cycles at once
 MAX_DAYS_AHEAD = 366
@@ -301,7 +302,7 @@ def _print_subscription(row: Any, view: Any, payments: list[dict[str, Any]], tz:
         for column in ("when", "invoice", "attempt", "status", "amount", "decline"):
             attempts.add_column(column)
         for p in payments:
-            amount = p["approved_cents"] if p["status"] in ("approved", "voided", "refunded") else p["amount_cents"]
+            amount = p["approved_cents"] if p["status"] in (PaymentStatus.APPROVED, PaymentStatus.VOIDED, PaymentStatus.REFUNDED) else p["amount_cents"]
             attempts.add_row(local_time(p["created_at"], tz), p["invoice_id"] or "", str(p["attempt"]), p["status"], money(amount),
                              p["decline_reason"] or "")
         console.print(attempts)

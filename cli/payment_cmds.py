@@ -16,6 +16,7 @@ import typer
 from sqlmodel import Session
 
 from cli.operator_stack import connection, console, engine_of, money, operator_errors, print_json, refuse, run, temporal_client
+from foundation.statuses import PaymentResult, RefundResultStatus
 
 MAX_CENTS = 10_000_000  # as the API
 JSON_OPTION = typer.Option(False, "--json", help="Print the answer as JSON.")
@@ -85,7 +86,7 @@ def terminal_pay(
         console.print(f"sent to {device}: payment {payment_id} (workflow {workflow_id}); the customer can pay now")
     else:
         console.print(f"payment {payment_id}: {outcome.status} {money(outcome.approved_cents)}; {outcome.message}".rstrip("; "))
-    if outcome is not None and outcome.status not in ("approved", "partial"):
+    if outcome is not None and outcome.status not in (PaymentResult.APPROVED, PaymentResult.PARTIAL):
         raise typer.Exit(code=1)
 
 
@@ -147,7 +148,7 @@ def deposit(
     else:
         held = f"; deposit {outcome.deposit_id} held as client credit" if outcome.deposit_id else ""
         console.print(f"payment {outcome.payment_id}: {outcome.status} {money(outcome.approved_cents)}{held}. {outcome.message}".rstrip(". "))
-    if outcome.status != "approved":
+    if outcome.status != PaymentResult.APPROVED:
         raise typer.Exit(code=1)
 
 
@@ -187,11 +188,11 @@ def refund(
               "refund_id": outcome.refund_id, "message": outcome.message}
     if as_json:
         print_json(answer)
-    elif outcome.status != "done":
+    elif outcome.status != RefundResultStatus.DONE:
         console.print(f"payment {payment_id}: nothing was given back; {outcome.message}")
     else:
         console.print(f"payment {payment_id}: {outcome.kind} of {money(outcome.amount_cents)} done (refund {outcome.refund_id})")
-    if outcome.status != "done":
+    if outcome.status != RefundResultStatus.DONE:
         raise typer.Exit(code=1)
 
 

@@ -2,7 +2,8 @@
 
 Only plain types: str, int, bool, dates and instants, lists, other contracts. Money is integer cents;
 instants are timezone-aware UTC datetimes; calendar dates are `date`. Workflows import this module,
-so it must stay free of I/O and heavy imports.
+so it must stay free of I/O and heavy imports. Statuses are the StrEnums of `foundation.statuses`,
+re-exported here: a field typed with one decodes its string to the member.
 """
 
 from __future__ import annotations
@@ -10,6 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
+
+from foundation.statuses import (  # noqa: F401 - re-exported: the statuses are part of the contracts
+    ChargeResult,
+    CycleOutcome,
+    DepositStatus,
+    InvoiceStatus,
+    NotCharged,
+    PaymentResult,
+    PaymentStatus,
+    RefundResultStatus,
+    RefundStatus,
+    SubscriptionStatus,
+    WaitingFor,
+)
 
 
 @dataclass(frozen=True)
@@ -54,7 +69,7 @@ class OpenInvoice:
     due_at: datetime
     balance_cents: int
     attempts: int = 0
-    waiting_for: str = "retry"  # retry | new_card | charging_enabled | payment
+    waiting_for: WaitingFor = WaitingFor.RETRY
     next_attempt_at: datetime | None = None
     last_decline_reason: str | None = None
     last_decline_class: str | None = None
@@ -68,7 +83,7 @@ class CycleRecord:
     cycle_index: int
     period_start: date
     invoice_id: str
-    outcome: str  # paid | declined | not_charged | void
+    outcome: CycleOutcome
     detail: str = ""
 
 
@@ -76,7 +91,7 @@ class CycleRecord:
 class SubscriptionState:
     """Everything the workflow carries from one run to the next."""
 
-    status: str = "active"
+    status: SubscriptionStatus = SubscriptionStatus.ACTIVE
     plan: PlanTerms | None = None
     card_id: str | None = None
     next_cycle: int = 0
@@ -131,26 +146,17 @@ class ChargeAsked:
         return cls(request.cycle_index, request.period_start, request.period_end, request.attempt, request.card_id)
 
 
-# Why a try sent nothing and takes no dunning step: another collector (the counter terminal, an
-# earlier attempt) holds what is left of the invoice, or the try's unsent row was closed because the
-# invoice changed first (a new attempt then asks for what is left).
-NOT_CHARGED_IN_PROGRESS = "collection_in_progress"
-NOT_CHARGED_SUPERSEDED = "superseded"
-# The card networks' reattempt limits forbid another try of this card now (a later one may pass).
-NOT_CHARGED_NETWORK_LIMIT = "network_limit"
-
-
 @dataclass(frozen=True)
 class ChargeOutcome:
     """What one collection attempt ended in. A decline is a result, not an error."""
 
     invoice_id: str
-    outcome: str  # paid | declined | not_charged | partial
+    outcome: ChargeResult
     balance_cents: int
     charged_cents: int = 0
     decline_reason: str | None = None
     decline_class: str | None = None  # soft | hard
-    not_charged_reason: str | None = None  # charging_disabled | card_expired | no_card | invoice_closed | NOT_CHARGED_*
+    not_charged_reason: NotCharged | None = None
     external_transaction_id: str | None = None
     asked: ChargeAsked | None = None  # set by the subscription charge; absent in older histories
 
@@ -160,7 +166,7 @@ class StatusChange:
     """Mirror a workflow decision into the subscription row and the outbox, in one transaction."""
 
     subscription_id: str
-    status: str
+    status: SubscriptionStatus
     event_type: str | None = None
     event_key: str | None = None
     detail: str = ""
@@ -217,7 +223,7 @@ class SubscriptionView:
     """The answer to the `describe` query: status, period, next due, balance, attempts, history."""
 
     subscription_id: str
-    status: str
+    status: SubscriptionStatus
     plan_id: str
     card_id: str | None
     next_cycle: int
@@ -235,7 +241,7 @@ class InvoiceChanged:
     """Signal to a subscription: one of its invoices was paid, partly paid or voided elsewhere."""
 
     invoice_id: str
-    status: str  # open | paid | void
+    status: InvoiceStatus
     balance_cents: int
 
 
@@ -352,11 +358,11 @@ class TerminalOutcome:
     """What a terminal payment ended in (the workflow's result and the activities' answers)."""
 
     payment_id: str
-    status: str  # approved | partial | declined | cancelled | late_approval_voided | manual_review | refused
+    status: str  # a PaymentResult, or the payment row's PaymentStatus where none applies
     approved_cents: int = 0
     balance_cents: int = 0
     invoice_id: str | None = None
-    invoice_status: str | None = None
+    invoice_status: InvoiceStatus | None = None
     subscription_id: str | None = None
     card_id: str | None = None
     deposit_id: str | None = None
@@ -368,7 +374,7 @@ class TerminalClose:
     """End a payment that moved no money: cancelled, refused, or left for manual review."""
 
     payment_id: str
-    status: str  # cancelled | refused | manual_review
+    status: PaymentResult  # CANCELLED, REFUSED or MANUAL_REVIEW
     message: str = ""
 
 
@@ -396,7 +402,7 @@ class CompensationPlan:
     payment_ids: list[str]
     credit_application_ids: list[int]
     subscription_id: str | None
-    invoice_status: str
+    invoice_status: InvoiceStatus
 
 
 @dataclass(frozen=True)
@@ -420,7 +426,7 @@ class GiveBackOutcome:
 @dataclass(frozen=True)
 class InvoiceCancellationOutcome:
     invoice_id: str
-    status: str  # void
+    status: InvoiceStatus  # VOID
     compensated: list[GiveBackOutcome]
     credit_returned_cents: int
     subscription_id: str | None = None
@@ -482,7 +488,7 @@ class RefundResult:
     """How a refund movement ended: done (void or refund), refused (what it needed was taken after
     the request was checked), or failed (Gravity would not give the money back)."""
 
-    status: str  # done | refused | failed
+    status: RefundResultStatus
     payment_id: str | None = None
     kind: str = "none"  # void | refund | none
     amount_cents: int = 0
@@ -505,7 +511,7 @@ class DepositOutcome:
     """How a card deposit ended; `refused` and `failed` moved no money."""
 
     payment_id: str
-    status: str  # approved | partial | declined | refused | failed
+    status: str  # a PaymentResult, or the payment row's PaymentStatus where none applies
     approved_cents: int
     deposit_id: str | None = None
     message: str = ""

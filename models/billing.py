@@ -17,10 +17,11 @@ from sqlalchemy import CheckConstraint, Column, Date, Index, Integer, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from foundation.statuses import DepositStatus, InvoiceStatus, PaymentStatus, RefundStatus
 from models.columns import cents, fk, tz
 
-INVOICE_STATUSES = ("open", "paid", "void")
-PAYMENT_STATUSES = ("pending", "approved", "declined", "unknown", "voided", "refunded", "failed")
+INVOICE_STATUSES = tuple(InvoiceStatus)
+PAYMENT_STATUSES = tuple(PaymentStatus)
 
 
 class Invoice(SQLModel, table=True):
@@ -40,7 +41,7 @@ class Invoice(SQLModel, table=True):
     cycle_key: str | None = Field(default=None, sa_column=Column("cycle_key", Text, nullable=True, unique=True))
     period_start: date | None = Field(default=None, sa_column=Column("period_start", Date, nullable=True))
     period_end: date | None = Field(default=None, sa_column=Column("period_end", Date, nullable=True))
-    status: str = Field(default="open", sa_column=Column("status", Text, nullable=False, index=True))
+    status: str = Field(default=InvoiceStatus.OPEN, sa_column=Column("status", Text, nullable=False, index=True))
     total_cents: int = Field(default=0, sa_column=cents("total_cents", default=0))
     paid_cents: int = Field(default=0, sa_column=cents("paid_cents", default=0))
     due_at: datetime | None = Field(default=None, sa_column=tz("due_at", nullable=True))
@@ -89,7 +90,7 @@ class Payment(SQLModel, table=True):
     method: str
     purpose: str = Field(default="invoice", description="invoice or deposit")
     attempt: int = Field(default=1, sa_column=Column("attempt", Integer, CheckConstraint("attempt >= 1", name="ck_payment_attempt"), nullable=False))
-    status: str = Field(default="pending", sa_column=Column("status", Text, nullable=False))
+    status: str = Field(default=PaymentStatus.PENDING, sa_column=Column("status", Text, nullable=False))
     amount_cents: int = Field(sa_column=cents("amount_cents"))
     approved_cents: int = Field(default=0, sa_column=cents("approved_cents", default=0))
     refunded_cents: int = Field(default=0, sa_column=cents("refunded_cents", default=0))
@@ -123,7 +124,7 @@ class Refund(SQLModel, table=True):
     payment_id: str = Field(sa_column=fk("payment_id", "payment.id"))
     invoice_id: str | None = Field(default=None, sa_column=fk("invoice_id", "invoice.id", nullable=True))
     kind: str
-    status: str = Field(default="pending", sa_column=Column("status", Text, nullable=False))
+    status: str = Field(default=RefundStatus.PENDING, sa_column=Column("status", Text, nullable=False))
     amount_cents: int = Field(sa_column=cents("amount_cents"))
     # The part of this refund that gives back client credit (`deposit_id`'s), reserved when the
     # refund starts so the same credit can be neither spent nor refunded twice.
@@ -150,7 +151,7 @@ class Deposit(SQLModel, table=True):
     payment_id: str | None = Field(default=None, sa_column=fk("payment_id", "payment.id", nullable=True))
     amount_cents: int = Field(sa_column=cents("amount_cents"))
     remaining_cents: int = Field(sa_column=cents("remaining_cents"))
-    status: str = "held"
+    status: str = DepositStatus.HELD
     source: str = Field(default="deposit", sa_column=Column("source", Text, nullable=False, server_default="deposit"))
     created_at: datetime | None = Field(default=None, sa_column=tz("created_at", now_default=True))
 

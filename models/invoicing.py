@@ -16,7 +16,29 @@ from sqlalchemy import bindparam, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 
-from foundation.ids import cycle_key, invoice_id_for_cycle
+from foundation.ids import (
+    client_stream,
+    credit_applied_reference,
+    credit_returned_reference,
+    cycle_invoice_number,
+    cycle_key,
+    deposit_id_for_payment,
+    deposit_received_event_key,
+    event_stream,
+    invoice_id_for_cycle,
+    invoice_issued_event_key,
+    invoice_issued_reference,
+    invoice_refunds_reclassified_reference,
+    invoice_void_reference,
+    invoice_voided_event_key,
+    one_off_invoice_number,
+    overpayment_deposit_id,
+    payment_approved_reference,
+    payment_id_for,
+    payment_overpaid_event_key,
+    subscription_stream,
+)
+from foundation.statuses import DepositStatus, InvoiceStatus, PaymentStatus, RefundStatus
 from models.billing import CreditApplication, Deposit, Invoice, InvoiceLine, Payment
 from models.clinic import Location
 from models.columns import utcnow
@@ -33,7 +55,7 @@ class LineSpec:
 
 
 def open_balance(invoice: Invoice) -> int:
-    return invoice.total_cents - invoice.paid_cents if invoice.status == "open" else 0
+    return invoice.total_cents - invoice.paid_cents if invoice.status == InvoiceStatus.OPEN else 0
 
 
 @dataclass(frozen=True)
@@ -80,7 +102,7 @@ _LOCK_PAYMENT_AND_INVOICE = (
 )
 _FIND_ATTEMPT = select(Payment).where(Payment.attempt_key == bindparam("attempt_key"))
 _RESERVED = select(func.coalesce(func.sum(Payment.amount_cents), 0)).where(
-    Payment.invoice_id == bindparam("invoice_id"), Payment.status == "pending", Payment.id != bindparam("besides")
+    Payment.invoice_id == bindparam("invoice_id"), Payment.status == PaymentStatus.PENDING, Payment.id != bindparam("besides")
 )
 # The VALUES come from the parameters' names (the invoice's columns).
 _INSERT_CYCLE_INVOICE = insert(Invoice).on_conflict_do_nothing(index_elements=["cycle_key"]).returning(Invoice)
@@ -139,7 +161,7 @@ def ensure_cycle_invoice(
     total = sum(line.amount_cents for line in lines)
     values = {
         "id": invoice_id,
-        "number": f"S-{subscription_id}-{cycle_index + 1:03d}",
+        "number": cycle_invoice_number(subscription_id, cycle_index),
         "kind": "subscription",
         "client_id": client_id,
         "location_id": location_id,
@@ -147,7 +169,7 @@ def ensure_cycle_invoice(
         "cycle_key": key,
         "period_start": period_start,
         "period_end": period_end,
-        "status": "open",
+        "status": InvoiceStatus.OPEN,
         "total_cents": total,
         "paid_cents": 0,
         "due_at": due_at,
@@ -162,9 +184,9 @@ def ensure_cycle_invoice(
     emit(
         session,
         type="invoice.issued",
-        stream=f"subscription:{subscription_id}",
+        stream=subscription_stream(subscription_id),
         payload={"invoice_id": invoice_id, "total_cents": total, "period_start": period_start.isoformat()},
-        dedupe_key=f"invoice.issued:{invoice_id}",
+        dedupe_key=invoice_issued_event_key(invoice_id),
     )
     return inserted, True
 
@@ -186,7 +208,7 @@ def _post_invoice_issued(session: Session, invoice_id: str, location_id: str, cl
         by_account[line.revenue] = by_account.get(line.revenue, 0) + line.amount_cents
     post(
         session,
-        reference=f"invoice:{invoice_id}:issued",
+        reference=invoice_issued_reference(invoice_id),
         kind="invoice_issued",
         location_id=location_id,
         client_id=client_id,
@@ -203,7 +225,7 @@ def apply_client_credit(session: Session, invoice: Invoice) -> int:
     applied_total = 0
     deposits = session.exec(
         select(Deposit)
-        .where(Deposit.client_id == invoice.client_id, Deposit.status == "held", Deposit.remaining_cents > 0)
+        .where(Deposit.client_id == invoice.client_id, Deposit.status == DepositStatus.HELD, Deposit.remaining_cents > 0)
         .order_by(Deposit.created_at, Deposit.id)
         .with_for_update()
     ).all()
@@ -214,13 +236,14 @@ def apply_client_credit(session: Session, invoice: Invoice) -> int:
         amount = min(need, deposit.remaining_cents)
         deposit.remaining_cents -= amount
         if deposit.remaining_cents == 0:
-            deposit.status = "used"
+            deposit.status = DepositStatus.USED
         application = CreditApplication(deposit_id=deposit.id, invoice_id=invoice.id, amount_cents=amount)
         session.add(application)
         session.flush()
+        assert application.id is not None
         post(
             session,
-            reference=f"credit_application:{application.id}",
+            reference=credit_applied_reference(application.id),
             kind="credit_applied",
             location_id=invoice.location_id,
             client_id=invoice.client_id,
@@ -235,7 +258,7 @@ def apply_client_credit(session: Session, invoice: Invoice) -> int:
 def _add_paid(session: Session, invoice: Invoice, amount: int) -> None:
     invoice.paid_cents += amount
     if invoice.paid_cents >= invoice.total_cents:
-        invoice.status = "paid"
+        invoice.status = InvoiceStatus.PAID
         invoice.next_attempt_at = None
     invoice.updated_at = utcnow()
     session.add(invoice)
@@ -262,7 +285,7 @@ def new_attempt(
     """Write the payment row of an attempt the caller has just found absent (`find_attempt`), under
     the invoice's lock; the UNIQUE attempt key refuses a second row whatever happens."""
     payment = Payment(
-        id="pay_" + external_transaction_id.replace("-", "")[:24],
+        id=payment_id_for(external_transaction_id),
         external_transaction_id=external_transaction_id,
         attempt_key=attempt_key,
         invoice_id=invoice.id,
@@ -272,7 +295,7 @@ def new_attempt(
         card_id=card_id,
         method=method,
         attempt=attempt,
-        status="pending",
+        status=PaymentStatus.PENDING,
         amount_cents=amount_cents,
         attempted_at=attempted_at,
     )
@@ -299,9 +322,9 @@ def record_approved(
     ledger, invoice balance. Nothing here refuses a real approval: what the invoice no longer needs
     (it was paid or voided meanwhile) becomes client credit, given back or kept per the location's
     `overpayment_policy`. `invoice`: the payment's invoice when the caller locked it already."""
-    if payment.status == "approved":
+    if payment.status == PaymentStatus.APPROVED:
         return Booking()
-    payment.status = "approved"
+    payment.status = PaymentStatus.APPROVED
     payment.approved_cents = approved_cents
     payment.tip_cents = tip_cents
     payment.surcharge_cents = surcharge_cents
@@ -315,7 +338,7 @@ def record_approved(
     session.flush()
     if approved_cents == 0:
         return Booking()
-    reference = f"payment:{payment.external_transaction_id}:approved"
+    reference = payment_approved_reference(payment.external_transaction_id)
     if payment.invoice_id is None or payment.purpose != "invoice":
         post(session, reference=reference, kind="payment_approved", location_id=payment.location_id, client_id=payment.client_id,
              payment_id=payment.id, entries=[(Account.GATEWAY_CLEARING, approved_cents), (Account.CLIENT_CREDIT, -approved_cents)])
@@ -345,7 +368,7 @@ def record_approved(
     if split.excess == 0:
         return Booking(invoice, split.applied)
     deposit = _hold_excess(session, payment, invoice, split.excess)
-    return Booking(invoice, split.applied, split.excess, deposit.id, returning=deposit.status == "returning")
+    return Booking(invoice, split.applied, split.excess, deposit.id, returning=deposit.status == DepositStatus.RETURNING)
 
 
 def _hold_excess(session: Session, payment: Payment, invoice: Invoice, excess: int) -> Deposit:
@@ -354,27 +377,27 @@ def _hold_excess(session: Session, payment: Payment, invoice: Invoice, excess: i
     location = session.get(Location, payment.location_id)
     keep = location is not None and location.overpayment_policy == "keep_as_credit"
     deposit = Deposit(
-        id="dep_over_" + payment.external_transaction_id.replace("-", "")[:20],
+        id=overpayment_deposit_id(payment.external_transaction_id),
         client_id=payment.client_id,
         location_id=payment.location_id,
         payment_id=payment.id,
         amount_cents=excess,
         remaining_cents=excess,
-        status="held" if keep else "returning",
+        status=DepositStatus.HELD if keep else DepositStatus.RETURNING,
         source="overpayment",
     )
     session.add(deposit)
-    stream = f"subscription:{invoice.subscription_id}" if invoice.subscription_id else f"client:{payment.client_id}"
+    stream = event_stream(invoice.subscription_id, payment.client_id)
     emit(session, type="payment.overpaid", stream=stream,
          payload={"payment_id": payment.id, "invoice_id": invoice.id, "invoice_status": invoice.status, "excess_cents": excess,
                   "deposit_id": deposit.id, "policy": "keep_as_credit" if keep else "give_back"},
-         dedupe_key=f"payment.overpaid:{payment.id}")
+         dedupe_key=payment_overpaid_event_key(payment.id))
     session.flush()
     return deposit
 
 
 def record_declined(session: Session, payment: Payment, *, reason: str | None, decline_class: str | None, message: str | None) -> None:
-    payment.status = "declined"
+    payment.status = PaymentStatus.DECLINED
     payment.decline_reason = reason
     payment.decline_class = decline_class
     payment.result_message = message
@@ -399,12 +422,12 @@ def create_counter_invoice(
     total = sum(line.amount_cents for line in lines)
     invoice = Invoice(
         id=invoice_id,
-        number=f"{kind[0].upper()}-{invoice_id.removeprefix('inv_')[:12]}",
+        number=one_off_invoice_number(kind, invoice_id),
         kind=kind,
         client_id=client_id,
         location_id=location_id,
         subscription_id=subscription_id,
-        status="open",
+        status=InvoiceStatus.OPEN,
         total_cents=total,
         paid_cents=0,
     )
@@ -412,9 +435,9 @@ def create_counter_invoice(
     session.flush()
     _insert_lines(session, invoice_id, lines)
     _post_invoice_issued(session, invoice_id, location_id, client_id, lines)
-    stream = f"subscription:{subscription_id}" if subscription_id else f"client:{client_id}"
+    stream = event_stream(subscription_id, client_id)
     emit(session, type="invoice.issued", stream=stream, payload={"invoice_id": invoice_id, "total_cents": total},
-         dedupe_key=f"invoice.issued:{invoice_id}")
+         dedupe_key=invoice_issued_event_key(invoice_id))
     session.flush()
     return invoice
 
@@ -436,7 +459,7 @@ def start_deposit_attempt(
     if existing is not None:
         return existing, False
     payment = Payment(
-        id="pay_" + external_transaction_id.replace("-", "")[:24],
+        id=payment_id_for(external_transaction_id),
         external_transaction_id=external_transaction_id,
         attempt_key=attempt_key,
         invoice_id=None,
@@ -446,7 +469,7 @@ def start_deposit_attempt(
         method=method,
         purpose="deposit",
         attempt=1,
-        status="pending",
+        status=PaymentStatus.PENDING,
         amount_cents=amount_cents,
     )
     session.add(payment)
@@ -460,31 +483,31 @@ def record_deposit(session: Session, payment: Payment) -> Deposit | None:
     `record_approved` already posted DR gateway_clearing / CR client_credit; this is the sub-ledger
     row `apply_client_credit` spends oldest first.
     """
-    if payment.purpose != "deposit" or payment.status != "approved" or payment.approved_cents == 0:
+    if payment.purpose != "deposit" or payment.status != PaymentStatus.APPROVED or payment.approved_cents == 0:
         return None
     existing = session.exec(select(Deposit).where(Deposit.payment_id == payment.id)).first()
     if existing is not None:
         return existing
     deposit = Deposit(
-        id="dep_" + payment.external_transaction_id.replace("-", "")[:24],
+        id=deposit_id_for_payment(payment.external_transaction_id),
         client_id=payment.client_id,
         location_id=payment.location_id,
         payment_id=payment.id,
         amount_cents=payment.approved_cents,
         remaining_cents=payment.approved_cents,
-        status="held",
+        status=DepositStatus.HELD,
     )
     session.add(deposit)
-    emit(session, type="deposit.received", stream=f"client:{payment.client_id}",
+    emit(session, type="deposit.received", stream=client_stream(payment.client_id),
          payload={"deposit_id": deposit.id, "payment_id": payment.id, "amount_cents": deposit.amount_cents},
-         dedupe_key=f"deposit.received:{deposit.id}")
+         dedupe_key=deposit_received_event_key(deposit.id))
     session.flush()
     return deposit
 
 
 def close_attempt(session: Session, payment: Payment, *, status: str, message: str) -> None:
     """End an attempt that moved no money: "failed" (cancelled, refused) or "unknown" (manual review)."""
-    if payment.status not in ("pending", "unknown"):
+    if payment.status not in (PaymentStatus.PENDING, PaymentStatus.UNKNOWN):
         return
     payment.status = status
     payment.result_message = message
@@ -495,8 +518,8 @@ def close_attempt(session: Session, payment: Payment, *, status: str, message: s
 
 def _reduce_paid(session: Session, invoice: Invoice, amount: int) -> None:
     invoice.paid_cents -= amount
-    if invoice.status == "paid" and invoice.paid_cents < invoice.total_cents:
-        invoice.status = "open"
+    if invoice.status == InvoiceStatus.PAID and invoice.paid_cents < invoice.total_cents:
+        invoice.status = InvoiceStatus.OPEN
     invoice.updated_at = utcnow()
     session.add(invoice)
     session.flush()
@@ -512,14 +535,14 @@ def return_credit_application(session: Session, application_id: int) -> int:
     application = session.get(CreditApplication, application_id)
     if application is None:
         return 0
-    reference = f"credit_application:{application.id}:returned"
+    reference = credit_returned_reference(application_id)
     if session.exec(select(LedgerTransaction).where(LedgerTransaction.reference == reference)).first() is not None:
         return 0
     invoice = lock_invoice(session, application.invoice_id)
     deposit = session.exec(select(Deposit).where(Deposit.id == application.deposit_id).with_for_update()).one()
     assert invoice is not None
     deposit.remaining_cents += application.amount_cents
-    deposit.status = "held"
+    deposit.status = DepositStatus.HELD
     session.add(deposit)
     post(
         session,
@@ -555,20 +578,20 @@ def write_off_unpaid(session: Session, invoice: Invoice, *, reason: str) -> int:
     from models.ledger import LedgerEntry, LedgerTransaction
 
     unpaid = open_balance(invoice)
-    issued = session.exec(select(LedgerTransaction).where(LedgerTransaction.reference == f"invoice:{invoice.id}:issued")).first()
+    issued = session.exec(select(LedgerTransaction).where(LedgerTransaction.reference == invoice_issued_reference(invoice.id))).first()
     revenue: dict[Account, int] = {}
     if issued is not None:
         for entry in session.exec(select(LedgerEntry).where(LedgerEntry.transaction_id == issued.id)).all():
             if entry.account != Account.RECEIVABLE:
                 revenue[Account(entry.account)] = revenue.get(Account(entry.account), 0) - entry.amount_cents
     shares = split_pro_rata(unpaid, revenue) or {Account.PLAN_REVENUE: unpaid}
-    invoice.status = "void"
+    invoice.status = InvoiceStatus.VOID
     invoice.next_attempt_at = None
     invoice.updated_at = utcnow()
     session.add(invoice)
     post(
         session,
-        reference=f"invoice:{invoice.id}:void",
+        reference=invoice_void_reference(invoice.id),
         kind="invoice_void",
         location_id=invoice.location_id,
         client_id=invoice.client_id,
@@ -583,7 +606,7 @@ def write_off_unpaid(session: Session, invoice: Invoice, *, reason: str) -> int:
 def credit_returned(session: Session, application_id: int) -> bool:
     from models.ledger import LedgerTransaction
 
-    reference = f"credit_application:{application_id}:returned"
+    reference = credit_returned_reference(application_id)
     return session.exec(select(LedgerTransaction).where(LedgerTransaction.reference == reference)).first() is not None
 
 
@@ -596,16 +619,16 @@ def void_invoice(session: Session, invoice: Invoice, *, reason: str) -> None:
     """
     from models.ledger import LedgerEntry, LedgerTransaction
 
-    if invoice.status == "void":
+    if invoice.status == InvoiceStatus.VOID:
         return
     holding = session.exec(
-        select(Payment).where(Payment.invoice_id == invoice.id, Payment.status == "approved", Payment.approved_cents > Payment.refunded_cents)
+        select(Payment).where(Payment.invoice_id == invoice.id, Payment.status == PaymentStatus.APPROVED, Payment.approved_cents > Payment.refunded_cents)
     ).first()
     if holding is not None:
         raise ValueError(f"payment {holding.id} still holds money on invoice {invoice.id}")
     from models.billing import Refund
 
-    unsettled = session.exec(select(Refund).where(Refund.invoice_id == invoice.id, Refund.status.in_(("pending", "unknown")))).first()  # type: ignore[attr-defined]
+    unsettled = session.exec(select(Refund).where(Refund.invoice_id == invoice.id, Refund.status.in_((RefundStatus.PENDING, RefundStatus.UNKNOWN)))).first()  # type: ignore[attr-defined]
     if unsettled is not None:
         raise ValueError(f"refund {unsettled.id} on invoice {invoice.id} is not finished")
     for application in session.exec(select(CreditApplication).where(CreditApplication.invoice_id == invoice.id)).all():
@@ -616,7 +639,7 @@ def void_invoice(session: Session, invoice: Invoice, *, reason: str) -> None:
         leftover = invoice.paid_cents
         post(
             session,
-            reference=f"invoice:{invoice.id}:refunds_reclassified",
+            reference=invoice_refunds_reclassified_reference(invoice.id),
             kind="invoice_void_refunds",
             location_id=invoice.location_id,
             client_id=invoice.client_id,
@@ -624,12 +647,12 @@ def void_invoice(session: Session, invoice: Invoice, *, reason: str) -> None:
             entries=[(Account.RECEIVABLE, leftover), (Account.REFUNDS, -leftover)],
         )
         _reduce_paid(session, invoice, leftover)
-    issued = session.exec(select(LedgerTransaction).where(LedgerTransaction.reference == f"invoice:{invoice.id}:issued")).first()
+    issued = session.exec(select(LedgerTransaction).where(LedgerTransaction.reference == invoice_issued_reference(invoice.id))).first()
     if issued is not None:
         entries = session.exec(select(LedgerEntry).where(LedgerEntry.transaction_id == issued.id)).all()
         post(
             session,
-            reference=f"invoice:{invoice.id}:void",
+            reference=invoice_void_reference(invoice.id),
             kind="invoice_void",
             location_id=invoice.location_id,
             client_id=invoice.client_id,
@@ -637,11 +660,11 @@ def void_invoice(session: Session, invoice: Invoice, *, reason: str) -> None:
             memo=reason,
             entries=[(Account(entry.account), -entry.amount_cents) for entry in entries],
         )
-    invoice.status = "void"
+    invoice.status = InvoiceStatus.VOID
     invoice.next_attempt_at = None
     invoice.updated_at = utcnow()
     session.add(invoice)
-    stream = f"subscription:{invoice.subscription_id}" if invoice.subscription_id else f"client:{invoice.client_id}"
+    stream = event_stream(invoice.subscription_id, invoice.client_id)
     emit(session, type="invoice.voided", stream=stream, payload={"invoice_id": invoice.id, "reason": reason},
-         dedupe_key=f"invoice.voided:{invoice.id}")
+         dedupe_key=invoice_voided_event_key(invoice.id))
     session.flush()

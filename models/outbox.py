@@ -18,6 +18,7 @@ from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstrain
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, Session, SQLModel
 
+from foundation.ids import event_id_for
 from models.columns import tz
 
 
@@ -57,7 +58,7 @@ def emit(session: Session, *, type: str, stream: str, payload: dict[str, Any], d
     and a second emission with the same key inserts nothing and takes no number. The counter row stays
     locked until commit, so a second writer on the stream waits and then takes the number after.
     """
-    event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"event:{dedupe_key}")) if dedupe_key else str(uuid.uuid4())
+    event_id = event_id_for(dedupe_key) if dedupe_key else str(uuid.uuid4())
     session.execute(_EMIT, {"event_id": event_id, "type": type, "stream": stream, "payload": json.dumps(payload)})
 
 

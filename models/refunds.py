@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
+from foundation.ids import event_stream, refund_done_event_key, refund_done_reference, refund_id_for, refund_unapplied_reference
+from foundation.statuses import DepositStatus, InvoiceStatus, PaymentStatus, RefundStatus
 from models.billing import Deposit, Payment, Refund
 from models.columns import utcnow
 from models.ledger import Account, post
@@ -22,7 +24,7 @@ class RefundRefused(ValueError):
 
 
 def refundable_cents(payment: Payment) -> int:
-    return payment.approved_cents - payment.refunded_cents if payment.status == "approved" else 0
+    return payment.approved_cents - payment.refunded_cents if payment.status == PaymentStatus.APPROVED else 0
 
 
 def credit_of(session: Session, payment: Payment, *, lock: bool = False) -> Deposit | None:
@@ -36,7 +38,7 @@ def deposit_refund_refusal(payment: Payment, deposit: Deposit | None, amount_cen
     still unused can go back to the card; what was spent paid invoices."""
     if payment.purpose != "deposit":
         return None
-    unused = deposit.remaining_cents if deposit is not None and deposit.status in ("held", "returning") else 0
+    unused = deposit.remaining_cents if deposit is not None and deposit.status in (DepositStatus.HELD, DepositStatus.RETURNING) else 0
     wanted = refundable_cents(payment) if amount_cents is None else amount_cents
     if wanted <= unused:
         return None
@@ -71,20 +73,20 @@ def start_refund(
     refusal = deposit_refund_refusal(payment, deposit, amount_cents)
     if refusal is not None:
         raise RefundRefused(refusal)
-    credit = min(amount_cents, deposit.remaining_cents) if deposit is not None and deposit.status in ("held", "returning") else 0
+    credit = min(amount_cents, deposit.remaining_cents) if deposit is not None and deposit.status in (DepositStatus.HELD, DepositStatus.RETURNING) else 0
     if deposit is not None and credit:
         deposit.remaining_cents -= credit
         session.add(deposit)
     payment.refunded_cents += amount_cents
     payment.updated_at = utcnow()
     refund = Refund(
-        id="ref_" + external_transaction_id.replace("-", "")[:24],
+        id=refund_id_for(external_transaction_id),
         external_transaction_id=external_transaction_id,
         attempt_key=attempt_key,
         payment_id=payment.id,
         invoice_id=payment.invoice_id,
         kind=kind,
-        status="pending",
+        status=RefundStatus.PENDING,
         amount_cents=amount_cents,
         credit_cents=credit,
         deposit_id=deposit.id if deposit is not None and credit else None,
@@ -98,23 +100,23 @@ def start_refund(
 
 def record_refund_done(session: Session, refund: Refund, *, unique_trans_id: str | None) -> None:
     """Book a completed refund or void: ledger, deposit balance, outbox."""
-    if refund.status == "done":
+    if refund.status == RefundStatus.DONE:
         return
     payment = session.exec(select(Payment).where(Payment.id == refund.payment_id).with_for_update()).one()
-    refund.status = "done"
+    refund.status = RefundStatus.DONE
     refund.gravity_unique_trans_id = unique_trans_id
     session.add(refund)
     if refund.kind == "void" and payment.refunded_cents == payment.approved_cents:
-        payment.status = "voided"
+        payment.status = PaymentStatus.VOIDED
         session.add(payment)
     if refund.deposit_id is not None:
         deposit = session.exec(select(Deposit).where(Deposit.id == refund.deposit_id).with_for_update()).one()
         if deposit.remaining_cents == 0:
-            deposit.status = "refunded"
+            deposit.status = DepositStatus.REFUNDED
             session.add(deposit)
     post(
         session,
-        reference=f"refund:{refund.external_transaction_id}:done",
+        reference=refund_done_reference(refund.external_transaction_id),
         kind=f"{refund.kind}_done",
         location_id=payment.location_id,
         client_id=payment.client_id,
@@ -129,25 +131,25 @@ def record_refund_done(session: Session, refund: Refund, *, unique_trans_id: str
     emit(
         session,
         type="refund.done",
-        stream=f"subscription:{payment.subscription_id}" if payment.subscription_id else f"client:{payment.client_id}",
+        stream=event_stream(payment.subscription_id, payment.client_id),
         payload={"refund_id": refund.id, "payment_id": payment.id, "kind": refund.kind, "amount_cents": refund.amount_cents},
-        dedupe_key=f"refund.done:{refund.id}",
+        dedupe_key=refund_done_event_key(refund.id),
     )
     session.flush()
 
 
 def record_refund_failed(session: Session, refund: Refund, *, message: str) -> None:
     """Release the reservation of a refund Gravity refused."""
-    if refund.status != "pending":
+    if refund.status != RefundStatus.PENDING:
         return
     payment = session.exec(select(Payment).where(Payment.id == refund.payment_id).with_for_update()).one()
     payment.refunded_cents -= refund.amount_cents
     if refund.deposit_id is not None and refund.credit_cents:
         deposit = session.exec(select(Deposit).where(Deposit.id == refund.deposit_id).with_for_update()).one()
         deposit.remaining_cents += refund.credit_cents
-        deposit.status = "held"  # credit that could not go back to the card stays the client's to spend
+        deposit.status = DepositStatus.HELD  # credit that could not go back to the card stays the client's to spend
         session.add(deposit)
-    refund.status = "failed"
+    refund.status = RefundStatus.FAILED
     refund.reason = f"{refund.reason} (failed: {message})".strip()
     session.add(payment)
     session.add(refund)
@@ -165,19 +167,19 @@ def unapply_from_invoice(session: Session, refund: Refund) -> int:
     from models.invoicing import _reduce_paid, lock_invoice
     from models.ledger import LedgerTransaction
 
-    if refund.status != "done" or refund.invoice_id is None:
+    if refund.status != RefundStatus.DONE or refund.invoice_id is None:
         return 0
     payment = session.get(Payment, refund.payment_id)
     if payment is None or payment.purpose != "invoice":
         return 0
-    reference = f"refund:{refund.external_transaction_id}:unapplied"
+    reference = refund_unapplied_reference(refund.external_transaction_id)
     if session.exec(select(LedgerTransaction).where(LedgerTransaction.reference == reference)).first() is not None:
         return 0
     invoice = lock_invoice(session, refund.invoice_id)
     assert invoice is not None
     # The part drawn on client credit never paid the invoice (it was excess): only the rest comes off.
     amount = min(refund.amount_cents - refund.credit_cents, invoice.paid_cents)
-    if amount <= 0 or invoice.status == "void":
+    if amount <= 0 or invoice.status == InvoiceStatus.VOID:
         return 0
     post(
         session,

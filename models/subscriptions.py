@@ -11,9 +11,10 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, Column, Date, SmallInteger, Text
 from sqlmodel import Field, Session, SQLModel, select
 
+from foundation.statuses import SubscriptionStatus
 from models.columns import cents, fk, tz
 
-SUBSCRIPTION_STATUSES = ("pending", "active", "past_due", "suspended", "paused", "cancelled", "ended")
+SUBSCRIPTION_STATUSES = tuple(SubscriptionStatus)
 
 
 class Subscription(SQLModel, table=True):
@@ -33,7 +34,7 @@ class Subscription(SQLModel, table=True):
     card_id: str | None = Field(default=None, sa_column=fk("card_id", "saved_card.id", nullable=True))
     start_date: date = Field(sa_column=Column("start_date", Date, nullable=False))
     anchor_day: int = Field(sa_column=Column("anchor_day", SmallInteger, nullable=False))
-    status: str = Field(default="pending", sa_column=Column("status", Text, nullable=False, index=True))
+    status: str = Field(default=SubscriptionStatus.PENDING, sa_column=Column("status", Text, nullable=False, index=True))
     term_end: date | None = Field(default=None, sa_column=Column("term_end", Date, nullable=True))
     cancel_at_term_end: bool = False
     next_due_at: datetime | None = Field(default=None, sa_column=tz("next_due_at", nullable=True))
@@ -58,7 +59,7 @@ def live_subscription_ids(session: Session, location_id: str) -> list[str]:
     return list(
         session.exec(
             select(Subscription.id).where(
-                Subscription.location_id == location_id, Subscription.status.not_in(("cancelled", "ended"))  # type: ignore[attr-defined]
+                Subscription.location_id == location_id, Subscription.status.not_in((SubscriptionStatus.CANCELLED, SubscriptionStatus.ENDED))  # type: ignore[attr-defined]
             )
         )
     )

@@ -17,7 +17,8 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 
 from activities.cards import card_expired_on
 from foundation.contracts import SubscriptionInput, SubscriptionSetup, SubscriptionState
-from foundation.ids import external_id, subscription_workflow_id
+from foundation.ids import enrollment_key, subscription_id_for, subscription_workflow_id
+from foundation.statuses import SubscriptionStatus
 from models.clinic import Client as ClinicClient
 from models.clinic import Location, Pet, SavedCard
 from models.db import session_scope
@@ -49,8 +50,7 @@ class EnrollRequest:
         """The caller's id, or one derived from what is enrolled (so a retry is the same enrollment)."""
         if self.subscription_id:
             return self.subscription_id
-        key = f"enroll:{self.client_id}:{self.pet_id}:{self.plan_id}:{self.start_date.isoformat()}"
-        return "sub_" + external_id(key).replace("-", "")[:20]
+        return subscription_id_for(enrollment_key(self.client_id, self.pet_id, self.plan_id, self.start_date))
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def record_enrollment(engine: Engine, request: EnrollRequest) -> tuple[Subscript
                     card_id=card.id if card else None,
                     start_date=request.start_date,
                     anchor_day=request.start_date.day,
-                    status="pending",
+                    status=SubscriptionStatus.PENDING,
                 )
             )
             created = True
@@ -93,7 +93,7 @@ def record_enrollment(engine: Engine, request: EnrollRequest) -> tuple[Subscript
             start_date=request.start_date,
             charge_at_minutes=location.charge_time.hour * 60 + location.charge_time.minute,
         )
-        state = SubscriptionState(status="active", plan=terms_of(plan), card_id=card.id if card else None)
+        state = SubscriptionState(status=SubscriptionStatus.ACTIVE, plan=terms_of(plan), card_id=card.id if card else None)
         return SubscriptionInput(setup, state), created
 
 

@@ -73,15 +73,14 @@ from foundation.contracts import (
     TerminalPrepared,
     TerminalRecord,
 )
-from foundation.ids import subscription_workflow_id
+from foundation.ids import cancellation_workflow_id, client_stream, subscription_stream, subscription_workflow_id, terminal_workflow_id
+from foundation.statuses import ChargeResult, PaymentStatus
 from models.billing import CreditApplication, Deposit, Invoice, Payment, Refund
 from models.clinic import Client as ClinicClient
 from models.ledger import LedgerEntry, LedgerTransaction
 from models.outbox import OutboxEvent
 from models.subscriptions import Subscription
 from stack.search_attributes import PAYMENT_STATUS, SUBSCRIPTION_STATUS
-from workflows.invoice_cancellation import cancellation_workflow_id
-from workflows.terminal_payment import terminal_workflow_id
 
 SUBJECTS = ("subscription", "invoice", "client")
 FETCH_CONCURRENCY = 8  # workflows whose histories are read at once
@@ -333,7 +332,7 @@ def _scope(engine: Engine, subject: str, subject_id: str) -> _Scope:
                 raise UnknownSubject(f"unknown subscription {subject_id}")
             invoice_ids = list(session.exec(select(Invoice.id).where(Invoice.subscription_id == sub.id)))
             payments = _payments(session, or_(Payment.subscription_id == sub.id, Payment.invoice_id.in_(invoice_ids)))  # type: ignore[union-attr]
-            streams = [f"subscription:{sub.id}"]
+            streams = [subscription_stream(sub.id)]
             workflow_ids = [subscription_workflow_id(sub.id)]
             client_ids: list[str] = []
         elif subject == "invoice":
@@ -352,7 +351,7 @@ def _scope(engine: Engine, subject: str, subject_id: str) -> _Scope:
             invoice_ids = list(session.exec(select(Invoice.id).where(Invoice.client_id == person.id)))
             payments = _payments(session, Payment.client_id == person.id)
             subscription_ids = list(session.exec(select(Subscription.id).where(Subscription.client_id == person.id).order_by(Subscription.created_at)))
-            streams = [f"client:{person.id}", *(f"subscription:{s}" for s in subscription_ids)]
+            streams = [client_stream(person.id), *(subscription_stream(s) for s in subscription_ids)]
             workflow_ids = [subscription_workflow_id(s) for s in subscription_ids]
             client_ids = [person.id]
         workflow_ids += [terminal_workflow_id(p.id) for p in payments if p.method == "terminal"]
@@ -417,7 +416,7 @@ def _database_entries(engine: Engine, scope: _Scope) -> list[HistoryEntry]:
 
 
 def _payment_entry(payment: Payment) -> HistoryEntry:
-    money = payment.approved_cents if payment.status in ("approved", "voided", "refunded") else payment.amount_cents
+    money = payment.approved_cents if payment.status in (PaymentStatus.APPROVED, PaymentStatus.VOIDED, PaymentStatus.REFUNDED) else payment.amount_cents
     what = f"{payment.method.replace('_', ' ')} {payment.purpose} payment, attempt {payment.attempt}: {payment.status} {money} cents"
     if payment.decline_reason:
         what += f" ({payment.decline_reason}, {payment.decline_class or 'unclassified'})"
@@ -705,13 +704,13 @@ class _RunDecoder:
             if scheduled is not None:
                 scheduled.invoice_id = result.invoice_id
             attempt = request.attempt if isinstance(request, (ChargeRequest, ChargeAsked)) else None
-            if result.outcome == "paid" and result.charged_cents:
+            if result.outcome == ChargeResult.PAID and result.charged_cents:
                 what = f"approved {result.charged_cents} cents"
-            elif result.outcome == "paid":
+            elif result.outcome == ChargeResult.PAID:
                 what = "paid without a charge (client credit or already paid)"
-            elif result.outcome == "declined":
+            elif result.outcome == ChargeResult.DECLINED:
                 what = f"declined: {result.decline_reason} ({result.decline_class})"
-            elif result.outcome == "not_charged":
+            elif result.outcome == ChargeResult.NOT_CHARGED:
                 what = f"not charged: {result.not_charged_reason}"
             else:
                 what = f"{result.outcome}: {result.charged_cents} cents, {result.balance_cents} cents still open"

@@ -35,7 +35,22 @@ from foundation.contracts import (
     TerminalPaymentInput,
     TerminalTiming,
 )
-from foundation.ids import attempt_payment_id, card_deposit_key, customer_refund_key, deposit_refund_key, new_id, refund_request_id
+from foundation.ids import (
+    attempt_payment_id,
+    cancellation_workflow_id,
+    card_deposit_key,
+    card_deposit_workflow_id,
+    customer_refund_key,
+    deposit_refund_key,
+    new_id,
+    refund_attempt_key,
+    refund_request_id,
+    refund_workflow_id,
+    terminal_attempt_key,
+    terminal_workflow_id,
+    void_attempt_key,
+)
+from foundation.statuses import InvoiceStatus, PaymentResult, PaymentStatus, RefundResultStatus
 from gravity.errors import GravityError
 from gravity.postback import parse_postback, verify
 from models.billing import Deposit, Invoice, Payment
@@ -43,10 +58,10 @@ from models.db import session_scope
 from models.invoicing import LineSpec, create_counter_invoice
 from models.ledger import Account
 from models.refunds import credit_of, deposit_refund_refusal, refundable_cents
-from workflows.card_deposit import CardDepositWorkflow, card_deposit_workflow_id
-from workflows.invoice_cancellation import InvoiceCancellationWorkflow, cancellation_workflow_id
-from workflows.refund import RefundWorkflow, refund_workflow_id
-from workflows.terminal_payment import TerminalPaymentWorkflow, terminal_workflow_id
+from workflows.card_deposit import CardDepositWorkflow
+from workflows.invoice_cancellation import InvoiceCancellationWorkflow
+from workflows.refund import RefundWorkflow
+from workflows.terminal_payment import TerminalPaymentWorkflow
 
 
 class PaymentRefused(ValueError):
@@ -144,7 +159,7 @@ class TerminalRequest:
 
 def terminal_attempt(request_id: str) -> tuple[str, str]:
     """(attempt key, payment id) of a terminal request: the workflow id derives from the payment id."""
-    attempt_key = f"terminal:{request_id}"
+    attempt_key = terminal_attempt_key(request_id)
     return attempt_key, attempt_payment_id(attempt_key)
 
 
@@ -236,7 +251,7 @@ async def take_card_deposit(
     await asyncio.to_thread(_check_card_deposit, engine, payment_id, client_id, card_id, amount_cents)
     request = CardDepositRequest(client_id=client_id, card_id=card_id, amount_cents=amount_cents, request_key=request_id)
     movement = await _move(client, CardDepositWorkflow.run, request, card_deposit_workflow_id(payment_id), task_queue, wait_s)
-    if movement.result is not None and movement.result.status == "refused":
+    if movement.result is not None and movement.result.status == PaymentResult.REFUSED:
         raise PaymentConflict(movement.result.message)
     return movement
 
@@ -331,13 +346,13 @@ def _has_refund(session: Session, key: str) -> bool:
     """True once a refund movement under this business key wrote its void or refund row."""
     from models.billing import Refund
 
-    keys = (f"void:{key}", f"refund:{key}")
+    keys = (void_attempt_key(key), refund_attempt_key(key))
     return session.exec(select(Refund).where(Refund.attempt_key.in_(keys))).first() is not None  # type: ignore[attr-defined]
 
 
 def _settled(movement: Movement[RefundResult]) -> Movement[RefundResult]:
     """The movement, unless its workflow found the money already taken (a race lost since the check)."""
-    if movement.result is not None and movement.result.status == "refused":
+    if movement.result is not None and movement.result.status == RefundResultStatus.REFUSED:
         raise PaymentConflict(movement.result.message)
     return movement
 
@@ -365,7 +380,7 @@ async def refund_status(client: Client, refund_request_id: str) -> RefundView | 
         return RefundView(refund_request_id, "running")
     if description.status != WorkflowExecutionStatus.COMPLETED:
         name = description.status.name.lower() if description.status is not None else "unknown"
-        return RefundView(refund_request_id, "failed", message=f"the refund's workflow ended {name}; ask again with the same key to resume it")
+        return RefundView(refund_request_id, RefundResultStatus.FAILED, message=f"the refund's workflow ended {name}; ask again with the same key to resume it")
     result = await handle.result()
     return RefundView(refund_request_id, result.status, result, result.message)
 
@@ -385,7 +400,7 @@ async def card_deposit_status(client: Client, engine: Engine, payment_id: str) -
         payment = session.get(Payment, payment_id)
         if payment is not None and (payment.purpose != "deposit" or payment.method != "card_on_file"):
             return None
-        if payment is not None and payment.status != "pending":
+        if payment is not None and payment.status != PaymentStatus.PENDING:
             outcome = deposit_outcome(session, payment)
             return CardDepositView(payment_id, outcome.status, outcome)
     handle = client.get_workflow_handle(card_deposit_workflow_id(payment_id), result_type=DepositOutcome)
@@ -408,10 +423,10 @@ async def cancel_invoice(client: Client, engine: Engine, *, invoice_id: str, rea
         invoice = session.get(Invoice, invoice_id)
         if invoice is None:
             raise PaymentRefused(f"unknown invoice {invoice_id}")
-        if invoice.status == "void":
+        if invoice.status == InvoiceStatus.VOID:
             raise PaymentRefused(f"invoice {invoice_id} is already void")
         running = session.exec(
-            select(Payment).where(Payment.invoice_id == invoice_id, Payment.method == "terminal", Payment.status == "pending")
+            select(Payment).where(Payment.invoice_id == invoice_id, Payment.method == "terminal", Payment.status == PaymentStatus.PENDING)
         ).first()
         if running is not None:
             raise PaymentRefused(f"a terminal payment ({running.id}) is in progress on invoice {invoice_id}; finish or cancel it first")

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from foundation.statuses import PaymentStatus, RefundStatus
 from models.billing import Payment, Refund
 from models.ledger import is_balanced
 
@@ -68,9 +69,9 @@ def _our_transactions(engine: Engine) -> tuple[dict[str, int], dict[str, int]]:
     with Session(engine) as session:
         sales = {
             p.external_transaction_id: p.approved_cents
-            for p in session.exec(select(Payment).where(Payment.method != "credit", Payment.status.in_(("approved", "voided"))))  # type: ignore[attr-defined]
+            for p in session.exec(select(Payment).where(Payment.method != "credit", Payment.status.in_((PaymentStatus.APPROVED, PaymentStatus.VOIDED))))  # type: ignore[attr-defined]
         }
-        back = {r.external_transaction_id: r.amount_cents for r in session.exec(select(Refund).where(Refund.status == "done"))}
+        back = {r.external_transaction_id: r.amount_cents for r in session.exec(select(Refund).where(Refund.status == RefundStatus.DONE))}
     return sales, back
 
 

@@ -32,10 +32,11 @@ from typing import Any
 from sqlalchemy import Date, Engine, and_, case, cast, func
 from sqlmodel import Session, select
 
+from foundation.statuses import DepositStatus, InvoiceStatus, PaymentStatus, RefundStatus
 from models.billing import CreditApplication, Deposit, Invoice, Payment, Refund
 from models.clinic import Location
 
-KEPT_PAYMENT_STATUSES = ("approved", "voided", "refunded")
+KEPT_PAYMENT_STATUSES = (PaymentStatus.APPROVED, PaymentStatus.VOIDED, PaymentStatus.REFUNDED)
 MAX_DAYS = 3700
 
 
@@ -181,7 +182,7 @@ def _fill(session: Session, figures: dict[str, LocationFigures], start: date, en
     # billed and voided
     billed = select(
         Invoice.location_id, func.count(), func.sum(Invoice.total_cents),
-        func.count().filter(Invoice.status == "void"), func.sum(case((Invoice.status == "void", Invoice.total_cents), else_=0)),
+        func.count().filter(Invoice.status == InvoiceStatus.VOID), func.sum(case((Invoice.status == InvoiceStatus.VOID, Invoice.total_cents), else_=0)),
     ).join(Location, Location.id == Invoice.location_id).where(Invoice.location_id.in_(ids), within(Invoice.created_at)).group_by(Invoice.location_id)  # type: ignore[attr-defined]
     for loc, count, cents, void_count, void_cents in session.exec(billed):  # type: ignore[call-overload]
         figures[loc].billed.add(count, cents)
@@ -208,7 +209,7 @@ def _fill(session: Session, figures: dict[str, LocationFigures], start: date, en
     reason = func.coalesce(Payment.decline_reason, "unknown")
     declined = select(Payment.location_id, reason, func.count(), func.sum(Payment.amount_cents)).join(
         Location, Location.id == Payment.location_id
-    ).where(Payment.location_id.in_(ids), Payment.status == "declined", within(Payment.created_at)).group_by(Payment.location_id, reason)  # type: ignore[attr-defined]
+    ).where(Payment.location_id.in_(ids), Payment.status == PaymentStatus.DECLINED, within(Payment.created_at)).group_by(Payment.location_id, reason)  # type: ignore[attr-defined]
     for loc, why, count, cents in session.exec(declined):  # type: ignore[call-overload]
         figures[loc].declined.add(count, cents)
         figures[loc].declined_by_reason.setdefault(why, Tally()).add(count, cents)
@@ -226,7 +227,7 @@ def _fill(session: Session, figures: dict[str, LocationFigures], start: date, en
     # refunded, by kind (void or refund)
     refunded = select(Payment.location_id, Refund.kind, func.count(), func.sum(Refund.amount_cents)).join(
         Payment, Payment.id == Refund.payment_id
-    ).join(Location, Location.id == Payment.location_id).where(Payment.location_id.in_(ids), Refund.status == "done", within(Refund.created_at)).group_by(  # type: ignore[attr-defined]
+    ).join(Location, Location.id == Payment.location_id).where(Payment.location_id.in_(ids), Refund.status == RefundStatus.DONE, within(Refund.created_at)).group_by(  # type: ignore[attr-defined]
         Payment.location_id, Refund.kind
     )
     for loc, kind, count, cents in session.exec(refunded):  # type: ignore[call-overload]
@@ -236,7 +237,7 @@ def _fill(session: Session, figures: dict[str, LocationFigures], start: date, en
     # outstanding: open balances of invoices issued up to the end of the period, as they stand now
     outstanding = select(Invoice.location_id, func.count(), func.sum(Invoice.total_cents - Invoice.paid_cents)).join(
         Location, Location.id == Invoice.location_id
-    ).where(Invoice.location_id.in_(ids), Invoice.status == "open", _local_day(Invoice.created_at) <= end).group_by(Invoice.location_id)  # type: ignore[attr-defined]
+    ).where(Invoice.location_id.in_(ids), Invoice.status == InvoiceStatus.OPEN, _local_day(Invoice.created_at) <= end).group_by(Invoice.location_id)  # type: ignore[attr-defined]
     for loc, count, cents in session.exec(outstanding):  # type: ignore[call-overload]
         figures[loc].outstanding.add(count, cents)
 
@@ -247,7 +248,7 @@ def _fill(session: Session, figures: dict[str, LocationFigures], start: date, en
     for loc, count, cents in session.exec(taken):  # type: ignore[call-overload]
         figures[loc].deposits_taken.add(count, cents)
     held = select(Deposit.location_id, func.count(), func.sum(Deposit.remaining_cents)).where(
-        Deposit.location_id.in_(ids), Deposit.status == "held", Deposit.remaining_cents > 0  # type: ignore[attr-defined]
+        Deposit.location_id.in_(ids), Deposit.status == DepositStatus.HELD, Deposit.remaining_cents > 0  # type: ignore[attr-defined]
     ).group_by(Deposit.location_id)
     for loc, count, cents in session.exec(held):  # type: ignore[call-overload]
         figures[loc].deposits_held.add(count, cents)

@@ -15,11 +15,11 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from foundation.contracts import CancelRequest, CommandResult, PlanChange, SubscriptionView
-from foundation.ids import subscription_workflow_id
+from foundation.ids import charging_enabled_workflow_id, subscription_workflow_id
 from models.clinic import Location
 from models.db import session_scope
 from models.subscriptions import live_subscription_ids
-from workflows.charging_enabled import ChargingEnabledWorkflow, charging_enabled_workflow_id
+from workflows.charging_enabled import ChargingEnabledWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
 

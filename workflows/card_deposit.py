@@ -15,13 +15,10 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.retries import FRONT_DESK_MONEY_RETRY
     from foundation.contracts import CardDepositRequest, DepositOutcome
+    from foundation.ids import card_deposit_workflow_id  # noqa: F401 - re-exported for callers
 
 TRY_TIMEOUT = timedelta(seconds=60)
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
-
-
-def card_deposit_workflow_id(payment_id: str) -> str:
-    return f"card-deposit:{payment_id}"
 
 
 @workflow.defn(name="CardDeposit")

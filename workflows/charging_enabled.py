@@ -12,13 +12,8 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from foundation.ids import subscription_workflow_id
+    from foundation.ids import charging_enabled_workflow_id, subscription_workflow_id  # noqa: F401 - the broadcast's id is re-exported
     from workflows.retries import DB_RETRY
-
-
-def charging_enabled_workflow_id(location_id: str, token: str) -> str:
-    """One broadcast per location and change (`token` names the change, e.g. its time)."""
-    return f"charging-enabled:{location_id}:{token}"
 
 
 @workflow.defn(name="ChargingEnabled")

@@ -25,7 +25,9 @@ with workflow.unsafe.imports_passed_through():
         InvoiceCancellationInput,
         InvoiceCancellationOutcome,
         InvoiceChanged,
+        InvoiceStatus,
     )
+    from foundation.ids import cancellation_workflow_id, subscription_workflow_id  # noqa: F401 - the id is re-exported for callers
 
 MAX_ROUNDS = 5  # runs from before PATCH_WAIT_BETWEEN_ROUNDS gave up after this many rounds
 # A refund already in flight on the invoice (a customer refund still retrying) blocks the void until it
@@ -39,10 +41,6 @@ GIVE_UP_AFTER = timedelta(days=1)
 def wait_before_round(round_number: int) -> timedelta:
     """The pause before planning again after `round_number` rounds (1 and up): doubling, capped."""
     return min(FIRST_WAIT * (2 ** (round_number - 1)), LONGEST_WAIT)
-
-
-def cancellation_workflow_id(invoice_id: str) -> str:
-    return f"invoice-cancellation:{invoice_id}"
 
 
 @workflow.defn(name="InvoiceCancellation")
@@ -64,7 +62,7 @@ class InvoiceCancellationWorkflow:
                 start_to_close_timeout=timedelta(seconds=30), retry_policy=DB_RETRY,
             )
             subscription_id = plan.subscription_id
-            if plan.invoice_status == "void":
+            if plan.invoice_status == InvoiceStatus.VOID:
                 break
             self._state = "compensating"
             for payment_id in plan.payment_ids:
@@ -110,12 +108,12 @@ class InvoiceCancellationWorkflow:
         self._state = "void"
         if subscription_id:
             try:
-                await workflow.get_external_workflow_handle(f"subscription:{subscription_id}").signal(
-                    "invoice_changed", InvoiceChanged(input.invoice_id, "void", 0)
+                await workflow.get_external_workflow_handle(subscription_workflow_id(subscription_id)).signal(
+                    "invoice_changed", InvoiceChanged(input.invoice_id, InvoiceStatus.VOID, 0)
                 )
             except Exception as error:  # noqa: BLE001 - a finished subscription has nothing to learn
                 workflow.logger.info("subscription %s not signalled: %s", subscription_id, error)
-        return InvoiceCancellationOutcome(input.invoice_id, "void", list(self._compensated), credit_returned, subscription_id)
+        return InvoiceCancellationOutcome(input.invoice_id, InvoiceStatus.VOID, list(self._compensated), credit_returned, subscription_id)
 
     @workflow.query
     def progress(self) -> str:

@@ -18,14 +18,11 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.retries import FRONT_DESK_MONEY_RETRY
     from foundation.contracts import RefundRequest, RefundResult
+    from foundation.ids import refund_workflow_id  # noqa: F401 - re-exported for callers
 
 # Each try: a void, then perhaps a refund, each with its lookups; the heartbeat notices a dead worker.
 TRY_TIMEOUT = timedelta(seconds=60)
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
-
-
-def refund_workflow_id(refund_request_id: str) -> str:
-    return f"refund:{refund_request_id}"
 
 
 @workflow.defn(name="Refund")

@@ -30,12 +30,13 @@ with workflow.unsafe.imports_passed_through():
         CardChange,
         ChargeOutcome,
         ChargeRequest,
+        ChargeResult,
         CommandResult,
-        NOT_CHARGED_IN_PROGRESS,
-        NOT_CHARGED_NETWORK_LIMIT,
-        NOT_CHARGED_SUPERSEDED,
+        CycleOutcome,
         CycleRecord,
         InvoiceChanged,
+        InvoiceStatus,
+        NotCharged,
         OpenInvoice,
         PlanChange,
         PlanChangeInput,
@@ -45,9 +46,11 @@ with workflow.unsafe.imports_passed_through():
         SubscriptionInput,
         SubscriptionSetup,
         SubscriptionState,
+        SubscriptionStatus,
         SubscriptionView,
+        WaitingFor,
     )
-    from foundation.ids import invoice_id_for_cycle
+    from foundation.ids import invoice_id_for_cycle, subscription_event_key
     from stack.search_attributes import NEXT_DUE_AT, PLAN_ID, SUBSCRIPTION_STATUS
     from workflows import calendar, dunning
     from workflows.retries import (
@@ -117,13 +120,13 @@ PATCH_PAY_NOW_IN_TURN = "pay-now-in-turn"
 # A local try of a charge: a Gravity call answers within 15 s, and a try makes at most a lookup and a
 # sale. A try cut short is handed to the activity task, which looks the attempt up first.
 LOCAL_CHARGE_TIMEOUT = timedelta(seconds=30)
-FINAL_STATUSES = ("cancelled", "ended")
+FINAL_STATUSES = (SubscriptionStatus.CANCELLED, SubscriptionStatus.ENDED)
 # How long a cycle's retry waits while another collector (the counter terminal) holds the invoice.
 COLLECTION_IN_PROGRESS_WAIT = timedelta(minutes=10)
 # How long a retry waits when the card networks' reattempt limits forbid it now.
 NETWORK_LIMIT_WAIT = timedelta(hours=24)
-UNTRIED = (NOT_CHARGED_IN_PROGRESS, NOT_CHARGED_SUPERSEDED, NOT_CHARGED_NETWORK_LIMIT)
-NO_NEW_CYCLES = ("suspended", "paused")
+UNTRIED = (NotCharged.IN_PROGRESS, NotCharged.SUPERSEDED, NotCharged.NETWORK_LIMIT)
+NO_NEW_CYCLES = (SubscriptionStatus.SUSPENDED, SubscriptionStatus.PAUSED)
 
 
 @workflow.defn(name="Subscription")
@@ -172,7 +175,7 @@ class SubscriptionWorkflow:
             self._check_reactivation = False
             await self._reactivate_if_clear()
         for invoice in list(self._state.open_invoices):
-            if invoice.waiting_for == "retry" and invoice.next_attempt_at is not None and invoice.next_attempt_at <= now:
+            if invoice.waiting_for == WaitingFor.RETRY and invoice.next_attempt_at is not None and invoice.next_attempt_at <= now:
                 await self._attempt(invoice, invoice.attempts + 1)
                 return True
         if self._next_cycle_moment() > now:
@@ -192,7 +195,7 @@ class SubscriptionWorkflow:
     def _recheck_reactivation(self) -> None:
         """Ask for the reactivation check a previous run may have owed: the flag is not carried over
         continue-as-new, but the state it judges is."""
-        owes = self._state.status in ("past_due", "suspended") and not self._state.open_invoices
+        owes = self._state.status in (SubscriptionStatus.PAST_DUE, SubscriptionStatus.SUSPENDED) and not self._state.open_invoices
         if owes and workflow.patched(PATCH_REACTIVATION_EACH_RUN):
             self._check_reactivation = True
 
@@ -216,7 +219,7 @@ class SubscriptionWorkflow:
             pass
 
     def _next_wake(self) -> datetime | None:
-        moments = [i.next_attempt_at for i in self._state.open_invoices if i.waiting_for == "retry" and i.next_attempt_at]
+        moments = [i.next_attempt_at for i in self._state.open_invoices if i.waiting_for == WaitingFor.RETRY and i.next_attempt_at]
         moments.append(self._next_cycle_moment())
         return min(moments)
 
@@ -235,9 +238,9 @@ class SubscriptionWorkflow:
 
     async def _end_or_renew_term(self) -> None:
         if self._state.cancel_at_term_end:
-            await self._mirror("cancelled", "subscription.cancelled", "cancelled at term end")
+            await self._mirror(SubscriptionStatus.CANCELLED, "subscription.cancelled", "cancelled at term end")
         elif not self._plan.auto_renew:
-            await self._mirror("ended", "subscription.ended", "term ended without renewal")
+            await self._mirror(SubscriptionStatus.ENDED, "subscription.ended", "term ended without renewal")
         else:
             self._state.term_start_cycle = self._state.next_cycle
             await self._mirror(self._state.status, "subscription.renewed", f"renewed at cycle {self._state.next_cycle}")
@@ -284,8 +287,8 @@ class SubscriptionWorkflow:
         except (ActivityError, ApplicationError) as error:
             # A permanent gateway refusal (bad request, bad credentials) or an error no retry mends
             # (`retries.NEVER_SUCCEEDS`): an incident for people.
-            await self._track(replace(self._named(invoice), attempts=attempt, waiting_for="payment"), "incident")
-            await self._mirror("past_due", "payment.incident", _cause(error))
+            await self._track(replace(self._named(invoice), attempts=attempt, waiting_for=WaitingFor.PAYMENT), CycleOutcome.INCIDENT)
+            await self._mirror(SubscriptionStatus.PAST_DUE, "payment.incident", _cause(error))
             return
         await self._apply(replace(invoice, invoice_id=outcome.invoice_id, balance_cents=outcome.balance_cents), attempt, outcome)
 
@@ -329,25 +332,25 @@ class SubscriptionWorkflow:
         """
         if self._state.status in FINAL_STATUSES:
             return
-        if outcome.outcome == "paid" or (outcome.outcome == "not_charged" and outcome.not_charged_reason == "invoice_closed"):
-            await self._track(invoice, "paid" if outcome.outcome == "paid" else "void", remove=True)
+        if outcome.outcome == ChargeResult.PAID or (outcome.outcome == ChargeResult.NOT_CHARGED and outcome.not_charged_reason == NotCharged.INVOICE_CLOSED):
+            await self._track(invoice, CycleOutcome.PAID if outcome.outcome == ChargeResult.PAID else CycleOutcome.VOID, remove=True)
             await self._reactivate_if_clear()
             return
-        if outcome.outcome == "not_charged" and outcome.not_charged_reason in UNTRIED:
+        if outcome.outcome == ChargeResult.NOT_CHARGED and outcome.not_charged_reason in UNTRIED:
             await self._retry_untried(invoice, attempt, outcome.not_charged_reason)
             return
-        if outcome.outcome == "not_charged":
-            waiting = "charging_enabled" if outcome.not_charged_reason == "charging_disabled" else "new_card"
-            await self._track(replace(invoice, waiting_for=waiting, next_attempt_at=None), "not_charged", outcome.not_charged_reason or "")
-            if self._state.status == "active":
-                await self._mirror("past_due", "payment.not_attempted", outcome.not_charged_reason or "")
+        if outcome.outcome == ChargeResult.NOT_CHARGED:
+            waiting = WaitingFor.CHARGING_ENABLED if outcome.not_charged_reason == NotCharged.CHARGING_DISABLED else WaitingFor.NEW_CARD
+            await self._track(replace(invoice, waiting_for=waiting, next_attempt_at=None), CycleOutcome.NOT_CHARGED, outcome.not_charged_reason or "")
+            if self._state.status == SubscriptionStatus.ACTIVE:
+                await self._mirror(SubscriptionStatus.PAST_DUE, "payment.not_attempted", outcome.not_charged_reason or "")
             await self._suspend_without_card(outcome.not_charged_reason or "")
             return
         invoice = replace(
             invoice,
             attempts=attempt,
             last_decline_reason=outcome.decline_reason,
-            last_decline_class=outcome.decline_class or ("soft" if outcome.outcome == "partial" else None),
+            last_decline_class=outcome.decline_class or ("soft" if outcome.outcome == ChargeResult.PARTIAL else None),
         )
         step = dunning.next_step(
             self._schedule,
@@ -359,18 +362,18 @@ class SubscriptionWorkflow:
         )
         if step.kind == dunning.RETRY_AT:
             retry_at = self._spread_retry(step.retry_at, attempt + 1)
-            await self._track(replace(invoice, waiting_for="retry", next_attempt_at=retry_at), "declined", step.reason)
-            await self._mirror("past_due", "payment.retry_scheduled", f"{outcome.decline_reason}: {step.reason}", event_suffix=_attempt_suffix(invoice, attempt))
+            await self._track(replace(invoice, waiting_for=WaitingFor.RETRY, next_attempt_at=retry_at), CycleOutcome.DECLINED, step.reason)
+            await self._mirror(SubscriptionStatus.PAST_DUE, "payment.retry_scheduled", f"{outcome.decline_reason}: {step.reason}", event_suffix=_attempt_suffix(invoice, attempt))
         elif step.kind == dunning.WAIT_FOR_NEW_CARD:
-            await self._track(replace(invoice, waiting_for="new_card", next_attempt_at=None), "declined", step.reason)
-            await self._mirror("past_due", "payment.card_needed", f"{outcome.decline_reason}: {step.reason}", event_suffix=_attempt_suffix(invoice, attempt))
+            await self._track(replace(invoice, waiting_for=WaitingFor.NEW_CARD, next_attempt_at=None), CycleOutcome.DECLINED, step.reason)
+            await self._mirror(SubscriptionStatus.PAST_DUE, "payment.card_needed", f"{outcome.decline_reason}: {step.reason}", event_suffix=_attempt_suffix(invoice, attempt))
             await self._suspend_without_card(f"declined: {outcome.decline_reason}")
         else:
-            await self._track(replace(invoice, waiting_for="payment", next_attempt_at=None), "declined", step.reason)
+            await self._track(replace(invoice, waiting_for=WaitingFor.PAYMENT, next_attempt_at=None), CycleOutcome.DECLINED, step.reason)
             if step.on_exhausted == dunning.CANCEL:
-                await self._mirror("cancelled", "subscription.cancelled", step.reason)
+                await self._mirror(SubscriptionStatus.CANCELLED, "subscription.cancelled", step.reason)
             else:
-                await self._mirror("suspended", "subscription.suspended", step.reason, event_suffix=invoice.invoice_id)
+                await self._mirror(SubscriptionStatus.SUSPENDED, "subscription.suspended", step.reason, event_suffix=invoice.invoice_id)
 
     def _spread_retry(self, retry_at: datetime | None, attempt: int) -> datetime | None:
         """The moment retry `attempt` starts: spread over the herd window in runs that have
@@ -383,28 +386,28 @@ class SubscriptionWorkflow:
         """Suspend once the plan's `card_wait_cycles` cycles wait for a new card (runs that have
         PATCH_SUSPEND_WITHOUT_CARD): billing on would only add invoices no card can pay. The clinic
         is told what to do with a `payment.card_needed` event; a card change reactivates."""
-        cycles = len({i.cycle_index for i in self._state.open_invoices if i.waiting_for == "new_card" and i.kind == "subscription"})
-        if self._state.status in ("suspended", *FINAL_STATUSES) or not dunning.card_wait_over(cycles, self._plan.card_wait_cycles):
+        cycles = len({i.cycle_index for i in self._state.open_invoices if i.waiting_for == WaitingFor.NEW_CARD and i.kind == "subscription"})
+        if self._state.status in (SubscriptionStatus.SUSPENDED, *FINAL_STATUSES) or not dunning.card_wait_over(cycles, self._plan.card_wait_cycles):
             return
         if not workflow.patched(PATCH_SUSPEND_WITHOUT_CARD):
             return
         why = f"no usable card for {cycles} cycles (last: {cause}); no cycle is billed until a new card is saved"
-        await self._mirror("suspended", "subscription.suspended", why, event_suffix="no_card")
-        await self._mirror("suspended", "payment.card_needed", "save a new card for the client to reactivate the subscription", event_suffix="suspended")
+        await self._mirror(SubscriptionStatus.SUSPENDED, "subscription.suspended", why, event_suffix="no_card")
+        await self._mirror(SubscriptionStatus.SUSPENDED, "payment.card_needed", "save a new card for the client to reactivate the subscription", event_suffix="suspended")
 
-    async def _retry_untried(self, invoice: OpenInvoice, attempt: int, reason: str) -> None:
+    async def _retry_untried(self, invoice: OpenInvoice, attempt: int, reason: NotCharged) -> None:
         """A try that sent nothing takes no dunning step. While another collector holds the invoice,
         or the card networks forbid another try, the same attempt is tried again later (the other
         collector's result usually clears it first); an attempt closed unsent is followed at once by
         the next, for what is left."""
-        if reason in (NOT_CHARGED_IN_PROGRESS, NOT_CHARGED_NETWORK_LIMIT):
-            wait = COLLECTION_IN_PROGRESS_WAIT if reason == NOT_CHARGED_IN_PROGRESS else NETWORK_LIMIT_WAIT
-            retry = replace(invoice, attempts=attempt - 1, waiting_for="retry", next_attempt_at=workflow.now() + wait)
+        if reason in (NotCharged.IN_PROGRESS, NotCharged.NETWORK_LIMIT):
+            wait = COLLECTION_IN_PROGRESS_WAIT if reason == NotCharged.IN_PROGRESS else NETWORK_LIMIT_WAIT
+            retry = replace(invoice, attempts=attempt - 1, waiting_for=WaitingFor.RETRY, next_attempt_at=workflow.now() + wait)
         else:
-            retry = replace(invoice, attempts=attempt, waiting_for="retry", next_attempt_at=workflow.now())
-        await self._track(retry, "not_charged", reason)
+            retry = replace(invoice, attempts=attempt, waiting_for=WaitingFor.RETRY, next_attempt_at=workflow.now())
+        await self._track(retry, CycleOutcome.NOT_CHARGED, reason)
 
-    async def _track(self, invoice: OpenInvoice, outcome: str, detail: str = "", *, remove: bool = False) -> None:
+    async def _track(self, invoice: OpenInvoice, outcome: CycleOutcome, detail: str = "", *, remove: bool = False) -> None:
         """Keep the open-invoice list and the recent history current."""
         others = [i for i in self._state.open_invoices if i.invoice_id != invoice.invoice_id]
         self._state.open_invoices = others if remove else [*others, invoice]
@@ -428,17 +431,17 @@ class SubscriptionWorkflow:
         return invoice.invoice_id or invoice_id_for_cycle(self._setup.subscription_id, invoice.period_start)
 
     async def _reactivate_if_clear(self) -> None:
-        if self._state.status in ("past_due", "suspended") and not self._state.open_invoices:
+        if self._state.status in (SubscriptionStatus.PAST_DUE, SubscriptionStatus.SUSPENDED) and not self._state.open_invoices:
             was = self._state.status
-            await self._mirror("active", "subscription.reactivated" if was == "suspended" else "subscription.recovered", f"was {was}")
+            await self._mirror(SubscriptionStatus.ACTIVE, "subscription.reactivated" if was == SubscriptionStatus.SUSPENDED else "subscription.recovered", f"was {was}")
 
     # ----------------------------------------------------------------- status mirroring
     async def _mirror(
-        self, status: str, event_type: str, detail: str, *, event_suffix: str = "", cancel_at_term_end: bool | None = None
+        self, status: SubscriptionStatus, event_type: str, detail: str, *, event_suffix: str = "", cancel_at_term_end: bool | None = None
     ) -> None:
         """Record a status decision in the database (row + outbox event), then in search attributes."""
         self._state.status = status
-        key = f"{event_type}:{self._setup.subscription_id}:{self._state.next_cycle}:{event_suffix}"
+        key = subscription_event_key(event_type, self._setup.subscription_id, self._state.next_cycle, event_suffix)
         await workflow.execute_local_activity(
             "mirror_status",
             StatusChange(
@@ -511,11 +514,11 @@ class SubscriptionWorkflow:
             retry_policy=COMMAND_RETRY,
         )
         self._state.open_invoices = []
-        self._state.status = "cancelled"
+        self._state.status = SubscriptionStatus.CANCELLED
         self._publish_search_attributes()
         self._wake = True
         message = f"cancelled; settlement: {outcome.settlement_kind} {outcome.settlement_cents} cents"
-        return CommandResult(True, "cancelled", message)
+        return CommandResult(True, SubscriptionStatus.CANCELLED, message)
 
     @cancel.validator
     def _validate_cancel(self, request: CancelRequest) -> None:
@@ -528,9 +531,9 @@ class SubscriptionWorkflow:
         async with self._turn:
             if refused := self._refused_in_turn(status_refusal("pause", self._state.status)):
                 return refused
-            await self._mirror("paused", "subscription.paused", "paused by the clinic", event_suffix=self._command_key())
+            await self._mirror(SubscriptionStatus.PAUSED, "subscription.paused", "paused by the clinic", event_suffix=self._command_key())
         self._wake = True
-        return CommandResult(True, "paused", "no cycles are billed while paused")
+        return CommandResult(True, SubscriptionStatus.PAUSED, "no cycles are billed while paused")
 
     @pause.validator
     def _validate_pause(self) -> None:
@@ -541,9 +544,9 @@ class SubscriptionWorkflow:
         async with self._turn:
             if refused := self._refused_in_turn(status_refusal("resume", self._state.status)):
                 return refused
-            await self._mirror("active", "subscription.resumed", "resumed by the clinic", event_suffix=self._command_key())
+            await self._mirror(SubscriptionStatus.ACTIVE, "subscription.resumed", "resumed by the clinic", event_suffix=self._command_key())
         self._wake = True
-        return CommandResult(True, "active", "billing resumes at the next due date")
+        return CommandResult(True, SubscriptionStatus.ACTIVE, "billing resumes at the next due date")
 
     @resume.validator
     def _validate_resume(self) -> None:
@@ -562,7 +565,7 @@ class SubscriptionWorkflow:
                 retry_policy=COMMAND_RETRY,
             )
         self._state.card_id = card_id
-        retried = self._retry_now(("retry", "new_card", "payment"))
+        retried = self._retry_now((WaitingFor.RETRY, WaitingFor.NEW_CARD, WaitingFor.PAYMENT))
         return CommandResult(True, self._state.status, f"card changed; {retried} open invoice(s) retried now")
 
     @change_card.validator
@@ -614,7 +617,7 @@ class SubscriptionWorkflow:
         """A proration invoice its first charge left open follows dunning like a cycle's (in runs that
         have PATCH_PRORATIONS_DUNNED): the change's moment is its due instant."""
         collection = outcome.collection
-        if outcome.invoice_id is None or collection is None or collection.outcome == "paid" or period is None:
+        if outcome.invoice_id is None or collection is None or collection.outcome == ChargeResult.PAID or period is None:
             return
         if not workflow.patched(PATCH_PRORATIONS_DUNNED):
             return
@@ -641,7 +644,7 @@ class SubscriptionWorkflow:
 
     @workflow.update
     async def pay_now(self) -> CommandResult:
-        waiting = ("retry", "new_card", "payment", "charging_enabled")
+        waiting = (WaitingFor.RETRY, WaitingFor.NEW_CARD, WaitingFor.PAYMENT, WaitingFor.CHARGING_ENABLED)
         if workflow.patched(PATCH_PAY_NOW_IN_TURN):
             async with self._turn:
                 retried = self._retry_now(waiting)
@@ -662,7 +665,7 @@ class SubscriptionWorkflow:
         for invoice in self._state.open_invoices:
             if invoice.invoice_id != change.invoice_id:
                 continue
-            if change.status != "open" or change.balance_cents == 0:
+            if change.status != InvoiceStatus.OPEN or change.balance_cents == 0:
                 self._state.open_invoices = [i for i in self._state.open_invoices if i.invoice_id != change.invoice_id]
                 self._check_reactivation = True
             else:
@@ -672,7 +675,7 @@ class SubscriptionWorkflow:
     @workflow.signal
     def charging_enabled(self) -> None:
         """The location turned "allow Gravity payment for recurring payment" back on."""
-        self._retry_now(("charging_enabled",))
+        self._retry_now((WaitingFor.CHARGING_ENABLED,))
 
     # ----------------------------------------------------------------- queries
     @workflow.query
@@ -730,11 +733,11 @@ class SubscriptionWorkflow:
             return ""
         return info.id
 
-    def _retry_now(self, waiting: tuple[str, ...]) -> int:
+    def _retry_now(self, waiting: tuple[WaitingFor, ...]) -> int:
         count = 0
         for invoice in self._state.open_invoices:
             if invoice.waiting_for in waiting:
-                invoice.waiting_for = "retry"
+                invoice.waiting_for = WaitingFor.RETRY
                 invoice.next_attempt_at = workflow.now()
                 count += 1
         self._wake = True
@@ -764,10 +767,10 @@ def status_refusal(command: str, status: str) -> str | None:
     """Why a subscription in `status` refuses `command` ("cancel", "pause", "resume", "change_card",
     "change_plan", "pay_now"), or None: one rule for the validator and for the command's turn."""
     if command == "resume":
-        return None if status == "paused" else f"only a paused subscription can be resumed; it is {status}"
+        return None if status == SubscriptionStatus.PAUSED else f"only a paused subscription can be resumed; it is {status}"
     if status in FINAL_STATUSES:
         return f"the subscription is {status}; no further commands are accepted"
-    if command == "pause" and status != "active":
+    if command == "pause" and status != SubscriptionStatus.ACTIVE:
         return f"only an active subscription can be paused; it is {status}"
     return None
 

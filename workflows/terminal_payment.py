@@ -35,14 +35,12 @@ with workflow.unsafe.imports_passed_through():
         TerminalRecord,
         TerminalView,
     )
+    from foundation.ids import subscription_workflow_id, terminal_workflow_id  # noqa: F401 - the id is re-exported for callers
+    from foundation.statuses import InvoiceStatus, PaymentResult
     from stack.search_attributes import PAYMENT_STATUS
 
 WAITING = "waiting_at_counter"
 TIMED_OUT = "timed_out_at_counter"
-
-
-def terminal_workflow_id(payment_id: str) -> str:
-    return f"terminal-payment:{payment_id}"
 
 
 @workflow.defn(name="TerminalPayment")
@@ -65,7 +63,7 @@ class TerminalPaymentWorkflow:
             start_to_close_timeout=timedelta(seconds=30), retry_policy=DB_RETRY,
         )
         if prepared.refused_reason is not None:
-            return self._finish(TerminalOutcome(input.payment_id, "refused", message=prepared.refused_reason))
+            return self._finish(TerminalOutcome(input.payment_id, PaymentResult.REFUSED, message=prepared.refused_reason))
         self._external_id = prepared.external_transaction_id
         self._set_state("sending")
         try:
@@ -73,12 +71,12 @@ class TerminalPaymentWorkflow:
                 "send_to_terminal", input, start_to_close_timeout=timedelta(seconds=30), retry_policy=COMMAND_RETRY,
             )
         except ActivityError as error:
-            return self._finish(await self._close("refused", _cause(error)))
+            return self._finish(await self._close(PaymentResult.REFUSED, _cause(error)))
         self._set_state(WAITING)
         timing = input.timing
         result = await self._wait_for_result(workflow.now() + timedelta(seconds=timing.counter_timeout_s), timing.poll_every_s)
         if self._staff_cancelled and result is None:
-            return self._finish(await self._close("cancelled", "cancelled by staff before the customer finished"))
+            return self._finish(await self._close(PaymentResult.CANCELLED, "cancelled by staff before the customer finished"))
         if result is None:
             if not await self._cancel_on_device():
                 # The customer finished just as we gave up: that result is on time, book it.
@@ -88,7 +86,7 @@ class TerminalPaymentWorkflow:
         self._set_state(TIMED_OUT, "no answer from the terminal; cancelled at the device, still checking in the background")
         result = await self._wait_for_result(workflow.now() + timedelta(seconds=timing.background_for_s), timing.background_every_s)
         if result is None:
-            return self._finish(await self._close("manual_review", "no result from Gravity 30 minutes after the counter gave up"))
+            return self._finish(await self._close(PaymentResult.MANUAL_REVIEW, "no result from Gravity 30 minutes after the counter gave up"))
         return self._finish(await self._record(result, late=True))
 
     # ----------------------------------------------------------------- waiting
@@ -149,7 +147,7 @@ class TerminalPaymentWorkflow:
             await self._tell_subscription(outcome)
         return outcome
 
-    async def _close(self, status: str, message: str) -> TerminalOutcome:
+    async def _close(self, status: PaymentResult, message: str) -> TerminalOutcome:
         return await workflow.execute_activity(
             "close_terminal_payment", TerminalClose(self._input.payment_id, status, message), result_type=TerminalOutcome,
             start_to_close_timeout=timedelta(seconds=30), retry_policy=DB_RETRY,
@@ -158,9 +156,9 @@ class TerminalPaymentWorkflow:
     async def _tell_subscription(self, outcome: TerminalOutcome) -> None:
         """An overdue subscription invoice paid at the counter lets the subscription reactivate."""
         assert outcome.subscription_id is not None and outcome.invoice_id is not None
-        change = InvoiceChanged(outcome.invoice_id, outcome.invoice_status or "open", outcome.balance_cents)
+        change = InvoiceChanged(outcome.invoice_id, outcome.invoice_status or InvoiceStatus.OPEN, outcome.balance_cents)
         try:
-            await workflow.get_external_workflow_handle(f"subscription:{outcome.subscription_id}").signal("invoice_changed", change)
+            await workflow.get_external_workflow_handle(subscription_workflow_id(outcome.subscription_id)).signal("invoice_changed", change)
         except Exception as error:  # noqa: BLE001 - a finished subscription has nothing to learn
             workflow.logger.info("subscription %s not signalled: %s", outcome.subscription_id, error)
 
@@ -191,7 +189,7 @@ class TerminalPaymentWorkflow:
         )
         if cancelled and self._result is None:
             self._staff_cancelled = True
-            return CommandResult(True, "cancelled", "the sale was cancelled on the device")
+            return CommandResult(True, PaymentResult.CANCELLED, "the sale was cancelled on the device")
         self._poll_now = True
         return CommandResult(False, self._state, "the customer already completed the payment; its result will be recorded")
 

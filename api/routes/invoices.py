@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from api.deps import Runtime, runtime
 from api.errors import ERRORS, not_found
 from api.routes.clients import get_client
+from foundation.statuses import InvoiceStatus
 from models.billing import Invoice, InvoiceLine, Payment
 
 router = APIRouter(tags=["invoices"], responses=ERRORS)
@@ -74,7 +75,7 @@ def read_invoice(invoice_id: str, rt: Runtime = Depends(runtime)) -> InvoiceOut:
         payments = session.exec(select(Payment).where(Payment.invoice_id == invoice_id).order_by(Payment.created_at, Payment.attempt))
         return InvoiceOut(
             **InvoiceSummary.model_validate(invoice).model_dump(),
-            balance_cents=invoice.total_cents - invoice.paid_cents if invoice.status == "open" else 0,
+            balance_cents=invoice.total_cents - invoice.paid_cents if invoice.status == InvoiceStatus.OPEN else 0,
             lines=[LineOut.model_validate(line) for line in lines],
             payments=[PaymentOut.model_validate(payment) for payment in payments],
         )

@@ -23,11 +23,11 @@ from api.deps import Runtime, idempotency_key, money_key, require_token, runtime
 from api.errors import ERRORS, ApiError, conflict, not_found, refused
 from api.routes.invoices import InvoiceSummary
 from foundation.contracts import DepositOutcome, RefundResult, TerminalView
+from foundation.ids import cancellation_workflow_id, terminal_workflow_id
 from gravity.conventions import POSTBACK_SIGNATURE_HEADER
 from models.billing import Deposit, Invoice, Payment
 from operations import payments as ops
-from workflows.invoice_cancellation import cancellation_workflow_id
-from workflows.terminal_payment import TerminalPaymentWorkflow, terminal_workflow_id
+from workflows.terminal_payment import TerminalPaymentWorkflow
 
 router = APIRouter(tags=["payments"], responses=ERRORS, dependencies=[Depends(require_token)])
 postbacks = APIRouter(tags=["gravity"])

@@ -17,8 +17,8 @@ from sqlmodel import Session, select
 
 from api.deps import Runtime, idempotency_key, money_key, runtime
 from api.errors import ERRORS, ApiError, conflict, invalid, not_found, refused
-from foundation.contracts import CommandResult, SubscriptionView
-from foundation.ids import new_id
+from foundation.contracts import CommandResult, SubscriptionStatus, SubscriptionView
+from foundation.ids import new_id, service_redeemed_event_key, subscription_stream
 from models.clinic import Location, SavedCard
 from models.db import session_scope
 from models.outbox import emit
@@ -29,7 +29,7 @@ from operations.enrollment import EnrollmentRefused, EnrollRequest, enroll
 
 router = APIRouter(tags=["subscriptions"], responses=ERRORS)
 
-FINAL = ("cancelled", "ended")
+FINAL = (SubscriptionStatus.CANCELLED, SubscriptionStatus.ENDED)
 MAX_DAYS_BACK = 31  # a start further back would bill a pile of past cycles at once
 MAX_DAYS_AHEAD = 366
 
@@ -272,9 +272,9 @@ def redeem_service(subscription_id: str, body: RedemptionIn, rt: Runtime = Depen
         emit(
             session,
             type="service.redeemed",
-            stream=f"subscription:{sub.id}",
+            stream=subscription_stream(sub.id),
             payload={"redemption_id": redemption.id, "service_code": service.code, "retail_cents": service.retail_cents},
-            dedupe_key=f"service.redeemed:{redemption.id}",
+            dedupe_key=service_redeemed_event_key(redemption.id),
         )
         return redemption
 

@@ -6,7 +6,20 @@ from datetime import date, datetime, timezone
 
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from foundation.contracts import ChargeOutcome, PlanTerms, SubscriptionInput, SubscriptionSetup, SubscriptionState
+from foundation.contracts import (
+    ChargeOutcome,
+    ChargeResult,
+    CycleOutcome,
+    CycleRecord,
+    NotCharged,
+    OpenInvoice,
+    PlanTerms,
+    SubscriptionInput,
+    SubscriptionSetup,
+    SubscriptionState,
+    SubscriptionStatus,
+    WaitingFor,
+)
 from foundation.converter import data_converter
 
 
@@ -41,3 +54,29 @@ def _json_converter():  # type: ignore[no-untyped-def]
     from foundation import converter
 
     return converter._SHARED_JSON
+
+
+def test_statuses_cross_the_boundary_as_their_strings() -> None:
+    """A status is a StrEnum member in code and its plain string on the wire: a payload recorded
+    before the enums (plain strings) encodes to the same bytes and decodes to the members."""
+    converter = data_converter.payload_converter
+    members = ChargeOutcome("inv_1", ChargeResult.NOT_CHARGED, 4_500, not_charged_reason=NotCharged.IN_PROGRESS)
+    plain = ChargeOutcome("inv_1", "not_charged", 4_500, not_charged_reason="collection_in_progress")  # type: ignore[arg-type]
+    payloads = converter.to_payloads([members])
+    assert payloads == converter.to_payloads([plain])
+    assert b'"outcome":"not_charged"' in payloads[0].data and b'"not_charged_reason":"collection_in_progress"' in payloads[0].data
+    decoded = converter.from_payloads(payloads, [ChargeOutcome])[0]
+    assert decoded == plain and decoded.outcome is ChargeResult.NOT_CHARGED and decoded.not_charged_reason is NotCharged.IN_PROGRESS
+
+
+def test_a_workflow_state_keeps_its_statuses_across_continue_as_new() -> None:
+    state = SubscriptionState(
+        status=SubscriptionStatus.PAST_DUE,
+        open_invoices=[OpenInvoice("inv_1", 0, date(2027, 1, 31), datetime(2027, 1, 31, 15, tzinfo=timezone.utc), 4_500, waiting_for=WaitingFor.NEW_CARD)],
+        history=[CycleRecord(0, date(2027, 1, 31), "inv_1", CycleOutcome.DECLINED, "do_not_honor")],
+    )
+    payloads = data_converter.payload_converter.to_payloads([state])
+    assert b'"status":"past_due"' in payloads[0].data and b'"waiting_for":"new_card"' in payloads[0].data
+    (decoded,) = data_converter.payload_converter.from_payloads(payloads, [SubscriptionState])
+    assert decoded == state and decoded.status is SubscriptionStatus.PAST_DUE
+    assert decoded.open_invoices[0].waiting_for is WaitingFor.NEW_CARD and decoded.history[0].outcome is CycleOutcome.DECLINED
