@@ -7,11 +7,13 @@ An auditor needs both, in one time-ordered list, and must be able to check one a
 every approved charge the workflow reports carries the `externalTransactionId` of the payment row
 and ledger transaction that booked it.
 
-The workflow side follows the whole continue-as-new chain of each workflow (a subscription starts a
-new run after every billed cycle): the newest run is read first and the chain is walked back
-through each run's `continued_execution_run_id`, which is exact even while the visibility store
-(what `list_workflows` reads) lags behind. Payloads are decoded with the client's data converter
-(the pydantic one every part of the engine shares), typed where the contract is known.
+The workflow side follows the whole continue-as-new chain of each workflow (a subscription's run
+continues as new at a cycle boundary once it has billed about a year of cycles, or sooner when the
+server suggests it; runs recorded before that change continued after every cycle): the newest run is
+read first and the chain is walked back through each run's `continued_execution_run_id`, which is
+exact even while the visibility store (what `list_workflows` reads) lags behind. Payloads are decoded
+with the client's data converter (the pydantic one every part of the engine shares), typed where the
+contract is known.
 
 Subjects: a subscription (its workflow, invoices and everything on them), an invoice (its own rows,
 the subscription events about it, its terminal payments and cancellation saga) or a client
