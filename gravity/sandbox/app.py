@@ -2,7 +2,7 @@
 
 Every API call goes through one pipeline, in this order: merchant and token (404 / 401), JSON body
 (400), idempotency key (replay a finished identical request, 409 for another body or a request still
-running), injected fault (500, 429, 404, slow, lost), the gateway rule in `SandboxState`, storing the
+running), injected fault (500, 429, 404, slow, lost), the gateway rule in a part of `SandboxState`, storing the
 answer under the key, postbacks, and the answer (or, for a "lost" fault, a dropped connection after
 the transaction was committed).
 """
@@ -22,7 +22,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gravity import conventions as C
 from gravity.sandbox.postbacks import Postman
-from gravity.sandbox.state import ApiError, Handled, SandboxState
+from gravity.sandbox.errors import ApiError, Handled
+from gravity.sandbox.state import SandboxState
 
 BASE_PATH = "/virtualterminal/v1"
 _TRANSPORT_KEY = "sandbox.transport"
@@ -75,7 +76,7 @@ def create_app(state: SandboxState, postman: Postman) -> ASGIApp:
     ) -> Response:
         oid = request.path_params["oid"]
         try:
-            state.check_auth(oid, request.headers.get("authorization"))
+            state.merchants.check_auth(oid, request.headers.get("authorization"))
         except ApiError as error:
             return _error(error)
         raw = await request.body() if has_body else b""
@@ -89,14 +90,14 @@ def create_app(state: SandboxState, postman: Postman) -> ASGIApp:
         scope_name = request.url.path  # keys are kept per endpoint (path, which includes a device name)
         if key:
             try:
-                replay = state.idempotency_begin(oid, scope_name, key, raw)
+                replay = state.keys.begin(oid, scope_name, key, raw)
             except ApiError as error:
                 return _error(error)
             if replay is not None:
                 return Response(replay[1], status_code=replay[0], media_type="application/json")
         stored = False
         try:
-            fault = state.take_fault(endpoint, oid)
+            fault = state.faults.take(endpoint, oid)
             if fault is not None and fault.kind == "500":
                 return _error(ApiError(500, "internal server error (injected)"))
             if fault is not None and fault.kind == "429":
@@ -116,7 +117,7 @@ def create_app(state: SandboxState, postman: Postman) -> ASGIApp:
                 payload = _without_amounts(payload)
             text = json.dumps(payload)
             if key and status not in _NOT_STORED:
-                state.idempotency_finish(oid, scope_name, key, status, text)
+                state.keys.finish(oid, scope_name, key, status, text)
                 stored = True
             if postbacks:
                 postman.send(postbacks)
@@ -125,43 +126,43 @@ def create_app(state: SandboxState, postman: Postman) -> ASGIApp:
             return Response(text, status_code=status, media_type="application/json")
         finally:
             if key and not stored:
-                state.idempotency_abandon(oid, scope_name, key)
+                state.keys.abandon(oid, scope_name, key)
 
     # --- emergepay -------------------------------------------------------------------------------
     async def tokenized_payment(request: Request) -> Response:
-        return await pipeline(request, "tokenizedPayment", state.tokenized_payment)
+        return await pipeline(request, "tokenizedPayment", state.payments.tokenized_payment)
 
     async def tokenized_refund(request: Request) -> Response:
-        return await pipeline(request, "tokenizedRefund", state.tokenized_refund)
+        return await pipeline(request, "tokenizedRefund", state.payments.tokenized_refund)
 
     async def void(request: Request) -> Response:
-        return await pipeline(request, "void", state.void)
+        return await pipeline(request, "void", state.payments.void)
 
     async def tokenize(request: Request) -> Response:
-        return await pipeline(request, "tokenize", state.tokenize)
+        return await pipeline(request, "tokenize", state.payments.tokenize)
 
     async def bulk(request: Request) -> Response:
-        return await pipeline(request, "bulk", state.bulk)
+        return await pipeline(request, "bulk", state.payments.bulk)
 
     async def lookup(request: Request) -> Response:
         external_id = request.path_params["external_id"]
         return await pipeline(
-            request, "lookup", lambda oid, _: state.lookup(oid, external_id), has_body=False, idempotent=False
+            request, "lookup", lambda oid, _: state.payments.lookup(oid, external_id), has_body=False, idempotent=False
         )
 
     async def devices(request: Request) -> Response:
         return await pipeline(
-            request, "devices", lambda oid, _: state.list_devices(oid), has_body=False, idempotent=False
+            request, "devices", lambda oid, _: state.terminals.list_devices(oid), has_body=False, idempotent=False
         )
 
     async def terminal_start(request: Request) -> Response:
         device = request.path_params["device"]
-        return await pipeline(request, "deviceStart", lambda oid, body: state.terminal_start(oid, device, body))
+        return await pipeline(request, "deviceStart", lambda oid, body: state.terminals.start(oid, device, body))
 
     async def terminal_cancel(request: Request) -> Response:
         device, external_id = request.path_params["device"], request.path_params["external_id"]
         return await pipeline(
-            request, "deviceCancel", lambda oid, _: state.terminal_cancel(oid, device, external_id),
+            request, "deviceCancel", lambda oid, _: state.terminals.cancel(oid, device, external_id),
             has_body=False, idempotent=False,
         )
 
@@ -185,7 +186,7 @@ def create_app(state: SandboxState, postman: Postman) -> ASGIApp:
         return endpoint
 
     async def health(request: Request, data: dict[str, Any]) -> Any:
-        return {"ok": True, "oids": sorted(state.oids), "now": state.now().isoformat()}
+        return {"ok": True, "oids": sorted(state.merchants), "now": state.clock.now().isoformat()}
 
     async def reset(request: Request, data: dict[str, Any]) -> Any:
         state.reset()
@@ -193,39 +194,39 @@ def create_app(state: SandboxState, postman: Postman) -> ASGIApp:
         return {"ok": True}
 
     async def transactions(request: Request, data: dict[str, Any]) -> Any:
-        return {"transactions": state.transactions(request.query_params.get("oid"))}
+        return {"transactions": state.book.rows(request.query_params.get("oid"))}
 
     async def card_decline(request: Request, data: dict[str, Any]) -> Any:
         reason = C.DeclineReason(data.get("reason", C.DeclineReason.GENERIC))
         count = int(data.get("count", 1))
-        state.script_card(request.path_params["card_ref"], {"kind": "decline", "reason": reason.value, "count": count})
+        state.vault.script(request.path_params["card_ref"], {"kind": "decline", "reason": reason.value, "count": count})
         return {"ok": True}
 
     async def card_partial(request: Request, data: dict[str, Any]) -> Any:
         step = {"kind": "partial", "approved_cents": int(data["approved_cents"]), "count": int(data.get("count", 1))}
-        state.script_card(request.path_params["card_ref"], step)
+        state.vault.script(request.path_params["card_ref"], step)
         return {"ok": True}
 
     async def card_expire(request: Request, data: dict[str, Any]) -> Any:
-        state.script_card(request.path_params["card_ref"], {"kind": "expire"})
+        state.vault.script(request.path_params["card_ref"], {"kind": "expire"})
         return {"ok": True}
 
     async def faults(request: Request, data: dict[str, Any]) -> Any:
         if request.method == "POST":
-            state.add_fault(
+            state.faults.add(
                 str(data["endpoint"]), str(data["kind"]), int(data.get("count", 1)),
                 data.get("delay_s"), data.get("oid"),
             )
         elif request.method == "DELETE":
-            state.clear_faults()
-        return {"faults": state.list_faults()}
+            state.faults.clear()
+        return {"faults": state.faults.listed()}
 
     def device_action(action: str) -> Callable[[Request, dict[str, Any]], Awaitable[Any]]:
         async def run(request: Request, data: dict[str, Any]) -> Any:
             oid, device = request.path_params["oid"], request.path_params["device"]
             if action == "present":
                 approved = data.get("approved_cents")
-                _, answer, postbacks = state.present_card(
+                _, answer, postbacks = state.terminals.present_card(
                     oid, device, outcome=data.get("outcome"), card_number=data.get("card_number"),
                     expiry_mmyy=data.get("expiry_mmyy"), reason=data.get("reason"),
                     approved_cents=int(approved) if approved is not None else None,
@@ -233,11 +234,11 @@ def create_app(state: SandboxState, postman: Postman) -> ASGIApp:
                     tip_cents=data.get("tip_cents"), surcharge_cents=data.get("surcharge_cents"),
                 )
             elif action == "cancel":
-                _, answer, postbacks = state.cancel_on_device(oid, device)
+                _, answer, postbacks = state.terminals.cancel_on_device(oid, device)
             elif action == "walk_away":
-                _, answer, postbacks = state.walk_away(oid, device)
+                _, answer, postbacks = state.terminals.walk_away(oid, device)
             else:
-                return state.set_device(oid, device, bool(data.get("online", True)))
+                return state.terminals.set_device(oid, device, bool(data.get("online", True)))
             if postbacks:
                 postman.send(postbacks)
             return answer
@@ -245,15 +246,15 @@ def create_app(state: SandboxState, postman: Postman) -> ASGIApp:
         return run
 
     async def settle(request: Request, data: dict[str, Any]) -> Any:
-        return {"closed": state.settle(data.get("oid"))}
+        return {"closed": state.settlement.settle(data.get("oid"))}
 
     async def clock(request: Request, data: dict[str, Any]) -> Any:
         if request.method == "POST":
             if "offset_s" in data:
-                state.set_clock_offset(float(data["offset_s"]))
+                state.clock.set_offset(float(data["offset_s"]))
             if "advance_s" in data:
-                state.advance_clock(float(data["advance_s"]))
-        return {"now": state.now().isoformat(), "offset_s": state.clock_offset_s}
+                state.clock.advance(float(data["advance_s"]))
+        return {"now": state.clock.now().isoformat(), "offset_s": state.clock.offset_s}
 
     async def postbacks(request: Request, data: dict[str, Any]) -> Any:
         if request.method == "POST":
