@@ -40,8 +40,8 @@ WORKFLOWS: Sequence[type] = (
 
 # The sandbox re-imports a workflow's module for every new run. Ours are passed through instead: they
 # hold no mutable module state, and `tests/policy/test_workflow_purity.py` checks they read no clock,
-# randomness or I/O but through `workflow`. Re-importing `workflows.subscription` was a third of a
-# billing worker's CPU for a new subscription (`billing bench`); the replay tests still run every
+# randomness or I/O but through `workflow`. Passing them through spares a billing worker from
+# re-importing `workflows.subscription` for every new subscription; the replay tests still run every
 # recorded history in the full sandbox. The sandbox's runtime restrictions stay on. `foundation`
 # (the contracts) must be visible in the sandbox's `sys.modules` too: pydantic resolves the
 # contracts' annotations there when it decodes a workflow's input.

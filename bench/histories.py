@@ -15,7 +15,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 
-from operations.history import LOCAL_ACTIVITY_MARKER
+from operations.history.markers import LOCAL_ACTIVITY_MARKER
 
 E = EventType
 

@@ -27,10 +27,9 @@ if TYPE_CHECKING:
     from stack.embedded import EmbeddedStack
 
 BENCH_DATABASE = "billing_bench"
-# The dev server's store for the benchmark, emptied before each run. The shared store grows with
-# every demo, chaos and bench run, and its visibility queries slow with it: measured, the baseline
-# fell from about 50 to 35 workflows/s as the file grew to 680 MB over a dozen runs, which made runs
-# incomparable.
+# The dev server's store for the benchmark, emptied before each run, because the shared store grows
+# with every demo, chaos and bench run and its visibility queries slow with it, so runs on it would
+# not be comparable.
 BENCH_TEMPORAL_STORE = "temporal-bench.sqlite"
 
 

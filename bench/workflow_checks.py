@@ -27,7 +27,7 @@ from temporalio.service import RPCError
 
 from bench.histories import histories
 from models.subscriptions import Subscription
-from operations.history import LOCAL_ACTIVITY_MARKER
+from operations.history.markers import LOCAL_ACTIVITY_MARKER
 
 MAX_ATTEMPTS = 20
 FINAL_STATUSES = ("ended", "cancelled")

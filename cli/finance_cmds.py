@@ -29,7 +29,8 @@ def history(
     Every cycle, attempt, decline reason, retry, refund and who or what triggered it, in time order,
     from every run of the workflows involved and from payments, refunds, the ledger and the outbox.
     """
-    from operations.history import SUBJECTS, UnknownSubject, audit_trail
+    from operations.history.scope import SUBJECTS, UnknownSubject
+    from operations.history.trail import audit_trail
 
     if subject not in SUBJECTS:
         refuse(f"SUBJECT must be one of {', '.join(SUBJECTS)}, not {subject!r}", as_json=as_json)

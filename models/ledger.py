@@ -91,9 +91,8 @@ def post(
     return None if inserted is None else int(inserted)
 
 
-# The entries travel as two arrays (unnest), so the statement's text is the same for any number of
-# lines and SQLAlchemy compiles it once per process; a VALUES list built per call was compiled on
-# every posting, two per charge, the largest single cost in the worker's profile.
+# The entries travel as two arrays (unnest), so that the statement's text is the same for any number
+# of lines and SQLAlchemy compiles it once per process instead of on every posting.
 _POST_WITH_ENTRIES = text(
     "WITH posted AS ("
     " INSERT INTO ledger_transaction (reference, kind, memo, location_id, client_id, invoice_id, payment_id)"

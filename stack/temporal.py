@@ -39,16 +39,15 @@ LOG_FILE = "temporal.log"
 DB_FILE = "temporal.sqlite"
 HOST = "127.0.0.1"
 STOP_GRACE_S = 10.0
-# The server's SQLite file in WAL mode with NORMAL sync: a commit no longer waits for an fsync of
-# the whole journal, which made the dev server disk-bound (measured: 50 workflows x 12 skipped timers
-# in 13.8 s with the defaults, 5.9 s with these; in memory, 5.4 s). A killed server loses nothing;
+# The server's SQLite file in WAL mode with NORMAL sync, so that a commit no longer waits for an
+# fsync of the whole journal, which made the dev server disk-bound. A killed server loses nothing;
 # only a power cut may lose its last moments, acceptable for a developer's embedded stack (a
 # production cluster brings its own database, deploy/).
 SQLITE_PRAGMAS: tuple[str, ...] = ("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal")
 # Flags for simulated time (the demo, the chaos run, the tests): per-workflow time skipping, and the
-# timer queue's look-ahead shift cut from its 1 s default to 10 ms. With the default every skipped
-# timer costs a second of real time (measured: 12 monthly sleeps in 12.1 s; with 10 ms, 1.3 s). The
-# shift only pads clock skew between server hosts, and the dev server is one process.
+# timer queue's look-ahead shift cut far below its default, because every skipped timer waits out
+# that shift in real time while the shift only pads clock skew between server hosts, and the dev
+# server is one process.
 SIMULATED_TIME_ARGS: tuple[str, ...] = (
     "--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true",
     "--dynamic-config-value", 'history.timerProcessorMaxTimeShift="10ms"',

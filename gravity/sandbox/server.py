@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from gravity import conventions as C
 from gravity.sandbox.app import BASE_PATH, create_app
@@ -30,7 +31,7 @@ def build_sandbox_app(
     state_file: str | Path | None = None,
     devices: dict[str, list[str]] | None = None,
     postback_backoff_s: float = C.POSTBACK_BACKOFF_BASE_SECONDS,
-):  # type: ignore[no-untyped-def]
+) -> tuple[ASGIApp, SandboxState, Postman]:
     """The ASGI app plus its state and postback sender (for callers that run uvicorn themselves)."""
     state = SandboxState(oids, devices=devices, state_file=state_file)
     postman = Postman(postback_url, postback_secret, backoff_base_s=postback_backoff_s)

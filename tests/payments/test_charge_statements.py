@@ -1,10 +1,9 @@
 """What one cycle's charge costs the database, on real PostgreSQL and the sandbox over HTTP.
 
 Every statement of the charge path must come from SQLAlchemy's compiled cache once the worker has
-charged before: a statement SQLAlchemy cannot cache is compiled again on every charge. (A ledger
-posting built as a VALUES list was, twice per charge, and that was the largest single cost in the
-worker's profile.) The first attempt of a new cycle also keeps to its statement budget, the figure
-`billing bench` reports as "SQL statements" per cycle.
+charged before: a statement SQLAlchemy cannot cache is compiled again on every charge (as a ledger
+posting built as a VALUES list would be). The first attempt of a new cycle also keeps to its
+statement budget, the figure `billing bench` reports as "SQL statements" per cycle.
 """
 
 from __future__ import annotations

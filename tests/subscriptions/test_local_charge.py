@@ -22,7 +22,8 @@ from foundation.settings import SANDBOX_OID
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from operations.enrollment import EnrollRequest, enroll
-from operations.history import LOCAL_ACTIVITY_MARKER, PATCH_MARKER, audit_trail
+from operations.history.markers import LOCAL_ACTIVITY_MARKER, PATCH_MARKER
+from operations.history.trail import audit_trail
 from tests.subscriptions.helpers import (
     approved_sales_per_reference,
     assert_one_cycle_charged_once,

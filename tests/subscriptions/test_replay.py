@@ -31,7 +31,7 @@ from gravity.sandbox.server import SandboxServer
 from models.db import session_scope
 from models.plans import HealthPlan
 from operations import subscriptions as commands
-from operations.history import PATCH_MARKER
+from operations.history.markers import PATCH_MARKER
 from tests.subscriptions.helpers import local_today, start, start_held, subscription_id_of, until_view, worker_with_token
 from tests.payments import test_deposits, test_janitor, test_paths_meet, test_refunds
 from tests.payments.conftest import Receiver, clinic, gateways, postback_receiver, postbacks, ready  # noqa: F401 - the counter scenarios' fixtures
