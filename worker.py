@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import signal
 from datetime import timedelta
-from collections.abc import Sequence
 
 from sqlalchemy import Engine
 from temporalio.client import Client
@@ -17,26 +16,9 @@ from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.gateways import GatewayDirectory
-from activities.invoice_compensation import InvoiceCompensationActivities
-from activities.janitor import JanitorActivities
-from activities.money_movements import MoneyMovementActivities
-from activities.subscription_commands import SubscriptionCommandActivities
-from activities.subscriptions import SubscriptionActivities
-from activities.terminal import TerminalActivities
+from activities.registry import WORKFLOWS, bound_activities
 from foundation.converter import data_converter
 from foundation.telemetry import Telemetry, configure_logging, current_telemetry, setup_telemetry
-from workflows.card_deposit import CardDepositWorkflow
-from workflows.charging_enabled import ChargingEnabledWorkflow
-from workflows.invoice_cancellation import InvoiceCancellationWorkflow
-from workflows.money_janitor import DailyReconciliationWorkflow, MoneyJanitorWorkflow
-from workflows.refund import RefundWorkflow
-from workflows.subscription import SubscriptionWorkflow
-from workflows.terminal_payment import TerminalPaymentWorkflow
-
-WORKFLOWS: Sequence[type] = (
-    SubscriptionWorkflow, TerminalPaymentWorkflow, InvoiceCancellationWorkflow, RefundWorkflow, CardDepositWorkflow,
-    MoneyJanitorWorkflow, DailyReconciliationWorkflow, ChargingEnabledWorkflow,
-)
 
 # The sandbox re-imports a workflow's module for every new run. Ours are passed through instead: they
 # hold no mutable module state, and `tests/policy/test_workflow_purity.py` checks they read no clock,
@@ -53,47 +35,6 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 GRACEFUL_SHUTDOWN = timedelta(seconds=30)
 
 
-def activities_for(engine: Engine, gateways: GatewayDirectory) -> list[object]:
-    """Every activity the engine runs, bound to this worker's database engine and Gravity clients."""
-    billing = SubscriptionActivities(engine, gateways)
-    commands = SubscriptionCommandActivities(engine, gateways)
-    return [
-        billing.charge_cycle,
-        billing.mirror_status,
-        billing.live_subscription_ids,
-        commands.change_card,
-        commands.cancel_subscription,
-        commands.change_plan,
-        *_counter_activities(engine, gateways),
-    ]
-
-
-def _counter_activities(engine: Engine, gateways: GatewayDirectory) -> list[object]:
-    """Terminal payments, the invoice-cancellation saga, refunds, card deposits, the janitor and the
-    reconciliation."""
-    terminal = TerminalActivities(engine, gateways)
-    compensation = InvoiceCompensationActivities(engine, gateways)
-    movements = MoneyMovementActivities(engine, gateways)
-    janitor = JanitorActivities(engine, gateways)
-    return [
-        terminal.prepare_terminal_payment,
-        terminal.send_to_terminal,
-        terminal.look_up_terminal,
-        terminal.cancel_on_terminal,
-        terminal.record_terminal_result,
-        terminal.close_terminal_payment,
-        compensation.plan_invoice_compensation,
-        compensation.compensate_payment,
-        compensation.return_invoice_credit,
-        compensation.void_cancelled_invoice,
-        movements.refund_payment,
-        movements.refund_deposit,
-        movements.take_card_deposit,
-        janitor.resolve_stale_money,
-        janitor.reconcile_day,
-    ]
-
-
 def build_worker(client: Client, engine: Engine, gateways: GatewayDirectory, *, task_queue: str) -> Worker:
     """A worker for `task_queue`. Activities are async (I/O bound) and share the event loop; the
     synchronous database calls inside them are short."""
@@ -102,7 +43,7 @@ def build_worker(client: Client, engine: Engine, gateways: GatewayDirectory, *, 
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
         workflow_runner=WORKFLOW_RUNNER,
-        activities=activities_for(engine, gateways),
+        activities=bound_activities(engine, gateways),
         max_concurrent_activities=50,
         max_concurrent_local_activities=50,  # the subscription charge (one database connection each)
         max_concurrent_workflow_tasks=50,
