@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine
-from temporalio import activity
+from temporalio import activity, workflow
 
 from activities.gateways import GatewayDirectory
 from activities.invoice_compensation import InvoiceCompensationActivities
@@ -65,6 +65,17 @@ def activity_types() -> dict[str, tuple[type | None, type | None]]:
             assert definition is not None and definition.name is not None
             args = definition.arg_types or []
             types[definition.name] = (args[0] if len(args) == 1 else None, definition.ret_type)
+    return types
+
+
+def workflow_types() -> dict[str, tuple[type | None, type | None]]:
+    """Each workflow's type name -> (its input's type, its result's type), as its run method declares them."""
+    types: dict[str, tuple[type | None, type | None]] = {}
+    for cls in WORKFLOWS:
+        definition = workflow._Definition.must_from_class(cls)
+        assert definition.name is not None
+        args = definition.arg_types or []
+        types[definition.name] = (args[0] if len(args) == 1 else None, definition.ret_type)
     return types
 
 

@@ -39,39 +39,16 @@ from temporalio.client import Client
 from temporalio.converter import decode_typed_search_attributes
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.registry import activity_types, workflow_types
 from foundation.contracts import (
-    CancelInput,
-    CancelOutcome,
     CancelRequest,
-    CardChange,
     ChargeAsked,
     ChargeOutcome,
     ChargeRequest,
     CommandResult,
-    CompensationPlan,
-    CompensationStep,
     GatewayResult,
-    GiveBackOutcome,
-    InvoiceCancellationInput,
-    InvoiceCancellationOutcome,
-    CardDepositRequest,
-    DepositOutcome,
     InvoiceChanged,
-    JanitorInput,
-    JanitorReport,
     PlanChange,
-    PlanChangeInput,
-    PlanChangeOutcome,
-    ReconciliationInput,
-    ReconciliationReport,
-    RefundRequest,
-    RefundResult,
-    SubscriptionInput,
-    TerminalClose,
-    TerminalOutcome,
-    TerminalPaymentInput,
-    TerminalPrepared,
-    TerminalRecord,
 )
 from foundation.ids import subscription_workflow_id
 from models.billing import CreditApplication, Deposit, Invoice, Payment, Refund
@@ -89,48 +66,10 @@ TEMPORAL = "temporal"
 DATABASE = "database"
 
 # What each payload is, so it decodes into the contract the workflow used (unknown ones stay JSON).
-_WORKFLOW_INPUTS: dict[str, type] = {
-    "Subscription": SubscriptionInput,
-    "TerminalPayment": TerminalPaymentInput,
-    "InvoiceCancellation": InvoiceCancellationInput,
-    "MoneyJanitor": JanitorInput,
-    "DailyReconciliation": ReconciliationInput,
-    "ChargingEnabled": str,
-    "Refund": RefundRequest,
-    "CardDeposit": CardDepositRequest,
-}
-_WORKFLOW_RESULTS: dict[str, type] = {
-    "Subscription": str,
-    "TerminalPayment": TerminalOutcome,
-    "InvoiceCancellation": InvoiceCancellationOutcome,
-    "MoneyJanitor": JanitorReport,
-    "DailyReconciliation": ReconciliationReport,
-    "ChargingEnabled": int,
-    "Refund": RefundResult,
-    "CardDeposit": DepositOutcome,
-}
-_ACTIVITIES: dict[str, tuple[type | None, type | None]] = {
-    "charge_cycle": (ChargeRequest, ChargeOutcome),
-    "cancel_subscription": (CancelInput, CancelOutcome),
-    "change_card": (CardChange, None),
-    "change_plan": (PlanChangeInput, PlanChangeOutcome),
-    "prepare_terminal_payment": (TerminalPaymentInput, TerminalPrepared),
-    "send_to_terminal": (TerminalPaymentInput, None),
-    "look_up_terminal": (TerminalPaymentInput, None),
-    "cancel_on_terminal": (TerminalPaymentInput, bool),
-    "record_terminal_result": (TerminalRecord, TerminalOutcome),
-    "close_terminal_payment": (TerminalClose, TerminalOutcome),
-    "plan_invoice_compensation": (str, CompensationPlan),
-    "compensate_payment": (CompensationStep, GiveBackOutcome),
-    "return_invoice_credit": (CompensationStep, int),
-    "void_cancelled_invoice": (CompensationStep, str),
-    "resolve_stale_money": (JanitorInput, JanitorReport),
-    "reconcile_day": (ReconciliationInput, ReconciliationReport),
-    "live_subscription_ids": (str, list),
-    "refund_payment": (RefundRequest, RefundResult),
-    "refund_deposit": (RefundRequest, RefundResult),
-    "take_card_deposit": (CardDepositRequest, DepositOutcome),
-}
+_WORKFLOWS = workflow_types()  # declared by each workflow's run method, in the registry the worker runs
+_WORKFLOW_INPUTS = {name: input_type for name, (input_type, _) in _WORKFLOWS.items()}
+_WORKFLOW_RESULTS = {name: result_type for name, (_, result_type) in _WORKFLOWS.items()}
+_ACTIVITIES = activity_types()  # name on the wire -> (argument, result), as each @activity.defn method declares them
 _UPDATES: dict[str, tuple[list[type], type]] = {
     "cancel": ([CancelRequest], CommandResult),
     "pause": ([], CommandResult),
@@ -663,20 +602,21 @@ class _RunDecoder:
     async def _local_activity(self, event: HistoryEvent) -> list[HistoryEntry]:
         """A local activity's marker: which activity, how many tries, and its result or failure, but
         not its input. The subscription charge echoes what it was asked in its outcome, so it reads
-        as a request and a result like an activity task's. Other local activities (the status
-        mirror) are left out: their upserted status and outbox event already show."""
+        as a request and a result like an activity task's. A local activity that returns nothing
+        (the status mirror) is left out: its upserted status and outbox event already show."""
         attrs = event.marker_recorded_event_attributes
         if attrs.marker_name != LOCAL_ACTIVITY_MARKER or "data" not in attrs.details:
             return []
         data = (await self._values(attrs.details["data"], None) or [{}])[0]
         name = data.get("activity_type", "?") if isinstance(data, dict) else "?"
-        if name not in _ACTIVITIES:
+        result_type = _ACTIVITIES.get(name, (None, None))[1]
+        if result_type in (None, type(None)):  # unknown, or returns nothing (the status mirror)
             return []
         tries = int(data.get("attempt") or 1)
         if attrs.HasField("failure"):  # the charge's one local try; what follows is an activity task
             return [self._entry(event, "activity_failed", f"local activity {name} failed: {attrs.failure.message}",
                                 status="failed", reason=attrs.failure.message)]
-        values = await self._values(attrs.details["result"], [_ACTIVITIES[name][1]]) if "result" in attrs.details else []
+        values = await self._values(attrs.details["result"], [result_type]) if "result" in attrs.details else []
         result = values[0] if values else None
         asked = getattr(result, "asked", None)
         requested = self._scheduled_entry(event, name, asked) if isinstance(asked, ChargeAsked) else None

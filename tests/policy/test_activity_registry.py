@@ -1,5 +1,6 @@
-"""One registry (`activities.registry`) feeds the worker: every activity a workflow references is
-registered, under the name on the wire, and every workflow class is registered."""
+"""One registry (`activities.registry`) feeds the worker and the audit trail: every activity a
+workflow references is registered under its name on the wire and decoded typed by
+`operations.history`, and every workflow class is registered and decoded typed."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import importlib
 from pathlib import Path
 
 from sqlalchemy import create_engine
-from temporalio import activity
+from temporalio import activity, workflow
 
 from activities.gateways import GatewayDirectory
 from activities.registry import WORKFLOWS, bound_activities
+from operations import history
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW_MODULES = sorted(path.stem for path in (ROOT / "workflows").glob("*.py") if path.stem != "__init__")
@@ -58,3 +60,16 @@ def test_every_workflow_class_is_registered() -> None:
         if isinstance(value, type) and hasattr(value, "__temporal_workflow_definition")
     }
     assert defined == set(WORKFLOWS)
+
+
+def test_every_referenced_activity_is_known_to_the_audit_trail() -> None:
+    """Its argument decodes into the contract the workflow sent (not plain JSON), and its result
+    into the declared type."""
+    referenced = referenced_activities()
+    assert {name for name in referenced if history._ACTIVITIES.get(name, (None, None))[0] is None} == set()
+    assert {name for name in referenced if history._ACTIVITIES[name][1] is None} == set()
+
+
+def test_every_workflow_is_known_to_the_audit_trail() -> None:
+    names = {workflow._Definition.must_from_class(cls).name for cls in WORKFLOWS}
+    assert {n for n in names if history._WORKFLOW_INPUTS.get(n) is None or history._WORKFLOW_RESULTS.get(n) is None} == set()
