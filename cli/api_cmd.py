@@ -66,3 +66,8 @@ def api(
             )
         except KeyboardInterrupt:
             typer.echo("stopped")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the API command to the `billing` app."""
+    app.command("api")(api)

@@ -50,3 +50,9 @@ def chaos(
     typer.echo(json.dumps(summary, indent=2, sort_keys=True) if as_json else format_summary(summary))
     if not summary["ok"]:
         raise typer.Exit(code=1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the measurement commands to the `billing` app."""
+    app.command("bench")(bench)
+    app.command("chaos")(chaos)

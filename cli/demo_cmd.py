@@ -79,3 +79,8 @@ async def _play(options: Any, database_url: str, temporal_address: str, namespac
             summary = await run.play(on_progress)
     summary["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return summary
+
+
+def register(app: typer.Typer) -> None:
+    """Add the demo command to the `billing` app."""
+    app.command("demo")(demo)

@@ -5,6 +5,8 @@ The work is `worker.serve`, which `python worker.py` runs too; this module only 
 
 from __future__ import annotations
 
+import typer
+
 from cli.errors import handles_errors
 
 
@@ -17,3 +19,8 @@ def worker() -> None:
     from worker import serve  # on use: it loads every workflow and activity, which no other command needs
 
     serve()
+
+
+def register(app: typer.Typer) -> None:
+    """Add the worker command to the `billing` app."""
+    app.command("worker")(worker)
