@@ -1,7 +1,7 @@
 """The Temporal worker: runs the subscription, counter-payment and refund workflows and their activities.
 
-`python worker.py` (or `billing worker`) connects to the configured Temporal and PostgreSQL, or
-starts the embedded ones when they are not configured. Scale out by starting more workers.
+`python worker.py` (or `billing worker`, which calls `serve`) connects to the configured Temporal and
+PostgreSQL, or starts the embedded ones when they are not configured. Scale out by starting more workers.
 """
 
 from __future__ import annotations
@@ -9,34 +9,24 @@ from __future__ import annotations
 import asyncio
 import signal
 from datetime import timedelta
-from collections.abc import Sequence
 
+import typer
+from rich.console import Console
 from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.gateways import GatewayDirectory
-from activities.invoice_compensation import InvoiceCompensationActivities
-from activities.janitor import JanitorActivities
-from activities.money_movements import MoneyMovementActivities
-from activities.subscription_commands import SubscriptionCommandActivities
-from activities.subscriptions import SubscriptionActivities
-from activities.terminal import TerminalActivities
+from activities.registry import WORKFLOWS, bound_activities
+from cli.errors import handles_errors
 from foundation.converter import data_converter
+from foundation.settings import get_settings
 from foundation.telemetry import Telemetry, configure_logging, current_telemetry, setup_telemetry
-from workflows.card_deposit import CardDepositWorkflow
-from workflows.charging_enabled import ChargingEnabledWorkflow
-from workflows.invoice_cancellation import InvoiceCancellationWorkflow
-from workflows.money_janitor import DailyReconciliationWorkflow, MoneyJanitorWorkflow
-from workflows.refund import RefundWorkflow
-from workflows.subscription import SubscriptionWorkflow
-from workflows.terminal_payment import TerminalPaymentWorkflow
-
-WORKFLOWS: Sequence[type] = (
-    SubscriptionWorkflow, TerminalPaymentWorkflow, InvoiceCancellationWorkflow, RefundWorkflow, CardDepositWorkflow,
-    MoneyJanitorWorkflow, DailyReconciliationWorkflow, ChargingEnabledWorkflow,
-)
+from models.db import get_engine
+from operations.schedules import ensure_schedules
+from stack.embedded import EmbeddedStack, load_settings, redact_url
+from stack.gravity_config import gateway_directory, uses_sandbox
 
 # The sandbox re-imports a workflow's module for every new run. Ours are passed through instead: they
 # hold no mutable module state, and `tests/policy/test_workflow_purity.py` checks they read no clock,
@@ -52,46 +42,7 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=30)
 
-
-def activities_for(engine: Engine, gateways: GatewayDirectory) -> list[object]:
-    """Every activity the engine runs, bound to this worker's database engine and Gravity clients."""
-    billing = SubscriptionActivities(engine, gateways)
-    commands = SubscriptionCommandActivities(engine, gateways)
-    return [
-        billing.charge_cycle,
-        billing.mirror_status,
-        billing.live_subscription_ids,
-        commands.change_card,
-        commands.cancel_subscription,
-        commands.change_plan,
-        *_counter_activities(engine, gateways),
-    ]
-
-
-def _counter_activities(engine: Engine, gateways: GatewayDirectory) -> list[object]:
-    """Terminal payments, the invoice-cancellation saga, refunds, card deposits, the janitor and the
-    reconciliation."""
-    terminal = TerminalActivities(engine, gateways)
-    compensation = InvoiceCompensationActivities(engine, gateways)
-    movements = MoneyMovementActivities(engine, gateways)
-    janitor = JanitorActivities(engine, gateways)
-    return [
-        terminal.prepare_terminal_payment,
-        terminal.send_to_terminal,
-        terminal.look_up_terminal,
-        terminal.cancel_on_terminal,
-        terminal.record_terminal_result,
-        terminal.close_terminal_payment,
-        compensation.plan_invoice_compensation,
-        compensation.compensate_payment,
-        compensation.return_invoice_credit,
-        compensation.void_cancelled_invoice,
-        movements.refund_payment,
-        movements.refund_deposit,
-        movements.take_card_deposit,
-        janitor.resolve_stale_money,
-        janitor.reconcile_day,
-    ]
+console = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 def build_worker(client: Client, engine: Engine, gateways: GatewayDirectory, *, task_queue: str) -> Worker:
@@ -102,7 +53,7 @@ def build_worker(client: Client, engine: Engine, gateways: GatewayDirectory, *, 
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
         workflow_runner=WORKFLOW_RUNNER,
-        activities=activities_for(engine, gateways),
+        activities=bound_activities(engine, gateways),
         max_concurrent_activities=50,
         max_concurrent_local_activities=50,  # the subscription charge (one database connection each)
         max_concurrent_workflow_tasks=50,
@@ -143,10 +94,6 @@ async def connect(address: str, namespace: str, *, telemetry: Telemetry | None =
 
 
 async def run_worker(database_url: str, temporal_address: str, *, namespace: str, task_queue: str, gateways: GatewayDirectory) -> None:
-    from foundation.settings import get_settings
-    from models.db import get_engine
-    from operations.schedules import ensure_schedules
-
     settings = get_settings()
     configure_logging(settings.log_level)
     telemetry = setup_telemetry(settings, service_name="vet-billing-worker")
@@ -174,10 +121,34 @@ def stop_on_signals() -> asyncio.Event:
     return stop
 
 
-def main() -> None:
-    from cli.worker_cmd import worker_command
+def serve() -> None:
+    """Run a worker against the configured Temporal and PostgreSQL (or start the embedded ones).
 
-    worker_command()
+    Stops cleanly on Ctrl-C or SIGTERM: in-flight activities finish or are retried elsewhere.
+    """
+    settings = load_settings()
+    with EmbeddedStack(settings) as addresses:
+        assert addresses.temporal_address is not None
+        gravity = "the local sandbox" if uses_sandbox(settings) else str(settings.gravity_base_url)
+        console.print(
+            f"worker: task queue {settings.temporal_task_queue} on {addresses.temporal_address}, "
+            f"database {redact_url(addresses.database_url)}, Gravity at {gravity}"
+        )
+        asyncio.run(
+            run_worker(
+                addresses.database_url,
+                addresses.temporal_address,
+                namespace=addresses.temporal_namespace,
+                task_queue=settings.temporal_task_queue,
+                gateways=gateway_directory(settings),
+            )
+        )
+        console.print("worker stopped")
+
+
+def main() -> None:
+    """`python worker.py`: the `billing worker` command on its own."""
+    typer.run(handles_errors(serve))
 
 
 if __name__ == "__main__":

@@ -15,12 +15,14 @@ from pydantic import SecretStr
 
 from cli.errors import err_console, fail, handles_errors
 from foundation.settings import DEV_API_TOKEN, Settings
+from foundation.telemetry import configure_logging, setup_telemetry
 from stack.embedded import EmbeddedStack, load_settings, redact_url
 
 
 async def _serve(settings: Settings, database_url: str, temporal_address: str, namespace: str, host: str, port: int) -> None:
+    # On use: the app, the models and the worker's client load FastAPI, SQLAlchemy and every workflow,
+    # which would slow the start of every `billing` command.
     from api.app import create_app
-    from foundation.telemetry import configure_logging, setup_telemetry
     from models.db import get_engine
     from worker import connect
 
@@ -66,3 +68,8 @@ def api(
             )
         except KeyboardInterrupt:
             typer.echo("stopped")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the API command to the `billing` app."""
+    app.command("api")(api)

@@ -10,6 +10,7 @@ import json
 
 import typer
 
+from bench import run_bench, run_chaos
 from cli.errors import handles_errors
 
 
@@ -20,11 +21,9 @@ def bench(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Billing cycles per second against bare Temporal no-op workflows, with per-cycle costs."""
-    from bench.run_bench import format_report, run
-
     counts = tuple(int(part) for part in scale.split(",") if part.strip())
-    report = run(n, scale=counts, quiet=as_json)
-    typer.echo(json.dumps(report, indent=2, sort_keys=True) if as_json else format_report(report))
+    report = run_bench.run(n, scale=counts, quiet=as_json)
+    typer.echo(json.dumps(report, indent=2, sort_keys=True) if as_json else run_bench.format_report(report))
 
 
 @handles_errors
@@ -40,13 +39,17 @@ def chaos(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Bill while workers die, the gateway fails, servers restart and the front desk acts; exit 1 if any invariant breaks."""
-    from bench.run_chaos import format_summary, parse_faults, run
-
     try:
-        kinds = parse_faults(faults)
+        kinds = run_chaos.parse_faults(faults)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--faults") from None
-    summary = run(subscriptions, months, workers, seed, mix=mix, faults=kinds, quiet=as_json)
-    typer.echo(json.dumps(summary, indent=2, sort_keys=True) if as_json else format_summary(summary))
+    summary = run_chaos.run(subscriptions, months, workers, seed, mix=mix, faults=kinds, quiet=as_json)
+    typer.echo(json.dumps(summary, indent=2, sort_keys=True) if as_json else run_chaos.format_summary(summary))
     if not summary["ok"]:
         raise typer.Exit(code=1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the measurement commands to the `billing` app."""
+    app.command("bench")(bench)
+    app.command("chaos")(chaos)

@@ -15,7 +15,9 @@ from temporalio.service import RPCError
 
 from cli.errors import fail, handles_errors
 from demo.report import print_report
+from demo.sandbox_process import sandbox_process
 from stack.embedded import EmbeddedStack, load_settings
+from stack.temporal import SIMULATED_TIME_ARGS
 
 console = Console(highlight=False)
 
@@ -33,8 +35,7 @@ def demo(
     settings = load_settings()
     if settings.temporal_address:
         fail("the demo plays simulated time on the embedded Temporal dev server: unset TEMPORAL_ADDRESS to run it")
-    from demo.play import DemoOptions
-    from stack.temporal import SIMULATED_TIME_ARGS
+    from demo.play import DemoOptions  # on use: the demo loads every workflow and activity, which other commands need not
 
     options = DemoOptions(clients=clients, months=months, seed=seed, workers=workers)
     with EmbeddedStack(settings, temporal_args=SIMULATED_TIME_ARGS) as addresses:
@@ -56,8 +57,8 @@ def demo(
 
 
 async def _play(options: Any, database_url: str, temporal_address: str, namespace: str, *, quiet: bool) -> dict[str, Any]:
+    # On use: the demo and the worker's client load every workflow and activity, which other commands need not.
     from demo.play import DemoRun, fresh_demo_database
-    from demo.sandbox_process import sandbox_process
     from worker import connect
 
     demo_url = fresh_demo_database(database_url)
@@ -79,3 +80,8 @@ async def _play(options: Any, database_url: str, temporal_address: str, namespac
             summary = await run.play(on_progress)
     summary["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return summary
+
+
+def register(app: typer.Typer) -> None:
+    """Add the demo command to the `billing` app."""
+    app.command("demo")(demo)

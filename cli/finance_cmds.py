@@ -2,6 +2,9 @@
 
 Both read; neither changes anything. The work is in `operations.history` and `operations.reports`;
 this module only prints (rich tables for people, `--json` and `--csv FILE` for spreadsheets).
+
+Imports of the models and the operations sit inside the commands: they load SQLAlchemy's tables
+and the Temporal client, which would slow the start of every `billing` command, `--help` included.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ def history(
     Every cycle, attempt, decline reason, retry, refund and who or what triggered it, in time order,
     from every run of the workflows involved and from payments, refunds, the ledger and the outbox.
     """
+    # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from operations.history.scope import SUBJECTS, UnknownSubject
     from operations.history.trail import audit_trail
 
@@ -82,6 +86,7 @@ def report(
     Declines by reason, recoveries by dunning by attempt number, refunds by kind, deposits taken and
     held; integer cents from the database, days in each location's own time zone.
     """
+    # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from operations.reports import ReportRefused, finance_report
 
     first, last = _day(start, "--from", as_json), _day(end, "--to", as_json)

@@ -4,6 +4,9 @@ They call the very code the HTTP API calls (`operations.enrollment`, `operations
 check what the API checks before it (known subscription, the card is the client's and enabled, the
 plan is active and offered at the location, the start date is near), so a refused command prints
 one red line, exits 1 and changes nothing. Every command takes `--json`.
+
+Imports of the models and the operations sit inside the commands: they load SQLAlchemy's tables
+and the Temporal client, which would slow the start of every `billing` command, `--help` included.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ def enroll(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Enroll a pet in a health plan: writes the subscription and starts its workflow."""
+    # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from models.clinic import Client as ClinicClient
     from operations.enrollment import EnrollmentRefused, EnrollRequest
     from operations.enrollment import enroll as enroll_subscription
@@ -106,6 +110,7 @@ def _start_date(text: str | None, as_json: bool) -> date:
 
 
 def _subscription_row(conn: Connection, subscription_id: str) -> dict[str, Any] | None:
+    # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from models.subscriptions import Subscription
 
     with Session(engine_of(conn)) as session:
@@ -116,6 +121,7 @@ def _subscription_row(conn: Connection, subscription_id: str) -> dict[str, Any] 
 # ============================================================================ commands (validated Updates)
 def _command(subscription_id: str, as_json: bool, call: Callable[[Any], Awaitable[Any]], check: Callable[[Any, Any], None] | None = None) -> None:
     """Check the subscription (and the command's own rules), send the Update, print its answer."""
+    # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from models.subscriptions import Subscription
     from operations.subscriptions import CommandRefused, UnknownSubscription
 
@@ -152,6 +158,7 @@ def cancel(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Cancel a subscription now (settled per the plan's policy) or at the end of its term."""
+    # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from operations import subscriptions as commands
 
     if len(reason) > 500:
@@ -162,6 +169,7 @@ def cancel(
 
 def pause(subscription_id: str = typer.Argument(..., help="The subscription id."), as_json: bool = JSON_OPTION) -> None:
     """Pause an active subscription: no cycle is billed until it is resumed."""
+    # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from operations import subscriptions as commands
 
     _command(subscription_id, as_json, lambda client: commands.pause(client, subscription_id))
@@ -169,6 +177,7 @@ def pause(subscription_id: str = typer.Argument(..., help="The subscription id."
 
 def resume(subscription_id: str = typer.Argument(..., help="The subscription id."), as_json: bool = JSON_OPTION) -> None:
     """Resume a paused subscription: billing continues at the next due date."""
+    # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from operations import subscriptions as commands
 
     _command(subscription_id, as_json, lambda client: commands.resume(client, subscription_id))
@@ -180,6 +189,7 @@ def change_card(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Charge another saved card of the client; open invoices are retried on it at once."""
+    # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from models.clinic import SavedCard
     from operations import subscriptions as commands
 
@@ -199,6 +209,7 @@ def change_plan(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Move the subscription to another plan (prorated per the plan's policy)."""
+    # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from models.plans import HealthPlan
     from operations import subscriptions as commands
 
@@ -214,6 +225,7 @@ def change_plan(
 
 def pay_now(subscription_id: str = typer.Argument(..., help="The subscription id."), as_json: bool = JSON_OPTION) -> None:
     """Charge every open invoice of the subscription now."""
+    # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from operations import subscriptions as commands
 
     _command(subscription_id, as_json, lambda client: commands.pay_now(client, subscription_id))
@@ -222,6 +234,7 @@ def pay_now(subscription_id: str = typer.Argument(..., help="The subscription id
 # ============================================================================ show
 def show(subscription_id: str = typer.Argument(..., help="The subscription id."), as_json: bool = JSON_OPTION) -> None:
     """A subscription: status, period, next due, balance, open invoices with their attempts, recent history."""
+    # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from models.clinic import Location
     from models.subscriptions import Subscription
     from operations.subscriptions import UnknownSubscription, describe
@@ -254,6 +267,7 @@ def show(subscription_id: str = typer.Argument(..., help="The subscription id.")
 def _payment_rows(session: Session, subscription_id: str) -> list[dict[str, Any]]:
     from sqlmodel import select
 
+    # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from models.billing import Payment
 
     query = select(Payment).where(Payment.subscription_id == subscription_id).order_by(Payment.created_at, Payment.attempt)  # type: ignore[arg-type]

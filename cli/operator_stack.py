@@ -25,8 +25,13 @@ from pydantic_core import to_jsonable_python
 from rich.console import Console
 
 from cli.errors import cli_errors, fail
+from foundation.converter import data_converter
+from foundation.money import format_usd
 from foundation.settings import Settings
 from stack.embedded import load_settings, redact_url
+from stack.postgres import DATABASE_NAME
+from stack.processes import ProcessRef, port_answers, read_json
+from stack.temporal import STATE_FILE
 
 T = TypeVar("T")
 
@@ -52,9 +57,6 @@ class Connection:
 # ============================================================================ finding the stack
 def embedded_temporal_address(data_dir: Path) -> tuple[str, str] | None:
     """(address, namespace) of the dev server `billing up` runs in `data_dir`, if it is running."""
-    from stack.processes import ProcessRef, port_answers, read_json
-    from stack.temporal import STATE_FILE
-
     state = read_json(data_dir / STATE_FILE)
     if not state or "server" not in state or "address" not in state:
         return None
@@ -73,8 +75,6 @@ def embedded_database_url(data_dir: Path) -> str | None:
     read here: a stale pid file is left for the stack's own launcher to clear.
     """
     import psutil
-
-    from stack.postgres import DATABASE_NAME
 
     pgdata = (data_dir / "postgres").absolute()
     try:
@@ -108,7 +108,7 @@ def connection(*, temporal: bool = True) -> Connection:
 
 
 def engine_of(conn: Connection):  # type: ignore[no-untyped-def]  # noqa: ANN201 - sqlalchemy Engine, imported lazily
-    from models.db import get_engine
+    from models.db import get_engine  # on use: the models load SQLAlchemy's tables, which slows every command's start
 
     return get_engine(conn.database_url, conn.settings.db_pool_size)
 
@@ -120,7 +120,6 @@ async def temporal_client(conn: Connection):  # type: ignore[no-untyped-def]  # 
     (`billing history`) can say who asked for a cancel or a card change.
     """
     from temporalio.client import Client
-    from foundation.converter import data_converter
 
     assert conn.temporal_address is not None
     try:
@@ -179,8 +178,6 @@ def print_json(value: Any) -> None:
 
 
 def money(cents: int | None) -> str:
-    from foundation.money import format_usd
-
     return "" if cents is None else format_usd(int(cents))
 
 

@@ -5,6 +5,9 @@ checks first; a refused command prints one red line, exits 1, and nothing is wri
 Money-moving commands accept `--request-id`: running one again with the same id (after a lost
 answer or a crash, say) joins the first payment, deposit or refund instead of making a second one.
 Deposits and refunds run as workflows; these commands wait for their result.
+
+Imports of the models and the operations sit inside the commands: they load SQLAlchemy's tables
+and the Temporal client, which would slow the start of every `billing` command, `--help` included.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from sqlmodel import Session
 
 from cli.operator_stack import connection, console, engine_of, money, operator_errors, print_json, refuse, run, temporal_client
 from foundation.statuses import PaymentResult, RefundResultStatus
+from stack.gravity_config import gateway_directory
 
 MAX_CENTS = 10_000_000  # as the API
 JSON_OPTION = typer.Option(False, "--json", help="Print the answer as JSON.")
@@ -33,12 +37,6 @@ def _amount(value: int | None, as_json: bool, *, required: bool = False) -> int 
     return value
 
 
-def _gateways(settings: Any):  # type: ignore[no-untyped-def]  # noqa: ANN202 - GatewayDirectory
-    from stack.gravity_config import gateway_directory
-
-    return gateway_directory(settings)
-
-
 # ============================================================================ terminal payment
 def terminal_pay(
     invoice_id: str = typer.Argument(..., help="The invoice to pay at the counter."),
@@ -51,6 +49,7 @@ def terminal_pay(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Send an invoice's amount to a counter terminal (nobody types the amount)."""
+    # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from models.billing import Invoice
     from operations.payments import PaymentRefused, TerminalRequest, start_terminal_payment
 
@@ -67,7 +66,7 @@ def terminal_pay(
 
         async def go() -> tuple[str, Any]:
             client = await temporal_client(conn)
-            gateways = _gateways(conn.settings)
+            gateways = gateway_directory(conn.settings)
             try:
                 handle = await start_terminal_payment(client, engine, gateways, request, task_queue=conn.task_queue)
             finally:
@@ -100,6 +99,7 @@ def deposit(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Take a deposit (a prepayment kept as client credit) from a saved card or at a terminal."""
+    # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from models.clinic import Client as ClinicClient
     from operations.payments import PaymentRefused, take_card_deposit, take_terminal_deposit
 
@@ -122,7 +122,7 @@ def deposit(
                 movement = await take_card_deposit(client, engine, client_id=client_id, card_id=card_id, amount_cents=amount, request_id=key,
                                                    task_queue=conn.task_queue)
                 return movement.result
-            gateways = _gateways(conn.settings)
+            gateways = gateway_directory(conn.settings)
             try:
                 assert device is not None
                 return await take_terminal_deposit(client, engine, gateways, client_id=client_id, location_id=person.location_id,
@@ -161,6 +161,7 @@ def refund(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Refund all or part of a card payment to the card it came from (a void while Gravity allows one)."""
+    # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from models.billing import Payment
     from operations.payments import PaymentRefused, refund_payment
 
@@ -204,6 +205,7 @@ def cancel_invoice(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Cancel an invoice: give back every payment and credit on it, then void it (a saga, once per invoice)."""
+    # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from models.billing import Invoice
     from operations.payments import PaymentRefused
     from operations.payments import cancel_invoice as start_cancellation

@@ -57,3 +57,8 @@ def sandbox(
     typer.echo(f"  base URL          http://{shown}:{port}{BASE_PATH}")
     typer.echo(f"  control surface   http://{shown}:{port}/_sandbox/")
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the sandbox command to the `billing` app."""
+    app.command("sandbox")(sandbox)

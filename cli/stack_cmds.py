@@ -19,7 +19,7 @@ def current_revision(url: str) -> str | None:
     """The Alembic revision the database is at (None for an empty database)."""
     from alembic.runtime.migration import MigrationContext
 
-    from models.db import get_engine
+    from models.db import get_engine  # on use: the models load SQLAlchemy's tables, which `billing up` never needs
 
     engine = get_engine(url)
     try:

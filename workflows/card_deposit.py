@@ -13,6 +13,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.money_movements import MoneyMovementActivities
     from workflows.retries import FRONT_DESK_MONEY_RETRY
     from foundation.contracts import CardDepositRequest, DepositOutcome
     from foundation.ids import card_deposit_workflow_id  # noqa: F401 - re-exported for callers
@@ -25,7 +26,7 @@ HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 class CardDepositWorkflow:
     @workflow.run
     async def run(self, request: CardDepositRequest) -> DepositOutcome:
-        return await workflow.execute_activity(
-            "take_card_deposit", request, result_type=DepositOutcome,
+        return await workflow.execute_activity_method(
+            MoneyMovementActivities.take_card_deposit, request,
             start_to_close_timeout=TRY_TIMEOUT, heartbeat_timeout=HEARTBEAT_TIMEOUT, retry_policy=FRONT_DESK_MONEY_RETRY,
         )

@@ -12,6 +12,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.subscriptions import SubscriptionActivities
     from foundation.ids import charging_enabled_workflow_id, subscription_workflow_id  # noqa: F401 - the broadcast's id is re-exported
     from workflows.retries import DB_RETRY
 
@@ -21,8 +22,8 @@ class ChargingEnabledWorkflow:
     @workflow.run
     async def run(self, location_id: str) -> int:
         """Signal `charging_enabled` to every live subscription of the location; returns how many."""
-        subscription_ids: list[str] = await workflow.execute_activity(
-            "live_subscription_ids", location_id, result_type=list[str], start_to_close_timeout=timedelta(seconds=60), retry_policy=DB_RETRY
+        subscription_ids: list[str] = await workflow.execute_activity_method(
+            SubscriptionActivities.live_subscription_ids, location_id, start_to_close_timeout=timedelta(seconds=60), retry_policy=DB_RETRY
         )
         told = 0
         for subscription_id in subscription_ids:

@@ -17,6 +17,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.invoice_compensation import InvoiceCompensationActivities
     from workflows.retries import DB_RETRY, MONEY_RETRY, VOID_RETRY
     from foundation.contracts import (
         CompensationPlan,
@@ -57,8 +58,8 @@ class InvoiceCancellationWorkflow:
         rounds = 0
         while True:
             rounds += 1
-            plan: CompensationPlan = await workflow.execute_activity(
-                "plan_invoice_compensation", input.invoice_id, result_type=CompensationPlan,
+            plan: CompensationPlan = await workflow.execute_activity_method(
+                InvoiceCompensationActivities.plan_invoice_compensation, input.invoice_id,
                 start_to_close_timeout=timedelta(seconds=30), retry_policy=DB_RETRY,
             )
             subscription_id = plan.subscription_id
@@ -66,10 +67,9 @@ class InvoiceCancellationWorkflow:
                 break
             self._state = "compensating"
             for payment_id in plan.payment_ids:
-                given: GiveBackOutcome = await workflow.execute_activity(
-                    "compensate_payment",
+                given: GiveBackOutcome = await workflow.execute_activity_method(
+                    InvoiceCompensationActivities.compensate_payment,
                     CompensationStep(input.invoice_id, payment_id=payment_id, reason=input.reason),
-                    result_type=GiveBackOutcome,
                     # A lookup, a void, maybe a refund and their follow-up lookups: minutes, not 15 s;
                     # the heartbeat notices a dead worker within seconds whatever the phase.
                     start_to_close_timeout=timedelta(minutes=5),
@@ -78,18 +78,17 @@ class InvoiceCancellationWorkflow:
                 )
                 self._compensated.append(given)
             for application_id in plan.credit_application_ids:
-                credit_returned += await workflow.execute_activity(
-                    "return_invoice_credit",
+                credit_returned += await workflow.execute_activity_method(
+                    InvoiceCompensationActivities.return_invoice_credit,
                     CompensationStep(input.invoice_id, credit_application_id=application_id),
-                    result_type=int,
                     start_to_close_timeout=timedelta(seconds=30),
                     retry_policy=DB_RETRY,
                 )
             self._state = "voiding"
             try:
-                await workflow.execute_activity(
-                    "void_cancelled_invoice", CompensationStep(input.invoice_id, reason=input.reason or "cancelled"),
-                    result_type=str, start_to_close_timeout=timedelta(seconds=30), retry_policy=VOID_RETRY,
+                await workflow.execute_activity_method(
+                    InvoiceCompensationActivities.void_cancelled_invoice, CompensationStep(input.invoice_id, reason=input.reason or "cancelled"),
+                    start_to_close_timeout=timedelta(seconds=30), retry_policy=VOID_RETRY,
                 )
                 break
             except ActivityError:

@@ -9,6 +9,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.janitor import JanitorActivities
     from foundation.contracts import JanitorInput, JanitorReport, ReconciliationInput, ReconciliationReport
     from workflows.retries import SWEEP_RETRY
 
@@ -20,8 +21,8 @@ SWEEP_HEARTBEAT = timedelta(seconds=60)
 class MoneyJanitorWorkflow:
     @workflow.run
     async def run(self, request: JanitorInput) -> JanitorReport:
-        return await workflow.execute_activity(
-            "resolve_stale_money", request, result_type=JanitorReport,
+        return await workflow.execute_activity_method(
+            JanitorActivities.resolve_stale_money, request,
             start_to_close_timeout=SWEEP_TIMEOUT, heartbeat_timeout=SWEEP_HEARTBEAT, retry_policy=SWEEP_RETRY,
         )
 
@@ -30,7 +31,7 @@ class MoneyJanitorWorkflow:
 class DailyReconciliationWorkflow:
     @workflow.run
     async def run(self, request: ReconciliationInput) -> ReconciliationReport:
-        return await workflow.execute_activity(
-            "reconcile_day", request, result_type=ReconciliationReport,
+        return await workflow.execute_activity_method(
+            JanitorActivities.reconcile_day, request,
             start_to_close_timeout=SWEEP_TIMEOUT, heartbeat_timeout=SWEEP_HEARTBEAT, retry_policy=SWEEP_RETRY,
         )

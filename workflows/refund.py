@@ -16,6 +16,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.money_movements import MoneyMovementActivities
     from workflows.retries import FRONT_DESK_MONEY_RETRY
     from foundation.contracts import RefundRequest, RefundResult
     from foundation.ids import refund_workflow_id  # noqa: F401 - re-exported for callers
@@ -29,8 +30,8 @@ HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 class RefundWorkflow:
     @workflow.run
     async def run(self, request: RefundRequest) -> RefundResult:
-        activity = "refund_deposit" if request.deposit_id is not None else "refund_payment"
-        return await workflow.execute_activity(
-            activity, request, result_type=RefundResult,
+        activity = MoneyMovementActivities.refund_deposit if request.deposit_id is not None else MoneyMovementActivities.refund_payment
+        return await workflow.execute_activity_method(
+            activity, request,
             start_to_close_timeout=TRY_TIMEOUT, heartbeat_timeout=HEARTBEAT_TIMEOUT, retry_policy=FRONT_DESK_MONEY_RETRY,
         )

@@ -23,6 +23,8 @@ from temporalio.common import SearchAttributePair
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.subscription_commands import SubscriptionCommandActivities
+    from activities.subscriptions import SubscriptionActivities
     from foundation.contracts import (
         CancelInput,
         CancelOutcome,
@@ -307,18 +309,17 @@ class SubscriptionWorkflow:
         """
         if workflow.patched(PATCH_LOCAL_CHARGE):
             try:
-                return await workflow.execute_local_activity(
-                    "charge_cycle", request, result_type=ChargeOutcome, start_to_close_timeout=LOCAL_CHARGE_TIMEOUT, retry_policy=LOCAL_CHARGE_TRY
+                return await workflow.execute_local_activity_method(
+                    SubscriptionActivities.charge_cycle, request, start_to_close_timeout=LOCAL_CHARGE_TIMEOUT, retry_policy=LOCAL_CHARGE_TRY
                 )
             except (ActivityError, ApplicationError) as error:
                 # A local activity's failure arrives as the ApplicationError it raised; only a
                 # timeout comes as an ActivityError.
                 if _refused(error):
                     raise
-        return await workflow.execute_activity(
-            "charge_cycle",
+        return await workflow.execute_activity_method(
+            SubscriptionActivities.charge_cycle,
             request,
-            result_type=ChargeOutcome,
             start_to_close_timeout=timedelta(seconds=120),
             heartbeat_timeout=timedelta(seconds=10),
             retry_policy=CHARGE_RETRY,
@@ -442,8 +443,8 @@ class SubscriptionWorkflow:
         """Record a status decision in the database (row + outbox event), then in search attributes."""
         self._state.status = status
         key = subscription_event_key(event_type, self._setup.subscription_id, self._state.next_cycle, event_suffix)
-        await workflow.execute_local_activity(
-            "mirror_status",
+        await workflow.execute_local_activity_method(
+            SubscriptionActivities.mirror_status,
             StatusChange(
                 subscription_id=self._setup.subscription_id,
                 status=status,
@@ -496,8 +497,8 @@ class SubscriptionWorkflow:
         if self._state.status in FINAL_STATUSES:
             return CommandResult(False, self._state.status, "already finished")
         current = self._current_period()
-        outcome: CancelOutcome = await workflow.execute_activity(
-            "cancel_subscription",
+        outcome: CancelOutcome = await workflow.execute_activity_method(
+            SubscriptionCommandActivities.cancel_subscription,
             CancelInput(
                 subscription_id=self._setup.subscription_id,
                 plan=self._plan,
@@ -508,7 +509,6 @@ class SubscriptionWorkflow:
                 open_invoice_ids=[self._invoice_id_of(i) for i in self._state.open_invoices],
                 reason=request.reason,
             ),
-            result_type=CancelOutcome,
             start_to_close_timeout=COMMAND_TRY_TIMEOUT,
             schedule_to_close_timeout=COMMAND_DEADLINE,
             retry_policy=COMMAND_RETRY,
@@ -557,8 +557,8 @@ class SubscriptionWorkflow:
         async with self._turn:
             if refused := self._refused_in_turn(self._change_card_refusal(card_id)):
                 return refused
-            await workflow.execute_activity(
-                "change_card",
+            await workflow.execute_activity_method(
+                SubscriptionCommandActivities.change_card,
                 CardChange(self._setup.subscription_id, card_id),
                 start_to_close_timeout=timedelta(seconds=30),
                 schedule_to_close_timeout=COMMAND_DEADLINE,
@@ -590,8 +590,8 @@ class SubscriptionWorkflow:
 
     async def _change_plan_now(self, change: PlanChange) -> CommandResult:
         current = self._current_period()
-        outcome: PlanChangeOutcome = await workflow.execute_activity(
-            "change_plan",
+        outcome: PlanChangeOutcome = await workflow.execute_activity_method(
+            SubscriptionCommandActivities.change_plan,
             PlanChangeInput(
                 subscription_id=self._setup.subscription_id,
                 old_plan=self._plan,
@@ -601,7 +601,6 @@ class SubscriptionWorkflow:
                 period_end=current[1] if current else None,
                 card_id=self._state.card_id,
             ),
-            result_type=PlanChangeOutcome,
             start_to_close_timeout=COMMAND_TRY_TIMEOUT,
             schedule_to_close_timeout=COMMAND_DEADLINE,
             retry_policy=COMMAND_RETRY,

@@ -23,6 +23,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.terminal import TerminalActivities
     from workflows.retries import BEST_EFFORT, COMMAND_RETRY, DB_RETRY, MONEY_RETRY
     from foundation.contracts import (
         CommandResult,
@@ -58,8 +59,8 @@ class TerminalPaymentWorkflow:
 
     @workflow.run
     async def run(self, input: TerminalPaymentInput) -> TerminalOutcome:
-        prepared: TerminalPrepared = await workflow.execute_activity(
-            "prepare_terminal_payment", input, result_type=TerminalPrepared,
+        prepared: TerminalPrepared = await workflow.execute_activity_method(
+            TerminalActivities.prepare_terminal_payment, input,
             start_to_close_timeout=timedelta(seconds=30), retry_policy=DB_RETRY,
         )
         if prepared.refused_reason is not None:
@@ -67,8 +68,8 @@ class TerminalPaymentWorkflow:
         self._external_id = prepared.external_transaction_id
         self._set_state("sending")
         try:
-            await workflow.execute_activity(
-                "send_to_terminal", input, start_to_close_timeout=timedelta(seconds=30), retry_policy=COMMAND_RETRY,
+            await workflow.execute_activity_method(
+                TerminalActivities.send_to_terminal, input, start_to_close_timeout=timedelta(seconds=30), retry_policy=COMMAND_RETRY,
             )
         except ActivityError as error:
             return self._finish(await self._close(PaymentResult.REFUSED, _cause(error)))
@@ -116,8 +117,8 @@ class TerminalPaymentWorkflow:
 
     async def _look_up(self) -> GatewayResult | None:
         try:
-            return await workflow.execute_activity(
-                "look_up_terminal", self._input, result_type=GatewayResult | None,  # type: ignore[arg-type]
+            return await workflow.execute_activity_method(
+                TerminalActivities.look_up_terminal, self._input,
                 start_to_close_timeout=timedelta(seconds=20), retry_policy=BEST_EFFORT,
             )
         except ActivityError:
@@ -126,8 +127,8 @@ class TerminalPaymentWorkflow:
     async def _cancel_on_device(self) -> bool:
         """True unless Gravity says the customer already completed the transaction."""
         try:
-            return bool(await workflow.execute_activity(
-                "cancel_on_terminal", self._input, result_type=bool,
+            return bool(await workflow.execute_activity_method(
+                TerminalActivities.cancel_on_terminal, self._input,
                 start_to_close_timeout=timedelta(seconds=20), retry_policy=BEST_EFFORT,
             ))
         except ActivityError:
@@ -136,10 +137,9 @@ class TerminalPaymentWorkflow:
     # ----------------------------------------------------------------- booking
     async def _record(self, result: GatewayResult, *, late: bool) -> TerminalOutcome:
         self._set_state("recording")
-        outcome: TerminalOutcome = await workflow.execute_activity(
-            "record_terminal_result",
+        outcome: TerminalOutcome = await workflow.execute_activity_method(
+            TerminalActivities.record_terminal_result,
             TerminalRecord(self._input.payment_id, result, self._input.save_card, self._input.make_default, late),
-            result_type=TerminalOutcome,
             start_to_close_timeout=timedelta(seconds=90),
             retry_policy=MONEY_RETRY,
         )
@@ -148,8 +148,8 @@ class TerminalPaymentWorkflow:
         return outcome
 
     async def _close(self, status: PaymentResult, message: str) -> TerminalOutcome:
-        return await workflow.execute_activity(
-            "close_terminal_payment", TerminalClose(self._input.payment_id, status, message), result_type=TerminalOutcome,
+        return await workflow.execute_activity_method(
+            TerminalActivities.close_terminal_payment, TerminalClose(self._input.payment_id, status, message),
             start_to_close_timeout=timedelta(seconds=30), retry_policy=DB_RETRY,
         )
 
@@ -183,8 +183,8 @@ class TerminalPaymentWorkflow:
     @workflow.update
     async def cancel(self) -> CommandResult:
         """Staff cancel while the customer has not finished."""
-        cancelled = await workflow.execute_activity(
-            "cancel_on_terminal", self._input, result_type=bool,
+        cancelled = await workflow.execute_activity_method(
+            TerminalActivities.cancel_on_terminal, self._input,
             start_to_close_timeout=timedelta(seconds=20), retry_policy=BEST_EFFORT,
         )
         if cancelled and self._result is None:

@@ -1,52 +1,10 @@
-"""Which contract each activity takes and returns, so its payloads decode typed (unknown ones stay JSON)."""
+"""Which contract each activity takes and returns, so its payloads decode typed (unknown ones stay JSON).
+
+Read from the registry the worker runs, as each `@activity.defn` method declares them, so a new
+activity decodes typed without a table kept in step by hand."""
 
 from __future__ import annotations
 
-from foundation.contracts import (
-    CancelInput,
-    CancelOutcome,
-    CardChange,
-    CardDepositRequest,
-    ChargeOutcome,
-    ChargeRequest,
-    CompensationPlan,
-    CompensationStep,
-    DepositOutcome,
-    GiveBackOutcome,
-    JanitorInput,
-    JanitorReport,
-    PlanChangeInput,
-    PlanChangeOutcome,
-    ReconciliationInput,
-    ReconciliationReport,
-    RefundRequest,
-    RefundResult,
-    TerminalClose,
-    TerminalOutcome,
-    TerminalPaymentInput,
-    TerminalPrepared,
-    TerminalRecord,
-)
+from activities.registry import activity_types
 
-_ACTIVITIES: dict[str, tuple[type | None, type | None]] = {
-    "charge_cycle": (ChargeRequest, ChargeOutcome),
-    "cancel_subscription": (CancelInput, CancelOutcome),
-    "change_card": (CardChange, None),
-    "change_plan": (PlanChangeInput, PlanChangeOutcome),
-    "prepare_terminal_payment": (TerminalPaymentInput, TerminalPrepared),
-    "send_to_terminal": (TerminalPaymentInput, None),
-    "look_up_terminal": (TerminalPaymentInput, None),
-    "cancel_on_terminal": (TerminalPaymentInput, bool),
-    "record_terminal_result": (TerminalRecord, TerminalOutcome),
-    "close_terminal_payment": (TerminalClose, TerminalOutcome),
-    "plan_invoice_compensation": (str, CompensationPlan),
-    "compensate_payment": (CompensationStep, GiveBackOutcome),
-    "return_invoice_credit": (CompensationStep, int),
-    "void_cancelled_invoice": (CompensationStep, str),
-    "resolve_stale_money": (JanitorInput, JanitorReport),
-    "reconcile_day": (ReconciliationInput, ReconciliationReport),
-    "live_subscription_ids": (str, list),
-    "refund_payment": (RefundRequest, RefundResult),
-    "refund_deposit": (RefundRequest, RefundResult),
-    "take_card_deposit": (CardDepositRequest, DepositOutcome),
-}
+ACTIVITIES: dict[str, tuple[type | None, type | None]] = activity_types()

@@ -20,7 +20,7 @@ from temporalio.converter import decode_typed_search_attributes
 
 from foundation.contracts import ChargeAsked, ChargeOutcome, ChargeRequest, CommandResult
 from foundation.statuses import ChargeResult
-from operations.history.activity_types import _ACTIVITIES
+from operations.history.activity_types import ACTIVITIES
 from operations.history.entries import TEMPORAL, HistoryEntry
 from operations.history.markers import LOCAL_ACTIVITY_MARKER
 from operations.history.payload_types import SIGNALS, UPDATES, WORKFLOW_INPUTS, WORKFLOW_RESULTS
@@ -84,7 +84,7 @@ class RunDecoder:
         if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attrs = event.activity_task_scheduled_event_attributes
             name = attrs.activity_type.name
-            hint = _ACTIVITIES.get(name, (None, None))[0]
+            hint = ACTIVITIES.get(name, (None, None))[0]
             values = await self._values(attrs.input, [hint])
             request = values[0] if values else None
             entry = self._scheduled_entry(event, name, request)
@@ -97,7 +97,7 @@ class RunDecoder:
         if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
             attrs = event.activity_task_completed_event_attributes
             name, request, scheduled = self._scheduled.get(attrs.scheduled_event_id, ("?", None, None))
-            values = await self._values(attrs.result, [_ACTIVITIES.get(name, (None, None))[1]])
+            values = await self._values(attrs.result, [ACTIVITIES.get(name, (None, None))[1]])
             tries = self._started_attempts.get(attrs.scheduled_event_id, 1)
             return self._completed_entry(event, name, request, values[0] if values else None, scheduled, tries)
         if kind in (EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED, EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT):
@@ -172,20 +172,21 @@ class RunDecoder:
     async def _local_activity(self, event: HistoryEvent) -> list[HistoryEntry]:
         """A local activity's marker: which activity, how many tries, and its result or failure, but
         not its input. The subscription charge echoes what it was asked in its outcome, so it reads
-        as a request and a result like an activity task's. Other local activities (the status
-        mirror) are left out: their upserted status and outbox event already show."""
+        as a request and a result like an activity task's. A local activity that returns nothing
+        (the status mirror) is left out: its upserted status and outbox event already show."""
         attrs = event.marker_recorded_event_attributes
         if attrs.marker_name != LOCAL_ACTIVITY_MARKER or "data" not in attrs.details:
             return []
         data = (await self._values(attrs.details["data"], None) or [{}])[0]
         name = data.get("activity_type", "?") if isinstance(data, dict) else "?"
-        if name not in _ACTIVITIES:
+        result_type = ACTIVITIES.get(name, (None, None))[1]
+        if result_type in (None, type(None)):  # unknown, or returns nothing (the status mirror)
             return []
         tries = int(data.get("attempt") or 1)
         if attrs.HasField("failure"):  # the charge's one local try; what follows is an activity task
             return [self._entry(event, "activity_failed", f"local activity {name} failed: {attrs.failure.message}",
                                 status="failed", reason=attrs.failure.message)]
-        values = await self._values(attrs.details["result"], [_ACTIVITIES[name][1]]) if "result" in attrs.details else []
+        values = await self._values(attrs.details["result"], [result_type]) if "result" in attrs.details else []
         result = values[0] if values else None
         asked = getattr(result, "asked", None)
         requested = self._scheduled_entry(event, name, asked) if isinstance(asked, ChargeAsked) else None

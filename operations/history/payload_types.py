@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from activities.registry import workflow_types
 from foundation.contracts import (
     CancelRequest,
     CardDepositRequest,
@@ -23,26 +24,10 @@ from foundation.contracts import (
     TerminalPaymentInput,
 )
 
-WORKFLOW_INPUTS: dict[str, type] = {
-    "Subscription": SubscriptionInput,
-    "TerminalPayment": TerminalPaymentInput,
-    "InvoiceCancellation": InvoiceCancellationInput,
-    "MoneyJanitor": JanitorInput,
-    "DailyReconciliation": ReconciliationInput,
-    "ChargingEnabled": str,
-    "Refund": RefundRequest,
-    "CardDeposit": CardDepositRequest,
-}
-WORKFLOW_RESULTS: dict[str, type] = {
-    "Subscription": str,
-    "TerminalPayment": TerminalOutcome,
-    "InvoiceCancellation": InvoiceCancellationOutcome,
-    "MoneyJanitor": JanitorReport,
-    "DailyReconciliation": ReconciliationReport,
-    "ChargingEnabled": int,
-    "Refund": RefundResult,
-    "CardDeposit": DepositOutcome,
-}
+# Declared by each workflow's run method, in the registry the worker runs.
+_WORKFLOWS = workflow_types()
+WORKFLOW_INPUTS: dict[str, type | None] = {name: input_type for name, (input_type, _) in _WORKFLOWS.items()}
+WORKFLOW_RESULTS: dict[str, type | None] = {name: result_type for name, (_, result_type) in _WORKFLOWS.items()}
 UPDATES: dict[str, tuple[list[type], type]] = {
     "cancel": ([CancelRequest], CommandResult),
     "pause": ([], CommandResult),

@@ -1,10 +1,15 @@
 """The workflow modules are passed through Temporal's sandbox (see `worker.WORKFLOW_RUNNER`), so the
 sandbox no longer re-imports them per run; these checks stand in for that isolation: no clock,
-randomness, I/O or mutable module state but through `workflow`."""
+randomness, I/O or mutable module state but through `workflow`.
+
+Workflows name their activities by reference, so they import the activity classes; those classes do
+the database and Gravity work, so a workflow may only pass their methods to Temporal, never call
+them or build one, and imports them passed through the sandbox."""
 
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
@@ -61,3 +66,46 @@ def test_module_state_is_constant(name: str) -> None:
             call = value.func.id if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) else None
             assert not mutable and (not isinstance(value, ast.Call) or call in IMMUTABLE_CALLS), ast.dump(node)[:200]
         assert not isinstance(node, ast.Global)
+
+
+def _passed_through(node: ast.With) -> bool:
+    return any(
+        isinstance(item.context_expr, ast.Call) and isinstance(item.context_expr.func, ast.Attribute)
+        and item.context_expr.func.attr == "imports_passed_through"
+        for item in node.items
+    )
+
+
+def _activity_imports(tree: ast.Module) -> dict[str, tuple[str, bool]]:
+    """Each name imported from `activities`: (its module, whether imported passed through)."""
+    found: dict[str, tuple[str, bool]] = {}
+    passed = {id(inner) for node in ast.walk(tree) if isinstance(node, ast.With) and _passed_through(node) for inner in ast.walk(node)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            assert not any(alias.name.split(".")[0] == "activities" for alias in node.names), "import the activity classes by name"
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "activities":
+            found |= {alias.asname or alias.name: (node.module, id(node) in passed) for alias in node.names}
+    return found
+
+
+@pytest.mark.parametrize("name", WORKFLOW_MODULES)
+def test_activities_are_only_referenced(name: str) -> None:
+    """An activity class appears only as `Class.method` of an `@activity.defn` method that is not
+    called here (it goes to `workflow.execute_activity_method`), imported passed through the
+    sandbox (a replay's full sandbox must not re-import SQLAlchemy for every run)."""
+    tree = _tree(name)
+    imports = _activity_imports(tree)
+    assert [n for n, (_, passed) in imports.items() if not passed] == []
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    referenced = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    bad = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in imports and id(node) not in referenced:
+            bad.append(f"line {node.lineno}: {node.id} used other than as Class.method")
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in imports:
+            cls = getattr(importlib.import_module(imports[node.value.id][0]), node.value.id)
+            if not hasattr(getattr(cls, node.attr, None), "__temporal_activity_definition"):
+                bad.append(f"line {node.lineno}: {node.value.id}.{node.attr} is not an activity")
+            if id(node) in called:
+                bad.append(f"line {node.lineno}: {node.value.id}.{node.attr}() called in the workflow")
+    assert bad == []

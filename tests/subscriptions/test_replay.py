@@ -3,7 +3,7 @@
 Two sources: the committed histories in `tests/histories/` (recorded from earlier code; a change
 that breaks determinism for running workflows fails here), and fresh histories of scenarios run
 now, every run of the continue-as-new chain included. Every replay registers every workflow the
-worker runs (`worker.WORKFLOWS`).
+worker runs (`activities.registry.WORKFLOWS`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from activities.gateways import GatewayDirectory
+from activities.registry import WORKFLOWS
 from foundation.converter import data_converter
 from foundation.settings import SANDBOX_TOKEN
 from gravity.sandbox.control import SandboxControl
@@ -39,7 +40,6 @@ from tests.subscriptions import test_commands, test_dunning, test_term
 from tests.subscriptions.test_incidents import WRONG_TOKEN, enroll_due_yesterday, incident
 from tests.support.cards import save_card
 from tests.support.clinic import make_clinic
-from worker import WORKFLOWS
 from workflows.subscription import PATCH_NAMED_INVOICES
 
 HISTORIES = Path(__file__).parent.parent / "histories"
