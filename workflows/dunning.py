@@ -329,3 +329,13 @@ def card_wait_over(cycles_waiting: int, allowed_cycles: int) -> bool:
     if isinstance(cycles_waiting, bool) or not isinstance(cycles_waiting, int) or cycles_waiting < 0:
         raise ValueError(f"cycles_waiting must be an int >= 0, got {cycles_waiting!r}")
     return cycles_waiting >= allowed_cycles
+
+
+def attempts_before_untried_retry(attempt: int, *, same_attempt_again: bool, one_off: bool) -> int:
+    """How many attempts count as made after attempt `attempt` sent nothing.
+
+    While another collector holds the invoice (or the networks forbid a try) the same attempt is
+    made again later, so it does not count. A one-off invoice's first attempt belongs to the command
+    that issued it, with a key of its own, so its retries count from 2 whatever happened to it."""
+    made = attempt - 1 if same_attempt_again else attempt
+    return max(made, 1) if one_off else made

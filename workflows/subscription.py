@@ -119,6 +119,10 @@ PATCH_SUSPEND_WITHOUT_CARD = "suspend-without-card"
 # Runs recorded before this patch marked invoices for an immediate retry (pay-now) without waiting
 # for the loop's turn, so a charge running at that moment wrote its outcome over the request.
 PATCH_PAY_NOW_IN_TURN = "pay-now-in-turn"
+# Runs recorded before this patch retried a proration whose first try sent nothing (its invoice held
+# by another collector, or being cancelled) as attempt 1, which has no retry key: the charge failed on
+# every try. A run that has it retries a one-off invoice from attempt 2.
+PATCH_ONE_OFF_RETRIES_FROM_TWO = "one-off-retries-from-two"
 # A local try of a charge: a Gravity call answers within 15 s, and a try makes at most a lookup and a
 # sale. A try cut short is handed to the activity task, which looks the attempt up first.
 LOCAL_CHARGE_TIMEOUT = timedelta(seconds=30)
@@ -401,11 +405,14 @@ class SubscriptionWorkflow:
         or the card networks forbid another try, the same attempt is tried again later (the other
         collector's result usually clears it first); an attempt closed unsent is followed at once by
         the next, for what is left."""
-        if reason in (NotCharged.IN_PROGRESS, NotCharged.NETWORK_LIMIT):
+        again = reason in (NotCharged.IN_PROGRESS, NotCharged.NETWORK_LIMIT)
+        one_off = invoice.kind != "subscription" and workflow.patched(PATCH_ONE_OFF_RETRIES_FROM_TWO)
+        made = dunning.attempts_before_untried_retry(attempt, same_attempt_again=again, one_off=one_off)
+        if again:
             wait = COLLECTION_IN_PROGRESS_WAIT if reason == NotCharged.IN_PROGRESS else NETWORK_LIMIT_WAIT
-            retry = replace(invoice, attempts=attempt - 1, waiting_for=WaitingFor.RETRY, next_attempt_at=workflow.now() + wait)
+            retry = replace(invoice, attempts=made, waiting_for=WaitingFor.RETRY, next_attempt_at=workflow.now() + wait)
         else:
-            retry = replace(invoice, attempts=attempt, waiting_for=WaitingFor.RETRY, next_attempt_at=workflow.now())
+            retry = replace(invoice, attempts=made, waiting_for=WaitingFor.RETRY, next_attempt_at=workflow.now())
         await self._track(retry, CycleOutcome.NOT_CHARGED, reason)
 
     async def _track(self, invoice: OpenInvoice, outcome: CycleOutcome, detail: str = "", *, remove: bool = False) -> None:

@@ -273,3 +273,14 @@ def test_plan_terms_from_before_the_card_wait_decode_with_the_default() -> None:
     payload = data_converter.payload_converter.to_payloads([old])
     (terms,) = data_converter.payload_converter.from_payloads(payload, [PlanTerms])
     assert terms.card_wait_cycles == 2
+
+
+def test_a_one_off_invoice_whose_first_try_sent_nothing_is_retried_from_attempt_two() -> None:
+    """Chaos seed 7: a proration's first try found its invoice held (being cancelled), the workflow
+    asked attempt 1 again, and attempt 1 of a one-off invoice has no retry key: every try failed."""
+    from workflows.dunning import attempts_before_untried_retry
+
+    assert attempts_before_untried_retry(1, same_attempt_again=True, one_off=True) == 1  # the next try is 2
+    assert attempts_before_untried_retry(1, same_attempt_again=True, one_off=False) == 0  # a cycle tries 1 again
+    assert attempts_before_untried_retry(3, same_attempt_again=True, one_off=True) == 2
+    assert attempts_before_untried_retry(2, same_attempt_again=False, one_off=False) == 2
