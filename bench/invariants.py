@@ -147,6 +147,14 @@ def _check_subscription(
         verdict.cycles_expected += 1
         found = by_period.get(period_start, [])
         where = f"{sub.subscription_id} cycle {cycle} ({period_start})"
+        due = calendar.due_instant(sub.start_date, cycle, tz=terms.timezone, interval_months=1, charge_at=terms.charge_at)
+        if not found and card_dead_at is not None and due > card_dead_at:
+            # A hard decline disabled the card; after the plan's card-wait cycles the engine
+            # suspends the subscription and bills no further cycle until a new card is saved.
+            expected_periods.discard(period_start)
+            verdict.cycles_expected -= 1
+            suspended = True
+            continue
         if not found:
             verdict.missed_cycles += 1
             verdict.problems.append(f"{where}: no invoice")
@@ -155,7 +163,6 @@ def _check_subscription(
             verdict.duplicated_cycles += 1
             verdict.problems.append(f"{where}: {len(found)} invoices")
         invoice = found[0]
-        due = calendar.due_instant(sub.start_date, cycle, tz=terms.timezone, interval_months=1, charge_at=terms.charge_at)
         if invoice.due_at != due:
             verdict.dunning_violations += 1
             verdict.problems.append(f"{where}: invoice due {invoice.due_at}, calendar says {due}")
