@@ -47,7 +47,7 @@ from temporalio.service import RPCError
 from temporalio.testing import TimeSkipper
 
 from activities.gateways import GatewayDirectory
-from bench.chaos_mix import DEVICES, UPDATE_TIMEOUT_S, MixReport, MixSite, OperationMix
+from bench.chaos_mix import DEVICES, UPDATE_GIVE_UP_S, MixReport, MixSite, OperationMix
 from bench.chaos_servers import POSTGRES_STOP, TEMPORAL_RESTART, OwnedPostgres, OwnedTemporal, ServerFaults
 from bench.database import admin_url, fresh_database
 from bench.invariants import Subscriber, Terms, Verdict, check_cycles
@@ -399,7 +399,7 @@ def _summary(
     outage = servers.done[POSTGRES_STOP] > 0  # explains activities that got through after many attempts
     problems = cycles.problems + money.problems + workflows.problems + ([] if outage else workflows.many_attempts)
     problems += [f"{unfinished} operation(s) never finished"] if unfinished else []
-    problems += [f"{stuck} Update(s) still running after {UPDATE_TIMEOUT_S:.0f} s"] if stuck else []
+    problems += [f"{stuck} Update(s) still running after {UPDATE_GIVE_UP_S:.0f} s"] if stuck else []
     not_faults = ("decline", "db_connections_cut", "worker_died")
     summary: dict[str, Any] = {
         "subscriptions": options.subscriptions,
@@ -445,6 +445,7 @@ def _summary(
         summary["declines_armed"] = mix.declines_armed
         summary["operations_unfinished"] = unfinished
         summary["updates_stuck"] = mix.updates_stuck
+        summary["updates_slow"] = mix.updates_slow
     return summary
 
 
