@@ -426,6 +426,7 @@ def _summary(
         "server_down_seconds": dict(sorted(servers.down_s.items())),
         "janitor": janitor,
         "cycles_expected": cycles.cycles_expected,
+        "cycles_suspended": cycles.cycles_suspended,
         "cycles_paid": cycles.cycles_paid,
         "declines_at_gateway": cycles.declines,
         "suspended_subscriptions": cycles.suspended,

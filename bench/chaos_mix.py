@@ -31,7 +31,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.gateways import GatewayDirectory
 from bench.population import Member
@@ -361,7 +361,7 @@ class OperationMix:
 
     # ------------------------------------------------------------------ the subscription's Updates
     async def _cancel_now(self, member: Member, rng: random.Random) -> str:
-        result = await self._update(member.subscription_id, lambda: subscriptions.cancel(self.site.client, member.subscription_id, mode="now", reason="chaos"))
+        result = await self._update(member.subscription_id, lambda update_id: subscriptions.cancel(self.site.client, member.subscription_id, mode="now", reason="chaos", update_id=update_id))
         if not result.accepted:
             return "refused"
         clock = await asyncio.to_thread(self.site.control.clock)
@@ -371,10 +371,10 @@ class OperationMix:
         return "succeeded"
 
     async def _cancel_term_end(self, member: Member, rng: random.Random) -> str:
-        return await self._command(member.subscription_id, lambda: subscriptions.cancel(self.site.client, member.subscription_id, mode="term_end", reason="chaos"))
+        return await self._command(member.subscription_id, lambda update_id: subscriptions.cancel(self.site.client, member.subscription_id, mode="term_end", reason="chaos", update_id=update_id))
 
     async def _pay_now(self, member: Member, rng: random.Random) -> str:
-        return await self._command(member.subscription_id, lambda: subscriptions.pay_now(self.site.client, member.subscription_id))
+        return await self._command(member.subscription_id, lambda update_id: subscriptions.pay_now(self.site.client, member.subscription_id, update_id=update_id))
 
     async def _change_card(self, member: Member, rng: random.Random) -> str:
         """Mostly to the card the subscription does not have (asking for the one it has is refused)."""
@@ -382,17 +382,17 @@ class OperationMix:
         current = self._cards.get(member.subscription_id, cards[0])
         other = cards[1] if current == cards[0] else cards[0]
         card_id = other if rng.random() < 0.85 else current
-        outcome = await self._command(member.subscription_id, lambda: subscriptions.change_card(self.site.client, member.subscription_id, card_id))
+        outcome = await self._command(member.subscription_id, lambda update_id: subscriptions.change_card(self.site.client, member.subscription_id, card_id, update_id=update_id))
         if outcome == "succeeded":
             self._cards[member.subscription_id] = card_id
         return outcome
 
     async def _change_plan(self, member: Member, rng: random.Random) -> str:
         plan_id = rng.choice(self.site.plan_ids)
-        return await self._command(member.subscription_id, lambda: subscriptions.change_plan(self.site.client, member.subscription_id, plan_id))
+        return await self._command(member.subscription_id, lambda update_id: subscriptions.change_plan(self.site.client, member.subscription_id, plan_id, update_id=update_id))
 
     async def _pause(self, member: Member, rng: random.Random) -> str:
-        outcome = await self._command(member.subscription_id, lambda: subscriptions.pause(self.site.client, member.subscription_id))
+        outcome = await self._command(member.subscription_id, lambda update_id: subscriptions.pause(self.site.client, member.subscription_id, update_id=update_id))
         if outcome == "succeeded":
             self._paused.add(member.subscription_id)
         return outcome
@@ -401,31 +401,37 @@ class OperationMix:
         """Mostly a subscription this driver paused (a resume of an active one is only a refusal)."""
         paused = sorted(self._paused)
         subscription_id = rng.choice(paused) if paused and rng.random() < 0.8 else member.subscription_id
-        outcome = await self._command(subscription_id, lambda: subscriptions.resume(self.site.client, subscription_id))
+        outcome = await self._command(subscription_id, lambda update_id: subscriptions.resume(self.site.client, subscription_id, update_id=update_id))
         self._paused.discard(subscription_id)
         return outcome
 
-    async def _command(self, subscription_id: str, send: Callable[[], Awaitable[Any]]) -> str:
+    async def _command(self, subscription_id: str, send: Callable[[str], Awaitable[Any]]) -> str:
         result = await self._update(subscription_id, send)
         return "succeeded" if result.accepted else "refused"
 
-    async def _update_or_refusal(self, subscription_id: str, send: Callable[[], Awaitable[T]]) -> T:
+    async def _update_or_refusal(self, subscription_id: str, send: Callable[[str], Awaitable[T]], update_id: str) -> T:
         """An Update the server aborted because its workflow closed meanwhile is the same answer
-        as "the subscription has finished" (the service layer lets it through as an RPC error)."""
+        as "the subscription has finished" (the service layer lets it through as an RPC error). An
+        answer lost to an RPC timeout (a server restart) is asked for again under the same id."""
         try:
-            return await send()
+            return await send(update_id)
+        except WorkflowUpdateRPCTimeoutOrCancelledError as error:
+            raise RPCError(str(error) or "update RPC timed out", RPCStatusCode.DEADLINE_EXCEEDED, b"") from None
         except RPCError as error:
             if "aborted by closing workflow" in str(error):
                 raise CommandRefused(f"{error} (subscription {subscription_id})") from None
             raise
 
-    async def _update(self, subscription_id: str, send: Callable[[], Awaitable[T]]) -> T:
+    async def _update(self, subscription_id: str, send: Callable[[str], Awaitable[T]]) -> T:
         """An Update, counted as slow when it finishes after UPDATE_TIMEOUT_S, and given up on (counted
         as stuck) when it has not finished in UPDATE_GIVE_UP_S."""
         loop = asyncio.get_running_loop()
         started = loop.time()
+        update_id = uuid.uuid4().hex
         try:
-            result = await asyncio.wait_for(self._patiently(lambda: self._update_or_refusal(subscription_id, send)), timeout=UPDATE_GIVE_UP_S)
+            result = await asyncio.wait_for(
+                self._patiently(lambda: self._update_or_refusal(subscription_id, send, update_id)), timeout=UPDATE_GIVE_UP_S
+            )
         except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
             self.report.updates_stuck += 1
             raise UpdateStuck(f"the Update on {subscription_id} had not finished after {UPDATE_GIVE_UP_S:.0f} s") from None
@@ -513,8 +519,10 @@ async def patient_result(handle: WorkflowHandle[Any, Any], timeout_s: float = RE
 
 
 def _transient_rpc(error: RPCError) -> bool:
-    from temporalio.service import RPCStatusCode
-
+    """Worth asking again: the server away or restarting, or the workflow's task being retried after
+    a worker died mid-task (the server holds new Updates back until that task completes)."""
+    if "Workflow Task in failed state" in str(error):
+        return True
     return error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED, RPCStatusCode.UNKNOWN)
 
 

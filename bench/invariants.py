@@ -60,6 +60,7 @@ class Verdict:
     ledger_balanced: bool = False
     reconciled_with_gateway: bool = False
     cycles_expected: int = 0
+    cycles_suspended: int = 0  # cycles not billed because a dead card suspended the subscription
     cycles_paid: int = 0
     declines: int = 0
     suspended: int = 0
@@ -153,6 +154,7 @@ def _check_subscription(
             # suspends the subscription and bills no further cycle until a new card is saved.
             expected_periods.discard(period_start)
             verdict.cycles_expected -= 1
+            verdict.cycles_suspended += 1
             suspended = True
             continue
         if not found:

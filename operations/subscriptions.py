@@ -31,10 +31,12 @@ class UnknownSubscription(LookupError):
     pass
 
 
-async def _update(client: Client, subscription_id: str, update: Any, *args: Any) -> CommandResult:
+async def _update(client: Client, subscription_id: str, update: Any, *args: Any, update_id: str | None = None) -> CommandResult:
+    """Send the Update; with `update_id`, a repeat after a lost answer (an RPC timeout, a restart)
+    attaches to the same Update instead of asking a second time."""
     handle = client.get_workflow_handle_for(SubscriptionWorkflow.run, subscription_workflow_id(subscription_id))
     try:
-        return await handle.execute_update(update, *args) if args else await handle.execute_update(update)
+        return await handle.execute_update(update, *args, id=update_id) if args else await handle.execute_update(update, id=update_id)
     except WorkflowUpdateFailedError as error:
         raise CommandRefused(_reason(error)) from None
     except RPCError as error:
@@ -51,28 +53,28 @@ def _reason(error: BaseException) -> str:
     return str(error)
 
 
-async def cancel(client: Client, subscription_id: str, *, mode: str = "now", reason: str = "") -> CommandResult:
-    return await _update(client, subscription_id, SubscriptionWorkflow.cancel, CancelRequest(mode=mode, reason=reason))
+async def cancel(client: Client, subscription_id: str, *, mode: str = "now", reason: str = "", update_id: str | None = None) -> CommandResult:
+    return await _update(client, subscription_id, SubscriptionWorkflow.cancel, CancelRequest(mode=mode, reason=reason), update_id=update_id)
 
 
-async def pause(client: Client, subscription_id: str) -> CommandResult:
-    return await _update(client, subscription_id, SubscriptionWorkflow.pause)
+async def pause(client: Client, subscription_id: str, *, update_id: str | None = None) -> CommandResult:
+    return await _update(client, subscription_id, SubscriptionWorkflow.pause, update_id=update_id)
 
 
-async def resume(client: Client, subscription_id: str) -> CommandResult:
-    return await _update(client, subscription_id, SubscriptionWorkflow.resume)
+async def resume(client: Client, subscription_id: str, *, update_id: str | None = None) -> CommandResult:
+    return await _update(client, subscription_id, SubscriptionWorkflow.resume, update_id=update_id)
 
 
-async def change_card(client: Client, subscription_id: str, card_id: str) -> CommandResult:
-    return await _update(client, subscription_id, SubscriptionWorkflow.change_card, card_id)
+async def change_card(client: Client, subscription_id: str, card_id: str, *, update_id: str | None = None) -> CommandResult:
+    return await _update(client, subscription_id, SubscriptionWorkflow.change_card, card_id, update_id=update_id)
 
 
-async def change_plan(client: Client, subscription_id: str, plan_id: str) -> CommandResult:
-    return await _update(client, subscription_id, SubscriptionWorkflow.change_plan, PlanChange(plan_id=plan_id))
+async def change_plan(client: Client, subscription_id: str, plan_id: str, *, update_id: str | None = None) -> CommandResult:
+    return await _update(client, subscription_id, SubscriptionWorkflow.change_plan, PlanChange(plan_id=plan_id), update_id=update_id)
 
 
-async def pay_now(client: Client, subscription_id: str) -> CommandResult:
-    return await _update(client, subscription_id, SubscriptionWorkflow.pay_now)
+async def pay_now(client: Client, subscription_id: str, *, update_id: str | None = None) -> CommandResult:
+    return await _update(client, subscription_id, SubscriptionWorkflow.pay_now, update_id=update_id)
 
 
 async def describe(client: Client, subscription_id: str) -> SubscriptionView:

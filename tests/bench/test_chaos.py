@@ -40,7 +40,7 @@ async def test_small_chaos_run_keeps_every_invariant(database_url: str, temporal
     assert summary["dunning_violations"] == 0
     assert summary["ledger_balanced"] and summary["reconciled_with_gateway"]
     assert summary["final_statuses"] == {"ended": 8}
-    assert summary["cycles_expected"] >= 8 * 3
+    assert summary["cycles_expected"] + summary["cycles_suspended"] >= 8 * 3  # a dead card may suspend one
     # The chaos really happened (the script is drawn from the seed; the opening gateway faults are
     # armed before the first charge, and only faults the gateway fired are counted).
     assert summary["worker_kills"] >= 1
