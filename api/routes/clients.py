@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from api.deps import Runtime, idempotency_key, runtime
 from api.errors import ERRORS, conflict, not_found, refused
+from api.fields import CleanText, Email, Id, PathId
 from foundation.ids import new_id
 from models.clinic import Client, Location
 
@@ -17,10 +18,10 @@ router = APIRouter(tags=["clients"], responses=ERRORS)
 
 class ClientIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
-    location_id: str = Field(min_length=1)
-    name: str = Field(min_length=1, max_length=200)
-    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    id: Id | None = None
+    location_id: Id
+    name: CleanText = Field(min_length=1, max_length=200)
+    email: Email | None = Field(default=None, max_length=320)
 
 
 class ClientOut(BaseModel):
@@ -53,6 +54,6 @@ def create_client(body: ClientIn, rt: Runtime = Depends(runtime)) -> Client:
 
 
 @router.get("/clients/{client_id}", response_model=ClientOut)
-def read_client(client_id: str, rt: Runtime = Depends(runtime)) -> Client:
+def read_client(client_id: PathId, rt: Runtime = Depends(runtime)) -> Client:
     with Session(rt.engine) as session:
         return get_client(session, client_id)

@@ -16,7 +16,9 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from api.deps import Runtime, idempotency_key, money_key, runtime
-from api.errors import ERRORS, ApiError, conflict, invalid, not_found, refused
+from api.errors import ERRORS, ApiError, conflict, not_found, refused
+from api.fields import CleanText, Day, Id, PathId
+from api.limits import check_amount
 from foundation.contracts import CommandResult, SubscriptionView
 from foundation.ids import new_id
 from models.clinic import Location, SavedCard
@@ -36,13 +38,13 @@ MAX_DAYS_AHEAD = 366
 
 class EnrollIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    client_id: str = Field(min_length=1)
-    pet_id: str = Field(min_length=1)
-    plan_id: str = Field(min_length=1)
-    location_id: str = Field(min_length=1)
-    start_date: date = Field(description="First day of the first period (its day of month is the anchor day)")
-    card_id: str | None = Field(default=None, description="Saved card to charge; unset: the client's default card")
-    subscription_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+    client_id: Id
+    pet_id: Id
+    plan_id: Id
+    location_id: Id
+    start_date: Day = Field(description="First day of the first period (its day of month is the anchor day)")
+    card_id: Id | None = Field(default=None, description="Saved card to charge; unset: the client's default card")
+    subscription_id: Id | None = None
 
 
 class SubscriptionRow(BaseModel):
@@ -83,22 +85,22 @@ class CommandOut(BaseModel):
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     mode: str = Field(default="now", pattern=r"^(now|term_end)$", description="now (settle per plan policy) or term_end")
-    reason: str = Field(default="", max_length=500)
+    reason: CleanText = Field(default="", max_length=500)
 
 
 class CardChangeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    card_id: str = Field(min_length=1)
+    card_id: Id
 
 
 class PlanChangeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    plan_id: str = Field(min_length=1)
+    plan_id: Id
 
 
 class RedemptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    service_code: str = Field(min_length=1, max_length=40)
+    service_code: CleanText = Field(min_length=1, max_length=40)
 
 
 class RedemptionOut(BaseModel):
@@ -153,9 +155,13 @@ async def enroll_subscription(body: EnrollIn, response: Response, rt: Runtime = 
     cycle at once when the start date is today or past). Repeating the same enrollment is a 200."""
     today = date.today()
     if (today - body.start_date).days > MAX_DAYS_BACK:
-        raise invalid("start_date", f"must be at most {MAX_DAYS_BACK} days in the past")
+        raise refused("start_date", f"must be at most {MAX_DAYS_BACK} days in the past")
     if (body.start_date - today).days > MAX_DAYS_AHEAD:
-        raise invalid("start_date", f"must be at most {MAX_DAYS_AHEAD} days in the future")
+        raise refused("start_date", f"must be at most {MAX_DAYS_AHEAD} days in the future")
+    with Session(rt.engine) as session:
+        plan = session.get(HealthPlan, body.plan_id)
+        if plan is not None:
+            check_amount(session.get(Location, body.location_id), "plan_id", plan.price_cents + plan.enrollment_fee_cents)
     request = EnrollRequest(
         client_id=body.client_id,
         pet_id=body.pet_id,
@@ -183,7 +189,7 @@ async def enroll_subscription(body: EnrollIn, response: Response, rt: Runtime = 
 
 
 @router.get("/subscriptions/{subscription_id}", response_model=SubscriptionOut)
-async def read_subscription(subscription_id: str, rt: Runtime = Depends(runtime)) -> SubscriptionOut:
+async def read_subscription(subscription_id: PathId, rt: Runtime = Depends(runtime)) -> SubscriptionOut:
     row = _row(rt, subscription_id)
     try:
         view: SubscriptionView | None = await commands.describe(rt.temporal, subscription_id)
@@ -193,22 +199,22 @@ async def read_subscription(subscription_id: str, rt: Runtime = Depends(runtime)
 
 
 @router.post("/subscriptions/{subscription_id}/cancel", response_model=CommandOut, dependencies=[Depends(money_key)])
-async def cancel_subscription(subscription_id: str, body: CancelIn, rt: Runtime = Depends(runtime)) -> CommandOut:
+async def cancel_subscription(subscription_id: PathId, body: CancelIn, rt: Runtime = Depends(runtime)) -> CommandOut:
     return await _command(rt, subscription_id, "status", lambda: commands.cancel(rt.temporal, subscription_id, mode=body.mode, reason=body.reason))
 
 
 @router.post("/subscriptions/{subscription_id}/pause", response_model=CommandOut, dependencies=[Depends(idempotency_key)])
-async def pause_subscription(subscription_id: str, rt: Runtime = Depends(runtime)) -> CommandOut:
+async def pause_subscription(subscription_id: PathId, rt: Runtime = Depends(runtime)) -> CommandOut:
     return await _command(rt, subscription_id, "status", lambda: commands.pause(rt.temporal, subscription_id))
 
 
 @router.post("/subscriptions/{subscription_id}/resume", response_model=CommandOut, dependencies=[Depends(idempotency_key)])
-async def resume_subscription(subscription_id: str, rt: Runtime = Depends(runtime)) -> CommandOut:
+async def resume_subscription(subscription_id: PathId, rt: Runtime = Depends(runtime)) -> CommandOut:
     return await _command(rt, subscription_id, "status", lambda: commands.resume(rt.temporal, subscription_id))
 
 
 @router.post("/subscriptions/{subscription_id}/card", response_model=CommandOut, dependencies=[Depends(idempotency_key)])
-async def change_card(subscription_id: str, body: CardChangeIn, rt: Runtime = Depends(runtime)) -> CommandOut:
+async def change_card(subscription_id: PathId, body: CardChangeIn, rt: Runtime = Depends(runtime)) -> CommandOut:
     row = _row(rt, subscription_id)
     with Session(rt.engine) as session:
         card = session.get(SavedCard, body.card_id)
@@ -220,7 +226,7 @@ async def change_card(subscription_id: str, body: CardChangeIn, rt: Runtime = De
 
 
 @router.post("/subscriptions/{subscription_id}/plan", response_model=CommandOut, dependencies=[Depends(money_key)])
-async def change_plan(subscription_id: str, body: PlanChangeIn, rt: Runtime = Depends(runtime)) -> CommandOut:
+async def change_plan(subscription_id: PathId, body: PlanChangeIn, rt: Runtime = Depends(runtime)) -> CommandOut:
     row = _row(rt, subscription_id)
     with Session(rt.engine) as session:
         plan = session.get(HealthPlan, body.plan_id)
@@ -228,11 +234,13 @@ async def change_plan(subscription_id: str, body: PlanChangeIn, rt: Runtime = De
         raise refused("plan_id", f"unknown or inactive plan {body.plan_id}")
     if plan.location_id not in (None, row.location_id):
         raise refused("plan_id", f"plan {plan.id} is not offered at location {row.location_id}")
+    with Session(rt.engine) as session:
+        check_amount(session.get(Location, row.location_id), "plan_id", plan.price_cents)
     return await _command(rt, subscription_id, "plan_id", lambda: commands.change_plan(rt.temporal, subscription_id, body.plan_id))
 
 
 @router.post("/subscriptions/{subscription_id}/pay-now", response_model=CommandOut, dependencies=[Depends(money_key)])
-async def pay_now(subscription_id: str, rt: Runtime = Depends(runtime)) -> CommandOut:
+async def pay_now(subscription_id: PathId, rt: Runtime = Depends(runtime)) -> CommandOut:
     """Charge every open invoice of the subscription now (after a card fix, or at the client's wish)."""
     return await _command(rt, subscription_id, "status", lambda: commands.pay_now(rt.temporal, subscription_id))
 
@@ -240,7 +248,7 @@ async def pay_now(subscription_id: str, rt: Runtime = Depends(runtime)) -> Comma
 @router.post(
     "/subscriptions/{subscription_id}/redemptions", status_code=201, response_model=RedemptionOut, dependencies=[Depends(idempotency_key)]
 )
-def redeem_service(subscription_id: str, body: RedemptionIn, rt: Runtime = Depends(runtime)) -> ServiceRedemption:
+def redeem_service(subscription_id: PathId, body: RedemptionIn, rt: Runtime = Depends(runtime)) -> ServiceRedemption:
     """Record a plan service the clinic delivered, at its retail value (early-cancellation settlement
     charges redeemed value under the `charge_redeemed` policy)."""
     with session_scope(rt.engine) as session:
