@@ -17,6 +17,7 @@ from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
 
+from api.body_limit import BodySizeLimit
 from api.deps import Runtime, require_token
 from api.errors import install_error_handlers
 from api.idempotency import IdempotencyMiddleware
@@ -92,5 +93,6 @@ def create_app(
     for module in PROTECTED:
         app.include_router(module.router, dependencies=[Depends(require_token)])
     app.add_middleware(IdempotencyMiddleware, engine=engine, api_token=app.state.api_token, lease_s=settings.idempotency_lease_s)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)  # outside the idempotency middleware, which reads bodies
     telemetry.instrument_app(app)
     return app

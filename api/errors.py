@@ -79,6 +79,22 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+class PayloadTooLarge(StarletteHTTPException):
+    """The body grew past the limit while it was read (see `api.body_limit`)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"body: larger than the limit of {limit} bytes")
+        self.limit = limit
+
+
+def too_large(limit: int) -> JSONResponse:
+    """413 naming the limit; the connection is closed, since the rest of the body is never read."""
+    reason = f"larger than the limit of {limit} bytes"
+    return JSONResponse(
+        error_body("payload_too_large", f"body: {reason}", [("body", reason)]), status_code=413, headers={"Connection": "close"}
+    )
+
+
 def _field_of(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
@@ -114,6 +130,10 @@ def install_error_handlers(app: FastAPI) -> None:
         fields = [_field_error(item) for item in error.errors()]
         message = "; ".join(f"{f}: {r}" for f, r in fields) or "invalid request"
         return JSONResponse(error_body("validation", message, fields), status_code=422)
+
+    @app.exception_handler(PayloadTooLarge)
+    async def _too_large(request: Request, error: PayloadTooLarge) -> JSONResponse:
+        return too_large(error.limit)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
