@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 
 class FieldError(BaseModel):
@@ -114,6 +115,19 @@ def _missing_header(item: dict[str, Any]) -> bool:
     return item.get("type") == "missing" and len(loc) == 2 and loc[0] == "header"
 
 
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this request's path: a 405's `Allow` must list them all,
+    not only those of the first route whose path matched (routers nest, so each method is tried)."""
+    routes = request.app.router.routes
+    return [
+        method for method in METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> JSONResponse:
@@ -137,5 +151,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 405:
+            allowed = allowed_methods(request)
+            reason = f"{request.method} is not served at this path; allowed: {', '.join(allowed)}"
+            return JSONResponse(error_body("method_not_allowed", reason, [("method", reason)]), status_code=405, headers={"Allow": ", ".join(allowed)})
         kind = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(error.status_code, "http_error")
         return JSONResponse(error_body(kind, str(error.detail)), status_code=error.status_code, headers=error.headers)
