@@ -2,8 +2,11 @@
 
     {"error": "validation", "message": "...", "fields": [{"field": "start_date", "reason": "..."}]}
 
-`error` is one of unauthorized, validation, refused, not_found, conflict. A refusal is raised as
-`ApiError` before anything is written (validation happens first, writes last). A missing required
+`error` is one of unauthorized, validation, refused, not_found, conflict, method_not_allowed,
+payload_too_large (and unavailable, from /health and the postback receiver). "validation" means the
+request breaks a rule the OpenAPI schema states; "refused" means it is well formed and the business
+rules (or the current data) refuse it. Every refusal names at least one field. A refusal is raised
+as `ApiError` before anything is written (validation happens first, writes last). A missing required
 header (the `Idempotency-Key` of a POST that can move money) is a 400 "validation" naming it.
 """
 
@@ -68,7 +71,8 @@ def not_found(field: str, reason: str) -> ApiError:
 
 
 def unauthorized(message: str) -> ApiError:
-    return ApiError(401, "unauthorized", message)
+    """401 naming the Authorization header (the only credential the API reads)."""
+    return ApiError(401, "unauthorized", message, [("Authorization", message)])
 
 
 #: The `responses=` entry routes declare so the OpenAPI schema documents the error shape.
@@ -107,7 +111,7 @@ def _field_error(item: dict[str, Any]) -> tuple[str, str]:
     if item.get("type") == "json_invalid":
         detail = (item.get("ctx") or {}).get("error", "")
         return "body", f"not valid JSON{': ' + str(detail) if detail else ''}"
-    return _field_of(tuple(item.get("loc", ()))), str(item.get("msg", "invalid"))
+    return _field_of(tuple(item.get("loc", ()))), str(item.get("msg", "invalid")).removeprefix("Value error, ")
 
 
 def _missing_header(item: dict[str, Any]) -> bool:
@@ -155,5 +159,12 @@ def install_error_handlers(app: FastAPI) -> None:
             allowed = allowed_methods(request)
             reason = f"{request.method} is not served at this path; allowed: {', '.join(allowed)}"
             return JSONResponse(error_body("method_not_allowed", reason, [("method", reason)]), status_code=405, headers={"Allow": ", ".join(allowed)})
-        kind = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(error.status_code, "http_error")
-        return JSONResponse(error_body(kind, str(error.detail)), status_code=error.status_code, headers=error.headers)
+        if error.status_code == 404:
+            reason = f"no route {request.url.path}"
+            return JSONResponse(error_body("not_found", reason, [("path", reason)]), status_code=404)
+        if error.status_code == 400:
+            # FastAPI's answer to a body it could not decode (not UTF-8): a bad field like any other.
+            reason = "not valid JSON in UTF-8"
+            return JSONResponse(error_body("validation", f"body: {reason}", [("body", reason)]), status_code=422)
+        kind = {401: "unauthorized"}.get(error.status_code, "http_error")
+        return JSONResponse(error_body(kind, str(error.detail), [("request", str(error.detail))]), status_code=error.status_code, headers=error.headers)

@@ -1,5 +1,5 @@
-"""What the OpenAPI schema promises, checked against the API that serves it: a 405 lists, in `Allow`,
-every method the path serves."""
+"""What the OpenAPI schema promises, checked against the API that serves it: every refusal names a
+field, and a 405 lists, in `Allow`, every method the path serves."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import re
 
 import httpx
 
-from tests.api.helpers import ok
+from tests.api.conftest import API_TOKEN
+from tests.api.helpers import ok, refused
 
 
 async def test_a_405_lists_every_method_the_path_serves(api: httpx.AsyncClient) -> None:
@@ -21,3 +22,13 @@ async def test_a_405_lists_every_method_the_path_serves(api: httpx.AsyncClient) 
             assert set(response.headers["allow"].split(", ")) == served, (method, path, response.headers["allow"])
             body = response.json()
             assert body["error"] == "method_not_allowed" and body["fields"][0]["field"] == "method", body
+
+
+async def test_every_refusal_names_a_field(anonymous: httpx.AsyncClient) -> None:
+    answer = refused(await anonymous.get("/locations/x"), 401, "Authorization")
+    assert API_TOKEN not in str(answer)
+    refused(await anonymous.get("/no-such-route"), 404, "path")
+    not_utf8 = await anonymous.post("/plans", content=b'{"name": "\xff"}', headers={"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"})
+    refused(not_utf8, 422, "body")
+    answer = refused(await anonymous.post("/plans", json={"name": "a\u202e", "price_cents": 1}, headers={"Authorization": f"Bearer {API_TOKEN}"}), 422, "name")
+    assert not answer["fields"][0]["reason"].startswith("Value error")
