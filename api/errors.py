@@ -77,11 +77,22 @@ def unauthorized(message: str) -> ApiError:
 
 #: The `responses=` entry routes declare so the OpenAPI schema documents the error shape.
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "Missing or wrong bearer credential"},
-    404: {"model": ErrorBody, "description": "Unknown id"},
-    409: {"model": ErrorBody, "description": "Conflicts with the current state or an earlier request"},
-    422: {"model": ErrorBody, "description": "A field is invalid or the request is refused"},
+    401: {"model": ErrorBody, "description": "Missing or wrong bearer credential (error: unauthorized)"},
+    404: {"model": ErrorBody, "description": "Unknown id in the path (error: not_found)"},
+    409: {"model": ErrorBody, "description": "Conflicts with the current state or an earlier request (error: conflict)"},
+    422: {"model": ErrorBody, "description": "A field breaks the schema (error: validation) or the business rules refuse the request (error: refused)"},
 }
+
+
+def refusals(*, refused: str | None = None, conflict: str | None = None) -> dict[int | str, dict[str, Any]]:
+    """A route's own `responses=`: what its business rules refuse (422 "refused") and what collides
+    with the current state (409 "conflict"), shown in the schema beside the generic answers."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    if refused:
+        responses[422] = {"model": ErrorBody, "description": f"error: validation (a field breaks the schema) or refused: {refused}"}
+    if conflict:
+        responses[409] = {"model": ErrorBody, "description": f"error: conflict: {conflict}"}
+    return responses
 
 
 class PayloadTooLarge(StarletteHTTPException):

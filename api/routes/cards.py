@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 
 from activities.cards import card_expired_on
 from api.deps import Runtime, idempotency_key, runtime
-from api.errors import ERRORS, conflict, refused
+from api.errors import ERRORS, conflict, refusals, refused
 from api.fields import CleanText, Count, Flag, PathId
 from api.routes.clients import get_client
 from foundation.ids import new_id
@@ -77,7 +77,10 @@ def list_cards(client_id: PathId, rt: Runtime = Depends(runtime)) -> CardList:
         return CardList(visible=True, cards=[CardOut.model_validate(row) for row in rows])
 
 
-@router.post("/clients/{client_id}/cards", status_code=201, response_model=CardOut, dependencies=[Depends(idempotency_key)])
+@router.post(
+    "/clients/{client_id}/cards", status_code=201, response_model=CardOut, dependencies=[Depends(idempotency_key)],
+    responses=refusals(refused="the card has expired (exp_year)", conflict="this card is already saved for the client (gravity_ref)"),
+)
 def add_card(client_id: PathId, body: CardIn, rt: Runtime = Depends(runtime)) -> SavedCard:
     try:
         with Session(rt.engine, expire_on_commit=False) as session:

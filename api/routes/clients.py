@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from api.deps import Runtime, idempotency_key, runtime
-from api.errors import ERRORS, conflict, not_found, refused
+from api.errors import ERRORS, conflict, not_found, refusals, refused
 from api.fields import CleanText, Email, Id, PathId
 from foundation.ids import new_id
 from models.clinic import Client, Location
@@ -39,7 +39,10 @@ def get_client(session: Session, client_id: str) -> Client:
     return client
 
 
-@router.post("/clients", status_code=201, response_model=ClientOut, dependencies=[Depends(idempotency_key)])
+@router.post(
+    "/clients", status_code=201, response_model=ClientOut, dependencies=[Depends(idempotency_key)],
+    responses=refusals(refused="unknown location_id", conflict="a client with this id already exists"),
+)
 def create_client(body: ClientIn, rt: Runtime = Depends(runtime)) -> Client:
     client = Client(id=body.id or new_id("cli"), location_id=body.location_id, name=body.name, email=body.email)
     try:

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from api.deps import Runtime, idempotency_key, runtime
-from api.errors import ERRORS, conflict, not_found
+from api.errors import ERRORS, conflict, not_found, refusals
 from api.fields import MAX_CENTS, MAX_LINES, CleanText, Count, Flag, Id, PathId, TimeOfDay, TimeOfDayOut, Timezone
 from foundation.ids import new_id
 from models.clinic import DEFAULT_MAX_INVOICE_CENTS, DEFAULT_MAX_INVOICE_LINES, Location, Terminal
@@ -84,7 +84,10 @@ def get_location(session: Session, location_id: str) -> Location:
     return location
 
 
-@router.post("/locations", status_code=201, response_model=LocationOut, dependencies=[Depends(idempotency_key)])
+@router.post(
+    "/locations", status_code=201, response_model=LocationOut, dependencies=[Depends(idempotency_key)],
+    responses=refusals(conflict="a location with this id already exists"),
+)
 def create_location(body: LocationIn, rt: Runtime = Depends(runtime)) -> Location:
     location = Location(
         id=body.id or new_id("loc"),
@@ -140,7 +143,10 @@ def list_terminals(location_id: PathId, rt: Runtime = Depends(runtime)) -> list[
         return list(session.exec(select(Terminal).where(Terminal.location_id == location_id).order_by(Terminal.device_name)))
 
 
-@router.post("/locations/{location_id}/terminals", status_code=201, response_model=TerminalOut, dependencies=[Depends(idempotency_key)])
+@router.post(
+    "/locations/{location_id}/terminals", status_code=201, response_model=TerminalOut, dependencies=[Depends(idempotency_key)],
+    responses=refusals(conflict="the location already has a terminal with this device name"),
+)
 def add_terminal(location_id: PathId, body: TerminalIn, rt: Runtime = Depends(runtime)) -> Terminal:
     terminal = Terminal(id=new_id("term"), location_id=location_id, device_name=body.device_name, label=body.label)
     try:

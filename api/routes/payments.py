@@ -13,6 +13,7 @@ money (another refund took it) answers 409.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -22,7 +23,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from api.deps import Runtime, idempotency_key, money_key, require_token, runtime
-from api.errors import ERRORS, ApiError, conflict, error_body, not_found, refused
+from api.errors import ERRORS, ApiError, ErrorBody, conflict, error_body, not_found, refusals, refused
 from api.fields import MAX_CENTS, MAX_LINES, CleanText, Count, Flag, Id, PathId
 from api.limits import check_amount, check_invoice, location_of_client
 from api.routes.invoices import InvoiceSummary
@@ -179,7 +180,11 @@ async def _start_terminal(rt: Runtime, request: ops.TerminalRequest) -> StartedO
 
 
 # ------------------------------------------------------------------------------------ routes
-@router.post("/invoices", status_code=201, response_model=InvoiceSummary, dependencies=[Depends(idempotency_key)])
+@router.post(
+    "/invoices", status_code=201, response_model=InvoiceSummary, dependencies=[Depends(idempotency_key)],
+    responses=refusals(refused="an unknown client or location, or a client of another location; more lines than the location's "
+                       "max_invoice_lines; a line or the total above its max_invoice_cents"),
+)
 def create_counter_invoice(body: CounterInvoiceIn, rt: Runtime = Depends(runtime)) -> Invoice:
     with Session(rt.engine) as session:
         check_invoice(session.get(Location, body.location_id), [line.amount_cents for line in body.lines])
@@ -194,7 +199,14 @@ def create_counter_invoice(body: CounterInvoiceIn, rt: Runtime = Depends(runtime
         return invoice
 
 
-@router.post("/terminal-payments", status_code=202, response_model=StartedOut)
+@router.post(
+    "/terminal-payments", status_code=202, response_model=StartedOut,
+    responses=refusals(
+        refused="an unknown location, device or invoice, or an invoice of another location; an invoice that is not open; "
+        "an amount above the open balance or the location's max_invoice_cents",
+        conflict="the terminal is busy with another payment, or this invoice already has one in progress",
+    ),
+)
 async def start_terminal_payment(body: TerminalPaymentIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key)) -> StartedOut:
     """Send the amount to the counter terminal; follow it at `status_url` (the result also comes as events)."""
     with Session(rt.engine) as session:
@@ -219,7 +231,10 @@ async def terminal_payment_status(payment_id: PathId, rt: Runtime = Depends(runt
     return TerminalStatusOut(payment_id=payment_id, payment_status=payment.status if payment else None, workflow=view)
 
 
-@router.post("/terminal-payments/{payment_id}/cancel", response_model=CommandOut, dependencies=[Depends(idempotency_key)])
+@router.post(
+    "/terminal-payments/{payment_id}/cancel", response_model=CommandOut, dependencies=[Depends(idempotency_key)],
+    responses=refusals(conflict="the terminal payment has finished or can no longer be cancelled"),
+)
 async def cancel_terminal_payment(payment_id: PathId, rt: Runtime = Depends(runtime)) -> CommandOut:
     try:
         result = await ops.cancel_terminal_payment(rt.temporal, payment_id)
@@ -237,7 +252,14 @@ async def cancel_terminal_payment(payment_id: PathId, rt: Runtime = Depends(runt
 
 @router.post(
     "/deposits", status_code=201, response_model=DepositOut | StartedOut,
-    responses={202: {"model": DepositOut | StartedOut, "description": "Still being charged (card: poll status_url), or sent to the terminal"}},
+    responses={
+        202: {"model": DepositOut | StartedOut, "description": "Still being charged (card: poll status_url), or sent to the terminal"},
+        **refusals(
+            refused="both or neither of card_id and location_id + device_name; an unknown client, card or device, or a card of another "
+            "client; an amount above the client's location's max_invoice_cents",
+            conflict="the terminal is busy with another payment",
+        ),
+    },
 )
 async def take_deposit(body: DepositIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key)) -> JSONResponse:
     """A prepayment kept as client credit: charged to a saved card (201, or 202 while still charging) or taken at a terminal (202)."""
@@ -276,7 +298,10 @@ async def card_deposit_status(payment_id: PathId, rt: Runtime = Depends(runtime)
 
 @router.post(
     "/deposits/{deposit_id}/refund", response_model=RefundOut,
-    responses={202: {"model": RefundOut, "description": "Still giving the money back: poll status_url (also in Location)"}},
+    responses={
+        202: {"model": RefundOut, "description": "Still giving the money back: poll status_url (also in Location)"},
+        **refusals(refused="a deposit that was not paid by card", conflict="nothing is left of the deposit, or another refund of it is in progress"),
+    },
 )
 async def refund_deposit(deposit_id: PathId, rt: Runtime = Depends(runtime), key: str = Depends(money_key)) -> JSONResponse:
     """Give back what is left of an unused deposit to the card that paid it."""
@@ -292,7 +317,13 @@ async def refund_deposit(deposit_id: PathId, rt: Runtime = Depends(runtime), key
 
 @router.post(
     "/payments/{payment_id}/refunds", response_model=RefundOut,
-    responses={202: {"model": RefundOut, "description": "Still giving the money back: poll status_url (also in Location)"}},
+    responses={
+        202: {"model": RefundOut, "description": "Still giving the money back: poll status_url (also in Location)"},
+        **refusals(
+            refused="a payment that was not approved; an amount above what is still refundable or the location's max_invoice_cents",
+            conflict="another refund took what was refundable meanwhile, or one is in progress",
+        ),
+    },
 )
 async def refund_payment(payment_id: PathId, body: RefundIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key)) -> JSONResponse:
     """Refund all or part of a card payment (a void while Gravity still allows one)."""
@@ -320,7 +351,10 @@ async def refund_status(refund_request_id: PathId, rt: Runtime = Depends(runtime
     return _refund_out(refund_request_id, view.result)
 
 
-@router.post("/invoices/{invoice_id}/cancel", status_code=202, response_model=StartedOut, dependencies=[Depends(money_key)])
+@router.post(
+    "/invoices/{invoice_id}/cancel", status_code=202, response_model=StartedOut, dependencies=[Depends(money_key)],
+    responses=refusals(refused="an invoice of a subscription (cancel the subscription instead)", conflict="the invoice is already void or being cancelled"),
+)
 async def cancel_invoice(invoice_id: PathId, body: InvoiceCancelIn, rt: Runtime = Depends(runtime)) -> StartedOut:
     """Start the saga that gives back every payment on the invoice and voids it (once per invoice)."""
     with Session(rt.engine) as session:
@@ -333,7 +367,29 @@ async def cancel_invoice(invoice_id: PathId, body: InvoiceCancelIn, rt: Runtime 
     return StartedOut(workflow_id=handle.id or cancellation_workflow_id(invoice_id))
 
 
-@postbacks.post("/gravity/postbacks", summary="Gravity's signed transaction postbacks (HMAC, no bearer credential)")
+POSTBACK_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "Gravity's transaction result (flat, or wrapped in transactionResponse), signed as it was sent",
+        "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
+    },
+    "parameters": [{
+        "name": POSTBACK_SIGNATURE_HEADER, "in": "header", "required": True, "schema": {"type": "string"},
+        "description": "Base64 HMAC-SHA512 of the raw body under BILLING_POSTBACK_SECRET, as Gravity sends it (401 when missing or wrong)",
+    }],
+}
+
+
+@postbacks.post(
+    "/gravity/postbacks",
+    summary="Gravity's signed transaction postbacks (HMAC, no bearer credential)",
+    openapi_extra=POSTBACK_DOC,
+    responses={
+        400: {"model": ErrorBody, "description": "error: validation: a body that is not a transaction result, or holds text `api.text` refuses"},
+        401: {"model": ErrorBody, "description": "error: unauthorized: the hmac-signature does not verify"},
+        503: {"model": ErrorBody, "description": "error: unavailable: postbacks are not configured (BILLING_POSTBACK_SECRET)"},
+    },
+)
 async def gravity_postback(request: Request, rt: Runtime = Depends(runtime)) -> JSONResponse:
     """Verified by HMAC over the raw body before anything in it is read; routed to the payment's workflow."""
     secret = rt.settings.postback_secret

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from api.deps import Runtime, idempotency_key, runtime
-from api.errors import ERRORS, conflict, not_found
+from api.errors import ERRORS, conflict, not_found, refusals
 from api.fields import CleanText, Id, PathId
 from api.routes.clients import get_client
 from foundation.ids import new_id
@@ -32,7 +32,10 @@ class PetOut(BaseModel):
     species: str
 
 
-@router.post("/clients/{client_id}/pets", status_code=201, response_model=PetOut, dependencies=[Depends(idempotency_key)])
+@router.post(
+    "/clients/{client_id}/pets", status_code=201, response_model=PetOut, dependencies=[Depends(idempotency_key)],
+    responses=refusals(conflict="a pet with this id already exists"),
+)
 def add_pet(client_id: PathId, body: PetIn, rt: Runtime = Depends(runtime)) -> Pet:
     pet = Pet(id=body.id or new_id("pet"), client_id=client_id, name=body.name, species=body.species)
     try:

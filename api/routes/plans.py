@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from api.deps import Runtime, idempotency_key, runtime
-from api.errors import ERRORS, conflict, not_found, refused
+from api.errors import ERRORS, conflict, not_found, refusals, refused
 from api.fields import MAX_CENTS, CleanText, Count, ExactInt, Flag, Id, PathId
 from api.limits import check_amount
 from foundation.ids import new_id
@@ -123,7 +123,14 @@ def plan_out(session: Session, plan: HealthPlan) -> PlanOut:
     )
 
 
-@router.post("/plans", status_code=201, response_model=PlanOut, dependencies=[Depends(idempotency_key)])
+@router.post(
+    "/plans", status_code=201, response_model=PlanOut, dependencies=[Depends(idempotency_key)],
+    responses=refusals(
+        refused="unknown location_id; term_months not a whole number of intervals; a service code twice; a dunning schedule "
+        "the billing interval or the card networks do not allow; an amount above the location's max_invoice_cents",
+        conflict="a plan with this id already exists",
+    ),
+)
 def create_plan(body: PlanIn, rt: Runtime = Depends(runtime)) -> PlanOut:
     try:
         dunning = None if body.dunning is None else to_plan_json(from_plan_json(body.dunning, interval_months=body.interval_months))

@@ -16,7 +16,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from api.deps import Runtime, idempotency_key, money_key, runtime
-from api.errors import ERRORS, ApiError, conflict, not_found, refused
+from api.errors import ERRORS, ApiError, conflict, not_found, refusals, refused
 from api.fields import CleanText, Day, Id, PathId
 from api.limits import check_amount
 from foundation.contracts import CommandResult, SubscriptionView
@@ -34,6 +34,7 @@ router = APIRouter(tags=["subscriptions"], responses=ERRORS)
 FINAL = ("cancelled", "ended")
 MAX_DAYS_BACK = 31  # a start further back would bill a pile of past cycles at once
 MAX_DAYS_AHEAD = 366
+FINISHED = "the subscription has finished (cancelled or ended)"
 
 
 class EnrollIn(BaseModel):
@@ -147,7 +148,15 @@ async def _command(rt: Runtime, subscription_id: str, field: str, call) -> Comma
     "/subscriptions",
     status_code=201,
     response_model=EnrollmentOut,
-    responses={200: {"model": EnrollmentOut, "description": "The same enrollment already existed"}},
+    responses={
+        200: {"model": EnrollmentOut, "description": "The same enrollment already existed"},
+        **refusals(
+            refused="unknown location, client, pet, plan or card, or one of another client or location; a start_date more than "
+            f"{MAX_DAYS_BACK} days back or {MAX_DAYS_AHEAD} ahead; a location that does not allow Gravity payment for recurring "
+            "payments; an expired or disabled card; a plan whose first invoice is above the location's max_invoice_cents",
+            conflict="another enrollment already has this subscription_id with other terms",
+        ),
+    },
     dependencies=[Depends(money_key)],  # the first cycle is charged at once
 )
 async def enroll_subscription(body: EnrollIn, response: Response, rt: Runtime = Depends(runtime)) -> EnrollmentOut:
@@ -198,22 +207,34 @@ async def read_subscription(subscription_id: PathId, rt: Runtime = Depends(runti
     return SubscriptionOut(subscription=SubscriptionRow.model_validate(row), workflow=view)
 
 
-@router.post("/subscriptions/{subscription_id}/cancel", response_model=CommandOut, dependencies=[Depends(money_key)])
+@router.post(
+    "/subscriptions/{subscription_id}/cancel", response_model=CommandOut, dependencies=[Depends(money_key)],
+    responses=refusals(conflict=FINISHED),
+)
 async def cancel_subscription(subscription_id: PathId, body: CancelIn, rt: Runtime = Depends(runtime)) -> CommandOut:
     return await _command(rt, subscription_id, "status", lambda: commands.cancel(rt.temporal, subscription_id, mode=body.mode, reason=body.reason))
 
 
-@router.post("/subscriptions/{subscription_id}/pause", response_model=CommandOut, dependencies=[Depends(idempotency_key)])
+@router.post(
+    "/subscriptions/{subscription_id}/pause", response_model=CommandOut, dependencies=[Depends(idempotency_key)],
+    responses=refusals(conflict="the subscription is already paused, or has finished"),
+)
 async def pause_subscription(subscription_id: PathId, rt: Runtime = Depends(runtime)) -> CommandOut:
     return await _command(rt, subscription_id, "status", lambda: commands.pause(rt.temporal, subscription_id))
 
 
-@router.post("/subscriptions/{subscription_id}/resume", response_model=CommandOut, dependencies=[Depends(idempotency_key)])
+@router.post(
+    "/subscriptions/{subscription_id}/resume", response_model=CommandOut, dependencies=[Depends(idempotency_key)],
+    responses=refusals(conflict="the subscription is not paused, or has finished"),
+)
 async def resume_subscription(subscription_id: PathId, rt: Runtime = Depends(runtime)) -> CommandOut:
     return await _command(rt, subscription_id, "status", lambda: commands.resume(rt.temporal, subscription_id))
 
 
-@router.post("/subscriptions/{subscription_id}/card", response_model=CommandOut, dependencies=[Depends(idempotency_key)])
+@router.post(
+    "/subscriptions/{subscription_id}/card", response_model=CommandOut, dependencies=[Depends(idempotency_key)],
+    responses=refusals(refused="an unknown or disabled card, or one of another client", conflict=FINISHED),
+)
 async def change_card(subscription_id: PathId, body: CardChangeIn, rt: Runtime = Depends(runtime)) -> CommandOut:
     row = _row(rt, subscription_id)
     with Session(rt.engine) as session:
@@ -225,7 +246,14 @@ async def change_card(subscription_id: PathId, body: CardChangeIn, rt: Runtime =
     return await _command(rt, subscription_id, "card_id", lambda: commands.change_card(rt.temporal, subscription_id, body.card_id))
 
 
-@router.post("/subscriptions/{subscription_id}/plan", response_model=CommandOut, dependencies=[Depends(money_key)])
+@router.post(
+    "/subscriptions/{subscription_id}/plan", response_model=CommandOut, dependencies=[Depends(money_key)],
+    responses=refusals(
+        refused="an unknown or inactive plan, one not offered at the subscription's location, or one priced above its max_invoice_cents; "
+        "a change the plan rules do not allow",
+        conflict=FINISHED,
+    ),
+)
 async def change_plan(subscription_id: PathId, body: PlanChangeIn, rt: Runtime = Depends(runtime)) -> CommandOut:
     row = _row(rt, subscription_id)
     with Session(rt.engine) as session:
@@ -239,14 +267,21 @@ async def change_plan(subscription_id: PathId, body: PlanChangeIn, rt: Runtime =
     return await _command(rt, subscription_id, "plan_id", lambda: commands.change_plan(rt.temporal, subscription_id, body.plan_id))
 
 
-@router.post("/subscriptions/{subscription_id}/pay-now", response_model=CommandOut, dependencies=[Depends(money_key)])
+@router.post(
+    "/subscriptions/{subscription_id}/pay-now", response_model=CommandOut, dependencies=[Depends(money_key)],
+    responses=refusals(conflict="nothing is open to pay now, or " + FINISHED),
+)
 async def pay_now(subscription_id: PathId, rt: Runtime = Depends(runtime)) -> CommandOut:
     """Charge every open invoice of the subscription now (after a card fix, or at the client's wish)."""
     return await _command(rt, subscription_id, "status", lambda: commands.pay_now(rt.temporal, subscription_id))
 
 
 @router.post(
-    "/subscriptions/{subscription_id}/redemptions", status_code=201, response_model=RedemptionOut, dependencies=[Depends(idempotency_key)]
+    "/subscriptions/{subscription_id}/redemptions", status_code=201, response_model=RedemptionOut, dependencies=[Depends(idempotency_key)],
+    responses=refusals(
+        refused="the subscription's plan includes no such service",
+        conflict="the service was already redeemed as often as the plan includes it this term, or " + FINISHED,
+    ),
 )
 def redeem_service(subscription_id: PathId, body: RedemptionIn, rt: Runtime = Depends(runtime)) -> ServiceRedemption:
     """Record a plan service the clinic delivered, at its retail value (early-cancellation settlement
