@@ -175,6 +175,8 @@ async def _start_terminal(rt: Runtime, request: ops.TerminalRequest) -> StartedO
         handle = await ops.start_terminal_payment(rt.temporal, rt.engine, rt.gateways, request, task_queue=rt.task_queue)
     except ops.PaymentRefused as error:
         raise _refusal(error) from None
+    except LookupError as error:  # the location's merchant OID has no Gravity credential here
+        raise refused("location_id", str(error)) from None
     payment_id = handle.id.removeprefix("terminal-payment:")
     return StartedOut(payment_id=payment_id, workflow_id=handle.id, status_url=f"/terminal-payments/{payment_id}")
 
