@@ -4,8 +4,10 @@
 against the configured stack and the tests against their own real servers. Every route but
 `GET /health` requires `Authorization: Bearer <BILLING_API_TOKEN>`; every POST honours an
 `Idempotency-Key` (and every POST that can move money requires one); every refusal is a 4xx in one
-shape (see `api.errors`). When `events_url` is configured the app also runs the signed outbox
-delivery loop for as long as it serves.
+shape naming the field (see `api.errors`), every field is checked at the edge (`api.fields`), and a
+body above BILLING_API_MAX_BODY_BYTES is refused with 413 before it is read whole. When
+`events_url` is configured the app also runs the signed outbox delivery loop for as long as it
+serves.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
 
+from api.body_limit import BodySizeLimit
 from api.deps import Runtime, require_token
 from api.errors import install_error_handlers
 from api.idempotency import IdempotencyMiddleware
+from api.openapi import install_schema
 from activities.gateways import GatewayDirectory
 from api.routes import cards, clients, events, health, invoices, locations, payments, pets, plans, subscriptions
 from foundation.settings import SANDBOX_TOKEN, Settings
@@ -77,7 +81,9 @@ def create_app(
         title="Vet billing API",
         version="1.0.0",
         description="Health-plan subscriptions, invoices and events for the clinic's billing system. "
-        "Money is integer cents (USD). Errors: {error, message, fields: [{field, reason}]}.",
+        "Money is integer cents (USD). Every integer is a JSON integer: 5000, never \"5000\", true or 5000.0 (refused on purpose, "
+        "although JSON Schema counts 5000.0 an integer). Text refuses NUL, control and bidirectional-override characters. "
+        "Errors: {error, message, fields: [{field, reason}]}; every refusal names at least one field.",
         lifespan=lifespan,
     )
     telemetry = telemetry or setup_telemetry(settings, service_name="vet-billing-api")
@@ -92,5 +98,7 @@ def create_app(
     for module in PROTECTED:
         app.include_router(module.router, dependencies=[Depends(require_token)])
     app.add_middleware(IdempotencyMiddleware, engine=engine, api_token=app.state.api_token, lease_s=settings.idempotency_lease_s)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)  # outside the idempotency middleware, which reads bodies
+    install_schema(app, max_body_bytes=settings.api_max_body_bytes)
     telemetry.instrument_app(app)
     return app

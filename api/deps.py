@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -13,6 +14,8 @@ from temporalio.client import Client
 
 from activities.gateways import GatewayDirectory
 from api.errors import invalid, unauthorized
+from api.fields import CleanText
+from api.text import CLEAN_RULE, first_unsafe
 from foundation.settings import Settings
 
 bearer_scheme = HTTPBearer(
@@ -56,31 +59,45 @@ def require_token(request: Request, credentials: HTTPAuthorizationCredentials | 
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 200
+#: What the schema says about the header on every POST (the rules `api.idempotency` keeps).
+KEY_RULES = (
+    f"1 to {MAX_KEY_LENGTH} characters with {CLEAN_RULE}; any unique string (a UUID). "
+    "Repeating a POST with the same key, path and JSON body returns the first 2xx answer as it was, with `Idempotent-Replayed: true`; "
+    "the same key with another path or body is refused with 409, and so is a repeat while the first request is still running. "
+    "A refused request (4xx) keeps no key, so the caller may fix it and retry with the same key. "
+    "A key whose request died unanswered is taken over by a retry with the same body after the lease (BILLING_IDEMPOTENCY_LEASE_S)."
+)
+MONEY_KEY_RULES = (
+    "Required (400 without it): this request can move money, and the key names the movement's workflow, "
+    "so a retry with the same key, even after a lost answer or a crash, joins the same movement and never makes a second one. "
+)
+
+
+def key_problem(key: str) -> str | None:
+    """Why `key` cannot be an idempotency key, or None; one rule for the middleware and the routes."""
+    if not 0 < len(key) <= MAX_KEY_LENGTH:
+        return f"must be 1 to {MAX_KEY_LENGTH} characters"
+    unsafe = first_unsafe(key)
+    return None if unsafe is None else f"must hold {CLEAN_RULE} (found {unsafe})"
+
+
+def _checked(key: str) -> str:
+    problem = key_problem(key)
+    if problem is not None:
+        raise invalid(IDEMPOTENCY_HEADER, problem)
+    return key
 
 
 def idempotency_key(
-    key: str | None = Header(
-        default=None,
-        alias=IDEMPOTENCY_HEADER,
-        description="Any unique string (a UUID). Repeating a POST with the same key and body returns the first answer; "
-        "the same key with another body is refused with 409.",
-    ),
+    key: Annotated[CleanText | None, Header(alias=IDEMPOTENCY_HEADER, min_length=1, max_length=MAX_KEY_LENGTH, description=KEY_RULES)] = None,
 ) -> str | None:
     """Documents the header in the OpenAPI schema; the work itself is done by `IdempotencyMiddleware`."""
-    if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH):
-        raise invalid(IDEMPOTENCY_HEADER, f"must be 1 to {MAX_KEY_LENGTH} characters")
-    return key
+    return None if key is None else _checked(key)
 
 
 def money_key(
-    key: str = Header(
-        alias=IDEMPOTENCY_HEADER,
-        description="Required: this request can move money. Any unique string (a UUID); send the same key to retry, even after "
-        "a lost answer or a crash: the same key is the same movement, never a second one. The same key with another body is refused with 409.",
-    ),
+    key: Annotated[CleanText, Header(alias=IDEMPOTENCY_HEADER, min_length=1, max_length=MAX_KEY_LENGTH, description=MONEY_KEY_RULES + KEY_RULES)],
 ) -> str:
     """The required key of a POST that can move money (absent: 400, see `api.errors`); it also names
     the movement's workflow, so a retry after a crash resumes it."""
-    if not 0 < len(key) <= MAX_KEY_LENGTH:
-        raise invalid(IDEMPOTENCY_HEADER, f"must be 1 to {MAX_KEY_LENGTH} characters")
-    return key
+    return _checked(key)

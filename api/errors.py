@@ -2,8 +2,11 @@
 
     {"error": "validation", "message": "...", "fields": [{"field": "start_date", "reason": "..."}]}
 
-`error` is one of unauthorized, validation, refused, not_found, conflict. A refusal is raised as
-`ApiError` before anything is written (validation happens first, writes last). A missing required
+`error` is one of unauthorized, validation, refused, not_found, conflict, method_not_allowed,
+payload_too_large (and unavailable, from /health and the postback receiver). "validation" means the
+request breaks a rule the OpenAPI schema states; "refused" means it is well formed and the business
+rules (or the current data) refuse it. Every refusal names at least one field. A refusal is raised
+as `ApiError` before anything is written (validation happens first, writes last). A missing required
 header (the `Idempotency-Key` of a POST that can move money) is a 400 "validation" naming it.
 """
 
@@ -16,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 
 class FieldError(BaseModel):
@@ -67,16 +71,44 @@ def not_found(field: str, reason: str) -> ApiError:
 
 
 def unauthorized(message: str) -> ApiError:
-    return ApiError(401, "unauthorized", message)
+    """401 naming the Authorization header (the only credential the API reads)."""
+    return ApiError(401, "unauthorized", message, [("Authorization", message)])
 
 
 #: The `responses=` entry routes declare so the OpenAPI schema documents the error shape.
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "Missing or wrong bearer credential"},
-    404: {"model": ErrorBody, "description": "Unknown id"},
-    409: {"model": ErrorBody, "description": "Conflicts with the current state or an earlier request"},
-    422: {"model": ErrorBody, "description": "A field is invalid or the request is refused"},
+    401: {"model": ErrorBody, "description": "Missing or wrong bearer credential (error: unauthorized)"},
+    404: {"model": ErrorBody, "description": "Unknown id in the path (error: not_found)"},
+    409: {"model": ErrorBody, "description": "Conflicts with the current state or an earlier request (error: conflict)"},
+    422: {"model": ErrorBody, "description": "A field breaks the schema (error: validation) or the business rules refuse the request (error: refused)"},
 }
+
+
+def refusals(*, refused: str | None = None, conflict: str | None = None) -> dict[int | str, dict[str, Any]]:
+    """A route's own `responses=`: what its business rules refuse (422 "refused") and what collides
+    with the current state (409 "conflict"), shown in the schema beside the generic answers."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    if refused:
+        responses[422] = {"model": ErrorBody, "description": f"error: validation (a field breaks the schema) or refused: {refused}"}
+    if conflict:
+        responses[409] = {"model": ErrorBody, "description": f"error: conflict: {conflict}"}
+    return responses
+
+
+class PayloadTooLarge(StarletteHTTPException):
+    """The body grew past the limit while it was read (see `api.body_limit`)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"body: larger than the limit of {limit} bytes")
+        self.limit = limit
+
+
+def too_large(limit: int) -> JSONResponse:
+    """413 naming the limit; the connection is closed, since the rest of the body is never read."""
+    reason = f"larger than the limit of {limit} bytes"
+    return JSONResponse(
+        error_body("payload_too_large", f"body: {reason}", [("body", reason)]), status_code=413, headers={"Connection": "close"}
+    )
 
 
 def _field_of(loc: tuple[Any, ...]) -> str:
@@ -90,12 +122,25 @@ def _field_error(item: dict[str, Any]) -> tuple[str, str]:
     if item.get("type") == "json_invalid":
         detail = (item.get("ctx") or {}).get("error", "")
         return "body", f"not valid JSON{': ' + str(detail) if detail else ''}"
-    return _field_of(tuple(item.get("loc", ()))), str(item.get("msg", "invalid"))
+    return _field_of(tuple(item.get("loc", ()))), str(item.get("msg", "invalid")).removeprefix("Value error, ")
 
 
 def _missing_header(item: dict[str, Any]) -> bool:
     loc = tuple(item.get("loc", ()))
     return item.get("type") == "missing" and len(loc) == 2 and loc[0] == "header"
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this request's path: a 405's `Allow` must list them all,
+    not only those of the first route whose path matched (routers nest, so each method is tried)."""
+    routes = request.app.router.routes
+    return [
+        method for method in METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -115,7 +160,22 @@ def install_error_handlers(app: FastAPI) -> None:
         message = "; ".join(f"{f}: {r}" for f, r in fields) or "invalid request"
         return JSONResponse(error_body("validation", message, fields), status_code=422)
 
+    @app.exception_handler(PayloadTooLarge)
+    async def _too_large(request: Request, error: PayloadTooLarge) -> JSONResponse:
+        return too_large(error.limit)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        kind = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(error.status_code, "http_error")
-        return JSONResponse(error_body(kind, str(error.detail)), status_code=error.status_code, headers=error.headers)
+        if error.status_code == 405:
+            allowed = allowed_methods(request)
+            reason = f"{request.method} is not served at this path; allowed: {', '.join(allowed)}"
+            return JSONResponse(error_body("method_not_allowed", reason, [("method", reason)]), status_code=405, headers={"Allow": ", ".join(allowed)})
+        if error.status_code == 404:
+            reason = f"no route {request.url.path}"
+            return JSONResponse(error_body("not_found", reason, [("path", reason)]), status_code=404)
+        if error.status_code == 400:
+            # FastAPI's answer to a body it could not decode (not UTF-8): a bad field like any other.
+            reason = "not valid JSON in UTF-8"
+            return JSONResponse(error_body("validation", f"body: {reason}", [("body", reason)]), status_code=422)
+        kind = {401: "unauthorized"}.get(error.status_code, "http_error")
+        return JSONResponse(error_body(kind, str(error.detail), [("request", str(error.detail))]), status_code=error.status_code, headers=error.headers)

@@ -13,7 +13,8 @@ A POST carrying `Idempotency-Key` is handled like this (table `api_idempotency`)
   that move money name their workflow after the key, so running again joins the same movement.
 
 It is ASGI middleware (not a dependency) because it must see and keep the route's whole answer.
-Unauthenticated requests pass straight through to the routes, which answer 401 and store nothing.
+Unauthenticated requests pass straight through to the routes, which answer 401 and store nothing; so
+do requests whose path holds characters `api.text` refuses, which no route takes.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import IDEMPOTENCY_HEADER, MAX_KEY_LENGTH, token_matches
+from api.deps import IDEMPOTENCY_HEADER, key_problem, token_matches
 from api.errors import error_body
+from api.text import first_unsafe
 from models.columns import utcnow
 from models.idempotency import ApiIdempotency
 
@@ -117,11 +119,12 @@ class IdempotencyMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         key = headers.get(IDEMPOTENCY_HEADER.lower())
-        if key is None or not token_matches(self.api_token, headers.get("authorization")):
+        if key is None or not token_matches(self.api_token, headers.get("authorization")) or first_unsafe(scope["path"]):
+            # A path that cannot be stored matches no route's ids: the routes refuse it, keyless.
             await self.app(scope, receive, send)
             return
-        if not 0 < len(key) <= MAX_KEY_LENGTH:
-            reason = f"must be 1 to {MAX_KEY_LENGTH} characters"
+        reason = key_problem(key)
+        if reason is not None:
             await _send_json(send, 422, error_body("validation", f"{IDEMPOTENCY_HEADER}: {reason}", [(IDEMPOTENCY_HEADER, reason)]))
             return
 

@@ -1,7 +1,8 @@
 """`billing api`: serve the HTTP API (uvicorn) against the configured stack, or the embedded one.
 
-Without `BILLING_API_TOKEN` the command refuses to start against a configured (production) stack;
-on the embedded stack it falls back to the well-known development token and says so.
+Without `BILLING_API_TOKEN` the command refuses to start when the database or Temporal is configured
+(either may be production's); only on the wholly embedded stack does it fall back to the well-known
+development token, and says so.
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ async def _serve(settings: Settings, database_url: str, temporal_address: str, n
     await uvicorn.Server(config).serve()
 
 
+def development_stack(settings: Settings) -> bool:
+    """True only when both the database and Temporal are the embedded ones: a configured database
+    (`DATABASE_URL`) holds real clinics' data even while Temporal is still the embedded dev server."""
+    return settings.database_url is None and settings.temporal_address is None
+
+
 @handles_errors
 def api(
     host: Optional[str] = typer.Option(None, help="Interface to listen on (default: BILLING_API_HOST)."),
@@ -45,10 +52,9 @@ def api(
 ) -> None:
     """Serve the HTTP API for the billing system (Ctrl-C stops it)."""
     settings = load_settings()
-    embedded = settings.database_url is None or settings.temporal_address is None
     if settings.api_token is None:
-        if not embedded:
-            fail("BILLING_API_TOKEN is not set", "the API requires a bearer credential; set it to a long random string")
+        if not development_stack(settings):
+            fail("BILLING_API_TOKEN is not set: the API needs a bearer credential (a long random string) against a configured database or Temporal")
         err_console.print("BILLING_API_TOKEN is not set: using the development token (embedded stack only)", style="yellow")
         settings = settings.model_copy(update={"api_token": SecretStr(DEV_API_TOKEN)})
     with EmbeddedStack(settings) as addresses:

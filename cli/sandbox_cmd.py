@@ -26,17 +26,17 @@ def _settings() -> Settings:
 _DEFAULTS = _settings()
 
 
-def _mask(secret: str | None) -> str:
-    if not secret:
-        return "(none)"
-    return secret[:2] + "*" * max(3, len(secret) - 2) if len(secret) > 4 else "****"
+def _shown(secret: str | None) -> str:
+    """How a secret option is printed: whether it is set, and nothing of the value (not its first
+    characters, not its length: either narrows a guess)."""
+    return "(set, not shown)" if secret else "(none)"
 
 
 def sandbox(
     host: str = typer.Option(_DEFAULTS.sandbox_host, help="Interface to listen on."),
     port: int = typer.Option(_DEFAULTS.sandbox_port, help="TCP port (0 = any free port)."),
     oid: str = typer.Option(SANDBOX_OID, help="Merchant OID the sandbox accepts."),
-    token: str = typer.Option(SANDBOX_TOKEN, help="Bearer token accepted for that OID.", show_default=_mask(SANDBOX_TOKEN)),
+    token: str = typer.Option(SANDBOX_TOKEN, help="Bearer token accepted for that OID.", show_default="the sandbox's demo token"),
     postback_url: Optional[str] = typer.Option(None, help="Where signed postbacks are POSTed (none: not sent)."),
     postback_secret: Optional[str] = typer.Option(None, help="HMAC-SHA512 key for postback signatures."),
     state_file: Optional[Path] = typer.Option(None, help="JSON file to keep state in across restarts (none: memory only)."),
@@ -50,9 +50,9 @@ def sandbox(
     typer.echo(f"  --host            {host}")
     typer.echo(f"  --port            {port}")
     typer.echo(f"  --oid             {oid}")
-    typer.echo(f"  --token           {_mask(token)}")
+    typer.echo(f"  --token           {_shown(token)}")
     typer.echo(f"  --postback-url    {postback_url or '(none)'}")
-    typer.echo(f"  --postback-secret {_mask(postback_secret)}")
+    typer.echo(f"  --postback-secret {_shown(postback_secret)}")
     typer.echo(f"  --state-file      {state_file or '(memory only)'}")
     typer.echo(f"  base URL          http://{shown}:{port}{BASE_PATH}")
     typer.echo(f"  control surface   http://{shown}:{port}/_sandbox/")

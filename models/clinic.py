@@ -9,17 +9,24 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
-from sqlalchemy import CheckConstraint, Column, Index, SmallInteger, Text, Time, UniqueConstraint, text
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, SmallInteger, Text, Time, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from models.columns import fk, tz
+
+DEFAULT_MAX_INVOICE_CENTS = 5_000_000  # $50,000
+DEFAULT_MAX_INVOICE_LINES = 50
 
 
 class Location(SQLModel, table=True):
     """One clinic location = one Gravity merchant account (OID) in one IANA time zone."""
 
     __tablename__ = "location"
-    __table_args__ = (CheckConstraint("overpayment_policy IN ('give_back', 'keep_as_credit')", name="ck_location_overpayment_policy"),)
+    __table_args__ = (
+        CheckConstraint("overpayment_policy IN ('give_back', 'keep_as_credit')", name="ck_location_overpayment_policy"),
+        CheckConstraint("max_invoice_cents > 0", name="ck_location_max_invoice_cents_positive"),
+        CheckConstraint("max_invoice_lines > 0", name="ck_location_max_invoice_lines_positive"),
+    )
     id: str = Field(primary_key=True)
     name: str
     timezone: str = Field(description="IANA zone, e.g. America/Chicago")
@@ -31,6 +38,16 @@ class Location(SQLModel, table=True):
     # What happens to money the gateway approved that no invoice needs (an approval on an invoice
     # already paid or void): "give_back" (void or refund it) or "keep_as_credit" (client credit).
     overpayment_policy: str = Field(default="give_back", sa_column=Column("overpayment_policy", Text, nullable=False, server_default="give_back"))
+    # The largest counter invoice (and so any one payment, deposit or refund) and the most lines the
+    # API takes for this location: a typo of dollars for cents, or a runaway client, is refused.
+    max_invoice_cents: int = Field(
+        default=DEFAULT_MAX_INVOICE_CENTS,
+        sa_column=Column("max_invoice_cents", BigInteger, nullable=False, server_default=str(DEFAULT_MAX_INVOICE_CENTS)),
+    )
+    max_invoice_lines: int = Field(
+        default=DEFAULT_MAX_INVOICE_LINES,
+        sa_column=Column("max_invoice_lines", SmallInteger, nullable=False, server_default=str(DEFAULT_MAX_INVOICE_LINES)),
+    )
     created_at: datetime | None = Field(default=None, sa_column=tz("created_at", now_default=True))
 
 

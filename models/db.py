@@ -30,6 +30,9 @@ def get_engine(url: str, pool_size: int = 10) -> Engine:
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
+        # A statement's parameters are names, emails and card references: an error's text (logged,
+        # or recorded as an activity failure) says which statement failed, never with what.
+        hide_parameters=True,
     )
 
 

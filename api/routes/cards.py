@@ -18,7 +18,8 @@ from sqlmodel import Session, select
 
 from activities.cards import card_expired_on
 from api.deps import Runtime, idempotency_key, runtime
-from api.errors import ERRORS, conflict, refused
+from api.errors import ERRORS, conflict, refusals, refused
+from api.fields import CleanText, Count, Flag, PathId
 from api.routes.clients import get_client
 from foundation.ids import new_id
 from models.clinic import Location, SavedCard
@@ -30,13 +31,13 @@ _LOOKS_LIKE_PAN = re.compile(r"^[0-9 \-]{12,23}$")
 
 class CardIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    gravity_ref: str = Field(min_length=8, max_length=128, description="Gravity's uniqueTransId of the tokenization")
+    gravity_ref: CleanText = Field(min_length=8, max_length=128, description="Gravity's uniqueTransId of the tokenization")
     masked_number: str = Field(pattern=r"^[*Xx]{4,15}[0-9]{4}$", description="As Gravity masks it: ************1111")
     brand: str = Field(pattern=r"^(VS|MC|AX|DS)$")
-    exp_month: int = Field(ge=1, le=12)
-    exp_year: int = Field(ge=2000, le=2099)
-    fingerprint: str | None = Field(default=None, min_length=1, max_length=128)
-    is_default: bool | None = Field(default=None, description="Default card for enrollments (unset: default if the client has none)")
+    exp_month: Count = Field(ge=1, le=12)
+    exp_year: Count = Field(ge=2000, le=2099)
+    fingerprint: CleanText | None = Field(default=None, min_length=1, max_length=128)
+    is_default: Flag | None = Field(default=None, description="Default card for enrollments (unset: default if the client has none)")
 
     @field_validator("gravity_ref")
     @classmethod
@@ -65,7 +66,7 @@ class CardList(BaseModel):
 
 
 @router.get("/clients/{client_id}/cards", response_model=CardList)
-def list_cards(client_id: str, rt: Runtime = Depends(runtime)) -> CardList:
+def list_cards(client_id: PathId, rt: Runtime = Depends(runtime)) -> CardList:
     with Session(rt.engine) as session:
         client = get_client(session, client_id)
         location = session.get(Location, client.location_id)
@@ -76,8 +77,11 @@ def list_cards(client_id: str, rt: Runtime = Depends(runtime)) -> CardList:
         return CardList(visible=True, cards=[CardOut.model_validate(row) for row in rows])
 
 
-@router.post("/clients/{client_id}/cards", status_code=201, response_model=CardOut, dependencies=[Depends(idempotency_key)])
-def add_card(client_id: str, body: CardIn, rt: Runtime = Depends(runtime)) -> SavedCard:
+@router.post(
+    "/clients/{client_id}/cards", status_code=201, response_model=CardOut, dependencies=[Depends(idempotency_key)],
+    responses=refusals(refused="the card has expired (exp_year)", conflict="this card is already saved for the client (gravity_ref)"),
+)
+def add_card(client_id: PathId, body: CardIn, rt: Runtime = Depends(runtime)) -> SavedCard:
     try:
         with Session(rt.engine, expire_on_commit=False) as session:
             client = get_client(session, client_id)

@@ -8,7 +8,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from api.deps import Runtime, idempotency_key, runtime
-from api.errors import ERRORS, conflict, not_found, refused
+from api.errors import ERRORS, conflict, not_found, refusals, refused
+from api.fields import CleanText, Email, Id, PathId
 from foundation.ids import new_id
 from models.clinic import Client, Location
 
@@ -17,10 +18,10 @@ router = APIRouter(tags=["clients"], responses=ERRORS)
 
 class ClientIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
-    location_id: str = Field(min_length=1)
-    name: str = Field(min_length=1, max_length=200)
-    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    id: Id | None = None
+    location_id: Id
+    name: CleanText = Field(min_length=1, max_length=200)
+    email: Email | None = Field(default=None, max_length=320)
 
 
 class ClientOut(BaseModel):
@@ -38,7 +39,10 @@ def get_client(session: Session, client_id: str) -> Client:
     return client
 
 
-@router.post("/clients", status_code=201, response_model=ClientOut, dependencies=[Depends(idempotency_key)])
+@router.post(
+    "/clients", status_code=201, response_model=ClientOut, dependencies=[Depends(idempotency_key)],
+    responses=refusals(refused="unknown location_id", conflict="a client with this id already exists"),
+)
 def create_client(body: ClientIn, rt: Runtime = Depends(runtime)) -> Client:
     client = Client(id=body.id or new_id("cli"), location_id=body.location_id, name=body.name, email=body.email)
     try:
@@ -53,6 +57,6 @@ def create_client(body: ClientIn, rt: Runtime = Depends(runtime)) -> Client:
 
 
 @router.get("/clients/{client_id}", response_model=ClientOut)
-def read_client(client_id: str, rt: Runtime = Depends(runtime)) -> Client:
+def read_client(client_id: PathId, rt: Runtime = Depends(runtime)) -> Client:
     with Session(rt.engine) as session:
         return get_client(session, client_id)

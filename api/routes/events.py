@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from api.deps import Runtime, runtime
 from api.errors import ERRORS
+from api.fields import MAX_BIGINT, CleanText
 from operations.events import MAX_PAGE, events_after
 
 router = APIRouter(tags=["events"], responses=ERRORS)
@@ -34,9 +35,9 @@ class EventPageOut(BaseModel):
 
 @router.get("/events", response_model=EventPageOut)
 def read_events(
-    after: int = Query(default=0, ge=0, description="Cursor: the id of the last event already seen (0 = from the start)"),
+    after: int = Query(default=0, ge=0, le=MAX_BIGINT, description="Cursor: the id of the last event already seen (0 = from the start)"),
     limit: int = Query(default=100, ge=1, le=MAX_PAGE),
-    stream: str | None = Query(default=None, min_length=1, description="Only one stream, e.g. subscription:<id>"),
+    stream: CleanText | None = Query(default=None, min_length=1, max_length=200, description="Only one stream, e.g. subscription:<id>"),
     rt: Runtime = Depends(runtime),
 ) -> EventPageOut:
     page = events_after(rt.engine, after, limit, stream=stream)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 
 from api.deps import Runtime, runtime
@@ -11,7 +12,17 @@ from api.deps import Runtime, runtime
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", summary="Liveness and database reachability (no credential needed)")
+class HealthOut(BaseModel):
+    status: str
+    database: str
+
+
+@router.get(
+    "/health",
+    summary="Liveness and database reachability (no credential needed)",
+    response_model=HealthOut,
+    responses={503: {"model": HealthOut, "description": "The database cannot be reached: status unavailable"}},
+)
 def health(rt: Runtime = Depends(runtime)) -> JSONResponse:
     try:
         with rt.engine.connect() as connection:

@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from api.deps import Runtime, runtime
 from api.errors import ERRORS, not_found
+from api.fields import PathId
 from api.routes.clients import get_client
 from foundation.statuses import InvoiceStatus
 from models.billing import Invoice, InvoiceLine, Payment
@@ -66,7 +67,7 @@ class InvoiceOut(InvoiceSummary):
 
 
 @router.get("/invoices/{invoice_id}", response_model=InvoiceOut)
-def read_invoice(invoice_id: str, rt: Runtime = Depends(runtime)) -> InvoiceOut:
+def read_invoice(invoice_id: PathId, rt: Runtime = Depends(runtime)) -> InvoiceOut:
     with Session(rt.engine) as session:
         invoice = session.get(Invoice, invoice_id)
         if invoice is None:
@@ -83,7 +84,7 @@ def read_invoice(invoice_id: str, rt: Runtime = Depends(runtime)) -> InvoiceOut:
 
 @router.get("/clients/{client_id}/invoices", response_model=list[InvoiceSummary])
 def list_client_invoices(
-    client_id: str,
+    client_id: PathId,
     status: str | None = Query(default=None, pattern=r"^(open|paid|void)$", description="Only invoices in this status"),
     rt: Runtime = Depends(runtime),
 ) -> list[Invoice]:

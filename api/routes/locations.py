@@ -6,44 +6,45 @@ from __future__ import annotations
 from datetime import time
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from api.deps import Runtime, idempotency_key, runtime
-from api.errors import ERRORS, conflict, not_found
+from api.errors import ERRORS, conflict, not_found, refusals
+from api.fields import MAX_CENTS, MAX_LINES, CleanText, Count, Flag, Id, PathId, TimeOfDay, TimeOfDayOut, Timezone
 from foundation.ids import new_id
-from models.clinic import Location, Terminal
+from models.clinic import DEFAULT_MAX_INVOICE_CENTS, DEFAULT_MAX_INVOICE_LINES, Location, Terminal
 from models.db import session_scope
 from operations.subscriptions import set_recurring_allowed
-from workflows.calendar import validate_tz
 
 router = APIRouter(tags=["locations"], responses=ERRORS)
+
+MAX_INVOICE_CENTS_DOC = "The largest amount this location takes in one counter invoice, payment, deposit, refund or plan price, in cents"
+MAX_INVOICE_LINES_DOC = "The most lines one counter invoice may have"
 
 
 class LocationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
-    name: str = Field(min_length=1, max_length=200)
-    timezone: str = Field(description="IANA zone, e.g. America/Chicago")
+    id: Id | None = None
+    name: CleanText = Field(min_length=1, max_length=200)
+    timezone: Timezone = Field(description="IANA zone, e.g. America/Chicago")
     gravity_oid: str = Field(min_length=1, max_length=32, pattern=r"^[0-9]+$", description="Gravity merchant OID")
-    allow_recurring_gravity: bool = True
-    charge_time: time = Field(default=time(9, 0), description="Local time of day charges run (HH:MM)")
-
-    @field_validator("timezone")
-    @classmethod
-    def _iana(cls, value: str) -> str:
-        validate_tz(value)
-        return value
+    allow_recurring_gravity: Flag = True
+    charge_time: TimeOfDay = Field(default=time(9, 0), description="Local time of day charges run (HH:MM)")
+    max_invoice_cents: Count = Field(default=DEFAULT_MAX_INVOICE_CENTS, ge=1, le=MAX_CENTS, description=MAX_INVOICE_CENTS_DOC)
+    max_invoice_lines: Count = Field(default=DEFAULT_MAX_INVOICE_LINES, ge=1, le=MAX_LINES, description=MAX_INVOICE_LINES_DOC)
 
 
 class LocationSettingsIn(BaseModel):
     """Only what is sent changes. `charge_time` applies to subscriptions enrolled afterwards."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    charge_time: time | None = None
-    allow_recurring_gravity: bool | None = None
+    name: CleanText | None = Field(default=None, min_length=1, max_length=200)
+    charge_time: TimeOfDay | None = None
+    allow_recurring_gravity: Flag | None = None
+    max_invoice_cents: Count | None = Field(default=None, ge=1, le=MAX_CENTS, description=MAX_INVOICE_CENTS_DOC)
+    max_invoice_lines: Count | None = Field(default=None, ge=1, le=MAX_LINES, description=MAX_INVOICE_LINES_DOC)
 
 
 class LocationOut(BaseModel):
@@ -53,7 +54,9 @@ class LocationOut(BaseModel):
     timezone: str
     gravity_oid: str
     allow_recurring_gravity: bool
-    charge_time: time
+    charge_time: TimeOfDayOut
+    max_invoice_cents: int
+    max_invoice_lines: int
 
 
 class LocationSettingsOut(LocationOut):
@@ -62,8 +65,8 @@ class LocationSettingsOut(LocationOut):
 
 class TerminalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    device_name: str = Field(min_length=1, max_length=100, description="The device name Gravity knows the terminal by")
-    label: str = Field(default="", max_length=200)
+    device_name: CleanText = Field(min_length=1, max_length=100, description="The device name Gravity knows the terminal by")
+    label: CleanText = Field(default="", max_length=200)
 
 
 class TerminalOut(BaseModel):
@@ -81,7 +84,10 @@ def get_location(session: Session, location_id: str) -> Location:
     return location
 
 
-@router.post("/locations", status_code=201, response_model=LocationOut, dependencies=[Depends(idempotency_key)])
+@router.post(
+    "/locations", status_code=201, response_model=LocationOut, dependencies=[Depends(idempotency_key)],
+    responses=refusals(conflict="a location with this id already exists"),
+)
 def create_location(body: LocationIn, rt: Runtime = Depends(runtime)) -> Location:
     location = Location(
         id=body.id or new_id("loc"),
@@ -90,6 +96,8 @@ def create_location(body: LocationIn, rt: Runtime = Depends(runtime)) -> Locatio
         gravity_oid=body.gravity_oid,
         allow_recurring_gravity=body.allow_recurring_gravity,
         charge_time=body.charge_time,
+        max_invoice_cents=body.max_invoice_cents,
+        max_invoice_lines=body.max_invoice_lines,
     )
     try:
         with session_scope(rt.engine) as session:
@@ -100,19 +108,23 @@ def create_location(body: LocationIn, rt: Runtime = Depends(runtime)) -> Locatio
 
 
 @router.get("/locations/{location_id}", response_model=LocationOut)
-def read_location(location_id: str, rt: Runtime = Depends(runtime)) -> Location:
+def read_location(location_id: PathId, rt: Runtime = Depends(runtime)) -> Location:
     with Session(rt.engine) as session:
         return get_location(session, location_id)
 
 
 @router.patch("/locations/{location_id}/settings", response_model=LocationSettingsOut)
-async def update_settings(location_id: str, body: LocationSettingsIn, rt: Runtime = Depends(runtime)) -> LocationSettingsOut:
+async def update_settings(location_id: PathId, body: LocationSettingsIn, rt: Runtime = Depends(runtime)) -> LocationSettingsOut:
     with session_scope(rt.engine) as session:
         location = get_location(session, location_id)
         if body.name is not None:
             location.name = body.name
         if body.charge_time is not None:
             location.charge_time = body.charge_time
+        if body.max_invoice_cents is not None:
+            location.max_invoice_cents = body.max_invoice_cents
+        if body.max_invoice_lines is not None:
+            location.max_invoice_lines = body.max_invoice_lines
         session.add(location)
         changes_recurring = body.allow_recurring_gravity is not None and body.allow_recurring_gravity != location.allow_recurring_gravity
     notified = 0
@@ -125,14 +137,17 @@ async def update_settings(location_id: str, body: LocationSettingsIn, rt: Runtim
 
 
 @router.get("/locations/{location_id}/terminals", response_model=list[TerminalOut])
-def list_terminals(location_id: str, rt: Runtime = Depends(runtime)) -> list[Terminal]:
+def list_terminals(location_id: PathId, rt: Runtime = Depends(runtime)) -> list[Terminal]:
     with Session(rt.engine) as session:
         get_location(session, location_id)
         return list(session.exec(select(Terminal).where(Terminal.location_id == location_id).order_by(Terminal.device_name)))
 
 
-@router.post("/locations/{location_id}/terminals", status_code=201, response_model=TerminalOut, dependencies=[Depends(idempotency_key)])
-def add_terminal(location_id: str, body: TerminalIn, rt: Runtime = Depends(runtime)) -> Terminal:
+@router.post(
+    "/locations/{location_id}/terminals", status_code=201, response_model=TerminalOut, dependencies=[Depends(idempotency_key)],
+    responses=refusals(conflict="the location already has a terminal with this device name"),
+)
+def add_terminal(location_id: PathId, body: TerminalIn, rt: Runtime = Depends(runtime)) -> Terminal:
     terminal = Terminal(id=new_id("term"), location_id=location_id, device_name=body.device_name, label=body.label)
     try:
         with session_scope(rt.engine) as session:

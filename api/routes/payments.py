@@ -12,6 +12,9 @@ money (another refund took it) answers 409.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,19 +23,22 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from api.deps import Runtime, idempotency_key, money_key, require_token, runtime
-from api.errors import ERRORS, ApiError, conflict, not_found, refused
+from api.errors import ERRORS, ApiError, ErrorBody, conflict, error_body, not_found, refusals, refused
+from api.fields import MAX_CENTS, MAX_LINES, CleanText, Count, Flag, Id, PathId
+from api.limits import check_amount, check_invoice, location_of_client
 from api.routes.invoices import InvoiceSummary
+from api.text import first_unsafe_field
 from foundation.contracts import DepositOutcome, RefundResult, TerminalView
 from foundation.ids import cancellation_workflow_id, terminal_workflow_id
 from gravity.conventions import POSTBACK_SIGNATURE_HEADER
+from gravity.postback import verify
 from models.billing import Deposit, Invoice, Payment
+from models.clinic import Location
 from operations import payments as ops
 from workflows.terminal_payment import TerminalPaymentWorkflow
 
 router = APIRouter(tags=["payments"], responses=ERRORS, dependencies=[Depends(require_token)])
 postbacks = APIRouter(tags=["gravity"])
-
-MAX_CENTS = 10_000_000
 
 #: Which request field a refusal message is about, first match wins.
 _FIELD_WORDS = (("device", "device_name"), ("refund amount", "amount_cents"), ("cents", "amount_cents"), ("amount", "amount_cents"),
@@ -55,26 +61,26 @@ _CONFLICT_WORDS = ("already", "in progress", "busy", "nothing left", "still refu
 
 class LineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    description: str = Field(min_length=1, max_length=200)
-    amount_cents: int = Field(ge=1, le=MAX_CENTS)
+    description: CleanText = Field(min_length=1, max_length=200)
+    amount_cents: Count = Field(ge=1, le=MAX_CENTS)
     kind: str = Field(default="service", pattern=r"^(service|product|fee)$")
 
 
 class CounterInvoiceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    client_id: str = Field(min_length=1)
-    location_id: str = Field(min_length=1)
-    lines: list[LineIn] = Field(min_length=1, max_length=100)
+    client_id: Id
+    location_id: Id
+    lines: list[LineIn] = Field(min_length=1, max_length=MAX_LINES, description="At most the location's max_invoice_lines")
 
 
 class TerminalPaymentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    location_id: str = Field(min_length=1)
-    device_name: str = Field(min_length=1)
-    invoice_id: str = Field(min_length=1)
-    amount_cents: int | None = Field(default=None, ge=1, le=MAX_CENTS, description="Unset: the invoice's open balance")
-    save_card: bool = False
-    make_default: bool = False
+    location_id: Id
+    device_name: CleanText = Field(min_length=1, max_length=100)
+    invoice_id: Id
+    amount_cents: Count | None = Field(default=None, ge=1, le=MAX_CENTS, description="Unset: the invoice's open balance")
+    save_card: Flag = False
+    make_default: Flag = False
 
 
 class StartedOut(BaseModel):
@@ -99,11 +105,11 @@ class DepositIn(BaseModel):
     """From a saved card (`card_id`) or at a terminal (`location_id` + `device_name`)."""
 
     model_config = ConfigDict(extra="forbid")
-    client_id: str = Field(min_length=1)
-    amount_cents: int = Field(ge=1, le=MAX_CENTS)
-    card_id: str | None = Field(default=None, min_length=1)
-    location_id: str | None = Field(default=None, min_length=1)
-    device_name: str | None = Field(default=None, min_length=1)
+    client_id: Id
+    amount_cents: Count = Field(ge=1, le=MAX_CENTS)
+    card_id: Id | None = None
+    location_id: Id | None = None
+    device_name: CleanText | None = Field(default=None, min_length=1, max_length=100)
 
 
 class DepositOut(BaseModel):
@@ -119,8 +125,8 @@ class DepositOut(BaseModel):
 
 class RefundIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    amount_cents: int | None = Field(default=None, ge=1, le=MAX_CENTS, description="Unset: everything still refundable")
-    reason: str = Field(default="", max_length=500)
+    amount_cents: Count | None = Field(default=None, ge=1, le=MAX_CENTS, description="Unset: everything still refundable")
+    reason: CleanText = Field(default="", max_length=500)
 
 
 class RefundOut(BaseModel):
@@ -138,7 +144,7 @@ class RefundOut(BaseModel):
 
 class InvoiceCancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(default="", max_length=500)
+    reason: CleanText = Field(default="", max_length=500)
 
 
 def _refund_out(refund_request_id: str, result: RefundResult | None, *, status: str = "running", message: str = "still giving the money back; poll status_url") -> RefundOut:
@@ -169,13 +175,21 @@ async def _start_terminal(rt: Runtime, request: ops.TerminalRequest) -> StartedO
         handle = await ops.start_terminal_payment(rt.temporal, rt.engine, rt.gateways, request, task_queue=rt.task_queue)
     except ops.PaymentRefused as error:
         raise _refusal(error) from None
+    except LookupError as error:  # the location's merchant OID has no Gravity credential here
+        raise refused("location_id", str(error)) from None
     payment_id = handle.id.removeprefix("terminal-payment:")
     return StartedOut(payment_id=payment_id, workflow_id=handle.id, status_url=f"/terminal-payments/{payment_id}")
 
 
 # ------------------------------------------------------------------------------------ routes
-@router.post("/invoices", status_code=201, response_model=InvoiceSummary, dependencies=[Depends(idempotency_key)])
+@router.post(
+    "/invoices", status_code=201, response_model=InvoiceSummary, dependencies=[Depends(idempotency_key)],
+    responses=refusals(refused="an unknown client or location, or a client of another location; more lines than the location's "
+                       "max_invoice_lines; a line or the total above its max_invoice_cents"),
+)
 def create_counter_invoice(body: CounterInvoiceIn, rt: Runtime = Depends(runtime)) -> Invoice:
+    with Session(rt.engine) as session:
+        check_invoice(session.get(Location, body.location_id), [line.amount_cents for line in body.lines])
     lines = [ops.CounterLine(line.description, line.amount_cents, line.kind) for line in body.lines]
     try:
         invoice_id = ops.create_counter_invoice_for(rt.engine, client_id=body.client_id, location_id=body.location_id, lines=lines)
@@ -187,9 +201,18 @@ def create_counter_invoice(body: CounterInvoiceIn, rt: Runtime = Depends(runtime
         return invoice
 
 
-@router.post("/terminal-payments", status_code=202, response_model=StartedOut)
+@router.post(
+    "/terminal-payments", status_code=202, response_model=StartedOut,
+    responses=refusals(
+        refused="an unknown location, device or invoice, or an invoice of another location; an invoice that is not open; "
+        "an amount above the open balance or the location's max_invoice_cents",
+        conflict="the terminal is busy with another payment, or this invoice already has one in progress",
+    ),
+)
 async def start_terminal_payment(body: TerminalPaymentIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key)) -> StartedOut:
     """Send the amount to the counter terminal; follow it at `status_url` (the result also comes as events)."""
+    with Session(rt.engine) as session:
+        check_amount(session.get(Location, body.location_id), "amount_cents", body.amount_cents)
     return await _start_terminal(
         rt,
         ops.TerminalRequest(location_id=body.location_id, device_name=body.device_name, invoice_id=body.invoice_id, amount_cents=body.amount_cents,
@@ -198,7 +221,7 @@ async def start_terminal_payment(body: TerminalPaymentIn, rt: Runtime = Depends(
 
 
 @router.get("/terminal-payments/{payment_id}", response_model=TerminalStatusOut)
-async def terminal_payment_status(payment_id: str, rt: Runtime = Depends(runtime)) -> TerminalStatusOut:
+async def terminal_payment_status(payment_id: PathId, rt: Runtime = Depends(runtime)) -> TerminalStatusOut:
     with Session(rt.engine) as session:
         payment = session.get(Payment, payment_id)
     try:
@@ -210,8 +233,11 @@ async def terminal_payment_status(payment_id: str, rt: Runtime = Depends(runtime
     return TerminalStatusOut(payment_id=payment_id, payment_status=payment.status if payment else None, workflow=view)
 
 
-@router.post("/terminal-payments/{payment_id}/cancel", response_model=CommandOut, dependencies=[Depends(idempotency_key)])
-async def cancel_terminal_payment(payment_id: str, rt: Runtime = Depends(runtime)) -> CommandOut:
+@router.post(
+    "/terminal-payments/{payment_id}/cancel", response_model=CommandOut, dependencies=[Depends(idempotency_key)],
+    responses=refusals(conflict="the terminal payment has finished or can no longer be cancelled"),
+)
+async def cancel_terminal_payment(payment_id: PathId, rt: Runtime = Depends(runtime)) -> CommandOut:
     try:
         result = await ops.cancel_terminal_payment(rt.temporal, payment_id)
     except WorkflowUpdateFailedError as error:
@@ -228,10 +254,19 @@ async def cancel_terminal_payment(payment_id: str, rt: Runtime = Depends(runtime
 
 @router.post(
     "/deposits", status_code=201, response_model=DepositOut | StartedOut,
-    responses={202: {"model": DepositOut | StartedOut, "description": "Still being charged (card: poll status_url), or sent to the terminal"}},
+    responses={
+        202: {"model": DepositOut | StartedOut, "description": "Still being charged (card: poll status_url), or sent to the terminal"},
+        **refusals(
+            refused="both or neither of card_id and location_id + device_name; an unknown client, card or device, or a card of another "
+            "client; an amount above the client's location's max_invoice_cents",
+            conflict="the terminal is busy with another payment",
+        ),
+    },
 )
 async def take_deposit(body: DepositIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key)) -> JSONResponse:
     """A prepayment kept as client credit: charged to a saved card (201, or 202 while still charging) or taken at a terminal (202)."""
+    with Session(rt.engine) as session:
+        check_amount(location_of_client(session, body.client_id), "amount_cents", body.amount_cents)
     if body.card_id is not None and (body.location_id or body.device_name):
         raise refused("card_id", "give either card_id or location_id + device_name, not both")
     if body.card_id is not None:
@@ -255,7 +290,7 @@ async def take_deposit(body: DepositIn, rt: Runtime = Depends(runtime), key: str
 
 
 @router.get("/card-deposits/{payment_id}", response_model=DepositOut)
-async def card_deposit_status(payment_id: str, rt: Runtime = Depends(runtime)) -> DepositOut:
+async def card_deposit_status(payment_id: PathId, rt: Runtime = Depends(runtime)) -> DepositOut:
     """Where a deposit charged to a saved card is: `running`, or its answer."""
     view = await ops.card_deposit_status(rt.temporal, rt.engine, payment_id)
     if view is None:
@@ -265,9 +300,12 @@ async def card_deposit_status(payment_id: str, rt: Runtime = Depends(runtime)) -
 
 @router.post(
     "/deposits/{deposit_id}/refund", response_model=RefundOut,
-    responses={202: {"model": RefundOut, "description": "Still giving the money back: poll status_url (also in Location)"}},
+    responses={
+        202: {"model": RefundOut, "description": "Still giving the money back: poll status_url (also in Location)"},
+        **refusals(refused="a deposit that was not paid by card", conflict="nothing is left of the deposit, or another refund of it is in progress"),
+    },
 )
-async def refund_deposit(deposit_id: str, rt: Runtime = Depends(runtime), key: str = Depends(money_key)) -> JSONResponse:
+async def refund_deposit(deposit_id: PathId, rt: Runtime = Depends(runtime), key: str = Depends(money_key)) -> JSONResponse:
     """Give back what is left of an unused deposit to the card that paid it."""
     with Session(rt.engine) as session:
         if session.get(Deposit, deposit_id) is None:
@@ -281,13 +319,21 @@ async def refund_deposit(deposit_id: str, rt: Runtime = Depends(runtime), key: s
 
 @router.post(
     "/payments/{payment_id}/refunds", response_model=RefundOut,
-    responses={202: {"model": RefundOut, "description": "Still giving the money back: poll status_url (also in Location)"}},
+    responses={
+        202: {"model": RefundOut, "description": "Still giving the money back: poll status_url (also in Location)"},
+        **refusals(
+            refused="a payment that was not approved; an amount above what is still refundable or the location's max_invoice_cents",
+            conflict="another refund took what was refundable meanwhile, or one is in progress",
+        ),
+    },
 )
-async def refund_payment(payment_id: str, body: RefundIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key)) -> JSONResponse:
+async def refund_payment(payment_id: PathId, body: RefundIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key)) -> JSONResponse:
     """Refund all or part of a card payment (a void while Gravity still allows one)."""
     with Session(rt.engine) as session:
-        if session.get(Payment, payment_id) is None:
+        payment = session.get(Payment, payment_id)
+        if payment is None:
             raise not_found("payment_id", f"unknown payment {payment_id}")
+        check_amount(session.get(Location, payment.location_id), "amount_cents", body.amount_cents)
     try:
         movement = await ops.refund_payment(rt.temporal, rt.engine, payment_id=payment_id, amount_cents=body.amount_cents, request_id=key,
                                             reason=body.reason, task_queue=rt.task_queue, wait_s=rt.settings.money_wait_s)
@@ -297,7 +343,7 @@ async def refund_payment(payment_id: str, body: RefundIn, rt: Runtime = Depends(
 
 
 @router.get("/refunds/{refund_request_id}", response_model=RefundOut)
-async def refund_status(refund_request_id: str, rt: Runtime = Depends(runtime)) -> RefundOut:
+async def refund_status(refund_request_id: PathId, rt: Runtime = Depends(runtime)) -> RefundOut:
     """Where a refund (of a payment or a deposit) is: `running`, or how it ended."""
     view = await ops.refund_status(rt.temporal, refund_request_id)
     if view is None:
@@ -307,8 +353,11 @@ async def refund_status(refund_request_id: str, rt: Runtime = Depends(runtime)) 
     return _refund_out(refund_request_id, view.result)
 
 
-@router.post("/invoices/{invoice_id}/cancel", status_code=202, response_model=StartedOut, dependencies=[Depends(money_key)])
-async def cancel_invoice(invoice_id: str, body: InvoiceCancelIn, rt: Runtime = Depends(runtime)) -> StartedOut:
+@router.post(
+    "/invoices/{invoice_id}/cancel", status_code=202, response_model=StartedOut, dependencies=[Depends(money_key)],
+    responses=refusals(refused="an invoice of a subscription (cancel the subscription instead)", conflict="the invoice is already void or being cancelled"),
+)
+async def cancel_invoice(invoice_id: PathId, body: InvoiceCancelIn, rt: Runtime = Depends(runtime)) -> StartedOut:
     """Start the saga that gives back every payment on the invoice and voids it (once per invoice)."""
     with Session(rt.engine) as session:
         if session.get(Invoice, invoice_id) is None:
@@ -320,18 +369,52 @@ async def cancel_invoice(invoice_id: str, body: InvoiceCancelIn, rt: Runtime = D
     return StartedOut(workflow_id=handle.id or cancellation_workflow_id(invoice_id))
 
 
-@postbacks.post("/gravity/postbacks", summary="Gravity's signed transaction postbacks (HMAC, no bearer credential)")
+POSTBACK_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "Gravity's transaction result (flat, or wrapped in transactionResponse), signed as it was sent",
+        "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
+    },
+    "parameters": [{
+        "name": POSTBACK_SIGNATURE_HEADER, "in": "header", "required": True, "schema": {"type": "string"},
+        "description": "Base64 HMAC-SHA512 of the raw body under BILLING_POSTBACK_SECRET, as Gravity sends it (401 when missing or wrong)",
+    }],
+}
+
+
+@postbacks.post(
+    "/gravity/postbacks",
+    summary="Gravity's signed transaction postbacks (HMAC, no bearer credential)",
+    openapi_extra=POSTBACK_DOC,
+    responses={
+        400: {"model": ErrorBody, "description": "error: validation: a body that is not a transaction result, or holds text `api.text` refuses"},
+        401: {"model": ErrorBody, "description": "error: unauthorized: the hmac-signature does not verify"},
+        503: {"model": ErrorBody, "description": "error: unavailable: postbacks are not configured (BILLING_POSTBACK_SECRET)"},
+    },
+)
 async def gravity_postback(request: Request, rt: Runtime = Depends(runtime)) -> JSONResponse:
     """Verified by HMAC over the raw body before anything in it is read; routed to the payment's workflow."""
     secret = rt.settings.postback_secret
     if secret is None:
         return JSONResponse({"error": "unavailable", "message": "postbacks are not configured (BILLING_POSTBACK_SECRET)", "fields": []}, status_code=503)
     body = await request.body()
+    signature = request.headers.get(POSTBACK_SIGNATURE_HEADER)
+    if verify(body, signature, secret.get_secret_value()):
+        unsafe = _unsafe_postback_text(body)
+        if unsafe is not None:
+            return JSONResponse(error_body("validation", f"{unsafe[0]}: {unsafe[1]}", [unsafe]), status_code=400)
     try:
-        receipt = await ops.receive_postback(
-            rt.temporal, rt.engine, body=body, signature=request.headers.get(POSTBACK_SIGNATURE_HEADER), secret=secret.get_secret_value()
-        )
+        receipt = await ops.receive_postback(rt.temporal, rt.engine, body=body, signature=signature, secret=secret.get_secret_value())
     except ops.PostbackRejected as error:
         kind = "unauthorized" if error.status == 401 else "validation"
         return JSONResponse({"error": kind, "message": str(error), "fields": [{"field": "body" if error.status != 401 else POSTBACK_SIGNATURE_HEADER, "reason": str(error)}]}, status_code=error.status)
     return JSONResponse({"status": receipt.status, "external_transaction_id": receipt.external_transaction_id})
+
+
+def _unsafe_postback_text(body: bytes) -> tuple[str, str] | None:
+    """A text field of a verified postback the database cannot or should not hold (a NUL in the
+    transaction id), as (field, reason); a body that is not JSON is left to `receive_postback`."""
+    try:
+        return first_unsafe_field(json.loads(body))
+    except ValueError:
+        return None

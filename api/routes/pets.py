@@ -8,7 +8,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from api.deps import Runtime, idempotency_key, runtime
-from api.errors import ERRORS, conflict, not_found
+from api.errors import ERRORS, conflict, not_found, refusals
+from api.fields import CleanText, Id, PathId
 from api.routes.clients import get_client
 from foundation.ids import new_id
 from models.clinic import Pet
@@ -18,9 +19,9 @@ router = APIRouter(tags=["pets"], responses=ERRORS)
 
 class PetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
-    name: str = Field(min_length=1, max_length=200)
-    species: str = Field(default="dog", min_length=1, max_length=50)
+    id: Id | None = None
+    name: CleanText = Field(min_length=1, max_length=200)
+    species: CleanText = Field(default="dog", min_length=1, max_length=50)
 
 
 class PetOut(BaseModel):
@@ -31,8 +32,11 @@ class PetOut(BaseModel):
     species: str
 
 
-@router.post("/clients/{client_id}/pets", status_code=201, response_model=PetOut, dependencies=[Depends(idempotency_key)])
-def add_pet(client_id: str, body: PetIn, rt: Runtime = Depends(runtime)) -> Pet:
+@router.post(
+    "/clients/{client_id}/pets", status_code=201, response_model=PetOut, dependencies=[Depends(idempotency_key)],
+    responses=refusals(conflict="a pet with this id already exists"),
+)
+def add_pet(client_id: PathId, body: PetIn, rt: Runtime = Depends(runtime)) -> Pet:
     pet = Pet(id=body.id or new_id("pet"), client_id=client_id, name=body.name, species=body.species)
     try:
         with Session(rt.engine, expire_on_commit=False) as session:
@@ -45,14 +49,14 @@ def add_pet(client_id: str, body: PetIn, rt: Runtime = Depends(runtime)) -> Pet:
 
 
 @router.get("/clients/{client_id}/pets", response_model=list[PetOut])
-def list_pets(client_id: str, rt: Runtime = Depends(runtime)) -> list[Pet]:
+def list_pets(client_id: PathId, rt: Runtime = Depends(runtime)) -> list[Pet]:
     with Session(rt.engine) as session:
         get_client(session, client_id)
         return list(session.exec(select(Pet).where(Pet.client_id == client_id).order_by(Pet.name)))
 
 
 @router.get("/pets/{pet_id}", response_model=PetOut)
-def read_pet(pet_id: str, rt: Runtime = Depends(runtime)) -> Pet:
+def read_pet(pet_id: PathId, rt: Runtime = Depends(runtime)) -> Pet:
     with Session(rt.engine) as session:
         pet = session.get(Pet, pet_id)
         if pet is None:

@@ -16,7 +16,9 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from api.deps import Runtime, idempotency_key, money_key, runtime
-from api.errors import ERRORS, ApiError, conflict, invalid, not_found, refused
+from api.errors import ERRORS, ApiError, conflict, not_found, refusals, refused
+from api.fields import CleanText, Day, Id, PathId
+from api.limits import check_amount
 from foundation.contracts import CommandResult, SubscriptionStatus, SubscriptionView
 from foundation.ids import new_id, service_redeemed_event_key, subscription_stream
 from models.clinic import Location, SavedCard
@@ -32,17 +34,18 @@ router = APIRouter(tags=["subscriptions"], responses=ERRORS)
 FINAL = (SubscriptionStatus.CANCELLED, SubscriptionStatus.ENDED)
 MAX_DAYS_BACK = 31  # a start further back would bill a pile of past cycles at once
 MAX_DAYS_AHEAD = 366
+FINISHED = "the subscription has finished (cancelled or ended)"
 
 
 class EnrollIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    client_id: str = Field(min_length=1)
-    pet_id: str = Field(min_length=1)
-    plan_id: str = Field(min_length=1)
-    location_id: str = Field(min_length=1)
-    start_date: date = Field(description="First day of the first period (its day of month is the anchor day)")
-    card_id: str | None = Field(default=None, description="Saved card to charge; unset: the client's default card")
-    subscription_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+    client_id: Id
+    pet_id: Id
+    plan_id: Id
+    location_id: Id
+    start_date: Day = Field(description="First day of the first period (its day of month is the anchor day)")
+    card_id: Id | None = Field(default=None, description="Saved card to charge; unset: the client's default card")
+    subscription_id: Id | None = None
 
 
 class SubscriptionRow(BaseModel):
@@ -83,22 +86,22 @@ class CommandOut(BaseModel):
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     mode: str = Field(default="now", pattern=r"^(now|term_end)$", description="now (settle per plan policy) or term_end")
-    reason: str = Field(default="", max_length=500)
+    reason: CleanText = Field(default="", max_length=500)
 
 
 class CardChangeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    card_id: str = Field(min_length=1)
+    card_id: Id
 
 
 class PlanChangeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    plan_id: str = Field(min_length=1)
+    plan_id: Id
 
 
 class RedemptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    service_code: str = Field(min_length=1, max_length=40)
+    service_code: CleanText = Field(min_length=1, max_length=40)
 
 
 class RedemptionOut(BaseModel):
@@ -145,7 +148,15 @@ async def _command(rt: Runtime, subscription_id: str, field: str, call) -> Comma
     "/subscriptions",
     status_code=201,
     response_model=EnrollmentOut,
-    responses={200: {"model": EnrollmentOut, "description": "The same enrollment already existed"}},
+    responses={
+        200: {"model": EnrollmentOut, "description": "The same enrollment already existed"},
+        **refusals(
+            refused="unknown location, client, pet, plan or card, or one of another client or location; a start_date more than "
+            f"{MAX_DAYS_BACK} days back or {MAX_DAYS_AHEAD} ahead; a location that does not allow Gravity payment for recurring "
+            "payments; an expired or disabled card; a plan whose first invoice is above the location's max_invoice_cents",
+            conflict="another enrollment already has this subscription_id with other terms",
+        ),
+    },
     dependencies=[Depends(money_key)],  # the first cycle is charged at once
 )
 async def enroll_subscription(body: EnrollIn, response: Response, rt: Runtime = Depends(runtime)) -> EnrollmentOut:
@@ -153,9 +164,13 @@ async def enroll_subscription(body: EnrollIn, response: Response, rt: Runtime = 
     cycle at once when the start date is today or past). Repeating the same enrollment is a 200."""
     today = date.today()
     if (today - body.start_date).days > MAX_DAYS_BACK:
-        raise invalid("start_date", f"must be at most {MAX_DAYS_BACK} days in the past")
+        raise refused("start_date", f"must be at most {MAX_DAYS_BACK} days in the past")
     if (body.start_date - today).days > MAX_DAYS_AHEAD:
-        raise invalid("start_date", f"must be at most {MAX_DAYS_AHEAD} days in the future")
+        raise refused("start_date", f"must be at most {MAX_DAYS_AHEAD} days in the future")
+    with Session(rt.engine) as session:
+        plan = session.get(HealthPlan, body.plan_id)
+        if plan is not None:
+            check_amount(session.get(Location, body.location_id), "plan_id", plan.price_cents + plan.enrollment_fee_cents)
     request = EnrollRequest(
         client_id=body.client_id,
         pet_id=body.pet_id,
@@ -183,7 +198,7 @@ async def enroll_subscription(body: EnrollIn, response: Response, rt: Runtime = 
 
 
 @router.get("/subscriptions/{subscription_id}", response_model=SubscriptionOut)
-async def read_subscription(subscription_id: str, rt: Runtime = Depends(runtime)) -> SubscriptionOut:
+async def read_subscription(subscription_id: PathId, rt: Runtime = Depends(runtime)) -> SubscriptionOut:
     row = _row(rt, subscription_id)
     try:
         view: SubscriptionView | None = await commands.describe(rt.temporal, subscription_id)
@@ -192,23 +207,35 @@ async def read_subscription(subscription_id: str, rt: Runtime = Depends(runtime)
     return SubscriptionOut(subscription=SubscriptionRow.model_validate(row), workflow=view)
 
 
-@router.post("/subscriptions/{subscription_id}/cancel", response_model=CommandOut, dependencies=[Depends(money_key)])
-async def cancel_subscription(subscription_id: str, body: CancelIn, rt: Runtime = Depends(runtime)) -> CommandOut:
+@router.post(
+    "/subscriptions/{subscription_id}/cancel", response_model=CommandOut, dependencies=[Depends(money_key)],
+    responses=refusals(conflict=FINISHED),
+)
+async def cancel_subscription(subscription_id: PathId, body: CancelIn, rt: Runtime = Depends(runtime)) -> CommandOut:
     return await _command(rt, subscription_id, "status", lambda: commands.cancel(rt.temporal, subscription_id, mode=body.mode, reason=body.reason))
 
 
-@router.post("/subscriptions/{subscription_id}/pause", response_model=CommandOut, dependencies=[Depends(idempotency_key)])
-async def pause_subscription(subscription_id: str, rt: Runtime = Depends(runtime)) -> CommandOut:
+@router.post(
+    "/subscriptions/{subscription_id}/pause", response_model=CommandOut, dependencies=[Depends(idempotency_key)],
+    responses=refusals(conflict="the subscription is already paused, or has finished"),
+)
+async def pause_subscription(subscription_id: PathId, rt: Runtime = Depends(runtime)) -> CommandOut:
     return await _command(rt, subscription_id, "status", lambda: commands.pause(rt.temporal, subscription_id))
 
 
-@router.post("/subscriptions/{subscription_id}/resume", response_model=CommandOut, dependencies=[Depends(idempotency_key)])
-async def resume_subscription(subscription_id: str, rt: Runtime = Depends(runtime)) -> CommandOut:
+@router.post(
+    "/subscriptions/{subscription_id}/resume", response_model=CommandOut, dependencies=[Depends(idempotency_key)],
+    responses=refusals(conflict="the subscription is not paused, or has finished"),
+)
+async def resume_subscription(subscription_id: PathId, rt: Runtime = Depends(runtime)) -> CommandOut:
     return await _command(rt, subscription_id, "status", lambda: commands.resume(rt.temporal, subscription_id))
 
 
-@router.post("/subscriptions/{subscription_id}/card", response_model=CommandOut, dependencies=[Depends(idempotency_key)])
-async def change_card(subscription_id: str, body: CardChangeIn, rt: Runtime = Depends(runtime)) -> CommandOut:
+@router.post(
+    "/subscriptions/{subscription_id}/card", response_model=CommandOut, dependencies=[Depends(idempotency_key)],
+    responses=refusals(refused="an unknown or disabled card, or one of another client", conflict=FINISHED),
+)
+async def change_card(subscription_id: PathId, body: CardChangeIn, rt: Runtime = Depends(runtime)) -> CommandOut:
     row = _row(rt, subscription_id)
     with Session(rt.engine) as session:
         card = session.get(SavedCard, body.card_id)
@@ -219,8 +246,15 @@ async def change_card(subscription_id: str, body: CardChangeIn, rt: Runtime = De
     return await _command(rt, subscription_id, "card_id", lambda: commands.change_card(rt.temporal, subscription_id, body.card_id))
 
 
-@router.post("/subscriptions/{subscription_id}/plan", response_model=CommandOut, dependencies=[Depends(money_key)])
-async def change_plan(subscription_id: str, body: PlanChangeIn, rt: Runtime = Depends(runtime)) -> CommandOut:
+@router.post(
+    "/subscriptions/{subscription_id}/plan", response_model=CommandOut, dependencies=[Depends(money_key)],
+    responses=refusals(
+        refused="an unknown or inactive plan, one not offered at the subscription's location, or one priced above its max_invoice_cents; "
+        "a change the plan rules do not allow",
+        conflict=FINISHED,
+    ),
+)
+async def change_plan(subscription_id: PathId, body: PlanChangeIn, rt: Runtime = Depends(runtime)) -> CommandOut:
     row = _row(rt, subscription_id)
     with Session(rt.engine) as session:
         plan = session.get(HealthPlan, body.plan_id)
@@ -228,19 +262,28 @@ async def change_plan(subscription_id: str, body: PlanChangeIn, rt: Runtime = De
         raise refused("plan_id", f"unknown or inactive plan {body.plan_id}")
     if plan.location_id not in (None, row.location_id):
         raise refused("plan_id", f"plan {plan.id} is not offered at location {row.location_id}")
+    with Session(rt.engine) as session:
+        check_amount(session.get(Location, row.location_id), "plan_id", plan.price_cents)
     return await _command(rt, subscription_id, "plan_id", lambda: commands.change_plan(rt.temporal, subscription_id, body.plan_id))
 
 
-@router.post("/subscriptions/{subscription_id}/pay-now", response_model=CommandOut, dependencies=[Depends(money_key)])
-async def pay_now(subscription_id: str, rt: Runtime = Depends(runtime)) -> CommandOut:
+@router.post(
+    "/subscriptions/{subscription_id}/pay-now", response_model=CommandOut, dependencies=[Depends(money_key)],
+    responses=refusals(conflict="nothing is open to pay now, or " + FINISHED),
+)
+async def pay_now(subscription_id: PathId, rt: Runtime = Depends(runtime)) -> CommandOut:
     """Charge every open invoice of the subscription now (after a card fix, or at the client's wish)."""
     return await _command(rt, subscription_id, "status", lambda: commands.pay_now(rt.temporal, subscription_id))
 
 
 @router.post(
-    "/subscriptions/{subscription_id}/redemptions", status_code=201, response_model=RedemptionOut, dependencies=[Depends(idempotency_key)]
+    "/subscriptions/{subscription_id}/redemptions", status_code=201, response_model=RedemptionOut, dependencies=[Depends(idempotency_key)],
+    responses=refusals(
+        refused="the subscription's plan includes no such service",
+        conflict="the service was already redeemed as often as the plan includes it this term, or " + FINISHED,
+    ),
 )
-def redeem_service(subscription_id: str, body: RedemptionIn, rt: Runtime = Depends(runtime)) -> ServiceRedemption:
+def redeem_service(subscription_id: PathId, body: RedemptionIn, rt: Runtime = Depends(runtime)) -> ServiceRedemption:
     """Record a plan service the clinic delivered, at its retail value (early-cancellation settlement
     charges redeemed value under the `charge_redeemed` policy)."""
     with session_scope(rt.engine) as session:

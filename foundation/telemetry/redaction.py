@@ -22,6 +22,11 @@ PAN_PATTERN = re.compile(r"(?<![\d])\d(?:[ -]?\d){12,18}(?![\d])")
 # `Bearer <credential>` (any case), and `Authorization: <anything>` up to the end of the value.
 BEARER_PATTERN = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/=]+")
 AUTHORIZATION_PATTERN = re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)(?!bearer\b)[^\s,;\"'}]+")
+# What a database error quotes of the data: PostgreSQL's DETAIL line (`Key (email)=(dana@...)`,
+# `Failing row contains (...)`) and SQLAlchemy's `[parameters: ...]` (also hidden at the engine).
+# Each runs to the end of its line, a real newline or one escaped in a repr (`\\n`).
+DETAIL_PATTERN = re.compile(r"(DETAIL:[ \t]*)(?:(?!\\n)[^\n])*")
+PARAMETERS_PATTERN = re.compile(r"\[parameters: (?:(?!\\n)[^\n])*")
 
 MASK = "[REDACTED]"
 
@@ -32,11 +37,14 @@ def _mask_pan(match: re.Match[str]) -> str:
 
 
 def redact(text: str) -> str:
-    """`text` with card-number-like digit runs reduced to their last four and bearer tokens masked."""
+    """`text` with card-number-like digit runs reduced to their last four, bearer tokens masked, and
+    the row values and statement parameters a database error quotes masked."""
     if not text:
         return text
     text = PAN_PATTERN.sub(_mask_pan, text)
     text = BEARER_PATTERN.sub(lambda m: f"{m.group(1)} {MASK}", text)
+    text = DETAIL_PATTERN.sub(lambda m: f"{m.group(1)}{MASK} (row values)", text)
+    text = PARAMETERS_PATTERN.sub(f"[parameters: {MASK}]", text)
     return AUTHORIZATION_PATTERN.sub(lambda m: f"{m.group(1)}{MASK}", text)
 
 
