@@ -28,9 +28,8 @@ from sqlalchemy import ColumnElement, Engine, Row, Select, bindparam, func, sele
 from sqlmodel import Session
 from temporalio.exceptions import ApplicationError
 
-from activities.cards import card_expired_on, network_refusal
 from activities.approvals import book_approval
-from activities.gateways import GatewayDirectory
+from activities.cards import card_expired_on, network_refusal
 from activities.heartbeat import heartbeating
 from activities.invoice_compensation import GiveBack
 from foundation.contracts import ChargeOutcome
@@ -43,6 +42,7 @@ from foundation.ids import (
 )
 from foundation.statuses import ChargeResult, InvoiceStatus, NotCharged, PaymentStatus
 from foundation.telemetry import counters, log_context
+from gravity.directory import GatewayDirectory
 from gravity.errors import PermanentGravityError
 from gravity.results import DeclineClass, Outcome, TransactionResult
 from models.billing import Invoice, Payment

@@ -16,9 +16,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.exceptions import ApplicationError
 
-from activities.cards import card_expired_on
 from activities.approvals import book_approval
-from activities.gateways import GatewayDirectory
+from activities.cards import card_expired_on
 from activities.heartbeat import heartbeating
 from activities.invoice_compensation import GiveBack
 from foundation.contracts import DepositOutcome, GiveBackOutcome
@@ -34,6 +33,7 @@ from foundation.ids import (
 )
 from foundation.statuses import PaymentResult, PaymentStatus
 from foundation.telemetry import counters
+from gravity.directory import GatewayDirectory
 from gravity.errors import PermanentGravityError
 from gravity.results import Outcome, TransactionResult
 from models.billing import Deposit, Payment, Refund

@@ -18,7 +18,6 @@ from sqlmodel import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.gateways import GatewayDirectory
 from activities.refunds import Refunder, RefundOutcome
 from foundation.contracts import CompensationPlan, CompensationStep, GiveBackOutcome
 from foundation.ids import (
@@ -31,6 +30,7 @@ from foundation.ids import (
 )
 from foundation.statuses import DepositStatus, InvoiceStatus, PaymentStatus, RefundStatus
 from gravity.client import GravityClient
+from gravity.directory import GatewayDirectory
 from gravity.errors import VoidNotPossible
 from gravity.results import TransactionResult
 from models.billing import CreditApplication, Deposit, Payment, Refund

@@ -20,7 +20,6 @@ from temporalio import activity
 
 from activities.card_charges import CardCollector
 from activities.deposits import DepositTaker
-from activities.gateways import GatewayDirectory
 from activities.invoice_compensation import GiveBack
 from activities.terminal import TerminalActivities, gateway_result
 from foundation.contracts import JanitorInput, JanitorReport, ReconciliationInput, ReconciliationReport, TerminalRecord
@@ -32,6 +31,7 @@ from foundation.ids import (
     reconciliation_difference_event_key,
 )
 from foundation.statuses import PaymentStatus, RefundStatus
+from gravity.directory import GatewayDirectory
 from gravity.errors import GravityError
 from gravity.results import TransactionResult
 from models.billing import Payment, Refund

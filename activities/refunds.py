@@ -13,12 +13,12 @@ from sqlalchemy import Engine
 from sqlmodel import select
 from temporalio.exceptions import ApplicationError
 
-from activities.gateways import GatewayDirectory
 from activities.heartbeat import heartbeating
 from foundation.ids import external_id
 from foundation.statuses import RefundStatus
 from foundation.telemetry import counters
 from gravity.client import GravityClient
+from gravity.directory import GatewayDirectory
 from gravity.errors import PermanentGravityError
 from gravity.results import TransactionResult
 from models.billing import Payment, Refund

@@ -23,8 +23,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.card_charges import CardCollector
 from activities.cards import card_expired_on
-from activities.gateways import GatewayDirectory
 from activities.refunds import Refunder
+from foundation.contracts import CancelInput, CancelOutcome, CardChange, PlanChangeInput, PlanChangeOutcome, PlanTerms
 from foundation.ids import (
     card_changed_event_key,
     external_id,
@@ -45,7 +45,7 @@ from foundation.ids import (
     subscription_stream,
 )
 from foundation.statuses import InvoiceStatus, PaymentStatus, RefundStatus, SubscriptionStatus
-from foundation.contracts import CancelInput, CancelOutcome, CardChange, PlanChangeInput, PlanChangeOutcome, PlanTerms
+from gravity.directory import GatewayDirectory
 from models.billing import CreditApplication, Deposit, Invoice, Payment, Refund
 from models.clinic import Location, SavedCard
 from models.db import session_scope

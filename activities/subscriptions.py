@@ -19,10 +19,10 @@ from temporalio import activity
 
 from activities.card_charges import CardCollector, CardOnFile, ChargeSite, Prepared, charge_site_query, site_of
 from activities.cards import card_expired_on
-from activities.gateways import GatewayDirectory
 from foundation.contracts import ChargeAsked, ChargeOutcome, ChargeRequest, StatusChange
 from foundation.ids import card_expiring_event_key, charge_key, invoice_id_for_cycle, invoice_retry_key, subscription_stream
 from foundation.statuses import ChargeResult, DepositStatus, InvoiceStatus, SubscriptionStatus
+from gravity.directory import GatewayDirectory
 from models.billing import Deposit
 from models.db import session_scope
 from models.invoicing import LineSpec, apply_client_credit, ensure_cycle_invoice, open_balance

@@ -18,7 +18,6 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.approvals import book_approval
-from activities.gateways import GatewayDirectory
 from activities.invoice_compensation import GiveBack
 from foundation.contracts import GatewayResult, TerminalClose, TerminalOutcome, TerminalPaymentInput, TerminalPrepared, TerminalRecord
 from foundation.ids import (
@@ -37,6 +36,7 @@ from foundation.ids import (
 )
 from foundation.statuses import InvoiceStatus, PaymentResult, PaymentStatus
 from foundation.telemetry import counters
+from gravity.directory import GatewayDirectory
 from gravity.errors import DeviceBusy, NotFound, PermanentGravityError
 from gravity.results import Outcome, TransactionResult
 from models.billing import Invoice, Payment

@@ -20,10 +20,10 @@ from temporalio.client import Client
 from api.deps import Runtime, require_token
 from api.errors import install_error_handlers
 from api.idempotency import IdempotencyMiddleware
-from activities.gateways import GatewayDirectory
 from api.routes import cards, clients, events, health, invoices, locations, payments, pets, plans, subscriptions
 from foundation.settings import SANDBOX_TOKEN, Settings
 from foundation.telemetry import Telemetry, setup_telemetry
+from gravity.directory import GatewayDirectory
 from operations.events import DeliveryLoop
 
 PROTECTED = (locations, clients, pets, cards, plans, subscriptions, invoices, events)

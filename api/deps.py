@@ -11,9 +11,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from activities.gateways import GatewayDirectory
 from api.errors import invalid, unauthorized
 from foundation.settings import Settings
+from gravity.directory import GatewayDirectory
 
 bearer_scheme = HTTPBearer(
     auto_error=False,

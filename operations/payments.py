@@ -24,7 +24,6 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.deposits import DepositRefused, card_deposit_refusal, deposit_outcome, refundable_deposit
-from activities.gateways import GatewayDirectory
 from activities.terminal import gateway_result, request_refusal
 from foundation.contracts import (
     CardDepositRequest,
@@ -51,6 +50,7 @@ from foundation.ids import (
     void_attempt_key,
 )
 from foundation.statuses import InvoiceStatus, PaymentResult, PaymentStatus, RefundResultStatus
+from gravity.directory import GatewayDirectory
 from gravity.errors import GravityError
 from gravity.postback import parse_postback, verify
 from models.billing import Deposit, Invoice, Payment

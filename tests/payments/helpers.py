@@ -17,9 +17,9 @@ from sqlmodel import Session, select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.gateways import GatewayDirectory
 from foundation.contracts import DepositOutcome, RefundResult, TerminalTiming, TerminalView
 from foundation.settings import SANDBOX_OID
+from gravity.directory import GatewayDirectory
 from gravity.sandbox.control import SandboxControl
 from models.billing import Invoice, Payment, Refund
 from operations.payments import (

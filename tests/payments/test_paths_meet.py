@@ -19,11 +19,11 @@ from sqlmodel import Session, select
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.gateways import GatewayDirectory
 from activities.subscription_commands import SubscriptionCommandActivities
 from activities.subscriptions import SubscriptionActivities
 from bench.charge_cost import first_attempt
 from foundation.contracts import CancelInput, ChargeOutcome, ChargeRequest, SubscriptionInput
+from gravity.directory import GatewayDirectory
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.billing import Deposit, Payment

@@ -15,11 +15,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
-from activities.gateways import GatewayDirectory
 from activities.subscription_commands import SubscriptionCommandActivities
 from foundation.contracts import CancelRequest, PlanChange, PlanChangeInput
 from foundation.converter import data_converter
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
+from gravity.directory import GatewayDirectory
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.billing import Deposit, Invoice, Refund
