@@ -10,7 +10,7 @@ import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date
 from typing import ParamSpec, TypeVar
 
 import pendulum
@@ -22,8 +22,14 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.card_charges import CardCollector
-from activities.cards import card_expired_on
 from activities.refunds import Refunder
+from books.attempts import lock_invoice
+from books.cards import card_expired_on
+from books.credit import return_credit_application
+from books.invoices import LineSpec, create_counter_invoice
+from books.ledger import post
+from books.refunds import refundable_cents, start_refund
+from books.voiding import void_invoice, write_off_unpaid
 from foundation.contracts import CancelInput, CancelOutcome, CardChange, PlanChangeInput, PlanChangeOutcome, PlanTerms
 from foundation.ids import (
     card_changed_event_key,
@@ -49,11 +55,9 @@ from gravity.directory import GatewayDirectory
 from models.billing import CreditApplication, Deposit, Invoice, Payment, Refund
 from models.clinic import Location, SavedCard
 from models.db import session_scope
-from models.invoicing import LineSpec, create_counter_invoice, lock_invoice, return_credit_application, void_invoice, write_off_unpaid
-from models.ledger import Account, post
+from models.ledger import Account
 from models.outbox import emit
 from models.plans import HealthPlan, terms_of
-from models.refunds import refundable_cents, start_refund
 from models.subscriptions import ServiceRedemption, Subscription
 from workflows import proration
 

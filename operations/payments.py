@@ -23,8 +23,11 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.deposits import DepositRefused, card_deposit_refusal, deposit_outcome, refundable_deposit
 from activities.terminal import gateway_result, request_refusal
+from books.credit import credit_of
+from books.deposits import DepositRefused, card_deposit_refusal, deposit_outcome, refundable_deposit
+from books.invoices import LineSpec, create_counter_invoice
+from books.refunds import deposit_refund_refusal, refundable_cents
 from foundation.contracts import (
     CardDepositRequest,
     DepositOutcome,
@@ -55,9 +58,7 @@ from gravity.errors import GravityError
 from gravity.postback import parse_postback, verify
 from models.billing import Deposit, Invoice, Payment
 from models.db import session_scope
-from models.invoicing import LineSpec, create_counter_invoice
 from models.ledger import Account
-from models.refunds import credit_of, deposit_refund_refusal, refundable_cents
 from workflows.card_deposit import CardDepositWorkflow
 from workflows.invoice_cancellation import InvoiceCancellationWorkflow
 from workflows.refund import RefundWorkflow

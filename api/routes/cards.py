@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from activities.cards import card_expired_on
 from api.deps import Runtime, idempotency_key, runtime
 from api.errors import ERRORS, conflict, refused
 from api.routes.clients import get_client
+from books.cards import card_expired_on
 from foundation.ids import new_id
 from models.clinic import Location, SavedCard
 

@@ -130,7 +130,7 @@ def assert_books_match(engine: Engine, sandbox: SandboxControl) -> None:
 
 def assert_clearing_matches_gateway(engine: Engine, sandbox: SandboxControl) -> None:
     """The gateway_clearing account holds exactly the money Gravity holds for us, to the cent."""
-    from models.ledger import account_balances
+    from books.ledger import account_balances
 
     held = 0
     for row in sandbox.transactions():

@@ -4,7 +4,7 @@ location's recurring-payment setting, and refused commands changing nothing."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pendulum
 import pytest
