@@ -17,12 +17,12 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.gateways import GatewayDirectory
 from activities.registry import WORKFLOWS, bound_activities
 from cli.errors import handles_errors
 from foundation.converter import data_converter
 from foundation.settings import get_settings
 from foundation.telemetry import Telemetry, configure_logging, current_telemetry, setup_telemetry
+from gravity.directory import GatewayDirectory
 from models.db import get_engine
 from operations.schedules import ensure_schedules
 from stack.embedded import EmbeddedStack, load_settings, redact_url

@@ -1,4 +1,5 @@
-"""Deposits (prepayments that become client credit) taken from a saved card, and their refunds.
+"""Deposits (prepayments that become client credit) taken from a saved card, and their refunds:
+the Gravity calls between the bookkeeping steps of `books.deposits`.
 
 Same exactly-once shape as `card_charges`: the payment row (purpose "deposit", no invoice) is
 committed before Gravity is called; a retry looks the external id up before it would send again.
@@ -11,16 +12,16 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-import pendulum
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import select
 from temporalio.exceptions import ApplicationError
 
-from activities.cards import card_expired_on
-from activities.approvals import book_approval
-from activities.gateways import GatewayDirectory
 from activities.heartbeat import heartbeating
+from activities.incidents import unbookable_approvals
 from activities.invoice_compensation import GiveBack
+from books.answers import book_approval
+from books.attempts import close_attempt, find_attempt, lock_payment, record_declined
+from books.deposits import DepositRefused, card_deposit_refusal, deposit_outcome, record_deposit, refundable_deposit, start_deposit_attempt
 from foundation.contracts import DepositOutcome, GiveBackOutcome
 from foundation.ids import (
     card_deposit_key,
@@ -32,19 +33,15 @@ from foundation.ids import (
     refund_attempt_key,
     void_attempt_key,
 )
-from foundation.statuses import PaymentResult, PaymentStatus
+from foundation.statuses import PaymentStatus
 from foundation.telemetry import counters
+from gravity.directory import GatewayDirectory
 from gravity.errors import PermanentGravityError
 from gravity.results import Outcome, TransactionResult
-from models.billing import Deposit, Payment, Refund
+from models.billing import Refund
 from models.clinic import Client, Location, SavedCard
 from models.db import session_scope
-from models.invoicing import close_attempt, record_declined, record_deposit, start_deposit_attempt
 from models.outbox import emit
-
-
-class DepositRefused(ValueError):
-    """A deposit or deposit refund that cannot be made; nothing was written or sent."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +75,7 @@ class DepositTaker:
         except PermanentGravityError as error:
             await asyncio.to_thread(self._close_refused, ready.payment_id, str(error))  # nothing was taken
             raise ApplicationError(f"Gravity refused the deposit charge: {error}", type="GravityPermanent", non_retryable=True) from None
-        outcome = await asyncio.to_thread(self._record, ready.payment_id, result)
+        outcome = await asyncio.to_thread(self.record, ready.payment_id, result)
         counters().charge(
             outcome=result.outcome.value,
             attempt=1,
@@ -90,13 +87,13 @@ class DepositTaker:
 
     def _close_refused(self, payment_id: str, message: str) -> None:
         with session_scope(self._engine) as session:
-            payment = session.exec(select(Payment).where(Payment.id == payment_id).with_for_update()).one()
+            payment = lock_payment(session, payment_id)
             close_attempt(session, payment, status=PaymentStatus.FAILED, message=f"refused by Gravity: {message}")
 
     def _prepare(self, client_id: str, card_id: str, amount_cents: int, request_key: str) -> _Ready:
         attempt_key = card_deposit_key(client_id, request_key)
         with session_scope(self._engine) as session:
-            existing = session.exec(select(Payment).where(Payment.attempt_key == attempt_key)).first()
+            existing = find_attempt(session, attempt_key)
             if existing is not None and existing.status in (PaymentStatus.APPROVED, PaymentStatus.DECLINED):
                 return _Ready(existing.id, existing.external_transaction_id, existing.amount_cents, "", "", False, deposit_outcome(session, existing))
             if existing is not None:
@@ -120,12 +117,14 @@ class DepositTaker:
             )
             return _Ready(payment.id, payment.external_transaction_id, payment.amount_cents, card.gravity_ref, location.gravity_oid, fresh)
 
-    def _record(self, payment_id: str, result: TransactionResult) -> DepositOutcome:
-        with session_scope(self._engine) as session:
-            payment = session.exec(select(Payment).where(Payment.id == payment_id).with_for_update()).one()
+    def record(self, payment_id: str, result: TransactionResult) -> DepositOutcome:
+        """Book Gravity's answer to a deposit charge (blocking: run it in a thread); the janitor
+        books what it finds the same way."""
+        with session_scope(self._engine) as session, unbookable_approvals():
+            payment = lock_payment(session, payment_id)
             stream = client_stream(payment.client_id)
             if result.outcome in (Outcome.APPROVED, Outcome.PARTIAL):
-                book_approval(session, payment, result)
+                book_approval(session, payment, result, facts=result.facts())
                 record_deposit(session, payment)
             else:
                 reason = str(result.decline_reason.value) if result.decline_reason else None
@@ -150,53 +149,3 @@ class DepositTaker:
                 # An earlier try already reserved the credit (so none looks unused now): finish that one.
                 return started.payment_id, started.amount_cents
             return refundable_deposit(session, deposit_id)
-
-
-def card_deposit_refusal(session: Session, *, client_id: str, card_id: str, amount_cents: int) -> str | None:
-    """Why a deposit cannot be charged to this card now (None: it can); checked by the service layer
-    before the workflow starts and again just before the payment row is written."""
-    client = session.get(Client, client_id)
-    if client is None:
-        return f"unknown client {client_id}"
-    if amount_cents <= 0:
-        return "a deposit needs an amount greater than zero"
-    card = session.get(SavedCard, card_id)
-    if card is None or card.client_id != client_id:
-        return f"unknown card {card_id} for client {client_id}"
-    if card.disabled:
-        return f"card {card_id} is disabled"
-    location = session.get(Location, client.location_id)
-    assert location is not None
-    if not location.allow_recurring_gravity:
-        return f"location {location.id} does not allow Gravity payment for recurring payments"
-    today = pendulum.now(location.timezone).date()
-    if card_expired_on(card.exp_month, card.exp_year, today):
-        return f"card {card_id} expired {card.exp_month:02d}/{card.exp_year}"
-    return None
-
-
-def refundable_deposit(session: Session, deposit_id: str) -> tuple[str, int]:
-    """(payment id, cents) of what is left of a deposit to give back to its card; raises
-    `DepositRefused` when there is nothing (or it was no card payment)."""
-    deposit = session.get(Deposit, deposit_id)
-    if deposit is None:
-        raise DepositRefused(f"unknown deposit {deposit_id}")
-    if deposit.payment_id is None:
-        raise DepositRefused(f"deposit {deposit_id} was not paid by card (it is a credit note); nothing to refund to a card")
-    payment = session.get(Payment, deposit.payment_id)
-    assert payment is not None
-    refundable = payment.approved_cents - payment.refunded_cents if payment.status == PaymentStatus.APPROVED else 0
-    amount = min(deposit.remaining_cents, refundable)
-    if amount <= 0:
-        raise DepositRefused(f"deposit {deposit_id} has no unused credit left to refund")
-    return payment.id, amount
-
-
-def deposit_outcome(session: Session, payment: Payment) -> DepositOutcome:
-    """A deposit payment's answer as the books hold it."""
-    deposit = session.exec(select(Deposit).where(Deposit.payment_id == payment.id)).first()
-    if payment.status == PaymentStatus.APPROVED:
-        status: str = PaymentResult.APPROVED if payment.approved_cents >= payment.amount_cents else PaymentResult.PARTIAL
-    else:
-        status = payment.status
-    return DepositOutcome(payment.id, status, payment.approved_cents, deposit.id if deposit else None, payment.result_message or "")

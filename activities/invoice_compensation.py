@@ -18,8 +18,11 @@ from sqlmodel import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.gateways import GatewayDirectory
 from activities.refunds import Refunder, RefundOutcome
+from books.attempts import lock_invoice
+from books.credit import credit_returned, return_credit_application
+from books.refunds import RefundRefused, lock_refund, record_refund_failed, refundable_cents, unapply_from_invoice
+from books.voiding import void_invoice
 from foundation.contracts import CompensationPlan, CompensationStep, GiveBackOutcome
 from foundation.ids import (
     event_stream,
@@ -31,13 +34,12 @@ from foundation.ids import (
 )
 from foundation.statuses import DepositStatus, InvoiceStatus, PaymentStatus, RefundStatus
 from gravity.client import GravityClient
+from gravity.directory import GatewayDirectory
 from gravity.errors import VoidNotPossible
 from gravity.results import TransactionResult
 from models.billing import CreditApplication, Deposit, Payment, Refund
 from models.db import session_scope
-from models.invoicing import credit_returned, lock_invoice, return_credit_application, void_invoice
 from models.outbox import emit
-from models.refunds import RefundRefused, record_refund_failed, refundable_cents, unapply_from_invoice
 
 
 class _VoidRefused(Exception):
@@ -47,9 +49,9 @@ class _VoidRefused(Exception):
 class _VoidFirstRefunder(Refunder):
     """A `Refunder` that reports a refused void distinctly instead of as a permanent failure."""
 
-    async def _send(self, gateway: GravityClient, kind: str, sale_id: str | None, refund: Refund, *, look_up_first: bool) -> TransactionResult:
+    async def send(self, gateway: GravityClient, kind: str, sale_id: str | None, refund: Refund, *, look_up_first: bool) -> TransactionResult:
         try:
-            return await super()._send(gateway, kind, sale_id, refund, look_up_first=look_up_first)
+            return await super().send(gateway, kind, sale_id, refund, look_up_first=look_up_first)
         except VoidNotPossible as error:
             if kind != "void":
                 raise
@@ -159,7 +161,7 @@ class GiveBack:
         if refund_id is None:
             return
         with session_scope(self._engine) as session:
-            refund = session.exec(select(Refund).where(Refund.id == refund_id).with_for_update()).one()
+            refund = lock_refund(session, refund_id)
             unapply_from_invoice(session, refund)
 
 

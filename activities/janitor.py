@@ -15,14 +15,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import Engine, or_
-from sqlmodel import Session, select
+from sqlmodel import select
 from temporalio import activity
 
 from activities.card_charges import CardCollector
 from activities.deposits import DepositTaker
-from activities.gateways import GatewayDirectory
 from activities.invoice_compensation import GiveBack
 from activities.terminal import TerminalActivities, gateway_result
+from books.attempts import close_attempt, lock_payment
+from books.refunds import lock_refund, record_refund_done, record_refund_failed
 from foundation.contracts import JanitorInput, JanitorReport, ReconciliationInput, ReconciliationReport, TerminalRecord
 from foundation.ids import (
     RECONCILIATION_STREAM,
@@ -32,14 +33,13 @@ from foundation.ids import (
     reconciliation_difference_event_key,
 )
 from foundation.statuses import PaymentStatus, RefundStatus
+from gravity.directory import GatewayDirectory
 from gravity.errors import GravityError
 from gravity.results import TransactionResult
 from models.billing import Payment, Refund
 from models.clinic import Location
 from models.db import session_scope
-from models.invoicing import close_attempt
 from models.outbox import emit
-from models.refunds import record_refund_done, record_refund_failed
 
 
 @dataclass(frozen=True)
@@ -120,9 +120,9 @@ class JanitorActivities:
             await self._terminal.record_terminal_result(TerminalRecord(item.id, gateway_result(found)))
             return "booked"
         if item.purpose == "deposit":
-            await asyncio.to_thread(self._deposits._record, item.id, found)
+            await asyncio.to_thread(self._deposits.record, item.id, found)
             return "booked"
-        _, booking = await asyncio.to_thread(self._collector._record, item.id, found, await asyncio.to_thread(self._stream_of, item.id))
+        _, booking = await asyncio.to_thread(self._collector.record, item.id, found, await asyncio.to_thread(self._stream_of, item.id))
         if booking.returning:
             await self._give_back.return_excess(item.id)
         return "booked"
@@ -135,7 +135,7 @@ class JanitorActivities:
 
     def _close_unsent(self, payment_id: str) -> None:
         with session_scope(self._engine) as session:
-            payment = session.exec(select(Payment).where(Payment.id == payment_id).with_for_update()).one()
+            payment = lock_payment(session, payment_id)
             close_attempt(session, payment, status=PaymentStatus.FAILED, message="not sent: Gravity never saw this attempt (closed by the janitor)")
             emit(session, type="payment.closed_unsent", stream=_stream(payment),
                  payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "external_transaction_id": payment.external_transaction_id},
@@ -143,7 +143,7 @@ class JanitorActivities:
 
     def _resolve_refund(self, refund_id: str, found: TransactionResult | None) -> str:
         with session_scope(self._engine) as session:
-            refund = session.exec(select(Refund).where(Refund.id == refund_id).with_for_update()).one()
+            refund = lock_refund(session, refund_id)
             if found is not None and found.approved:
                 record_refund_done(session, refund, unique_trans_id=found.unique_trans_id)
                 return "refunds_done"

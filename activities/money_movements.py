@@ -14,13 +14,14 @@ from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.deposits import DepositRefused, DepositTaker
-from activities.gateways import GatewayDirectory
+from activities.deposits import DepositTaker
 from activities.invoice_compensation import GiveBack
+from books.deposits import DepositRefused
+from books.refunds import RefundRefused
 from foundation.contracts import CardDepositRequest, DepositOutcome, GiveBackOutcome, RefundRequest, RefundResult
 from foundation.ids import attempt_payment_id, card_deposit_key, customer_refund_key
 from foundation.statuses import PaymentResult, RefundResultStatus
-from models.refunds import RefundRefused
+from gravity.directory import GatewayDirectory
 
 REFUSALS = ("InvalidCommand", "NotFound")
 

@@ -10,21 +10,20 @@ import asyncio
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
-from sqlmodel import select
 from temporalio.exceptions import ApplicationError
 
-from activities.gateways import GatewayDirectory
 from activities.heartbeat import heartbeating
+from books.refunds import RefundRefused, lock_refund, record_refund_done, record_refund_failed, start_refund
 from foundation.ids import external_id
 from foundation.statuses import RefundStatus
 from foundation.telemetry import counters
 from gravity.client import GravityClient
+from gravity.directory import GatewayDirectory
 from gravity.errors import PermanentGravityError
 from gravity.results import TransactionResult
 from models.billing import Payment, Refund
 from models.clinic import Location
 from models.db import session_scope
-from models.refunds import RefundRefused, record_refund_done, record_refund_failed, start_refund
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ class Refunder:
                 return RefundOutcome(refund.id, refund.kind, refund.status, refund.amount_cents, refund.reason)
             gateway = self._gateways.for_oid(oid)
             try:
-                result = await self._send(gateway, kind, sale_id, refund, look_up_first=not fresh)
+                result = await self.send(gateway, kind, sale_id, refund, look_up_first=not fresh)
             except PermanentGravityError as error:
                 await asyncio.to_thread(self._fail, refund.id, str(error))
                 raise ApplicationError(f"Gravity refused the {kind}: {error}", type="GravityPermanent", non_retryable=True) from None
@@ -79,7 +78,7 @@ class Refunder:
         except RefundRefused as error:
             raise ApplicationError(str(error), type="InvalidCommand", non_retryable=True) from None
 
-    async def _send(self, gateway: GravityClient, kind: str, sale_id: str | None, refund: Refund, *, look_up_first: bool) -> TransactionResult:
+    async def send(self, gateway: GravityClient, kind: str, sale_id: str | None, refund: Refund, *, look_up_first: bool) -> TransactionResult:
         if sale_id is None:
             raise ApplicationError("the payment has no Gravity transaction to give back", type="InvalidCommand", non_retryable=True)
         if kind == "void":
@@ -90,7 +89,7 @@ class Refunder:
 
     def _record(self, refund_id: str, result: TransactionResult) -> RefundOutcome:
         with session_scope(self._engine) as session:
-            refund = session.exec(select(Refund).where(Refund.id == refund_id).with_for_update()).one()
+            refund = lock_refund(session, refund_id)
             if result.approved:
                 record_refund_done(session, refund, unique_trans_id=result.unique_trans_id)
             else:
@@ -101,5 +100,5 @@ class Refunder:
 
     def _fail(self, refund_id: str, message: str) -> None:
         with session_scope(self._engine) as session:
-            refund = session.exec(select(Refund).where(Refund.id == refund_id).with_for_update()).one()
+            refund = lock_refund(session, refund_id)
             record_refund_failed(session, refund, message=message)

@@ -15,13 +15,13 @@ from typing import Any
 from sqlalchemy import Engine
 from temporalio import activity, workflow
 
-from activities.gateways import GatewayDirectory
 from activities.invoice_compensation import InvoiceCompensationActivities
 from activities.janitor import JanitorActivities
 from activities.money_movements import MoneyMovementActivities
 from activities.subscription_commands import SubscriptionCommandActivities
 from activities.subscriptions import SubscriptionActivities
 from activities.terminal import TerminalActivities
+from gravity.directory import GatewayDirectory
 from workflows.card_deposit import CardDepositWorkflow
 from workflows.charging_enabled import ChargingEnabledWorkflow
 from workflows.invoice_cancellation import InvoiceCancellationWorkflow

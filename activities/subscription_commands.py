@@ -10,7 +10,6 @@ import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
 from typing import ParamSpec, TypeVar
 
 import pendulum
@@ -22,38 +21,34 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.card_charges import CardCollector
-from activities.cards import card_expired_on
-from activities.gateways import GatewayDirectory
 from activities.refunds import Refunder
+from books.cards import card_expired_on
+from books.settlements import (
+    paid_for_period,
+    proration_credit,
+    proration_invoice,
+    reserve_settlement_refunds,
+    settlement_invoice,
+    settlement_refunds,
+    void_unpaid,
+)
+from foundation.contracts import CancelInput, CancelOutcome, CardChange, PlanChangeInput, PlanChangeOutcome, PlanTerms
 from foundation.ids import (
     card_changed_event_key,
-    external_id,
-    invoice_id_for,
     plan_changed_event_key,
     proration_charge_key,
-    proration_credit_deposit_id,
-    proration_credit_reference,
-    proration_invoice_key,
     settlement_charge_key,
-    settlement_credit_deposit_id,
-    settlement_credit_reference,
     settlement_failed_event_key,
-    settlement_invoice_key,
-    settlement_refund_key,
-    settlement_refund_prefix,
     subscription_cancelled_event_key,
     subscription_stream,
 )
-from foundation.statuses import InvoiceStatus, PaymentStatus, RefundStatus, SubscriptionStatus
-from foundation.contracts import CancelInput, CancelOutcome, CardChange, PlanChangeInput, PlanChangeOutcome, PlanTerms
-from models.billing import CreditApplication, Deposit, Invoice, Payment, Refund
+from foundation.statuses import PaymentStatus, RefundStatus, SubscriptionStatus
+from gravity.directory import GatewayDirectory
+from models.billing import Payment
 from models.clinic import Location, SavedCard
 from models.db import session_scope
-from models.invoicing import LineSpec, create_counter_invoice, lock_invoice, return_credit_application, void_invoice, write_off_unpaid
-from models.ledger import Account, post
 from models.outbox import emit
 from models.plans import HealthPlan, terms_of
-from models.refunds import refundable_cents, start_refund
 from models.subscriptions import ServiceRedemption, Subscription
 from workflows import proration
 
@@ -176,17 +171,17 @@ class SubscriptionCommandActivities:
             sub = _locked_subscription(session, request.subscription_id)
             location = session.get(Location, sub.location_id)
             assert location is not None
-            voided = [_void_unpaid(session, invoice_id, "subscription cancelled") for invoice_id in request.open_invoice_ids]
-            refunds = _settlement_refunds(session, sub.id)
+            voided = [void_unpaid(session, invoice_id, "subscription cancelled") for invoice_id in request.open_invoice_ids]
+            refunds = settlement_refunds(session, sub.id)
             if refunds:  # a retry: the settlement was decided and reserved by the first try
                 settlement = proration.Settlement(proration.REFUND, sum(r.amount_cents for r in refunds), "decided earlier")
             else:
                 settlement = self._settlement(session, sub, request, location.timezone)
             settlement_invoice_id = None
             if settlement.kind == proration.CHARGE and settlement.amount_cents > 0:
-                settlement_invoice_id = _settlement_invoice(session, sub, settlement.amount_cents, settlement.reason)
+                settlement_invoice_id = settlement_invoice(session, sub, settlement.amount_cents, settlement.reason)
             if settlement.kind == proration.REFUND and not refunds:
-                refunds = _reserve_settlement_refunds(session, sub, request.period_start, settlement.amount_cents)
+                refunds = reserve_settlement_refunds(session, sub, request.period_start, settlement.amount_cents)
             _mark_cancelled(session, sub, request, settlement)
             return voided, settlement, settlement_invoice_id, [(r.payment_id, r.amount_cents, r.attempt_key) for r in refunds]
 
@@ -206,7 +201,7 @@ class SubscriptionCommandActivities:
         redeemed = session.exec(
             select(func.coalesce(func.sum(ServiceRedemption.retail_cents), 0)).where(ServiceRedemption.subscription_id == sub.id)
         ).one()
-        current_paid = _paid_for_period(session, sub.id, request.period_start)
+        current_paid = paid_for_period(session, sub.id, request.period_start)
         cancel_day = pendulum.instance(request.cancel_at).in_timezone(tz).date()
         cancel_day = min(max(cancel_day, request.period_start), request.period_end)
         with policy_refusals("cannot settle the cancellation"):
@@ -265,9 +260,9 @@ class SubscriptionCommandActivities:
             session.add(sub)
             invoice_id = None
             if result is not None and result.net_cents > 0:
-                invoice_id = _proration_invoice(session, sub, request, result.net_cents)
+                invoice_id = proration_invoice(session, sub, request, result.net_cents)
             elif result is not None and result.net_cents < 0:
-                _proration_credit(session, sub, request, -result.net_cents)
+                proration_credit(session, sub, request, -result.net_cents)
             emit(
                 session,
                 type="subscription.plan_changed",
@@ -312,24 +307,6 @@ def _live_subscription(session: Session, subscription_id: str) -> Subscription:
     return sub
 
 
-def _void_unpaid(session: Session, invoice_id: str, reason: str) -> str | None:
-    """Void a still-open cycle invoice of a cancelled subscription: applied client credit goes
-    back to its deposit, then the invoice is voided with its issue posting reversed. An invoice a
-    card already paid part of keeps that part (it was service delivered) and only its unpaid
-    remainder is written off."""
-    invoice = lock_invoice(session, invoice_id)
-    if invoice is None or invoice.status != InvoiceStatus.OPEN:
-        return None
-    for application in session.exec(select(CreditApplication).where(CreditApplication.invoice_id == invoice.id)).all():
-        assert application.id is not None
-        return_credit_application(session, application.id)
-    if invoice.paid_cents == 0:
-        void_invoice(session, invoice, reason=reason)
-        return invoice.id
-    write_off_unpaid(session, invoice, reason=reason)
-    return invoice.id
-
-
 def _mark_cancelled(session: Session, sub: Subscription, request: CancelInput, settlement: proration.Settlement) -> None:
     sub.status = SubscriptionStatus.CANCELLED
     sub.cancelled_at = sub.cancelled_at or request.cancel_at
@@ -340,114 +317,4 @@ def _mark_cancelled(session: Session, sub: Subscription, request: CancelInput, s
         stream=subscription_stream(sub.id),
         payload={"reason": request.reason, "settlement": settlement.kind, "settlement_cents": settlement.amount_cents},
         dedupe_key=subscription_cancelled_event_key(sub.id),
-    )
-
-
-def _settlement_refunds(session: Session, subscription_id: str) -> list[Refund]:
-    """The settlement's refund rows an earlier try reserved, if any."""
-    prefix = settlement_refund_prefix(subscription_id)
-    rows = session.exec(select(Refund).where(Refund.attempt_key.like(f"{prefix}%"))).all()  # type: ignore[attr-defined]
-    return [r for r in rows if r.attempt_key == prefix or r.attempt_key.startswith(prefix + ":")]
-
-
-def _reserve_settlement_refunds(session: Session, sub: Subscription, period_start: date | None, amount_cents: int) -> list[Refund]:
-    """Spread the settlement refund over the current period's card payments, largest first, each
-    reserved now (write before send). What cards cannot take back (the period was paid with client
-    credit) goes back to the client as credit."""
-    rows: list[Refund] = []
-    left = amount_cents
-    for index, payment in enumerate(_current_period_payments(session, sub.id, period_start)):
-        amount = min(left, refundable_cents(payment))
-        if amount <= 0:
-            continue
-        key = settlement_refund_key(sub.id, index, payment.id)
-        refund, _ = start_refund(
-            session, payment_id=payment.id, amount_cents=amount, kind="refund", attempt_key=key, external_transaction_id=external_id(key),
-            reason="early cancellation: unused part of the current period",
-        )
-        rows.append(refund)
-        left -= amount
-    if left > 0:
-        _settlement_credit(session, sub, left)
-    return rows
-
-
-def _settlement_credit(session: Session, sub: Subscription, amount_cents: int) -> None:
-    """Unused days paid with client credit go back to the client as credit."""
-    deposit_id = settlement_credit_deposit_id(sub.id)
-    if session.get(Deposit, deposit_id) is not None:
-        return
-    session.add(Deposit(id=deposit_id, client_id=sub.client_id, location_id=sub.location_id, amount_cents=amount_cents,
-                        remaining_cents=amount_cents, source="proration"))
-    session.flush()
-    post(session, reference=settlement_credit_reference(deposit_id), kind="settlement_credit", location_id=sub.location_id, client_id=sub.client_id,
-         entries=[(Account.REFUNDS, amount_cents), (Account.CLIENT_CREDIT, -amount_cents)])
-
-
-def _paid_for_period(session: Session, subscription_id: str, period_start: date) -> int:
-    total = session.exec(
-        select(func.coalesce(func.sum(Payment.approved_cents - Payment.refunded_cents), 0))
-        .join(Invoice, Invoice.id == Payment.invoice_id)
-        .where(Invoice.subscription_id == subscription_id, Invoice.period_start == period_start, Payment.status == PaymentStatus.APPROVED)
-    ).one()
-    return int(total)
-
-
-def _current_period_payments(session: Session, subscription_id: str, period_start: date | None) -> list[Payment]:
-    """The current period's approved card payments, largest first."""
-    if period_start is None:
-        return []
-    return list(session.exec(
-        select(Payment)
-        .join(Invoice, Invoice.id == Payment.invoice_id)  # type: ignore[arg-type]
-        .where(
-            Invoice.subscription_id == subscription_id,
-            Invoice.period_start == period_start,
-            Payment.status == PaymentStatus.APPROVED,
-            Payment.method != "credit",
-        )
-        .order_by(Payment.approved_cents.desc(), Payment.id)  # type: ignore[attr-defined]
-    ).all())
-
-
-def _one_off_invoice(session: Session, sub: Subscription, *, key: str, kind: str, amount_cents: int, description: str, revenue: Account) -> str:
-    """A settlement or proration invoice, created once per key, with its ledger posting."""
-    invoice_id = invoice_id_for(key)
-    if session.get(Invoice, invoice_id) is not None:
-        return invoice_id
-    create_counter_invoice(
-        session, invoice_id=invoice_id, client_id=sub.client_id, location_id=sub.location_id,
-        lines=[LineSpec(kind, description, amount_cents, revenue)], kind=kind, subscription_id=sub.id,
-    )
-    return invoice_id
-
-
-def _settlement_invoice(session: Session, sub: Subscription, amount_cents: int, reason: str) -> str:
-    return _one_off_invoice(
-        session, sub, key=settlement_invoice_key(sub.id), kind="settlement", amount_cents=amount_cents,
-        description=f"Early cancellation settlement: {reason}", revenue=Account.FEE_REVENUE,
-    )
-
-
-def _proration_invoice(session: Session, sub: Subscription, request: PlanChangeInput, amount_cents: int) -> str:
-    return _one_off_invoice(
-        session, sub, key=proration_invoice_key(sub.id, request.change_at), kind="proration", amount_cents=amount_cents,
-        description=f"Plan change {request.old_plan.plan_id} -> {request.new_plan_id}, rest of period", revenue=Account.PLAN_REVENUE,
-    )
-
-
-def _proration_credit(session: Session, sub: Subscription, request: PlanChangeInput, amount_cents: int) -> None:
-    """A downgrade's unused difference becomes client credit, applied to the next invoices."""
-    deposit_id = proration_credit_deposit_id(sub.id, request.change_at)
-    if session.get(Deposit, deposit_id) is not None:
-        return
-    session.add(Deposit(id=deposit_id, client_id=sub.client_id, location_id=sub.location_id, amount_cents=amount_cents, remaining_cents=amount_cents))
-    session.flush()
-    post(
-        session,
-        reference=proration_credit_reference(deposit_id),
-        kind="proration_credit",
-        location_id=sub.location_id,
-        client_id=sub.client_id,
-        entries=[(Account.PLAN_REVENUE, amount_cents), (Account.CLIENT_CREDIT, -amount_cents)],
     )

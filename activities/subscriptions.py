@@ -8,87 +8,26 @@ is keyed by cycle (UNIQUE), the charge attempt by (subscription, period start, a
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any
 
-import pendulum
-from sqlalchemy import Engine, Select, bindparam, case, exists, func, update
-from sqlmodel import Session, select
+from sqlalchemy import Engine
+from sqlmodel import select
 from temporalio import activity
 
-from activities.card_charges import CardCollector, CardOnFile, ChargeSite, Prepared, charge_site_query, site_of
-from activities.cards import card_expired_on
-from activities.gateways import GatewayDirectory
+from activities.card_charges import CardCollector
+from activities.heartbeat import heartbeating
+from books.balances import open_balance
+from books.charges import ToSend, open_card_attempt
+from books.cycles import invoice_cycle
 from foundation.contracts import ChargeAsked, ChargeOutcome, ChargeRequest, StatusChange
-from foundation.ids import card_expiring_event_key, charge_key, invoice_id_for_cycle, invoice_retry_key, subscription_stream
-from foundation.statuses import ChargeResult, DepositStatus, InvoiceStatus, SubscriptionStatus
-from models.billing import Deposit
+from foundation.ids import charge_key, invoice_id_for_cycle, invoice_retry_key, subscription_stream
+from foundation.statuses import ChargeResult, SubscriptionStatus
+from foundation.telemetry import log_context
+from gravity.directory import GatewayDirectory
 from models.db import session_scope
-from models.invoicing import LineSpec, apply_client_credit, ensure_cycle_invoice, open_balance
-from models.ledger import Account
 from models.outbox import emit
 from models.subscriptions import Subscription, live_subscription_ids
-
-
-def cycle_lines(request: ChargeRequest) -> list[LineSpec]:
-    """Plan fee every cycle, plus the enrollment fee on the first."""
-    plan = request.plan
-    period = f"{request.period_start.isoformat()} to {request.period_end.isoformat()}"
-    lines = [LineSpec("plan_fee", f"Health plan {plan.plan_id}, {period}", plan.price_cents, Account.PLAN_REVENUE)]
-    if request.first_cycle and plan.enrollment_fee_cents > 0:
-        lines.append(LineSpec("enrollment_fee", "Enrollment fee", plan.enrollment_fee_cents, Account.FEE_REVENUE))
-    return lines
-
-
-@dataclass(frozen=True)
-class _Billed:
-    """Whom the subscription bills and where, as the statement that advanced it returned them."""
-
-    client_id: str
-    site: ChargeSite
-    client_has_credit: bool
-
-
-def _advance_statement() -> Select[Any]:
-    """Lock the subscription row and move it on (a pending one becomes active; `next_due_at`, when
-    given, replaces the next due date), and read what the charge needs, in one statement: the
-    UPDATE ... RETURNING runs in a CTE whose row the SELECT of the location and card on file joins,
-    beside whether the client holds any credit (most hold none, and then the locking read of
-    deposits is skipped)."""
-    table, deposit = Subscription.__table__, Deposit.__table__
-    advanced = (
-        update(table)
-        .where(table.c.id == bindparam("advance_id"))
-        .values(
-            # `.value`: SQLAlchemy types a plain string as VARCHAR but an enum member it does not know.
-            status=case((table.c.status == SubscriptionStatus.PENDING, SubscriptionStatus.ACTIVE.value), else_=table.c.status),
-            next_due_at=func.coalesce(bindparam("advance_next_due_at", type_=table.c.next_due_at.type), table.c.next_due_at),
-        )
-        .returning(table.c.client_id, table.c.location_id)
-        .cte("advanced")
-    )
-    has_credit = exists().where(deposit.c.client_id == advanced.c.client_id, deposit.c.status == DepositStatus.HELD, deposit.c.remaining_cents > 0)
-    return charge_site_query(
-        advanced.c.location_id, bindparam("site_card_id"), advanced.c.client_id.label("billed_client_id"), has_credit.label("client_has_credit")
-    )
-
-
-# Built once, like every statement of the charge path, so that a charge does not rebuild this CTE
-# and its cache key (a constant's cache key is memoized): a module constant with bound parameters,
-# executed with their values (named unlike any column: for an UPDATE, SQLAlchemy reads a parameter
-# named after a column of its table as one more SET).
-_ADVANCE = _advance_statement()
-
-
-def _advance_subscription(session: Session, request: ChargeRequest) -> _Billed:
-    """`_ADVANCE` for this cycle: the next due date moves on a cycle's first attempt only. One
-    statement instead of three (each saved is a round trip); Core, not ORM, because the ORM's
-    UPDATE returning the entity spends the worker's CPU building an object the charge never uses."""
-    next_due_at = request.next_due_at if request.attempt <= 1 else None
-    params = {"advance_id": request.subscription_id, "advance_next_due_at": next_due_at, "site_card_id": request.card_id}
-    row = session.execute(_ADVANCE, params).one()
-    return _Billed(row.billed_client_id, site_of(row), bool(row.client_has_credit))
 
 
 class SubscriptionActivities:
@@ -110,6 +49,7 @@ class SubscriptionActivities:
         if request.attempt == 0:
             invoice_id, balance = await asyncio.to_thread(self._invoice_cycle, request)
             return ChargeOutcome(invoice_id, ChargeResult.PAID if balance == 0 else ChargeResult.NOT_CHARGED, balance)
+        stream = subscription_stream(request.subscription_id)
         if request.invoice_id is not None:
             return await self._collector.collect(
                 invoice_id=request.invoice_id,
@@ -117,56 +57,36 @@ class SubscriptionActivities:
                 attempt_key=invoice_retry_key(request.invoice_id, request.attempt),
                 attempt=request.attempt,
                 when=request.attempt_at or request.due_at,
-                stream=subscription_stream(request.subscription_id),
+                stream=stream,
             )
-        return await self._collector.collect(
-            invoice_id=invoice_id_for_cycle(request.subscription_id, request.period_start),
-            card_id=request.card_id,
-            attempt_key=charge_key(request.subscription_id, request.period_start, request.attempt),
-            attempt=request.attempt,
-            when=max(request.due_at, request.attempt_at or request.due_at),
-            stream=subscription_stream(request.subscription_id),
-            before=lambda session: self._invoice_cycle_in(session, request),
-        )
+        invoice_id = invoice_id_for_cycle(request.subscription_id, request.period_start)
+        with log_context(invoice_id=invoice_id):
+            # Heartbeats cover the database steps too (see `CardCollector.collect`).
+            async with heartbeating():
+                opened = await asyncio.to_thread(self._invoice_and_open_attempt, request)
+                return await self._collector.send(opened, invoice_id=invoice_id, attempt=request.attempt, stream=stream)
+
+    def _invoice_and_open_attempt(self, request: ChargeRequest) -> ChargeOutcome | ToSend:
+        """The cycle's invoice and the attempt's payment row in one database transaction, which
+        saves a commit and the re-reads a second transaction would need."""
+        with session_scope(self._engine) as session:
+            cycle = invoice_cycle(session, request)
+            return open_card_attempt(
+                session,
+                cycle.invoice,
+                card_id=request.card_id,
+                attempt_key=charge_key(request.subscription_id, request.period_start, request.attempt),
+                attempt=request.attempt,
+                when=max(request.due_at, request.attempt_at or request.due_at),
+                site=cycle.site,
+                new_invoice=cycle.new_invoice,
+            )
 
     def _invoice_cycle(self, request: ChargeRequest) -> tuple[str, int]:
+        """Attempt 0: invoice the cycle (and apply credit) without charging."""
         with session_scope(self._engine) as session:
-            invoice = self._invoice_cycle_in(session, request).invoice
+            invoice = invoice_cycle(session, request).invoice
             return invoice.id, open_balance(invoice)
-
-    def _invoice_cycle_in(self, session: Session, request: ChargeRequest) -> Prepared:
-        """The cycle's invoice (locked), client credit, and the subscription row's next due."""
-        billed = _advance_subscription(session, request)
-        invoice, created = ensure_cycle_invoice(
-            session,
-            subscription_id=request.subscription_id,
-            client_id=billed.client_id,
-            location_id=billed.site.location_id,
-            cycle_index=request.cycle_index,
-            period_start=request.period_start,
-            period_end=request.period_end,
-            due_at=request.due_at,
-            lines=cycle_lines(request),
-        )
-        if invoice.status == InvoiceStatus.OPEN and billed.client_has_credit:
-            apply_client_credit(session, invoice)
-        if billed.site.card is not None:
-            self._warn_if_card_expires(session, request, billed.site.card, billed.site.timezone)
-        return Prepared(invoice, billed.site, new_invoice=created)
-
-    def _warn_if_card_expires(self, session: Session, request: ChargeRequest, card: CardOnFile, timezone: str) -> None:
-        """Raise `card.expiring` once per cycle when the card will not last to the next due moment."""
-        if request.next_due_at is None:
-            return
-        next_day = pendulum.instance(request.next_due_at).in_timezone(timezone).date()
-        if card_expired_on(card.exp_month, card.exp_year, next_day):
-            emit(
-                session,
-                type="card.expiring",
-                stream=subscription_stream(request.subscription_id),
-                payload={"card_id": card.id, "expires": f"{card.exp_month:02d}/{card.exp_year}", "next_due_at": request.next_due_at.isoformat()},
-                dedupe_key=card_expiring_event_key(request.subscription_id, card.id, request.cycle_index),
-            )
 
     @activity.defn(name="live_subscription_ids")
     async def live_subscription_ids(self, location_id: str) -> list[str]:

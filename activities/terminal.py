@@ -17,9 +17,12 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.approvals import book_approval
-from activities.gateways import GatewayDirectory
+from activities.incidents import unbookable_approvals
 from activities.invoice_compensation import GiveBack
+from books.answers import Booking, book_approval
+from books.attempts import close_attempt, collectable_cents, find_attempt, lock_invoice, lock_payment, new_attempt, record_declined
+from books.balances import open_balance
+from books.deposits import record_deposit, start_deposit_attempt
 from foundation.contracts import GatewayResult, TerminalClose, TerminalOutcome, TerminalPaymentInput, TerminalPrepared, TerminalRecord
 from foundation.ids import (
     card_saved_event_key,
@@ -37,23 +40,12 @@ from foundation.ids import (
 )
 from foundation.statuses import InvoiceStatus, PaymentResult, PaymentStatus
 from foundation.telemetry import counters
+from gravity.directory import GatewayDirectory
 from gravity.errors import DeviceBusy, NotFound, PermanentGravityError
 from gravity.results import Outcome, TransactionResult
 from models.billing import Invoice, Payment
 from models.clinic import Client, Location, SavedCard
 from models.db import session_scope
-from models.invoicing import (
-    Booking,
-    close_attempt,
-    collectable_cents,
-    find_attempt,
-    lock_invoice,
-    new_attempt,
-    open_balance,
-    record_declined,
-    record_deposit,
-    start_deposit_attempt,
-)
 from models.outbox import emit
 
 
@@ -158,7 +150,7 @@ class TerminalActivities:
     def _prepare(self, request: TerminalPaymentInput) -> TerminalPrepared:
         with session_scope(self._engine) as session:
             ext = external_id(request.attempt_key)
-            existing = session.exec(select(Payment).where(Payment.attempt_key == request.attempt_key)).first()
+            existing = find_attempt(session, request.attempt_key)
             if existing is None:
                 reason, location, invoice = request_refusal(session, request)
                 if reason is not None:
@@ -263,8 +255,8 @@ class TerminalActivities:
     def _record(self, record: TerminalRecord) -> tuple[TerminalOutcome, Booking]:
         result = record.result
         booking = Booking()
-        with session_scope(self._engine) as session:
-            payment = session.exec(select(Payment).where(Payment.id == record.payment_id).with_for_update()).one()
+        with session_scope(self._engine) as session, unbookable_approvals():
+            payment = lock_payment(session, record.payment_id)
             if result.external_transaction_id != payment.external_transaction_id:
                 raise refused(f"result {result.external_transaction_id} is not payment {payment.id}'s")
             stream = event_stream(payment.subscription_id, payment.client_id)
@@ -273,7 +265,7 @@ class TerminalActivities:
             if result.outcome in (Outcome.APPROVED.value, Outcome.PARTIAL.value):
                 if payment.status in (PaymentStatus.PENDING, PaymentStatus.UNKNOWN):
                     payment.status = PaymentStatus.PENDING  # a late answer after manual review is still booked
-                booking = book_approval(session, payment, result)
+                booking = book_approval(session, payment, result, facts=result.facts)
                 deposit = record_deposit(session, payment)
                 deposit_id = deposit.id if deposit else None
                 if record.save_card and not record.late:

@@ -24,10 +24,10 @@ from api.deps import Runtime, require_token
 from api.errors import install_error_handlers
 from api.idempotency import IdempotencyMiddleware
 from api.openapi import install_schema
-from activities.gateways import GatewayDirectory
 from api.routes import cards, clients, events, health, invoices, locations, payments, pets, plans, subscriptions
 from foundation.settings import SANDBOX_TOKEN, Settings
 from foundation.telemetry import Telemetry, setup_telemetry
+from gravity.directory import GatewayDirectory
 from operations.events import DeliveryLoop
 
 PROTECTED = (locations, clients, pets, cards, plans, subscriptions, invoices, events)

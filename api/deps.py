@@ -12,11 +12,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from activities.gateways import GatewayDirectory
 from api.errors import invalid, unauthorized
 from api.fields import CleanText
 from api.text import CLEAN_RULE, first_unsafe
 from foundation.settings import Settings
+from gravity.directory import GatewayDirectory
 
 bearer_scheme = HTTPBearer(
     auto_error=False,

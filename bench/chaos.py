@@ -33,8 +33,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import time as wall
-from datetime import timedelta
+from datetime import time as wall, timedelta
 from typing import Any, TypeVar
 
 import pendulum
@@ -46,7 +45,6 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.service import RPCError
 from temporalio.testing import TimeSkipper
 
-from activities.gateways import GatewayDirectory
 from bench.chaos_mix import DEVICES, UPDATE_GIVE_UP_S, MixReport, MixSite, OperationMix
 from bench.chaos_servers import POSTGRES_STOP, TEMPORAL_RESTART, OwnedPostgres, OwnedTemporal, ServerFaults
 from bench.database import admin_url, fresh_database
@@ -69,6 +67,7 @@ from foundation.contracts import JanitorInput
 from foundation.converter import data_converter
 from foundation.ids import subscription_workflow_id
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
+from gravity.directory import GatewayDirectory
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.billing import Invoice

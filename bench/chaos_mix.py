@@ -33,10 +33,10 @@ from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.gateways import GatewayDirectory
 from bench.population import Member
 from foundation.contracts import TerminalTiming
 from foundation.settings import SANDBOX_OID
+from gravity.directory import GatewayDirectory
 from gravity.errors import TransientGravityError, UnknownOutcome
 from gravity.sandbox.control import SandboxControl, SandboxControlError
 from models.billing import Deposit, Invoice, Payment

@@ -50,11 +50,11 @@ async def measure(database_url: str, gravity_url: str, n: int, concurrency: int)
     """Enroll N + WARMUP members, charge the warm-up ones, then time N first attempts."""
     from temporalio.testing import ActivityEnvironment
 
-    from activities.gateways import GatewayDirectory
     from activities.subscriptions import SubscriptionActivities
     from bench.population import enroll_members, local_today, seed_clinic
     from bench.worker_process import Counters, count_round_trips
     from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
+    from gravity.directory import GatewayDirectory
     from models.db import get_engine
 
     engine = get_engine(database_url)

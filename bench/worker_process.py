@@ -33,8 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event
-from temporalio import activity
-from temporalio import client as temporal_client
+from temporalio import activity, client as temporal_client
 from temporalio.client import Client
 from temporalio.worker import (
     ActivityInboundInterceptor,
@@ -43,10 +42,10 @@ from temporalio.worker import (
     Worker,
 )
 
-from activities.gateways import GatewayDirectory
 from foundation.converter import data_converter
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.client import GravityClient
+from gravity.directory import GatewayDirectory
 
 
 class Counters:

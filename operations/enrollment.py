@@ -15,12 +15,11 @@ from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from activities.cards import card_expired_on
+from books.cards import card_expired_on
 from foundation.contracts import SubscriptionInput, SubscriptionSetup, SubscriptionState
 from foundation.ids import enrollment_key, subscription_id_for, subscription_workflow_id
 from foundation.statuses import SubscriptionStatus
-from models.clinic import Client as ClinicClient
-from models.clinic import Location, Pet, SavedCard
+from models.clinic import Client as ClinicClient, Location, Pet, SavedCard
 from models.db import session_scope
 from models.plans import HealthPlan, terms_of
 from models.subscriptions import Subscription

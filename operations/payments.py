@@ -23,9 +23,11 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.deposits import DepositRefused, card_deposit_refusal, deposit_outcome, refundable_deposit
-from activities.gateways import GatewayDirectory
 from activities.terminal import gateway_result, request_refusal
+from books.credit import credit_of
+from books.deposits import DepositRefused, card_deposit_refusal, deposit_outcome, refundable_deposit
+from books.invoices import LineSpec, create_counter_invoice
+from books.refunds import deposit_refund_refusal, refundable_cents
 from foundation.contracts import (
     CardDepositRequest,
     DepositOutcome,
@@ -51,13 +53,12 @@ from foundation.ids import (
     void_attempt_key,
 )
 from foundation.statuses import InvoiceStatus, PaymentResult, PaymentStatus, RefundResultStatus
+from gravity.directory import GatewayDirectory
 from gravity.errors import GravityError
 from gravity.postback import parse_postback, verify
 from models.billing import Deposit, Invoice, Payment
 from models.db import session_scope
-from models.invoicing import LineSpec, create_counter_invoice
 from models.ledger import Account
-from models.refunds import credit_of, deposit_refund_refusal, refundable_cents
 from workflows.card_deposit import CardDepositWorkflow
 from workflows.invoice_cancellation import InvoiceCancellationWorkflow
 from workflows.refund import RefundWorkflow

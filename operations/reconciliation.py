@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from books.ledger import is_balanced
 from foundation.statuses import PaymentStatus, RefundStatus
 from models.billing import Payment, Refund
-from models.ledger import is_balanced
 
 SALE = "CreditSale"
 GIVE_BACK = ("CreditReturn", "Void")

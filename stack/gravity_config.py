@@ -6,8 +6,8 @@ its well-known demo credential; with one, every token must come from the setting
 
 from __future__ import annotations
 
-from activities.gateways import GatewayDirectory
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN, Settings
+from gravity.directory import GatewayDirectory
 from gravity.sandbox.app import BASE_PATH
 
 

@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.gateways import GatewayDirectory
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
+from gravity.directory import GatewayDirectory
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.db import get_engine

@@ -16,11 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from activities.cards import card_expired_on
 from api.deps import Runtime, idempotency_key, runtime
 from api.errors import ERRORS, conflict, refusals, refused
 from api.fields import CleanText, Count, Flag, PathId
 from api.routes.clients import get_client
+from books.cards import card_expired_on
 from foundation.ids import new_id
 from models.clinic import Location, SavedCard
 

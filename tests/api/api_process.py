@@ -11,9 +11,9 @@ import sys
 
 import uvicorn
 
-from activities.gateways import GatewayDirectory
 from api.app import create_app
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
+from gravity.directory import GatewayDirectory
 from models.db import get_engine
 from tests.api.conftest import test_settings
 from worker import connect

@@ -4,10 +4,9 @@ invoice needed, which the books hold as client credit until it is given back or 
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from models.invoicing import ApprovalSplit, split_approval
+from books.answers import ApprovalSplit, split_approval
 
 
 @pytest.mark.parametrize(
@@ -41,7 +40,7 @@ def test_every_approved_cent_goes_somewhere_and_the_invoice_never_gets_more_than
 
 
 def test_a_write_off_is_shared_pro_rata_to_the_cent() -> None:
-    from models.invoicing import split_pro_rata
+    from books.ledger import split_pro_rata
     from models.ledger import Account
 
     assert split_pro_rata(3_250, {Account.PLAN_REVENUE: 4_500, Account.FEE_REVENUE: 2_000}) == {

@@ -9,12 +9,13 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError, InternalError
 from sqlmodel import Session
 
+from books.ledger import UnbalancedTransaction, is_balanced, post
 from foundation.ids import new_id
 from models.billing import Invoice, InvoiceLine, Payment, Refund
-from models.plans import HealthPlan
 from models.clinic import SavedCard
 from models.db import session_scope
-from models.ledger import Account, LedgerEntry, LedgerTransaction, UnbalancedTransaction, is_balanced, post
+from models.ledger import Account, LedgerEntry, LedgerTransaction
+from models.plans import HealthPlan
 from tests.support.clinic import Clinic, add_card, make_clinic
 
 DB_ERRORS = (IntegrityError, InternalError)

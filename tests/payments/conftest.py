@@ -19,9 +19,9 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.gateways import GatewayDirectory
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.conventions import POSTBACK_SIGNATURE_HEADER
+from gravity.directory import GatewayDirectory
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from operations.payments import PostbackRejected, receive_postback

@@ -17,9 +17,9 @@ from sqlmodel import Session, select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.gateways import GatewayDirectory
 from foundation.contracts import DepositOutcome, RefundResult, TerminalTiming, TerminalView
 from foundation.settings import SANDBOX_OID
+from gravity.directory import GatewayDirectory
 from gravity.sandbox.control import SandboxControl
 from models.billing import Invoice, Payment, Refund
 from operations.payments import (
@@ -130,7 +130,7 @@ def assert_books_match(engine: Engine, sandbox: SandboxControl) -> None:
 
 def assert_clearing_matches_gateway(engine: Engine, sandbox: SandboxControl) -> None:
     """The gateway_clearing account holds exactly the money Gravity holds for us, to the cent."""
-    from models.ledger import account_balances
+    from books.ledger import account_balances
 
     held = 0
     for row in sandbox.transactions():

@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from activities.gateways import GatewayDirectory
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
+from gravity.directory import GatewayDirectory
 from models.db import get_engine
 from worker import build_worker, connect
 

@@ -17,11 +17,11 @@ from sqlalchemy import Engine, event
 from sqlmodel import Session, select
 from temporalio.testing import ActivityEnvironment
 
-from activities.gateways import GatewayDirectory
 from activities.subscriptions import SubscriptionActivities
 from bench.charge_cost import first_attempt
 from foundation.contracts import SubscriptionInput
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
+from gravity.directory import GatewayDirectory
 from gravity.sandbox.server import SandboxServer
 from models.billing import Deposit, Invoice
 from models.db import session_scope

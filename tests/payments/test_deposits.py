@@ -9,13 +9,14 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 
-from activities.gateways import GatewayDirectory
+from books.attempts import lock_invoice
+from books.credit import apply_client_credit
+from gravity.directory import GatewayDirectory
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.billing import Deposit, Payment
 from models.db import session_scope
-from models.invoicing import apply_client_credit, lock_invoice
-from operations.payments import CounterLine, PaymentRefused, create_counter_invoice_for, cancel_invoice, take_terminal_deposit
+from operations.payments import CounterLine, PaymentRefused, cancel_invoice, create_counter_invoice_for, take_terminal_deposit
 from tests.payments.conftest import Receiver
 from tests.payments.helpers import (
     DEVICE,

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 
-from activities.gateways import GatewayDirectory
+from gravity.directory import GatewayDirectory
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.billing import Refund
@@ -85,7 +85,7 @@ async def test_cancellation_survives_gateway_faults_and_a_killed_worker(
     assert_books_match_gateway(db, sandbox)
     assert_clearing_matches_gateway(db, sandbox)
     with Session(db) as session:
-        from models.ledger import account_balances
+        from books.ledger import account_balances
 
         balances = account_balances(session)
     assert balances.get("accounts_receivable", 0) == 0 and balances.get("fee_revenue", 0) == 0 and balances.get("refunds", 0) == 0

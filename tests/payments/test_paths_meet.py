@@ -19,11 +19,11 @@ from sqlmodel import Session, select
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.gateways import GatewayDirectory
 from activities.subscription_commands import SubscriptionCommandActivities
 from activities.subscriptions import SubscriptionActivities
 from bench.charge_cost import first_attempt
 from foundation.contracts import CancelInput, ChargeOutcome, ChargeRequest, SubscriptionInput
+from gravity.directory import GatewayDirectory
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.billing import Deposit, Payment
@@ -269,7 +269,7 @@ async def test_a_tip_at_the_terminal_is_booked_as_approved(
     assert (tapped.amount_cents, tapped.approved_cents, tapped.tip_cents, tapped.surcharge_cents) == (10_000, 11_800, 1_500, 300)
     assert tapped.gateway_facts is not None and tapped.gateway_facts["tip_cents"] == 1_500
     assert (invoice(db, invoice_id).status, invoice(db, invoice_id).paid_cents) == ("paid", 10_000)
-    from models.ledger import account_balances
+    from books.ledger import account_balances
 
     with Session(db) as session:
         balances = account_balances(session)
@@ -338,7 +338,7 @@ async def test_a_partly_paid_invoice_written_off_at_cancellation_reverses_each_r
 ) -> None:
     """Issue 16 item 6: the unpaid remainder of an invoice with an enrollment fee was written off
     entirely against plan revenue."""
-    from models.ledger import account_balances
+    from books.ledger import account_balances
     from tests.support.clinic import make_clinic
 
     clinic = make_clinic(db, price_cents=4_500, enrollment_fee_cents=2_000)

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
-from activities.gateways import GatewayDirectory
+from gravity.directory import GatewayDirectory
 from gravity.sandbox.control import SandboxControl
 from operations.payments import PaymentRefused
 from tests.payments.conftest import Receiver

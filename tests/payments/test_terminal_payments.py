@@ -9,7 +9,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.gateways import GatewayDirectory
+from gravity.directory import GatewayDirectory
 from gravity.sandbox.control import SandboxControl
 from models.billing import Payment
 from models.clinic import SavedCard

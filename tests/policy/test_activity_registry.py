@@ -11,8 +11,8 @@ from pathlib import Path
 from sqlalchemy import create_engine
 from temporalio import activity, workflow
 
-from activities.gateways import GatewayDirectory
 from activities.registry import WORKFLOWS, bound_activities
+from gravity.directory import GatewayDirectory
 from operations.history import activity_types, payload_types
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,20 +23,20 @@ from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
-from activities.gateways import GatewayDirectory
 from activities.registry import WORKFLOWS
 from foundation.converter import data_converter
 from foundation.settings import SANDBOX_TOKEN
+from gravity.directory import GatewayDirectory
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.db import session_scope
 from models.plans import HealthPlan
 from operations import subscriptions as commands
 from operations.history.markers import PATCH_MARKER
-from tests.subscriptions.helpers import local_today, start, start_held, subscription_id_of, until_view, worker_with_token
 from tests.payments import test_deposits, test_janitor, test_paths_meet, test_refunds
 from tests.payments.conftest import Receiver, clinic, gateways, postback_receiver, postbacks, ready  # noqa: F401 - the counter scenarios' fixtures
 from tests.subscriptions import test_commands, test_dunning, test_term
+from tests.subscriptions.helpers import local_today, start, start_held, subscription_id_of, until_view, worker_with_token
 from tests.subscriptions.test_incidents import WRONG_TOKEN, enroll_due_yesterday, incident
 from tests.support.cards import save_card
 from tests.support.clinic import make_clinic

@@ -17,9 +17,9 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.gateways import GatewayDirectory
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN, Settings
 from foundation.telemetry import Telemetry, current_telemetry, setup_telemetry
+from gravity.directory import GatewayDirectory
 from gravity.sandbox.server import SandboxServer
 from worker import build_worker
 

@@ -17,10 +17,10 @@ from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.gateways import GatewayDirectory
 from activities.refunds import Refunder
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from foundation.telemetry import configure_logging
+from gravity.directory import GatewayDirectory
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.billing import Payment

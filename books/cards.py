@@ -1,4 +1,4 @@
-"""Card facts activities need before charging: is it usable on a given day, and do the card
+"""Card facts the books check before charging: is it usable on a given day, and do the card
 networks allow another try of it now."""
 
 from __future__ import annotations

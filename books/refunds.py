@@ -1,4 +1,4 @@
-"""Refunds and voids: money given back on an approved payment, as credit notes with ledger entries.
+"""Refunds and voids bookkeeping: money given back on an approved payment, as credit notes with ledger entries.
 
 The refundable amount is reserved on the payment row (under its lock) when the refund is started, so
 two refunds racing can never give back more than was taken; a refund that fails releases it. Where
@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
+from books.attempts import lock_invoice, lock_payment
+from books.balances import reduce_paid
+from books.credit import credit_of
+from books.ledger import post, post_for_invoice, posted
 from foundation.ids import event_stream, refund_done_event_key, refund_done_reference, refund_id_for, refund_unapplied_reference
 from foundation.statuses import DepositStatus, InvoiceStatus, PaymentStatus, RefundStatus
 from models.billing import Deposit, Payment, Refund
 from models.columns import utcnow
-from models.ledger import Account, post
+from models.ledger import Account
 from models.outbox import emit
 
 
@@ -24,13 +28,8 @@ class RefundRefused(ValueError):
 
 
 def refundable_cents(payment: Payment) -> int:
+    """What of an approved payment has not been given back yet."""
     return payment.approved_cents - payment.refunded_cents if payment.status == PaymentStatus.APPROVED else 0
-
-
-def credit_of(session: Session, payment: Payment, *, lock: bool = False) -> Deposit | None:
-    """The client credit this payment's money became (its deposit, or its approval's excess)."""
-    query = select(Deposit).where(Deposit.payment_id == payment.id)
-    return session.exec(query.with_for_update() if lock else query).first()
 
 
 def deposit_refund_refusal(payment: Payment, deposit: Deposit | None, amount_cents: int | None) -> str | None:
@@ -61,7 +60,7 @@ def start_refund(
     existing = session.exec(select(Refund).where(Refund.attempt_key == attempt_key)).first()
     if existing is not None:
         return existing, False
-    payment = session.exec(select(Payment).where(Payment.id == payment_id).with_for_update()).one()
+    payment = lock_payment(session, payment_id)
     if amount_cents <= 0:
         raise RefundRefused(f"refund amount must be positive, got {amount_cents} cents")
     available = refundable_cents(payment)
@@ -102,7 +101,7 @@ def record_refund_done(session: Session, refund: Refund, *, unique_trans_id: str
     """Book a completed refund or void: ledger, deposit balance, outbox."""
     if refund.status == RefundStatus.DONE:
         return
-    payment = session.exec(select(Payment).where(Payment.id == refund.payment_id).with_for_update()).one()
+    payment = lock_payment(session, refund.payment_id)
     refund.status = RefundStatus.DONE
     refund.gravity_unique_trans_id = unique_trans_id
     session.add(refund)
@@ -142,7 +141,7 @@ def record_refund_failed(session: Session, refund: Refund, *, message: str) -> N
     """Release the reservation of a refund Gravity refused."""
     if refund.status != RefundStatus.PENDING:
         return
-    payment = session.exec(select(Payment).where(Payment.id == refund.payment_id).with_for_update()).one()
+    payment = lock_payment(session, refund.payment_id)
     payment.refunded_cents -= refund.amount_cents
     if refund.deposit_id is not None and refund.credit_cents:
         deposit = session.exec(select(Deposit).where(Deposit.id == refund.deposit_id).with_for_update()).one()
@@ -164,16 +163,13 @@ def unapply_from_invoice(session: Session, refund: Refund) -> int:
     receivable comes back (DR accounts_receivable, CR refunds) and the invoice is open again.
     Idempotent on the ledger reference. Returns the cents taken off (0 if nothing to do).
     """
-    from models.invoicing import _reduce_paid, lock_invoice
-    from models.ledger import LedgerTransaction
-
     if refund.status != RefundStatus.DONE or refund.invoice_id is None:
         return 0
     payment = session.get(Payment, refund.payment_id)
     if payment is None or payment.purpose != "invoice":
         return 0
     reference = refund_unapplied_reference(refund.external_transaction_id)
-    if session.exec(select(LedgerTransaction).where(LedgerTransaction.reference == reference)).first() is not None:
+    if posted(session, reference) is not None:
         return 0
     invoice = lock_invoice(session, refund.invoice_id)
     assert invoice is not None
@@ -181,15 +177,18 @@ def unapply_from_invoice(session: Session, refund: Refund) -> int:
     amount = min(refund.amount_cents - refund.credit_cents, invoice.paid_cents)
     if amount <= 0 or invoice.status == InvoiceStatus.VOID:
         return 0
-    post(
+    post_for_invoice(
         session,
+        invoice,
         reference=reference,
         kind="payment_unapplied",
-        location_id=invoice.location_id,
-        client_id=invoice.client_id,
-        invoice_id=invoice.id,
         payment_id=payment.id,
         entries=[(Account.RECEIVABLE, amount), (Account.REFUNDS, -amount)],
     )
-    _reduce_paid(session, invoice, amount)
+    reduce_paid(session, invoice, amount)
     return amount
+
+
+def lock_refund(session: Session, refund_id: str) -> Refund:
+    """A refund row, locked until commit: what recording its answer changes."""
+    return session.exec(select(Refund).where(Refund.id == refund_id).with_for_update()).one()
