@@ -129,6 +129,10 @@ def book_approval(
     )
 
 
+# Statuses only a booked approval reaches: an answer repeated on such a payment books nothing.
+BOOKED = (PaymentStatus.APPROVED, PaymentStatus.VOIDED, PaymentStatus.REFUNDED)
+
+
 def record_approved(
     session: Session,
     payment: Payment,
@@ -147,8 +151,8 @@ def record_approved(
     ledger, invoice balance. Nothing here refuses a real approval: what the invoice no longer needs
     (it was paid or voided meanwhile) becomes client credit, given back or kept per the location's
     `overpayment_policy`. `invoice`: the payment's invoice when the caller locked it already."""
-    if payment.status == PaymentStatus.APPROVED:
-        return Booking()
+    if payment.status in BOOKED:
+        return Booking()  # booked before (and perhaps given back since): the same answer again
     payment.status = PaymentStatus.APPROVED
     payment.approved_cents = approved_cents
     payment.tip_cents = tip_cents

@@ -332,3 +332,42 @@ async def test_saved_card_from_the_terminal_pays_the_subscription(
     finally:
         await subscription.terminate("test over")
     assert_books_match_gateway(db, sandbox)
+
+
+async def test_a_late_approval_booked_again_after_its_void_is_not_booked_twice(
+    db: Engine, sandbox: SandboxControl, temporal_env: WorkflowEnvironment, gateways: GatewayDirectory, clinic: Clinic, ready: Receiver
+) -> None:
+    """Chaos seed 7: the booking activity of a late approval was retried after it had voided the
+    sale; the second try booked the voided payment as a new approval, and its "excess" became
+    client credit the ledger never held."""
+    from datetime import timedelta
+
+    from sqlmodel import Session, select
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.terminal import TerminalActivities, gateway_result
+    from foundation.contracts import TerminalRecord
+    from models.billing import Deposit
+    from tests.payments.helpers import COARSE
+
+    invoice_id = counter_invoice(db, clinic, 8_000)
+    handle = await start_at_counter(temporal_env, db, gateways, clinic, invoice_id=invoice_id, timing=COARSE)
+    view = await wait_for_state(handle, "waiting_at_counter")
+    sandbox.inject_fault("deviceCancel", "500", count=3)
+    await temporal_env.fast_forward(handle, timedelta(minutes=3, seconds=30))
+    await wait_for_state(handle, "timed_out_at_counter")
+    sandbox.present_card(OID, DEVICE)
+    assert (await handle.result()).status == "late_approval_voided"
+
+    found = await gateways.for_oid(OID).lookup(payment(db, view.payment_id).external_transaction_id)
+    assert found is not None
+    again = TerminalRecord(view.payment_id, gateway_result(found), late=True)
+    await ActivityEnvironment().run(TerminalActivities(db, gateways).record_terminal_result, again)
+
+    row = payment(db, view.payment_id)
+    assert (row.status, row.approved_cents, row.refunded_cents) == ("voided", 8_000, 8_000)
+    with Session(db) as session:
+        assert session.exec(select(Deposit).where(Deposit.client_id == clinic.client_id)).all() == []
+    assert (invoice(db, invoice_id).status, invoice(db, invoice_id).paid_cents) == ("open", 0)
+    assert_books_match_gateway(db, sandbox)
+    assert_clearing_matches_gateway(db, sandbox)
