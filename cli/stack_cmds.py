@@ -63,8 +63,7 @@ def next_steps(settings: Settings, addresses: StackAddresses) -> list[str]:
 
 @handles_errors
 def up() -> None:
-    """Start the embedded PostgreSQL and Temporal (whatever the settings leave unset) and the Gravity
-    sandbox (when BILLING_GRAVITY_BASE_URL is unset), migrate, and wait.
+    """Start the embedded PostgreSQL, Temporal and Gravity sandbox (what the settings leave unset), migrate, and wait.
 
     Ctrl-C or SIGTERM stops everything that was started.
     """

@@ -7,6 +7,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.testing import WorkflowEnvironment
 
+from api.routes.cards import CardIn
 from gravity.sandbox.control import SandboxControl
 from models.billing import Invoice, Payment
 from tests.cli.conftest import Billing, eventually, refused
@@ -27,6 +28,7 @@ async def test_counter_invoice_terminal_tap_and_refund_in_dollars(
     clinic = make_clinic(db)
     saved = (await billing("sandbox", "tokenize", "--card", "5555555555554444", "--exp", "1230")).json()
     assert saved["gravity_ref"] and saved["brand"] == "MC" and saved["masked_number"].endswith("4444")
+    CardIn.model_validate(saved)  # the README posts it as it is to /clients/{id}/cards
 
     refused(await billing("counter-invoice", clinic.client_id, "--line", "Exam=85.001"), "--line")
     refused(await billing("counter-invoice", "cli_nope", "--line", "Exam=85.00"), "unknown client cli_nope")
