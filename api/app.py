@@ -14,8 +14,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+import fastapi_offline
 from fastapi import Depends, FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from temporalio.client import Client
 
@@ -31,6 +36,9 @@ from gravity.directory import GatewayDirectory
 from operations.events import DeliveryLoop
 
 PROTECTED = (locations, clients, pets, cards, plans, subscriptions, invoices, events)
+# Swagger UI's and ReDoc's files as the fastapi-offline package ships them: /docs must work offline.
+DOCS_FILES = Path(fastapi_offline.__file__).parent / "static"
+DOCS_ASSETS = "/docs-assets"
 
 
 def gateways_for(settings: Settings) -> GatewayDirectory:
@@ -85,7 +93,10 @@ def create_app(
         "although JSON Schema counts 5000.0 an integer). Text refuses NUL, control and bidirectional-override characters. "
         "Errors: {error, message, fields: [{field, reason}]}; every refusal names at least one field.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    serve_docs_locally(app)
     telemetry = telemetry or setup_telemetry(settings, service_name="vet-billing-api")
     temporal_client = telemetry.traced_client(temporal_client)
     directory = gateways if gateways is not None else gateways_for(settings)
@@ -102,3 +113,24 @@ def create_app(
     install_schema(app, max_body_bytes=settings.api_max_body_bytes)
     telemetry.instrument_app(app)
     return app
+
+
+def serve_docs_locally(app: FastAPI) -> None:
+    """`/docs` (Swagger UI) and `/redoc` from local files, FastAPI's self-hosting recipe: the default pages load them from a CDN."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=DOCS_FILES), name="docs-assets")
+    openapi_url = app.openapi_url or "/openapi.json"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=openapi_url, title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js", swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=openapi_url, title=f"{app.title} - ReDoc", redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png", with_google_fonts=False,
+        )

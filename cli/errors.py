@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
-from foundation.settings import describe_settings_error
+from stack.embedded import describe_bad_setting
 from stack.errors import StackError
 
 P = ParamSpec("P")
@@ -42,7 +42,7 @@ def cli_errors() -> Iterator[None]:
     except StackError as error:
         fail(error.message, error.detail)
     except ValidationError as error:
-        fail(describe_settings_error(error))
+        fail(describe_bad_setting(error))
 
 
 def handles_errors(command: Callable[P, R]) -> Callable[P, R]:

@@ -11,7 +11,6 @@ and the Temporal client, which would slow the start of every `billing` command, 
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -23,6 +22,7 @@ from sqlmodel import Session
 
 from cli.operator_stack import (
     Connection,
+    answer_or_none,
     connection,
     console,
     engine_of,
@@ -38,7 +38,7 @@ from foundation.statuses import PaymentStatus
 
 MAX_DAYS_BACK = 31  # as the API: a start further back would bill a pile of past cycles at once
 MAX_DAYS_AHEAD = 366
-QUERY_TIMEOUT_S = 15.0
+QUERY_TIMEOUT_S = 10.0
 SUBSCRIPTION_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 
 JSON_OPTION = typer.Option(False, "--json", help="Print the answer as JSON.")
@@ -253,8 +253,12 @@ def show(subscription_id: str = typer.Argument(..., help="The subscription id.")
             client = await temporal_client(conn)
             try:
                 # A query needs a worker; with none running, show the database row rather than hang.
-                return await asyncio.wait_for(describe(client, subscription_id), QUERY_TIMEOUT_S)
-            except (UnknownSubscription, asyncio.TimeoutError):
+                return await answer_or_none(
+                    describe(client, subscription_id), QUERY_TIMEOUT_S,
+                    f"waiting up to {QUERY_TIMEOUT_S:.0f} s for the workflow to answer (a worker on task queue {conn.task_queue} must be running) ...",
+                    f"the workflow did not answer within {QUERY_TIMEOUT_S:.0f} s (is `billing worker` running?): showing the database row",
+                )
+            except UnknownSubscription:
                 return None
 
         view = run(go())

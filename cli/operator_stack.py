@@ -13,7 +13,7 @@ import asyncio
 import getpass
 import json
 import socket
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +24,7 @@ import typer
 from pydantic_core import to_jsonable_python
 from rich.console import Console
 
-from cli.errors import cli_errors, fail
+from cli.errors import cli_errors, err_console, fail
 from foundation.converter import data_converter
 from foundation.money import format_usd
 from foundation.settings import Settings
@@ -93,7 +93,8 @@ def embedded_database_url(data_dir: Path) -> str | None:
 
 def connection(*, temporal: bool = True) -> Connection:
     """The configured stack, else the running embedded one, else one red line and exit 1."""
-    settings = load_settings()
+    with cli_errors():
+        settings = load_settings()
     data_dir = Path(settings.data_dir).expanduser().absolute()
     database_url = settings.database_url or embedded_database_url(data_dir)
     if database_url is None:
@@ -164,6 +165,21 @@ def operator_errors(conn: Connection | None = None, *, as_json: bool = False) ->
     except RPCError as error:
         address = conn.temporal_address if conn else "Temporal"
         refuse(f"Temporal at {address} answered: {error.message}", as_json=as_json, error="unavailable")
+
+
+async def answer_or_none(awaitable: Awaitable[T], timeout_s: float, waiting: str, gave_up: str) -> T | None:
+    """`awaitable`'s answer, saying `waiting` on stderr once it takes over a second and `gave_up`
+    (with None) after `timeout_s`, so a slow answer is never a silent wait."""
+    task = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait({task}, timeout=min(1.0, timeout_s))
+    if not done:
+        err_console.print(waiting, style="yellow")
+        done, _ = await asyncio.wait({task}, timeout=max(0.0, timeout_s - 1.0))
+    if not done:
+        task.cancel()
+        err_console.print(gave_up, style="yellow")
+        return None
+    return task.result()
 
 
 def refuse(message: str, *, as_json: bool = False, error: str = "refused") -> NoReturn:

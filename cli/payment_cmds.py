@@ -18,22 +18,31 @@ from typing import Any, Optional
 import typer
 from sqlmodel import Session
 
+from cli.amounts import amount_in_cents
+from cli.errors import err_console
 from cli.operator_stack import connection, console, engine_of, money, operator_errors, print_json, refuse, run, temporal_client
+from foundation.money import MoneyError
 from foundation.statuses import PaymentResult, RefundResultStatus
 from stack.gravity_config import gateway_directory
 
 MAX_CENTS = 10_000_000  # as the API
+DOLLARS_HELP = "Amount in dollars, like 45.00"
 JSON_OPTION = typer.Option(False, "--json", help="Print the answer as JSON.")
 REQUEST_ID_OPTION = typer.Option(None, "--request-id", help="Idempotency key: the same id never moves money twice (default: a new one).")
 
 
-def _amount(value: int | None, as_json: bool, *, required: bool = False) -> int | None:
+def _amount(value: int | None, as_json: bool, *, required: bool = False, dollars: str | None = None) -> int | None:
+    try:
+        value = amount_in_cents(dollars, value)
+    except MoneyError as error:
+        refuse(str(error), as_json=as_json)
+    option = "--amount" if dollars is not None else "--amount-cents"
     if value is None:
         if required:
-            refuse("--amount-cents is required", as_json=as_json)
+            refuse("--amount (dollars) or --amount-cents is required", as_json=as_json)
         return None
     if not 1 <= value <= MAX_CENTS:
-        refuse(f"--amount-cents: must be between 1 and {MAX_CENTS}", as_json=as_json)
+        refuse(f"{option}: must be between 1 and {MAX_CENTS} cents", as_json=as_json)
     return value
 
 
@@ -41,7 +50,8 @@ def _amount(value: int | None, as_json: bool, *, required: bool = False) -> int 
 def terminal_pay(
     invoice_id: str = typer.Argument(..., help="The invoice to pay at the counter."),
     device: str = typer.Option(..., "--device", help="The terminal's device name at Gravity."),
-    amount_cents: Optional[int] = typer.Option(None, "--amount-cents", help="Amount to take (default: the open balance)."),
+    amount: Optional[str] = typer.Option(None, "--amount", help=DOLLARS_HELP + " (default: the open balance)."),
+    amount_cents: Optional[int] = typer.Option(None, "--amount-cents", help="Amount to take in cents (default: the open balance)."),
     save_card: bool = typer.Option(False, "--save-card", help="Keep the card on file for the client."),
     make_default: bool = typer.Option(False, "--make-default", help="With --save-card: make it the client's default card."),
     wait: bool = typer.Option(False, "--wait", help="Wait until the customer has finished at the terminal and print the outcome."),
@@ -53,7 +63,7 @@ def terminal_pay(
     from models.billing import Invoice
     from operations.payments import PaymentRefused, TerminalRequest, start_terminal_payment
 
-    amount = _amount(amount_cents, as_json)
+    amount = _amount(amount_cents, as_json, dollars=amount)
     conn = connection()
     with operator_errors(conn, as_json=as_json):
         engine = engine_of(conn)
@@ -71,6 +81,8 @@ def terminal_pay(
                 handle = await start_terminal_payment(client, engine, gateways, request, task_queue=conn.task_queue)
             finally:
                 await gateways.aclose()
+            if wait and not as_json:
+                err_console.print(f"waiting for the customer at {device} (on the sandbox: billing sandbox tap {device}) ...", style="yellow")
             return handle.id, (await handle.result() if wait else None)
 
         try:
@@ -94,6 +106,7 @@ def deposit(
     client_id: str = typer.Argument(..., help="The client the deposit is for."),
     card_id: Optional[str] = typer.Option(None, "--card", help="Charge this saved card of the client."),
     device: Optional[str] = typer.Option(None, "--device", help="Or take it at this counter terminal of the client's location."),
+    amount: Optional[str] = typer.Option(None, "--amount", help=DOLLARS_HELP + "."),
     amount_cents: Optional[int] = typer.Option(None, "--amount-cents", help="The deposit amount in cents."),
     request_id: Optional[str] = REQUEST_ID_OPTION,
     as_json: bool = JSON_OPTION,
@@ -103,8 +116,8 @@ def deposit(
     from models.clinic import Client as ClinicClient
     from operations.payments import PaymentRefused, take_card_deposit, take_terminal_deposit
 
-    amount = _amount(amount_cents, as_json, required=True)
-    assert amount is not None
+    cents = _amount(amount_cents, as_json, required=True, dollars=amount)
+    assert cents is not None
     if (card_id is None) == (device is None):
         refuse("give either --card or --device", as_json=as_json)
     conn = connection()
@@ -119,14 +132,14 @@ def deposit(
         async def go() -> Any:
             client = await temporal_client(conn)
             if card_id is not None:
-                movement = await take_card_deposit(client, engine, client_id=client_id, card_id=card_id, amount_cents=amount, request_id=key,
+                movement = await take_card_deposit(client, engine, client_id=client_id, card_id=card_id, amount_cents=cents, request_id=key,
                                                    task_queue=conn.task_queue)
                 return movement.result
             gateways = gateway_directory(conn.settings)
             try:
                 assert device is not None
                 return await take_terminal_deposit(client, engine, gateways, client_id=client_id, location_id=person.location_id,
-                                                   device_name=device, amount_cents=amount, task_queue=conn.task_queue, request_id=key)
+                                                   device_name=device, amount_cents=cents, task_queue=conn.task_queue, request_id=key)
             finally:
                 await gateways.aclose()
 
@@ -155,7 +168,8 @@ def deposit(
 # ============================================================================ refund
 def refund(
     payment_id: str = typer.Argument(..., help="The card payment to refund."),
-    amount_cents: Optional[int] = typer.Option(None, "--amount-cents", help="Amount to give back (default: everything still refundable)."),
+    amount: Optional[str] = typer.Option(None, "--amount", help=DOLLARS_HELP + " (default: everything still refundable)."),
+    amount_cents: Optional[int] = typer.Option(None, "--amount-cents", help="Amount to give back in cents (default: everything still refundable)."),
     reason: str = typer.Option("", "--reason", help="Why (kept with the refund)."),
     request_id: Optional[str] = REQUEST_ID_OPTION,
     as_json: bool = JSON_OPTION,
@@ -165,7 +179,7 @@ def refund(
     from models.billing import Payment
     from operations.payments import PaymentRefused, refund_payment
 
-    amount = _amount(amount_cents, as_json)
+    cents = _amount(amount_cents, as_json, dollars=amount)
     if len(reason) > 500:
         refuse("--reason: at most 500 characters", as_json=as_json)
     conn = connection()
@@ -177,7 +191,7 @@ def refund(
 
         async def go() -> Any:
             client = await temporal_client(conn)
-            movement = await refund_payment(client, engine, payment_id=payment_id, amount_cents=amount,
+            movement = await refund_payment(client, engine, payment_id=payment_id, amount_cents=cents,
                                             request_id=request_id or uuid.uuid4().hex, reason=reason, task_queue=conn.task_queue)
             return movement.result
 

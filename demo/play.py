@@ -21,10 +21,11 @@ import pendulum
 import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
 from demo.sandbox_process import SandboxProcess
+from demo.terminal import tap_when_shown, terminal_wait_bound
 from demo.seed import LOCATIONS, DemoClient, seed_clients, seed_clinics
 from demo.summary import summarize
 from demo.workers import extra_workers
@@ -33,7 +34,7 @@ from foundation.ids import new_id
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.client import GravityClient
 from gravity.directory import GatewayDirectory
-from gravity.sandbox.control import SandboxControl, SandboxControlError
+from gravity.sandbox.control import SandboxControl
 from models.db import get_engine, session_scope
 from models.migrate import upgrade_to_head
 from models.subscriptions import ServiceRedemption
@@ -149,21 +150,19 @@ class DemoRun:
             payments.TerminalRequest(location_id=location_id, device_name="front-desk-1", invoice_id=invoice_id, request_id=request_id),
             task_queue=self.task_queue, timing=TerminalTiming(poll_every_s=1),
         )
-        await self._tap_when_ready("front-desk-1")
+        await self._tap_when_ready("front-desk-1", handle)
         outcome = await handle.result()
         if outcome.status != "approved":
             raise RuntimeError(f"demo terminal payment ended {outcome.status}: {outcome.message}")
         return outcome.payment_id
 
-    async def _tap_when_ready(self, device: str) -> None:
-        """The client taps a card as soon as the terminal shows the amount."""
-        for _ in range(100):
-            try:
-                self.control.present_card(SANDBOX_OID, device, card_number="4111111111111111")
-                return
-            except SandboxControlError:
-                await asyncio.sleep(0.2)  # the amount is not on the terminal yet
-        raise RuntimeError(f"terminal {device} never showed the amount")
+    async def _tap_when_ready(self, device: str, handle: WorkflowHandle) -> None:
+        """The client taps a card as soon as the terminal shows the amount, however busy the worker is."""
+
+        async def still_running() -> bool:
+            return (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+
+        await tap_when_shown(self.control, device, still_running=still_running, bound_s=terminal_wait_bound(self.options.clients))
 
     async def _enroll(self, person: DemoClient, *, held: bool) -> WorkflowHandle:
         request = EnrollRequest(

@@ -32,10 +32,10 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def sandbox_process(*, timeout_s: float = 20.0) -> Iterator[SandboxProcess]:
-    """Run `billing sandbox` on a free loopback port until the block ends."""
+    """Run `billing sandbox` on a free loopback port until the block ends (memory only: each run starts afresh)."""
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "sandbox", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "cli.main", "sandbox", "--host", "127.0.0.1", "--port", str(port), "--memory-only"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

@@ -47,7 +47,32 @@ def load_settings() -> Settings:
     try:
         return get_settings()
     except ValidationError as error:
-        raise StackError(describe_settings_error(error)) from None
+        raise StackError(describe_bad_setting(error)) from None
+
+
+def describe_bad_setting(error: ValidationError) -> str:
+    """One line naming each variable the user actually set (TEMPORAL_ADDRESS, not its BILLING_ twin) and what is wrong."""
+    parts = []
+    for item in error.errors():
+        name = str(item["loc"][0]) if item.get("loc") else ""
+        reason = str(item["msg"]).removeprefix("Value error, ")
+        parts.append(f"{_variable_set_for(name)}: {reason}")
+    return "bad setting: " + "; ".join(parts) if parts else describe_settings_error(error)
+
+
+def _variable_set_for(name: str) -> str:
+    """The environment variable behind the setting pydantic names `name` (a field or its first
+    alias): the alias present in the environment, else the prefixed name."""
+    import os
+
+    present = {key.upper() for key in os.environ}
+    for field, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        choices = [str(c) for c in getattr(alias, "choices", ())]
+        if name == field or name in choices:
+            names = choices or [f"BILLING_{field.upper()}"]
+            return next((candidate for candidate in names if candidate.upper() in present), names[0])
+    return name if name.isupper() else f"BILLING_{name.upper()}"
 
 
 def redact_url(url: str) -> str:

@@ -27,12 +27,13 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture
 def stack_env(data_dir: Path) -> dict[str, str]:
-    """Environment for a `billing` subprocess: embedded everything, private folder, free ports."""
+    """Environment for a `billing` subprocess: embedded everything (the sandbox too), private folder, free ports."""
     env = {k: v for k, v in os.environ.items() if k not in ADDRESS_VARIABLES}
     env.update(
         BILLING_DATA_DIR=str(data_dir),
         BILLING_TEMPORAL_PORT=str(free_port()),
         BILLING_TEMPORAL_UI_PORT=str(free_port()),
+        BILLING_SANDBOX_PORT=str(free_port()),
         PYTHONUNBUFFERED="1",
     )
     return env

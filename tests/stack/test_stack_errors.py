@@ -25,9 +25,9 @@ def _one_line_error(result, expected: str) -> None:  # noqa: ANN001
 @pytest.mark.parametrize(
     ("variable", "value", "expected"),
     [
-        ("DATABASE_URL", "mysql://x", "bad setting: BILLING_DATABASE_URL: Value error, must be a PostgreSQL URL"),
+        ("DATABASE_URL", "mysql://x", "bad setting: DATABASE_URL: must be a PostgreSQL URL"),
         ("BILLING_TEMPORAL_PORT", "notanumber", "bad setting: BILLING_TEMPORAL_PORT: Input should be a valid integer"),
-        ("TEMPORAL_ADDRESS", "no-port-here", "bad setting: BILLING_TEMPORAL_ADDRESS: Value error, must be host:port"),
+        ("TEMPORAL_ADDRESS", "no-port-here", "bad setting: TEMPORAL_ADDRESS: must be host:port"),
     ],
 )
 @pytest.mark.parametrize("command", ["up", "migrate"])
