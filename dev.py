@@ -35,7 +35,7 @@ def _inputs_hash() -> str:
 
 def ensure_venv() -> None:
     """Create `.venv/` and install the project with its pinned test extras if anything changed."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this runs on any python3, before pip enforces requires-python
         sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}.")
     wanted = _inputs_hash()
     if STAMP.exists() and STAMP.read_text() == wanted:

@@ -27,14 +27,14 @@ which is the point.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import time as wall
-from datetime import timedelta
+from datetime import time as wall, timedelta
 from typing import Any, TypeVar
 
 import pendulum
@@ -155,7 +155,7 @@ class Chaos:
             try:
                 await asyncio.wait_for(stop.wait(), timeout=self.rng.uniform(low, high))
                 break
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             await (self._kill_worker() if first and WORKER_KILL in self.options.faults else self._act(self.rng.random()))
             first = False
@@ -213,7 +213,7 @@ class Chaos:
             try:
                 await asyncio.wait_for(stop.wait(), timeout=2.0)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             missing = self.options.workers - len(self.pool.live) - self._starting
             for _ in range(max(0, missing)):
@@ -472,12 +472,12 @@ async def _endings(
         waiting = [sid for sid in handles if sid not in statuses and sid not in given_up]
         if loop.time() >= next_look:
             next_look = loop.time() + STUCK_LOOK_S
-            stuck = await _patiently(lambda: stuck_workflows([handles[sid] for sid in waiting]), {})
+            stuck = await _patiently(functools.partial(stuck_workflows, [handles[sid] for sid in waiting]), {})
             stuck_since = {sid: stuck_since.get(sid, loop.time()) for sid in stuck}
             given_up.update({sid: why for sid, why in stuck.items() if loop.time() - stuck_since[sid] >= STUCK_GRACE_S})
             say(f"  {len(statuses)} of {len(members)} subscriptions ended" + (f", {len(given_up)} stuck" if given_up else ""))
         if loop.time() > deadline:
-            given_up.update({sid: "still running at the run's timeout" for sid in waiting})
+            given_up.update(dict.fromkeys(waiting, "still running at the run's timeout"))
     return statuses, given_up
 
 

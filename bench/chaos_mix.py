@@ -18,6 +18,7 @@ generator seeded when it is launched, so the script does not depend on how opera
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import re
 import uuid
@@ -174,7 +175,7 @@ class OperationMix:
             try:
                 await asyncio.wait_for(stop.wait(), timeout=self.rng.uniform(*self.calm_s))
                 break
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             kind = self.rng.choices(kinds, weights)[0]
             member = self._draw_member()
@@ -295,10 +296,8 @@ class OperationMix:
             await asyncio.sleep(0.3)
 
     async def _staff_cancel(self, payment_id: str) -> None:
-        try:
+        with contextlib.suppress(Exception):  # refused when the customer finished first: that is the race
             await payments.cancel_terminal_payment(self.site.client, payment_id)
-        except Exception:  # noqa: BLE001 - refused when the customer finished first: that is the race
-            pass
 
     # ------------------------------------------------------------------ deposits and refunds
     async def _card_deposit(self, member: Member, rng: random.Random) -> str:
@@ -306,7 +305,9 @@ class OperationMix:
         card_id = member.workflow_input.state.card_id or ""
         amount, request_id = rng.choice(DEPOSIT_AMOUNTS), _hex(rng)
         outcome = await self._patiently(
-            lambda: payments.take_card_deposit(self.site.engine, self.site.gateways, client_id=setup.client_id, card_id=card_id, amount_cents=amount, request_id=request_id)
+            lambda: payments.take_card_deposit(
+                self.site.engine, self.site.gateways, client_id=setup.client_id, card_id=card_id, amount_cents=amount, request_id=request_id,
+            )
         )
         return "succeeded" if outcome.status in ("approved", "partial") else "other"
 
@@ -360,7 +361,9 @@ class OperationMix:
         return "succeeded"
 
     async def _cancel_term_end(self, member: Member, rng: random.Random) -> str:
-        return await self._command(member.subscription_id, lambda: subscriptions.cancel(self.site.client, member.subscription_id, mode="term_end", reason="chaos"))
+        return await self._command(
+            member.subscription_id, lambda: subscriptions.cancel(self.site.client, member.subscription_id, mode="term_end", reason="chaos"),
+        )
 
     async def _pay_now(self, member: Member, rng: random.Random) -> str:
         return await self._command(member.subscription_id, lambda: subscriptions.pay_now(self.site.client, member.subscription_id))
@@ -412,7 +415,7 @@ class OperationMix:
         """An Update, given up on (and counted as stuck) when it has not finished in UPDATE_TIMEOUT_S."""
         try:
             return await asyncio.wait_for(self._patiently(lambda: self._update_or_refusal(subscription_id, send)), timeout=UPDATE_TIMEOUT_S)
-        except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
             self.report.updates_stuck += 1
             raise UpdateStuck(f"the Update on {subscription_id} had not finished after {UPDATE_TIMEOUT_S:.0f} s") from None
 
@@ -485,7 +488,7 @@ async def patient_result(handle: WorkflowHandle[Any, Any], timeout_s: float = RE
     while True:
         try:
             return await asyncio.wait_for(handle.result(), timeout=RESULT_POLL_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if loop.time() > deadline:
                 raise
             continue

@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,10 +61,8 @@ class OwnedTemporal:
         server = self.server
         if server is None:
             return
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(server.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         if server.popen is not None:
             server.popen.wait(timeout=10)
         server.owned = False  # dead already: its `stop` must not signal a recycled pid
@@ -182,7 +180,7 @@ class ServerFaults:
             try:
                 await asyncio.wait_for(stop.wait(), timeout=wait)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             down = self.rng.uniform(0.5, 3.0) if kind == TEMPORAL_RESTART else self.rng.uniform(10.0, 30.0)
             await act(down)

@@ -33,8 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event
-from temporalio import activity
-from temporalio import client as temporal_client
+from temporalio import activity, client as temporal_client
 from temporalio.client import Client
 from temporalio.worker import (
     ActivityInboundInterceptor,
@@ -125,7 +124,7 @@ class CountingGateways(GatewayDirectory):
             async def count(request: object) -> None:
                 self._counters.gravity_calls += 1
 
-            client._http.event_hooks["request"].append(count)  # noqa: SLF001 - bench-only instrumentation
+            client._http.event_hooks["request"].append(count)  # bench-only instrumentation
         return client
 
 

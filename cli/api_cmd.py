@@ -7,7 +7,6 @@ on the embedded stack it falls back to the well-known development token and says
 from __future__ import annotations
 
 import asyncio
-from typing import Optional
 
 import typer
 import uvicorn
@@ -40,8 +39,8 @@ async def _serve(settings: Settings, database_url: str, temporal_address: str, n
 
 @handles_errors
 def api(
-    host: Optional[str] = typer.Option(None, help="Interface to listen on (default: BILLING_API_HOST)."),
-    port: Optional[int] = typer.Option(None, help="TCP port (default: BILLING_API_PORT)."),
+    host: str | None = typer.Option(None, help="Interface to listen on (default: BILLING_API_HOST)."),
+    port: int | None = typer.Option(None, help="TCP port (default: BILLING_API_PORT)."),
 ) -> None:
     """Serve the HTTP API for the billing system (Ctrl-C stops it)."""
     settings = load_settings()

@@ -107,13 +107,13 @@ def connection(*, temporal: bool = True) -> Connection:
     return Connection(settings, database_url, address, namespace)
 
 
-def engine_of(conn: Connection):  # type: ignore[no-untyped-def]  # noqa: ANN201 - sqlalchemy Engine, imported lazily
+def engine_of(conn: Connection):  # type: ignore[no-untyped-def]  # sqlalchemy Engine, imported lazily
     from models.db import get_engine  # on use: the models load SQLAlchemy's tables, which slows every command's start
 
     return get_engine(conn.database_url, conn.settings.db_pool_size)
 
 
-async def temporal_client(conn: Connection):  # type: ignore[no-untyped-def]  # noqa: ANN201 - temporalio Client
+async def temporal_client(conn: Connection):  # type: ignore[no-untyped-def]  # temporalio Client
     """A client with the engine's data converter and an identity naming the operator.
 
     Why the identity: Temporal records it on every update and signal, so the audit trail

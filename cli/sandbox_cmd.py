@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 import uvicorn
@@ -11,7 +10,6 @@ import uvicorn
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN, Settings
 from gravity.sandbox.app import BASE_PATH
 from gravity.sandbox.server import build_sandbox_app
-
 
 
 def _settings() -> Settings:
@@ -37,9 +35,9 @@ def sandbox(
     port: int = typer.Option(_DEFAULTS.sandbox_port, help="TCP port (0 = any free port)."),
     oid: str = typer.Option(SANDBOX_OID, help="Merchant OID the sandbox accepts."),
     token: str = typer.Option(SANDBOX_TOKEN, help="Bearer token accepted for that OID.", show_default=_mask(SANDBOX_TOKEN)),
-    postback_url: Optional[str] = typer.Option(None, help="Where signed postbacks are POSTed (none: not sent)."),
-    postback_secret: Optional[str] = typer.Option(None, help="HMAC-SHA512 key for postback signatures."),
-    state_file: Optional[Path] = typer.Option(None, help="JSON file to keep state in across restarts (none: memory only)."),
+    postback_url: str | None = typer.Option(None, help="Where signed postbacks are POSTed (none: not sent)."),
+    postback_secret: str | None = typer.Option(None, help="HMAC-SHA512 key for postback signatures."),
+    state_file: Path | None = typer.Option(None, help="JSON file to keep state in across restarts (none: memory only)."),
 ) -> None:
     """Run the Gravity emergepay sandbox in the foreground (Ctrl-C stops it)."""
     app, _, _ = build_sandbox_app(

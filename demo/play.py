@@ -17,28 +17,27 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-import psycopg
 import pendulum
+import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
 from activities.gateways import GatewayDirectory
-from demo.workers import extra_workers
+from demo.sandbox_process import SandboxProcess
 from demo.seed import LOCATIONS, DemoClient, seed_clients, seed_clinics
 from demo.summary import summarize
+from demo.workers import extra_workers
+from foundation.contracts import TerminalTiming
 from foundation.ids import new_id
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.client import GravityClient
 from gravity.sandbox.control import SandboxControl, SandboxControlError
-from demo.sandbox_process import SandboxProcess
 from models.db import get_engine, session_scope
 from models.migrate import upgrade_to_head
 from models.subscriptions import ServiceRedemption
-from foundation.contracts import TerminalTiming
-from operations import payments
-from operations import subscriptions as commands
+from operations import payments, subscriptions as commands
 from operations.enrollment import EnrollRequest, enroll
 from worker import build_worker
 

@@ -99,7 +99,7 @@ async def test_openapi_lists_every_route_and_declares_the_bearer_scheme(anonymou
 
 
 async def test_every_protected_route_refuses_a_missing_or_wrong_credential(anonymous: httpx.AsyncClient) -> None:
-    spec = await schema(anonymous)
+    await schema(anonymous)
     bad_headers = [
         {},
         {"Authorization": "Bearer not-the-token"},

@@ -29,7 +29,7 @@ from tests.api.conftest import API_TOKEN
 from tests.api.helpers import ok, refused
 from tests.conftest import TASK_QUEUE
 
-SECRET = "events-test-secret"  # noqa: S105 - loopback tests only
+SECRET = "events-test-secret"  # loopback tests only
 
 
 def emit_events(engine: Engine, count: int, stream: str = "subscription:sub_a") -> None:

@@ -11,14 +11,14 @@ import uuid
 from sqlalchemy import func
 from sqlmodel import Session, select
 from temporalio.client import Client
-from foundation.converter import data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench.database import drop_database, fresh_database
-from bench.histories import activity_identities, matching_runs, histories
+from bench.histories import activity_identities, histories, matching_runs
 from bench.measure import billed_query, due_start_date
 from bench.population import enroll_members, seed_clinic, start_workflows
 from bench.workers import WorkerPool, WorkerSpec
+from foundation.converter import data_converter
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
@@ -41,7 +41,9 @@ async def test_workers_share_the_load_and_a_killed_one_loses_nothing(database_ur
     try:
         with SandboxServer(oids={SANDBOX_OID: SANDBOX_TOKEN}) as sandbox, SandboxControl(sandbox.root_url) as control:
             location_id, plan_id = seed_clinic(engine, "scale", term_months=12)
-            members = await enroll_members(engine, sandbox.base_url, "scale", location_id=location_id, plan_id=plan_id, start_dates=[due_start_date(1)] * SUBSCRIPTIONS)
+            members = await enroll_members(
+                engine, sandbox.base_url, "scale", location_id=location_id, plan_id=plan_id, start_dates=[due_start_date(1)] * SUBSCRIPTIONS,
+            )
             pool = WorkerPool(WorkerSpec(url, address, queue, sandbox.base_url))
             pool.start(WORKERS)
             try:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
+from temporalio.testing import WorkflowEnvironment
 
 from foundation.settings import SANDBOX_OID
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.billing import Deposit, Invoice, Payment, Refund
 from operations.payments import CounterLine, create_counter_invoice_for
-from temporalio.testing import WorkflowEnvironment
-
-from tests.payments.helpers import wait_for_state
 from tests.cli.conftest import Billing, eventually, refused
+from tests.payments.helpers import wait_for_state
 from tests.subscriptions.helpers import assert_books_match_gateway
 from tests.support.cards import save_card
 from tests.support.clinic import make_clinic

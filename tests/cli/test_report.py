@@ -4,7 +4,7 @@ dunning, a deposit, a refund, open counter invoices), in integer cents, as JSON,
 from __future__ import annotations
 
 import csv
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,7 @@ async def test_report_per_location_from_real_billing(
 async def test_a_period_ends_at_each_locations_own_midnight(billing: Billing, db: Engine) -> None:
     chicago = make_clinic(db, timezone="America/Chicago")
     honolulu = make_clinic(db, timezone="Pacific/Honolulu")
-    late = datetime(2026, 3, 1, 7, 30, tzinfo=timezone.utc)  # Mar 1 01:30 in Chicago, still Feb 28 21:30 in Honolulu
+    late = datetime(2026, 3, 1, 7, 30, tzinfo=UTC)  # Mar 1 01:30 in Chicago, still Feb 28 21:30 in Honolulu
     for clinic in (chicago, honolulu):
         invoice_id = create_counter_invoice_for(db, client_id=clinic.client_id, location_id=clinic.location_id, lines=[CounterLine("Exam", 6_500)])
         with session_scope(db) as session:

@@ -148,7 +148,7 @@ async def test_pay_now_collects_a_declined_invoice_and_json_errors(
     billing: Billing, db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer
 ) -> None:
     clinic = make_clinic(db, price_cents=3_900)
-    card, card_ref = await save_card(db, sandbox_server, clinic)
+    _, card_ref = await save_card(db, sandbox_server, clinic)
     sandbox.decline_next(card_ref, "insufficient_funds", count=1)
     answer = (await billing(
         "enroll", "--client", clinic.client_id, "--pet", clinic.pet_id, "--plan", clinic.plan_id,

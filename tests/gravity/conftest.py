@@ -25,10 +25,10 @@ from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer, ThreadedUvicorn
 
 OID = "2000000001"
-TOKEN = "contract-test-token-1f9c2a7e"  # noqa: S105 - loopback sandbox only
+TOKEN = "contract-test-token-1f9c2a7e"  # loopback sandbox only
 OTHER_OID = "2000000002"
-OTHER_TOKEN = "contract-test-token-other-77d0"  # noqa: S105
-POSTBACK_SECRET = "contract-postback-secret"  # noqa: S105
+OTHER_TOKEN = "contract-test-token-other-77d0"
+POSTBACK_SECRET = "contract-postback-secret"
 DEVICES = ["front-1", "front-2", "exam-room"]
 VISA = "4111111111111111"
 MASTERCARD = "5555555555554444"

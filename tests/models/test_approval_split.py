@@ -4,8 +4,7 @@ invoice needed, which the books hold as client credit until it is given back or 
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from models.invoicing import ApprovalSplit, split_approval
 

@@ -11,10 +11,10 @@ from sqlmodel import Session
 
 from foundation.ids import new_id
 from models.billing import Invoice, InvoiceLine, Payment, Refund
-from models.plans import HealthPlan
 from models.clinic import SavedCard
 from models.db import session_scope
 from models.ledger import Account, LedgerEntry, LedgerTransaction, UnbalancedTransaction, is_balanced, post
+from models.plans import HealthPlan
 from tests.support.clinic import Clinic, add_card, make_clinic
 
 DB_ERRORS = (IntegrityError, InternalError)
@@ -150,13 +150,12 @@ def test_saved_card_has_no_column_for_a_card_number_or_security_code() -> None:
 
 def test_unbalanced_ledger_transaction_is_refused_by_the_database(db: Engine) -> None:
     clinic = make_clinic(db)
-    with pytest.raises(DB_ERRORS, match="does not balance"):
-        with session_scope(db) as session:
-            txn = LedgerTransaction(reference="bad-1", kind="test", location_id=clinic.location_id)
-            session.add(txn)
-            session.flush()
-            session.add(LedgerEntry(transaction_id=txn.id, account=Account.RECEIVABLE, amount_cents=100))
-            session.add(LedgerEntry(transaction_id=txn.id, account=Account.PLAN_REVENUE, amount_cents=-99))
+    with pytest.raises(DB_ERRORS, match="does not balance"), session_scope(db) as session:
+        txn = LedgerTransaction(reference="bad-1", kind="test", location_id=clinic.location_id)
+        session.add(txn)
+        session.flush()
+        session.add(LedgerEntry(transaction_id=txn.id, account=Account.RECEIVABLE, amount_cents=100))
+        session.add(LedgerEntry(transaction_id=txn.id, account=Account.PLAN_REVENUE, amount_cents=-99))
     with Session(db) as session:
         assert session.exec(text("SELECT count(*) FROM ledger_transaction")).one()[0] == 0  # type: ignore[call-overload]
 

@@ -27,7 +27,7 @@ from gravity.sandbox.server import SandboxServer
 from operations.payments import PostbackRejected, receive_postback
 from tests.support.clinic import Clinic, make_clinic
 
-POSTBACK_SECRET = "payments-test-postback-secret"  # noqa: S105 - a test value
+POSTBACK_SECRET = "payments-test-postback-secret"  # a test value
 
 
 @dataclass

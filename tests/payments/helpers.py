@@ -159,7 +159,9 @@ async def pay_at_counter(
     return outcome.payment_id
 
 
-async def refund(env: WorkflowEnvironment, engine: Engine, payment_id: str, *, request_id: str, amount_cents: int | None = None, reason: str = "") -> RefundResult:
+async def refund(
+    env: WorkflowEnvironment, engine: Engine, payment_id: str, *, request_id: str, amount_cents: int | None = None, reason: str = "",
+) -> RefundResult:
     """`refund_payment` through its workflow on the session's worker, waited for to the end."""
     movement = await refund_payment(env.client, engine, payment_id=payment_id, amount_cents=amount_cents, request_id=request_id, reason=reason,
                                     task_queue=TASK_QUEUE)

@@ -15,7 +15,7 @@ from gravity.sandbox.server import SandboxServer
 from models.billing import Deposit, Payment
 from models.db import session_scope
 from models.invoicing import apply_client_credit, lock_invoice
-from operations.payments import CounterLine, PaymentRefused, create_counter_invoice_for, cancel_invoice, take_terminal_deposit
+from operations.payments import CounterLine, PaymentRefused, cancel_invoice, create_counter_invoice_for, take_terminal_deposit
 from tests.payments.conftest import Receiver
 from tests.payments.helpers import (
     DEVICE,

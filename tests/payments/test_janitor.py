@@ -5,7 +5,7 @@ what Gravity says happened."""
 from __future__ import annotations
 
 import contextlib
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import Engine, update
@@ -19,6 +19,7 @@ from activities.subscriptions import SubscriptionActivities
 from bench.charge_cost import first_attempt
 from foundation.contracts import JanitorInput, ReconciliationInput
 from foundation.ids import invoice_id_for_cycle
+from gravity.errors import GravityError
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.billing import Payment
@@ -41,7 +42,7 @@ async def _stranded_charge(db: Engine, sandbox: SandboxControl, server: SandboxS
     workflow_input, _ = record_enrollment(db, request)
     sandbox.inject_fault("tokenizedPayment", fault)
     sandbox.inject_fault("lookup", "500", count=20)
-    with pytest.raises(Exception):
+    with pytest.raises(GravityError):
         await ActivityEnvironment().run(SubscriptionActivities(db, gateways).charge_cycle, first_attempt(workflow_input))
     sandbox.clear_faults()
     invoice_id = invoice_id_for_cycle(workflow_input.setup.subscription_id, first_attempt(workflow_input).period_start)
@@ -84,7 +85,7 @@ async def test_the_reconciliation_reports_a_sale_the_books_do_not_match(
 ) -> None:
     invoice_id = await _stranded_charge(db, sandbox, sandbox_server, gateways, clinic, "lost")
     await _sweep(db, gateways)
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     activities = JanitorActivities(db, gateways)
     clean = await ActivityEnvironment().run(activities.reconcile_day, ReconciliationInput(day=today))
     assert (clean.checked, clean.differences) == (1, [])

@@ -10,7 +10,7 @@ booked, then put right) are what these pin down.
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -24,6 +24,7 @@ from activities.subscription_commands import SubscriptionCommandActivities
 from activities.subscriptions import SubscriptionActivities
 from bench.charge_cost import first_attempt
 from foundation.contracts import CancelInput, ChargeOutcome, ChargeRequest, SubscriptionInput
+from gravity.errors import GravityError
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.billing import Deposit, Payment
@@ -113,7 +114,7 @@ async def test_a_lost_answer_is_found_and_no_other_path_collects_meanwhile(
     workflow_input, _ = await _enrolled(db, sandbox_server, clinic)
     sandbox.inject_fault("tokenizedPayment", "lost")
     sandbox.inject_fault("lookup", "500", count=20)
-    with pytest.raises(Exception):
+    with pytest.raises(GravityError):
         await _charge(db, gateways, first_attempt(workflow_input))
     sandbox.clear_faults()
     (pending,) = payments_of(db, _invoice_of(workflow_input))
@@ -141,7 +142,7 @@ async def test_an_unsent_attempt_is_not_resent_for_more_than_the_invoice_still_n
     balance: an overcharge the books then refused, retried forever."""
     workflow_input, _ = await _enrolled(db, sandbox_server, clinic)
     sandbox.inject_fault("tokenizedPayment", "500", count=20)
-    with pytest.raises(Exception):
+    with pytest.raises(GravityError):
         await _charge(db, gateways, first_attempt(workflow_input))
     sandbox.clear_faults()
     with session_scope(db) as session:
@@ -171,7 +172,7 @@ async def test_a_late_approval_on_a_cancelled_invoice_is_booked_and_given_back(
 
     cancel = CancelInput(
         subscription_id=workflow_input.setup.subscription_id, plan=workflow_input.state.plan, card_id=workflow_input.state.card_id,  # type: ignore[arg-type]
-        cancel_at=datetime.now(timezone.utc), period_start=None, period_end=None, open_invoice_ids=[first.invoice_id], reason="moving away",
+        cancel_at=datetime.now(UTC), period_start=None, period_end=None, open_invoice_ids=[first.invoice_id], reason="moving away",
     )
     await ActivityEnvironment().run(SubscriptionCommandActivities(db, gateways).cancel_subscription, cancel)
     assert invoice(db, first.invoice_id).status == "void"
@@ -235,7 +236,7 @@ async def test_cancel_now_refunds_a_period_paid_by_two_payments_and_always_ends_
     request = first_attempt(workflow_input)
     cancel = CancelInput(
         subscription_id=request.subscription_id, plan=request.plan, card_id=request.card_id,
-        cancel_at=datetime(2026, 11, 2, 18, 0, tzinfo=timezone.utc), period_start=request.period_start, period_end=request.period_end,
+        cancel_at=datetime(2026, 11, 2, 18, 0, tzinfo=UTC), period_start=request.period_start, period_end=request.period_end,
         open_invoice_ids=[], reason="moving away",
     )
     outcome = await ActivityEnvironment().run(SubscriptionCommandActivities(db, gateways).cancel_subscription, cancel)
@@ -348,7 +349,7 @@ async def test_a_partly_paid_invoice_written_off_at_cancellation_reverses_each_r
     assert (first.outcome, first.balance_cents) == ("partial", 3_250)
     cancel = CancelInput(
         subscription_id=workflow_input.setup.subscription_id, plan=workflow_input.state.plan, card_id=workflow_input.state.card_id,  # type: ignore[arg-type]
-        cancel_at=datetime.now(timezone.utc), period_start=None, period_end=None, open_invoice_ids=[first.invoice_id], reason="moving away",
+        cancel_at=datetime.now(UTC), period_start=None, period_end=None, open_invoice_ids=[first.invoice_id], reason="moving away",
     )
     await ActivityEnvironment().run(SubscriptionCommandActivities(db, gateways).cancel_subscription, cancel)
     with Session(db) as session:

@@ -262,12 +262,12 @@ async def test_refused_before_anything_is_sent(
     no_recurring = make_clinic(db, allow_recurring=False)
 
     cases = [
-        (dict(invoice_id=invoice_id, device_name="counter-1"), "busy"),
-        (dict(invoice_id=invoice_id, device_name="counter-2"), "offline"),
-        (dict(invoice_id=invoice_id, device_name="counter-9"), "unknown device"),
-        (dict(invoice_id=invoice_id, amount_cents=5_001, device_name="counter-1"), "more than the open balance"),
-        (dict(invoice_id=invoice_id, amount_cents=0), "greater than zero"),
-        (dict(invoice_id="inv_nope"), "unknown invoice"),
+        ({"invoice_id": invoice_id, "device_name": "counter-1"}, "busy"),
+        ({"invoice_id": invoice_id, "device_name": "counter-2"}, "offline"),
+        ({"invoice_id": invoice_id, "device_name": "counter-9"}, "unknown device"),
+        ({"invoice_id": invoice_id, "amount_cents": 5_001, "device_name": "counter-1"}, "more than the open balance"),
+        ({"invoice_id": invoice_id, "amount_cents": 0}, "greater than zero"),
+        ({"invoice_id": "inv_nope"}, "unknown invoice"),
     ]
     for fields, reason in cases:
         with pytest.raises(PaymentRefused, match=reason):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -43,7 +43,7 @@ def test_the_wire_format_is_temporal_pydantic_converter_s() -> None:
     """Histories and clients using Temporal's own pydantic converter read ours, and back."""
     ours, theirs = data_converter.payload_converter, pydantic_data_converter.payload_converter
     outcome = ChargeOutcome("inv_1", "paid", 0, charged_cents=4_500, external_transaction_id="ext_1")
-    values = [_input(), outcome, datetime(2027, 1, 31, 15, tzinfo=timezone.utc)]
+    values = [_input(), outcome, datetime(2027, 1, 31, 15, tzinfo=UTC)]
     types = [SubscriptionInput, ChargeOutcome, datetime]
     assert theirs.from_payloads(ours.to_payloads(values), types) == values
     assert ours.from_payloads(theirs.to_payloads(values), types) == values
@@ -72,7 +72,7 @@ def test_statuses_cross_the_boundary_as_their_strings() -> None:
 def test_a_workflow_state_keeps_its_statuses_across_continue_as_new() -> None:
     state = SubscriptionState(
         status=SubscriptionStatus.PAST_DUE,
-        open_invoices=[OpenInvoice("inv_1", 0, date(2027, 1, 31), datetime(2027, 1, 31, 15, tzinfo=timezone.utc), 4_500, waiting_for=WaitingFor.NEW_CARD)],
+        open_invoices=[OpenInvoice("inv_1", 0, date(2027, 1, 31), datetime(2027, 1, 31, 15, tzinfo=UTC), 4_500, waiting_for=WaitingFor.NEW_CARD)],
         history=[CycleRecord(0, date(2027, 1, 31), "inv_1", CycleOutcome.DECLINED, "do_not_honor")],
     )
     payloads = data_converter.payload_converter.to_payloads([state])

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from stack_testing import ADDRESS_VARIABLES, free_port, processes_of
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from foundation.settings import Settings
 from stack.embedded import EmbeddedStack
 from stack.search_attributes import ALL_KEYS
-
-from stack_testing import ADDRESS_VARIABLES, free_port, processes_of
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ location's recurring-payment setting, and refused commands changing nothing."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pendulum
 import pytest
@@ -248,7 +248,7 @@ async def test_a_proration_the_policy_refuses_is_an_invalid_command_and_writes_n
     with Session(db) as session:
         old_plan = terms_of(session.get(HealthPlan, clinic.plan_id))  # type: ignore[arg-type]
     day = local_today(TZ)
-    empty_period = PlanChangeInput(sub_id, old_plan, "plan_premium", datetime.now(timezone.utc), day, day, None)
+    empty_period = PlanChangeInput(sub_id, old_plan, "plan_premium", datetime.now(UTC), day, day, None)
     gateways = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, timeout=5.0)
     try:
         with pytest.raises(ApplicationError, match="period_end") as refused:
@@ -342,7 +342,7 @@ async def test_a_plan_change_reaching_a_cancelled_subscription_is_refused_by_its
     with Session(db) as session:
         old_plan = terms_of(session.get(HealthPlan, clinic.plan_id))  # type: ignore[arg-type]
     day = local_today(TZ)
-    late = PlanChangeInput(sub_id, old_plan, "plan_premium", datetime.now(timezone.utc), day, day + timedelta(days=30), None)
+    late = PlanChangeInput(sub_id, old_plan, "plan_premium", datetime.now(UTC), day, day + timedelta(days=30), None)
     gateways = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, timeout=5.0)
     try:
         with pytest.raises(ApplicationError, match="the subscription is cancelled") as refused:

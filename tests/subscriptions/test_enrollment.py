@@ -55,9 +55,12 @@ async def test_same_id_with_other_terms_is_refused(
     clinic = make_clinic(db)
     await save_card(db, sandbox_server, clinic)
     with temporal_env.with_time_skipping_disabled():
-        await enroll(temporal_env.client, db, EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, date(2027, 6, 1), subscription_id="sub_fixed"), task_queue=TASK_QUEUE)
+        def fixed(start_date: date) -> EnrollRequest:
+            return EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, start_date, subscription_id="sub_fixed")
+
+        await enroll(temporal_env.client, db, fixed(date(2027, 6, 1)), task_queue=TASK_QUEUE)
         with pytest.raises(EnrollmentRefused, match="already exists with other terms"):
-            await enroll(temporal_env.client, db, EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, date(2027, 7, 1), subscription_id="sub_fixed"), task_queue=TASK_QUEUE)
+            await enroll(temporal_env.client, db, fixed(date(2027, 7, 1)), task_queue=TASK_QUEUE)
     from operations.subscriptions import cancel
 
     await cancel(temporal_env.client, "sub_fixed", mode="now")

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+from datetime import date
 
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
