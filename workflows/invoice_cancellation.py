@@ -41,7 +41,7 @@ GIVE_UP_AFTER = timedelta(days=1)
 
 def wait_before_round(round_number: int) -> timedelta:
     """The pause before planning again after `round_number` rounds (1 and up): doubling, capped."""
-    return min(FIRST_WAIT * (2 ** (round_number - 1)), LONGEST_WAIT)
+    return min(FIRST_WAIT * (2.0 ** (round_number - 1)), LONGEST_WAIT)
 
 
 @workflow.defn(name="InvoiceCancellation")

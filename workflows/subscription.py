@@ -798,7 +798,7 @@ def _refused(error: ActivityError | ApplicationError) -> bool:
     """A permanent refusal (bad request, bad credentials, an error no retry mends): retrying it as an
     activity task would only fail again."""
     failure = error.cause if isinstance(error, ActivityError) else error
-    return isinstance(failure, ApplicationError) and (failure.non_retryable or failure.type in CHARGE_RETRY.non_retryable_error_types)
+    return isinstance(failure, ApplicationError) and (failure.non_retryable or failure.type in (CHARGE_RETRY.non_retryable_error_types or ()))
 
 
 def _cause(error: BaseException) -> str:
