@@ -304,20 +304,26 @@ class OperationMix:
         setup = member.workflow_input.setup
         card_id = member.workflow_input.state.card_id or ""
         amount, request_id = rng.choice(DEPOSIT_AMOUNTS), _hex(rng)
-        outcome = await self._patiently(
+        movement = await self._patiently(
             lambda: payments.take_card_deposit(
-                self.site.engine, self.site.gateways, client_id=setup.client_id, card_id=card_id, amount_cents=amount, request_id=request_id,
+                self.site.client, self.site.engine, client_id=setup.client_id, card_id=card_id, amount_cents=amount, request_id=request_id,
+                task_queue=self.site.task_queue,
             )
         )
-        return "succeeded" if outcome.status in ("approved", "partial") else "other"
+        deposit = movement.result
+        return "succeeded" if deposit is not None and deposit.status in ("approved", "partial") else "other"
 
     async def _deposit_refund(self, member: Member, rng: random.Random) -> str:
         deposit_id = await self._db(self._held_deposit, member.workflow_input.setup.client_id, rng)
         if deposit_id is None:
             raise NoTarget
         request_id = _hex(rng)
-        outcome = await self._patiently(lambda: payments.refund_deposit(self.site.engine, self.site.gateways, deposit_id=deposit_id, request_id=request_id))
-        return "succeeded" if outcome.amount_cents > 0 else "other"
+        movement = await self._patiently(
+            lambda: payments.refund_deposit(
+                self.site.client, self.site.engine, deposit_id=deposit_id, request_id=request_id, task_queue=self.site.task_queue,
+            )
+        )
+        return "succeeded" if movement.result is not None and movement.result.amount_cents > 0 else "other"
 
     async def _refund_partial(self, member: Member, rng: random.Random) -> str:
         return await self._refund(member, rng, partial=True)
@@ -332,12 +338,13 @@ class OperationMix:
         payment_id, refundable = found
         amount = rng.randint(1, refundable - 1) if partial and refundable > 1 else None
         request_id = _hex(rng)
-        outcome = await self._patiently(
+        movement = await self._patiently(
             lambda: payments.refund_payment(
-                self.site.engine, self.site.gateways, payment_id=payment_id, amount_cents=amount, request_id=request_id, reason="chaos"
+                self.site.client, self.site.engine, payment_id=payment_id, amount_cents=amount, request_id=request_id, reason="chaos",
+                task_queue=self.site.task_queue,
             )
         )
-        return "succeeded" if outcome.amount_cents > 0 else "other"
+        return "succeeded" if movement.result is not None and movement.result.amount_cents > 0 else "other"
 
     async def _invoice_cancel(self, member: Member, rng: random.Random) -> str:
         invoice_id = await self._db(self._cancellable_invoice, member.subscription_id, rng)
