@@ -302,7 +302,7 @@ async def chaos_on(
             + (f", {len(mixed)} with the operation mix" if mixed else ""))
         pool.start(options.workers)
         stop = asyncio.Event()
-        background = [asyncio.create_task(chaos.run(stop)), asyncio.create_task(chaos.keep_workers(stop))]
+        background: list[asyncio.Task[Any]] = [asyncio.create_task(chaos.run(stop)), asyncio.create_task(chaos.keep_workers(stop))]
         janitor: dict[str, Any] = {}
         try:
             await start_workflows(skipper.client, members, task_queue=queue)
@@ -472,7 +472,7 @@ async def _endings(
         waiting = [sid for sid in handles if sid not in statuses and sid not in given_up]
         if loop.time() >= next_look:
             next_look = loop.time() + STUCK_LOOK_S
-            stuck = await _patiently(functools.partial(stuck_workflows, [handles[sid] for sid in waiting]), {})
+            stuck: dict[str, str] = await _patiently(functools.partial(stuck_workflows, [handles[sid] for sid in waiting]), {})
             stuck_since = {sid: stuck_since.get(sid, loop.time()) for sid in stuck}
             given_up.update({sid: why for sid, why in stuck.items() if loop.time() - stuck_since[sid] >= STUCK_GRACE_S})
             say(f"  {len(statuses)} of {len(members)} subscriptions ended" + (f", {len(given_up)} stuck" if given_up else ""))

@@ -147,7 +147,7 @@ def count_round_trips(engine: Engine, counters: Counters) -> Callable[[], None]:
     def on_checkout(*_: object) -> None:
         counters.db_checkouts += 1
 
-    listeners = [
+    listeners: list[tuple[Any, str, Callable[..., None]]] = [
         (engine, "before_cursor_execute", on_statement),
         (engine, "commit", on_commit),
         (engine, "rollback", on_rollback),

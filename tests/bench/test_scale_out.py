@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -71,7 +73,8 @@ async def test_workers_share_the_load_and_a_killed_one_loses_nothing(database_ur
             if row["transaction_type"] == "CreditSale" and row["status"] == "approved" and not row["voided"]:
                 sales[row["reference"]] = sales.get(row["reference"], 0) + 1
         assert sales == {i.id: 1 for i in invoices}
-        report = reconcile(engine, gateway)
+        rows: list[Mapping[str, Any]] = [*gateway]
+        report = reconcile(engine, rows)
         assert report.double_charges == 0 and report.mismatches == [] and report.ledger_balanced
 
         # The load was shared: each surviving worker ran charges (its own counters) ...

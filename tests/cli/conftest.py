@@ -17,11 +17,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from click.testing import Result
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from cli.main import app
 from foundation.settings import get_settings

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio.testing import WorkflowEnvironment
 
 from gravity.sandbox.control import SandboxControl
@@ -97,7 +97,7 @@ async def test_a_period_ends_at_each_locations_own_midnight(billing: Billing, db
     for clinic in (chicago, honolulu):
         invoice_id = create_counter_invoice_for(db, client_id=clinic.client_id, location_id=clinic.location_id, lines=[CounterLine("Exam", 6_500)])
         with session_scope(db) as session:
-            session.exec(update(Invoice).where(Invoice.id == invoice_id).values(created_at=late))  # type: ignore[call-overload]
+            session.exec(update(Invoice).where(col(Invoice.id) == invoice_id).values(created_at=late))
 
     february = _by_location((await billing("report", "--from", "2026-02-01", "--to", "2026-02-28", "--json")).json())
     march = _by_location((await billing("report", "--from", "2026-03-01", "--to", "2026-03-31", "--json")).json())

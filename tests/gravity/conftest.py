@@ -134,3 +134,16 @@ async def save_card(client: GravityClient, number: str = VISA, exp_mmyy: str = "
     saved = await client.tokenize(card_number=number, exp_mmyy=exp_mmyy, external_id=new_id(), security_code="123")
     assert saved.card_ref, saved
     return saved.card_ref
+
+
+def trans_id(result: TransactionResult) -> str:
+    """The gateway's id of a transaction the test made: refunds and voids name their sale by it."""
+    assert result.unique_trans_id is not None, result
+    return result.unique_trans_id
+
+
+async def looked_up(client: GravityClient, external_id: str) -> TransactionResult:
+    """The lookup of a transaction the test knows has ended, so it must be found."""
+    result = await client.lookup(external_id)
+    assert result is not None, external_id
+    return result

@@ -154,6 +154,7 @@ def test_unbalanced_ledger_transaction_is_refused_by_the_database(db: Engine) ->
         txn = LedgerTransaction(reference="bad-1", kind="test", location_id=clinic.location_id)
         session.add(txn)
         session.flush()
+        assert txn.id is not None  # given by the flush
         session.add(LedgerEntry(transaction_id=txn.id, account=Account.RECEIVABLE, amount_cents=100))
         session.add(LedgerEntry(transaction_id=txn.id, account=Account.PLAN_REVENUE, amount_cents=-99))
     with Session(db) as session:

@@ -61,7 +61,6 @@ async def postback_receiver(temporal_env: WorkflowEnvironment) -> AsyncIterator[
 
     app = Starlette(routes=[Route("/gravity/postback", postback, methods=["POST"])])
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)

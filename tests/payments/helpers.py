@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +121,7 @@ def assert_books_match(engine: Engine, sandbox: SandboxControl) -> None:
     operations/reconciliation.py reads only status "approved" (the sandbox marks a partial approval
     "partial"), so a partially approved terminal sale would show as a false mismatch there.
     """
-    rows = [dict(r, status="approved") if r["status"] == "partial" else r for r in sandbox.transactions()]
+    rows: list[Mapping[str, Any]] = [dict(r, status="approved") if r["status"] == "partial" else r for r in sandbox.transactions()]
     report = reconcile(engine, rows)
     assert report.ledger_balanced
     assert report.double_charges == 0

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import Engine, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -17,7 +17,7 @@ from activities.gateways import GatewayDirectory
 from activities.janitor import JanitorActivities
 from activities.subscriptions import SubscriptionActivities
 from bench.charge_cost import first_attempt
-from foundation.contracts import JanitorInput, ReconciliationInput
+from foundation.contracts import JanitorInput, JanitorReport, ReconciliationInput
 from foundation.ids import invoice_id_for_cycle
 from gravity.errors import GravityError
 from gravity.sandbox.control import SandboxControl
@@ -50,7 +50,7 @@ async def _stranded_charge(db: Engine, sandbox: SandboxControl, server: SandboxS
     return invoice_id
 
 
-async def _sweep(db: Engine, gateways: GatewayDirectory, older_than_s: int = 0) -> object:
+async def _sweep(db: Engine, gateways: GatewayDirectory, older_than_s: int = 0) -> JanitorReport:
     return await ActivityEnvironment().run(JanitorActivities(db, gateways).resolve_stale_money, JanitorInput(older_than_s=older_than_s))
 
 
@@ -91,7 +91,7 @@ async def test_the_reconciliation_reports_a_sale_the_books_do_not_match(
     assert (clean.checked, clean.differences) == (1, [])
 
     with session_scope(db) as session:  # the books lose 5 dollars of the sale
-        session.execute(update(Payment).where(Payment.invoice_id == invoice_id).values(approved_cents=4_000))
+        session.execute(update(Payment).where(col(Payment.invoice_id) == invoice_id).values(approved_cents=4_000))
     report = await ActivityEnvironment().run(activities.reconcile_day, ReconciliationInput(day=today))
     assert len(report.differences) == 1 and "ours 4000 cents, gateway 4500 cents" in report.differences[0]
     with Session(db) as session:

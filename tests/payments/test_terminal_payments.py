@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -192,7 +195,7 @@ async def test_postback_with_a_bad_signature_is_refused_and_records_nothing(
     assert_books_match_gateway(db, sandbox)
 
 
-async def _until(check, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+async def _until(check: Callable[[], object], timeout: float = 10.0) -> None:
     import asyncio
     import time
 
@@ -261,7 +264,7 @@ async def test_refused_before_anything_is_sent(
     sandbox.set_device(OID, "counter-2", online=False)
     no_recurring = make_clinic(db, allow_recurring=False)
 
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"invoice_id": invoice_id, "device_name": "counter-1"}, "busy"),
         ({"invoice_id": invoice_id, "device_name": "counter-2"}, "offline"),
         ({"invoice_id": invoice_id, "device_name": "counter-9"}, "unknown device"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter, pydantic_data_converter
 
 from foundation.contracts import (
     ChargeOutcome,
@@ -26,7 +26,7 @@ from foundation.converter import data_converter
 def _input() -> SubscriptionInput:
     plan = PlanTerms("plan_1", 4_500, 0, 1, 12, True, [3, 7, 14], "suspend", "prorate", "refund_unused")
     setup = SubscriptionSetup("sub_1", "cli_1", "loc_1", "pet_1", "America/Chicago", date(2027, 1, 31), 540)
-    return SubscriptionInput(setup, SubscriptionState(status="active", plan=plan, card_id="card_1"))
+    return SubscriptionInput(setup, SubscriptionState(status=SubscriptionStatus.ACTIVE, plan=plan, card_id="card_1"))
 
 
 def test_every_payload_converter_shares_one_type_adapter_per_type() -> None:
@@ -42,7 +42,7 @@ def test_every_payload_converter_shares_one_type_adapter_per_type() -> None:
 def test_the_wire_format_is_temporal_pydantic_converter_s() -> None:
     """Histories and clients using Temporal's own pydantic converter read ours, and back."""
     ours, theirs = data_converter.payload_converter, pydantic_data_converter.payload_converter
-    outcome = ChargeOutcome("inv_1", "paid", 0, charged_cents=4_500, external_transaction_id="ext_1")
+    outcome = ChargeOutcome("inv_1", ChargeResult.PAID, 0, charged_cents=4_500, external_transaction_id="ext_1")
     values = [_input(), outcome, datetime(2027, 1, 31, 15, tzinfo=UTC)]
     types = [SubscriptionInput, ChargeOutcome, datetime]
     assert theirs.from_payloads(ours.to_payloads(values), types) == values
@@ -50,7 +50,7 @@ def test_the_wire_format_is_temporal_pydantic_converter_s() -> None:
     assert ours.to_payloads(values) == theirs.to_payloads(values)
 
 
-def _json_converter():  # type: ignore[no-untyped-def]
+def _json_converter() -> PydanticJSONPlainPayloadConverter:
     from foundation import converter
 
     return converter._SHARED_JSON

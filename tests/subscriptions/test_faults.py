@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from datetime import date
+from typing import Any
 
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
@@ -26,7 +27,7 @@ from tests.subscriptions.helpers import (
 from tests.support.cards import save_card
 from tests.support.clinic import make_clinic
 
-ONE_CYCLE = {"term_months": 1, "auto_renew": False}
+ONE_CYCLE: dict[str, Any] = {"term_months": 1, "auto_renew": False}
 
 
 async def test_lost_response_on_a_charge_is_resolved_by_lookup_not_a_second_charge(
