@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 import pendulum
 import psycopg
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError
@@ -363,7 +363,7 @@ def _rows_of(engine: Engine, rows: list[dict[str, Any]], members: list[Member]) 
     """The gateway rows of these members' invoices (the control group's, for the exact checks)."""
     ids = [m.subscription_id for m in members]
     with Session(engine) as session:
-        invoices = set(session.exec(select(Invoice.id).where(Invoice.subscription_id.in_(ids))))  # type: ignore[union-attr]
+        invoices = set(session.exec(select(Invoice.id).where(col(Invoice.subscription_id).in_(ids))))
     return [row for row in rows if str(row.get("reference") or "") in invoices]
 
 

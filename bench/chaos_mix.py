@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
@@ -435,7 +435,7 @@ class OperationMix:
     def _open_invoice(self, session: Session, rng: random.Random) -> str | None:
         ids = [m.subscription_id for m in self.members]
         rows = session.exec(
-            select(Invoice.id).where(Invoice.subscription_id.in_(ids), Invoice.status == "open").order_by(Invoice.id)  # type: ignore[union-attr]
+            select(Invoice.id).where(col(Invoice.subscription_id).in_(ids), Invoice.status == "open").order_by(Invoice.id)
         ).all()
         return rng.choice(rows) if rows else None
 
@@ -451,7 +451,7 @@ class OperationMix:
     def _held_deposit(self, session: Session, client_id: str, rng: random.Random) -> str | None:
         rows = session.exec(
             select(Deposit.id)
-            .where(Deposit.client_id == client_id, Deposit.source == "deposit", Deposit.payment_id.is_not(None), Deposit.remaining_cents > 0)  # type: ignore[union-attr]
+            .where(Deposit.client_id == client_id, Deposit.source == "deposit", col(Deposit.payment_id).is_not(None), Deposit.remaining_cents > 0)
             .order_by(Deposit.id)
         ).all()
         return rng.choice(rows) if rows else None

@@ -173,10 +173,10 @@ def _override(template: Worker, task_queue: str, **changes: Any) -> Worker:
     """A worker with the template's settings (`worker.build_worker`'s), some changed. The template
     was built for another task queue (the SDK refuses two workers on one queue in a process) and is
     never run."""
-    config = dict(template.config())
+    config: dict[str, Any] = dict(template.config())
     config.update({k: v for k, v in changes.items() if v is not None})
     config["task_queue"] = task_queue
-    return Worker(**config)  # type: ignore[arg-type]
+    return Worker(**config)
 
 
 async def serve(args: argparse.Namespace) -> None:

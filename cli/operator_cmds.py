@@ -266,12 +266,12 @@ def show(subscription_id: str = typer.Argument(..., help="The subscription id.")
 
 
 def _payment_rows(session: Session, subscription_id: str) -> list[dict[str, Any]]:
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from models.billing import Payment
 
-    query = select(Payment).where(Payment.subscription_id == subscription_id).order_by(Payment.created_at, Payment.attempt)  # type: ignore[arg-type]
+    query = select(Payment).where(Payment.subscription_id == subscription_id).order_by(col(Payment.created_at), col(Payment.attempt))
     keep = ("id", "invoice_id", "attempt", "method", "status", "amount_cents", "approved_cents", "refunded_cents", "decline_reason",
             "decline_class", "created_at")
     return [{k: getattr(p, k) for k in keep} for p in session.exec(query)]

@@ -126,11 +126,11 @@ async def test_unknown_route_is_a_json_404(api: httpx.AsyncClient) -> None:
 
 def test_the_app_is_never_built_without_a_token() -> None:
     with pytest.raises(ValueError, match="BILLING_API_TOKEN"):
-        create_app(None, None, Settings.model_construct(api_token=None), task_queue="q")  # type: ignore[arg-type]
+        create_app(None, None, Settings.model_construct(api_token=None), task_queue="q")  # type: ignore[arg-type]  # refused before either is used
     with pytest.raises(ValueError, match="BILLING_EVENTS_SECRET"):
         create_app(
-            None,  # type: ignore[arg-type]
-            None,  # type: ignore[arg-type]
+            None,  # type: ignore[arg-type]  # refused before it is used
+            None,  # type: ignore[arg-type]  # refused before it is used
             Settings.model_construct(api_token=SecretStr("t"), events_url="http://127.0.0.1:9/events", events_secret=None),
             task_queue="q",
         )

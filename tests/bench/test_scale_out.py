@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -91,8 +91,8 @@ async def test_workers_share_the_load_and_a_killed_one_loses_nothing(database_ur
         drop_database(database_url, name)
 
 
-def _paid(engine: object) -> int:
-    with Session(engine) as session:  # type: ignore[arg-type]
+def _paid(engine: Engine) -> int:
+    with Session(engine) as session:
         return session.exec(select(func.count()).select_from(Invoice).where(Invoice.status == "paid")).one()
 
 
@@ -100,15 +100,15 @@ async def _count(client: Client, query: str) -> int:
     return (await client.count_workflows(query)).count
 
 
-async def _until(condition: object, *, seconds: float) -> None:
+async def _until(condition: Callable[[], object], *, seconds: float) -> None:
     deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, f"not reached within {seconds} s"
         await asyncio.sleep(0.1)
 
 
-async def _until_async(count: object, target: int, *, seconds: float) -> None:
+async def _until_async(count: Callable[[], Awaitable[int]], target: int, *, seconds: float) -> None:
     deadline = time.monotonic() + seconds
-    while (await count()) < target:  # type: ignore[operator]
+    while (await count()) < target:
         assert time.monotonic() < deadline, f"not reached within {seconds} s"
         await asyncio.sleep(0.2)

@@ -61,7 +61,7 @@ def test_float_reprs_that_are_not_dollar_amounts_are_refused(value: float) -> No
 @given(st.one_of(st.floats(), st.integers(), st.none(), st.booleans()))
 def test_non_strings_are_refused(value: object) -> None:
     with pytest.raises(MoneyError):
-        from_dollar_string(value)  # type: ignore[arg-type]
+        from_dollar_string(value)  # type: ignore[arg-type]  # not a string, which must be refused
 
 
 @given(st.integers(max_value=-1) | st.integers(min_value=100_000_000_01))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -103,12 +103,12 @@ def payment(engine: Engine, payment_id: str) -> Payment:
 
 def payments_of(engine: Engine, invoice_id: str) -> list[Payment]:
     with Session(engine) as session:
-        return list(session.exec(select(Payment).where(Payment.invoice_id == invoice_id).order_by(Payment.created_at)))  # type: ignore[arg-type]
+        return list(session.exec(select(Payment).where(Payment.invoice_id == invoice_id).order_by(col(Payment.created_at))))
 
 
 def refunds_of(engine: Engine, payment_id: str) -> list[Refund]:
     with Session(engine) as session:
-        return list(session.exec(select(Refund).where(Refund.payment_id == payment_id).order_by(Refund.created_at)))  # type: ignore[arg-type]
+        return list(session.exec(select(Refund).where(Refund.payment_id == payment_id).order_by(col(Refund.created_at))))
 
 
 def gateway_row(sandbox: SandboxControl, external_transaction_id: str) -> dict[str, Any]:

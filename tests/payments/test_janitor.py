@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
+from temporalio.client import ScheduleActionStartWorkflow
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -112,7 +113,8 @@ async def test_the_schedules_are_created_once_and_the_janitor_runs_as_a_workflow
     assert (sorted(first), again) == (sorted(schedule_ids), [])
     for schedule_id in schedule_ids:  # they start workflows on a queue nobody polls; remove them
         described = await temporal_env.client.get_schedule_handle(schedule_id).describe()
-        assert described.schedule.action.task_queue == f"{TASK_QUEUE}-schedules"  # type: ignore[attr-defined]
+        action = described.schedule.action
+        assert isinstance(action, ScheduleActionStartWorkflow) and action.task_queue == f"{TASK_QUEUE}-schedules"
         await temporal_env.client.get_schedule_handle(schedule_id).delete()
 
     invoice_id = await _stranded_charge(db, sandbox, sandbox_server, gateways, clinic, "lost")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -23,7 +23,7 @@ from activities.gateways import GatewayDirectory
 from activities.subscription_commands import SubscriptionCommandActivities
 from activities.subscriptions import SubscriptionActivities
 from bench.charge_cost import first_attempt
-from foundation.contracts import CancelInput, ChargeOutcome, ChargeRequest, SubscriptionInput
+from foundation.contracts import CancelInput, ChargeOutcome, ChargeRequest, PlanTerms, SubscriptionInput
 from gravity.errors import GravityError
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
@@ -60,6 +60,12 @@ async def _enrolled(engine: Engine, server: SandboxServer, clinic: Clinic, card:
     return workflow_input, card_ref
 
 
+def _plan(workflow_input: SubscriptionInput) -> PlanTerms:
+    """The enrolled subscription's plan (enrollment always records one)."""
+    assert workflow_input.state.plan is not None
+    return workflow_input.state.plan
+
+
 def _attempt(request: ChargeRequest, attempt: int) -> ChargeRequest:
     """The dunning retry the workflow would send for the same cycle."""
     from dataclasses import replace
@@ -77,7 +83,7 @@ def _sales(sandbox: SandboxControl, reference: str) -> list[dict[str, Any]]:
 
 def _event_types(engine: Engine) -> list[str]:
     with Session(engine) as session:
-        return [row.type for row in session.exec(select(OutboxEvent).order_by(OutboxEvent.seq))]  # type: ignore[arg-type]
+        return [row.type for row in session.exec(select(OutboxEvent).order_by(col(OutboxEvent.seq)))]
 
 
 async def test_a_dunning_retry_waits_while_the_counter_terminal_collects_the_invoice(
@@ -171,7 +177,7 @@ async def test_a_late_approval_on_a_cancelled_invoice_is_booked_and_given_back(
     await wait_for_state(counter, "waiting_at_counter")
 
     cancel = CancelInput(
-        subscription_id=workflow_input.setup.subscription_id, plan=workflow_input.state.plan, card_id=workflow_input.state.card_id,  # type: ignore[arg-type]
+        subscription_id=workflow_input.setup.subscription_id, plan=_plan(workflow_input), card_id=workflow_input.state.card_id,
         cancel_at=datetime.now(UTC), period_start=None, period_end=None, open_invoice_ids=[first.invoice_id], reason="moving away",
     )
     await ActivityEnvironment().run(SubscriptionCommandActivities(db, gateways).cancel_subscription, cancel)
@@ -348,7 +354,7 @@ async def test_a_partly_paid_invoice_written_off_at_cancellation_reverses_each_r
     first = await _charge(db, gateways, first_attempt(workflow_input))
     assert (first.outcome, first.balance_cents) == ("partial", 3_250)
     cancel = CancelInput(
-        subscription_id=workflow_input.setup.subscription_id, plan=workflow_input.state.plan, card_id=workflow_input.state.card_id,  # type: ignore[arg-type]
+        subscription_id=workflow_input.setup.subscription_id, plan=_plan(workflow_input), card_id=workflow_input.state.card_id,
         cancel_at=datetime.now(UTC), period_start=None, period_end=None, open_invoice_ids=[first.invoice_id], reason="moving away",
     )
     await ActivityEnvironment().run(SubscriptionCommandActivities(db, gateways).cancel_subscription, cancel)

@@ -61,7 +61,7 @@ def test_statuses_cross_the_boundary_as_their_strings() -> None:
     before the enums (plain strings) encodes to the same bytes and decodes to the members."""
     converter = data_converter.payload_converter
     members = ChargeOutcome("inv_1", ChargeResult.NOT_CHARGED, 4_500, not_charged_reason=NotCharged.IN_PROGRESS)
-    plain = ChargeOutcome("inv_1", "not_charged", 4_500, not_charged_reason="collection_in_progress")  # type: ignore[arg-type]
+    plain = ChargeOutcome("inv_1", "not_charged", 4_500, not_charged_reason="collection_in_progress")  # type: ignore[arg-type]  # plain strings, as an old payload holds
     payloads = converter.to_payloads([members])
     assert payloads == converter.to_payloads([plain])
     assert b'"outcome":"not_charged"' in payloads[0].data and b'"not_charged_reason":"collection_in_progress"' in payloads[0].data

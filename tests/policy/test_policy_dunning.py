@@ -96,11 +96,11 @@ def test_from_plan_json() -> None:
     with pytest.raises(ValueError, match="shorter than the billing interval"):
         from_plan_json({"retry_offsets_days": [30, 60]})
     with pytest.raises(ValueError, match="JSON object"):
-        from_plan_json([3, 7])  # type: ignore[arg-type]
+        from_plan_json([3, 7])  # type: ignore[arg-type]  # the old plain-list shape, which must be refused
 
 
 def test_list_offsets_become_a_tuple() -> None:
-    schedule = DunningSchedule(retry_offsets_days=[3, 7])  # type: ignore[arg-type]
+    schedule = DunningSchedule(retry_offsets_days=[3, 7])  # type: ignore[arg-type]  # a list, which it turns into a tuple
     assert schedule.retry_offsets_days == (3, 7)
     hash(schedule)
 

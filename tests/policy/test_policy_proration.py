@@ -121,7 +121,7 @@ def test_settlement_none() -> None:
     ("call", "name"),
     [
         (lambda: prorate_change(-1, 100, change_date=date(2026, 1, 5), policy="prorate", **JAN), "old_price_cents"),
-        (lambda: prorate_change(100, 1.5,  # type: ignore[arg-type]
+        (lambda: prorate_change(100, 1.5,  # type: ignore[arg-type]  # a float price, which must be refused
                                  change_date=date(2026, 1, 5), policy="prorate", **JAN), "new_price_cents"),
         (lambda: prorate_change(100, 200, change_date=date(2026, 1, 5), policy="maybe", **JAN), "policy"),
         (lambda: prorate_change(100, 200, change_date=date(2026, 2, 2), policy="prorate", **JAN), "change_date"),

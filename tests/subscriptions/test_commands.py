@@ -248,7 +248,7 @@ async def test_a_proration_the_policy_refuses_is_an_invalid_command_and_writes_n
     handle = await start_held(temporal_env, db, clinic, local_today(TZ) + timedelta(days=3))
     sub_id = subscription_id_of(handle)
     with Session(db) as session:
-        old_plan = terms_of(session.get(HealthPlan, clinic.plan_id))  # type: ignore[arg-type]
+        old_plan = terms_of(session.get_one(HealthPlan, clinic.plan_id))
     day = local_today(TZ)
     empty_period = PlanChangeInput(sub_id, old_plan, "plan_premium", datetime.now(UTC), day, day, None)
     gateways = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, timeout=5.0)
@@ -259,7 +259,7 @@ async def test_a_proration_the_policy_refuses_is_an_invalid_command_and_writes_n
         await gateways.aclose()
     assert (refused.value.type, refused.value.non_retryable) == ("InvalidCommand", True)
     with Session(db) as session:
-        assert session.get(Subscription, sub_id).plan_id == clinic.plan_id  # type: ignore[union-attr]
+        assert session.get_one(Subscription, sub_id).plan_id == clinic.plan_id
     assert events(db, sub_id) == []
     await commands.cancel(temporal_env.client, sub_id, mode="now")
 
@@ -342,7 +342,7 @@ async def test_a_plan_change_reaching_a_cancelled_subscription_is_refused_by_its
     sub_id = subscription_id_of(handle)
     await commands.cancel(temporal_env.client, sub_id, mode="now")
     with Session(db) as session:
-        old_plan = terms_of(session.get(HealthPlan, clinic.plan_id))  # type: ignore[arg-type]
+        old_plan = terms_of(session.get_one(HealthPlan, clinic.plan_id))
     day = local_today(TZ)
     late = PlanChangeInput(sub_id, old_plan, "plan_premium", datetime.now(UTC), day, day + timedelta(days=30), None)
     gateways = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, timeout=5.0)
@@ -354,7 +354,7 @@ async def test_a_plan_change_reaching_a_cancelled_subscription_is_refused_by_its
     assert (refused.value.type, refused.value.non_retryable) == ("InvalidCommand", True)
     with Session(db) as session:
         assert session.exec(select(Invoice).where(Invoice.kind == "proration")).all() == []
-        assert session.get(Subscription, sub_id).plan_id == clinic.plan_id  # type: ignore[union-attr]
+        assert session.get_one(Subscription, sub_id).plan_id == clinic.plan_id
 
 
 async def test_a_declined_proration_follows_the_dunning_schedule(
@@ -379,7 +379,7 @@ async def test_a_declined_proration_follows_the_dunning_schedule(
 
     await temporal_env.fast_forward(handle, timedelta(days=4))  # the first retry, three days after the change
     with Session(db) as session:
-        assert session.get(Invoice, proration.id).status == "paid"  # type: ignore[union-attr]
+        assert session.get_one(Invoice, proration.id).status == "paid"
     assert [(p.attempt, p.status) for p in payments(db, sub_id) if p.invoice_id == proration.id] == [(1, "declined"), (2, "approved")]
     view = await commands.describe(temporal_env.client, sub_id)
     assert (view.status, view.open_invoices) == ("active", [])

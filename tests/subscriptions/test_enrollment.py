@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, timedelta
+from typing import Any
 
 import pendulum
 import pytest
@@ -94,7 +95,7 @@ async def test_refused_enrollment_names_the_problem_and_writes_nothing(
             location = session.get(Location, clinic.location_id)
             assert location is not None
             location.allow_recurring_gravity = False
-    values = {
+    values: dict[str, Any] = {
         "client_id": clinic.client_id, "pet_id": clinic.pet_id, "plan_id": clinic.plan_id, "location_id": clinic.location_id,
         "start_date": date(2027, 6, 1), "card_id": card if case != "no_default_card" else None,
     }
@@ -109,7 +110,7 @@ async def test_refused_enrollment_names_the_problem_and_writes_nothing(
         }.get(case, {})
     )
     with pytest.raises(EnrollmentRefused, match=message) as refused:
-        await enroll(temporal_env.client, db, EnrollRequest(**values), task_queue=TASK_QUEUE)  # type: ignore[arg-type]
+        await enroll(temporal_env.client, db, EnrollRequest(**values), task_queue=TASK_QUEUE)
     assert refused.value.field == field
     assert _subscriptions(db) == 0
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -99,10 +100,10 @@ def _spawn_worker(database_url: str, address: str, queue: str, gravity_url: str)
     )
 
 
-async def _until(condition: object, *, seconds: float) -> None:
+async def _until(condition: Callable[[], object], *, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
+        if condition():
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"condition not met within {seconds} s")
