@@ -4,7 +4,7 @@
 Only the standard library is used here, because this file runs before anything is installed.
 
     python3 dev.py demo [demo options]   # the main job
-    python3 dev.py test [pytest options] # the whole test suite
+    python3 dev.py test [pytest options] # ruff and mypy, then the whole test suite
 
 The virtual environment is rebuilt only when `pyproject.toml` or `requirements.lock` change
 (their hash is kept in `.venv/.installed`), so the second run starts at once.
@@ -35,7 +35,7 @@ def _inputs_hash() -> str:
 
 def ensure_venv() -> None:
     """Create `.venv/` and install the project with its pinned test extras if anything changed."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this runs on any python3, before pip enforces requires-python
         sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}.")
     wanted = _inputs_hash()
     if STAMP.exists() and STAMP.read_text() == wanted:
@@ -53,6 +53,15 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
+def static_checks() -> list[str]:
+    """Run ruff and mypy (configured in pyproject.toml) over the repository; the names of those that found problems."""
+    checks = {
+        "ruff": [str(BIN / "ruff"), "check", "."],
+        "mypy": [str(BIN / "python"), "-m", "mypy"],
+    }
+    return [name for name, args in checks.items() if subprocess.call(args, cwd=ROOT) != 0]
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"demo", "test", "setup"}:
         print(__doc__)
@@ -61,12 +70,14 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     if command == "setup":
         return 0
-    if command == "demo":
-        args = [str(BIN / "billing"), "demo", *rest]
-    else:
-        args = [str(BIN / "python"), "-m", "pytest", *rest]
     os.chdir(ROOT)
-    return subprocess.call(args)
+    if command == "demo":
+        return subprocess.call([str(BIN / "billing"), "demo", *rest])
+    failed = static_checks()
+    if failed:
+        print(f"dev.py test: {' and '.join(failed)} found problems (listed above); the tests were not run.", file=sys.stderr, flush=True)
+        return 1
+    return subprocess.call([str(BIN / "python"), "-m", "pytest", *rest])
 
 
 if __name__ == "__main__":

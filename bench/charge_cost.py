@@ -25,9 +25,9 @@ from typing import Any
 if __package__ in (None, ""):  # run as a plain script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from foundation.contracts import ChargeRequest, SubscriptionInput  # noqa: E402
-from workflows import calendar  # noqa: E402
-from workflows.subscription import due_instant_of  # noqa: E402
+from foundation.contracts import ChargeRequest, SubscriptionInput
+from workflows import calendar
+from workflows.subscription import due_instant_of
 
 COST_DATABASE = "billing_charge_cost"
 WARMUP = 20

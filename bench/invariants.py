@@ -136,7 +136,7 @@ def _check_subscription(
 ) -> None:
     by_period: dict[date, list[Invoice]] = defaultdict(list)
     for invoice in invoices:
-        by_period[invoice.period_start].append(invoice)  # type: ignore[index]
+        by_period[invoice.period_start].append(invoice)  # type: ignore[index]  # a cycle invoice always has its period
     expected_periods: set[date] = set()
     suspended = False
     card_dead_at = _hard_decline_moment(sub, list(by_period), sales_by_ext)

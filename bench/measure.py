@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pendulum
@@ -55,7 +55,7 @@ class PhaseResult:
     counters: dict[str, float]
     cost: dict[str, float]
     folder: Any = None  # the workers' stats, logs and profiles
-    stack: StackCpu = StackCpu(0.0, 0.0, 0.0)  # CPU of the server, PostgreSQL and the driver+sandbox
+    stack: StackCpu = field(default_factory=lambda: StackCpu(0.0, 0.0, 0.0))  # CPU of the server, PostgreSQL and the driver+sandbox
 
     @property
     def per_s(self) -> float:

@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bench.chaos_mix import CancelMark
 from models.billing import Deposit, Invoice, Payment, Refund
@@ -101,11 +101,13 @@ def _read_books(engine: Engine) -> _Books:
         payments = {p.external_transaction_id: p for p in session.exec(select(Payment))}
         deposits = list(session.exec(select(Deposit)))
         refunded = session.exec(
-            select(Refund.deposit_id, func.sum(Refund.credit_cents)).where(Refund.status == "done", Refund.deposit_id.is_not(None)).group_by(Refund.deposit_id)  # type: ignore[union-attr]
+            select(Refund.deposit_id, func.sum(Refund.credit_cents))
+            .where(Refund.status == "done", col(Refund.deposit_id).is_not(None))
+            .group_by(Refund.deposit_id)
         ).all()
         ledger = session.exec(
             select(LedgerTransaction.client_id, func.sum(LedgerEntry.amount_cents))
-            .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)  # type: ignore[arg-type]
+            .join(LedgerTransaction, col(LedgerTransaction.id) == col(LedgerEntry.transaction_id))
             .where(LedgerEntry.account == str(Account.CLIENT_CREDIT))
             .group_by(LedgerTransaction.client_id)
         ).all()

@@ -25,8 +25,7 @@ from foundation.contracts import SubscriptionInput
 from foundation.ids import subscription_workflow_id
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.client import GravityClient
-from models.clinic import Client as ClinicClient
-from models.clinic import Location, Pet, SavedCard
+from models.clinic import Client as ClinicClient, Location, Pet, SavedCard
 from models.db import session_scope
 from models.plans import HealthPlan
 from operations.enrollment import EnrollRequest, record_enrollment, starting_search_attributes

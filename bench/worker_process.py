@@ -124,7 +124,7 @@ class CountingGateways(GatewayDirectory):
             async def count(request: object) -> None:
                 self._counters.gravity_calls += 1
 
-            client._http.event_hooks["request"].append(count)  # noqa: SLF001 - bench-only instrumentation
+            client._http.event_hooks["request"].append(count)  # bench-only instrumentation
         return client
 
 
@@ -147,7 +147,7 @@ def count_round_trips(engine: Engine, counters: Counters) -> Callable[[], None]:
     def on_checkout(*_: object) -> None:
         counters.db_checkouts += 1
 
-    listeners = [
+    listeners: list[tuple[Any, str, Callable[..., None]]] = [
         (engine, "before_cursor_execute", on_statement),
         (engine, "commit", on_commit),
         (engine, "rollback", on_rollback),
@@ -173,10 +173,10 @@ def _override(template: Worker, task_queue: str, **changes: Any) -> Worker:
     """A worker with the template's settings (`worker.build_worker`'s), some changed. The template
     was built for another task queue (the SDK refuses two workers on one queue in a process) and is
     never run."""
-    config = dict(template.config())
+    config: dict[str, Any] = dict(template.config())
     config.update({k: v for k, v in changes.items() if v is not None})
     config["task_queue"] = task_queue
-    return Worker(**config)  # type: ignore[arg-type]
+    return Worker(**config)
 
 
 async def serve(args: argparse.Namespace) -> None:

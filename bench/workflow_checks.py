@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
@@ -182,7 +182,7 @@ def _attempt_of(event: HistoryEvent, scheduled: Mapping[int, str]) -> tuple[int,
 
 def _check_statuses(verdict: WorkflowVerdict, engine: Engine, statuses: Mapping[str, str], cancelled: Collection[str]) -> None:
     with Session(engine) as session:
-        rows = {s.id: s.status for s in session.exec(select(Subscription).where(Subscription.id.in_(list(statuses))))}  # type: ignore[attr-defined]
+        rows = {s.id: s.status for s in session.exec(select(Subscription).where(col(Subscription.id).in_(list(statuses))))}
     for subscription_id, status in sorted(statuses.items()):
         if rows.get(subscription_id) != status:
             verdict.status_disagreements += 1

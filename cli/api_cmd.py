@@ -8,7 +8,6 @@ development token, and says so.
 from __future__ import annotations
 
 import asyncio
-from typing import Optional
 
 import typer
 import uvicorn
@@ -47,8 +46,8 @@ def development_stack(settings: Settings) -> bool:
 
 @handles_errors
 def api(
-    host: Optional[str] = typer.Option(None, help="Interface to listen on (default: BILLING_API_HOST)."),
-    port: Optional[int] = typer.Option(None, help="TCP port (default: BILLING_API_PORT)."),
+    host: str | None = typer.Option(None, help="Interface to listen on (default: BILLING_API_HOST)."),
+    port: int | None = typer.Option(None, help="TCP port (default: BILLING_API_PORT)."),
 ) -> None:
     """Serve the HTTP API for the billing system (Ctrl-C stops it)."""
     settings = load_settings()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import typer
@@ -78,7 +78,7 @@ async def _play(options: Any, database_url: str, temporal_address: str, namespac
                     progress.update(task, advance=1, description=message)
 
             summary = await run.play(on_progress)
-    summary["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    summary["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return summary
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -24,7 +24,7 @@ SUBJECT_HELP = "What to trace: subscription, invoice or client."
 def history(
     subject: str = typer.Argument(..., help=SUBJECT_HELP, metavar="SUBJECT"),
     subject_id: str = typer.Argument(..., help="Its id.", metavar="ID"),
-    csv_file: Optional[Path] = typer.Option(None, "--csv", help="Also write the trail to this CSV file.", dir_okay=False),
+    csv_file: Path | None = typer.Option(None, "--csv", help="Also write the trail to this CSV file.", dir_okay=False),
     as_json: bool = typer.Option(False, "--json", help="Print the trail as JSON."),
 ) -> None:
     """The audit trail of a subscription, invoice or client: Temporal's history and our books side by side.
@@ -77,8 +77,8 @@ def _print_trail(trail: Any) -> None:
 def report(
     start: str = typer.Option(..., "--from", help="First day, YYYY-MM-DD (in each location's time zone)."),
     end: str = typer.Option(..., "--to", help="Last day, YYYY-MM-DD (inclusive)."),
-    location_id: Optional[str] = typer.Option(None, "--location", help="Only this location."),
-    csv_file: Optional[Path] = typer.Option(None, "--csv", help="Also write the figures to this CSV file (one row per figure).", dir_okay=False),
+    location_id: str | None = typer.Option(None, "--location", help="Only this location."),
+    csv_file: Path | None = typer.Option(None, "--csv", help="Also write the figures to this CSV file (one row per figure).", dir_okay=False),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """A period's figures per location: billed, collected, declined, recovered, refunded, outstanding.

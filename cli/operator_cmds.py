@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -49,17 +49,18 @@ def enroll(
     client_id: str = typer.Option(..., "--client", help="The client (pet owner) id."),
     pet_id: str = typer.Option(..., "--pet", help="The pet's id."),
     plan_id: str = typer.Option(..., "--plan", help="The health plan's id."),
-    location_id: Optional[str] = typer.Option(None, "--location", help="The location (default: the client's)."),
-    start_date: Optional[str] = typer.Option(None, "--start-date", help="First day of the first period, YYYY-MM-DD (default: today)."),
-    card_id: Optional[str] = typer.Option(None, "--card", help="Saved card to charge (default: the client's default card)."),
-    subscription_id: Optional[str] = typer.Option(None, "--subscription-id", help="Your id for the subscription (default: derived, so a retry is the same enrollment)."),
+    location_id: str | None = typer.Option(None, "--location", help="The location (default: the client's)."),
+    start_date: str | None = typer.Option(None, "--start-date", help="First day of the first period, YYYY-MM-DD (default: today)."),
+    card_id: str | None = typer.Option(None, "--card", help="Saved card to charge (default: the client's default card)."),
+    subscription_id: str | None = typer.Option(
+        None, "--subscription-id", help="Your id for the subscription (default: derived, so a retry is the same enrollment).",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Enroll a pet in a health plan: writes the subscription and starts its workflow."""
     # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from models.clinic import Client as ClinicClient
-    from operations.enrollment import EnrollmentRefused, EnrollRequest
-    from operations.enrollment import enroll as enroll_subscription
+    from operations.enrollment import EnrollmentRefused, EnrollRequest, enroll as enroll_subscription
 
     start = _start_date(start_date, as_json)
     if subscription_id is not None and not SUBSCRIPTION_ID.match(subscription_id):
@@ -269,12 +270,12 @@ def show(subscription_id: str = typer.Argument(..., help="The subscription id.")
 
 
 def _payment_rows(session: Session, subscription_id: str) -> list[dict[str, Any]]:
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from models.billing import Payment
 
-    query = select(Payment).where(Payment.subscription_id == subscription_id).order_by(Payment.created_at, Payment.attempt)  # type: ignore[arg-type]
+    query = select(Payment).where(Payment.subscription_id == subscription_id).order_by(col(Payment.created_at), col(Payment.attempt))
     keep = ("id", "invoice_id", "attempt", "method", "status", "amount_cents", "approved_cents", "refunded_cents", "decline_reason",
             "decline_class", "created_at")
     return [{k: getattr(p, k) for k in keep} for p in session.exec(query)]

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import quote
 
 import typer
@@ -32,6 +32,10 @@ from stack.embedded import load_settings, redact_url
 from stack.postgres import DATABASE_NAME
 from stack.processes import ProcessRef, port_answers, read_json
 from stack.temporal import STATE_FILE
+
+if TYPE_CHECKING:  # both load slowly, and most commands need neither
+    from sqlalchemy import Engine
+    from temporalio.client import Client
 
 T = TypeVar("T")
 
@@ -108,13 +112,13 @@ def connection(*, temporal: bool = True) -> Connection:
     return Connection(settings, database_url, address, namespace)
 
 
-def engine_of(conn: Connection):  # type: ignore[no-untyped-def]  # noqa: ANN201 - sqlalchemy Engine, imported lazily
+def engine_of(conn: Connection) -> Engine:
     from models.db import get_engine  # on use: the models load SQLAlchemy's tables, which slows every command's start
 
     return get_engine(conn.database_url, conn.settings.db_pool_size)
 
 
-async def temporal_client(conn: Connection):  # type: ignore[no-untyped-def]  # noqa: ANN201 - temporalio Client
+async def temporal_client(conn: Connection) -> Client:
     """A client with the engine's data converter and an identity naming the operator.
 
     Why the identity: Temporal records it on every update and signal, so the audit trail

@@ -13,7 +13,7 @@ and the Temporal client, which would slow the start of every `billing` command, 
 from __future__ import annotations
 
 import uuid
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from sqlmodel import Session
@@ -50,12 +50,12 @@ def _amount(value: int | None, as_json: bool, *, required: bool = False, dollars
 def terminal_pay(
     invoice_id: str = typer.Argument(..., help="The invoice to pay at the counter."),
     device: str = typer.Option(..., "--device", help="The terminal's device name at Gravity."),
-    amount: Optional[str] = typer.Option(None, "--amount", help=DOLLARS_HELP + " (default: the open balance)."),
-    amount_cents: Optional[int] = typer.Option(None, "--amount-cents", help="Amount to take in cents (default: the open balance)."),
+    amount: str | None = typer.Option(None, "--amount", help=DOLLARS_HELP + " (default: the open balance)."),
+    amount_cents: int | None = typer.Option(None, "--amount-cents", help="Amount to take in cents (default: the open balance)."),
     save_card: bool = typer.Option(False, "--save-card", help="Keep the card on file for the client."),
     make_default: bool = typer.Option(False, "--make-default", help="With --save-card: make it the client's default card."),
     wait: bool = typer.Option(False, "--wait", help="Wait until the customer has finished at the terminal and print the outcome."),
-    request_id: Optional[str] = REQUEST_ID_OPTION,
+    request_id: str | None = REQUEST_ID_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Send an invoice's amount to a counter terminal (nobody types the amount)."""
@@ -63,7 +63,7 @@ def terminal_pay(
     from models.billing import Invoice
     from operations.payments import PaymentRefused, TerminalRequest, start_terminal_payment
 
-    amount = _amount(amount_cents, as_json, dollars=amount)
+    cents = _amount(amount_cents, as_json, dollars=amount)
     conn = connection()
     with operator_errors(conn, as_json=as_json):
         engine = engine_of(conn)
@@ -71,7 +71,7 @@ def terminal_pay(
             invoice = session.get(Invoice, invoice_id)
         if invoice is None:
             refuse(f"invoice_id: unknown invoice {invoice_id}", as_json=as_json, error="not_found")
-        request = TerminalRequest(location_id=invoice.location_id, device_name=device, invoice_id=invoice_id, amount_cents=amount,
+        request = TerminalRequest(location_id=invoice.location_id, device_name=device, invoice_id=invoice_id, amount_cents=cents,
                                   save_card=save_card, make_default=make_default, request_id=request_id or uuid.uuid4().hex)
 
         async def go() -> tuple[str, Any]:
@@ -104,11 +104,11 @@ def terminal_pay(
 # ============================================================================ deposit
 def deposit(
     client_id: str = typer.Argument(..., help="The client the deposit is for."),
-    card_id: Optional[str] = typer.Option(None, "--card", help="Charge this saved card of the client."),
-    device: Optional[str] = typer.Option(None, "--device", help="Or take it at this counter terminal of the client's location."),
-    amount: Optional[str] = typer.Option(None, "--amount", help=DOLLARS_HELP + "."),
-    amount_cents: Optional[int] = typer.Option(None, "--amount-cents", help="The deposit amount in cents."),
-    request_id: Optional[str] = REQUEST_ID_OPTION,
+    card_id: str | None = typer.Option(None, "--card", help="Charge this saved card of the client."),
+    device: str | None = typer.Option(None, "--device", help="Or take it at this counter terminal of the client's location."),
+    amount: str | None = typer.Option(None, "--amount", help=DOLLARS_HELP + "."),
+    amount_cents: int | None = typer.Option(None, "--amount-cents", help="The deposit amount in cents."),
+    request_id: str | None = REQUEST_ID_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Take a deposit (a prepayment kept as client credit) from a saved card or at a terminal."""
@@ -168,10 +168,10 @@ def deposit(
 # ============================================================================ refund
 def refund(
     payment_id: str = typer.Argument(..., help="The card payment to refund."),
-    amount: Optional[str] = typer.Option(None, "--amount", help=DOLLARS_HELP + " (default: everything still refundable)."),
-    amount_cents: Optional[int] = typer.Option(None, "--amount-cents", help="Amount to give back in cents (default: everything still refundable)."),
+    amount: str | None = typer.Option(None, "--amount", help=DOLLARS_HELP + " (default: everything still refundable)."),
+    amount_cents: int | None = typer.Option(None, "--amount-cents", help="Amount to give back in cents (default: everything still refundable)."),
     reason: str = typer.Option("", "--reason", help="Why (kept with the refund)."),
-    request_id: Optional[str] = REQUEST_ID_OPTION,
+    request_id: str | None = REQUEST_ID_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Refund all or part of a card payment to the card it came from (a void while Gravity allows one)."""
@@ -221,8 +221,7 @@ def cancel_invoice(
     """Cancel an invoice: give back every payment and credit on it, then void it (a saga, once per invoice)."""
     # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from models.billing import Invoice
-    from operations.payments import PaymentRefused
-    from operations.payments import cancel_invoice as start_cancellation
+    from operations.payments import PaymentRefused, cancel_invoice as start_cancellation
 
     if len(reason) > 500:
         refuse("--reason: at most 500 characters", as_json=as_json)

@@ -8,7 +8,6 @@ import asyncio
 import json
 import uuid
 from pathlib import Path
-from typing import Optional
 
 import typer
 import uvicorn
@@ -45,9 +44,9 @@ def sandbox(
     port: int = typer.Option(_DEFAULTS.sandbox_port, help="TCP port (0 = any free port)."),
     oid: str = typer.Option(SANDBOX_OID, help="Merchant OID the sandbox accepts."),
     token: str = typer.Option(SANDBOX_TOKEN, help="Bearer token accepted for that OID.", show_default="the sandbox's demo token"),
-    postback_url: Optional[str] = typer.Option(None, help="Where signed postbacks are POSTed (none: not sent)."),
-    postback_secret: Optional[str] = typer.Option(None, help="HMAC-SHA512 key for postback signatures.", show_default=False),
-    state_file: Optional[Path] = typer.Option(
+    postback_url: str | None = typer.Option(None, help="Where signed postbacks are POSTed (none: not sent)."),
+    postback_secret: str | None = typer.Option(None, help="HMAC-SHA512 key for postback signatures.", show_default=False),
+    state_file: Path | None = typer.Option(
         None, help="JSON file keeping saved cards and transactions across restarts (default: sandbox.json in BILLING_DATA_DIR)."
     ),
     memory_only: bool = typer.Option(False, "--memory-only", help="Keep no state file: a restart forgets every card."),
@@ -114,7 +113,7 @@ def tokenize(
     oid, token = next(iter(sandbox_merchants(settings).items()))
     base = sandbox_root_url(settings) + BASE_PATH
 
-    async def go():  # type: ignore[no-untyped-def]  # noqa: ANN202 - a TransactionResult
+    async def go():
         async with GravityClient(base, oid, token) as gravity:
             return await gravity.tokenize(card_number=card, exp_mmyy=exp, external_id=f"cli-{uuid.uuid4().hex[:12]}")
 

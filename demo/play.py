@@ -12,7 +12,7 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -25,9 +25,9 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
 from demo.sandbox_process import SandboxProcess
-from demo.terminal import tap_when_shown, terminal_wait_bound
 from demo.seed import LOCATIONS, DemoClient, seed_clients, seed_clinics
 from demo.summary import summarize
+from demo.terminal import tap_when_shown, terminal_wait_bound
 from demo.workers import extra_workers
 from foundation.contracts import TerminalTiming
 from foundation.ids import new_id
@@ -107,7 +107,8 @@ class DemoRun:
                 stories.append(asyncio.create_task(self._front_desk(people, on_progress)))
                 await asyncio.gather(*stories)
         await self.gateways.aclose()
-        summary = summarize(self.engine, self.control.transactions(), wall_seconds=time.monotonic() - started)
+        gateway_rows: list[Mapping[str, Any]] = [*self.control.transactions()]
+        summary = summarize(self.engine, gateway_rows, wall_seconds=time.monotonic() - started)
         return {
             "clients": self.options.clients, "months": self.options.months, "seed": self.options.seed,
             "database_url": _shown(self.database_url), "task_queue": self.task_queue, **summary,
@@ -219,7 +220,9 @@ class DemoRun:
         await self.skipper.fast_forward(handle, self._days_to(person, mid_term))
         with session_scope(self.engine) as session:
             for _ in range(2):
-                session.add(ServiceRedemption(id=new_id("red"), subscription_id=_sub(handle), service_code="EXAM", retail_cents=6_500))
+                session.add(ServiceRedemption(  # type: ignore[call-arg]  # redeemed_at is the database default, now()
+                    id=new_id("red"), subscription_id=_sub(handle), service_code="EXAM", retail_cents=6_500,
+                ))
         await commands.cancel(self.skipper.client, _sub(handle), mode="now", reason="moving away")
         await handle.result()
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Engine, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models.billing import Deposit, Invoice, Payment, Refund
 from models.outbox import OutboxEvent
@@ -25,20 +25,20 @@ def summarize(engine: Engine, gateway_rows: list[Mapping[str, Any]], *, wall_sec
         card_payments = select(func.count()).select_from(Payment).where(Payment.method == "card_on_file")
         declined_invoices = select(Payment.invoice_id).where(Payment.status == "declined", Payment.method == "card_on_file")
         recovered = select(func.count(func.distinct(Payment.invoice_id))).where(
-            Payment.status == "approved", Payment.method == "card_on_file", Payment.attempt > 1, Payment.invoice_id.in_(declined_invoices)  # type: ignore[union-attr]
+            Payment.status == "approved", Payment.method == "card_on_file", Payment.attempt > 1, col(Payment.invoice_id).in_(declined_invoices)
         )
         events = dict(session.exec(select(OutboxEvent.type, func.count()).group_by(OutboxEvent.type)).all())
         return {
             "subscriptions": _count(session, select(func.count()).select_from(Subscription)),
             "cycles_billed": _count(session, select(func.count()).select_from(Invoice).where(Invoice.kind == "subscription")),
-            "charges_approved": _count(session, card_payments.where(Payment.status.in_(("approved", "voided")))),  # type: ignore[attr-defined]
+            "charges_approved": _count(session, card_payments.where(col(Payment.status).in_(("approved", "voided")))),
             "charges_declined": _count(session, card_payments.where(Payment.status == "declined")),
             "recovered_by_dunning": _count(session, recovered),
             "suspended": int(events.get("subscription.suspended", 0)),
             "reactivated": int(events.get("subscription.reactivated", 0)),
             "cancelled": int(events.get("subscription.cancelled", 0)),
             "terminal_payments": _count(session, select(func.count()).select_from(Payment).where(Payment.method == "terminal", Payment.approved_cents > 0)),
-            "deposits": _count(session, select(func.count()).select_from(Deposit).where(Deposit.payment_id.is_not(None))),  # type: ignore[union-attr]
+            "deposits": _count(session, select(func.count()).select_from(Deposit).where(col(Deposit.payment_id).is_not(None))),
             "refunds": _count(session, select(func.count()).select_from(Refund).where(Refund.kind == "refund", Refund.status == "done")),
             "voids": _count(session, select(func.count()).select_from(Refund).where(Refund.kind == "void", Refund.status == "done")),
             "billed_cents": int(session.exec(select(func.coalesce(func.sum(Invoice.total_cents), 0))).one()),

@@ -13,7 +13,9 @@ from foundation.settings import SANDBOX_TOKEN
 
 
 @contextlib.contextmanager
-def extra_workers(count: int, *, database_url: str, temporal_address: str, namespace: str, task_queue: str, gravity_url: str) -> Iterator[list[subprocess.Popen[bytes]]]:
+def extra_workers(
+    count: int, *, database_url: str, temporal_address: str, namespace: str, task_queue: str, gravity_url: str,
+) -> Iterator[list[subprocess.Popen[bytes]]]:
     """`count` `billing worker` processes on the demo's task queue, stopped when the block ends."""
     env = {
         **os.environ,

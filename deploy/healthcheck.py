@@ -63,7 +63,7 @@ def process_is_running(pid: int, proc: Path = Path("/proc")) -> bool:
 def api_is_healthy(port: int) -> bool:
     """GET /health on loopback answers 200."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=HTTP_TIMEOUT_S) as response:  # noqa: S310 - fixed loopback URL
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=HTTP_TIMEOUT_S) as response:  # fixed loopback URL
             return response.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False

@@ -12,18 +12,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from foundation.statuses import (  # noqa: F401 - re-exported: the statuses are part of the contracts
-    ChargeResult,
-    CycleOutcome,
-    DepositStatus,
-    InvoiceStatus,
-    NotCharged,
-    PaymentResult,
-    PaymentStatus,
-    RefundResultStatus,
-    RefundStatus,
-    SubscriptionStatus,
-    WaitingFor,
+# Re-exported (`X as X`): the statuses are part of the contracts.
+from foundation.statuses import (
+    ChargeResult as ChargeResult,
+    CycleOutcome as CycleOutcome,
+    DepositStatus as DepositStatus,
+    InvoiceStatus as InvoiceStatus,
+    NotCharged as NotCharged,
+    PaymentResult as PaymentResult,
+    PaymentStatus as PaymentStatus,
+    RefundResultStatus as RefundResultStatus,
+    RefundStatus as RefundStatus,
+    SubscriptionStatus as SubscriptionStatus,
+    WaitingFor as WaitingFor,
 )
 
 

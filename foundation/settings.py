@@ -18,9 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "BILLING_"
 SANDBOX_OID = "1000000001"
-SANDBOX_TOKEN = "sandbox-token"  # noqa: S105 - the loopback sandbox's well-known demo token, not a secret
-DEV_API_TOKEN = "dev-api-token"  # noqa: S105 - used only when the embedded stack runs without one
-DEV_POSTBACK_SECRET = "dev-postback-secret"  # noqa: S105 - same
+SANDBOX_TOKEN = "sandbox-token"  # the loopback sandbox's well-known demo token, not a secret
+DEV_API_TOKEN = "dev-api-token"  # used only when the embedded stack runs without one
+DEV_POSTBACK_SECRET = "dev-postback-secret"  # same
 
 
 class Settings(BaseSettings):

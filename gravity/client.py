@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any
 from urllib.parse import quote
 
 import httpx

@@ -164,7 +164,9 @@ IDEMPOTENCY_IN_PROGRESS_MESSAGE: Final = "a request with this idempotency-key is
 
 def is_message(actual: str | None, convention: str) -> bool:
     """True when a server `message` is the given convention text (case-insensitive prefix match)."""
-    return bool(actual) and actual.strip().casefold().startswith(convention.casefold())
+    if not actual:
+        return False
+    return actual.strip().casefold().startswith(convention.casefold())
 
 
 # --- more than was asked, AVS, CVV, cashier (spec section 3) ------------------------------------

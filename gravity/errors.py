@@ -92,8 +92,8 @@ class DeviceBusy(TransientGravityError):
 class RateLimited(TransientGravityError):
     """HTTP 429."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = None, endpoint: str | None = None) -> None:
+        super().__init__(message, status=status, endpoint=endpoint)
         self.retry_after = retry_after
 
 
@@ -117,6 +117,6 @@ class UnknownOutcome(GravityError):
     client's `*_safely` methods, which look it up before sending anything again.
     """
 
-    def __init__(self, message: str, *, external_id: str | None = None, **kwargs: object) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, message: str, *, external_id: str | None = None, status: int | None = None, endpoint: str | None = None) -> None:
+        super().__init__(message, status=status, endpoint=endpoint)
         self.external_id = external_id

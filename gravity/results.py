@@ -6,9 +6,10 @@ Amounts are integer cents; the dollar strings Gravity sends are parsed only thro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import Any, Mapping
+from typing import Any
 
 from foundation.money import from_optional_dollar_string
 from gravity.conventions import (

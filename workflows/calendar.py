@@ -36,7 +36,7 @@ done here; see ``workflows/spread.py``. It is applied by callers on top of these
 from __future__ import annotations
 
 import functools
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import pendulum
 from pendulum.tz.timezone import Timezone
@@ -180,7 +180,7 @@ def local_instant(day: date, charge_at: time, *, tz: str) -> datetime:
     # A plain stdlib datetime: it crosses the Temporal boundary and compares with workflow.now().
     return datetime(
         utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond,
-        tzinfo=timezone.utc,
+        tzinfo=UTC,
     )
 
 

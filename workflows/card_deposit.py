@@ -14,9 +14,9 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.money_movements import MoneyMovementActivities
-    from workflows.retries import FRONT_DESK_MONEY_RETRY
     from foundation.contracts import CardDepositRequest, DepositOutcome
     from foundation.ids import card_deposit_workflow_id  # noqa: F401 - re-exported for callers
+    from workflows.retries import FRONT_DESK_MONEY_RETRY
 
 TRY_TIMEOUT = timedelta(seconds=60)
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -50,9 +50,9 @@ __all__ = [
     "SOFT",
     "SUSPEND",
     "WAIT_FOR_NEW_CARD",
-    "card_wait_over",
     "DunningSchedule",
     "DunningStep",
+    "card_wait_over",
     "from_plan_json",
     "min_period_days",
     "next_step",
@@ -254,7 +254,7 @@ def retry_instant(due_at: datetime, offset_days: int, *, tz: str) -> datetime:
     if isinstance(offset_days, bool) or not isinstance(offset_days, int) or offset_days < 0:
         raise ValueError(f"offset_days must be an int >= 0, got {offset_days!r}")
     zone = validate_tz(tz)
-    local = pendulum.instance(due_at.astimezone(timezone.utc)).in_timezone(zone)
+    local = pendulum.instance(due_at.astimezone(UTC)).in_timezone(zone)
     target_day = date(local.year, local.month, local.day) + timedelta(days=offset_days)
     wall = time(local.hour, local.minute, local.second, local.microsecond)
     # Same DST rules as the billing calendar (gap -> forward, overlap -> first occurrence).

@@ -18,7 +18,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.invoice_compensation import InvoiceCompensationActivities
-    from workflows.retries import DB_RETRY, MONEY_RETRY, VOID_RETRY
     from foundation.contracts import (
         CompensationPlan,
         CompensationStep,
@@ -29,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         InvoiceStatus,
     )
     from foundation.ids import cancellation_workflow_id, subscription_workflow_id  # noqa: F401 - the id is re-exported for callers
+    from workflows.retries import DB_RETRY, MONEY_RETRY, VOID_RETRY
 
 MAX_ROUNDS = 5  # runs from before PATCH_WAIT_BETWEEN_ROUNDS gave up after this many rounds
 # A refund already in flight on the invoice (a customer refund still retrying) blocks the void until it
@@ -41,7 +41,7 @@ GIVE_UP_AFTER = timedelta(days=1)
 
 def wait_before_round(round_number: int) -> timedelta:
     """The pause before planning again after `round_number` rounds (1 and up): doubling, capped."""
-    return min(FIRST_WAIT * (2 ** (round_number - 1)), LONGEST_WAIT)
+    return min(FIRST_WAIT * (2.0 ** (round_number - 1)), LONGEST_WAIT)
 
 
 @workflow.defn(name="InvoiceCancellation")

@@ -17,9 +17,9 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.money_movements import MoneyMovementActivities
-    from workflows.retries import FRONT_DESK_MONEY_RETRY
     from foundation.contracts import RefundRequest, RefundResult
     from foundation.ids import refund_workflow_id  # noqa: F401 - re-exported for callers
+    from workflows.retries import FRONT_DESK_MONEY_RETRY
 
 # Each try: a void, then perhaps a refund, each with its lookups; the heartbeat notices a dead worker.
 TRY_TIMEOUT = timedelta(seconds=60)

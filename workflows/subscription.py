@@ -14,6 +14,7 @@ subscription's history stays small whatever its age while most cycles cost no ne
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -219,10 +220,8 @@ class SubscriptionWorkflow:
         delay = moment - workflow.now()
         if delay <= timedelta(0):
             return
-        try:
+        with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(lambda: self._wake, timeout=delay)
-        except asyncio.TimeoutError:
-            pass
 
     def _next_wake(self) -> datetime | None:
         moments = [i.next_attempt_at for i in self._state.open_invoices if i.waiting_for == WaitingFor.RETRY and i.next_attempt_at]
@@ -368,10 +367,16 @@ class SubscriptionWorkflow:
         if step.kind == dunning.RETRY_AT:
             retry_at = self._spread_retry(step.retry_at, attempt + 1)
             await self._track(replace(invoice, waiting_for=WaitingFor.RETRY, next_attempt_at=retry_at), CycleOutcome.DECLINED, step.reason)
-            await self._mirror(SubscriptionStatus.PAST_DUE, "payment.retry_scheduled", f"{outcome.decline_reason}: {step.reason}", event_suffix=_attempt_suffix(invoice, attempt))
+            await self._mirror(
+                SubscriptionStatus.PAST_DUE, "payment.retry_scheduled", f"{outcome.decline_reason}: {step.reason}",
+                event_suffix=_attempt_suffix(invoice, attempt),
+            )
         elif step.kind == dunning.WAIT_FOR_NEW_CARD:
             await self._track(replace(invoice, waiting_for=WaitingFor.NEW_CARD, next_attempt_at=None), CycleOutcome.DECLINED, step.reason)
-            await self._mirror(SubscriptionStatus.PAST_DUE, "payment.card_needed", f"{outcome.decline_reason}: {step.reason}", event_suffix=_attempt_suffix(invoice, attempt))
+            await self._mirror(
+                SubscriptionStatus.PAST_DUE, "payment.card_needed", f"{outcome.decline_reason}: {step.reason}",
+                event_suffix=_attempt_suffix(invoice, attempt),
+            )
             await self._suspend_without_card(f"declined: {outcome.decline_reason}")
         else:
             await self._track(replace(invoice, waiting_for=WaitingFor.PAYMENT, next_attempt_at=None), CycleOutcome.DECLINED, step.reason)
@@ -398,7 +403,9 @@ class SubscriptionWorkflow:
             return
         why = f"no usable card for {cycles} cycles (last: {cause}); no cycle is billed until a new card is saved"
         await self._mirror(SubscriptionStatus.SUSPENDED, "subscription.suspended", why, event_suffix="no_card")
-        await self._mirror(SubscriptionStatus.SUSPENDED, "payment.card_needed", "save a new card for the client to reactivate the subscription", event_suffix="suspended")
+        await self._mirror(
+            SubscriptionStatus.SUSPENDED, "payment.card_needed", "save a new card for the client to reactivate the subscription", event_suffix="suspended",
+        )
 
     async def _retry_untried(self, invoice: OpenInvoice, attempt: int, reason: NotCharged) -> None:
         """A try that sent nothing takes no dunning step. While another collector holds the invoice,
@@ -441,7 +448,8 @@ class SubscriptionWorkflow:
     async def _reactivate_if_clear(self) -> None:
         if self._state.status in (SubscriptionStatus.PAST_DUE, SubscriptionStatus.SUSPENDED) and not self._state.open_invoices:
             was = self._state.status
-            await self._mirror(SubscriptionStatus.ACTIVE, "subscription.reactivated" if was == SubscriptionStatus.SUSPENDED else "subscription.recovered", f"was {was}")
+            event = "subscription.reactivated" if was == SubscriptionStatus.SUSPENDED else "subscription.recovered"
+            await self._mirror(SubscriptionStatus.ACTIVE, event, f"was {was}")
 
     # ----------------------------------------------------------------- status mirroring
     async def _mirror(
@@ -797,7 +805,7 @@ def _refused(error: ActivityError | ApplicationError) -> bool:
     """A permanent refusal (bad request, bad credentials, an error no retry mends): retrying it as an
     activity task would only fail again."""
     failure = error.cause if isinstance(error, ActivityError) else error
-    return isinstance(failure, ApplicationError) and (failure.non_retryable or failure.type in CHARGE_RETRY.non_retryable_error_types)
+    return isinstance(failure, ApplicationError) and (failure.non_retryable or failure.type in (CHARGE_RETRY.non_retryable_error_types or ()))
 
 
 def _cause(error: BaseException) -> str:

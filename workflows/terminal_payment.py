@@ -16,7 +16,7 @@ follows Gravity's advice and never loses or doubles the money:
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -24,7 +24,6 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.terminal import TerminalActivities
-    from workflows.retries import BEST_EFFORT, COMMAND_RETRY, DB_RETRY, MONEY_RETRY
     from foundation.contracts import (
         CommandResult,
         GatewayResult,
@@ -39,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from foundation.ids import subscription_workflow_id, terminal_workflow_id  # noqa: F401 - the id is re-exported for callers
     from foundation.statuses import InvoiceStatus, PaymentResult
     from stack.search_attributes import PAYMENT_STATUS
+    from workflows.retries import BEST_EFFORT, COMMAND_RETRY, DB_RETRY, MONEY_RETRY
 
 WAITING = "waiting_at_counter"
 TIMED_OUT = "timed_out_at_counter"
@@ -78,10 +78,9 @@ class TerminalPaymentWorkflow:
         result = await self._wait_for_result(workflow.now() + timedelta(seconds=timing.counter_timeout_s), timing.poll_every_s)
         if self._staff_cancelled and result is None:
             return self._finish(await self._close(PaymentResult.CANCELLED, "cancelled by staff before the customer finished"))
-        if result is None:
-            if not await self._cancel_on_device():
-                # The customer finished just as we gave up: that result is on time, book it.
-                result = await self._look_up() or await self._wait_for_result(workflow.now() + timedelta(seconds=timing.poll_every_s * 3), timing.poll_every_s)
+        if result is None and not await self._cancel_on_device():
+            # The customer finished just as we gave up: that result is on time, book it.
+            result = await self._look_up() or await self._wait_for_result(workflow.now() + timedelta(seconds=timing.poll_every_s * 3), timing.poll_every_s)
         if result is not None:
             return self._finish(await self._record(result, late=False))
         self._set_state(TIMED_OUT, "no answer from the terminal; cancelled at the device, still checking in the background")
@@ -101,13 +100,11 @@ class TerminalPaymentWorkflow:
             remaining = until - workflow.now()
             if remaining <= timedelta(0):
                 return None
-            try:
+            with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: self._result is not None or self._staff_cancelled or self._poll_now,
                     timeout=min(timedelta(seconds=every_s), remaining),
                 )
-            except asyncio.TimeoutError:
-                pass
             if self._result is not None or self._staff_cancelled:
                 continue
             self._poll_now = False
@@ -176,9 +173,9 @@ class TerminalPaymentWorkflow:
     @workflow.signal
     def postback(self, result: GatewayResult) -> None:
         """A verified postback. Duplicates and strays (another transaction's id) are ignored."""
-        if result.external_transaction_id and self._result is None and self._state in (WAITING, TIMED_OUT, "sending"):
-            if result.external_transaction_id == self._external_id:
-                self._result = result
+        listening = self._result is None and self._state in (WAITING, TIMED_OUT, "sending")
+        if listening and result.external_transaction_id and result.external_transaction_id == self._external_id:
+            self._result = result
 
     @workflow.update
     async def cancel(self) -> CommandResult:

@@ -14,6 +14,7 @@ import logging
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from types import MappingProxyType
 from typing import Any, TextIO
 
 from opentelemetry import trace
@@ -25,7 +26,7 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(ids)s"
 ID_FIELDS = ("workflow_id", "subscription_id", "invoice_id", "activity", "attempt", "trace_id")
 _HANDLER_MARK = "_vet_billing_handler"
 
-_context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("billing_log_context", default={})
+_context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("billing_log_context", default=MappingProxyType({}))
 
 
 @contextmanager

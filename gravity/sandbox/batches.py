@@ -27,7 +27,7 @@ class Batches:
         return number
 
     def clear(self) -> None:
-        self.open = {oid: 1 for oid in self._merchants}
+        self.open = dict.fromkeys(self._merchants, 1)
 
     def dump(self) -> dict[str, Any]:
         return {"batches": self.open}

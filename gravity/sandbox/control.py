@@ -38,7 +38,7 @@ class SandboxControl:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, method: str, path: str, json: dict[str, Any] | None = None, **params: Any) -> Any:
+    def _call(self, method: str, path: str, json: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
         answer = self._http.request(method, "/_sandbox" + path, json=json, params={k: v for k, v in params.items() if v is not None})
         if answer.status_code >= 400:
             try:
@@ -46,7 +46,10 @@ class SandboxControl:
             except ValueError:
                 message = answer.text
             raise SandboxControlError(f"{method} /_sandbox{path}: {answer.status_code} {message}")
-        return answer.json()
+        body = answer.json()
+        if not isinstance(body, dict):
+            raise SandboxControlError(f"{method} /_sandbox{path}: expected a JSON object, got {answer.text[:200]}")
+        return body
 
     @staticmethod
     def _seg(value: str) -> str:
@@ -62,7 +65,8 @@ class SandboxControl:
 
     def transactions(self, oid: str | None = None) -> list[dict[str, Any]]:
         """Every committed transaction (external id, type, cents and dollars, status, voided/refunded)."""
-        return self._call("GET", "/transactions", oid=oid)["transactions"]
+        transactions: list[dict[str, Any]] = self._call("GET", "/transactions", oid=oid)["transactions"]
+        return transactions
 
     # --- saved cards -----------------------------------------------------------------------------
     def decline_next(self, card_ref: str, reason: str = "generic", count: int = 1) -> None:
@@ -84,7 +88,8 @@ class SandboxControl:
         self._call("POST", "/faults", {"endpoint": endpoint, "kind": str(kind), "count": count, "delay_s": delay_s, "oid": oid})
 
     def faults(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/faults")["faults"]
+        faults: list[dict[str, Any]] = self._call("GET", "/faults")["faults"]
+        return faults
 
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
@@ -125,14 +130,17 @@ class SandboxControl:
     # --- settlement and clock --------------------------------------------------------------------
     def settle(self, oid: str | None = None) -> dict[str, Any]:
         """Close the open batch now (one OID or all): its sales can no longer be voided."""
-        return self._call("POST", "/settle", {"oid": oid})["closed"]
+        closed: dict[str, Any] = self._call("POST", "/settle", {"oid": oid})["closed"]
+        return closed
 
     def advance_clock(self, seconds: float) -> str:
         """Move the sandbox clock forward (e.g. past the 25-minute void window); returns the new now."""
-        return self._call("POST", "/clock", {"advance_s": seconds})["now"]
+        now: str = self._call("POST", "/clock", {"advance_s": seconds})["now"]
+        return now
 
     def set_clock_offset(self, seconds: float) -> str:
-        return self._call("POST", "/clock", {"offset_s": seconds})["now"]
+        now: str = self._call("POST", "/clock", {"offset_s": seconds})["now"]
+        return now
 
     def clock(self) -> dict[str, Any]:
         return self._call("GET", "/clock")
@@ -152,7 +160,8 @@ class SandboxControl:
         """Change where and how postbacks go (hold them, duplicate or mis-sign the next ones)."""
         body = {"url": url, "secret": secret, "hold": hold, "duplicate_next": duplicate_next,
                 "bad_signature_next": bad_signature_next, "backoff_base_s": backoff_base_s, "max_attempts": max_attempts}
-        return self._call("POST", "/postbacks", body)["config"]
+        config: dict[str, Any] = self._call("POST", "/postbacks", body)["config"]
+        return config
 
     def postbacks(self) -> dict[str, Any]:
         """{"config": ..., "deliveries": [every attempt with its status]}."""
@@ -160,4 +169,5 @@ class SandboxControl:
 
     def release_postbacks(self, order: str = "reverse") -> int:
         """Deliver held postbacks one by one, in "reverse" (out of order) or "fifo" order."""
-        return self._call("POST", "/postbacks/release", {"order": order})["released"]
+        released: int = self._call("POST", "/postbacks/release", {"order": order})["released"]
+        return released

@@ -41,7 +41,7 @@ def build_sandbox_app(
 class ThreadedUvicorn:
     """Any ASGI app under uvicorn in a daemon thread; `start()` returns once the port is bound."""
 
-    def __init__(self, app, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
         # A bounded graceful shutdown: an injected "slow" request must not hold a test run hostage.
         self._config = uvicorn.Config(
             app, host=host, port=port, log_level=log_level, lifespan="on", access_log=False, timeout_graceful_shutdown=2

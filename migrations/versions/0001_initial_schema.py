@@ -4,13 +4,13 @@ Beyond what autogenerate writes: a CHECK on every cents column (autogenerate dro
 CHECKs), and the deferred trigger that refuses an unbalanced ledger transaction at commit.
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-25 18:19:07.441898
 """
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 from sqlalchemy.dialects import postgresql
 

@@ -23,8 +23,8 @@ from gravity.directory import GatewayDirectory
 from gravity.sandbox.server import SandboxServer, ThreadedUvicorn
 from tests.conftest import TASK_QUEUE
 
-API_TOKEN = "api-test-token-5d1e9b7c3a"  # noqa: S105 - loopback tests only
-POSTBACK_SECRET = "api-test-postback-secret"  # noqa: S105 - loopback tests only
+API_TOKEN = "api-test-token-5d1e9b7c3a"  # loopback tests only
+POSTBACK_SECRET = "api-test-postback-secret"  # loopback tests only
 
 
 def test_settings() -> Settings:

@@ -99,7 +99,7 @@ async def test_openapi_lists_every_route_and_declares_the_bearer_scheme(anonymou
 
 
 async def test_every_protected_route_refuses_a_missing_or_wrong_credential(anonymous: httpx.AsyncClient) -> None:
-    spec = await schema(anonymous)
+    await schema(anonymous)
     bad_headers = [
         {},
         {"Authorization": "Bearer not-the-token"},
@@ -126,11 +126,11 @@ async def test_unknown_route_is_a_json_404(api: httpx.AsyncClient) -> None:
 
 def test_the_app_is_never_built_without_a_token() -> None:
     with pytest.raises(ValueError, match="BILLING_API_TOKEN"):
-        create_app(None, None, Settings.model_construct(api_token=None), task_queue="q")  # type: ignore[arg-type]
+        create_app(None, None, Settings.model_construct(api_token=None), task_queue="q")  # type: ignore[arg-type]  # refused before either is used
     with pytest.raises(ValueError, match="BILLING_EVENTS_SECRET"):
         create_app(
-            None,  # type: ignore[arg-type]
-            None,  # type: ignore[arg-type]
+            None,  # type: ignore[arg-type]  # refused before it is used
+            None,  # type: ignore[arg-type]  # refused before it is used
             Settings.model_construct(api_token=SecretStr("t"), events_url="http://127.0.0.1:9/events", events_secret=None),
             task_queue="q",
         )

@@ -75,7 +75,7 @@ async def test_a_chunked_body_is_cut_off_once_it_passes_the_limit(api_server: Th
                     break  # the server closed after answering: read what it said
                 try:
                     answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=0.01)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     continue
             assert sent <= LIMIT + 8 * len(CHUNK), (path, sent)  # stopped near the limit, not at 50 MB
             if answer is None:

@@ -79,7 +79,9 @@ async def test_every_text_field_of_every_request_body_refuses_unsafe_characters(
                 continue
             for bad in BAD_TEXT:
                 response = await api.request(
-                    method, url, content=json_bytes(body_with(field, bad)),
+                    method,
+                    url,
+                    content=json_bytes(body_with(field, bad)),
                     headers={"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex},
                 )
                 assert response.status_code == 422, (method, path, field, repr(bad), response.text)
@@ -110,26 +112,33 @@ async def test_dunning_text_is_refused_inside_a_valid_plan(api: httpx.AsyncClien
         refused(response, 422, "dunning")
 
 
+def _with_path_value(path: str, name: str, value: str) -> str:
+    """`path` with `value` for the parameter `name` and "x" for every other."""
+    return re.sub(r"\{[^}]+\}", lambda m: value if m.group(0) == "{" + name + "}" else "x", path)
+
+
 async def test_path_ids_query_text_and_idempotency_keys_refuse_unsafe_characters(api: httpx.AsyncClient, db: Engine) -> None:
     spec = ok(await api.get("/openapi.json"))
     for method, path, operation in operations(spec):
         names = [p["name"] for p in operation.get("parameters", []) if p["in"] == "path"]
         for name in names:
             for bad in ("a%00b", "%E2%80%AEevil", "x%1B%5B31m", "x%07"):
-                url = re.sub(r"\{[^}]+\}", lambda m: bad if m.group(0) == "{" + name + "}" else "x", path)
+                url = _with_path_value(path, name, bad)
                 response = await api.request(method, url, json={} if method != "GET" else None, headers={"Idempotency-Key": uuid.uuid4().hex})
                 refused(response, 422, name)
     for bad in ("a\x00b", "\u202e", "x\x1b"):
         refused(await api.get("/events", params={"stream": bad}), 422, "stream")
-    for bad in (b"key\x85", b"key\x9b31m"):  # C1 controls: what a header's Latin-1 can carry
-        refused(await api.post("/plans", json={"name": "P", "price_cents": 100}, headers={"Idempotency-Key": bad}), 422, "Idempotency-Key")
-        refused(await api.post("/subscriptions/x/pay-now", headers={"Idempotency-Key": bad}), 422, "Idempotency-Key")
+    for bad_key in (b"key\x85", b"key\x9b31m"):  # C1 controls: what a header's Latin-1 can carry
+        refused(await api.post("/plans", json={"name": "P", "price_cents": 100}, headers={b"Idempotency-Key": bad_key}), 422, "Idempotency-Key")
+        refused(await api.post("/subscriptions/x/pay-now", headers={b"Idempotency-Key": bad_key}), 422, "Idempotency-Key")
 
 
 @pytest.mark.parametrize("transaction_id", ["a\x00b", "\u202e123", "x\ud800"])
 async def test_a_signed_postback_with_unsafe_text_is_a_400_naming_the_field(anonymous: httpx.AsyncClient, transaction_id: str) -> None:
     body = json_bytes({"externalTransactionId": transaction_id, "resultStatus": "true", "transactionType": "CreditSale"})
-    response = await anonymous.post("/gravity/postbacks", content=body, headers={"hmac-signature": sign(body, POSTBACK_SECRET), "Content-Type": "application/json"})
+    response = await anonymous.post(
+        "/gravity/postbacks", content=body, headers={"hmac-signature": sign(body, POSTBACK_SECRET), "Content-Type": "application/json"}
+    )
     refused(response, 400, "externalTransactionId")
     wrapped = json_bytes({"transactionResponse": {"externalTransactionId": transaction_id}})
     response = await anonymous.post("/gravity/postbacks", content=wrapped, headers={"hmac-signature": sign(wrapped, POSTBACK_SECRET)})

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -29,7 +29,7 @@ from tests.api.conftest import API_TOKEN
 from tests.api.helpers import ok, refused
 from tests.conftest import TASK_QUEUE
 
-SECRET = "events-test-secret"  # noqa: S105 - loopback tests only
+SECRET = "events-test-secret"  # loopback tests only
 
 
 def emit_events(engine: Engine, count: int, stream: str = "subscription:sub_a") -> None:
@@ -132,7 +132,7 @@ async def test_delivery_is_signed_in_order_and_retried_after_a_500(db: Engine, r
     first = await asyncio.to_thread(deliver_pending, db, url, SECRET, batch=10, backoff_base_s=0)
     assert (first.delivered, first.failed, first.failed_attempts) == (0, 1, 1)  # the 500 stops the batch: no overtaking
     with Session(db) as session:
-        rows = list(session.exec(select(OutboxEvent).order_by(OutboxEvent.id)))
+        rows = list(session.exec(select(OutboxEvent).order_by(col(OutboxEvent.id))))
     assert [(r.delivery_attempts, r.delivered_at is None) for r in rows] == [(1, True), (0, True), (0, True)]
 
     second = await asyncio.to_thread(deliver_pending, db, url, SECRET, batch=10, backoff_base_s=0)
@@ -140,7 +140,7 @@ async def test_delivery_is_signed_in_order_and_retried_after_a_500(db: Engine, r
     assert [e["payload"]["n"] for e in hook.received] == [0, 1, 2]
     assert hook.bad_signatures == 0
     with Session(db) as session:
-        rows = list(session.exec(select(OutboxEvent).order_by(OutboxEvent.id)))
+        rows = list(session.exec(select(OutboxEvent).order_by(col(OutboxEvent.id))))
     assert [(r.delivery_attempts, r.delivered_at is not None) for r in rows] == [(2, True), (1, True), (1, True)]
     nothing = await asyncio.to_thread(deliver_pending, db, url, SECRET, batch=10, backoff_base_s=0)
     assert (nothing.delivered, nothing.failed) == (0, 0)
@@ -212,7 +212,7 @@ async def test_an_event_the_receiver_keeps_refusing_holds_back_only_its_stream_u
             await asyncio.to_thread(deliver_pending, db, url, SECRET, batch=10, backoff_base_s=0, max_attempts=3)
         assert hook.received[-1]["stream"] == "subscription:sub_bad" and hook.received[-1]["payload"]["n"] == 1
         with Session(db) as session:
-            poisoned = session.exec(select(OutboxEvent).where(OutboxEvent.stream == "subscription:sub_bad").order_by(OutboxEvent.id)).first()
+            poisoned = session.exec(select(OutboxEvent).where(OutboxEvent.stream == "subscription:sub_bad").order_by(col(OutboxEvent.id))).first()
         assert poisoned is not None and poisoned.parked_at is not None and poisoned.delivered_at is None and poisoned.delivery_attempts == 3
     finally:
         server.stop()

@@ -37,12 +37,14 @@ async def test_counter_money_end_to_end(
     assert (invoice["kind"], invoice["total_cents"], invoice["status"]) == ("counter", 10_000, "open")
     before = count(db, Invoice)
     refused(await api.post("/invoices", json={"client_id": clinic.client_id, "location_id": clinic.location_id, "lines": []}), 422, "lines")
-    refused(await api.post("/invoices", json={"client_id": clinic.client_id, "location_id": clinic.location_id, "lines": [{"description": "x", "amount_cents": 0}]}), 422, "lines.0.amount_cents")
+    zero_line = {"client_id": clinic.client_id, "location_id": clinic.location_id, "lines": [{"description": "x", "amount_cents": 0}]}
+    refused(await api.post("/invoices", json=zero_line), 422, "lines.0.amount_cents")
     refused(await api.post("/invoices", json={"client_id": "nope", "location_id": clinic.location_id, "lines": lines}), 422, "client_id")
     assert count(db, Invoice) == before
 
     # At the terminal: the sandbox's signed postback reaches /gravity/postbacks and finishes the workflow.
-    refused(await api.post("/terminal-payments", json={"location_id": clinic.location_id, "device_name": "no-such", "invoice_id": invoice["id"]}, headers=key()), 422, "device_name")
+    no_device = {"location_id": clinic.location_id, "device_name": "no-such", "invoice_id": invoice["id"]}
+    refused(await api.post("/terminal-payments", json=no_device, headers=key()), 422, "device_name")
     refused(await api.post("/terminal-payments", json={"location_id": clinic.location_id, "device_name": DEVICE}, headers=key()), 422, "invoice_id")
     assert count(db, Payment) == 0
     started = ok(await api.post("/terminal-payments", json={"location_id": clinic.location_id, "device_name": DEVICE, "invoice_id": invoice["id"]},
@@ -65,7 +67,9 @@ async def test_counter_money_end_to_end(
     refused(await api.post(f"/terminal-payments/{payment_id}/cancel"), 409, "status")
 
     # Refunds: part of the payment, never more than what is left (what other refunds left: a 409).
-    refund = ok(await api.post(f"/payments/{payment_id}/refunds", json={"amount_cents": 2_500, "reason": "toothpaste returned"}, headers={"Idempotency-Key": "r-1"}))
+    refund = ok(
+        await api.post(f"/payments/{payment_id}/refunds", json={"amount_cents": 2_500, "reason": "toothpaste returned"}, headers={"Idempotency-Key": "r-1"}),
+    )
     assert refund["amount_cents"] == 2_500 and refund["kind"] in ("void", "refund") and refund["status"] == "done"
     assert ok(await api.get(refund["status_url"])) == refund
     refused(await api.post(f"/payments/{payment_id}/refunds", json={"amount_cents": 9_000}, headers=key()), 409, "amount_cents")
@@ -73,11 +77,13 @@ async def test_counter_money_end_to_end(
     refused(await api.post("/payments/nope/refunds", json={}, headers=key()), 404, "payment_id")
 
     # A deposit from the saved card becomes client credit; what is left of it can be given back.
-    deposit = ok(await api.post("/deposits", json={"client_id": clinic.client_id, "card_id": card["id"], "amount_cents": 5_000}, headers={"Idempotency-Key": "d-1"}), 201)
+    deposit_body = {"client_id": clinic.client_id, "card_id": card["id"], "amount_cents": 5_000}
+    deposit = ok(await api.post("/deposits", json=deposit_body, headers={"Idempotency-Key": "d-1"}), 201)
     assert (deposit["status"], deposit["approved_cents"]) == ("approved", 5_000) and deposit["deposit_id"]
     assert ok(await api.get(deposit["status_url"])) == deposit
     refused(await api.get("/card-deposits/pay_nope"), 404, "payment_id")
-    refused(await api.post("/deposits", json={"client_id": clinic.client_id, "card_id": card["id"], "location_id": clinic.location_id, "amount_cents": 5_000}, headers=key()), 422, "card_id")
+    card_and_location = {"client_id": clinic.client_id, "card_id": card["id"], "location_id": clinic.location_id, "amount_cents": 5_000}
+    refused(await api.post("/deposits", json=card_and_location, headers=key()), 422, "card_id")
     refused(await api.post("/deposits", json={"client_id": clinic.client_id, "amount_cents": 5_000}, headers=key()), 422, "card_id")
     refused(await api.post("/deposits", json={"client_id": clinic.client_id, "card_id": card["id"], "amount_cents": 0}, headers=key()), 422, "amount_cents")
     given = ok(await api.post(f"/deposits/{deposit['deposit_id']}/refund", headers={"Idempotency-Key": "d-1-refund"}))

@@ -15,7 +15,10 @@ from tests.api.helpers import build_clinic, count, ok, refused, tokenize
 
 async def test_locations_settings_and_terminals(api: httpx.AsyncClient, db: Engine) -> None:
     created = ok(
-        await api.post("/locations", json={"id": "loc-denver", "name": "Denver", "timezone": "America/Denver", "gravity_oid": SANDBOX_OID, "charge_time": "08:30"}),
+        await api.post(
+            "/locations",
+            json={"id": "loc-denver", "name": "Denver", "timezone": "America/Denver", "gravity_oid": SANDBOX_OID, "charge_time": "08:30"},
+        ),
         201,
     )
     assert created == {
@@ -100,7 +103,8 @@ async def test_saved_cards_by_gravity_reference_only(api: httpx.AsyncClient, db:
     refused(await api.post(f"/clients/{clinic.client_id}/cards", json={**first, "masked_number": "4111111111111111"}), 422, "masked_number")
     refused(await api.post(f"/clients/{clinic.client_id}/cards", json={**first, "brand": "ZZ"}), 422, "brand")
     refused(await api.post(f"/clients/{clinic.client_id}/cards", json={**first, "exp_month": 13}), 422, "exp_month")
-    refused(await api.post(f"/clients/{clinic.client_id}/cards", json={**first, "gravity_ref": "a" * 32, "fingerprint": "f" * 10, "exp_year": 2020}), 422, "exp_year")
+    expired = {**first, "gravity_ref": "a" * 32, "fingerprint": "f" * 10, "exp_year": 2020}
+    refused(await api.post(f"/clients/{clinic.client_id}/cards", json=expired), 422, "exp_year")
     refused(await api.post(f"/clients/{clinic.client_id}/cards", json=first), 409, "gravity_ref")
     refused(await api.post("/clients/nope/cards", json=first), 404, "client_id")
     assert count(db, SavedCard) == before

@@ -41,8 +41,15 @@ def with_value(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 async def integer_fields(api: httpx.AsyncClient, clinic: ApiClinic, card_id: str) -> list[tuple[str, str, dict[str, Any], str]]:
     """(method, url, a valid body, the integer field) for every integer a request body carries."""
-    plan = {"location_id": clinic.location_id, "name": "P", "price_cents": 4_500, "interval_months": 1, "term_months": 12,
-            "enrollment_fee_cents": 0, "services": [{"code": "EXAM", "name": "Exam", "retail_cents": 6_500, "quantity": 2}]}
+    plan = {
+        "location_id": clinic.location_id,
+        "name": "P",
+        "price_cents": 4_500,
+        "interval_months": 1,
+        "term_months": 12,
+        "enrollment_fee_cents": 0,
+        "services": [{"code": "EXAM", "name": "Exam", "retail_cents": 6_500, "quantity": 2}],
+    }
     card = {"gravity_ref": uuid.uuid4().hex, "masked_number": "************1111", "brand": "VS", "exp_month": 12, "exp_year": 2030}
     invoice = {"client_id": clinic.client_id, "location_id": clinic.location_id, "lines": [{"description": "Exam", "amount_cents": 6_500}]}
     location = {"name": "L", "timezone": "America/Chicago", "gravity_oid": SANDBOX_OID, "max_invoice_cents": 100_000, "max_invoice_lines": 10}
@@ -61,7 +68,12 @@ async def integer_fields(api: httpx.AsyncClient, clinic: ApiClinic, card_id: str
         ("PATCH", f"/locations/{clinic.location_id}/settings", {"max_invoice_cents": 100_000}, "max_invoice_cents"),
         ("PATCH", f"/locations/{clinic.location_id}/settings", {"max_invoice_lines": 10}, "max_invoice_lines"),
         ("POST", "/deposits", {"client_id": clinic.client_id, "card_id": card_id, "amount_cents": 2_000}, "amount_cents"),
-        ("POST", "/terminal-payments", {"location_id": clinic.location_id, "device_name": "counter-1", "invoice_id": "inv_x", "amount_cents": 100}, "amount_cents"),
+        (
+            "POST",
+            "/terminal-payments",
+            {"location_id": clinic.location_id, "device_name": "counter-1", "invoice_id": "inv_x", "amount_cents": 100},
+            "amount_cents",
+        ),
         ("POST", "/payments/pay_x/refunds", {"amount_cents": 100}, "amount_cents"),
     ]
 
@@ -128,7 +140,8 @@ async def test_a_plan_priced_above_its_locations_limit_is_refused(api: httpx.Asy
     refused(await api.post("/plans", json={**plan, "price_cents": 100, "enrollment_fee_cents": 20_001}), 422, "enrollment_fee_cents")
     refused(
         await api.post("/plans", json={**plan, "price_cents": 100, "services": [{"code": "SURG", "name": "Surgery", "retail_cents": 20_001}]}),
-        422, "services.0.retail_cents",
+        422,
+        "services.0.retail_cents",
     )
     assert count(db, HealthPlan) == 1  # build_clinic's own
 
@@ -148,7 +161,9 @@ async def test_money_movements_above_the_locations_limit_are_refused(
     card = ok(await api.post(f"/clients/{client_id}/cards", json=await tokenize(sandbox_server)), 201)
     payments_before = count(db, Payment)
     refused(await api.post("/deposits", json={"client_id": client_id, "card_id": card["id"], "amount_cents": 1_001}, headers=key()), 422, "amount_cents")
-    invoice = ok(await api.post("/invoices", json={"client_id": client_id, "location_id": location_id, "lines": [{"description": "Exam", "amount_cents": 900}]}), 201)
+    invoice = ok(
+        await api.post("/invoices", json={"client_id": client_id, "location_id": location_id, "lines": [{"description": "Exam", "amount_cents": 900}]}), 201
+    )
     body = {"location_id": location_id, "device_name": "counter-1", "invoice_id": invoice["id"], "amount_cents": 1_001}
     refused(await api.post("/terminal-payments", json=body, headers=key()), 422, "amount_cents")
     assert count(db, Payment) == payments_before
@@ -167,12 +182,22 @@ async def test_events_limit_and_largest_cursor(api: httpx.AsyncClient) -> None:
 
 
 PATH_ROUTES = [
-    ("GET", "/locations/{}", "location_id"), ("GET", "/locations/{}/terminals", "location_id"), ("GET", "/clients/{}", "client_id"),
-    ("GET", "/clients/{}/pets", "client_id"), ("GET", "/clients/{}/cards", "client_id"), ("GET", "/clients/{}/invoices", "client_id"),
-    ("GET", "/pets/{}", "pet_id"), ("GET", "/plans/{}", "plan_id"), ("GET", "/subscriptions/{}", "subscription_id"),
-    ("GET", "/invoices/{}", "invoice_id"), ("GET", "/terminal-payments/{}", "payment_id"), ("GET", "/card-deposits/{}", "payment_id"),
-    ("GET", "/refunds/{}", "refund_request_id"), ("POST", "/subscriptions/{}/pause", "subscription_id"),
-    ("POST", "/payments/{}/refunds", "payment_id"), ("POST", "/deposits/{}/refund", "deposit_id"),
+    ("GET", "/locations/{}", "location_id"),
+    ("GET", "/locations/{}/terminals", "location_id"),
+    ("GET", "/clients/{}", "client_id"),
+    ("GET", "/clients/{}/pets", "client_id"),
+    ("GET", "/clients/{}/cards", "client_id"),
+    ("GET", "/clients/{}/invoices", "client_id"),
+    ("GET", "/pets/{}", "pet_id"),
+    ("GET", "/plans/{}", "plan_id"),
+    ("GET", "/subscriptions/{}", "subscription_id"),
+    ("GET", "/invoices/{}", "invoice_id"),
+    ("GET", "/terminal-payments/{}", "payment_id"),
+    ("GET", "/card-deposits/{}", "payment_id"),
+    ("GET", "/refunds/{}", "refund_request_id"),
+    ("POST", "/subscriptions/{}/pause", "subscription_id"),
+    ("POST", "/payments/{}/refunds", "payment_id"),
+    ("POST", "/deposits/{}/refund", "deposit_id"),
 ]
 
 

@@ -95,7 +95,8 @@ async def test_enrolled_subscription_bills_its_first_cycle_and_takes_commands(
     assert ok(await api.post(f"/subscriptions/{sub_id}/card", json={"card_id": other_card["id"]}))["accepted"] is True
     assert (await eventually(lambda: _card_of(api, sub_id, other_card["id"])))
 
-    bigger = ok(await api.post("/plans", json={"location_id": clinic.location_id, "name": "Adult", "price_cents": 6_000, "proration_policy": "next_cycle"}), 201)
+    adult = {"location_id": clinic.location_id, "name": "Adult", "price_cents": 6_000, "proration_policy": "next_cycle"}
+    bigger = ok(await api.post("/plans", json=adult), 201)
     refused(await api.post(f"/subscriptions/{sub_id}/plan", json={"plan_id": "nope"}, headers=key()), 422, "plan_id")
     refused(await api.post(f"/subscriptions/{sub_id}/plan", json={"plan_id": clinic.plan_id}, headers=key()), 422, "plan_id")
     assert ok(await api.post(f"/subscriptions/{sub_id}/plan", json={"plan_id": bigger["id"]}, headers=key()))["accepted"] is True
@@ -114,7 +115,9 @@ async def test_enrolled_subscription_bills_its_first_cycle_and_takes_commands(
     feed = ok(await api.get("/events", params={"stream": f"subscription:{sub_id}", "limit": 1000}))
     types = [e["type"] for e in feed["events"]]
     assert [e["seq"] for e in feed["events"]] == list(range(1, len(types) + 1))
-    for expected in ("invoice.issued", "service.redeemed", "subscription.paused", "subscription.resumed", "subscription.card_changed", "subscription.cancelled"):
+    for expected in (
+        "invoice.issued", "service.redeemed", "subscription.paused", "subscription.resumed", "subscription.card_changed", "subscription.cancelled",
+    ):
         assert expected in types, types
     assert_books_match_gateway(db, sandbox)
 
@@ -151,7 +154,7 @@ async def test_refused_enrollments_write_nothing(api: httpx.AsyncClient, db: Eng
     assert count(db, ApiIdempotency) == 0
 
     for command in COMMANDS:
-        payload = {"card_id": "c"} if command == "card" else {"plan_id": "p"} if command == "plan" else {"service_code": "EXAM"} if command == "redemptions" else {}
+        payload = {"card": {"card_id": "c"}, "plan": {"plan_id": "p"}, "redemptions": {"service_code": "EXAM"}}.get(command, {})
         refused(await api.post(f"/subscriptions/nope/{command}", json=payload, headers=key()), 404, "subscription_id")
     refused(await api.get("/subscriptions/nope"), 404, "subscription_id")
 

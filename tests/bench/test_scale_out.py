@@ -7,18 +7,20 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 from temporalio.client import Client
-from foundation.converter import data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench.database import drop_database, fresh_database
-from bench.histories import activity_identities, matching_runs, histories
+from bench.histories import activity_identities, histories, matching_runs
 from bench.measure import billed_query, due_start_date
 from bench.population import enroll_members, seed_clinic, start_workflows
 from bench.workers import WorkerPool, WorkerSpec
+from foundation.converter import data_converter
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
@@ -41,7 +43,9 @@ async def test_workers_share_the_load_and_a_killed_one_loses_nothing(database_ur
     try:
         with SandboxServer(oids={SANDBOX_OID: SANDBOX_TOKEN}) as sandbox, SandboxControl(sandbox.root_url) as control:
             location_id, plan_id = seed_clinic(engine, "scale", term_months=12)
-            members = await enroll_members(engine, sandbox.base_url, "scale", location_id=location_id, plan_id=plan_id, start_dates=[due_start_date(1)] * SUBSCRIPTIONS)
+            members = await enroll_members(
+                engine, sandbox.base_url, "scale", location_id=location_id, plan_id=plan_id, start_dates=[due_start_date(1)] * SUBSCRIPTIONS,
+            )
             pool = WorkerPool(WorkerSpec(url, address, queue, sandbox.base_url))
             pool.start(WORKERS)
             try:
@@ -69,7 +73,8 @@ async def test_workers_share_the_load_and_a_killed_one_loses_nothing(database_ur
             if row["transaction_type"] == "CreditSale" and row["status"] == "approved" and not row["voided"]:
                 sales[row["reference"]] = sales.get(row["reference"], 0) + 1
         assert sales == {i.id: 1 for i in invoices}
-        report = reconcile(engine, gateway)
+        rows: list[Mapping[str, Any]] = [*gateway]
+        report = reconcile(engine, rows)
         assert report.double_charges == 0 and report.mismatches == [] and report.ledger_balanced
 
         # The load was shared: each surviving worker ran charges (its own counters) ...
@@ -86,8 +91,8 @@ async def test_workers_share_the_load_and_a_killed_one_loses_nothing(database_ur
         drop_database(database_url, name)
 
 
-def _paid(engine: object) -> int:
-    with Session(engine) as session:  # type: ignore[arg-type]
+def _paid(engine: Engine) -> int:
+    with Session(engine) as session:
         return session.exec(select(func.count()).select_from(Invoice).where(Invoice.status == "paid")).one()
 
 
@@ -95,15 +100,15 @@ async def _count(client: Client, query: str) -> int:
     return (await client.count_workflows(query)).count
 
 
-async def _until(condition: object, *, seconds: float) -> None:
+async def _until(condition: Callable[[], object], *, seconds: float) -> None:
     deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, f"not reached within {seconds} s"
         await asyncio.sleep(0.1)
 
 
-async def _until_async(count: object, target: int, *, seconds: float) -> None:
+async def _until_async(count: Callable[[], Awaitable[int]], target: int, *, seconds: float) -> None:
     deadline = time.monotonic() + seconds
-    while (await count()) < target:  # type: ignore[operator]
+    while (await count()) < target:
         assert time.monotonic() < deadline, f"not reached within {seconds} s"
         await asyncio.sleep(0.2)

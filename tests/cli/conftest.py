@@ -17,11 +17,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from click.testing import Result
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from cli.main import app
 from foundation.settings import get_settings
@@ -49,7 +48,9 @@ def temporal_address(env: WorkflowEnvironment) -> str:
 
 
 @pytest.fixture(scope="session")
-def cli_environment(database_url: str, temporal_env: WorkflowEnvironment, sandbox_server: SandboxServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def cli_environment(
+    database_url: str, temporal_env: WorkflowEnvironment, sandbox_server: SandboxServer, tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, str]:
     sandbox_url = urlsplit(sandbox_server.root_url)
     return {
         "DATABASE_URL": database_url,

@@ -11,9 +11,9 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
-from activities.gateways import GatewayDirectory
 from api.app import create_app
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN, Settings
+from gravity.directory import GatewayDirectory
 from gravity.sandbox.server import SandboxServer, ThreadedUvicorn
 from tests.conftest import TASK_QUEUE
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
+from temporalio.testing import WorkflowEnvironment
 
 from foundation.settings import SANDBOX_OID
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.billing import Deposit, Invoice, Payment, Refund
 from operations.payments import CounterLine, create_counter_invoice_for
-from temporalio.testing import WorkflowEnvironment
-
-from tests.payments.helpers import wait_for_state
 from tests.cli.conftest import Billing, eventually, refused
+from tests.payments.helpers import wait_for_state
 from tests.subscriptions.helpers import assert_books_match_gateway
 from tests.support.cards import save_card
 from tests.support.clinic import make_clinic
@@ -71,7 +70,7 @@ async def test_terminal_payment_refund_and_invoice_cancellation(
     assert refund["amount_cents"] == 2_000 and refund["kind"] in ("void", "refund") and refund["refund_id"]
     replay = (await billing("refund", payment_id, "--amount-cents", "2000", "--request-id", "r-1", "--json")).json()
     assert replay["refund_id"] == refund["refund_id"]
-    assert payment(db, payment_id).refunded_cents == 2_000  # type: ignore[union-attr]
+    assert getattr(payment(db, payment_id), "refunded_cents", None) == 2_000
 
     # cancel the invoice: the rest goes back, the invoice is void; a second cancel is refused
     cancelled = (await billing("cancel-invoice", invoice_id, "--reason", "duplicate visit", "--wait", "--json")).json()

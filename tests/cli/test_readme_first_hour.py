@@ -20,9 +20,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.testing import WorkflowEnvironment
 
-from activities.gateways import GatewayDirectory
 from api.app import create_app
 from foundation.settings import DEV_API_TOKEN, SANDBOX_OID, SANDBOX_TOKEN, Settings
+from gravity.directory import GatewayDirectory
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer, ThreadedUvicorn
 from models.billing import Payment

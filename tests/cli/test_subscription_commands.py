@@ -115,7 +115,7 @@ async def test_enroll_show_and_every_subscription_command(
     assert snapshot(db, sub_id) == before
     changed = (await billing("change-card", sub_id, other_card, "--json")).json()
     assert changed["accepted"] and "card changed" in changed["message"]
-    assert subscription(db, sub_id).card_id == other_card  # type: ignore[union-attr]
+    assert getattr(subscription(db, sub_id), "card_id", None) == other_card
 
     # change-plan: unknown and other-location plans refused; a plan of this location accepted
     before = snapshot(db, sub_id)
@@ -124,7 +124,7 @@ async def test_enroll_show_and_every_subscription_command(
     assert snapshot(db, sub_id) == before
     bigger = add_plan(db, clinic.location_id, 6_000)
     assert (await billing("change-plan", sub_id, bigger, "--json")).json()["accepted"] is True
-    assert subscription(db, sub_id).plan_id == bigger  # type: ignore[union-attr]
+    assert getattr(subscription(db, sub_id), "plan_id", None) == bigger
 
     # pay-now with nothing open is refused by the workflow's validator
     before = snapshot(db, sub_id)
@@ -136,7 +136,7 @@ async def test_enroll_show_and_every_subscription_command(
     assert term_end["message"] == "will cancel at the end of the current term"
     cancelled = (await billing("cancel", sub_id, "--reason", "moving away", "--json")).json()
     assert cancelled["status"] == "cancelled" and "settlement" in cancelled["message"]
-    await eventually(lambda: subscription(db, sub_id).status == "cancelled")  # type: ignore[union-attr]
+    await eventually(lambda: getattr(subscription(db, sub_id), "status", None) == "cancelled")
     before = snapshot(db, sub_id)
     refused(await billing("cancel", sub_id), "refused")
     refused(await billing("pause", sub_id, "--json"))
@@ -148,7 +148,7 @@ async def test_pay_now_collects_a_declined_invoice_and_json_errors(
     billing: Billing, db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer
 ) -> None:
     clinic = make_clinic(db, price_cents=3_900)
-    card, card_ref = await save_card(db, sandbox_server, clinic)
+    _, card_ref = await save_card(db, sandbox_server, clinic)
     sandbox.decline_next(card_ref, "insufficient_funds", count=1)
     answer = (await billing(
         "enroll", "--client", clinic.client_id, "--pet", clinic.pet_id, "--plan", clinic.plan_id,

@@ -177,7 +177,7 @@ class HealthServer(http.server.ThreadingHTTPServer):
 class HealthHandler(http.server.BaseHTTPRequestHandler):
     server: HealthServer
 
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:  # the stdlib's name
         self.send_response(self.server.status if self.path == "/health" else 404)
         self.end_headers()
 

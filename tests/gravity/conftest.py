@@ -25,10 +25,10 @@ from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer, ThreadedUvicorn
 
 OID = "2000000001"
-TOKEN = "contract-test-token-1f9c2a7e"  # noqa: S105 - loopback sandbox only
+TOKEN = "contract-test-token-1f9c2a7e"  # loopback sandbox only
 OTHER_OID = "2000000002"
-OTHER_TOKEN = "contract-test-token-other-77d0"  # noqa: S105
-POSTBACK_SECRET = "contract-postback-secret"  # noqa: S105
+OTHER_TOKEN = "contract-test-token-other-77d0"
+POSTBACK_SECRET = "contract-postback-secret"
 DEVICES = ["front-1", "front-2", "exam-room"]
 VISA = "4111111111111111"
 MASTERCARD = "5555555555554444"
@@ -134,3 +134,16 @@ async def save_card(client: GravityClient, number: str = VISA, exp_mmyy: str = "
     saved = await client.tokenize(card_number=number, exp_mmyy=exp_mmyy, external_id=new_id(), security_code="123")
     assert saved.card_ref, saved
     return saved.card_ref
+
+
+def trans_id(result: TransactionResult) -> str:
+    """The gateway's id of a transaction the test made: refunds and voids name their sale by it."""
+    assert result.unique_trans_id is not None, result
+    return result.unique_trans_id
+
+
+async def looked_up(client: GravityClient, external_id: str) -> TransactionResult:
+    """The lookup of a transaction the test knows has ended, so it must be found."""
+    result = await client.lookup(external_id)
+    assert result is not None, external_id
+    return result

@@ -11,7 +11,7 @@ from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from tests.gravity.conftest import OID, OTHER_OID, TOKEN, VISA, new_id
 
-WRONG = "wrong-token-5d1b0c9e8f"  # noqa: S105
+WRONG = "wrong-token-5d1b0c9e8f"
 
 
 async def test_wrong_token_is_bad_credentials_for_every_call(gravity_sandbox: SandboxServer, control: SandboxControl) -> None:

@@ -13,7 +13,7 @@ from gravity.errors import BadRequest, ExternalIdReused
 from gravity.results import DeclineClass, DeclineReason, Outcome, TransactionType
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
-from tests.gravity.conftest import MASTERCARD, OID, TOKEN, VISA, new_id, save_card
+from tests.gravity.conftest import MASTERCARD, OID, TOKEN, VISA, new_id, save_card, trans_id
 
 
 async def test_tokenize_visa_and_mastercard(client: GravityClient) -> None:
@@ -141,7 +141,7 @@ async def test_reused_external_id_is_refused(client: GravityClient) -> None:
     used = new_id()
     sale = await client.charge_saved_card(card_ref=card, amount_cents=900, external_id=used)
     with pytest.raises(ExternalIdReused):  # same id on another endpoint (its own idempotency space)
-        await client.refund(unique_trans_id=sale.unique_trans_id, amount_cents=100, external_id=used)
+        await client.refund(unique_trans_id=trans_id(sale), amount_cents=100, external_id=used)
     saved_id = new_id()
     await client.tokenize(card_number=VISA, exp_mmyy="1230", external_id=saved_id)
     with pytest.raises(ExternalIdReused):

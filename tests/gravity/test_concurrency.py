@@ -7,13 +7,13 @@ import asyncio
 from gravity.client import GravityClient
 from gravity.errors import RefundExceedsRemaining
 from gravity.sandbox.control import SandboxControl
-from tests.gravity.conftest import OID, new_id, save_card
+from tests.gravity.conftest import OID, new_id, save_card, trans_id
 
 
 async def test_concurrent_refunds_never_exceed_the_sale(client: GravityClient, control: SandboxControl) -> None:
     card = await save_card(client)
     sale = await client.charge_saved_card(card_ref=card, amount_cents=10_000, external_id=new_id())
-    attempts = [client.refund(unique_trans_id=sale.unique_trans_id, amount_cents=1_000, external_id=new_id()) for _ in range(25)]
+    attempts = [client.refund(unique_trans_id=trans_id(sale), amount_cents=1_000, external_id=new_id()) for _ in range(25)]
     results = await asyncio.gather(*attempts, return_exceptions=True)
     approved = [r for r in results if not isinstance(r, BaseException)]
     refused = [r for r in results if isinstance(r, RefundExceedsRemaining)]

@@ -4,6 +4,7 @@ intact, and a payload written before they existed still decodes."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import DataConverter
@@ -25,7 +26,7 @@ def _round_trip(value: GatewayResult) -> GatewayResult:
 
 
 def test_a_payload_from_before_the_new_fields_still_decodes() -> None:
-    old = {
+    old: dict[str, Any] = {
         "external_transaction_id": "e-1", "outcome": "approved", "approved_cents": 2_500, "unique_trans_id": "u-1",
         "result_message": "Approved", "decline_reason": None, "decline_class": None, "masked_account": "************1111",
         "card_brand": "VS", "expiry_mmyy": "1230", "fingerprint": "fp",

@@ -24,7 +24,7 @@ from gravity.errors import (
 from gravity.results import Outcome, TransactionType
 from gravity.sandbox.control import SandboxControl, SandboxControlError
 from gravity.sandbox.server import SandboxServer
-from tests.gravity.conftest import OID, TOKEN, new_id, save_card
+from tests.gravity.conftest import OID, TOKEN, new_id, save_card, trans_id
 
 
 def _count(control: SandboxControl, external_id: str) -> int:
@@ -140,18 +140,20 @@ async def test_lost_answer_on_refund_and_void(client: GravityClient, control: Sa
     sale = await client.charge_saved_card(card_ref=card, amount_cents=5000, external_id=new_id())
     refund_id, void_id = new_id(), new_id()
     control.inject_fault("tokenizedRefund", "lost")
-    refund = await client.refund_safely(unique_trans_id=sale.unique_trans_id, amount_cents=1000, external_id=refund_id)
+    refund = await client.refund_safely(unique_trans_id=trans_id(sale), amount_cents=1000, external_id=refund_id)
     assert refund.transaction_type is TransactionType.CREDIT_RETURN and refund.approved_cents == 1000
     other = await client.charge_saved_card(card_ref=card, amount_cents=5000, external_id=new_id())
     control.inject_fault("void", "lost")
-    void = await client.void_safely(unique_trans_id=other.unique_trans_id, external_id=void_id)
+    void = await client.void_safely(unique_trans_id=trans_id(other), external_id=void_id)
     assert void.transaction_type is TransactionType.VOID
     assert _count(control, refund_id) == 1 and _count(control, void_id) == 1
     rows = {t["external_transaction_id"]: t for t in control.transactions(OID)}
     assert rows[sale.external_transaction_id]["refunded_cents"] == 1000
 
 
-async def test_still_unknown_after_lookups_raises_again_and_the_retry_finds_it(gravity_sandbox: SandboxServer, client: GravityClient, control: SandboxControl) -> None:
+async def test_still_unknown_after_lookups_raises_again_and_the_retry_finds_it(
+    gravity_sandbox: SandboxServer, client: GravityClient, control: SandboxControl,
+) -> None:
     card = await save_card(client)
     external_id = new_id()
     control.inject_fault("tokenizedPayment", "slow", delay_s=1.0)

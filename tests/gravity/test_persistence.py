@@ -17,20 +17,22 @@ async def test_state_survives_a_restart(tmp_path: Path) -> None:
     with SandboxServer({OID: TOKEN}, state_file=state_file, log_level="critical") as first:
         async with GravityClient(first.base_url, OID, TOKEN) as gravity:
             saved = await gravity.tokenize(card_number=VISA, exp_mmyy="1230", external_id=new_id(), security_code="456")
-            sale = await gravity.charge_saved_card(card_ref=saved.card_ref, amount_cents=1_999, external_id=sale_id)
+            card_ref = saved.card_ref
+            assert card_ref is not None, saved
+            sale = await gravity.charge_saved_card(card_ref=card_ref, amount_cents=1_999, external_id=sale_id)
             await gravity.start_terminal(device_name="front-desk-1", external_id=pending_id, amount_cents=500)
         with SandboxControl(first.base_url) as control:
             control.advance_clock(600)
-            control.decline_next(saved.card_ref, "do_not_honor")
+            control.decline_next(card_ref, "do_not_honor")
     text = state_file.read_text()
     assert VISA not in text and '"456"' not in text  # a vault reference, not card data
 
     with SandboxServer({OID: TOKEN}, state_file=state_file, log_level="critical") as second:
         async with GravityClient(second.base_url, OID, TOKEN) as gravity:
             assert await gravity.lookup(sale_id) == sale
-            replay = await gravity.charge_saved_card(card_ref=saved.card_ref, amount_cents=1_999, external_id=sale_id)
+            replay = await gravity.charge_saved_card(card_ref=card_ref, amount_cents=1_999, external_id=sale_id)
             assert replay == sale  # the idempotency key store came back too
-            scripted = await gravity.charge_saved_card(card_ref=saved.card_ref, amount_cents=100, external_id=new_id())
+            scripted = await gravity.charge_saved_card(card_ref=card_ref, amount_cents=100, external_id=new_id())
             assert scripted.outcome is Outcome.DECLINED  # and the card's script
             assert {d.name: d.busy for d in await gravity.list_devices()}["front-desk-1"] is True
         with SandboxControl(second.base_url) as control:

@@ -12,7 +12,7 @@ from gravity.errors import BadRequest
 from gravity.postback import parse_postback, sign, verify
 from gravity.results import BulkSale, DeclineReason, Outcome
 from gravity.sandbox.control import SandboxControl
-from tests.gravity.conftest import OID, PostbackReceiver, new_id, save_card, wait_until
+from tests.gravity.conftest import OID, PostbackReceiver, looked_up, new_id, save_card, wait_until
 
 DEVICE = "front-2"
 
@@ -101,7 +101,7 @@ async def test_bulk_sales_are_reported_by_postback(client: GravityClient, contro
     outcomes = [receiver.results[s.external_id].outcome for s in sales]
     assert outcomes == [Outcome.APPROVED, Outcome.DECLINED, Outcome.APPROVED]
     assert receiver.results[sales[2].external_id].approved_cents == 1_002
-    assert (await client.lookup(sales[0].external_id)).reference == "INV-0"
+    assert (await looked_up(client, sales[0].external_id)).reference == "INV-0"
     assert await client.bulk_sale(sales) == 3  # a retried run replays (same key, same body): no new sales
     assert sum(1 for t in control.transactions(OID) if t["source"] == "bulk") == 3
 

@@ -60,7 +60,7 @@ def test_billing_sandbox_command(tmp_path: Path) -> None:
 
 def _start(port: int, out: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     with out.open("w") as sink:
-        process = subprocess.Popen(  # noqa: S603
+        process = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "sandbox", "--port", str(port), *args], cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, env=env,
         )
     deadline = time.monotonic() + 20
@@ -81,7 +81,9 @@ def _stop(process: subprocess.Popen) -> None:
 
 async def _save(base_url: str) -> str:
     async with GravityClient(base_url, SANDBOX_OID, SANDBOX_TOKEN) as gravity:
-        return (await gravity.tokenize(card_number="4111111111111111", exp_mmyy="1230", external_id="t-1")).card_ref
+        saved = await gravity.tokenize(card_number="4111111111111111", exp_mmyy="1230", external_id="t-1")
+        assert saved.card_ref is not None
+        return saved.card_ref
 
 
 async def _charge(base_url: str, card_ref: str) -> Outcome:

@@ -8,7 +8,7 @@ from gravity.client import GravityClient
 from gravity.errors import DeviceBusy, ExternalIdReused, NotFound
 from gravity.results import DeclineClass, DeclineReason, Device, Outcome, TransactionType
 from gravity.sandbox.control import SandboxControl
-from tests.gravity.conftest import OID, PostbackReceiver, new_id, wait_until
+from tests.gravity.conftest import OID, PostbackReceiver, looked_up, new_id, trans_id, wait_until
 
 DEVICE = "front-1"
 
@@ -43,19 +43,19 @@ async def test_approved_at_the_terminal(client: GravityClient, control: SandboxC
 async def test_declined_by_test_card_and_by_script(client: GravityClient, control: SandboxControl) -> None:
     first = await _start(client)
     control.present_card(OID, DEVICE, card_number="4000000000009995", entry_method="Chip")
-    result = await client.lookup(first)
+    result = await looked_up(client, first)
     assert (result.outcome, result.decline_reason, result.decline_class, result.entry_method) == (
         Outcome.DECLINED, DeclineReason.INSUFFICIENT_FUNDS, DeclineClass.SOFT, "Chip")
     second = await _start(client)
     control.present_card(OID, DEVICE, "decline", reason="lost_or_stolen")
-    result = await client.lookup(second)
+    result = await looked_up(client, second)
     assert (result.decline_reason, result.decline_class) == (DeclineReason.LOST_OR_STOLEN, DeclineClass.HARD)
 
 
 async def test_partial_approval_at_the_terminal(client: GravityClient, control: SandboxControl) -> None:
     external_id = await _start(client, 10_000)
     control.present_card(OID, DEVICE, "partial", approved_cents=6_000)
-    result = await client.lookup(external_id)
+    result = await looked_up(client, external_id)
     assert (result.outcome, result.approved_cents, result.balance_cents) == (Outcome.PARTIAL, 6_000, 4_000)
 
 
@@ -72,14 +72,14 @@ async def test_cancel_after_completion_is_false(client: GravityClient, control: 
     control.present_card(OID, DEVICE)
     assert await client.cancel_terminal(device_name=DEVICE, external_id=external_id) is False
     # A late approval found this way must be voided: the void works on it.
-    sale = await client.lookup(external_id)
-    assert (await client.void(unique_trans_id=sale.unique_trans_id, external_id=new_id())).transaction_type is TransactionType.VOID
+    sale = await looked_up(client, external_id)
+    assert (await client.void(unique_trans_id=trans_id(sale), external_id=new_id())).transaction_type is TransactionType.VOID
 
 
 async def test_customer_cancels_on_the_device(client: GravityClient, control: SandboxControl, receiver: PostbackReceiver) -> None:
     external_id = await _start(client)
     control.cancel_on_device(OID, DEVICE)
-    result = await client.lookup(external_id)
+    result = await looked_up(client, external_id)
     assert (result.outcome, result.decline_reason, result.result_message) == (Outcome.DECLINED, DeclineReason.CANCELLED, "Cancelled")
     assert await client.cancel_terminal(device_name=DEVICE, external_id=external_id) is False
     await wait_until(lambda: external_id in receiver.results)
@@ -116,7 +116,7 @@ async def test_reused_external_id_at_the_terminal(client: GravityClient, control
 async def test_saved_card_from_a_tap_can_be_charged_later(client: GravityClient, control: SandboxControl) -> None:
     external_id = await _start(client, 2_000, save_card=True)
     control.present_card(OID, DEVICE, card_number="5555555555554444")
-    tapped = await client.lookup(external_id)
+    tapped = await looked_up(client, external_id)
     assert tapped.card_brand == "MC" and tapped.card_ref
     later = await client.charge_saved_card(card_ref=tapped.card_ref, amount_cents=3_000, external_id=new_id())
     assert later.approved and later.fingerprint == tapped.fingerprint
@@ -125,5 +125,5 @@ async def test_saved_card_from_a_tap_can_be_charged_later(client: GravityClient,
 async def test_return_at_the_terminal(client: GravityClient, control: SandboxControl) -> None:
     external_id = await _start(client, 1_500, transaction_type="CreditReturn")
     control.present_card(OID, DEVICE)
-    result = await client.lookup(external_id)
+    result = await looked_up(client, external_id)
     assert result.transaction_type is TransactionType.CREDIT_RETURN and result.approved_cents == 1_500

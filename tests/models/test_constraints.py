@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -22,7 +23,7 @@ DB_ERRORS = (IntegrityError, InternalError)
 
 
 def _invoice(clinic: Clinic, **overrides: object) -> Invoice:
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "id": new_id("inv"),
         "number": new_id("N"),
         "kind": "counter",
@@ -31,11 +32,11 @@ def _invoice(clinic: Clinic, **overrides: object) -> Invoice:
         "total_cents": 5_000,
     }
     values.update(overrides)
-    return Invoice(**values)  # type: ignore[arg-type]
+    return Invoice(**values)
 
 
 def _payment(clinic: Clinic, invoice_id: str, **overrides: object) -> Payment:
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "id": new_id("pay"),
         "external_transaction_id": new_id("ext"),
         "attempt_key": new_id("key"),
@@ -46,7 +47,7 @@ def _payment(clinic: Clinic, invoice_id: str, **overrides: object) -> Payment:
         "amount_cents": 5_000,
     }
     values.update(overrides)
-    return Payment(**values)  # type: ignore[arg-type]
+    return Payment(**values)
 
 
 def _insert(engine: Engine, *rows: object) -> None:
@@ -144,22 +145,22 @@ def test_only_one_default_card_per_client(db: Engine) -> None:
 
 
 def test_saved_card_has_no_column_for_a_card_number_or_security_code() -> None:
-    columns = set(SavedCard.__table__.columns.keys())  # type: ignore[attr-defined]
+    columns = set(SavedCard.__table__.columns.keys())  # type: ignore[attr-defined]  # SQLModel sets __table__ on table classes
     assert not columns & {"card_number", "pan", "cvv", "security_code", "card_security_code"}
     assert "masked_number" in columns
 
 
 def test_unbalanced_ledger_transaction_is_refused_by_the_database(db: Engine) -> None:
     clinic = make_clinic(db)
-    with pytest.raises(DB_ERRORS, match="does not balance"):
-        with session_scope(db) as session:
-            txn = LedgerTransaction(reference="bad-1", kind="test", location_id=clinic.location_id)
-            session.add(txn)
-            session.flush()
-            session.add(LedgerEntry(transaction_id=txn.id, account=Account.RECEIVABLE, amount_cents=100))
-            session.add(LedgerEntry(transaction_id=txn.id, account=Account.PLAN_REVENUE, amount_cents=-99))
+    with pytest.raises(DB_ERRORS, match="does not balance"), session_scope(db) as session:
+        txn = LedgerTransaction(reference="bad-1", kind="test", location_id=clinic.location_id)
+        session.add(txn)
+        session.flush()
+        assert txn.id is not None  # given by the flush
+        session.add(LedgerEntry(transaction_id=txn.id, account=Account.RECEIVABLE, amount_cents=100))
+        session.add(LedgerEntry(transaction_id=txn.id, account=Account.PLAN_REVENUE, amount_cents=-99))
     with Session(db) as session:
-        assert session.exec(text("SELECT count(*) FROM ledger_transaction")).one()[0] == 0  # type: ignore[call-overload]
+        assert session.exec(text("SELECT count(*) FROM ledger_transaction")).one()[0] == 0  # type: ignore[call-overload]  # SQLModel types exec for select(); raw SQL runs too
 
 
 def test_unbalanced_ledger_transaction_is_refused_before_the_database(db: Engine) -> None:
@@ -176,7 +177,7 @@ def test_posting_is_idempotent_by_reference_and_balanced(db: Engine) -> None:
     with session_scope(db) as session:
         second = post(session, reference="invoice:x:issued", kind="invoice_issued", location_id=clinic.location_id, entries=entries)
         assert first is not None and second is None  # the second post is the same transaction: nothing added
-        assert session.exec(text("SELECT count(*) FROM ledger_entry")).one()[0] == 2  # type: ignore[call-overload]
+        assert session.exec(text("SELECT count(*) FROM ledger_entry")).one()[0] == 2  # type: ignore[call-overload]  # SQLModel types exec for select(); raw SQL runs too
         assert is_balanced(session)
 
 
@@ -185,7 +186,7 @@ def test_ledger_is_append_only(db: Engine) -> None:
     with session_scope(db) as session:
         post(session, reference="r", kind="k", location_id=clinic.location_id, entries=[(Account.RECEIVABLE, 1), (Account.PLAN_REVENUE, -1)])
     with pytest.raises(DB_ERRORS, match="append-only"), session_scope(db) as session:
-        session.exec(text("UPDATE ledger_entry SET amount_cents = 2"))  # type: ignore[call-overload]
+        session.exec(text("UPDATE ledger_entry SET amount_cents = 2"))  # type: ignore[call-overload]  # SQLModel types exec for select(); raw SQL runs too
 
 
 def test_migrations_build_the_schema_from_nothing(database_url: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models.db import session_scope
 from models.outbox import OutboxEvent, emit
@@ -47,5 +47,5 @@ def test_an_event_emitted_again_takes_no_number(db: Engine) -> None:
     with session_scope(db) as session:
         emit(session, type="test.next", stream="client:once", payload={}, dedupe_key="once:2")
     with Session(db) as session:
-        rows = session.exec(select(OutboxEvent).where(OutboxEvent.stream == "client:once").order_by(OutboxEvent.seq)).all()  # type: ignore[arg-type]
+        rows = session.exec(select(OutboxEvent).where(OutboxEvent.stream == "client:once").order_by(col(OutboxEvent.seq))).all()
     assert [(e.type, e.seq) for e in rows] == [("test.once", 1), ("test.next", 2)]

@@ -27,7 +27,7 @@ from gravity.sandbox.server import SandboxServer
 from operations.payments import PostbackRejected, receive_postback
 from tests.support.clinic import Clinic, make_clinic
 
-POSTBACK_SECRET = "payments-test-postback-secret"  # noqa: S105 - a test value
+POSTBACK_SECRET = "payments-test-postback-secret"  # a test value
 
 
 @dataclass
@@ -61,7 +61,6 @@ async def postback_receiver(temporal_env: WorkflowEnvironment) -> AsyncIterator[
 
     app = Starlette(routes=[Route("/gravity/postback", postback, methods=["POST"])])
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)

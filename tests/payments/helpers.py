@@ -8,12 +8,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -103,12 +103,12 @@ def payment(engine: Engine, payment_id: str) -> Payment:
 
 def payments_of(engine: Engine, invoice_id: str) -> list[Payment]:
     with Session(engine) as session:
-        return list(session.exec(select(Payment).where(Payment.invoice_id == invoice_id).order_by(Payment.created_at)))  # type: ignore[arg-type]
+        return list(session.exec(select(Payment).where(Payment.invoice_id == invoice_id).order_by(col(Payment.created_at))))
 
 
 def refunds_of(engine: Engine, payment_id: str) -> list[Refund]:
     with Session(engine) as session:
-        return list(session.exec(select(Refund).where(Refund.payment_id == payment_id).order_by(Refund.created_at)))  # type: ignore[arg-type]
+        return list(session.exec(select(Refund).where(Refund.payment_id == payment_id).order_by(col(Refund.created_at))))
 
 
 def gateway_row(sandbox: SandboxControl, external_transaction_id: str) -> dict[str, Any]:
@@ -121,7 +121,7 @@ def assert_books_match(engine: Engine, sandbox: SandboxControl) -> None:
     operations/reconciliation.py reads only status "approved" (the sandbox marks a partial approval
     "partial"), so a partially approved terminal sale would show as a false mismatch there.
     """
-    rows = [dict(r, status="approved") if r["status"] == "partial" else r for r in sandbox.transactions()]
+    rows: list[Mapping[str, Any]] = [dict(r, status="approved") if r["status"] == "partial" else r for r in sandbox.transactions()]
     report = reconcile(engine, rows)
     assert report.ledger_balanced
     assert report.double_charges == 0
@@ -159,7 +159,9 @@ async def pay_at_counter(
     return outcome.payment_id
 
 
-async def refund(env: WorkflowEnvironment, engine: Engine, payment_id: str, *, request_id: str, amount_cents: int | None = None, reason: str = "") -> RefundResult:
+async def refund(
+    env: WorkflowEnvironment, engine: Engine, payment_id: str, *, request_id: str, amount_cents: int | None = None, reason: str = "",
+) -> RefundResult:
     """`refund_payment` through its workflow on the session's worker, waited for to the end."""
     movement = await refund_payment(env.client, engine, payment_id=payment_id, amount_cents=amount_cents, request_id=request_id, reason=reason,
                                     task_queue=TASK_QUEUE)

@@ -63,7 +63,7 @@ async def test_refunds_survive_a_worker_killed_while_gravity_gives_the_money_bac
         await eventually(both_in_flight)
         stop_worker(first_worker)  # SIGKILL while Gravity is processing both
         with Session(db) as session:
-            assert session.get(Deposit, taken.deposit_id).remaining_cents == 0  # type: ignore[union-attr]  # reserved, not yet given
+            assert session.get_one(Deposit, taken.deposit_id).remaining_cents == 0  # reserved, not yet given
         second_worker = spawn_worker(address, database_url, sandbox_server.base_url, KILL_QUEUE)
         try:
             given: RefundResult = await temporal_env.client.get_workflow_handle(part.workflow_id, result_type=RefundResult).result()

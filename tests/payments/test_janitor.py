@@ -5,20 +5,22 @@ what Gravity says happened."""
 from __future__ import annotations
 
 import contextlib
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import Engine, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
+from temporalio.client import ScheduleActionStartWorkflow
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.janitor import JanitorActivities
 from activities.subscriptions import SubscriptionActivities
 from bench.charge_cost import first_attempt
-from foundation.contracts import JanitorInput, ReconciliationInput
+from foundation.contracts import JanitorInput, JanitorReport, ReconciliationInput
 from foundation.ids import invoice_id_for_cycle
 from gravity.directory import GatewayDirectory
+from gravity.errors import GravityError
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.billing import Payment
@@ -41,7 +43,7 @@ async def _stranded_charge(db: Engine, sandbox: SandboxControl, server: SandboxS
     workflow_input, _ = record_enrollment(db, request)
     sandbox.inject_fault("tokenizedPayment", fault)
     sandbox.inject_fault("lookup", "500", count=20)
-    with pytest.raises(Exception):
+    with pytest.raises(GravityError):
         await ActivityEnvironment().run(SubscriptionActivities(db, gateways).charge_cycle, first_attempt(workflow_input))
     sandbox.clear_faults()
     invoice_id = invoice_id_for_cycle(workflow_input.setup.subscription_id, first_attempt(workflow_input).period_start)
@@ -49,7 +51,7 @@ async def _stranded_charge(db: Engine, sandbox: SandboxControl, server: SandboxS
     return invoice_id
 
 
-async def _sweep(db: Engine, gateways: GatewayDirectory, older_than_s: int = 0) -> object:
+async def _sweep(db: Engine, gateways: GatewayDirectory, older_than_s: int = 0) -> JanitorReport:
     return await ActivityEnvironment().run(JanitorActivities(db, gateways).resolve_stale_money, JanitorInput(older_than_s=older_than_s))
 
 
@@ -84,13 +86,13 @@ async def test_the_reconciliation_reports_a_sale_the_books_do_not_match(
 ) -> None:
     invoice_id = await _stranded_charge(db, sandbox, sandbox_server, gateways, clinic, "lost")
     await _sweep(db, gateways)
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     activities = JanitorActivities(db, gateways)
     clean = await ActivityEnvironment().run(activities.reconcile_day, ReconciliationInput(day=today))
     assert (clean.checked, clean.differences) == (1, [])
 
     with session_scope(db) as session:  # the books lose 5 dollars of the sale
-        session.execute(update(Payment).where(Payment.invoice_id == invoice_id).values(approved_cents=4_000))
+        session.execute(update(Payment).where(col(Payment.invoice_id) == invoice_id).values(approved_cents=4_000))
     report = await ActivityEnvironment().run(activities.reconcile_day, ReconciliationInput(day=today))
     assert len(report.differences) == 1 and "ours 4000 cents, gateway 4500 cents" in report.differences[0]
     with Session(db) as session:
@@ -111,7 +113,8 @@ async def test_the_schedules_are_created_once_and_the_janitor_runs_as_a_workflow
     assert (sorted(first), again) == (sorted(schedule_ids), [])
     for schedule_id in schedule_ids:  # they start workflows on a queue nobody polls; remove them
         described = await temporal_env.client.get_schedule_handle(schedule_id).describe()
-        assert described.schedule.action.task_queue == f"{TASK_QUEUE}-schedules"  # type: ignore[attr-defined]
+        action = described.schedule.action
+        assert isinstance(action, ScheduleActionStartWorkflow) and action.task_queue == f"{TASK_QUEUE}-schedules"
         await temporal_env.client.get_schedule_handle(schedule_id).delete()
 
     invoice_id = await _stranded_charge(db, sandbox, sandbox_server, gateways, clinic, "lost")

@@ -10,20 +10,21 @@ booked, then put right) are what these pin down.
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.subscription_commands import SubscriptionCommandActivities
 from activities.subscriptions import SubscriptionActivities
 from bench.charge_cost import first_attempt
-from foundation.contracts import CancelInput, ChargeOutcome, ChargeRequest, SubscriptionInput
+from foundation.contracts import CancelInput, ChargeOutcome, ChargeRequest, PlanTerms, SubscriptionInput
 from gravity.directory import GatewayDirectory
+from gravity.errors import GravityError
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.billing import Deposit, Payment
@@ -59,6 +60,12 @@ async def _enrolled(engine: Engine, server: SandboxServer, clinic: Clinic, card:
     return workflow_input, card_ref
 
 
+def _plan(workflow_input: SubscriptionInput) -> PlanTerms:
+    """The enrolled subscription's plan (enrollment always records one)."""
+    assert workflow_input.state.plan is not None
+    return workflow_input.state.plan
+
+
 def _attempt(request: ChargeRequest, attempt: int) -> ChargeRequest:
     """The dunning retry the workflow would send for the same cycle."""
     from dataclasses import replace
@@ -76,7 +83,7 @@ def _sales(sandbox: SandboxControl, reference: str) -> list[dict[str, Any]]:
 
 def _event_types(engine: Engine) -> list[str]:
     with Session(engine) as session:
-        return [row.type for row in session.exec(select(OutboxEvent).order_by(OutboxEvent.seq))]  # type: ignore[arg-type]
+        return [row.type for row in session.exec(select(OutboxEvent).order_by(col(OutboxEvent.seq)))]
 
 
 async def test_a_dunning_retry_waits_while_the_counter_terminal_collects_the_invoice(
@@ -113,7 +120,7 @@ async def test_a_lost_answer_is_found_and_no_other_path_collects_meanwhile(
     workflow_input, _ = await _enrolled(db, sandbox_server, clinic)
     sandbox.inject_fault("tokenizedPayment", "lost")
     sandbox.inject_fault("lookup", "500", count=20)
-    with pytest.raises(Exception):
+    with pytest.raises(GravityError):
         await _charge(db, gateways, first_attempt(workflow_input))
     sandbox.clear_faults()
     (pending,) = payments_of(db, _invoice_of(workflow_input))
@@ -141,7 +148,7 @@ async def test_an_unsent_attempt_is_not_resent_for_more_than_the_invoice_still_n
     balance: an overcharge the books then refused, retried forever."""
     workflow_input, _ = await _enrolled(db, sandbox_server, clinic)
     sandbox.inject_fault("tokenizedPayment", "500", count=20)
-    with pytest.raises(Exception):
+    with pytest.raises(GravityError):
         await _charge(db, gateways, first_attempt(workflow_input))
     sandbox.clear_faults()
     with session_scope(db) as session:
@@ -170,8 +177,8 @@ async def test_a_late_approval_on_a_cancelled_invoice_is_booked_and_given_back(
     await wait_for_state(counter, "waiting_at_counter")
 
     cancel = CancelInput(
-        subscription_id=workflow_input.setup.subscription_id, plan=workflow_input.state.plan, card_id=workflow_input.state.card_id,  # type: ignore[arg-type]
-        cancel_at=datetime.now(timezone.utc), period_start=None, period_end=None, open_invoice_ids=[first.invoice_id], reason="moving away",
+        subscription_id=workflow_input.setup.subscription_id, plan=_plan(workflow_input), card_id=workflow_input.state.card_id,
+        cancel_at=datetime.now(UTC), period_start=None, period_end=None, open_invoice_ids=[first.invoice_id], reason="moving away",
     )
     await ActivityEnvironment().run(SubscriptionCommandActivities(db, gateways).cancel_subscription, cancel)
     assert invoice(db, first.invoice_id).status == "void"
@@ -235,7 +242,7 @@ async def test_cancel_now_refunds_a_period_paid_by_two_payments_and_always_ends_
     request = first_attempt(workflow_input)
     cancel = CancelInput(
         subscription_id=request.subscription_id, plan=request.plan, card_id=request.card_id,
-        cancel_at=datetime(2026, 11, 2, 18, 0, tzinfo=timezone.utc), period_start=request.period_start, period_end=request.period_end,
+        cancel_at=datetime(2026, 11, 2, 18, 0, tzinfo=UTC), period_start=request.period_start, period_end=request.period_end,
         open_invoice_ids=[], reason="moving away",
     )
     outcome = await ActivityEnvironment().run(SubscriptionCommandActivities(db, gateways).cancel_subscription, cancel)
@@ -347,8 +354,8 @@ async def test_a_partly_paid_invoice_written_off_at_cancellation_reverses_each_r
     first = await _charge(db, gateways, first_attempt(workflow_input))
     assert (first.outcome, first.balance_cents) == ("partial", 3_250)
     cancel = CancelInput(
-        subscription_id=workflow_input.setup.subscription_id, plan=workflow_input.state.plan, card_id=workflow_input.state.card_id,  # type: ignore[arg-type]
-        cancel_at=datetime.now(timezone.utc), period_start=None, period_end=None, open_invoice_ids=[first.invoice_id], reason="moving away",
+        subscription_id=workflow_input.setup.subscription_id, plan=_plan(workflow_input), card_id=workflow_input.state.card_id,
+        cancel_at=datetime.now(UTC), period_start=None, period_end=None, open_invoice_ids=[first.invoice_id], reason="moving away",
     )
     await ActivityEnvironment().run(SubscriptionCommandActivities(db, gateways).cancel_subscription, cancel)
     with Session(db) as session:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -192,7 +195,7 @@ async def test_postback_with_a_bad_signature_is_refused_and_records_nothing(
     assert_books_match_gateway(db, sandbox)
 
 
-async def _until(check, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+async def _until(check: Callable[[], object], timeout: float = 10.0) -> None:
     import asyncio
     import time
 
@@ -261,13 +264,13 @@ async def test_refused_before_anything_is_sent(
     sandbox.set_device(OID, "counter-2", online=False)
     no_recurring = make_clinic(db, allow_recurring=False)
 
-    cases = [
-        (dict(invoice_id=invoice_id, device_name="counter-1"), "busy"),
-        (dict(invoice_id=invoice_id, device_name="counter-2"), "offline"),
-        (dict(invoice_id=invoice_id, device_name="counter-9"), "unknown device"),
-        (dict(invoice_id=invoice_id, amount_cents=5_001, device_name="counter-1"), "more than the open balance"),
-        (dict(invoice_id=invoice_id, amount_cents=0), "greater than zero"),
-        (dict(invoice_id="inv_nope"), "unknown invoice"),
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"invoice_id": invoice_id, "device_name": "counter-1"}, "busy"),
+        ({"invoice_id": invoice_id, "device_name": "counter-2"}, "offline"),
+        ({"invoice_id": invoice_id, "device_name": "counter-9"}, "unknown device"),
+        ({"invoice_id": invoice_id, "amount_cents": 5_001, "device_name": "counter-1"}, "more than the open balance"),
+        ({"invoice_id": invoice_id, "amount_cents": 0}, "greater than zero"),
+        ({"invoice_id": "inv_nope"}, "unknown invoice"),
     ]
     for fields, reason in cases:
         with pytest.raises(PaymentRefused, match=reason):

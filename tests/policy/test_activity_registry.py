@@ -72,4 +72,4 @@ def test_every_referenced_activity_is_known_to_the_audit_trail() -> None:
 
 def test_every_workflow_is_known_to_the_audit_trail() -> None:
     names = {workflow._Definition.must_from_class(cls).name for cls in WORKFLOWS}
-    assert {n for n in names if payload_types.WORKFLOW_INPUTS.get(n) is None or payload_types.WORKFLOW_RESULTS.get(n) is None} == set()
+    assert {n for n in names if n is None or payload_types.WORKFLOW_INPUTS.get(n) is None or payload_types.WORKFLOW_RESULTS.get(n) is None} == set()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter, pydantic_data_converter
 
 from foundation.contracts import (
     ChargeOutcome,
@@ -26,7 +26,7 @@ from foundation.converter import data_converter
 def _input() -> SubscriptionInput:
     plan = PlanTerms("plan_1", 4_500, 0, 1, 12, True, [3, 7, 14], "suspend", "prorate", "refund_unused")
     setup = SubscriptionSetup("sub_1", "cli_1", "loc_1", "pet_1", "America/Chicago", date(2027, 1, 31), 540)
-    return SubscriptionInput(setup, SubscriptionState(status="active", plan=plan, card_id="card_1"))
+    return SubscriptionInput(setup, SubscriptionState(status=SubscriptionStatus.ACTIVE, plan=plan, card_id="card_1"))
 
 
 def test_every_payload_converter_shares_one_type_adapter_per_type() -> None:
@@ -42,15 +42,15 @@ def test_every_payload_converter_shares_one_type_adapter_per_type() -> None:
 def test_the_wire_format_is_temporal_pydantic_converter_s() -> None:
     """Histories and clients using Temporal's own pydantic converter read ours, and back."""
     ours, theirs = data_converter.payload_converter, pydantic_data_converter.payload_converter
-    outcome = ChargeOutcome("inv_1", "paid", 0, charged_cents=4_500, external_transaction_id="ext_1")
-    values = [_input(), outcome, datetime(2027, 1, 31, 15, tzinfo=timezone.utc)]
+    outcome = ChargeOutcome("inv_1", ChargeResult.PAID, 0, charged_cents=4_500, external_transaction_id="ext_1")
+    values = [_input(), outcome, datetime(2027, 1, 31, 15, tzinfo=UTC)]
     types = [SubscriptionInput, ChargeOutcome, datetime]
     assert theirs.from_payloads(ours.to_payloads(values), types) == values
     assert ours.from_payloads(theirs.to_payloads(values), types) == values
     assert ours.to_payloads(values) == theirs.to_payloads(values)
 
 
-def _json_converter():  # type: ignore[no-untyped-def]
+def _json_converter() -> PydanticJSONPlainPayloadConverter:
     from foundation import converter
 
     return converter._SHARED_JSON
@@ -61,7 +61,7 @@ def test_statuses_cross_the_boundary_as_their_strings() -> None:
     before the enums (plain strings) encodes to the same bytes and decodes to the members."""
     converter = data_converter.payload_converter
     members = ChargeOutcome("inv_1", ChargeResult.NOT_CHARGED, 4_500, not_charged_reason=NotCharged.IN_PROGRESS)
-    plain = ChargeOutcome("inv_1", "not_charged", 4_500, not_charged_reason="collection_in_progress")  # type: ignore[arg-type]
+    plain = ChargeOutcome("inv_1", "not_charged", 4_500, not_charged_reason="collection_in_progress")  # type: ignore[arg-type]  # plain strings, as an old payload holds
     payloads = converter.to_payloads([members])
     assert payloads == converter.to_payloads([plain])
     assert b'"outcome":"not_charged"' in payloads[0].data and b'"not_charged_reason":"collection_in_progress"' in payloads[0].data
@@ -72,7 +72,7 @@ def test_statuses_cross_the_boundary_as_their_strings() -> None:
 def test_a_workflow_state_keeps_its_statuses_across_continue_as_new() -> None:
     state = SubscriptionState(
         status=SubscriptionStatus.PAST_DUE,
-        open_invoices=[OpenInvoice("inv_1", 0, date(2027, 1, 31), datetime(2027, 1, 31, 15, tzinfo=timezone.utc), 4_500, waiting_for=WaitingFor.NEW_CARD)],
+        open_invoices=[OpenInvoice("inv_1", 0, date(2027, 1, 31), datetime(2027, 1, 31, 15, tzinfo=UTC), 4_500, waiting_for=WaitingFor.NEW_CARD)],
         history=[CycleRecord(0, date(2027, 1, 31), "inv_1", CycleOutcome.DECLINED, "do_not_honor")],
     )
     payloads = data_converter.payload_converter.to_payloads([state])

@@ -4,14 +4,14 @@ workflows and sit in UNIQUE columns, so a format that changes must fail here fir
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
 from foundation import ids
 
 DAY = date(2027, 1, 31)
-AT = datetime(2027, 3, 15, 14, 30, tzinfo=timezone.utc)
+AT = datetime(2027, 3, 15, 14, 30, tzinfo=UTC)
 # The externalTransactionId of `charge:sub_1:2027-01-31:1`: the row ids below derive from it.
 EXT = "4566c59a-c239-5dcd-ab16-770384016637"
 

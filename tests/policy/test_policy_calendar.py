@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-
-from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from workflows.calendar import (
     cycle_date,
@@ -39,7 +38,7 @@ US_ZONES = [
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=timezone.utc)
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def local_dates(instants: list[datetime], tz: str) -> list[date]:
@@ -76,7 +75,7 @@ def test_anchor_31_in_a_leap_year_uses_feb_29() -> None:
 def test_instants_are_plain_utc_datetimes() -> None:
     for instant in due_instants(date(2026, 1, 31), 3, tz=NY):
         assert type(instant) is datetime
-        assert instant.tzinfo is timezone.utc
+        assert instant.tzinfo is UTC
 
 
 def test_anchor_on_feb_29_monthly_across_a_leap_year() -> None:
@@ -158,7 +157,7 @@ def test_24_monthly_cycles_never_skip_or_double_a_local_date() -> None:
             instants = due_instants(start, 24, tz=NY, charge_at=charge_at)
             dates = local_dates(instants, NY)
             assert instants == sorted(set(instants))
-            assert len(set((d.year, d.month) for d in dates)) == 24
+            assert len({(d.year, d.month) for d in dates}) == 24
             assert dates == [cycle_date(start, n) for n in range(24)]
 
 
@@ -200,7 +199,7 @@ def test_cycles_in_term() -> None:
         ({"tz": "+05:00"}, "tz"),
         ({"tz": None}, "tz"),
         ({"charge_at": "09:00"}, "charge_at"),
-        ({"charge_at": time(9, 0, tzinfo=timezone.utc)}, "charge_at"),
+        ({"charge_at": time(9, 0, tzinfo=UTC)}, "charge_at"),
         ({"start": datetime(2026, 1, 1, 9)}, "start"),
         ({"start": "2026-01-01"}, "start"),
     ],
@@ -235,7 +234,7 @@ charge_times = st.builds(
 def _zoneinfo_oracle(day: date, charge_at: time, tz: str) -> datetime:
     """Independent reference: PEP 495 fold=0 with the stdlib's zoneinfo (gap -> forward, overlap ->
     first), which is exactly the rule the calendar documents."""
-    return datetime.combine(day, charge_at, tzinfo=ZoneInfo(tz)).astimezone(timezone.utc)
+    return datetime.combine(day, charge_at, tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
 @settings(max_examples=150, deadline=None)
@@ -245,10 +244,10 @@ def test_monthly_property(start: date, tz: str, charge_at: time) -> None:
     instants = due_instants(start, count, tz=tz, charge_at=charge_at)
     zone = ZoneInfo(tz)
     assert len(instants) == count
-    assert all(a < b for a, b in zip(instants, instants[1:]))
+    assert all(a < b for a, b in itertools.pairwise(instants))
     serial0 = start.year * 12 + start.month - 1
     for index, instant in enumerate(instants):
-        assert instant.tzinfo is timezone.utc
+        assert instant.tzinfo is UTC
         local = instant.astimezone(zone)
         year, month0 = divmod(serial0 + index, 12)
         assert (local.year, local.month) == (year, month0 + 1)  # one per month, none skipped
@@ -260,7 +259,7 @@ def test_monthly_property(start: date, tz: str, charge_at: time) -> None:
                 local.date(), wall
             )
             roundtrip = datetime.combine(local.date(), charge_at, tzinfo=zone)
-            assert roundtrip.astimezone(timezone.utc).astimezone(zone).time() != charge_at
+            assert roundtrip.astimezone(UTC).astimezone(zone).time() != charge_at
         assert instant == _zoneinfo_oracle(local.date(), charge_at, tz)
 
 
@@ -269,7 +268,7 @@ def test_monthly_property(start: date, tz: str, charge_at: time) -> None:
 def test_yearly_property(start: date, tz: str, charge_at: time) -> None:
     instants = due_instants(start, 5, tz=tz, interval_months=12, charge_at=charge_at)
     zone = ZoneInfo(tz)
-    assert all(a < b for a, b in zip(instants, instants[1:]))
+    assert all(a < b for a, b in itertools.pairwise(instants))
     for index, instant in enumerate(instants):
         local = instant.astimezone(zone)
         assert (local.year, local.month) == (start.year + index, start.month)

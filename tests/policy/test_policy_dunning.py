@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
-
-from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from workflows.calendar import due_instant
 from workflows.dunning import (
@@ -31,7 +30,7 @@ NY = "America/New_York"
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=timezone.utc)
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_default_schedule_is_about_four_retries_within_14_to_21_days() -> None:
@@ -97,11 +96,11 @@ def test_from_plan_json() -> None:
     with pytest.raises(ValueError, match="shorter than the billing interval"):
         from_plan_json({"retry_offsets_days": [30, 60]})
     with pytest.raises(ValueError, match="JSON object"):
-        from_plan_json([3, 7])  # type: ignore[arg-type]
+        from_plan_json([3, 7])  # type: ignore[arg-type]  # the old plain-list shape, which must be refused
 
 
 def test_list_offsets_become_a_tuple() -> None:
-    schedule = DunningSchedule(retry_offsets_days=[3, 7])  # type: ignore[arg-type]
+    schedule = DunningSchedule(retry_offsets_days=[3, 7])  # type: ignore[arg-type]  # a list, which it turns into a tuple
     assert schedule.retry_offsets_days == (3, 7)
     hash(schedule)
 
@@ -207,7 +206,7 @@ def test_validation_property(offsets: list[int], interval: int) -> None:
     limit = 28 if interval == 1 else 365
     valid = (
         all(o >= 1 for o in offsets)
-        and all(a < b for a, b in zip(offsets, offsets[1:]))
+        and all(a < b for a, b in itertools.pairwise(offsets))
         and len(offsets) <= MAX_RETRIES
         and (not offsets or offsets[-1] < limit)
     )
@@ -245,9 +244,9 @@ def test_retries_increase_keep_local_time_and_end_before_next_cycle(
         else:
             assert step.kind == EXHAUSTED
     zone = ZoneInfo(tz)
-    assert all(due < a < b for a, b in zip(moments, moments[1:])) and due < moments[0]
+    assert all(due < a < b for a, b in itertools.pairwise(moments)) and due < moments[0]
     assert moments[-1] < next_due
-    for offset, moment in zip(schedule.retry_offsets_days, moments):
+    for offset, moment in zip(schedule.retry_offsets_days, moments, strict=True):
         local = moment.astimezone(zone)
         assert local.time() == time(9, 0)
         assert local.date() == due.astimezone(zone).date() + timedelta(days=offset)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+import itertools
 from datetime import date, timedelta
 from fractions import Fraction
+from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from workflows.calendar import period_for
 from workflows.proration import (
@@ -122,7 +121,7 @@ def test_settlement_none() -> None:
     ("call", "name"),
     [
         (lambda: prorate_change(-1, 100, change_date=date(2026, 1, 5), policy="prorate", **JAN), "old_price_cents"),
-        (lambda: prorate_change(100, 1.5,  # type: ignore[arg-type]
+        (lambda: prorate_change(100, 1.5,  # type: ignore[arg-type]  # a float price, which must be refused
                                  change_date=date(2026, 1, 5), policy="prorate", **JAN), "new_price_cents"),
         (lambda: prorate_change(100, 200, change_date=date(2026, 1, 5), policy="maybe", **JAN), "policy"),
         (lambda: prorate_change(100, 200, change_date=date(2026, 2, 2), policy="prorate", **JAN), "change_date"),
@@ -185,7 +184,7 @@ def test_any_partition_of_a_period_sums_to_the_price(price: int, days: int, cuts
     points = sorted({0, days, *(c for c in cuts if c <= days)})
     parts = [
         elapsed_share_cents(price, b, days) - elapsed_share_cents(price, a, days)
-        for a, b in zip(points, points[1:])
+        for a, b in itertools.pairwise(points)
     ]
     assert sum(parts) == price
     assert all(p >= 0 for p in parts)

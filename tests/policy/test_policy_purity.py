@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -54,11 +54,10 @@ def test_importing_them_pulls_in_nothing_heavy() -> None:
 def test_policy_dataclasses_cross_the_temporal_boundary() -> None:
     """Round-trip through the engine's pydantic data converter (the default JSON one cannot encode `date`)."""
     from foundation.converter import data_converter
-
     from workflows.dunning import DEFAULT_SCHEDULE, DunningSchedule, DunningStep, next_step
     from workflows.proration import ProrationResult, Settlement, prorate_change
 
-    due = datetime(2026, 1, 10, 14, tzinfo=timezone.utc)
+    due = datetime(2026, 1, 10, 14, tzinfo=UTC)
     values = [
         DEFAULT_SCHEDULE,
         next_step(DEFAULT_SCHEDULE, due_at=due, attempts_made=1, last_decline_class="soft", tz="America/New_York"),

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from workflows.spread import spread_instant, spread_offset_seconds, spread_retry_instant
 
@@ -50,7 +49,7 @@ def test_roughly_uniform_over_the_window() -> None:
 
 
 def test_spread_instant() -> None:
-    due = datetime(2026, 1, 1, 14, tzinfo=timezone.utc)
+    due = datetime(2026, 1, 1, 14, tzinfo=UTC)
     assert spread_instant(due, "sub_1") == due + timedelta(seconds=spread_offset_seconds("sub_1"))
     with pytest.raises(ValueError, match="due_at"):
         spread_instant(datetime(2026, 1, 1, 14), "sub_1")
@@ -63,7 +62,7 @@ def test_bad_arguments(key, window, name: str) -> None:
 
 
 def test_a_retry_is_spread_by_subscription_and_attempt_within_the_window() -> None:
-    retry_at = datetime(2027, 3, 4, 15, 0, tzinfo=timezone.utc)
+    retry_at = datetime(2027, 3, 4, 15, 0, tzinfo=UTC)
     moments = {spread_retry_instant(retry_at, "sub_123", attempt) for attempt in range(2, 10)}
     assert all(retry_at <= m < retry_at + timedelta(seconds=900) for m in moments)
     assert len(moments) > 1  # the attempts of one subscription do not share a moment

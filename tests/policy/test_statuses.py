@@ -16,7 +16,7 @@ from models.subscriptions import Subscription
 
 
 def _allowed(table: type[SQLModel], name: str) -> set[str]:
-    (check,) = [c for c in table.__table__.constraints if isinstance(c, CheckConstraint) and c.name == name]  # type: ignore[attr-defined]
+    (check,) = [c for c in table.__table__.constraints if isinstance(c, CheckConstraint) and c.name == name]  # type: ignore[attr-defined]  # SQLModel sets __table__ on table classes
     return set(re.findall(r"'([a-z_]+)'", str(check.sqltext)))
 
 

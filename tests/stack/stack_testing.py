@@ -3,7 +3,7 @@ path on their command line) and `billing` subprocesses."""
 
 from __future__ import annotations
 
-import os
+import contextlib
 import signal
 import socket
 import subprocess
@@ -42,10 +42,8 @@ def with_children(processes: list[psutil.Process]) -> list[psutil.Process]:
     """The processes and all their descendants (PostgreSQL's backends do not name the folder)."""
     everything = list(processes)
     for process in processes:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             everything += process.children(recursive=True)
-        except psutil.NoSuchProcess:
-            pass
     return everything
 
 
@@ -61,12 +59,12 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def billing(*args: str, env: dict[str, str], **kwargs) -> subprocess.Popen:  # noqa: ANN003
+def billing(*args: str, env: dict[str, str], **kwargs) -> subprocess.Popen:
     """Start `python -m cli.main ARGS` in the repository root."""
-    return subprocess.Popen(  # noqa: S603
+    return subprocess.Popen(
         [sys.executable, "-m", "cli.main", *args],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        preexec_fn=_default_sigint, **kwargs,  # noqa: PLW1509
+        preexec_fn=_default_sigint, **kwargs,
     )
 
 

@@ -14,7 +14,7 @@ from stack.errors import StackError
 from stack.temporal import find_binary
 
 
-def _one_line_error(result, expected: str) -> None:  # noqa: ANN001
+def _one_line_error(result, expected: str) -> None:
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr + result.stdout
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -90,7 +90,6 @@ def test_missing_temporal_binary_stops_nothing_and_starts_nothing(
     settings = Settings(data_dir=data_dir)
     settings.database_url = None
     settings.temporal_address = None
-    with pytest.raises(StackError, match="temporal binary was not found"):
-        with EmbeddedStack(settings):
-            pass
+    with pytest.raises(StackError, match="temporal binary was not found"), EmbeddedStack(settings):
+        pass
     assert processes_of(data_dir) == []

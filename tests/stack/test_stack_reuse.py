@@ -8,14 +8,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from stack_testing import ADDRESS_VARIABLES, free_port, processes_of
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from foundation.settings import Settings
 from stack.embedded import EmbeddedStack
 from stack.search_attributes import ALL_KEYS
-
-from stack_testing import ADDRESS_VARIABLES, free_port, processes_of
 
 
 @pytest.fixture
@@ -41,6 +40,7 @@ async def test_second_run_reuses_postgres_rows_and_temporal_history(settings: Se
             conn.execute("INSERT INTO stack_test_marker VALUES (%s)", (marker,))
             # The migrations ran: alembic knows its revision.
             assert conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        assert first.temporal_address is not None
         client = await Client.connect(first.temporal_address, namespace=first.temporal_namespace)
         # Nobody polls this queue: the workflow simply stays open, recorded in temporal.sqlite.
         await client.start_workflow("NoSuchWorkflow", id=workflow_id, task_queue="stack-test-nobody")
@@ -59,6 +59,7 @@ async def test_second_run_reuses_postgres_rows_and_temporal_history(settings: Se
         with psycopg.connect(second.database_url) as conn:
             rows = conn.execute("SELECT value FROM stack_test_marker").fetchall()
         assert rows == [(marker,)]
+        assert second.temporal_address is not None
         client = await Client.connect(second.temporal_address, namespace=second.temporal_namespace)
         description = await client.get_workflow_handle(workflow_id).describe()
         assert description.workflow_type == "NoSuchWorkflow"

@@ -52,6 +52,7 @@ def test_worker_warns_when_no_sandbox_answers(stack_env: dict[str, str]) -> None
 async def _save_card(base_url: str) -> str:
     async with GravityClient(base_url, SANDBOX_OID, SANDBOX_TOKEN) as gravity:
         saved = await gravity.tokenize(card_number="4111111111111111", exp_mmyy="1230", external_id="fh-save-1")
+        assert saved.card_ref is not None
         return saved.card_ref
 
 

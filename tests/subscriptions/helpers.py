@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import date
+from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -44,17 +45,18 @@ def invoices(engine: Engine, subscription_id: str) -> list[Invoice]:
     """The subscription's cycle invoices, oldest first (settlement and proration invoices left out)."""
     with Session(engine) as session:
         query = select(Invoice).where(Invoice.subscription_id == subscription_id, Invoice.kind == "subscription")
-        return list(session.exec(query.order_by(Invoice.period_start)))
+        return list(session.exec(query.order_by(col(Invoice.period_start))))
 
 
 def payments(engine: Engine, subscription_id: str) -> list[Payment]:
     with Session(engine) as session:
-        return list(session.exec(select(Payment).where(Payment.subscription_id == subscription_id).order_by(Payment.created_at)))
+        return list(session.exec(select(Payment).where(Payment.subscription_id == subscription_id).order_by(col(Payment.created_at))))
 
 
 def assert_books_match_gateway(engine: Engine, sandbox: SandboxControl) -> None:
     """After every scenario: ledger balanced, no double charge, our payments = the gateway's."""
-    report = reconcile(engine, sandbox.transactions())
+    rows: list[Mapping[str, Any]] = [*sandbox.transactions()]
+    report = reconcile(engine, rows)
     assert report.ledger_balanced
     assert report.double_charges == 0
     assert report.mismatches == []
@@ -95,7 +97,7 @@ def events(engine: Engine, subscription_id: str) -> list[str]:
     from models.outbox import OutboxEvent
 
     with Session(engine) as session:
-        rows = session.exec(select(OutboxEvent).where(OutboxEvent.stream == f"subscription:{subscription_id}").order_by(OutboxEvent.seq))
+        rows = session.exec(select(OutboxEvent).where(OutboxEvent.stream == f"subscription:{subscription_id}").order_by(col(OutboxEvent.seq)))
         return [row.type for row in rows]
 
 

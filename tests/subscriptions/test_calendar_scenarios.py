@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
@@ -51,10 +51,10 @@ async def test_dst_changes_keep_the_local_charge_hour_and_skip_no_cycle(
     await save_card(db, sandbox_server, clinic)
     handle = await start(temporal_env, db, clinic, date(2027, 2, 14))
     assert await handle.result() == "ended"
-    due = [i.due_at.astimezone(timezone.utc) for i in invoices(db, subscription_id_of(handle)) if i.due_at]
+    due = [i.due_at.astimezone(UTC) for i in invoices(db, subscription_id_of(handle)) if i.due_at]
     assert due == [
-        datetime(2027, 2, 14, 14, 0, tzinfo=timezone.utc),  # EST
-        datetime(2027, 3, 14, 13, 0, tzinfo=timezone.utc),  # the DST day itself, EDT
-        datetime(2027, 4, 14, 13, 0, tzinfo=timezone.utc),
+        datetime(2027, 2, 14, 14, 0, tzinfo=UTC),  # EST
+        datetime(2027, 3, 14, 13, 0, tzinfo=UTC),  # the DST day itself, EDT
+        datetime(2027, 4, 14, 13, 0, tzinfo=UTC),
     ]
     assert_books_match_gateway(db, sandbox)

@@ -4,7 +4,7 @@ location's recurring-payment setting, and refused commands changing nothing."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pendulum
 import pytest
@@ -63,7 +63,7 @@ async def test_cancel_mid_period_refunds_the_unused_part(
     assert await handle.result() == "cancelled"
 
     first = invoices(db, sub_id)[0]
-    assert first.status == "paid"
+    assert first.status == "paid" and first.period_start and first.period_end
     with Session(db) as session:
         refunds = list(session.exec(select(Refund)))
     expected = unused_refund_cents(4_500, period_start=first.period_start, period_end=first.period_end, cancel_date=cancel_day)
@@ -92,7 +92,7 @@ async def test_pause_skips_cycles_and_resume_bills_the_next_one(
     await temporal_env.fast_forward(handle, timedelta(days=31))
     billed = invoices(db, sub_id)
     assert len(billed) == 2 and [i.status for i in billed] == ["paid", "paid"]
-    assert (billed[1].period_start.year * 12 + billed[1].period_start.month) - (billed[0].period_start.year * 12 + billed[0].period_start.month) == 3
+    assert _month_number(billed[1].period_start) - _month_number(billed[0].period_start) == 3
     await commands.cancel(temporal_env.client, sub_id, mode="now")
     assert_books_match_gateway(db, sandbox)
 
@@ -115,6 +115,7 @@ async def test_plan_change_prorates_the_rest_of_the_period(
     assert (await handle.describe()).typed_search_attributes.get(PLAN_ID) == "plan_premium"
 
     first = invoices(db, sub_id)[0]
+    assert first.period_start and first.period_end
     expected = prorate_change(3_000, 6_000, period_start=first.period_start, period_end=first.period_end, change_date=change_day, policy="prorate")
     with Session(db) as session:
         proration = session.exec(select(Invoice).where(Invoice.kind == "proration")).one()
@@ -138,10 +139,11 @@ async def test_plan_change_on_a_due_day_before_its_charge_settles_nothing_and_bi
     handle = await start_held(temporal_env, db, clinic, local_today(TZ) - timedelta(days=1))
     sub_id = subscription_id_of(handle)
     await temporal_env.fast_forward(handle, timedelta(minutes=1))  # the first cycle is charged
-    first = invoices(db, sub_id)[0]
+    period_end = invoices(db, sub_id)[0].period_end
+    assert period_end is not None
     # Half past midnight on the next due day: the paid period is over, the next one not charged yet.
-    due_day = pendulum.datetime(first.period_end.year, first.period_end.month, first.period_end.day, 0, 30, tz=TZ)
-    await temporal_env.fast_forward(handle, due_day - await temporal_env.get_current_time(handle))
+    due_day = pendulum.datetime(period_end.year, period_end.month, period_end.day, 0, 30, tz=TZ)
+    await temporal_env.fast_forward(handle, due_day - pendulum.instance(await temporal_env.get_current_time(handle)))
     assert len(invoices(db, sub_id)) == 1
 
     result = await asyncio.wait_for(commands.change_plan(temporal_env.client, sub_id, "plan_premium"), timeout=30)
@@ -246,9 +248,9 @@ async def test_a_proration_the_policy_refuses_is_an_invalid_command_and_writes_n
     handle = await start_held(temporal_env, db, clinic, local_today(TZ) + timedelta(days=3))
     sub_id = subscription_id_of(handle)
     with Session(db) as session:
-        old_plan = terms_of(session.get(HealthPlan, clinic.plan_id))  # type: ignore[arg-type]
+        old_plan = terms_of(session.get_one(HealthPlan, clinic.plan_id))
     day = local_today(TZ)
-    empty_period = PlanChangeInput(sub_id, old_plan, "plan_premium", datetime.now(timezone.utc), day, day, None)
+    empty_period = PlanChangeInput(sub_id, old_plan, "plan_premium", datetime.now(UTC), day, day, None)
     gateways = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, timeout=5.0)
     try:
         with pytest.raises(ApplicationError, match="period_end") as refused:
@@ -257,7 +259,7 @@ async def test_a_proration_the_policy_refuses_is_an_invalid_command_and_writes_n
         await gateways.aclose()
     assert (refused.value.type, refused.value.non_retryable) == ("InvalidCommand", True)
     with Session(db) as session:
-        assert session.get(Subscription, sub_id).plan_id == clinic.plan_id  # type: ignore[union-attr]
+        assert session.get_one(Subscription, sub_id).plan_id == clinic.plan_id
     assert events(db, sub_id) == []
     await commands.cancel(temporal_env.client, sub_id, mode="now")
 
@@ -340,9 +342,9 @@ async def test_a_plan_change_reaching_a_cancelled_subscription_is_refused_by_its
     sub_id = subscription_id_of(handle)
     await commands.cancel(temporal_env.client, sub_id, mode="now")
     with Session(db) as session:
-        old_plan = terms_of(session.get(HealthPlan, clinic.plan_id))  # type: ignore[arg-type]
+        old_plan = terms_of(session.get_one(HealthPlan, clinic.plan_id))
     day = local_today(TZ)
-    late = PlanChangeInput(sub_id, old_plan, "plan_premium", datetime.now(timezone.utc), day, day + timedelta(days=30), None)
+    late = PlanChangeInput(sub_id, old_plan, "plan_premium", datetime.now(UTC), day, day + timedelta(days=30), None)
     gateways = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, timeout=5.0)
     try:
         with pytest.raises(ApplicationError, match="the subscription is cancelled") as refused:
@@ -352,7 +354,7 @@ async def test_a_plan_change_reaching_a_cancelled_subscription_is_refused_by_its
     assert (refused.value.type, refused.value.non_retryable) == ("InvalidCommand", True)
     with Session(db) as session:
         assert session.exec(select(Invoice).where(Invoice.kind == "proration")).all() == []
-        assert session.get(Subscription, sub_id).plan_id == clinic.plan_id  # type: ignore[union-attr]
+        assert session.get_one(Subscription, sub_id).plan_id == clinic.plan_id
 
 
 async def test_a_declined_proration_follows_the_dunning_schedule(
@@ -377,7 +379,7 @@ async def test_a_declined_proration_follows_the_dunning_schedule(
 
     await temporal_env.fast_forward(handle, timedelta(days=4))  # the first retry, three days after the change
     with Session(db) as session:
-        assert session.get(Invoice, proration.id).status == "paid"  # type: ignore[union-attr]
+        assert session.get_one(Invoice, proration.id).status == "paid"
     assert [(p.attempt, p.status) for p in payments(db, sub_id) if p.invoice_id == proration.id] == [(1, "declined"), (2, "approved")]
     view = await commands.describe(temporal_env.client, sub_id)
     assert (view.status, view.open_invoices) == ("active", [])
@@ -450,3 +452,9 @@ async def test_pay_now_while_a_retry_is_being_charged_is_not_lost(
         await asyncio.sleep(0.1)
     assert sales() == 3  # the second pay-now was honoured after the in-flight retry declined
     await commands.cancel(temporal_env.client, sub_id, mode="now")
+
+
+def _month_number(day: date | None) -> int:
+    """Months since year 0, to count the months between two billed periods."""
+    assert day is not None
+    return day.year * 12 + day.month

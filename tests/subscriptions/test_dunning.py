@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import date, time, timedelta
+from typing import Any
 
 import pendulum
 from sqlalchemy import Engine
@@ -35,7 +36,7 @@ from tests.support.clinic import make_clinic
 from workflows.dunning import retry_instant
 from workflows.subscription import SubscriptionWorkflow
 
-TWO_MONTH_TERM = {"term_months": 2, "auto_renew": False}
+TWO_MONTH_TERM: dict[str, Any] = {"term_months": 2, "auto_renew": False}
 TZ = "America/Chicago"  # make_clinic's zone
 
 
@@ -139,6 +140,7 @@ async def test_a_soft_decline_after_a_late_card_update_waits_for_the_next_retry_
     assert tries == [(1, "declined", "hard"), (2, "declined", "soft")]
     (waiting,) = (await commands.describe(temporal_env.client, sub_id)).open_invoices
     assert waiting.next_attempt_at is not None
+    assert first.due_at is not None
     fourth_retry_day = retry_instant(first.due_at, 15, tz=TZ)
     assert fourth_retry_day <= waiting.next_attempt_at < fourth_retry_day + timedelta(minutes=15)
     await commands.cancel(temporal_env.client, sub_id, mode="now")
@@ -221,7 +223,7 @@ async def test_a_subscription_without_a_usable_card_is_suspended_after_two_cycle
     assert_books_match_gateway(db, sandbox)
 
 
-def _payload(engine: Engine, subscription_id: str, event_type: str) -> dict[str, object]:
+def _payload(engine: Engine, subscription_id: str, event_type: str) -> dict[str, Any]:
     with Session(engine) as session:
         query = select(OutboxEvent).where(OutboxEvent.stream == f"subscription:{subscription_id}", OutboxEvent.type == event_type)
         return dict(session.exec(query).one().payload)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, timedelta
+from typing import Any
 
 import pendulum
 import pytest
@@ -55,9 +56,12 @@ async def test_same_id_with_other_terms_is_refused(
     clinic = make_clinic(db)
     await save_card(db, sandbox_server, clinic)
     with temporal_env.with_time_skipping_disabled():
-        await enroll(temporal_env.client, db, EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, date(2027, 6, 1), subscription_id="sub_fixed"), task_queue=TASK_QUEUE)
+        def fixed(start_date: date) -> EnrollRequest:
+            return EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, start_date, subscription_id="sub_fixed")
+
+        await enroll(temporal_env.client, db, fixed(date(2027, 6, 1)), task_queue=TASK_QUEUE)
         with pytest.raises(EnrollmentRefused, match="already exists with other terms"):
-            await enroll(temporal_env.client, db, EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, date(2027, 7, 1), subscription_id="sub_fixed"), task_queue=TASK_QUEUE)
+            await enroll(temporal_env.client, db, fixed(date(2027, 7, 1)), task_queue=TASK_QUEUE)
     from operations.subscriptions import cancel
 
     await cancel(temporal_env.client, "sub_fixed", mode="now")
@@ -91,7 +95,7 @@ async def test_refused_enrollment_names_the_problem_and_writes_nothing(
             location = session.get(Location, clinic.location_id)
             assert location is not None
             location.allow_recurring_gravity = False
-    values = {
+    values: dict[str, Any] = {
         "client_id": clinic.client_id, "pet_id": clinic.pet_id, "plan_id": clinic.plan_id, "location_id": clinic.location_id,
         "start_date": date(2027, 6, 1), "card_id": card if case != "no_default_card" else None,
     }
@@ -106,7 +110,7 @@ async def test_refused_enrollment_names_the_problem_and_writes_nothing(
         }.get(case, {})
     )
     with pytest.raises(EnrollmentRefused, match=message) as refused:
-        await enroll(temporal_env.client, db, EnrollRequest(**values), task_queue=TASK_QUEUE)  # type: ignore[arg-type]
+        await enroll(temporal_env.client, db, EnrollRequest(**values), task_queue=TASK_QUEUE)
     assert refused.value.field == field
     assert _subscriptions(db) == 0
 

@@ -8,7 +8,9 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+from collections.abc import Callable
+from datetime import date
+from typing import Any
 
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
@@ -26,7 +28,7 @@ from tests.subscriptions.helpers import (
 from tests.support.cards import save_card
 from tests.support.clinic import make_clinic
 
-ONE_CYCLE = {"term_months": 1, "auto_renew": False}
+ONE_CYCLE: dict[str, Any] = {"term_months": 1, "auto_renew": False}
 
 
 async def test_lost_response_on_a_charge_is_resolved_by_lookup_not_a_second_charge(
@@ -98,10 +100,10 @@ def _spawn_worker(database_url: str, address: str, queue: str, gravity_url: str)
     )
 
 
-async def _until(condition: object, *, seconds: float) -> None:
+async def _until(condition: Callable[[], object], *, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
+        if condition():
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"condition not met within {seconds} s")

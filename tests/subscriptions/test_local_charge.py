@@ -49,9 +49,10 @@ def _local_tries(history: list[HistoryEvent], activity_type: str) -> list[Histor
     found = []
     for event in history:
         attrs = event.marker_recorded_event_attributes
-        if event.event_type == E.EVENT_TYPE_MARKER_RECORDED and attrs.marker_name == LOCAL_ACTIVITY_MARKER:
-            if json.loads(attrs.details["data"].payloads[0].data)["activity_type"] == activity_type:
-                found.append(event)
+        if event.event_type != E.EVENT_TYPE_MARKER_RECORDED or attrs.marker_name != LOCAL_ACTIVITY_MARKER:
+            continue
+        if json.loads(attrs.details["data"].payloads[0].data)["activity_type"] == activity_type:
+            found.append(event)
     return found
 
 
@@ -142,4 +143,5 @@ async def test_a_refused_charge_is_an_incident_and_is_not_handed_on(
     assert "HTTP 401" in local_try.marker_recorded_event_attributes.failure.message
     assert _scheduled(history, "charge_cycle") == []
     assert "payment.incident" in events(db, enrollment.subscription_id)
-    assert [t for t in sandbox.transactions() if t["transaction_type"] == "CreditSale" and t["reference"] == invoices(db, enrollment.subscription_id)[0].id] == []
+    invoice_id = invoices(db, enrollment.subscription_id)[0].id
+    assert [t for t in sandbox.transactions() if t["transaction_type"] == "CreditSale" and t["reference"] == invoice_id] == []

@@ -83,7 +83,7 @@ async def test_committed_history_replays(path: Path) -> None:
 async def test_fresh_histories_of_a_declined_and_recovered_subscription_replay(
     db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
 ) -> None:
-    clinic = make_clinic(db, term_months=3, auto_renew=False)
+    clinic = make_clinic(db, term_months=3, auto_renew=False)  # noqa: F811 - a clinic of its own, not the imported fixture
     _, card_ref = await save_card(db, sandbox_server, clinic)
     sandbox.decline_next(card_ref, "insufficient_funds", count=2)
     handle = await start(temporal_env, db, clinic, date(2027, 5, 20))
@@ -106,7 +106,7 @@ async def test_fresh_history_of_a_plan_change_replays(
 ) -> None:
     """A plan change mid-period (a proration invoice, the PlanId attribute following the plan),
     then the next cycle at the new price."""
-    clinic = make_clinic(db, price_cents=3_000)
+    clinic = make_clinic(db, price_cents=3_000)  # noqa: F811 - a clinic of its own, not the imported fixture
     with session_scope(db) as session:
         session.add(HealthPlan(id=f"{clinic.plan_id}_premium", location_id=clinic.location_id, name="Premium", price_cents=6_000))
     await save_card(db, sandbox_server, clinic)
@@ -131,7 +131,7 @@ async def test_fresh_history_of_a_refused_charge_paid_now_replays(
     """The first charge refused (an incident, tracked by its real invoice under PATCH_NAMED_INVOICES),
     then paid by pay-now once the credentials are mended. `incident_paid_now_loop_run0.json.gz`
     is the same scenario recorded before the patch, retrying the nameless entry at once, forever."""
-    clinic = make_clinic(db, term_months=2)
+    clinic = make_clinic(db, term_months=2)  # noqa: F811 - a clinic of its own, not the imported fixture
     await save_card(db, sandbox_server, clinic)
     queue = "replay-refused-then-paid-now"
     async with worker_with_token(temporal_env, db, sandbox_server, queue, WRONG_TOKEN):
@@ -204,7 +204,10 @@ async def test_fresh_histories_of_a_scenario_replay(
     # loop); the synchronous rest (the clinic) by name.
     given = {"db": db, "sandbox": sandbox, "sandbox_server": sandbox_server, "temporal_env": temporal_env,
              "billing_worker": billing_worker, "gateways": gateways, "ready": ready}
-    fixtures = {parameter: given[parameter] if parameter in given else request.getfixturevalue(parameter) for parameter in inspect.signature(scenario).parameters}
+    fixtures = {
+        parameter: given[parameter] if parameter in given else request.getfixturevalue(parameter)
+        for parameter in inspect.signature(scenario).parameters
+    }
     before = await _workflow_ids(temporal_env)
     await scenario(**fixtures)
 

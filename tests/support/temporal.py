@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from foundation.converter import data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from foundation.converter import data_converter
 from stack.search_attributes import ALL_KEYS
 from stack.temporal import SIMULATED_TIME_ARGS
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import Engine
 from temporalio.client import Client
@@ -44,7 +44,7 @@ class Captured:
                     if metric.name != name:
                         continue
                     for point in metric.data.data_points:
-                        if all(point.attributes.get(k) == v for k, v in attributes.items()):
+                        if isinstance(point, NumberDataPoint) and all((point.attributes or {}).get(k) == v for k, v in attributes.items()):
                             total += int(point.value)
         return total
 

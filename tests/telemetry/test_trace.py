@@ -27,7 +27,7 @@ from gravity.sandbox.server import SandboxServer, ThreadedUvicorn
 from tests.api.helpers import build_clinic, eventually, ok, tokenize
 from tests.telemetry.conftest import TELEMETRY_QUEUE, Captured
 
-API_TOKEN = "telemetry-api-token-8c2f0e4b"  # noqa: S105 - loopback tests only
+API_TOKEN = "telemetry-api-token-8c2f0e4b"  # loopback tests only
 CARD_NUMBER = "4111111111111111"
 
 
