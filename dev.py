@@ -57,6 +57,7 @@ def static_checks() -> list[str]:
     """Run ruff and mypy (configured in pyproject.toml) over the repository; the names of those that found problems."""
     checks = {
         "ruff": [str(BIN / "ruff"), "check", "."],
+        "ruff format": [str(BIN / "ruff"), "format", "--check", "."],
         "mypy": [str(BIN / "python"), "-m", "mypy"],
     }
     return [name for name, args in checks.items() if subprocess.call(args, cwd=ROOT) != 0]
