@@ -92,9 +92,7 @@ class CardCollector:
         outcome, booking = await asyncio.to_thread(self.record, opened.payment_id, result, stream)
         if booking.returning:
             await self._give_back.return_excess(opened.payment_id)
-        counters().charge(
-            outcome=result.outcome.value, attempt=attempt, decline_reason=_text(result.decline_reason), decline_class=_text(result.decline_class)
-        )
+        counters().charge(outcome=result.outcome.value, attempt=attempt, decline_reason=_text(result.decline_reason), decline_class=_text(result.decline_class))
         log.info(
             "charge attempt %d %s (%s)", attempt, result.outcome.value, _text(result.decline_reason) or f"{opened.amount_cents} cents"
         )  # the workflow, subscription and invoice ids come from the log context

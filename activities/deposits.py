@@ -69,8 +69,11 @@ class DepositTaker:
         try:
             async with heartbeating():
                 result = await self._gateways.for_oid(ready.oid).charge_saved_card_safely(
-                    card_ref=ready.card_ref, amount_cents=ready.amount_cents, external_id=ready.external_transaction_id,
-                    reference=deposit_reference(ready.payment_id), look_up_first=not ready.fresh,
+                    card_ref=ready.card_ref,
+                    amount_cents=ready.amount_cents,
+                    external_id=ready.external_transaction_id,
+                    reference=deposit_reference(ready.payment_id),
+                    look_up_first=not ready.fresh,
                 )
         except PermanentGravityError as error:
             await asyncio.to_thread(self._close_refused, ready.payment_id, str(error))  # nothing was taken
@@ -112,8 +115,14 @@ class DepositTaker:
             location = session.get(Location, client.location_id)
             assert location is not None
             payment, fresh = start_deposit_attempt(
-                session, client_id=client_id, location_id=location.id, attempt_key=attempt_key,
-                external_transaction_id=external_id(attempt_key), method="card_on_file", amount_cents=amount_cents, card_id=card.id,
+                session,
+                client_id=client_id,
+                location_id=location.id,
+                attempt_key=attempt_key,
+                external_transaction_id=external_id(attempt_key),
+                method="card_on_file",
+                amount_cents=amount_cents,
+                card_id=card.id,
             )
             return _Ready(payment.id, payment.external_transaction_id, payment.amount_cents, card.gravity_ref, location.gravity_oid, fresh)
 
@@ -130,8 +139,13 @@ class DepositTaker:
                 reason = str(result.decline_reason.value) if result.decline_reason else None
                 klass = str(result.decline_class.value) if result.decline_class else None
                 record_declined(session, payment, reason=reason, decline_class=klass, message=result.result_message)
-                emit(session, type="payment.failed", stream=stream, payload={"payment_id": payment.id, "purpose": "deposit", "reason": reason},
-                     dedupe_key=payment_failed_event_key(payment.id))
+                emit(
+                    session,
+                    type="payment.failed",
+                    stream=stream,
+                    payload={"payment_id": payment.id, "purpose": "deposit", "reason": reason},
+                    dedupe_key=payment_failed_event_key(payment.id),
+                )
             return deposit_outcome(session, payment)
 
     async def refund_unused(self, *, deposit_id: str, request_key: str) -> GiveBackOutcome:

@@ -11,7 +11,7 @@ activity finds its earlier rows (and looks their ids up at Gravity) instead of g
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 from sqlmodel import select
@@ -138,9 +138,13 @@ class GiveBack:
             payment = session.get(Payment, outcome.payment_id)
             assert payment is not None
             stream = event_stream(payment.subscription_id, payment.client_id)
-            emit(session, type="payment.excess_returned", stream=stream,
-                 payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "by": outcome.kind, "amount_cents": outcome.amount_cents},
-                 dedupe_key=payment_excess_returned_event_key(payment.id))
+            emit(
+                session,
+                type="payment.excess_returned",
+                stream=stream,
+                payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "by": outcome.kind, "amount_cents": outcome.amount_cents},
+                dedupe_key=payment_excess_returned_event_key(payment.id),
+            )
 
     def _state(self, payment_id: str, void_key: str, refund_key: str) -> tuple[list[Refund], int, int]:
         with session_scope(self._engine) as session:
@@ -186,7 +190,7 @@ class InvoiceCompensationActivities:
             if invoice is None:
                 raise refused(f"unknown invoice {invoice_id}")
             if invoice.status != InvoiceStatus.VOID and invoice.cancel_requested_at is None:
-                invoice.cancel_requested_at = datetime.now(timezone.utc)  # no new collection from here on
+                invoice.cancel_requested_at = datetime.now(UTC)  # no new collection from here on
             payments = session.exec(
                 select(Payment)
                 .where(Payment.invoice_id == invoice_id, Payment.status == PaymentStatus.APPROVED, Payment.method != "credit")

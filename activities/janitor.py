@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Engine, or_
 from sqlmodel import select
@@ -66,7 +66,7 @@ class JanitorActivities:
         """Look up every card-on-file attempt and refund pending for longer than `older_than_s`, and
         every counter sale its workflow left pending or in manual review for longer than
         `terminal_older_than_s`, and book what Gravity did (or close what it never saw)."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         cutoff = now - timedelta(seconds=request.older_than_s)
         terminal_cutoff = now - timedelta(seconds=request.terminal_older_than_s)
         stale = await asyncio.to_thread(self._stale, cutoff, terminal_cutoff, request.limit)
@@ -137,9 +137,13 @@ class JanitorActivities:
         with session_scope(self._engine) as session:
             payment = lock_payment(session, payment_id)
             close_attempt(session, payment, status=PaymentStatus.FAILED, message="not sent: Gravity never saw this attempt (closed by the janitor)")
-            emit(session, type="payment.closed_unsent", stream=_stream(payment),
-                 payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "external_transaction_id": payment.external_transaction_id},
-                 dedupe_key=payment_closed_unsent_event_key(payment.id))
+            emit(
+                session,
+                type="payment.closed_unsent",
+                stream=_stream(payment),
+                payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "external_transaction_id": payment.external_transaction_id},
+                dedupe_key=payment_closed_unsent_event_key(payment.id),
+            )
 
     def _resolve_refund(self, refund_id: str, found: TransactionResult | None) -> str:
         with session_scope(self._engine) as session:
@@ -156,7 +160,7 @@ class JanitorActivities:
     async def reconcile_day(self, request: ReconciliationInput) -> ReconciliationReport:
         """Look up every sale and give-back the books recorded that day, compare amounts and
         outcomes with Gravity's, and raise a `reconciliation.difference` event for each that differs."""
-        day = request.day or (datetime.now(timezone.utc).date() - timedelta(days=1))
+        day = request.day or (datetime.now(UTC).date() - timedelta(days=1))
         ours = await asyncio.to_thread(self._recorded_on, day)
         differences: list[str] = []
         for external_id, oid, kind, cents in ours:
@@ -174,19 +178,23 @@ class JanitorActivities:
 
     def _recorded_on(self, day: date) -> list[tuple[str, str, str, int]]:
         """(external id, oid, kind, cents the books say moved) of every movement touched that day."""
-        start = datetime.combine(day, time(0), tzinfo=timezone.utc)
+        start = datetime.combine(day, time(0), tzinfo=UTC)
         end = start + timedelta(days=1)
         with session_scope(self._engine) as session:
             oids = {loc.id: loc.gravity_oid for loc in session.exec(select(Location))}
             rows: list[tuple[str, str, str, int]] = []
-            for p in session.exec(select(Payment).where(
-                Payment.method != "credit", Payment.status.in_((PaymentStatus.APPROVED, PaymentStatus.VOIDED, PaymentStatus.DECLINED)),  # type: ignore[attr-defined]
-                or_(Payment.updated_at >= start, Payment.created_at >= start),  # type: ignore[operator]
-                Payment.created_at < end,  # type: ignore[operator]
-            )):
+            for p in session.exec(
+                select(Payment).where(
+                    Payment.method != "credit",
+                    Payment.status.in_((PaymentStatus.APPROVED, PaymentStatus.VOIDED, PaymentStatus.DECLINED)),  # type: ignore[attr-defined]
+                    or_(Payment.updated_at >= start, Payment.created_at >= start),  # type: ignore[operator]
+                    Payment.created_at < end,  # type: ignore[operator]
+                )
+            ):
                 rows.append((p.external_transaction_id, oids[p.location_id], "sale", p.approved_cents))
             for r, location_id in session.exec(
-                select(Refund, Payment.location_id).join(Payment, Payment.id == Refund.payment_id)  # type: ignore[arg-type]
+                select(Refund, Payment.location_id)
+                .join(Payment, Payment.id == Refund.payment_id)  # type: ignore[arg-type]
                 .where(Refund.status.in_((RefundStatus.DONE, RefundStatus.FAILED)), Refund.created_at >= start, Refund.created_at < end)  # type: ignore[attr-defined, operator]
             ):
                 rows.append((r.external_transaction_id, oids[location_id], r.kind, r.amount_cents if r.status == RefundStatus.DONE else 0))
@@ -195,12 +203,20 @@ class JanitorActivities:
     def _report(self, day: date, checked: int, differences: list[str]) -> None:
         with session_scope(self._engine) as session:
             for index, difference in enumerate(differences):
-                emit(session, type="reconciliation.difference", stream=RECONCILIATION_STREAM,
-                     payload={"day": day.isoformat(), "difference": difference},
-                     dedupe_key=reconciliation_difference_event_key(day, index, difference))
-            emit(session, type="reconciliation.completed", stream=RECONCILIATION_STREAM,
-                 payload={"day": day.isoformat(), "checked": checked, "differences": len(differences)},
-                 dedupe_key=reconciliation_completed_event_key(day, checked, len(differences)))
+                emit(
+                    session,
+                    type="reconciliation.difference",
+                    stream=RECONCILIATION_STREAM,
+                    payload={"day": day.isoformat(), "difference": difference},
+                    dedupe_key=reconciliation_difference_event_key(day, index, difference),
+                )
+            emit(
+                session,
+                type="reconciliation.completed",
+                stream=RECONCILIATION_STREAM,
+                payload={"day": day.isoformat(), "checked": checked, "differences": len(differences)},
+                dedupe_key=reconciliation_completed_event_key(day, checked, len(differences)),
+            )
 
 
 def _stream(payment: Payment) -> str:

@@ -36,7 +36,9 @@ class MoneyMovementActivities:
         """Void or refund (part of) a card payment, once per request key."""
         assert request.payment_id is not None
         given = self._give_back.give_back(
-            payment_id=request.payment_id, amount_cents=request.amount_cents, key=customer_refund_key(request.payment_id, request.request_key),
+            payment_id=request.payment_id,
+            amount_cents=request.amount_cents,
+            key=customer_refund_key(request.payment_id, request.request_key),
             reason=request.reason or "refund at the counter",
         )
         return await _refund_result(request.payment_id, given)
@@ -53,7 +55,10 @@ class MoneyMovementActivities:
         payment_id = attempt_payment_id(card_deposit_key(request.client_id, request.request_key))
         try:
             return await self._deposits.take_from_card(
-                client_id=request.client_id, card_id=request.card_id, amount_cents=request.amount_cents, request_key=request.request_key,
+                client_id=request.client_id,
+                card_id=request.card_id,
+                amount_cents=request.amount_cents,
+                request_key=request.request_key,
             )
         except DepositRefused as error:
             return DepositOutcome(payment_id, PaymentResult.REFUSED, 0, message=str(error))

@@ -31,13 +31,23 @@ from workflows.subscription import SubscriptionWorkflow
 from workflows.terminal_payment import TerminalPaymentWorkflow
 
 WORKFLOWS: tuple[type, ...] = (
-    SubscriptionWorkflow, TerminalPaymentWorkflow, InvoiceCancellationWorkflow, RefundWorkflow, CardDepositWorkflow,
-    MoneyJanitorWorkflow, DailyReconciliationWorkflow, ChargingEnabledWorkflow,
+    SubscriptionWorkflow,
+    TerminalPaymentWorkflow,
+    InvoiceCancellationWorkflow,
+    RefundWorkflow,
+    CardDepositWorkflow,
+    MoneyJanitorWorkflow,
+    DailyReconciliationWorkflow,
+    ChargingEnabledWorkflow,
 )
 # Each is built once per worker from its database engine and Gravity clients: `cls(engine, gateways)`.
 ACTIVITY_CLASSES: tuple[type, ...] = (
-    SubscriptionActivities, SubscriptionCommandActivities, TerminalActivities, InvoiceCompensationActivities,
-    MoneyMovementActivities, JanitorActivities,
+    SubscriptionActivities,
+    SubscriptionCommandActivities,
+    TerminalActivities,
+    InvoiceCompensationActivities,
+    MoneyMovementActivities,
+    JanitorActivities,
 )
 
 

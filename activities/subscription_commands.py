@@ -146,7 +146,10 @@ class SubscriptionCommandActivities:
                 )
             for payment_id, amount, attempt_key in to_send:
                 outcome = await self._refunder.give_back(
-                    payment_id=payment_id, amount_cents=amount, kind="refund", attempt_key=attempt_key,
+                    payment_id=payment_id,
+                    amount_cents=amount,
+                    kind="refund",
+                    attempt_key=attempt_key,
                     reason="early cancellation: unused part of the current period",
                 )
                 if outcome.status != RefundStatus.DONE:
@@ -187,8 +190,13 @@ class SubscriptionCommandActivities:
 
     def _settlement_failed(self, subscription_id: str, detail: str) -> None:
         with session_scope(self._engine) as session:
-            emit(session, type="subscription.settlement_failed", stream=subscription_stream(subscription_id),
-                 payload={"detail": detail}, dedupe_key=settlement_failed_event_key(subscription_id))
+            emit(
+                session,
+                type="subscription.settlement_failed",
+                stream=subscription_stream(subscription_id),
+                payload={"detail": detail},
+                dedupe_key=settlement_failed_event_key(subscription_id),
+            )
 
     def _settlement(self, session: Session, sub: Subscription, request: CancelInput, tz: str) -> proration.Settlement:
         if request.period_start is None or request.period_end is None:
@@ -198,9 +206,7 @@ class SubscriptionCommandActivities:
                 Payment.subscription_id == sub.id, Payment.status == PaymentStatus.APPROVED, Payment.purpose == "invoice"
             )
         ).one()
-        redeemed = session.exec(
-            select(func.coalesce(func.sum(ServiceRedemption.retail_cents), 0)).where(ServiceRedemption.subscription_id == sub.id)
-        ).one()
+        redeemed = session.exec(select(func.coalesce(func.sum(ServiceRedemption.retail_cents), 0)).where(ServiceRedemption.subscription_id == sub.id)).one()
         current_paid = paid_for_period(session, sub.id, request.period_start)
         cancel_day = pendulum.instance(request.cancel_at).in_timezone(tz).date()
         cancel_day = min(max(cancel_day, request.period_start), request.period_end)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 from sqlmodel import select
@@ -105,7 +105,7 @@ class SubscriptionActivities:
     def _mirror_status(self, change: StatusChange) -> None:
         with session_scope(self._engine) as session:
             sub = session.exec(select(Subscription).where(Subscription.id == change.subscription_id).with_for_update()).one()
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             # The workflow calls a subscription that has not billed yet "active"; its row stays
             # "pending" until the first charge makes it active.
             if not (sub.status == SubscriptionStatus.PENDING and change.status == SubscriptionStatus.ACTIVE):

@@ -159,15 +159,27 @@ class TerminalActivities:
                 if request.purpose == "deposit":
                     assert request.client_id is not None and request.amount_cents is not None
                     existing, _ = start_deposit_attempt(
-                        session, client_id=request.client_id, location_id=location.id, attempt_key=request.attempt_key,
-                        external_transaction_id=ext, method="terminal", amount_cents=request.amount_cents, card_id=None,
+                        session,
+                        client_id=request.client_id,
+                        location_id=location.id,
+                        attempt_key=request.attempt_key,
+                        external_transaction_id=ext,
+                        method="terminal",
+                        amount_cents=request.amount_cents,
+                        card_id=None,
                     )
                 else:
                     assert invoice is not None
                     amount = request.amount_cents if request.amount_cents is not None else collectable_cents(session, invoice)
                     existing = find_attempt(session, request.attempt_key) or new_attempt(
-                        session, invoice=invoice, attempt_key=request.attempt_key, external_transaction_id=ext,
-                        method="terminal", amount_cents=amount, attempt=1, card_id=None,
+                        session,
+                        invoice=invoice,
+                        attempt_key=request.attempt_key,
+                        external_transaction_id=ext,
+                        method="terminal",
+                        amount_cents=amount,
+                        attempt=1,
+                        card_id=None,
                     )
             if existing.id != request.payment_id:
                 raise refused(f"payment id {request.payment_id} does not match attempt key {request.attempt_key}")
@@ -187,8 +199,14 @@ class TerminalActivities:
                 raise refused(f"unknown payment {payment_id}")
             location = session.get(Location, payment.location_id)
             assert location is not None
-            return _Sale(location.gravity_oid, device, payment.external_transaction_id, payment.amount_cents,
-                         payment.invoice_id or deposit_reference(payment.id), save_card)
+            return _Sale(
+                location.gravity_oid,
+                device,
+                payment.external_transaction_id,
+                payment.amount_cents,
+                payment.invoice_id or deposit_reference(payment.id),
+                save_card,
+            )
 
     @activity.defn(name="send_to_terminal")
     async def send_to_terminal(self, request: TerminalPaymentInput) -> None:
@@ -197,8 +215,11 @@ class TerminalActivities:
         gateway = self._gateways.for_oid(sale.oid)
         try:
             await gateway.start_terminal(
-                device_name=sale.device, external_id=sale.external_transaction_id, amount_cents=sale.amount_cents,
-                reference=sale.reference, save_card=sale.save_card,
+                device_name=sale.device,
+                external_id=sale.external_transaction_id,
+                amount_cents=sale.amount_cents,
+                reference=sale.reference,
+                save_card=sale.save_card,
             )
         except DeviceBusy as error:
             raise refused(f"device {sale.device} cannot take a payment now ({error.message.split(': ')[-1]})") from None
@@ -232,13 +253,14 @@ class TerminalActivities:
         """Book the result; a late approval is booked (money moved) and then voided or refunded."""
         outcome, booking = await asyncio.to_thread(self._record, record)
         result = record.result
-        counters().charge(
-            outcome=result.outcome, attempt=1, channel="terminal", decline_reason=result.decline_reason, decline_class=result.decline_class
-        )
+        counters().charge(outcome=result.outcome, attempt=1, channel="terminal", decline_reason=result.decline_reason, decline_class=result.decline_class)
         if record.late and outcome.status in (PaymentResult.APPROVED, PaymentResult.PARTIAL):
             given = await self._give_back.give_back(
-                payment_id=record.payment_id, amount_cents=None, key=late_approval_key(record.payment_id),
-                reason="approved after the counter gave up", unapply=True,
+                payment_id=record.payment_id,
+                amount_cents=None,
+                key=late_approval_key(record.payment_id),
+                reason="approved after the counter gave up",
+                unapply=True,
             )
             outcome = await asyncio.to_thread(self._after_late_void, record.payment_id, given.kind)
         elif booking.returning:
@@ -270,15 +292,23 @@ class TerminalActivities:
                 deposit_id = deposit.id if deposit else None
                 if record.save_card and not record.late:
                     card_id = _save_card(session, payment, result, make_default=record.make_default)
-                emit(session, type="payment.succeeded", stream=stream,
-                     payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "amount_cents": payment.approved_cents, "method": "terminal"},
-                     dedupe_key=payment_succeeded_event_key(payment.id))
+                emit(
+                    session,
+                    type="payment.succeeded",
+                    stream=stream,
+                    payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "amount_cents": payment.approved_cents, "method": "terminal"},
+                    dedupe_key=payment_succeeded_event_key(payment.id),
+                )
             else:
                 if payment.status in (PaymentStatus.PENDING, PaymentStatus.UNKNOWN):
                     record_declined(session, payment, reason=result.decline_reason, decline_class=result.decline_class, message=result.result_message)
-                    emit(session, type="payment.failed", stream=stream,
-                         payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "reason": result.decline_reason, "method": "terminal"},
-                         dedupe_key=payment_failed_event_key(payment.id))
+                    emit(
+                        session,
+                        type="payment.failed",
+                        stream=stream,
+                        payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "reason": result.decline_reason, "method": "terminal"},
+                        dedupe_key=payment_failed_event_key(payment.id),
+                    )
             return _outcome(session, payment, card_id=card_id, deposit_id=deposit_id), booking
 
     def _after_late_void(self, payment_id: str, kind: str) -> TerminalOutcome:
@@ -286,11 +316,17 @@ class TerminalActivities:
             payment = session.get(Payment, payment_id)
             assert payment is not None
             stream = event_stream(payment.subscription_id, payment.client_id)
-            emit(session, type="payment.late_approval_reversed", stream=stream,
-                 payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "by": kind, "amount_cents": payment.approved_cents},
-                 dedupe_key=payment_late_reversed_event_key(payment.id))
+            emit(
+                session,
+                type="payment.late_approval_reversed",
+                stream=stream,
+                payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "by": kind, "amount_cents": payment.approved_cents},
+                dedupe_key=payment_late_reversed_event_key(payment.id),
+            )
             base = _outcome(session, payment)
-            return TerminalOutcome(**{**base.__dict__, "status": PaymentResult.LATE_APPROVAL_VOIDED, "message": f"approved after the counter gave up; {kind} sent"})
+            return TerminalOutcome(
+                **{**base.__dict__, "status": PaymentResult.LATE_APPROVAL_VOIDED, "message": f"approved after the counter gave up; {kind} sent"}
+            )
 
     @activity.defn(name="close_terminal_payment")
     async def close_terminal_payment(self, close: TerminalClose) -> TerminalOutcome:
@@ -303,12 +339,22 @@ class TerminalActivities:
             if payment is None:
                 return TerminalOutcome(close.payment_id, close.status, message=close.message)
             stream = event_stream(payment.subscription_id, payment.client_id)
-            close_attempt(session, payment, status=PaymentStatus.UNKNOWN if close.status == PaymentResult.MANUAL_REVIEW else PaymentStatus.FAILED, message=close.message)
+            close_attempt(
+                session, payment, status=PaymentStatus.UNKNOWN if close.status == PaymentResult.MANUAL_REVIEW else PaymentStatus.FAILED, message=close.message
+            )
             if close.status == PaymentResult.MANUAL_REVIEW:
-                emit(session, type="payment.manual_review", stream=stream,
-                     payload={"payment_id": payment.id, "invoice_id": payment.invoice_id, "external_transaction_id": payment.external_transaction_id,
-                              "detail": close.message},
-                     dedupe_key=payment_manual_review_event_key(payment.id))
+                emit(
+                    session,
+                    type="payment.manual_review",
+                    stream=stream,
+                    payload={
+                        "payment_id": payment.id,
+                        "invoice_id": payment.invoice_id,
+                        "external_transaction_id": payment.external_transaction_id,
+                        "detail": close.message,
+                    },
+                    dedupe_key=payment_manual_review_event_key(payment.id),
+                )
             base = _outcome(session, payment)
             return TerminalOutcome(**{**base.__dict__, "status": close.status, "message": close.message})
 
@@ -368,8 +414,12 @@ def _save_card(session: Session, payment: Payment, result: GatewayResult, *, mak
         session.add(card)
     payment.card_id = card.id
     session.add(payment)
-    emit(session, type="card.saved", stream=client_stream(payment.client_id),
-         payload={"card_id": card.id, "masked_number": card.masked_number, "brand": card.brand, "default": card.is_default},
-         dedupe_key=card_saved_event_key(payment.id))
+    emit(
+        session,
+        type="card.saved",
+        stream=client_stream(payment.client_id),
+        payload={"card_id": card.id, "masked_number": card.masked_number, "brand": card.brand, "default": card.is_default},
+        dedupe_key=card_saved_event_key(payment.id),
+    )
     session.flush()
     return card.id

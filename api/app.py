@@ -89,7 +89,7 @@ def create_app(
         title="Vet billing API",
         version="1.0.0",
         description="Health-plan subscriptions, invoices and events for the clinic's billing system. "
-        "Money is integer cents (USD). Every integer is a JSON integer: 5000, never \"5000\", true or 5000.0 (refused on purpose, "
+        'Money is integer cents (USD). Every integer is a JSON integer: 5000, never "5000", true or 5000.0 (refused on purpose, '
         "although JSON Schema counts 5000.0 an integer). Text refuses NUL, control and bidirectional-override characters. "
         "Errors: {error, message, fields: [{field, reason}]}; every refusal names at least one field.",
         lifespan=lifespan,
@@ -123,14 +123,19 @@ def serve_docs_locally(app: FastAPI) -> None:
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url=openapi_url, title=f"{app.title} - Swagger UI",
-            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js", swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            openapi_url=openapi_url,
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
             swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
         )
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
         return get_redoc_html(
-            openapi_url=openapi_url, title=f"{app.title} - ReDoc", redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
-            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png", with_google_fonts=False,
+            openapi_url=openapi_url,
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
         )

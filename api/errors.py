@@ -106,9 +106,7 @@ class PayloadTooLarge(StarletteHTTPException):
 def too_large(limit: int) -> JSONResponse:
     """413 naming the limit; the connection is closed, since the rest of the body is never read."""
     reason = f"larger than the limit of {limit} bytes"
-    return JSONResponse(
-        error_body("payload_too_large", f"body: {reason}", [("body", reason)]), status_code=413, headers={"Connection": "close"}
-    )
+    return JSONResponse(error_body("payload_too_large", f"body: {reason}", [("body", reason)]), status_code=413, headers={"Connection": "close"})
 
 
 def _field_of(loc: tuple[Any, ...]) -> str:
@@ -137,10 +135,7 @@ def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this request's path: a 405's `Allow` must list them all,
     not only those of the first route whose path matched (routers nest, so each method is tried)."""
     routes = request.app.router.routes
-    return [
-        method for method in METHODS
-        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
-    ]
+    return [method for method in METHODS if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)]
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -106,7 +106,10 @@ def _add_shared_answers(operation: dict[str, Any], max_body_bytes: int) -> None:
         conflict = responses.setdefault("409", _error(f"error: conflict: {repeat}"))
         if repeat not in conflict["description"]:
             conflict["description"] += f"; or {repeat}"
-        replayed = {"description": "true when this is the stored answer to an earlier request with the same key", "schema": {"type": "string", "enum": ["true"]}}
+        replayed = {
+            "description": "true when this is the stored answer to an earlier request with the same key",
+            "schema": {"type": "string", "enum": ["true"]},
+        }
         for status, response in responses.items():
             if status.startswith("2"):
                 response.setdefault("headers", {})["Idempotent-Replayed"] = replayed

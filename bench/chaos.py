@@ -298,8 +298,10 @@ async def chaos_on(
         servers = ServerFaults(options.seed, options.faults, temporal, postgres)
         chaos.initial_declines()
         chaos.opening_faults()
-        say(f"chaos: {options.subscriptions} subscriptions x {options.months} months on {options.workers} workers, seed {options.seed}"
-            + (f", {len(mixed)} with the operation mix" if mixed else ""))
+        say(
+            f"chaos: {options.subscriptions} subscriptions x {options.months} months on {options.workers} workers, seed {options.seed}"
+            + (f", {len(mixed)} with the operation mix" if mixed else "")
+        )
         pool.start(options.workers)
         stop = asyncio.Event()
         background: list[asyncio.Task[Any]] = [asyncio.create_task(chaos.run(stop)), asyncio.create_task(chaos.keep_workers(stop))]
@@ -348,8 +350,11 @@ async def _operation_mix(site: MixSite, gravity_url: str, mixed: list[Member], s
 def _terms(options: ChaosOptions) -> Terms:
     """The plan and calendar the exact checks replay (the clinic `seed_clinic` sets up)."""
     return Terms(
-        months=options.months, price_cents=PRICE_CENTS, retry_offsets_days=tuple(DEFAULT_SCHEDULE.retry_offsets_days),
-        timezone=TIMEZONE, charge_at=wall(9, 0),
+        months=options.months,
+        price_cents=PRICE_CENTS,
+        retry_offsets_days=tuple(DEFAULT_SCHEDULE.retry_offsets_days),
+        timezone=TIMEZONE,
+        charge_at=wall(9, 0),
     )
 
 
@@ -371,7 +376,10 @@ async def _janitor_sweep(client: Client, queue: str) -> dict[str, Any]:
     """The money janitor once more, for everything still pending (in production it runs every
     few minutes): what it finds was left behind by a collector that gave up or died."""
     report = await client.execute_workflow(
-        MoneyJanitorWorkflow.run, JanitorInput(older_than_s=0), id=f"chaos-janitor-{uuid.uuid4().hex[:8]}", task_queue=queue,
+        MoneyJanitorWorkflow.run,
+        JanitorInput(older_than_s=0),
+        id=f"chaos-janitor-{uuid.uuid4().hex[:8]}",
+        task_queue=queue,
         execution_timeout=timedelta(minutes=5),
     )
     return dict(report.__dict__)

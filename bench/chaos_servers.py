@@ -52,9 +52,7 @@ class OwnedTemporal:
     def start(self) -> None:
         """Start (or start again) on the same port and SQLite store."""
         with data_dir_lock(self.folder):
-            self.server = start_temporal(
-                self.folder, port=self.port, ui_port=self.ui_port, extra_args=SIMULATED_TIME_ARGS, store=CHAOS_STORE
-            )
+            self.server = start_temporal(self.folder, port=self.port, ui_port=self.ui_port, extra_args=SIMULATED_TIME_ARGS, store=CHAOS_STORE)
 
     def kill(self) -> None:
         """SIGKILL the server's process group: no goodbye to its clients, nothing flushed but its WAL."""

@@ -40,9 +40,17 @@ def first_attempt(workflow_input: SubscriptionInput) -> ChargeRequest:
     period_start, period_end = calendar.period_for(setup.start_date, 0, interval_months=plan.interval_months)
     due_at = due_instant_of(setup, plan, 0)
     return ChargeRequest(
-        subscription_id=setup.subscription_id, cycle_index=0, period_start=period_start, period_end=period_end, due_at=due_at,
-        attempt=1, card_id=workflow_input.state.card_id, plan=plan, first_cycle=True,
-        next_due_at=due_instant_of(setup, plan, 1), attempt_at=due_at,
+        subscription_id=setup.subscription_id,
+        cycle_index=0,
+        period_start=period_start,
+        period_end=period_end,
+        due_at=due_at,
+        attempt=1,
+        card_id=workflow_input.state.card_id,
+        plan=plan,
+        first_cycle=True,
+        next_due_at=due_instant_of(setup, plan, 1),
+        attempt_at=due_at,
     )
 
 
@@ -59,9 +67,7 @@ async def measure(database_url: str, gravity_url: str, n: int, concurrency: int)
 
     engine = get_engine(database_url)
     location_id, plan_id = seed_clinic(engine, "cost", term_months=12)
-    members = await enroll_members(
-        engine, gravity_url, "cost", location_id=location_id, plan_id=plan_id, start_dates=[local_today()] * (n + WARMUP)
-    )
+    members = await enroll_members(engine, gravity_url, "cost", location_id=location_id, plan_id=plan_id, start_dates=[local_today()] * (n + WARMUP))
     requests = [first_attempt(member.workflow_input) for member in members]
     gateways = GatewayDirectory(gravity_url, {SANDBOX_OID: SANDBOX_TOKEN}, timeout=5.0)
     charge = SubscriptionActivities(engine, gateways).charge_cycle

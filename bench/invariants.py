@@ -169,7 +169,17 @@ def _check_subscription(
             verdict.dunning_violations += 1
             verdict.problems.append(f"{where}: invoice due {invoice.due_at}, calendar says {due}")
         suspended = _check_attempts(
-            verdict, where, sub, period_start, invoice, payments_of.get(invoice.id, {}), sales_by_ext, order, approved_by_ref, max_attempts, terms,
+            verdict,
+            where,
+            sub,
+            period_start,
+            invoice,
+            payments_of.get(invoice.id, {}),
+            sales_by_ext,
+            order,
+            approved_by_ref,
+            max_attempts,
+            terms,
             card_dead_at,
         )
     for period_start in by_period:
@@ -193,7 +203,9 @@ def _attempt_rows(sub: Subscriber, period_start: date, sales_by_ext: Mapping[str
 def _hard_decline_moment(sub: Subscriber, periods: list[date], sales_by_ext: Mapping[str, list[Mapping[str, Any]]]) -> datetime | None:
     """When the subscription's card first met a hard decline (the engine then disables it), if ever."""
     moments = [
-        _at(row) for period_start in periods for row in _attempt_rows(sub, period_start, sales_by_ext)
+        _at(row)
+        for period_start in periods
+        for row in _attempt_rows(sub, period_start, sales_by_ext)
         if row["status"] not in ("approved", "partial") and _is_hard(row)
     ]
     return min(moments, default=None)

@@ -117,8 +117,16 @@ async def baseline_phase(client: Client, target: Target, n: int, *, workers: int
 
     try:
         result = await _run_phase(
-            client, pool, name="baseline", units=n, warm=lambda: launch("warm", WARMUP), start=lambda: launch("run", n),
-            query=query, warm_count=WARMUP, count=n, timeout=timeout,
+            client,
+            pool,
+            name="baseline",
+            units=n,
+            warm=lambda: launch("warm", WARMUP),
+            start=lambda: launch("run", n),
+            query=query,
+            warm_count=WARMUP,
+            count=n,
+            timeout=timeout,
         )
         runs = await matching_runs(client, query, limit=HISTORY_SAMPLE)
         result.cost = mean_cost([cost_of(h) for h in await histories(client, runs)])
@@ -142,9 +150,16 @@ async def billing_phase(
     query = billed_query(queue)
     try:
         result = await _run_phase(
-            client, pool, name=f"billing x{cycles_each}", units=n * cycles_each,
-            warm=lambda: start_workflows(client, warm, task_queue=queue), start=lambda: start_workflows(client, members, task_queue=queue),
-            query=query, warm_count=WARMUP, count=n, timeout=timeout,
+            client,
+            pool,
+            name=f"billing x{cycles_each}",
+            units=n * cycles_each,
+            warm=lambda: start_workflows(client, warm, task_queue=queue),
+            start=lambda: start_workflows(client, members, task_queue=queue),
+            query=query,
+            warm_count=WARMUP,
+            count=n,
+            timeout=timeout,
         )
         # A run bills every due cycle before it continues as new (every 12 cycles), so the history
         # of one run so far is the cost of its `cycles_each` cycles.
@@ -265,4 +280,3 @@ async def run_benchmark(client: Client, engine: Engine, target: Target, n: int, 
         report["scale_out_per_s"] = runs
         report["scale_out_ratio"] = {k: round(v / one, 3) if one else 0.0 for k, v in runs.items()}
     return report
-

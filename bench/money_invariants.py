@@ -52,9 +52,14 @@ class MoneyVerdict:
     @property
     def ok(self) -> bool:
         return (
-            self.overcharged_invoices == 0 and self.duplicate_sales == 0 and self.negative_credit == 0
-            and self.credit_ledger_mismatches == 0 and self.charged_after_cancellation == 0
-            and self.invoiced_after_cancellation == 0 and self.ledger_balanced and self.reconciled_with_gateway
+            self.overcharged_invoices == 0
+            and self.duplicate_sales == 0
+            and self.negative_credit == 0
+            and self.credit_ledger_mismatches == 0
+            and self.charged_after_cancellation == 0
+            and self.invoiced_after_cancellation == 0
+            and self.ledger_balanced
+            and self.reconciled_with_gateway
         )
 
     def counts(self) -> dict[str, Any]:
@@ -112,7 +117,11 @@ def _read_books(engine: Engine) -> _Books:
             .group_by(LedgerTransaction.client_id)
         ).all()
     return _Books(
-        invoices, payments, deposits, {str(d): int(c) for d, c in refunded}, {str(c): int(total) for c, total in ledger},
+        invoices,
+        payments,
+        deposits,
+        {str(d): int(c) for d, c in refunded},
+        {str(c): int(total) for c, total in ledger},
     )
 
 

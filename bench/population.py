@@ -58,8 +58,16 @@ def seed_clinic(engine: Engine, tag: str, *, term_months: int, price_cents: int 
         session.flush()
         session.add(
             HealthPlan(
-                id=plan_id, location_id=location_id, name="Wellness Monthly", price_cents=price_cents, enrollment_fee_cents=0,
-                interval_months=1, term_months=term_months, auto_renew=False, dunning=dunning, cancellation_policy="refund_unused",
+                id=plan_id,
+                location_id=location_id,
+                name="Wellness Monthly",
+                price_cents=price_cents,
+                enrollment_fee_cents=0,
+                interval_months=1,
+                term_months=term_months,
+                auto_renew=False,
+                dunning=dunning,
+                cancellation_policy="refund_unused",
             )
         )
     return location_id, plan_id
@@ -73,9 +81,16 @@ def seed_second_plan(engine: Engine, location_id: str, plan_id: str, *, price_ce
         assert plan is not None
         session.add(
             HealthPlan(
-                id=second_id, location_id=location_id, name="Wellness Plus", price_cents=price_cents,
-                enrollment_fee_cents=plan.enrollment_fee_cents, interval_months=plan.interval_months, term_months=plan.term_months,
-                auto_renew=plan.auto_renew, dunning=plan.dunning, cancellation_policy=plan.cancellation_policy,
+                id=second_id,
+                location_id=location_id,
+                name="Wellness Plus",
+                price_cents=price_cents,
+                enrollment_fee_cents=plan.enrollment_fee_cents,
+                interval_months=plan.interval_months,
+                term_months=plan.term_months,
+                auto_renew=plan.auto_renew,
+                dunning=plan.dunning,
+                cancellation_policy=plan.cancellation_policy,
             )
         )
     return second_id
@@ -100,9 +115,16 @@ async def save_spare_cards(engine: Engine, gravity_url: str, members: Sequence[M
             card_id = f"card2_{setup.subscription_id.removeprefix('sub_')}"
             session.add(
                 SavedCard(
-                    id=card_id, client_id=setup.client_id, location_id=setup.location_id, gravity_ref=token.card_ref,
-                    masked_number=token.masked_account or "", brand=token.card_brand or "MC", exp_month=12, exp_year=2030,
-                    fingerprint=token.fingerprint or card_id, is_default=False,
+                    id=card_id,
+                    client_id=setup.client_id,
+                    location_id=setup.location_id,
+                    gravity_ref=token.card_ref,
+                    masked_number=token.masked_account or "",
+                    brand=token.card_brand or "MC",
+                    exp_month=12,
+                    exp_year=2030,
+                    fingerprint=token.fingerprint or card_id,
+                    is_default=False,
                 )
             )
             cards[setup.subscription_id] = card_id
@@ -134,9 +156,16 @@ async def enroll_members(
             assert token.card_ref is not None, token.result_message
             session.add(
                 SavedCard(
-                    id=f"card_{key}", client_id=f"cli_{key}", location_id=location_id, gravity_ref=token.card_ref,
-                    masked_number=token.masked_account or "", brand=token.card_brand or "VS", exp_month=12, exp_year=2030,
-                    fingerprint=token.fingerprint or key, is_default=True,
+                    id=f"card_{key}",
+                    client_id=f"cli_{key}",
+                    location_id=location_id,
+                    gravity_ref=token.card_ref,
+                    masked_number=token.masked_account or "",
+                    brand=token.card_brand or "VS",
+                    exp_month=12,
+                    exp_year=2030,
+                    fingerprint=token.fingerprint or key,
+                    is_default=True,
                 )
             )
     members = []

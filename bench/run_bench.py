@@ -121,9 +121,10 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"{label:<28}{b[key]:>10}{f[key]:>10}{s[key]:>10}")
     if "scale_out_ratio" in report:
         lines.append("")
-        lines.append("scale-out (first cycles, same n): " + ", ".join(
-            f"{k} worker(s) {report['scale_out_per_s'][k]:.1f}/s (x{v:.2f})" for k, v in report["scale_out_ratio"].items()
-        ))
+        lines.append(
+            "scale-out (first cycles, same n): "
+            + ", ".join(f"{k} worker(s) {report['scale_out_per_s'][k]:.1f}/s (x{v:.2f})" for k, v in report["scale_out_ratio"].items())
+        )
     return "\n".join(lines)
 
 

@@ -185,9 +185,7 @@ async def serve(args: argparse.Namespace) -> None:
 
     counters = Counters(args.name)
     stats = Path(args.stats)
-    client = await Client.connect(
-        args.temporal, namespace=args.namespace, data_converter=data_converter, interceptors=[CountingInterceptor(counters)]
-    )
+    client = await Client.connect(args.temporal, namespace=args.namespace, data_converter=data_converter, interceptors=[CountingInterceptor(counters)])
     engine = get_engine(args.database_url, args.db_pool)
     count_round_trips(engine, counters)
     gateways = CountingGateways(args.gravity_url, counters)

@@ -79,10 +79,27 @@ class WorkerPool:
         log = self.folder / f"{name}.log"
         spec = self.spec
         command = [
-            sys.executable, "-m", "bench.worker_process",
-            "--database-url", spec.database_url, "--temporal", spec.temporal_address, "--namespace", spec.namespace,
-            "--task-queue", spec.task_queue, "--gravity-url", spec.gravity_url, "--stats", str(stats),
-            "--name", name, "--mode", spec.mode, "--db-pool", str(spec.db_pool),
+            sys.executable,
+            "-m",
+            "bench.worker_process",
+            "--database-url",
+            spec.database_url,
+            "--temporal",
+            spec.temporal_address,
+            "--namespace",
+            spec.namespace,
+            "--task-queue",
+            spec.task_queue,
+            "--gravity-url",
+            spec.gravity_url,
+            "--stats",
+            str(stats),
+            "--name",
+            name,
+            "--mode",
+            spec.mode,
+            "--db-pool",
+            str(spec.db_pool),
         ]
         if spec.max_activities is not None:
             command += ["--max-activities", str(spec.max_activities)]

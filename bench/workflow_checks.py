@@ -51,9 +51,12 @@ class WorkflowVerdict:
         """All held; `outage_explains_attempts`: a PostgreSQL outage ran, so activities that got
         through after more than MAX_ATTEMPTS attempts are its doing (see the module docstring)."""
         return (
-            self.retrying_over_limit == 0 and (self.completed_over_limit == 0 or outage_explains_attempts)
-            and self.updates_left_running == 0 and self.workflows_still_running == 0
-            and self.status_disagreements == 0 and self.ended_not_final == 0
+            self.retrying_over_limit == 0
+            and (self.completed_over_limit == 0 or outage_explains_attempts)
+            and self.updates_left_running == 0
+            and self.workflows_still_running == 0
+            and self.status_disagreements == 0
+            and self.ended_not_final == 0
         )
 
     def counts(self) -> dict[str, int]:

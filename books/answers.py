@@ -110,9 +110,7 @@ def approved_cents_of(answer: GatewayAnswer, payment: Payment) -> int:
     return payment.amount_cents
 
 
-def book_approval(
-    session: Session, payment: Payment, answer: GatewayAnswer, *, facts: Mapping[str, object], invoice: Invoice | None = None
-) -> Booking:
+def book_approval(session: Session, payment: Payment, answer: GatewayAnswer, *, facts: Mapping[str, object], invoice: Invoice | None = None) -> Booking:
     """`record_approved` with every fact the gateway reported (tip, surcharge, the whole answer)."""
     return record_approved(
         session,
@@ -169,8 +167,15 @@ def record_approved(
         return Booking()
     reference = payment_approved_reference(payment.external_transaction_id)
     if payment.invoice_id is None or payment.purpose != "invoice":
-        post(session, reference=reference, kind="payment_approved", location_id=payment.location_id, client_id=payment.client_id,
-             payment_id=payment.id, entries=[(Account.GATEWAY_CLEARING, approved_cents), (Account.CLIENT_CREDIT, -approved_cents)])
+        post(
+            session,
+            reference=reference,
+            kind="payment_approved",
+            location_id=payment.location_id,
+            client_id=payment.client_id,
+            payment_id=payment.id,
+            entries=[(Account.GATEWAY_CLEARING, approved_cents), (Account.CLIENT_CREDIT, -approved_cents)],
+        )
         return Booking()
     if invoice is None or invoice.id != payment.invoice_id:
         invoice = lock_invoice(session, payment.invoice_id)
@@ -215,10 +220,20 @@ def _hold_excess(session: Session, payment: Payment, invoice: Invoice, excess: i
     )
     session.add(deposit)
     stream = event_stream(invoice.subscription_id, payment.client_id)
-    emit(session, type="payment.overpaid", stream=stream,
-         payload={"payment_id": payment.id, "invoice_id": invoice.id, "invoice_status": invoice.status, "excess_cents": excess,
-                  "deposit_id": deposit.id, "policy": "keep_as_credit" if keep else "give_back"},
-         dedupe_key=payment_overpaid_event_key(payment.id))
+    emit(
+        session,
+        type="payment.overpaid",
+        stream=stream,
+        payload={
+            "payment_id": payment.id,
+            "invoice_id": invoice.id,
+            "invoice_status": invoice.status,
+            "excess_cents": excess,
+            "deposit_id": deposit.id,
+            "policy": "keep_as_credit" if keep else "give_back",
+        },
+        dedupe_key=payment_overpaid_event_key(payment.id),
+    )
     session.flush()
     return deposit
 
@@ -262,13 +277,21 @@ def record_card_decline(session: Session, payment_id: str, decline: Decline, *, 
         if card is not None and not card.disabled:
             card.disabled = True
             session.add(card)
-            emit(session, type="card.disabled", stream=stream,
-                 payload={"card_id": card.id, "masked_number": card.masked_number, "reason": decline.reason, "payment_id": payment.id},
-                 dedupe_key=card_disabled_event_key(card.id, payment.id))
+            emit(
+                session,
+                type="card.disabled",
+                stream=stream,
+                payload={"card_id": card.id, "masked_number": card.masked_number, "reason": decline.reason, "payment_id": payment.id},
+                dedupe_key=card_disabled_event_key(card.id, payment.id),
+            )
     if not decline.known:
-        emit(session, type="payment.decline_unclassified", stream=stream,
-             payload={"payment_id": payment.id, "result_message": decline.message},
-             dedupe_key=payment_decline_unclassified_event_key(payment.id))
+        emit(
+            session,
+            type="payment.decline_unclassified",
+            stream=stream,
+            payload={"payment_id": payment.id, "result_message": decline.message},
+            dedupe_key=payment_decline_unclassified_event_key(payment.id),
+        )
     emit(
         session,
         type="payment.failed",

@@ -71,9 +71,18 @@ def charge_site_query(location_id: ColumnElement[str], card_id: ColumnElement[st
     location, card = Location.__table__.c, SavedCard.__table__.c
     return (
         select(
-            location.id, location.timezone, location.gravity_oid, location.allow_recurring_gravity,
-            card.id.label("card_id"), card.client_id, card.gravity_ref, card.exp_month, card.exp_year, card.disabled,
-            card.brand, *extra,
+            location.id,
+            location.timezone,
+            location.gravity_oid,
+            location.allow_recurring_gravity,
+            card.id.label("card_id"),
+            card.client_id,
+            card.gravity_ref,
+            card.exp_month,
+            card.exp_year,
+            card.disabled,
+            card.brand,
+            *extra,
         )
         .select_from(Location.__table__.outerjoin(SavedCard.__table__, card.id == card_id))
         .where(location.id == location_id)

@@ -80,9 +80,13 @@ def record_deposit(session: Session, payment: Payment) -> Deposit | None:
         status=DepositStatus.HELD,
     )
     session.add(deposit)
-    emit(session, type="deposit.received", stream=client_stream(payment.client_id),
-         payload={"deposit_id": deposit.id, "payment_id": payment.id, "amount_cents": deposit.amount_cents},
-         dedupe_key=deposit_received_event_key(deposit.id))
+    emit(
+        session,
+        type="deposit.received",
+        stream=client_stream(payment.client_id),
+        payload={"deposit_id": deposit.id, "payment_id": payment.id, "amount_cents": deposit.amount_cents},
+        dedupe_key=deposit_received_event_key(deposit.id),
+    )
     session.flush()
     return deposit
 
@@ -135,4 +139,3 @@ def deposit_outcome(session: Session, payment: Payment) -> DepositOutcome:
     else:
         status = payment.status
     return DepositOutcome(payment.id, status, payment.approved_cents, deposit.id if deposit else None, payment.result_message or "")
-

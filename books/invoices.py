@@ -125,8 +125,9 @@ def create_counter_invoice(
     _insert_lines(session, invoice_id, lines)
     _post_invoice_issued(session, invoice_id, location_id, client_id, lines)
     stream = event_stream(subscription_id, client_id)
-    emit(session, type="invoice.issued", stream=stream, payload={"invoice_id": invoice_id, "total_cents": total},
-         dedupe_key=invoice_issued_event_key(invoice_id))
+    emit(
+        session, type="invoice.issued", stream=stream, payload={"invoice_id": invoice_id, "total_cents": total}, dedupe_key=invoice_issued_event_key(invoice_id)
+    )
     session.flush()
     return invoice
 

@@ -41,8 +41,13 @@ def post(
         raise UnbalancedTransaction(f"ledger transaction {reference!r} does not balance: {entries}")
     entries = [(account, amount) for account, amount in entries if amount != 0]
     header = {
-        "reference": reference, "kind": kind, "memo": memo, "location_id": location_id,
-        "client_id": client_id, "invoice_id": invoice_id, "payment_id": payment_id,
+        "reference": reference,
+        "kind": kind,
+        "memo": memo,
+        "location_id": location_id,
+        "client_id": client_id,
+        "invoice_id": invoice_id,
+        "payment_id": payment_id,
     }
     if not entries:
         statement = insert(LedgerTransaction).values(**header).on_conflict_do_nothing(index_elements=["reference"]).returning(LedgerTransaction.id)
@@ -118,17 +123,11 @@ def split_pro_rata(amount_cents: int, weights: dict[Account, int]) -> dict[Accou
 
 def account_balances(session: Session) -> dict[str, int]:
     """Sum of every account across the whole ledger (debits positive)."""
-    rows = session.exec(
-        select(LedgerEntry.account, func.sum(LedgerEntry.amount_cents)).group_by(LedgerEntry.account)
-    ).all()
+    rows = session.exec(select(LedgerEntry.account, func.sum(LedgerEntry.amount_cents)).group_by(LedgerEntry.account)).all()
     return {account: int(total) for account, total in rows}
 
 
 def is_balanced(session: Session) -> bool:
     """True when every posted transaction sums to zero (the whole ledger then does too)."""
-    unbalanced = session.exec(
-        select(LedgerEntry.transaction_id)
-        .group_by(LedgerEntry.transaction_id)
-        .having(func.sum(LedgerEntry.amount_cents) != 0)
-    ).first()
+    unbalanced = session.exec(select(LedgerEntry.transaction_id).group_by(LedgerEntry.transaction_id).having(func.sum(LedgerEntry.amount_cents) != 0)).first()
     return unbalanced is None

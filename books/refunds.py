@@ -42,8 +42,7 @@ def deposit_refund_refusal(payment: Payment, deposit: Deposit | None, amount_cen
     if wanted <= unused:
         return None
     where = f"deposit {deposit.id}" if deposit is not None else "a deposit"
-    return (f"payment {payment.id} paid {where}, and only {unused} cents of its credit are unused "
-            f"(the rest paid invoices); refund at most {unused} cents")
+    return f"payment {payment.id} paid {where}, and only {unused} cents of its credit are unused (the rest paid invoices); refund at most {unused} cents"
 
 
 def start_refund(

@@ -75,7 +75,12 @@ def reserve_settlement_refunds(session: Session, sub: Subscription, period_start
             continue
         key = settlement_refund_key(sub.id, index, payment.id)
         refund, _ = start_refund(
-            session, payment_id=payment.id, amount_cents=amount, kind="refund", attempt_key=key, external_transaction_id=external_id(key),
+            session,
+            payment_id=payment.id,
+            amount_cents=amount,
+            kind="refund",
+            attempt_key=key,
+            external_transaction_id=external_id(key),
             reason="early cancellation: unused part of the current period",
         )
         rows.append(refund)
@@ -90,11 +95,20 @@ def _settlement_credit(session: Session, sub: Subscription, amount_cents: int) -
     deposit_id = settlement_credit_deposit_id(sub.id)
     if session.get(Deposit, deposit_id) is not None:
         return
-    session.add(Deposit(id=deposit_id, client_id=sub.client_id, location_id=sub.location_id, amount_cents=amount_cents,
-                        remaining_cents=amount_cents, source="proration"))
+    session.add(
+        Deposit(
+            id=deposit_id, client_id=sub.client_id, location_id=sub.location_id, amount_cents=amount_cents, remaining_cents=amount_cents, source="proration"
+        )
+    )
     session.flush()
-    post(session, reference=settlement_credit_reference(deposit_id), kind="settlement_credit", location_id=sub.location_id, client_id=sub.client_id,
-         entries=[(Account.REFUNDS, amount_cents), (Account.CLIENT_CREDIT, -amount_cents)])
+    post(
+        session,
+        reference=settlement_credit_reference(deposit_id),
+        kind="settlement_credit",
+        location_id=sub.location_id,
+        client_id=sub.client_id,
+        entries=[(Account.REFUNDS, amount_cents), (Account.CLIENT_CREDIT, -amount_cents)],
+    )
 
 
 def paid_for_period(session: Session, subscription_id: str, period_start: date) -> int:
@@ -110,17 +124,19 @@ def _current_period_payments(session: Session, subscription_id: str, period_star
     """The current period's approved card payments, largest first."""
     if period_start is None:
         return []
-    return list(session.exec(
-        select(Payment)
-        .join(Invoice, Invoice.id == Payment.invoice_id)  # type: ignore[arg-type]
-        .where(
-            Invoice.subscription_id == subscription_id,
-            Invoice.period_start == period_start,
-            Payment.status == PaymentStatus.APPROVED,
-            Payment.method != "credit",
-        )
-        .order_by(Payment.approved_cents.desc(), Payment.id)  # type: ignore[attr-defined]
-    ).all())
+    return list(
+        session.exec(
+            select(Payment)
+            .join(Invoice, Invoice.id == Payment.invoice_id)  # type: ignore[arg-type]
+            .where(
+                Invoice.subscription_id == subscription_id,
+                Invoice.period_start == period_start,
+                Payment.status == PaymentStatus.APPROVED,
+                Payment.method != "credit",
+            )
+            .order_by(Payment.approved_cents.desc(), Payment.id)  # type: ignore[attr-defined]
+        ).all()
+    )
 
 
 def _one_off_invoice(session: Session, sub: Subscription, *, key: str, kind: str, amount_cents: int, description: str, revenue: Account) -> str:
@@ -129,23 +145,38 @@ def _one_off_invoice(session: Session, sub: Subscription, *, key: str, kind: str
     if session.get(Invoice, invoice_id) is not None:
         return invoice_id
     create_counter_invoice(
-        session, invoice_id=invoice_id, client_id=sub.client_id, location_id=sub.location_id,
-        lines=[LineSpec(kind, description, amount_cents, revenue)], kind=kind, subscription_id=sub.id,
+        session,
+        invoice_id=invoice_id,
+        client_id=sub.client_id,
+        location_id=sub.location_id,
+        lines=[LineSpec(kind, description, amount_cents, revenue)],
+        kind=kind,
+        subscription_id=sub.id,
     )
     return invoice_id
 
 
 def settlement_invoice(session: Session, sub: Subscription, amount_cents: int, reason: str) -> str:
     return _one_off_invoice(
-        session, sub, key=settlement_invoice_key(sub.id), kind="settlement", amount_cents=amount_cents,
-        description=f"Early cancellation settlement: {reason}", revenue=Account.FEE_REVENUE,
+        session,
+        sub,
+        key=settlement_invoice_key(sub.id),
+        kind="settlement",
+        amount_cents=amount_cents,
+        description=f"Early cancellation settlement: {reason}",
+        revenue=Account.FEE_REVENUE,
     )
 
 
 def proration_invoice(session: Session, sub: Subscription, request: PlanChangeInput, amount_cents: int) -> str:
     return _one_off_invoice(
-        session, sub, key=proration_invoice_key(sub.id, request.change_at), kind="proration", amount_cents=amount_cents,
-        description=f"Plan change {request.old_plan.plan_id} -> {request.new_plan_id}, rest of period", revenue=Account.PLAN_REVENUE,
+        session,
+        sub,
+        key=proration_invoice_key(sub.id, request.change_at),
+        kind="proration",
+        amount_cents=amount_cents,
+        description=f"Plan change {request.old_plan.plan_id} -> {request.new_plan_id}, rest of period",
+        revenue=Account.PLAN_REVENUE,
     )
 
 

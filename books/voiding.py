@@ -93,8 +93,7 @@ def void_invoice(session: Session, invoice: Invoice, *, reason: str) -> None:
         )
     _mark_void(session, invoice)
     stream = event_stream(invoice.subscription_id, invoice.client_id)
-    emit(session, type="invoice.voided", stream=stream, payload={"invoice_id": invoice.id, "reason": reason},
-         dedupe_key=invoice_voided_event_key(invoice.id))
+    emit(session, type="invoice.voided", stream=stream, payload={"invoice_id": invoice.id, "reason": reason}, dedupe_key=invoice_voided_event_key(invoice.id))
     session.flush()
 
 

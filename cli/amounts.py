@@ -6,7 +6,7 @@ from foundation.money import MoneyError, from_dollar_string
 
 
 def dollars_to_cents(text: str) -> int:
-    """"$1,045.50" -> 104550; raises MoneyError for anything that is not a dollar amount with at most two decimals."""
+    """ "$1,045.50" -> 104550; raises MoneyError for anything that is not a dollar amount with at most two decimals."""
     cleaned = text.strip().removeprefix("$").replace(",", "")
     return from_dollar_string(cleaned)
 

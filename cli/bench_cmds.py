@@ -33,9 +33,7 @@ def chaos(
     workers: int = typer.Option(2, min=1, max=32, help="Worker processes (killed and restarted at random)."),
     seed: int = typer.Option(1, help="Seed of the chaos script (declines, faults, kills, operations)."),
     mix: bool = typer.Option(True, "--mix/--no-mix", help="Front-desk operations racing the cycles (payments, refunds, cancels, changes)."),
-    faults: str = typer.Option(
-        "all", help="Fault kinds, comma-separated: worker-kill, gateway, db-cut, decline, temporal-restart, postgres-stop (or all)."
-    ),
+    faults: str = typer.Option("all", help="Fault kinds, comma-separated: worker-kill, gateway, db-cut, decline, temporal-restart, postgres-stop (or all)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Bill while workers die, the gateway fails, servers restart and the front desk acts; exit 1 if any invariant breaks."""

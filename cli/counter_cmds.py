@@ -21,10 +21,10 @@ JSON_OPTION = typer.Option(False, "--json", help="Print the answer as JSON.")
 
 
 def parse_line(text: str, as_json: bool) -> tuple[str, int]:
-    """"Sick visit exam=85.00" -> ("Sick visit exam", 8500): the amount in dollars after the last '='."""
+    """ "Sick visit exam=85.00" -> ("Sick visit exam", 8500): the amount in dollars after the last '='."""
     description, sep, amount = text.rpartition("=")
     if not sep or not description.strip():
-        refuse(f"--line: {text!r} is not DESCRIPTION=AMOUNT, like \"Sick visit exam=85.00\"", as_json=as_json)
+        refuse(f'--line: {text!r} is not DESCRIPTION=AMOUNT, like "Sick visit exam=85.00"', as_json=as_json)
     try:
         return description.strip(), dollars_to_cents(amount)
     except MoneyError:
@@ -51,7 +51,10 @@ def counter_invoice(
             refuse(f"client_id: unknown client {client_id}", as_json=as_json, error="not_found")
         try:
             invoice_id = create_counter_invoice_for(
-                engine, client_id=client_id, location_id=person.location_id, lines=[CounterLine(d, cents) for d, cents in parsed],
+                engine,
+                client_id=client_id,
+                location_id=person.location_id,
+                lines=[CounterLine(d, cents) for d, cents in parsed],
             )
         except PaymentRefused as error:
             refuse(str(error), as_json=as_json)
@@ -107,8 +110,12 @@ def _rows(registered: dict[str, str], devices: dict[str, Any]) -> list[dict[str,
     names = sorted(set(registered) | set(devices))
     return [
         {
-            "device_name": name, "label": registered.get(name, ""), "registered": name in registered, "at_gravity": name in devices,
-            "online": devices[name].online if name in devices else None, "busy": devices[name].busy if name in devices else None,
+            "device_name": name,
+            "label": registered.get(name, ""),
+            "registered": name in registered,
+            "at_gravity": name in devices,
+            "online": devices[name].online if name in devices else None,
+            "busy": devices[name].busy if name in devices else None,
         }
         for name in names
     ]

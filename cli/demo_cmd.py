@@ -66,8 +66,14 @@ async def _play(options: Any, database_url: str, temporal_address: str, namespac
     with sandbox_process() as sandbox:
         run = DemoRun(options, client, demo_url, sandbox, temporal_address=temporal_address, namespace=namespace)
         with Progress(
-            TextColumn("[bold]billing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-            console=Console(stderr=True), disable=quiet, transient=True,
+            TextColumn("[bold]billing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=quiet,
+            transient=True,
         ) as progress:
             task = progress.add_task("seeding", total=options.clients)
 

@@ -53,7 +53,9 @@ def enroll(
     start_date: str | None = typer.Option(None, "--start-date", help="First day of the first period, YYYY-MM-DD (default: today)."),
     card_id: str | None = typer.Option(None, "--card", help="Saved card to charge (default: the client's default card)."),
     subscription_id: str | None = typer.Option(
-        None, "--subscription-id", help="Your id for the subscription (default: derived, so a retry is the same enrollment).",
+        None,
+        "--subscription-id",
+        help="Your id for the subscription (default: derived, so a retry is the same enrollment).",
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -74,8 +76,9 @@ def enroll(
             if person is None:
                 refuse(f"client_id: unknown client {client_id}", as_json=as_json)
             location_id = person.location_id
-        request = EnrollRequest(client_id=client_id, pet_id=pet_id, plan_id=plan_id, location_id=location_id, start_date=start,
-                                card_id=card_id, subscription_id=subscription_id)
+        request = EnrollRequest(
+            client_id=client_id, pet_id=pet_id, plan_id=plan_id, location_id=location_id, start_date=start, card_id=card_id, subscription_id=subscription_id
+        )
 
         async def go() -> Any:
             client = await temporal_client(conn)
@@ -86,8 +89,7 @@ def enroll(
         except EnrollmentRefused as error:
             refuse(str(error), as_json=as_json)
         row = _subscription_row(conn, enrollment.subscription_id)
-    answer = {"subscription_id": enrollment.subscription_id, "workflow_id": enrollment.workflow_id, "created": enrollment.created,
-              "subscription": row}
+    answer = {"subscription_id": enrollment.subscription_id, "workflow_id": enrollment.workflow_id, "created": enrollment.created, "subscription": row}
     if as_json:
         print_json(answer)
         return
@@ -255,7 +257,8 @@ def show(subscription_id: str = typer.Argument(..., help="The subscription id.")
             try:
                 # A query needs a worker; with none running, show the database row rather than hang.
                 return await answer_or_none(
-                    describe(client, subscription_id), QUERY_TIMEOUT_S,
+                    describe(client, subscription_id),
+                    QUERY_TIMEOUT_S,
                     f"waiting up to {QUERY_TIMEOUT_S:.0f} s for the workflow to answer (a worker on task queue {conn.task_queue} must be running) ...",
                     f"the workflow did not answer within {QUERY_TIMEOUT_S:.0f} s (is `billing worker` running?): showing the database row",
                 )
@@ -276,8 +279,19 @@ def _payment_rows(session: Session, subscription_id: str) -> list[dict[str, Any]
     from models.billing import Payment
 
     query = select(Payment).where(Payment.subscription_id == subscription_id).order_by(col(Payment.created_at), col(Payment.attempt))
-    keep = ("id", "invoice_id", "attempt", "method", "status", "amount_cents", "approved_cents", "refunded_cents", "decline_reason",
-            "decline_class", "created_at")
+    keep = (
+        "id",
+        "invoice_id",
+        "attempt",
+        "method",
+        "status",
+        "amount_cents",
+        "approved_cents",
+        "refunded_cents",
+        "decline_reason",
+        "decline_class",
+        "created_at",
+    )
     return [{k: getattr(p, k) for k in keep} for p in session.exec(query)]
 
 
@@ -306,8 +320,16 @@ def _print_subscription(row: Any, view: Any, payments: list[dict[str, Any]], tz:
             invoices.add_column(column)
         for inv in view.open_invoices:
             decline = f"{inv.last_decline_reason} ({inv.last_decline_class})" if inv.last_decline_reason else ""
-            invoices.add_row(inv.invoice_id, str(inv.cycle_index), str(inv.period_start), money(inv.balance_cents), str(inv.attempts),
-                             inv.waiting_for, local_time(inv.next_attempt_at, tz), decline)
+            invoices.add_row(
+                inv.invoice_id,
+                str(inv.cycle_index),
+                str(inv.period_start),
+                money(inv.balance_cents),
+                str(inv.attempts),
+                inv.waiting_for,
+                local_time(inv.next_attempt_at, tz),
+                decline,
+            )
         console.print(invoices)
     if view is not None and view.history:
         history = Table(title="recent cycles")
@@ -322,8 +344,7 @@ def _print_subscription(row: Any, view: Any, payments: list[dict[str, Any]], tz:
             attempts.add_column(column)
         for p in payments:
             amount = p["approved_cents"] if p["status"] in (PaymentStatus.APPROVED, PaymentStatus.VOIDED, PaymentStatus.REFUNDED) else p["amount_cents"]
-            attempts.add_row(local_time(p["created_at"], tz), p["invoice_id"] or "", str(p["attempt"]), p["status"], money(amount),
-                             p["decline_reason"] or "")
+            attempts.add_row(local_time(p["created_at"], tz), p["invoice_id"] or "", str(p["attempt"]), p["status"], money(amount), p["decline_reason"] or "")
         console.print(attempts)
 
 

@@ -129,7 +129,10 @@ async def temporal_client(conn: Connection) -> Client:
     assert conn.temporal_address is not None
     try:
         return await Client.connect(
-            conn.temporal_address, namespace=conn.namespace, data_converter=data_converter, identity=operator_identity(),
+            conn.temporal_address,
+            namespace=conn.namespace,
+            data_converter=data_converter,
+            identity=operator_identity(),
         )
     except RuntimeError as error:
         fail(f"cannot reach Temporal at {conn.temporal_address}", str(error).splitlines()[0] if str(error) else None)

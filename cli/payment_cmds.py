@@ -71,8 +71,15 @@ def terminal_pay(
             invoice = session.get(Invoice, invoice_id)
         if invoice is None:
             refuse(f"invoice_id: unknown invoice {invoice_id}", as_json=as_json, error="not_found")
-        request = TerminalRequest(location_id=invoice.location_id, device_name=device, invoice_id=invoice_id, amount_cents=cents,
-                                  save_card=save_card, make_default=make_default, request_id=request_id or uuid.uuid4().hex)
+        request = TerminalRequest(
+            location_id=invoice.location_id,
+            device_name=device,
+            invoice_id=invoice_id,
+            amount_cents=cents,
+            save_card=save_card,
+            make_default=make_default,
+            request_id=request_id or uuid.uuid4().hex,
+        )
 
         async def go() -> tuple[str, Any]:
             client = await temporal_client(conn)
@@ -132,14 +139,24 @@ def deposit(
         async def go() -> Any:
             client = await temporal_client(conn)
             if card_id is not None:
-                movement = await take_card_deposit(client, engine, client_id=client_id, card_id=card_id, amount_cents=cents, request_id=key,
-                                                   task_queue=conn.task_queue)
+                movement = await take_card_deposit(
+                    client, engine, client_id=client_id, card_id=card_id, amount_cents=cents, request_id=key, task_queue=conn.task_queue
+                )
                 return movement.result
             gateways = gateway_directory(conn.settings)
             try:
                 assert device is not None
-                return await take_terminal_deposit(client, engine, gateways, client_id=client_id, location_id=person.location_id,
-                                                   device_name=device, amount_cents=cents, task_queue=conn.task_queue, request_id=key)
+                return await take_terminal_deposit(
+                    client,
+                    engine,
+                    gateways,
+                    client_id=client_id,
+                    location_id=person.location_id,
+                    device_name=device,
+                    amount_cents=cents,
+                    task_queue=conn.task_queue,
+                    request_id=key,
+                )
             finally:
                 await gateways.aclose()
 
@@ -154,8 +171,13 @@ def deposit(
         else:
             console.print(f"sent to {device}: deposit payment {payment_id} (workflow {outcome.id})")
         return
-    answer = {"payment_id": outcome.payment_id, "status": outcome.status, "approved_cents": outcome.approved_cents,
-              "deposit_id": outcome.deposit_id, "message": outcome.message}
+    answer = {
+        "payment_id": outcome.payment_id,
+        "status": outcome.status,
+        "approved_cents": outcome.approved_cents,
+        "deposit_id": outcome.deposit_id,
+        "message": outcome.message,
+    }
     if as_json:
         print_json(answer)
     else:
@@ -191,16 +213,23 @@ def refund(
 
         async def go() -> Any:
             client = await temporal_client(conn)
-            movement = await refund_payment(client, engine, payment_id=payment_id, amount_cents=cents,
-                                            request_id=request_id or uuid.uuid4().hex, reason=reason, task_queue=conn.task_queue)
+            movement = await refund_payment(
+                client, engine, payment_id=payment_id, amount_cents=cents, request_id=request_id or uuid.uuid4().hex, reason=reason, task_queue=conn.task_queue
+            )
             return movement.result
 
         try:
             outcome = run(go())
         except PaymentRefused as error:
             refuse(str(error), as_json=as_json)
-    answer = {"payment_id": outcome.payment_id, "status": outcome.status, "kind": outcome.kind, "amount_cents": outcome.amount_cents,
-              "refund_id": outcome.refund_id, "message": outcome.message}
+    answer = {
+        "payment_id": outcome.payment_id,
+        "status": outcome.status,
+        "kind": outcome.kind,
+        "amount_cents": outcome.amount_cents,
+        "refund_id": outcome.refund_id,
+        "message": outcome.message,
+    }
     if as_json:
         print_json(answer)
     elif outcome.status != RefundResultStatus.DONE:

@@ -123,8 +123,14 @@ def tokenize(
         fail(f"no sandbox answers at {sandbox_root_url(settings)} ({error}): start billing up")
     if result.card_ref is None:
         fail(f"the sandbox did not save the card: {result.result_message}")
-    body = {"gravity_ref": result.card_ref, "masked_number": result.masked_account, "brand": result.card_brand,
-            "exp_month": int(exp[:2]), "exp_year": 2000 + int(exp[2:]), "fingerprint": result.fingerprint}
+    body = {
+        "gravity_ref": result.card_ref,
+        "masked_number": result.masked_account,
+        "brand": result.card_brand,
+        "exp_month": int(exp[:2]),
+        "exp_year": 2000 + int(exp[2:]),
+        "fingerprint": result.fingerprint,
+    }
     typer.echo(json.dumps(body, indent=2))
 
 

@@ -97,8 +97,12 @@ class DemoRun:
         on_progress(f"seeded {len(people)} clients at 3 locations")
         worker = build_worker(self.skipper.client, self.engine, self.gateways, task_queue=self.task_queue)
         helpers = extra_workers(
-            self.options.workers - 1, database_url=self.database_url, temporal_address=self.temporal_address,
-            namespace=self.namespace, task_queue=self.task_queue, gravity_url=self.sandbox.base_url,
+            self.options.workers - 1,
+            database_url=self.database_url,
+            temporal_address=self.temporal_address,
+            namespace=self.namespace,
+            task_queue=self.task_queue,
+            gravity_url=self.sandbox.base_url,
         )
         with helpers:
             async with worker:
@@ -110,16 +114,25 @@ class DemoRun:
         gateway_rows: list[Mapping[str, Any]] = [*self.control.transactions()]
         summary = summarize(self.engine, gateway_rows, wall_seconds=time.monotonic() - started)
         return {
-            "clients": self.options.clients, "months": self.options.months, "seed": self.options.seed,
-            "database_url": _shown(self.database_url), "task_queue": self.task_queue, **summary,
+            "clients": self.options.clients,
+            "months": self.options.months,
+            "seed": self.options.seed,
+            "database_url": _shown(self.database_url),
+            "task_queue": self.task_queue,
+            **summary,
         }
 
     async def _deposits(self, people: list[DemoClient]) -> None:
         """A few clients prepay: the credit is applied to their first health-plan invoices."""
         for person in people:
             await payments.take_card_deposit(
-                self.held.client, self.engine, client_id=person.client_id, card_id=person.card_id, amount_cents=6_000,
-                request_id=f"{self.run_tag}:deposit:{person.client_id}", task_queue=self.task_queue,
+                self.held.client,
+                self.engine,
+                client_id=person.client_id,
+                card_id=person.card_id,
+                amount_cents=6_000,
+                request_id=f"{self.run_tag}:deposit:{person.client_id}",
+                task_queue=self.task_queue,
             )
             person.notes.append("prepaid $60.00")
 
@@ -129,16 +142,26 @@ class DemoRun:
         by_location = {person.location_id: person for person in people}
         for location_id, person in by_location.items():
             exam = payments.create_counter_invoice_for(
-                self.engine, client_id=person.client_id, location_id=location_id,
+                self.engine,
+                client_id=person.client_id,
+                location_id=location_id,
                 lines=[payments.CounterLine("Sick visit exam", 8_500), payments.CounterLine("Ear cytology", 3_500)],
             )
             paid = await self._pay_at_terminal(exam, location_id, f"{self.run_tag}:{location_id}:exam")
             await payments.refund_payment(
-                self.held.client, self.engine, payment_id=paid, amount_cents=2_000, request_id=f"{self.run_tag}:{location_id}:refund",
-                reason="cytology not needed", task_queue=self.task_queue,
+                self.held.client,
+                self.engine,
+                payment_id=paid,
+                amount_cents=2_000,
+                request_id=f"{self.run_tag}:{location_id}:refund",
+                reason="cytology not needed",
+                task_queue=self.task_queue,
             )
             wrong = payments.create_counter_invoice_for(
-                self.engine, client_id=person.client_id, location_id=location_id, lines=[payments.CounterLine("Dental cleaning", 24_000)],
+                self.engine,
+                client_id=person.client_id,
+                location_id=location_id,
+                lines=[payments.CounterLine("Dental cleaning", 24_000)],
             )
             await self._pay_at_terminal(wrong, location_id, f"{self.run_tag}:{location_id}:dental")
             saga = await payments.cancel_invoice(self.held.client, self.engine, invoice_id=wrong, reason="billed to the wrong pet", task_queue=self.task_queue)
@@ -147,9 +170,12 @@ class DemoRun:
 
     async def _pay_at_terminal(self, invoice_id: str, location_id: str, request_id: str) -> str:
         handle = await payments.start_terminal_payment(
-            self.held.client, self.engine, self.gateways,
+            self.held.client,
+            self.engine,
+            self.gateways,
             payments.TerminalRequest(location_id=location_id, device_name="front-desk-1", invoice_id=invoice_id, request_id=request_id),
-            task_queue=self.task_queue, timing=TerminalTiming(poll_every_s=1),
+            task_queue=self.task_queue,
+            timing=TerminalTiming(poll_every_s=1),
         )
         await self._tap_when_ready("front-desk-1", handle)
         outcome = await handle.result()
@@ -167,7 +193,11 @@ class DemoRun:
 
     async def _enroll(self, person: DemoClient, *, held: bool) -> WorkflowHandle:
         request = EnrollRequest(
-            person.client_id, person.pet_id, person.plan_id, person.location_id, person.start_date,
+            person.client_id,
+            person.pet_id,
+            person.plan_id,
+            person.location_id,
+            person.start_date,
             subscription_id=f"sub_{self.run_tag}_{person.client_id[-4:]}",
         )
         client = self.held.client if held else self.skipper.client
@@ -220,9 +250,14 @@ class DemoRun:
         await self.skipper.fast_forward(handle, self._days_to(person, mid_term))
         with session_scope(self.engine) as session:
             for _ in range(2):
-                session.add(ServiceRedemption(  # type: ignore[call-arg]  # redeemed_at is the database default, now()
-                    id=new_id("red"), subscription_id=_sub(handle), service_code="EXAM", retail_cents=6_500,
-                ))
+                session.add(
+                    ServiceRedemption(  # type: ignore[call-arg]  # redeemed_at is the database default, now()
+                        id=new_id("red"),
+                        subscription_id=_sub(handle),
+                        service_code="EXAM",
+                        retail_cents=6_500,
+                    )
+                )
         await commands.cancel(self.skipper.client, _sub(handle), mode="now", reason="moving away")
         await handle.result()
 

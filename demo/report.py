@@ -15,8 +15,18 @@ def print_report(console: Console, summary: dict[str, Any], *, ui_url: str | Non
     activity.add_column("what")
     activity.add_column("count", justify="right")
     for key in (
-        "subscriptions", "cycles_billed", "charges_approved", "charges_declined", "recovered_by_dunning",
-        "suspended", "reactivated", "cancelled", "terminal_payments", "deposits", "refunds", "voids",
+        "subscriptions",
+        "cycles_billed",
+        "charges_approved",
+        "charges_declined",
+        "recovered_by_dunning",
+        "suspended",
+        "reactivated",
+        "cancelled",
+        "terminal_payments",
+        "deposits",
+        "refunds",
+        "voids",
     ):
         activity.add_row(key.replace("_", " "), str(summary[key]))
     console.print(activity)

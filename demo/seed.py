@@ -60,14 +60,27 @@ def seed_clinics(engine: Engine, *, months: int) -> dict[str, dict[str, str]]:
             monthly, yearly = f"{location_id}_monthly", f"{location_id}_yearly"
             session.add(
                 HealthPlan(
-                    id=monthly, location_id=location_id, name="Wellness Monthly", price_cents=4_500, enrollment_fee_cents=2_500,
-                    interval_months=1, term_months=months, auto_renew=False, cancellation_policy="refund_unused",
+                    id=monthly,
+                    location_id=location_id,
+                    name="Wellness Monthly",
+                    price_cents=4_500,
+                    enrollment_fee_cents=2_500,
+                    interval_months=1,
+                    term_months=months,
+                    auto_renew=False,
+                    cancellation_policy="refund_unused",
                 )
             )
             session.add(
                 HealthPlan(
-                    id=yearly, location_id=location_id, name="Wellness Annual", price_cents=48_000, interval_months=12,
-                    term_months=12, auto_renew=False, cancellation_policy="charge_redeemed",
+                    id=yearly,
+                    location_id=location_id,
+                    name="Wellness Annual",
+                    price_cents=48_000,
+                    interval_months=12,
+                    term_months=12,
+                    auto_renew=False,
+                    cancellation_policy="charge_redeemed",
                 )
             )
             session.flush()
@@ -121,9 +134,16 @@ async def save_card(engine: Engine, gravity: GravityClient, client_id: str, loca
     with session_scope(engine) as session:
         session.add(
             SavedCard(
-                id=card_id, client_id=client_id, location_id=location_id, gravity_ref=result.card_ref,
-                masked_number=result.masked_account or "", brand=result.card_brand or "VS", exp_month=12, exp_year=2030,
-                fingerprint=result.fingerprint or card_id, is_default=default,
+                id=card_id,
+                client_id=client_id,
+                location_id=location_id,
+                gravity_ref=result.card_ref,
+                masked_number=result.masked_account or "",
+                brand=result.card_brand or "VS",
+                exp_month=12,
+                exp_year=2030,
+                fingerprint=result.fingerprint or card_id,
+                is_default=default,
             )
         )
     return card_id, result.card_ref

@@ -14,7 +14,13 @@ from foundation.settings import SANDBOX_TOKEN
 
 @contextlib.contextmanager
 def extra_workers(
-    count: int, *, database_url: str, temporal_address: str, namespace: str, task_queue: str, gravity_url: str,
+    count: int,
+    *,
+    database_url: str,
+    temporal_address: str,
+    namespace: str,
+    task_queue: str,
+    gravity_url: str,
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     """`count` `billing worker` processes on the demo's task queue, stopped when the block ends."""
     env = {
@@ -29,8 +35,7 @@ def extra_workers(
     env.pop("DATABASE_URL", None)
     env.pop("TEMPORAL_ADDRESS", None)
     processes = [
-        subprocess.Popen([sys.executable, "-m", "cli.main", "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(count)
+        subprocess.Popen([sys.executable, "-m", "cli.main", "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)
     ]
     try:
         yield processes

@@ -26,10 +26,7 @@ class BillingPayloadConverter(CompositePayloadConverter):
 
     def __init__(self) -> None:
         super().__init__(
-            *(
-                _SHARED_JSON if isinstance(c, JSONPlainPayloadConverter) else c
-                for c in DefaultPayloadConverter.default_encoding_payload_converters
-            )
+            *(_SHARED_JSON if isinstance(c, JSONPlainPayloadConverter) else c for c in DefaultPayloadConverter.default_encoding_payload_converters)
         )
 
 

@@ -61,14 +61,18 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8780, ge=0, le=65535)
     api_max_body_bytes: int = Field(
-        default=1_048_576, ge=1024, le=64 * 1_048_576,
+        default=1_048_576,
+        ge=1024,
+        le=64 * 1_048_576,
         description="The largest request body the HTTP API reads; a larger one is refused with 413 before it is read whole.",
     )
     money_wait_s: float = Field(
         default=5.0, ge=0, le=60, description="How long a money POST waits for its workflow's result before answering 202 with a URL to poll."
     )
     idempotency_lease_s: float = Field(
-        default=60.0, gt=0, le=3600,
+        default=60.0,
+        gt=0,
+        le=3600,
         description="How long an unanswered Idempotency-Key claim blocks the same key; after that a retry takes it over (its request died).",
     )
 

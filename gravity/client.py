@@ -128,9 +128,7 @@ class GravityClient:
             return await self._http.request(method, path, content=content, headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             # Nothing left this machine: safe to retry with the same external id.
-            raise ConnectionFailed(
-                scrub(f"{endpoint}: could not connect to Gravity ({type(error).__name__})", *hidden), endpoint=endpoint
-            ) from None
+            raise ConnectionFailed(scrub(f"{endpoint}: could not connect to Gravity ({type(error).__name__})", *hidden), endpoint=endpoint) from None
         except httpx.UnsupportedProtocol:
             raise PermanentGravityError(f"{endpoint}: the Gravity base URL is not http(s)", endpoint=endpoint) from None
         except httpx.HTTPError as error:
@@ -152,9 +150,14 @@ class GravityClient:
                 raise ExternalIdReused(text, **kw)
             if C.is_message(message, C.REFUND_EXCEEDS_REMAINING_MESSAGE):
                 raise RefundExceedsRemaining(text, **kw)
-            if any(C.is_message(message, m) for m in (
-                C.VOID_AFTER_SETTLEMENT_MESSAGE, C.ALREADY_VOIDED_MESSAGE, C.VOID_WITH_REFUNDS_MESSAGE,
-            )):
+            if any(
+                C.is_message(message, m)
+                for m in (
+                    C.VOID_AFTER_SETTLEMENT_MESSAGE,
+                    C.ALREADY_VOIDED_MESSAGE,
+                    C.VOID_WITH_REFUNDS_MESSAGE,
+                )
+            ):
                 raise VoidNotPossible(text, **kw)
             raise BadRequest(text, **kw)
         if status in (401, 403):
@@ -186,8 +189,13 @@ class GravityClient:
     async def _write(self, path: str, endpoint: str, envelope: str, data: dict[str, Any], *, secrets: Sequence[str | None] = ()) -> TransactionResult:
         external_id = data["externalTransactionId"]
         response = await self._send(
-            "PUT", path, endpoint, body={envelope: data}, idempotency_key=external_id,
-            external_id=external_id, secrets=secrets,
+            "PUT",
+            path,
+            endpoint,
+            body={envelope: data},
+            idempotency_key=external_id,
+            external_id=external_id,
+            secrets=secrets,
         )
         self._raise_for_status(response, endpoint, secrets)
         return self._transaction(response, endpoint, external_id)
@@ -204,14 +212,16 @@ class GravityClient:
         cashier_id: str | None = None,
     ) -> TransactionResult:
         """Charge a saved card (its token is an earlier approved uniqueTransId). A decline is a result."""
-        data = _drop_none({
-            "uniqueTransId": card_ref,
-            "amount": to_dollar_string(amount_cents),
-            "externalTransactionId": external_id,
-            "transactionReference": reference,
-            "billingName": billing_name,
-            "cashierId": cashier_id,
-        })
+        data = _drop_none(
+            {
+                "uniqueTransId": card_ref,
+                "amount": to_dollar_string(amount_cents),
+                "externalTransactionId": external_id,
+                "transactionReference": reference,
+                "billingName": billing_name,
+                "cashierId": cashier_id,
+            }
+        )
         return await self._write(self._path("/orgs/{oid}/transactions/tokenizedPayment"), "tokenizedPayment", "transactionData", data)
 
     async def refund(self, *, unique_trans_id: str, amount_cents: int, external_id: str) -> TransactionResult:
@@ -247,16 +257,21 @@ class GravityClient:
         """Save a card without charging it; the result's `card_ref` is the token to store.
 
         The card number and security code go to Gravity only: never into a message or a log."""
-        data = _drop_none({
-            "cardNumber": card_number,
-            "cardExpirationDate": exp_mmyy,
-            "externalTransactionId": external_id,
-            "cardSecurityCode": security_code,
-            "billingName": billing_name,
-            "billingPostalCode": postal_code,
-        })
+        data = _drop_none(
+            {
+                "cardNumber": card_number,
+                "cardExpirationDate": exp_mmyy,
+                "externalTransactionId": external_id,
+                "cardSecurityCode": security_code,
+                "billingName": billing_name,
+                "billingPostalCode": postal_code,
+            }
+        )
         return await self._write(
-            self._path("/orgs/{oid}/transactions/tokenize"), "tokenize", "accountData", data,
+            self._path("/orgs/{oid}/transactions/tokenize"),
+            "tokenize",
+            "accountData",
+            data,
             secrets=(card_number, security_code),
         )
 
@@ -269,20 +284,29 @@ class GravityClient:
         if len(requests) > C.BULK_MAX_REQUESTS:
             raise ValueError(f"at most {C.BULK_MAX_REQUESTS} sales per bulk call")
         items = [
-            {"transactionType": "CreditSale", "transactionData": _drop_none({
-                "uniqueTransId": r.card_ref,
-                "amount": to_dollar_string(r.amount_cents),
-                "externalTransactionId": r.external_id,
-                "transactionReference": r.reference,
-                "billingName": r.billing_name,
-            })}
+            {
+                "transactionType": "CreditSale",
+                "transactionData": _drop_none(
+                    {
+                        "uniqueTransId": r.card_ref,
+                        "amount": to_dollar_string(r.amount_cents),
+                        "externalTransactionId": r.external_id,
+                        "transactionReference": r.reference,
+                        "billingName": r.billing_name,
+                    }
+                ),
+            }
             for r in requests
         ]
         key = idempotency_key or "bulk-" + hashlib.sha256("\n".join(r.external_id for r in requests).encode()).hexdigest()[:32]
         endpoint = "bulk"
         response = await self._send(
-            "POST", self._path("/orgs/{oid}/transactions/tokenized/bulk"), endpoint,
-            body={"requests": items}, idempotency_key=key, external_id=key,
+            "POST",
+            self._path("/orgs/{oid}/transactions/tokenized/bulk"),
+            endpoint,
+            body={"requests": items},
+            idempotency_key=key,
+            external_id=key,
         )
         self._raise_for_status(response, endpoint)
         try:
@@ -305,16 +329,22 @@ class GravityClient:
         if transaction_type not in C.TERMINAL_TRANSACTION_TYPES:
             raise ValueError(f"transaction_type must be one of {C.TERMINAL_TRANSACTION_TYPES}")
         endpoint = "deviceStart"
-        data = _drop_none({
-            "externalTransactionId": external_id,
-            "amount": to_dollar_string(amount_cents),
-            "transactionType": transaction_type,
-            "transactionReference": reference,
-            "saveCard": save_card,
-        })
+        data = _drop_none(
+            {
+                "externalTransactionId": external_id,
+                "amount": to_dollar_string(amount_cents),
+                "transactionType": transaction_type,
+                "transactionReference": reference,
+                "saveCard": save_card,
+            }
+        )
         response = await self._send(
-            "POST", self._path(C.TERMINAL_START_PATH, device=device_name), endpoint,
-            body={"transactionData": data}, idempotency_key=external_id, external_id=external_id,
+            "POST",
+            self._path(C.TERMINAL_START_PATH, device=device_name),
+            endpoint,
+            body={"transactionData": data},
+            idempotency_key=external_id,
+            external_id=external_id,
         )
         self._raise_for_status(response, endpoint)
 
@@ -323,7 +353,9 @@ class GravityClient:
         False if the customer already completed it (look it up: a late approval must be voided)."""
         endpoint = "deviceCancel"
         response = await self._send(
-            "DELETE", self._path(C.TERMINAL_CANCEL_PATH, device=device_name, external_id=external_id), endpoint,
+            "DELETE",
+            self._path(C.TERMINAL_CANCEL_PATH, device=device_name, external_id=external_id),
+            endpoint,
             read_only=True,  # cancelling twice is harmless
         )
         if response.status_code == 409 and C.is_message(_server_message(response), C.TERMINAL_ALREADY_COMPLETED_MESSAGE):
@@ -337,10 +369,7 @@ class GravityClient:
         response = await self._send("GET", self._path(C.DEVICES_PATH), endpoint, read_only=True)
         self._raise_for_status(response, endpoint)
         try:
-            return [
-                Device(name=str(d["deviceName"]), online=_flag(d.get("online")), busy=_flag(d.get("busy")))
-                for d in response.json()["devices"]
-            ]
+            return [Device(name=str(d["deviceName"]), online=_flag(d.get("online")), busy=_flag(d.get("busy"))) for d in response.json()["devices"]]
         except (ValueError, KeyError, TypeError):
             raise ServerError(f"{endpoint}: unreadable answer from Gravity", status=response.status_code, endpoint=endpoint) from None
 
@@ -363,9 +392,7 @@ class GravityClient:
                 delay *= 2
         return None
 
-    async def _safely(
-        self, send: Callable[[], Awaitable[TransactionResult]], external_id: str, look_up_first: bool
-    ) -> TransactionResult:
+    async def _safely(self, send: Callable[[], Awaitable[TransactionResult]], external_id: str, look_up_first: bool) -> TransactionResult:
         if look_up_first:
             found = await self.lookup(external_id)
             if found is not None:
@@ -387,7 +414,8 @@ class GravityClient:
         except TransientGravityError as error:
             raise UnknownOutcome(
                 f"{why} for {external_id} and its lookup failed ({error.message}): retry with the same external id",
-                external_id=external_id, endpoint=error.endpoint,
+                external_id=external_id,
+                endpoint=error.endpoint,
             ) from None
         if found is not None:
             return found
@@ -412,26 +440,28 @@ class GravityClient:
         activity's attempt > 1). Still unknown after the lookups: `UnknownOutcome` again."""
         return await self._safely(
             lambda: self.charge_saved_card(
-                card_ref=card_ref, amount_cents=amount_cents, external_id=external_id,
-                reference=reference, billing_name=billing_name, cashier_id=cashier_id,
+                card_ref=card_ref,
+                amount_cents=amount_cents,
+                external_id=external_id,
+                reference=reference,
+                billing_name=billing_name,
+                cashier_id=cashier_id,
             ),
-            external_id, look_up_first,
+            external_id,
+            look_up_first,
         )
 
-    async def refund_safely(
-        self, *, unique_trans_id: str, amount_cents: int, external_id: str, look_up_first: bool = False
-    ) -> TransactionResult:
+    async def refund_safely(self, *, unique_trans_id: str, amount_cents: int, external_id: str, look_up_first: bool = False) -> TransactionResult:
         """`refund` with the same lookup-before-resend rule as `charge_saved_card_safely`."""
         return await self._safely(
             lambda: self.refund(unique_trans_id=unique_trans_id, amount_cents=amount_cents, external_id=external_id),
-            external_id, look_up_first,
+            external_id,
+            look_up_first,
         )
 
     async def void_safely(self, *, unique_trans_id: str, external_id: str, look_up_first: bool = False) -> TransactionResult:
         """`void` with the same lookup-before-resend rule as `charge_saved_card_safely`."""
-        return await self._safely(
-            lambda: self.void(unique_trans_id=unique_trans_id, external_id=external_id), external_id, look_up_first
-        )
+        return await self._safely(lambda: self.void(unique_trans_id=unique_trans_id, external_id=external_id), external_id, look_up_first)
 
 
 def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
@@ -457,4 +487,3 @@ def _retry_after(response: httpx.Response) -> float | None:
         return float(response.headers.get("retry-after", ""))
     except ValueError:
         return None
-

@@ -10,10 +10,9 @@ Double charging and double invoicing are made impossible here, in the database:
 from __future__ import annotations
 
 from datetime import date, datetime
-
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, Date, Index, Integer, Text, text
+from sqlalchemy import CheckConstraint, Column, Date, Index, Integer, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -71,9 +70,7 @@ class Payment(SQLModel, table=True):
 
     __tablename__ = "payment"
     __table_args__ = (
-        CheckConstraint(
-            "status IN (" + ", ".join(f"'{s}'" for s in PAYMENT_STATUSES) + ")", name="ck_payment_status"
-        ),
+        CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in PAYMENT_STATUSES) + ")", name="ck_payment_status"),
         CheckConstraint("method IN ('card_on_file', 'terminal', 'credit')", name="ck_payment_method"),
         CheckConstraint("refunded_cents <= approved_cents", name="ck_payment_refunded_le_approved"),
         Index("ix_payment_invoice_status", "invoice_id", "status"),

@@ -6,7 +6,7 @@ database, the clinic's zone only when shown or computed with pendulum).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, ForeignKey, Text
@@ -14,15 +14,15 @@ from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, ForeignKey
 
 def utcnow() -> datetime:
     """The wall clock in UTC, for created/updated stamps written by activities (never workflows)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def cents(name: str, *, nullable: bool = False, default: int | None = None) -> Any:
     """A non-negative integer-cents column named `name`.
 
-        Alembic's autogenerate does not render column-level CHECKs, so each migration that adds such a
-        column creates `ck_<table>_<column>_nonneg` itself (see `NONNEGATIVE_CENTS` in 0001).
-        """
+    Alembic's autogenerate does not render column-level CHECKs, so each migration that adds such a
+    column creates `ck_<table>_<column>_nonneg` itself (see `NONNEGATIVE_CENTS` in 0001).
+    """
     return Column(
         name,
         BigInteger,

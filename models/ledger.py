@@ -47,6 +47,8 @@ class LedgerEntry(SQLModel, table=True):
     __tablename__ = "ledger_entry"
     __table_args__ = (CheckConstraint("amount_cents <> 0", name="ck_ledger_entry_nonzero"),)
     id: int | None = Field(default=None, sa_column=Column("id", BigInteger, primary_key=True, autoincrement=True))
-    transaction_id: int = Field(sa_column=Column("transaction_id", BigInteger, ForeignKey("ledger_transaction.id", ondelete="RESTRICT"), nullable=False, index=True))
+    transaction_id: int = Field(
+        sa_column=Column("transaction_id", BigInteger, ForeignKey("ledger_transaction.id", ondelete="RESTRICT"), nullable=False, index=True)
+    )
     account: str = Field(sa_column=Column("account", Text, nullable=False, index=True))
     amount_cents: int = Field(sa_column=Column("amount_cents", BigInteger, nullable=False))

@@ -25,9 +25,7 @@ class HealthPlan(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("interval_months IN (1, 12)", name="ck_health_plan_interval"),
         CheckConstraint("term_months >= interval_months", name="ck_health_plan_term"),
-        CheckConstraint(
-            "proration_policy IN ('prorate', 'next_cycle')", name="ck_health_plan_proration"
-        ),
+        CheckConstraint("proration_policy IN ('prorate', 'next_cycle')", name="ck_health_plan_proration"),
         CheckConstraint(
             "cancellation_policy IN ('charge_redeemed', 'refund_unused', 'none')",
             name="ck_health_plan_cancellation",
@@ -58,7 +56,9 @@ class PlanService(SQLModel, table=True):
     code: str
     name: str
     retail_cents: int = Field(sa_column=cents("retail_cents"))
-    quantity: int = Field(default=1, sa_column=Column("quantity", SmallInteger, CheckConstraint("quantity > 0", name="ck_plan_service_quantity"), nullable=False))
+    quantity: int = Field(
+        default=1, sa_column=Column("quantity", SmallInteger, CheckConstraint("quantity > 0", name="ck_plan_service_quantity"), nullable=False)
+    )
 
 
 def terms_of(plan: HealthPlan) -> PlanTerms:

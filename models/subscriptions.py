@@ -59,7 +59,8 @@ def live_subscription_ids(session: Session, location_id: str) -> list[str]:
     return list(
         session.exec(
             select(Subscription.id).where(
-                Subscription.location_id == location_id, Subscription.status.not_in((SubscriptionStatus.CANCELLED, SubscriptionStatus.ENDED))  # type: ignore[attr-defined]
+                Subscription.location_id == location_id,
+                Subscription.status.not_in((SubscriptionStatus.CANCELLED, SubscriptionStatus.ENDED)),  # type: ignore[attr-defined]
             )
         )
     )

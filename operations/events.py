@@ -134,9 +134,7 @@ def deliver_pending(
     try:
         for stream in _due_streams(engine, batch):
             done = _deliver_stream(engine, client, url, secret, stream, batch, backoff_base_s, backoff_cap_s, max_attempts)
-            report = DeliveryReport(
-                report.delivered + done.delivered, report.failed + done.failed, max(report.failed_attempts, done.failed_attempts)
-            )
+            report = DeliveryReport(report.delivered + done.delivered, report.failed + done.failed, max(report.failed_attempts, done.failed_attempts))
         return report
     finally:
         if own_client:
@@ -266,7 +264,7 @@ class DeliveryLoop:
                     report = deliver_pending(
                         self._engine, self._url, self._secret, batch=self._batch, http=http, backoff_base_s=self._base_s, backoff_cap_s=self._cap_s
                     )
-                except Exception:  # noqa: BLE001 - a database blip must not end the loop
+                except Exception:
                     log.exception("event delivery pass failed")
                     report = DeliveryReport(0, 1, 1)
                 if report.failed and not report.delivered:

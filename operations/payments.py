@@ -101,7 +101,10 @@ async def _move(client: Client, run: Callable[[Any, Any], Awaitable[R]], arg: An
     again under the same id: its steps find their own rows, so resuming is safe."""
     try:
         handle = await client.start_workflow(
-            run, arg, id=workflow_id, task_queue=task_queue,  # type: ignore[arg-type]
+            run,
+            arg,
+            id=workflow_id,
+            task_queue=task_queue,  # type: ignore[arg-type]
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         )
@@ -109,7 +112,7 @@ async def _move(client: Client, run: Callable[[Any, Any], Awaitable[R]], arg: An
         handle = client.get_workflow_handle_for(run, workflow_id)  # type: ignore[arg-type]
     try:
         result = await (handle.result() if wait_s is None else asyncio.wait_for(handle.result(), wait_s))
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return Movement(workflow_id)
     return Movement(workflow_id, result)
 
@@ -138,7 +141,10 @@ def create_counter_invoice_for(engine: Engine, *, client_id: str, location_id: s
         if client is None or client.location_id != location_id:
             raise PaymentRefused(f"unknown client {client_id} at location {location_id}")
         create_counter_invoice(
-            session, invoice_id=invoice_id, client_id=client_id, location_id=location_id,
+            session,
+            invoice_id=invoice_id,
+            client_id=client_id,
+            location_id=location_id,
             lines=[LineSpec(line.kind, line.description, line.amount_cents, Account.FEE_REVENUE) for line in lines],
         )
     return invoice_id
@@ -177,9 +183,17 @@ async def start_terminal_payment(
     request_id = request.request_id or uuid.uuid4().hex
     attempt_key, payment_id = terminal_attempt(request_id)
     input = TerminalPaymentInput(
-        payment_id=payment_id, attempt_key=attempt_key, location_id=request.location_id, device_name=request.device_name,
-        purpose=request.purpose, invoice_id=request.invoice_id, client_id=request.client_id, amount_cents=request.amount_cents,
-        save_card=request.save_card, make_default=request.make_default, timing=timing or TerminalTiming(),
+        payment_id=payment_id,
+        attempt_key=attempt_key,
+        location_id=request.location_id,
+        device_name=request.device_name,
+        purpose=request.purpose,
+        invoice_id=request.invoice_id,
+        client_id=request.client_id,
+        amount_cents=request.amount_cents,
+        save_card=request.save_card,
+        make_default=request.make_default,
+        timing=timing or TerminalTiming(),
     )
     workflow_id = terminal_workflow_id(payment_id)
     with Session(engine) as session:
@@ -196,7 +210,10 @@ async def start_terminal_payment(
         return client.get_workflow_handle(workflow_id)  # a repeat of the same request: the same payment
     await _check_device(gateways, oid, request.device_name)
     return await client.start_workflow(
-        TerminalPaymentWorkflow.run, input, id=workflow_id, task_queue=task_queue,
+        TerminalPaymentWorkflow.run,
+        input,
+        id=workflow_id,
+        task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
@@ -228,20 +245,40 @@ async def _check_device(gateways: GatewayDirectory, oid: str, device_name: str) 
 
 
 async def take_terminal_deposit(
-    client: Client, engine: Engine, gateways: GatewayDirectory, *, client_id: str, location_id: str, device_name: str,
-    amount_cents: int, task_queue: str, request_id: str | None = None, timing: TerminalTiming | None = None,
+    client: Client,
+    engine: Engine,
+    gateways: GatewayDirectory,
+    *,
+    client_id: str,
+    location_id: str,
+    device_name: str,
+    amount_cents: int,
+    task_queue: str,
+    request_id: str | None = None,
+    timing: TerminalTiming | None = None,
 ) -> WorkflowHandle:
     """A deposit taken at the terminal: the terminal workflow with purpose "deposit"."""
     return await start_terminal_payment(
-        client, engine, gateways,
-        TerminalRequest(location_id=location_id, device_name=device_name, amount_cents=amount_cents, purpose="deposit",
-                        client_id=client_id, request_id=request_id),
-        task_queue=task_queue, timing=timing,
+        client,
+        engine,
+        gateways,
+        TerminalRequest(
+            location_id=location_id, device_name=device_name, amount_cents=amount_cents, purpose="deposit", client_id=client_id, request_id=request_id
+        ),
+        task_queue=task_queue,
+        timing=timing,
     )
 
 
 async def take_card_deposit(
-    client: Client, engine: Engine, *, client_id: str, card_id: str, amount_cents: int, request_id: str, task_queue: str,
+    client: Client,
+    engine: Engine,
+    *,
+    client_id: str,
+    card_id: str,
+    amount_cents: int,
+    request_id: str,
+    task_queue: str,
     wait_s: float | None = None,
 ) -> Movement[DepositOutcome]:
     """A deposit charged to a saved card, exactly once per `request_id`; becomes client credit.
@@ -272,7 +309,13 @@ def card_deposit_payment_id(client_id: str, request_id: str) -> str:
 
 
 async def refund_deposit(
-    client: Client, engine: Engine, *, deposit_id: str, request_id: str, task_queue: str, wait_s: float | None = None,
+    client: Client,
+    engine: Engine,
+    *,
+    deposit_id: str,
+    request_id: str,
+    task_queue: str,
+    wait_s: float | None = None,
 ) -> Movement[RefundResult]:
     """Give back what is left of an unused deposit to the card that paid it (a workflow, once per `request_id`)."""
     key = deposit_refund_key(deposit_id, request_id)
@@ -299,8 +342,15 @@ def _check_deposit_refund(engine: Engine, deposit_id: str, key: str) -> None:
 
 # ----------------------------------------------------------------- refunds and voids
 async def refund_payment(
-    client: Client, engine: Engine, *, payment_id: str, amount_cents: int | None = None, request_id: str, reason: str = "",
-    task_queue: str, wait_s: float | None = None,
+    client: Client,
+    engine: Engine,
+    *,
+    payment_id: str,
+    amount_cents: int | None = None,
+    request_id: str,
+    reason: str = "",
+    task_queue: str,
+    wait_s: float | None = None,
 ) -> Movement[RefundResult]:
     """Refund all (None) or part of a payment to the card it came from; void it instead while
     Gravity still allows that (whole amount, unsettled). Never more than what remains refundable.
@@ -432,8 +482,10 @@ async def cancel_invoice(client: Client, engine: Engine, *, invoice_id: str, rea
         if running is not None:
             raise PaymentRefused(f"a terminal payment ({running.id}) is in progress on invoice {invoice_id}; finish or cancel it first")
     return await client.start_workflow(
-        InvoiceCancellationWorkflow.run, InvoiceCancellationInput(invoice_id, reason),
-        id=cancellation_workflow_id(invoice_id), task_queue=task_queue,
+        InvoiceCancellationWorkflow.run,
+        InvoiceCancellationInput(invoice_id, reason),
+        id=cancellation_workflow_id(invoice_id),
+        task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Date, Engine, and_, case, cast, func
@@ -75,8 +75,7 @@ class LocationFigures:
     deposits_held: Tally = field(default_factory=Tally)
 
     def merge(self, other: LocationFigures) -> None:
-        for name in ("billed", "voided", "collected", "credit_applied", "declined", "recovered", "refunded", "outstanding",
-                     "deposits_taken", "deposits_held"):
+        for name in ("billed", "voided", "collected", "credit_applied", "declined", "recovered", "refunded", "outstanding", "deposits_taken", "deposits_held"):
             mine: Tally = getattr(self, name)
             theirs: Tally = getattr(other, name)
             mine.add(theirs.count, theirs.cents)
@@ -109,9 +108,20 @@ class FinanceReport:
         """Tidy rows (one figure each) for CSV: location, metric, key, count, cents."""
         out: list[dict[str, Any]] = []
         for figures in [*self.locations, self.totals]:
-            def row(metric: str, tally: Tally, key: str = "") -> None:
-                out.append({"from": self.start.isoformat(), "to": self.end.isoformat(), "location_id": figures.location_id,
-                            "location": figures.name, "metric": metric, "key": key, "count": tally.count, "cents": tally.cents})
+
+            def row(metric: str, tally: Tally, key: str = "", figures: LocationFigures = figures) -> None:
+                out.append(
+                    {
+                        "from": self.start.isoformat(),
+                        "to": self.end.isoformat(),
+                        "location_id": figures.location_id,
+                        "location": figures.name,
+                        "metric": metric,
+                        "key": key,
+                        "count": tally.count,
+                        "cents": tally.cents,
+                    }
+                )
 
             for name in ("billed", "voided", "collected"):
                 row(name, getattr(figures, name))
@@ -165,7 +175,7 @@ def finance_report(engine: Engine, start: date, end: date, *, location_id: str |
     totals = LocationFigures("ALL", "all locations", "")
     for one in figures.values():
         totals.merge(one)
-    return FinanceReport(start, end, datetime.now(timezone.utc), list(figures.values()), totals)
+    return FinanceReport(start, end, datetime.now(UTC), list(figures.values()), totals)
 
 
 def _local_day(column: Any) -> Any:
@@ -173,82 +183,121 @@ def _local_day(column: Any) -> Any:
     return cast(func.timezone(Location.timezone, column), Date)
 
 
-def _fill(session: Session, figures: dict[str, LocationFigures], start: date, end: date) -> None:  # noqa: PLR0914 - one query per figure
+def _fill(session: Session, figures: dict[str, LocationFigures], start: date, end: date) -> None:
     ids = list(figures)
 
     def within(column: Any) -> Any:
         return _local_day(column).between(start, end)
 
     # billed and voided
-    billed = select(
-        Invoice.location_id, func.count(), func.sum(Invoice.total_cents),
-        func.count().filter(Invoice.status == InvoiceStatus.VOID), func.sum(case((Invoice.status == InvoiceStatus.VOID, Invoice.total_cents), else_=0)),
-    ).join(Location, Location.id == Invoice.location_id).where(Invoice.location_id.in_(ids), within(Invoice.created_at)).group_by(Invoice.location_id)  # type: ignore[attr-defined]
+    billed = (
+        select(
+            Invoice.location_id,
+            func.count(),
+            func.sum(Invoice.total_cents),
+            func.count().filter(Invoice.status == InvoiceStatus.VOID),
+            func.sum(case((Invoice.status == InvoiceStatus.VOID, Invoice.total_cents), else_=0)),
+        )
+        .join(Location, Location.id == Invoice.location_id)
+        .where(Invoice.location_id.in_(ids), within(Invoice.created_at))
+        .group_by(Invoice.location_id)
+    )  # type: ignore[attr-defined]
     for loc, count, cents, void_count, void_cents in session.exec(billed):  # type: ignore[call-overload]
         figures[loc].billed.add(count, cents)
         figures[loc].voided.add(void_count, void_cents)
 
     # collected, by method (money kept for invoices; later refunds are reported as refunded)
-    kept = and_(Payment.purpose == "invoice", Payment.method != "credit", Payment.approved_cents > 0,
-                Payment.status.in_(KEPT_PAYMENT_STATUSES))  # type: ignore[attr-defined]
-    collected = select(Payment.location_id, Payment.method, func.count(), func.sum(Payment.approved_cents)).join(
-        Location, Location.id == Payment.location_id
-    ).where(Payment.location_id.in_(ids), kept, within(Payment.created_at)).group_by(Payment.location_id, Payment.method)  # type: ignore[attr-defined]
+    kept = and_(Payment.purpose == "invoice", Payment.method != "credit", Payment.approved_cents > 0, Payment.status.in_(KEPT_PAYMENT_STATUSES))  # type: ignore[attr-defined]
+    collected = (
+        select(Payment.location_id, Payment.method, func.count(), func.sum(Payment.approved_cents))
+        .join(Location, Location.id == Payment.location_id)
+        .where(Payment.location_id.in_(ids), kept, within(Payment.created_at))
+        .group_by(Payment.location_id, Payment.method)
+    )  # type: ignore[attr-defined]
     for loc, method, count, cents in session.exec(collected):  # type: ignore[call-overload]
         figures[loc].collected.add(count, cents)
         figures[loc].collected_by_method.setdefault(method, Tally()).add(count, cents)
 
     # client credit applied to invoices
-    credit = select(Invoice.location_id, func.count(), func.sum(CreditApplication.amount_cents)).join(
-        Invoice, Invoice.id == CreditApplication.invoice_id
-    ).join(Location, Location.id == Invoice.location_id).where(Invoice.location_id.in_(ids), within(CreditApplication.created_at)).group_by(Invoice.location_id)  # type: ignore[attr-defined]
+    credit = (
+        select(Invoice.location_id, func.count(), func.sum(CreditApplication.amount_cents))
+        .join(Invoice, Invoice.id == CreditApplication.invoice_id)
+        .join(Location, Location.id == Invoice.location_id)
+        .where(Invoice.location_id.in_(ids), within(CreditApplication.created_at))
+        .group_by(Invoice.location_id)
+    )  # type: ignore[attr-defined]
     for loc, count, cents in session.exec(credit):  # type: ignore[call-overload]
         figures[loc].credit_applied.add(count, cents)
 
     # declined, by reason
     reason = func.coalesce(Payment.decline_reason, "unknown")
-    declined = select(Payment.location_id, reason, func.count(), func.sum(Payment.amount_cents)).join(
-        Location, Location.id == Payment.location_id
-    ).where(Payment.location_id.in_(ids), Payment.status == PaymentStatus.DECLINED, within(Payment.created_at)).group_by(Payment.location_id, reason)  # type: ignore[attr-defined]
+    declined = (
+        select(Payment.location_id, reason, func.count(), func.sum(Payment.amount_cents))
+        .join(Location, Location.id == Payment.location_id)
+        .where(Payment.location_id.in_(ids), Payment.status == PaymentStatus.DECLINED, within(Payment.created_at))
+        .group_by(Payment.location_id, reason)
+    )  # type: ignore[attr-defined]
     for loc, why, count, cents in session.exec(declined):  # type: ignore[call-overload]
         figures[loc].declined.add(count, cents)
         figures[loc].declined_by_reason.setdefault(why, Tally()).add(count, cents)
 
     # recovered: approved saved-card attempts after a failed first one, by attempt number
-    recovered = select(Payment.location_id, Payment.attempt, func.count(), func.sum(Payment.approved_cents)).join(
-        Location, Location.id == Payment.location_id
-    ).where(Payment.location_id.in_(ids), kept, Payment.method == "card_on_file", Payment.attempt > 1, within(Payment.created_at)).group_by(  # type: ignore[attr-defined]
-        Payment.location_id, Payment.attempt
+    recovered = (
+        select(Payment.location_id, Payment.attempt, func.count(), func.sum(Payment.approved_cents))
+        .join(Location, Location.id == Payment.location_id)
+        .where(Payment.location_id.in_(ids), kept, Payment.method == "card_on_file", Payment.attempt > 1, within(Payment.created_at))
+        .group_by(  # type: ignore[attr-defined]
+            Payment.location_id, Payment.attempt
+        )
     )
     for loc, attempt, count, cents in session.exec(recovered):  # type: ignore[call-overload]
         figures[loc].recovered.add(count, cents)
         figures[loc].recovered_by_attempt.setdefault(int(attempt), Tally()).add(count, cents)
 
     # refunded, by kind (void or refund)
-    refunded = select(Payment.location_id, Refund.kind, func.count(), func.sum(Refund.amount_cents)).join(
-        Payment, Payment.id == Refund.payment_id
-    ).join(Location, Location.id == Payment.location_id).where(Payment.location_id.in_(ids), Refund.status == RefundStatus.DONE, within(Refund.created_at)).group_by(  # type: ignore[attr-defined]
-        Payment.location_id, Refund.kind
+    refunded = (
+        select(Payment.location_id, Refund.kind, func.count(), func.sum(Refund.amount_cents))
+        .join(Payment, Payment.id == Refund.payment_id)
+        .join(Location, Location.id == Payment.location_id)
+        .where(Payment.location_id.in_(ids), Refund.status == RefundStatus.DONE, within(Refund.created_at))
+        .group_by(  # type: ignore[attr-defined]
+            Payment.location_id, Refund.kind
+        )
     )
     for loc, kind, count, cents in session.exec(refunded):  # type: ignore[call-overload]
         figures[loc].refunded.add(count, cents)
         figures[loc].refunded_by_kind.setdefault(kind, Tally()).add(count, cents)
 
     # outstanding: open balances of invoices issued up to the end of the period, as they stand now
-    outstanding = select(Invoice.location_id, func.count(), func.sum(Invoice.total_cents - Invoice.paid_cents)).join(
-        Location, Location.id == Invoice.location_id
-    ).where(Invoice.location_id.in_(ids), Invoice.status == InvoiceStatus.OPEN, _local_day(Invoice.created_at) <= end).group_by(Invoice.location_id)  # type: ignore[attr-defined]
+    outstanding = (
+        select(Invoice.location_id, func.count(), func.sum(Invoice.total_cents - Invoice.paid_cents))
+        .join(Location, Location.id == Invoice.location_id)
+        .where(Invoice.location_id.in_(ids), Invoice.status == InvoiceStatus.OPEN, _local_day(Invoice.created_at) <= end)
+        .group_by(Invoice.location_id)
+    )  # type: ignore[attr-defined]
     for loc, count, cents in session.exec(outstanding):  # type: ignore[call-overload]
         figures[loc].outstanding.add(count, cents)
 
     # deposits taken in the period, and client credit still held now
-    taken = select(Deposit.location_id, func.count(), func.sum(Deposit.amount_cents)).join(Location, Location.id == Deposit.location_id).where(
-        Deposit.location_id.in_(ids), within(Deposit.created_at)  # type: ignore[attr-defined]
-    ).group_by(Deposit.location_id)
+    taken = (
+        select(Deposit.location_id, func.count(), func.sum(Deposit.amount_cents))
+        .join(Location, Location.id == Deposit.location_id)
+        .where(
+            Deposit.location_id.in_(ids),
+            within(Deposit.created_at),  # type: ignore[attr-defined]
+        )
+        .group_by(Deposit.location_id)
+    )
     for loc, count, cents in session.exec(taken):  # type: ignore[call-overload]
         figures[loc].deposits_taken.add(count, cents)
-    held = select(Deposit.location_id, func.count(), func.sum(Deposit.remaining_cents)).where(
-        Deposit.location_id.in_(ids), Deposit.status == DepositStatus.HELD, Deposit.remaining_cents > 0  # type: ignore[attr-defined]
-    ).group_by(Deposit.location_id)
+    held = (
+        select(Deposit.location_id, func.count(), func.sum(Deposit.remaining_cents))
+        .where(
+            Deposit.location_id.in_(ids),
+            Deposit.status == DepositStatus.HELD,
+            Deposit.remaining_cents > 0,  # type: ignore[attr-defined]
+        )
+        .group_by(Deposit.location_id)
+    )
     for loc, count, cents in session.exec(held):  # type: ignore[call-overload]
         figures[loc].deposits_held.add(count, cents)

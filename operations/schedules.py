@@ -40,9 +40,7 @@ def schedules(task_queue: str) -> dict[str, Schedule]:
             policy=skip,
         ),
         RECONCILIATION_SCHEDULE: Schedule(
-            action=ScheduleActionStartWorkflow(
-                DailyReconciliationWorkflow.run, ReconciliationInput(), id="daily-reconciliation-run", task_queue=task_queue
-            ),
+            action=ScheduleActionStartWorkflow(DailyReconciliationWorkflow.run, ReconciliationInput(), id="daily-reconciliation-run", task_queue=task_queue),
             spec=ScheduleSpec(calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(RECONCILE_AT_UTC_HOUR)], minute=[ScheduleRange(0)])]),
             policy=skip,
         ),

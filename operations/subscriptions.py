@@ -10,7 +10,6 @@ import uuid
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import select
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 

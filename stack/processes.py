@@ -79,9 +79,7 @@ def ensure_data_dir(path: Path) -> Path:
         probe.unlink()
     except OSError as error:
         reason = error.strerror or error.__class__.__name__
-        raise StackError(
-            f"cannot write the data folder {path} ({reason}): set BILLING_DATA_DIR to a folder you can write"
-        ) from None
+        raise StackError(f"cannot write the data folder {path} ({reason}): set BILLING_DATA_DIR to a folder you can write") from None
     return path
 
 

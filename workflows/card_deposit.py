@@ -27,6 +27,9 @@ class CardDepositWorkflow:
     @workflow.run
     async def run(self, request: CardDepositRequest) -> DepositOutcome:
         return await workflow.execute_activity_method(
-            MoneyMovementActivities.take_card_deposit, request,
-            start_to_close_timeout=TRY_TIMEOUT, heartbeat_timeout=HEARTBEAT_TIMEOUT, retry_policy=FRONT_DESK_MONEY_RETRY,
+            MoneyMovementActivities.take_card_deposit,
+            request,
+            start_to_close_timeout=TRY_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=FRONT_DESK_MONEY_RETRY,
         )

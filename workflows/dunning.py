@@ -169,24 +169,13 @@ def validate_schedule(schedule: DunningSchedule, *, interval_months: int) -> Dun
     offsets = schedule.retry_offsets_days
     for position, offset in enumerate(offsets):
         if isinstance(offset, bool) or not isinstance(offset, int):
-            raise ValueError(
-                f"dunning retry offset #{position + 1} must be a whole number of days, got {offset!r}"
-            )
+            raise ValueError(f"dunning retry offset #{position + 1} must be a whole number of days, got {offset!r}")
         if offset < 1:
-            raise ValueError(
-                f"dunning retry offset #{position + 1} must be at least 1 day after the due date, "
-                f"got {offset}"
-            )
+            raise ValueError(f"dunning retry offset #{position + 1} must be at least 1 day after the due date, got {offset}")
         if position and offset <= offsets[position - 1]:
-            raise ValueError(
-                f"dunning retry offsets must be strictly increasing, got {list(offsets)} "
-                f"({offset} after {offsets[position - 1]})"
-            )
+            raise ValueError(f"dunning retry offsets must be strictly increasing, got {list(offsets)} ({offset} after {offsets[position - 1]})")
     if len(offsets) > MAX_RETRIES:
-        raise ValueError(
-            f"dunning schedule has {len(offsets)} retries; card networks limit reattempts, "
-            f"this engine allows at most {MAX_RETRIES}"
-        )
+        raise ValueError(f"dunning schedule has {len(offsets)} retries; card networks limit reattempts, this engine allows at most {MAX_RETRIES}")
     shortest = min_period_days(interval_months)
     if offsets and offsets[-1] >= shortest:
         raise ValueError(
@@ -195,10 +184,7 @@ def validate_schedule(schedule: DunningSchedule, *, interval_months: int) -> Dun
             f"so use at most {shortest - 1}"
         )
     if schedule.on_exhausted not in _ON_EXHAUSTED:
-        raise ValueError(
-            f"dunning on_exhausted must be one of {', '.join(_ON_EXHAUSTED)}, "
-            f"got {schedule.on_exhausted!r}"
-        )
+        raise ValueError(f"dunning on_exhausted must be one of {', '.join(_ON_EXHAUSTED)}, got {schedule.on_exhausted!r}")
     return schedule
 
 
@@ -216,9 +202,7 @@ def from_plan_json(data: Mapping[str, Any] | None, *, interval_months: int = 1) 
         raise ValueError(f"dunning must be a JSON object, got {type(data).__name__}")
     unknown = sorted(str(key) for key in data if key not in _JSON_KEYS)
     if unknown:
-        raise ValueError(
-            f"unknown dunning key(s) {', '.join(unknown)}; allowed: {', '.join(_JSON_KEYS)}"
-        )
+        raise ValueError(f"unknown dunning key(s) {', '.join(unknown)}; allowed: {', '.join(_JSON_KEYS)}")
     offsets: Any = data.get("retry_offsets_days", DEFAULT_SCHEDULE.retry_offsets_days)
     if isinstance(offsets, (str, bytes)) or not isinstance(offsets, Sequence):
         raise ValueError(f"dunning retry_offsets_days must be a list of days, got {offsets!r}")
@@ -285,14 +269,9 @@ def next_step(
         raise ValueError(f"schedule must be a DunningSchedule, got {type(schedule).__name__}")
     due_at = _check_aware("due_at", due_at)
     if isinstance(attempts_made, bool) or not isinstance(attempts_made, int) or attempts_made < 1:
-        raise ValueError(
-            f"attempts_made must be an int >= 1 (the declined attempt counts), got {attempts_made!r}"
-        )
+        raise ValueError(f"attempts_made must be an int >= 1 (the declined attempt counts), got {attempts_made!r}")
     if last_decline_class is not None and last_decline_class not in _DECLINE_CLASSES:
-        raise ValueError(
-            f"last_decline_class must be one of {', '.join(_DECLINE_CLASSES)} or None, "
-            f"got {last_decline_class!r}"
-        )
+        raise ValueError(f"last_decline_class must be one of {', '.join(_DECLINE_CLASSES)} or None, got {last_decline_class!r}")
     if now is not None:
         now = _check_aware("now", now)
 
@@ -310,8 +289,7 @@ def next_step(
                 kind=RETRY_AT,
                 retry_at=moment,
                 retry_number=retry_number,
-                reason=f"soft decline: retry {retry_number} of {len(offsets)}, "
-                f"{offsets[retry_number - 1]} days after the due date",
+                reason=f"soft decline: retry {retry_number} of {len(offsets)}, {offsets[retry_number - 1]} days after the due date",
             )
     return DunningStep(
         kind=EXHAUSTED,

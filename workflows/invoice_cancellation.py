@@ -59,8 +59,10 @@ class InvoiceCancellationWorkflow:
         while True:
             rounds += 1
             plan: CompensationPlan = await workflow.execute_activity_method(
-                InvoiceCompensationActivities.plan_invoice_compensation, input.invoice_id,
-                start_to_close_timeout=timedelta(seconds=30), retry_policy=DB_RETRY,
+                InvoiceCompensationActivities.plan_invoice_compensation,
+                input.invoice_id,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=DB_RETRY,
             )
             subscription_id = plan.subscription_id
             if plan.invoice_status == InvoiceStatus.VOID:
@@ -87,8 +89,10 @@ class InvoiceCancellationWorkflow:
             self._state = "voiding"
             try:
                 await workflow.execute_activity_method(
-                    InvoiceCompensationActivities.void_cancelled_invoice, CompensationStep(input.invoice_id, reason=input.reason or "cancelled"),
-                    start_to_close_timeout=timedelta(seconds=30), retry_policy=VOID_RETRY,
+                    InvoiceCompensationActivities.void_cancelled_invoice,
+                    CompensationStep(input.invoice_id, reason=input.reason or "cancelled"),
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=VOID_RETRY,
                 )
                 break
             except ActivityError:

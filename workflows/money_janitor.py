@@ -22,8 +22,11 @@ class MoneyJanitorWorkflow:
     @workflow.run
     async def run(self, request: JanitorInput) -> JanitorReport:
         return await workflow.execute_activity_method(
-            JanitorActivities.resolve_stale_money, request,
-            start_to_close_timeout=SWEEP_TIMEOUT, heartbeat_timeout=SWEEP_HEARTBEAT, retry_policy=SWEEP_RETRY,
+            JanitorActivities.resolve_stale_money,
+            request,
+            start_to_close_timeout=SWEEP_TIMEOUT,
+            heartbeat_timeout=SWEEP_HEARTBEAT,
+            retry_policy=SWEEP_RETRY,
         )
 
 
@@ -32,6 +35,9 @@ class DailyReconciliationWorkflow:
     @workflow.run
     async def run(self, request: ReconciliationInput) -> ReconciliationReport:
         return await workflow.execute_activity_method(
-            JanitorActivities.reconcile_day, request,
-            start_to_close_timeout=SWEEP_TIMEOUT, heartbeat_timeout=SWEEP_HEARTBEAT, retry_policy=SWEEP_RETRY,
+            JanitorActivities.reconcile_day,
+            request,
+            start_to_close_timeout=SWEEP_TIMEOUT,
+            heartbeat_timeout=SWEEP_HEARTBEAT,
+            retry_policy=SWEEP_RETRY,
         )

@@ -134,11 +134,7 @@ def daily_split_cents(amount_cents: int, period_days: int) -> list[int]:
     so the days of any stretch of the period add up to what `prorate_change` or
     `unused_refund_cents` computes for that stretch.
     """
-    return [
-        elapsed_share_cents(amount_cents, day + 1, period_days)
-        - elapsed_share_cents(amount_cents, day, period_days)
-        for day in range(period_days)
-    ]
+    return [elapsed_share_cents(amount_cents, day + 1, period_days) - elapsed_share_cents(amount_cents, day, period_days) for day in range(period_days)]
 
 
 def _split(amount_cents: int, *, period_start: date, period_end: date, on: date, on_name: str) -> tuple[int, int, int]:
@@ -146,9 +142,7 @@ def _split(amount_cents: int, *, period_start: date, period_end: date, on: date,
     days = _period_days(period_start, period_end)
     on = _check_date(on_name, on)
     if not period_start <= on <= period_end:
-        raise ValueError(
-            f"{on_name} ({on}) must be within the period [{period_start}, {period_end}]"
-        )
+        raise ValueError(f"{on_name} ({on}) must be within the period [{period_start}, {period_end}]")
     elapsed = (on - period_start).days
     remaining_share = amount_cents - elapsed_share_cents(amount_cents, elapsed, days)
     return days, days - elapsed, remaining_share
@@ -177,24 +171,27 @@ def prorate_change(
     days = _period_days(period_start, period_end)
     change_date = _check_date("change_date", change_date)
     if not period_start <= change_date <= period_end:
-        raise ValueError(
-            f"change_date ({change_date}) must be within the period [{period_start}, {period_end}]"
-        )
+        raise ValueError(f"change_date ({change_date}) must be within the period [{period_start}, {period_end}]")
     if policy == NEXT_CYCLE:
         return ProrationResult(
-            policy=policy, credit_cents=0, charge_cents=0, net_cents=0,
-            period_days=days, remaining_days=(period_end - change_date).days,
+            policy=policy,
+            credit_cents=0,
+            charge_cents=0,
+            net_cents=0,
+            period_days=days,
+            remaining_days=(period_end - change_date).days,
             effective_from=period_end,
         )
-    _, remaining_days, credit = _split(
-        old, period_start=period_start, period_end=period_end, on=change_date, on_name="change_date"
-    )
-    _, _, charge = _split(
-        new, period_start=period_start, period_end=period_end, on=change_date, on_name="change_date"
-    )
+    _, remaining_days, credit = _split(old, period_start=period_start, period_end=period_end, on=change_date, on_name="change_date")
+    _, _, charge = _split(new, period_start=period_start, period_end=period_end, on=change_date, on_name="change_date")
     return ProrationResult(
-        policy=policy, credit_cents=credit, charge_cents=charge, net_cents=charge - credit,
-        period_days=days, remaining_days=remaining_days, effective_from=change_date,
+        policy=policy,
+        credit_cents=credit,
+        charge_cents=charge,
+        net_cents=charge - credit,
+        period_days=days,
+        remaining_days=remaining_days,
+        effective_from=change_date,
     )
 
 
@@ -202,9 +199,7 @@ def unused_refund_cents(paid_cents: int, *, period_start: date, period_end: date
     """The part of `paid_cents` (paid for [period_start, period_end)) that covers the days from
     `cancel_date` on; never more than paid. Cancelling on the period end refunds nothing."""
     paid = _check_cents("paid_cents", paid_cents)
-    _, _, refund = _split(
-        paid, period_start=period_start, period_end=period_end, on=cancel_date, on_name="cancel_date"
-    )
+    _, _, refund = _split(paid, period_start=period_start, period_end=period_end, on=cancel_date, on_name="cancel_date")
     return refund
 
 
@@ -236,9 +231,7 @@ def early_cancel_settlement(
     _period_days(period_start, period_end)
     cancel_date = _check_date("cancel_date", cancel_date)
     if not period_start <= cancel_date <= period_end:
-        raise ValueError(
-            f"cancel_date ({cancel_date}) must be within the period [{period_start}, {period_end}]"
-        )
+        raise ValueError(f"cancel_date ({cancel_date}) must be within the period [{period_start}, {period_end}]")
 
     if policy == CHARGE_REDEEMED:
         owed = max(0, redeemed - paid_total)
@@ -246,9 +239,7 @@ def early_cancel_settlement(
             return Settlement(NONE, 0, f"redeemed {redeemed} cents <= paid {paid_total} cents")
         return Settlement(CHARGE, owed, f"redeemed {redeemed} cents beyond paid {paid_total} cents")
     if policy == REFUND_UNUSED:
-        refund = unused_refund_cents(
-            current_paid, period_start=period_start, period_end=period_end, cancel_date=cancel_date
-        )
+        refund = unused_refund_cents(current_paid, period_start=period_start, period_end=period_end, cancel_date=cancel_date)
         if refund == 0:
             return Settlement(NONE, 0, "nothing unused in the current paid period")
         days = (period_end - cancel_date).days

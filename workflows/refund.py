@@ -32,6 +32,9 @@ class RefundWorkflow:
     async def run(self, request: RefundRequest) -> RefundResult:
         activity = MoneyMovementActivities.refund_deposit if request.deposit_id is not None else MoneyMovementActivities.refund_payment
         return await workflow.execute_activity_method(
-            activity, request,
-            start_to_close_timeout=TRY_TIMEOUT, heartbeat_timeout=HEARTBEAT_TIMEOUT, retry_policy=FRONT_DESK_MONEY_RETRY,
+            activity,
+            request,
+            start_to_close_timeout=TRY_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=FRONT_DESK_MONEY_RETRY,
         )

@@ -252,9 +252,7 @@ class SubscriptionWorkflow:
 
     async def _bill_next_cycle(self) -> None:
         cycle = self._state.next_cycle
-        period_start, period_end = calendar.period_for(
-            self._setup.start_date, cycle, interval_months=self._plan.interval_months
-        )
+        period_start, period_end = calendar.period_for(self._setup.start_date, cycle, interval_months=self._plan.interval_months)
         invoice = OpenInvoice(
             invoice_id="",
             cycle_index=cycle,
@@ -270,9 +268,7 @@ class SubscriptionWorkflow:
     async def _attempt(self, invoice: OpenInvoice, attempt: int, *, period_end: date | None = None) -> None:
         """Run one collection attempt of `invoice` and act on its outcome."""
         if period_end is None:
-            period_end = calendar.period_for(
-                self._setup.start_date, invoice.cycle_index, interval_months=self._plan.interval_months
-            )[1]
+            period_end = calendar.period_for(self._setup.start_date, invoice.cycle_index, interval_months=self._plan.interval_months)[1]
         request = ChargeRequest(
             subscription_id=self._setup.subscription_id,
             cycle_index=invoice.cycle_index,
@@ -368,13 +364,17 @@ class SubscriptionWorkflow:
             retry_at = self._spread_retry(step.retry_at, attempt + 1)
             await self._track(replace(invoice, waiting_for=WaitingFor.RETRY, next_attempt_at=retry_at), CycleOutcome.DECLINED, step.reason)
             await self._mirror(
-                SubscriptionStatus.PAST_DUE, "payment.retry_scheduled", f"{outcome.decline_reason}: {step.reason}",
+                SubscriptionStatus.PAST_DUE,
+                "payment.retry_scheduled",
+                f"{outcome.decline_reason}: {step.reason}",
                 event_suffix=_attempt_suffix(invoice, attempt),
             )
         elif step.kind == dunning.WAIT_FOR_NEW_CARD:
             await self._track(replace(invoice, waiting_for=WaitingFor.NEW_CARD, next_attempt_at=None), CycleOutcome.DECLINED, step.reason)
             await self._mirror(
-                SubscriptionStatus.PAST_DUE, "payment.card_needed", f"{outcome.decline_reason}: {step.reason}",
+                SubscriptionStatus.PAST_DUE,
+                "payment.card_needed",
+                f"{outcome.decline_reason}: {step.reason}",
                 event_suffix=_attempt_suffix(invoice, attempt),
             )
             await self._suspend_without_card(f"declined: {outcome.decline_reason}")
@@ -404,7 +404,10 @@ class SubscriptionWorkflow:
         why = f"no usable card for {cycles} cycles (last: {cause}); no cycle is billed until a new card is saved"
         await self._mirror(SubscriptionStatus.SUSPENDED, "subscription.suspended", why, event_suffix="no_card")
         await self._mirror(
-            SubscriptionStatus.SUSPENDED, "payment.card_needed", "save a new card for the client to reactivate the subscription", event_suffix="suspended",
+            SubscriptionStatus.SUSPENDED,
+            "payment.card_needed",
+            "save a new card for the client to reactivate the subscription",
+            event_suffix="suspended",
         )
 
     async def _retry_untried(self, invoice: OpenInvoice, attempt: int, reason: NotCharged) -> None:
@@ -478,9 +481,7 @@ class SubscriptionWorkflow:
         """Keep finance's search attributes current, writing only what changed (each upsert is a
         history event; continue-as-new carries the current values over)."""
         current = workflow.info().typed_search_attributes
-        updates = [
-            pair.key.value_set(pair.value) for pair in live_search_attributes(self._setup, self._state) if current.get(pair.key) != pair.value
-        ]
+        updates = [pair.key.value_set(pair.value) for pair in live_search_attributes(self._setup, self._state) if current.get(pair.key) != pair.value]
         if updates:
             workflow.upsert_search_attributes(updates)
 
@@ -503,9 +504,7 @@ class SubscriptionWorkflow:
                 return refused
             self._state.cancel_at_term_end = True
             detail = "cancels at the end of the current term" + (f": {request.reason}" if request.reason else "")
-            await self._mirror(
-                self._state.status, "subscription.cancel_scheduled", detail, event_suffix=self._command_key(), cancel_at_term_end=True
-            )
+            await self._mirror(self._state.status, "subscription.cancel_scheduled", detail, event_suffix=self._command_key(), cancel_at_term_end=True)
         return CommandResult(True, self._state.status, "will cancel at the end of the current term")
 
     async def _cancel_now(self, request: CancelRequest) -> CommandResult:
@@ -727,9 +726,7 @@ class SubscriptionWorkflow:
     def _current_period(self) -> tuple[date, date] | None:
         if self._state.next_cycle == 0:
             return None
-        return calendar.period_for(
-            self._setup.start_date, self._state.next_cycle - 1, interval_months=self._plan.interval_months
-        )
+        return calendar.period_for(self._setup.start_date, self._state.next_cycle - 1, interval_months=self._plan.interval_months)
 
     def _refused_in_turn(self, refusal: str | None) -> CommandResult | None:
         """The answer to a command that the subscription, as it is once the command has its turn,
@@ -762,9 +759,7 @@ def due_instant_of(setup: SubscriptionSetup, plan: PlanTerms, cycle: int) -> dat
     """The calendar's due instant of `cycle` (before spreading). Module-level: the search attributes
     set at start (`live_search_attributes`) need it outside a running workflow."""
     minutes = setup.charge_at_minutes
-    return calendar.due_instant(
-        setup.start_date, cycle, tz=setup.timezone, interval_months=plan.interval_months, charge_at=time(minutes // 60, minutes % 60)
-    )
+    return calendar.due_instant(setup.start_date, cycle, tz=setup.timezone, interval_months=plan.interval_months, charge_at=time(minutes // 60, minutes % 60))
 
 
 def live_search_attributes(setup: SubscriptionSetup, state: SubscriptionState) -> list[SearchAttributePair[Any]]:

@@ -60,8 +60,10 @@ class TerminalPaymentWorkflow:
     @workflow.run
     async def run(self, input: TerminalPaymentInput) -> TerminalOutcome:
         prepared: TerminalPrepared = await workflow.execute_activity_method(
-            TerminalActivities.prepare_terminal_payment, input,
-            start_to_close_timeout=timedelta(seconds=30), retry_policy=DB_RETRY,
+            TerminalActivities.prepare_terminal_payment,
+            input,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=DB_RETRY,
         )
         if prepared.refused_reason is not None:
             return self._finish(TerminalOutcome(input.payment_id, PaymentResult.REFUSED, message=prepared.refused_reason))
@@ -69,7 +71,10 @@ class TerminalPaymentWorkflow:
         self._set_state("sending")
         try:
             await workflow.execute_activity_method(
-                TerminalActivities.send_to_terminal, input, start_to_close_timeout=timedelta(seconds=30), retry_policy=COMMAND_RETRY,
+                TerminalActivities.send_to_terminal,
+                input,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=COMMAND_RETRY,
             )
         except ActivityError as error:
             return self._finish(await self._close(PaymentResult.REFUSED, _cause(error)))
@@ -115,8 +120,10 @@ class TerminalPaymentWorkflow:
     async def _look_up(self) -> GatewayResult | None:
         try:
             return await workflow.execute_activity_method(
-                TerminalActivities.look_up_terminal, self._input,
-                start_to_close_timeout=timedelta(seconds=20), retry_policy=BEST_EFFORT,
+                TerminalActivities.look_up_terminal,
+                self._input,
+                start_to_close_timeout=timedelta(seconds=20),
+                retry_policy=BEST_EFFORT,
             )
         except ActivityError:
             return None
@@ -124,10 +131,14 @@ class TerminalPaymentWorkflow:
     async def _cancel_on_device(self) -> bool:
         """True unless Gravity says the customer already completed the transaction."""
         try:
-            return bool(await workflow.execute_activity_method(
-                TerminalActivities.cancel_on_terminal, self._input,
-                start_to_close_timeout=timedelta(seconds=20), retry_policy=BEST_EFFORT,
-            ))
+            return bool(
+                await workflow.execute_activity_method(
+                    TerminalActivities.cancel_on_terminal,
+                    self._input,
+                    start_to_close_timeout=timedelta(seconds=20),
+                    retry_policy=BEST_EFFORT,
+                )
+            )
         except ActivityError:
             return True  # could not reach the device: keep checking in the background
 
@@ -146,8 +157,10 @@ class TerminalPaymentWorkflow:
 
     async def _close(self, status: PaymentResult, message: str) -> TerminalOutcome:
         return await workflow.execute_activity_method(
-            TerminalActivities.close_terminal_payment, TerminalClose(self._input.payment_id, status, message),
-            start_to_close_timeout=timedelta(seconds=30), retry_policy=DB_RETRY,
+            TerminalActivities.close_terminal_payment,
+            TerminalClose(self._input.payment_id, status, message),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=DB_RETRY,
         )
 
     async def _tell_subscription(self, outcome: TerminalOutcome) -> None:
@@ -181,8 +194,10 @@ class TerminalPaymentWorkflow:
     async def cancel(self) -> CommandResult:
         """Staff cancel while the customer has not finished."""
         cancelled = await workflow.execute_activity_method(
-            TerminalActivities.cancel_on_terminal, self._input,
-            start_to_close_timeout=timedelta(seconds=20), retry_policy=BEST_EFFORT,
+            TerminalActivities.cancel_on_terminal,
+            self._input,
+            start_to_close_timeout=timedelta(seconds=20),
+            retry_policy=BEST_EFFORT,
         )
         if cancelled and self._result is None:
             self._staff_cancelled = True

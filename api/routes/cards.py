@@ -78,7 +78,10 @@ def list_cards(client_id: PathId, rt: Runtime = Depends(runtime)) -> CardList:
 
 
 @router.post(
-    "/clients/{client_id}/cards", status_code=201, response_model=CardOut, dependencies=[Depends(idempotency_key)],
+    "/clients/{client_id}/cards",
+    status_code=201,
+    response_model=CardOut,
+    dependencies=[Depends(idempotency_key)],
     responses=refusals(refused="the card has expired (exp_year)", conflict="this card is already saved for the client (gravity_ref)"),
 )
 def add_card(client_id: PathId, body: CardIn, rt: Runtime = Depends(runtime)) -> SavedCard:

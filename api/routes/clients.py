@@ -40,7 +40,10 @@ def get_client(session: Session, client_id: str) -> Client:
 
 
 @router.post(
-    "/clients", status_code=201, response_model=ClientOut, dependencies=[Depends(idempotency_key)],
+    "/clients",
+    status_code=201,
+    response_model=ClientOut,
+    dependencies=[Depends(idempotency_key)],
     responses=refusals(refused="unknown location_id", conflict="a client with this id already exists"),
 )
 def create_client(body: ClientIn, rt: Runtime = Depends(runtime)) -> Client:

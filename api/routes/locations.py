@@ -85,7 +85,10 @@ def get_location(session: Session, location_id: str) -> Location:
 
 
 @router.post(
-    "/locations", status_code=201, response_model=LocationOut, dependencies=[Depends(idempotency_key)],
+    "/locations",
+    status_code=201,
+    response_model=LocationOut,
+    dependencies=[Depends(idempotency_key)],
     responses=refusals(conflict="a location with this id already exists"),
 )
 def create_location(body: LocationIn, rt: Runtime = Depends(runtime)) -> Location:
@@ -144,7 +147,10 @@ def list_terminals(location_id: PathId, rt: Runtime = Depends(runtime)) -> list[
 
 
 @router.post(
-    "/locations/{location_id}/terminals", status_code=201, response_model=TerminalOut, dependencies=[Depends(idempotency_key)],
+    "/locations/{location_id}/terminals",
+    status_code=201,
+    response_model=TerminalOut,
+    dependencies=[Depends(idempotency_key)],
     responses=refusals(conflict="the location already has a terminal with this device name"),
 )
 def add_terminal(location_id: PathId, body: TerminalIn, rt: Runtime = Depends(runtime)) -> Terminal:

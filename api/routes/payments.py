@@ -41,9 +41,19 @@ router = APIRouter(tags=["payments"], responses=ERRORS, dependencies=[Depends(re
 postbacks = APIRouter(tags=["gravity"])
 
 #: Which request field a refusal message is about, first match wins.
-_FIELD_WORDS = (("device", "device_name"), ("refund amount", "amount_cents"), ("cents", "amount_cents"), ("amount", "amount_cents"),
-                ("line", "lines"), ("card", "card_id"), ("deposit", "deposit_id"), ("invoice", "invoice_id"),
-                ("client", "client_id"), ("payment", "payment_id"), ("location", "location_id"))
+_FIELD_WORDS = (
+    ("device", "device_name"),
+    ("refund amount", "amount_cents"),
+    ("cents", "amount_cents"),
+    ("amount", "amount_cents"),
+    ("line", "lines"),
+    ("card", "card_id"),
+    ("deposit", "deposit_id"),
+    ("invoice", "invoice_id"),
+    ("client", "client_id"),
+    ("payment", "payment_id"),
+    ("location", "location_id"),
+)
 
 
 def _refusal(error: Exception) -> ApiError:
@@ -147,12 +157,22 @@ class InvoiceCancelIn(BaseModel):
     reason: CleanText = Field(default="", max_length=500)
 
 
-def _refund_out(refund_request_id: str, result: RefundResult | None, *, status: str = "running", message: str = "still giving the money back; poll status_url") -> RefundOut:
+def _refund_out(
+    refund_request_id: str, result: RefundResult | None, *, status: str = "running", message: str = "still giving the money back; poll status_url"
+) -> RefundOut:
     url = f"/refunds/{refund_request_id}"
     if result is None:
         return RefundOut(refund_request_id=refund_request_id, status=status, message=message, status_url=url)
-    return RefundOut(refund_request_id=refund_request_id, status=result.status, payment_id=result.payment_id, kind=result.kind,
-                     amount_cents=result.amount_cents, refund_id=result.refund_id, message=result.message, status_url=url)
+    return RefundOut(
+        refund_request_id=refund_request_id,
+        status=result.status,
+        payment_id=result.payment_id,
+        kind=result.kind,
+        amount_cents=result.amount_cents,
+        refund_id=result.refund_id,
+        message=result.message,
+        status_url=url,
+    )
 
 
 def _refund_answer(refund_request_id: str, movement: ops.Movement[RefundResult]) -> JSONResponse:
@@ -165,9 +185,17 @@ def _refund_answer(refund_request_id: str, movement: ops.Movement[RefundResult])
 def _deposit_out(payment_id: str, outcome: DepositOutcome | None) -> DepositOut:
     url = f"/card-deposits/{payment_id}"
     if outcome is None:
-        return DepositOut(payment_id=payment_id, status="running", approved_cents=0, deposit_id=None, message="still charging the card; poll status_url", status_url=url)
-    return DepositOut(payment_id=payment_id, status=outcome.status, approved_cents=outcome.approved_cents, deposit_id=outcome.deposit_id,
-                      message=outcome.message, status_url=url)
+        return DepositOut(
+            payment_id=payment_id, status="running", approved_cents=0, deposit_id=None, message="still charging the card; poll status_url", status_url=url
+        )
+    return DepositOut(
+        payment_id=payment_id,
+        status=outcome.status,
+        approved_cents=outcome.approved_cents,
+        deposit_id=outcome.deposit_id,
+        message=outcome.message,
+        status_url=url,
+    )
 
 
 async def _start_terminal(rt: Runtime, request: ops.TerminalRequest) -> StartedOut:
@@ -183,9 +211,14 @@ async def _start_terminal(rt: Runtime, request: ops.TerminalRequest) -> StartedO
 
 # ------------------------------------------------------------------------------------ routes
 @router.post(
-    "/invoices", status_code=201, response_model=InvoiceSummary, dependencies=[Depends(idempotency_key)],
-    responses=refusals(refused="an unknown client or location, or a client of another location; more lines than the location's "
-                       "max_invoice_lines; a line or the total above its max_invoice_cents"),
+    "/invoices",
+    status_code=201,
+    response_model=InvoiceSummary,
+    dependencies=[Depends(idempotency_key)],
+    responses=refusals(
+        refused="an unknown client or location, or a client of another location; more lines than the location's "
+        "max_invoice_lines; a line or the total above its max_invoice_cents"
+    ),
 )
 def create_counter_invoice(body: CounterInvoiceIn, rt: Runtime = Depends(runtime)) -> Invoice:
     with Session(rt.engine) as session:
@@ -202,7 +235,9 @@ def create_counter_invoice(body: CounterInvoiceIn, rt: Runtime = Depends(runtime
 
 
 @router.post(
-    "/terminal-payments", status_code=202, response_model=StartedOut,
+    "/terminal-payments",
+    status_code=202,
+    response_model=StartedOut,
     responses=refusals(
         refused="an unknown location, device or invoice, or an invoice of another location; an invoice that is not open; "
         "an amount above the open balance or the location's max_invoice_cents",
@@ -215,8 +250,15 @@ async def start_terminal_payment(body: TerminalPaymentIn, rt: Runtime = Depends(
         check_amount(session.get(Location, body.location_id), "amount_cents", body.amount_cents)
     return await _start_terminal(
         rt,
-        ops.TerminalRequest(location_id=body.location_id, device_name=body.device_name, invoice_id=body.invoice_id, amount_cents=body.amount_cents,
-                            save_card=body.save_card, make_default=body.make_default, request_id=key),
+        ops.TerminalRequest(
+            location_id=body.location_id,
+            device_name=body.device_name,
+            invoice_id=body.invoice_id,
+            amount_cents=body.amount_cents,
+            save_card=body.save_card,
+            make_default=body.make_default,
+            request_id=key,
+        ),
     )
 
 
@@ -234,7 +276,9 @@ async def terminal_payment_status(payment_id: PathId, rt: Runtime = Depends(runt
 
 
 @router.post(
-    "/terminal-payments/{payment_id}/cancel", response_model=CommandOut, dependencies=[Depends(idempotency_key)],
+    "/terminal-payments/{payment_id}/cancel",
+    response_model=CommandOut,
+    dependencies=[Depends(idempotency_key)],
     responses=refusals(conflict="the terminal payment has finished or can no longer be cancelled"),
 )
 async def cancel_terminal_payment(payment_id: PathId, rt: Runtime = Depends(runtime)) -> CommandOut:
@@ -253,7 +297,9 @@ async def cancel_terminal_payment(payment_id: PathId, rt: Runtime = Depends(runt
 
 
 @router.post(
-    "/deposits", status_code=201, response_model=DepositOut | StartedOut,
+    "/deposits",
+    status_code=201,
+    response_model=DepositOut | StartedOut,
     responses={
         202: {"model": DepositOut | StartedOut, "description": "Still being charged (card: poll status_url), or sent to the terminal"},
         **refusals(
@@ -271,8 +317,16 @@ async def take_deposit(body: DepositIn, rt: Runtime = Depends(runtime), key: str
         raise refused("card_id", "give either card_id or location_id + device_name, not both")
     if body.card_id is not None:
         try:
-            movement = await ops.take_card_deposit(rt.temporal, rt.engine, client_id=body.client_id, card_id=body.card_id, amount_cents=body.amount_cents,
-                                                   request_id=key, task_queue=rt.task_queue, wait_s=rt.settings.money_wait_s)
+            movement = await ops.take_card_deposit(
+                rt.temporal,
+                rt.engine,
+                client_id=body.client_id,
+                card_id=body.card_id,
+                amount_cents=body.amount_cents,
+                request_id=key,
+                task_queue=rt.task_queue,
+                wait_s=rt.settings.money_wait_s,
+            )
         except ops.PaymentRefused as error:
             raise _refusal(error) from None
         out = _deposit_out(ops.card_deposit_payment_id(body.client_id, key), movement.result)
@@ -283,8 +337,14 @@ async def take_deposit(body: DepositIn, rt: Runtime = Depends(runtime), key: str
         raise refused("card_id", "give card_id, or location_id and device_name for a terminal deposit")
     started = await _start_terminal(
         rt,
-        ops.TerminalRequest(location_id=body.location_id, device_name=body.device_name, amount_cents=body.amount_cents, purpose="deposit",
-                            client_id=body.client_id, request_id=key),
+        ops.TerminalRequest(
+            location_id=body.location_id,
+            device_name=body.device_name,
+            amount_cents=body.amount_cents,
+            purpose="deposit",
+            client_id=body.client_id,
+            request_id=key,
+        ),
     )
     return JSONResponse(started.model_dump(), status_code=202)
 
@@ -299,7 +359,8 @@ async def card_deposit_status(payment_id: PathId, rt: Runtime = Depends(runtime)
 
 
 @router.post(
-    "/deposits/{deposit_id}/refund", response_model=RefundOut,
+    "/deposits/{deposit_id}/refund",
+    response_model=RefundOut,
     responses={
         202: {"model": RefundOut, "description": "Still giving the money back: poll status_url (also in Location)"},
         **refusals(refused="a deposit that was not paid by card", conflict="nothing is left of the deposit, or another refund of it is in progress"),
@@ -311,14 +372,17 @@ async def refund_deposit(deposit_id: PathId, rt: Runtime = Depends(runtime), key
         if session.get(Deposit, deposit_id) is None:
             raise not_found("deposit_id", f"unknown deposit {deposit_id}")
     try:
-        movement = await ops.refund_deposit(rt.temporal, rt.engine, deposit_id=deposit_id, request_id=key, task_queue=rt.task_queue, wait_s=rt.settings.money_wait_s)
+        movement = await ops.refund_deposit(
+            rt.temporal, rt.engine, deposit_id=deposit_id, request_id=key, task_queue=rt.task_queue, wait_s=rt.settings.money_wait_s
+        )
     except ops.PaymentRefused as error:
         raise _refusal(error) from None
     return _refund_answer(ops.refund_id_of(deposit_id=deposit_id, request_id=key), movement)
 
 
 @router.post(
-    "/payments/{payment_id}/refunds", response_model=RefundOut,
+    "/payments/{payment_id}/refunds",
+    response_model=RefundOut,
     responses={
         202: {"model": RefundOut, "description": "Still giving the money back: poll status_url (also in Location)"},
         **refusals(
@@ -335,8 +399,16 @@ async def refund_payment(payment_id: PathId, body: RefundIn, rt: Runtime = Depen
             raise not_found("payment_id", f"unknown payment {payment_id}")
         check_amount(session.get(Location, payment.location_id), "amount_cents", body.amount_cents)
     try:
-        movement = await ops.refund_payment(rt.temporal, rt.engine, payment_id=payment_id, amount_cents=body.amount_cents, request_id=key,
-                                            reason=body.reason, task_queue=rt.task_queue, wait_s=rt.settings.money_wait_s)
+        movement = await ops.refund_payment(
+            rt.temporal,
+            rt.engine,
+            payment_id=payment_id,
+            amount_cents=body.amount_cents,
+            request_id=key,
+            reason=body.reason,
+            task_queue=rt.task_queue,
+            wait_s=rt.settings.money_wait_s,
+        )
     except ops.PaymentRefused as error:
         raise _refusal(error) from None
     return _refund_answer(ops.refund_id_of(payment_id=payment_id, request_id=key), movement)
@@ -354,7 +426,10 @@ async def refund_status(refund_request_id: PathId, rt: Runtime = Depends(runtime
 
 
 @router.post(
-    "/invoices/{invoice_id}/cancel", status_code=202, response_model=StartedOut, dependencies=[Depends(money_key)],
+    "/invoices/{invoice_id}/cancel",
+    status_code=202,
+    response_model=StartedOut,
+    dependencies=[Depends(money_key)],
     responses=refusals(refused="an invoice of a subscription (cancel the subscription instead)", conflict="the invoice is already void or being cancelled"),
 )
 async def cancel_invoice(invoice_id: PathId, body: InvoiceCancelIn, rt: Runtime = Depends(runtime)) -> StartedOut:
@@ -375,10 +450,15 @@ POSTBACK_DOC: dict[str, Any] = {
         "description": "Gravity's transaction result (flat, or wrapped in transactionResponse), signed as it was sent",
         "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
     },
-    "parameters": [{
-        "name": POSTBACK_SIGNATURE_HEADER, "in": "header", "required": True, "schema": {"type": "string"},
-        "description": "Base64 HMAC-SHA512 of the raw body under BILLING_POSTBACK_SECRET, as Gravity sends it (401 when missing or wrong)",
-    }],
+    "parameters": [
+        {
+            "name": POSTBACK_SIGNATURE_HEADER,
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "Base64 HMAC-SHA512 of the raw body under BILLING_POSTBACK_SECRET, as Gravity sends it (401 when missing or wrong)",
+        }
+    ],
 }
 
 
@@ -407,7 +487,10 @@ async def gravity_postback(request: Request, rt: Runtime = Depends(runtime)) -> 
         receipt = await ops.receive_postback(rt.temporal, rt.engine, body=body, signature=signature, secret=secret.get_secret_value())
     except ops.PostbackRejected as error:
         kind = "unauthorized" if error.status == 401 else "validation"
-        return JSONResponse({"error": kind, "message": str(error), "fields": [{"field": "body" if error.status != 401 else POSTBACK_SIGNATURE_HEADER, "reason": str(error)}]}, status_code=error.status)
+        return JSONResponse(
+            {"error": kind, "message": str(error), "fields": [{"field": "body" if error.status != 401 else POSTBACK_SIGNATURE_HEADER, "reason": str(error)}]},
+            status_code=error.status,
+        )
     return JSONResponse({"status": receipt.status, "external_transaction_id": receipt.external_transaction_id})
 
 

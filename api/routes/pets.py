@@ -33,7 +33,10 @@ class PetOut(BaseModel):
 
 
 @router.post(
-    "/clients/{client_id}/pets", status_code=201, response_model=PetOut, dependencies=[Depends(idempotency_key)],
+    "/clients/{client_id}/pets",
+    status_code=201,
+    response_model=PetOut,
+    dependencies=[Depends(idempotency_key)],
     responses=refusals(conflict="a pet with this id already exists"),
 )
 def add_pet(client_id: PathId, body: PetIn, rt: Runtime = Depends(runtime)) -> Pet:

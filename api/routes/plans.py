@@ -32,7 +32,9 @@ DUNNING_SCHEMA = {
     "additionalProperties": False,
     "properties": {
         "retry_offsets_days": {
-            "type": "array", "maxItems": MAX_RETRIES, "items": {"type": "integer", "minimum": 1, "maximum": 365},
+            "type": "array",
+            "maxItems": MAX_RETRIES,
+            "items": {"type": "integer", "minimum": 1, "maximum": 365},
             "default": list(DEFAULT_SCHEDULE.retry_offsets_days),
             "description": "Days after the due date, strictly increasing, the last shorter than the billing interval",
         },
@@ -124,7 +126,10 @@ def plan_out(session: Session, plan: HealthPlan) -> PlanOut:
 
 
 @router.post(
-    "/plans", status_code=201, response_model=PlanOut, dependencies=[Depends(idempotency_key)],
+    "/plans",
+    status_code=201,
+    response_model=PlanOut,
+    dependencies=[Depends(idempotency_key)],
     responses=refusals(
         refused="unknown location_id; term_months not a whole number of intervals; a service code twice; a dunning schedule "
         "the billing interval or the card networks do not allow; an amount above the location's max_invoice_cents",

@@ -208,7 +208,9 @@ async def read_subscription(subscription_id: PathId, rt: Runtime = Depends(runti
 
 
 @router.post(
-    "/subscriptions/{subscription_id}/cancel", response_model=CommandOut, dependencies=[Depends(money_key)],
+    "/subscriptions/{subscription_id}/cancel",
+    response_model=CommandOut,
+    dependencies=[Depends(money_key)],
     responses=refusals(conflict=FINISHED),
 )
 async def cancel_subscription(subscription_id: PathId, body: CancelIn, rt: Runtime = Depends(runtime)) -> CommandOut:
@@ -216,7 +218,9 @@ async def cancel_subscription(subscription_id: PathId, body: CancelIn, rt: Runti
 
 
 @router.post(
-    "/subscriptions/{subscription_id}/pause", response_model=CommandOut, dependencies=[Depends(idempotency_key)],
+    "/subscriptions/{subscription_id}/pause",
+    response_model=CommandOut,
+    dependencies=[Depends(idempotency_key)],
     responses=refusals(conflict="the subscription is already paused, or has finished"),
 )
 async def pause_subscription(subscription_id: PathId, rt: Runtime = Depends(runtime)) -> CommandOut:
@@ -224,7 +228,9 @@ async def pause_subscription(subscription_id: PathId, rt: Runtime = Depends(runt
 
 
 @router.post(
-    "/subscriptions/{subscription_id}/resume", response_model=CommandOut, dependencies=[Depends(idempotency_key)],
+    "/subscriptions/{subscription_id}/resume",
+    response_model=CommandOut,
+    dependencies=[Depends(idempotency_key)],
     responses=refusals(conflict="the subscription is not paused, or has finished"),
 )
 async def resume_subscription(subscription_id: PathId, rt: Runtime = Depends(runtime)) -> CommandOut:
@@ -232,7 +238,9 @@ async def resume_subscription(subscription_id: PathId, rt: Runtime = Depends(run
 
 
 @router.post(
-    "/subscriptions/{subscription_id}/card", response_model=CommandOut, dependencies=[Depends(idempotency_key)],
+    "/subscriptions/{subscription_id}/card",
+    response_model=CommandOut,
+    dependencies=[Depends(idempotency_key)],
     responses=refusals(refused="an unknown or disabled card, or one of another client", conflict=FINISHED),
 )
 async def change_card(subscription_id: PathId, body: CardChangeIn, rt: Runtime = Depends(runtime)) -> CommandOut:
@@ -247,7 +255,9 @@ async def change_card(subscription_id: PathId, body: CardChangeIn, rt: Runtime =
 
 
 @router.post(
-    "/subscriptions/{subscription_id}/plan", response_model=CommandOut, dependencies=[Depends(money_key)],
+    "/subscriptions/{subscription_id}/plan",
+    response_model=CommandOut,
+    dependencies=[Depends(money_key)],
     responses=refusals(
         refused="an unknown or inactive plan, one not offered at the subscription's location, or one priced above its max_invoice_cents; "
         "a change the plan rules do not allow",
@@ -268,7 +278,9 @@ async def change_plan(subscription_id: PathId, body: PlanChangeIn, rt: Runtime =
 
 
 @router.post(
-    "/subscriptions/{subscription_id}/pay-now", response_model=CommandOut, dependencies=[Depends(money_key)],
+    "/subscriptions/{subscription_id}/pay-now",
+    response_model=CommandOut,
+    dependencies=[Depends(money_key)],
     responses=refusals(conflict="nothing is open to pay now, or " + FINISHED),
 )
 async def pay_now(subscription_id: PathId, rt: Runtime = Depends(runtime)) -> CommandOut:
@@ -277,7 +289,10 @@ async def pay_now(subscription_id: PathId, rt: Runtime = Depends(runtime)) -> Co
 
 
 @router.post(
-    "/subscriptions/{subscription_id}/redemptions", status_code=201, response_model=RedemptionOut, dependencies=[Depends(idempotency_key)],
+    "/subscriptions/{subscription_id}/redemptions",
+    status_code=201,
+    response_model=RedemptionOut,
+    dependencies=[Depends(idempotency_key)],
     responses=refusals(
         refused="the subscription's plan includes no such service",
         conflict="the service was already redeemed as often as the plan includes it this term, or " + FINISHED,
@@ -300,7 +315,9 @@ def redeem_service(subscription_id: PathId, body: RedemptionIn, rt: Runtime = De
         assert plan is not None and location is not None
         since = _term_start(sub.start_date, plan.term_months, location.timezone)
         used = session.exec(
-            select(func.count()).select_from(ServiceRedemption).where(
+            select(func.count())
+            .select_from(ServiceRedemption)
+            .where(
                 ServiceRedemption.subscription_id == sub.id,
                 ServiceRedemption.service_code == service.code,
                 ServiceRedemption.redeemed_at >= since,  # type: ignore[operator]

@@ -130,9 +130,7 @@ class Telemetry:
             return
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-        FastAPIInstrumentor.instrument_app(
-            app, tracer_provider=self.tracer_provider, meter_provider=self.meter_provider, exclude_spans=["receive", "send"]
-        )
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=self.tracer_provider, meter_provider=self.meter_provider, exclude_spans=["receive", "send"])
 
     # ------------------------------------------------------------------ lifecycle
     def force_flush(self) -> None:
@@ -230,4 +228,3 @@ def _exporters(settings: Settings) -> tuple[SpanExporter, MetricReader]:
     spans = OTLPSpanExporter(endpoint=f"{base}/v1/traces") if base else OTLPSpanExporter()
     metrics = OTLPMetricExporter(endpoint=f"{base}/v1/metrics") if base else OTLPMetricExporter()
     return spans, PeriodicExportingMetricReader(metrics, export_interval_millis=METRIC_EXPORT_INTERVAL_MS)
-

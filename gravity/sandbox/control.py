@@ -112,9 +112,16 @@ class SandboxControl:
         """The customer presents a card: outcome "approve" (default: by card number), "decline" or "partial".
 
         `tip_cents` and `surcharge_cents` make an approved sale take more than was asked."""
-        body = {"outcome": outcome, "card_number": card_number, "reason": reason, "approved_cents": approved_cents,
-                "expiry_mmyy": expiry_mmyy, "entry_method": entry_method,
-                "tip_cents": tip_cents, "surcharge_cents": surcharge_cents}
+        body = {
+            "outcome": outcome,
+            "card_number": card_number,
+            "reason": reason,
+            "approved_cents": approved_cents,
+            "expiry_mmyy": expiry_mmyy,
+            "entry_method": entry_method,
+            "tip_cents": tip_cents,
+            "surcharge_cents": surcharge_cents,
+        }
         return self._call("POST", f"/devices/{self._seg(oid)}/{self._seg(device)}/present", body)
 
     def cancel_on_device(self, oid: str, device: str) -> dict[str, Any]:
@@ -158,8 +165,15 @@ class SandboxControl:
         max_attempts: int | None = None,
     ) -> dict[str, Any]:
         """Change where and how postbacks go (hold them, duplicate or mis-sign the next ones)."""
-        body = {"url": url, "secret": secret, "hold": hold, "duplicate_next": duplicate_next,
-                "bad_signature_next": bad_signature_next, "backoff_base_s": backoff_base_s, "max_attempts": max_attempts}
+        body = {
+            "url": url,
+            "secret": secret,
+            "hold": hold,
+            "duplicate_next": duplicate_next,
+            "bad_signature_next": bad_signature_next,
+            "backoff_base_s": backoff_base_s,
+            "max_attempts": max_attempts,
+        }
         config: dict[str, Any] = self._call("POST", "/postbacks", body)["config"]
         return config
 

@@ -16,7 +16,7 @@ def envelope(body: Any, name: str) -> dict[str, Any]:
     """The object under `name` (`transactionData`, `accountData`) that holds the request's fields."""
     data = body.get(name) if isinstance(body, dict) else None
     if not isinstance(data, dict):
-        raise ApiError(400, f"body must be {{\"{name}\": {{...}}}}")
+        raise ApiError(400, f'body must be {{"{name}": {{...}}}}')
     return data
 
 
@@ -42,7 +42,7 @@ def dollars(data: dict[str, Any], name: str = "amount") -> int:
     """A positive amount written as a string of dollars with two decimals, in cents."""
     value = data.get(name)
     if not isinstance(value, str) or not _STRICT_DOLLARS.match(value):
-        raise ApiError(400, f"{name} must be a string of dollars with two decimals, like \"25.00\"")
+        raise ApiError(400, f'{name} must be a string of dollars with two decimals, like "25.00"')
     try:
         cents = from_dollar_string(value)
     except MoneyError:

@@ -48,7 +48,8 @@ class IdempotencyKeys:
     def _purge_expired(self) -> None:
         now = self._clock.now()
         self.entries = {
-            slot: entry for slot, entry in self.entries.items()
+            slot: entry
+            for slot, entry in self.entries.items()
             if not entry["done"] or (now - instant(entry["created_at"])).total_seconds() <= C.IDEMPOTENCY_TTL_SECONDS
         }
 

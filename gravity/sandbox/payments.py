@@ -43,10 +43,19 @@ class CardPayments:
                 return 200, {}, []
             status, message, approved = self._vault.sale_outcome(card, amount)
             txn = self._book.new(
-                oid, external_id, "CreditSale",
-                status=status, result_message=message, amount_cents=amount, approved_cents=approved,
-                card_id=card.card_id, entry_method="Keyed", reference=reference, billing_name=billing_name,
-                cashier_id=cashier_id, source=source,
+                oid,
+                external_id,
+                "CreditSale",
+                status=status,
+                result_message=message,
+                amount_cents=amount,
+                approved_cents=approved,
+                card_id=card.card_id,
+                entry_method="Keyed",
+                reference=reference,
+                billing_name=billing_name,
+                cashier_id=cashier_id,
+                source=source,
             )
             return self._answer(txn)
 
@@ -85,9 +94,17 @@ class CardPayments:
                 return self._answer(self._refund(sale, _remaining(sale), external_id))
             sale.voided = True
             txn = self._book.new(
-                oid, external_id, "Void", status="approved", result_message=C.APPROVED_MESSAGE,
-                amount_cents=sale.approved_cents, approved_cents=sale.approved_cents, card_id=sale.card_id,
-                entry_method=sale.entry_method, parent_unique_trans_id=sale.unique_trans_id, reference=sale.reference,
+                oid,
+                external_id,
+                "Void",
+                status="approved",
+                result_message=C.APPROVED_MESSAGE,
+                amount_cents=sale.approved_cents,
+                approved_cents=sale.approved_cents,
+                card_id=sale.card_id,
+                entry_method=sale.entry_method,
+                parent_unique_trans_id=sale.unique_trans_id,
+                reference=sale.reference,
             )
             return self._answer(txn)
 
@@ -118,10 +135,18 @@ class CardPayments:
             approved = message == C.APPROVED_MESSAGE
             card = self._vault.save_card(number, expiry)
             txn = self._book.new(
-                oid, external_id, "CreditSaveCard",
-                status="approved" if approved else "declined", result_message=message, amount_cents=None,
-                approved_cents=0, card_id=card.card_id, entry_method="Keyed", billing_name=billing_name,
-                avs_code=C.avs_code(postal_code), cvv_code=C.cvv_code(security or None),
+                oid,
+                external_id,
+                "CreditSaveCard",
+                status="approved" if approved else "declined",
+                result_message=message,
+                amount_cents=None,
+                approved_cents=0,
+                card_id=card.card_id,
+                entry_method="Keyed",
+                billing_name=billing_name,
+                avs_code=C.avs_code(postal_code),
+                cvv_code=C.cvv_code(security or None),
             )
             txn.batch_number = None  # saving a card moves no money and joins no batch
             return self._answer(txn)
@@ -160,9 +185,17 @@ class CardPayments:
     def _refund(self, sale: Txn, amount: int, external_id: str) -> Txn:
         sale.refunded_cents += amount
         return self._book.new(
-            sale.oid, external_id, "CreditReturn", status="approved", result_message=C.APPROVED_MESSAGE,
-            amount_cents=amount, approved_cents=amount, card_id=sale.card_id, entry_method=sale.entry_method,
-            parent_unique_trans_id=sale.unique_trans_id, reference=sale.reference,
+            sale.oid,
+            external_id,
+            "CreditReturn",
+            status="approved",
+            result_message=C.APPROVED_MESSAGE,
+            amount_cents=amount,
+            approved_cents=amount,
+            card_id=sale.card_id,
+            entry_method=sale.entry_method,
+            parent_unique_trans_id=sale.unique_trans_id,
+            reference=sale.reference,
         )
 
     def _answer(self, txn: Txn) -> Handled:

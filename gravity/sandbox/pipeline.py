@@ -47,11 +47,13 @@ class LostResponse(Response):
             await asyncio.sleep(0.01)  # let uvicorn see the connection is gone before we return
             return
         # Fallback for servers that do not expose the transport: promise a body, send none, return.
-        await send({
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
+            }
+        )
 
 
 class ApiPipeline:

@@ -116,7 +116,8 @@ class Postman:
                 if self._http is None:
                     self._http = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
                 answer = await self._http.post(
-                    self.url, content=body,
+                    self.url,
+                    content=body,
                     headers={"content-type": "application/json", C.POSTBACK_SIGNATURE_HEADER: signature},
                 )
                 entry["status"] = answer.status_code

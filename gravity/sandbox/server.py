@@ -43,9 +43,7 @@ class ThreadedUvicorn:
 
     def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
         # A bounded graceful shutdown: an injected "slow" request must not hold a test run hostage.
-        self._config = uvicorn.Config(
-            app, host=host, port=port, log_level=log_level, lifespan="on", access_log=False, timeout_graceful_shutdown=2
-        )
+        self._config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", access_log=False, timeout_graceful_shutdown=2)
         self._server = uvicorn.Server(self._config)
         self._thread: threading.Thread | None = None
         self.host = host
@@ -95,8 +93,12 @@ class SandboxServer:
         log_level: str = "warning",
     ) -> None:
         self.app, self.state, self.postman = build_sandbox_app(
-            oids, postback_url=postback_url, postback_secret=postback_secret, state_file=state_file,
-            devices=devices, postback_backoff_s=postback_backoff_s,
+            oids,
+            postback_url=postback_url,
+            postback_secret=postback_secret,
+            state_file=state_file,
+            devices=devices,
+            postback_backoff_s=postback_backoff_s,
         )
         self._runner = ThreadedUvicorn(self.app, host=host, port=port, log_level=log_level)
 

@@ -41,10 +41,7 @@ class Terminals:
         self._merchants = merchants
         self._book = book
         self._vault = vault
-        self._initial_devices = {
-            oid: list(devices.get(oid, C.DEFAULT_SANDBOX_DEVICES) if devices else C.DEFAULT_SANDBOX_DEVICES)
-            for oid in merchants
-        }
+        self._initial_devices = {oid: list(devices.get(oid, C.DEFAULT_SANDBOX_DEVICES) if devices else C.DEFAULT_SANDBOX_DEVICES) for oid in merchants}
         self.devices: dict[str, dict[str, Device]] = {}
         self.sessions: dict[str, TerminalSession] = {}
         self.clear()
@@ -57,8 +54,7 @@ class Terminals:
     def list_devices(self, oid: str) -> Handled:
         with self._store.lock:
             items = [
-                {"deviceName": name, "online": dev["online"], "busy": dev["session"] is not None}
-                for name, dev in sorted(self.devices.get(oid, {}).items())
+                {"deviceName": name, "online": dev["online"], "busy": dev["session"] is not None} for name, dev in sorted(self.devices.get(oid, {}).items())
             ]
             return 200, {"devices": items}, []
 
@@ -150,10 +146,19 @@ class Terminals:
             tip, surcharge = extra if status == "approved" else (0, 0)
             card = self._vault.save_card(number, expiry)
             txn = self._book.new(
-                oid, session.external_id, session.transaction_type, status=status, result_message=message,
-                amount_cents=amount, approved_cents=approved, card_id=card.card_id,
-                entry_method=entry_method or C.DEFAULT_TERMINAL_ENTRY_METHOD, reference=session.reference,
-                source="terminal", tip_cents=tip, surcharge_cents=surcharge,
+                oid,
+                session.external_id,
+                session.transaction_type,
+                status=status,
+                result_message=message,
+                amount_cents=amount,
+                approved_cents=approved,
+                card_id=card.card_id,
+                entry_method=entry_method or C.DEFAULT_TERMINAL_ENTRY_METHOD,
+                reference=session.reference,
+                source="terminal",
+                tip_cents=tip,
+                surcharge_cents=surcharge,
             )
             session.state = "completed"
             device["session"] = None
@@ -166,9 +171,15 @@ class Terminals:
         with self._store.lock:
             device, session = self._waiting_session(oid, device_name)
             txn = self._book.new(
-                oid, session.external_id, session.transaction_type, status="declined",
-                result_message=C.DECLINE_MESSAGE[DeclineReason.CANCELLED], amount_cents=session.amount_cents,
-                approved_cents=0, reference=session.reference, source="terminal",
+                oid,
+                session.external_id,
+                session.transaction_type,
+                status="declined",
+                result_message=C.DECLINE_MESSAGE[DeclineReason.CANCELLED],
+                amount_cents=session.amount_cents,
+                approved_cents=0,
+                reference=session.reference,
+                source="terminal",
             )
             session.state = "completed"
             device["session"] = None
@@ -211,10 +222,7 @@ class Terminals:
     # --- the state file --------------------------------------------------------------------------
     def clear(self) -> None:
         self.sessions = {}
-        self.devices = {
-            oid: {name: {"online": True, "session": None} for name in names}
-            for oid, names in self._initial_devices.items()
-        }
+        self.devices = {oid: {name: {"online": True, "session": None} for name in names} for oid, names in self._initial_devices.items()}
 
     def dump(self) -> dict[str, Any]:
         return {"sessions": {k: asdict(v) for k, v in self.sessions.items()}, "devices": self.devices}

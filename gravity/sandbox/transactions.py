@@ -81,10 +81,7 @@ class TransactionBook:
     def rows(self, oid: str | None = None) -> list[dict[str, Any]]:
         """Every committed transaction, for reconciling a ledger against the gateway to the cent."""
         with self._store.lock:
-            return [
-                reconciliation_row(txn) for txn in sorted(self.txns.values(), key=lambda t: t.created_at)
-                if not oid or txn.oid == oid
-            ]
+            return [reconciliation_row(txn) for txn in sorted(self.txns.values(), key=lambda t: t.created_at) if not oid or txn.oid == oid]
 
     def clear(self) -> None:
         self.txns = {}

@@ -4,6 +4,7 @@ Revision ID: 0003
 Revises: 0001
 Create Date: 2026-11-26 10:00:00
 """
+
 from collections.abc import Sequence
 
 import sqlalchemy as sa

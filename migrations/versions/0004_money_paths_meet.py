@@ -5,6 +5,7 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-03 09:30:00
 """
+
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -46,8 +47,9 @@ def upgrade() -> None:
     # holds back only its own stream, and only until it is parked.
     op.add_column("outbox_event", sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("outbox_event", sa.Column("parked_at", sa.DateTime(timezone=True), nullable=True))
-    op.create_index("ix_outbox_undelivered", "outbox_event", ["stream", "id"], unique=False,
-                    postgresql_where=sa.text("delivered_at IS NULL AND parked_at IS NULL"))
+    op.create_index(
+        "ix_outbox_undelivered", "outbox_event", ["stream", "id"], unique=False, postgresql_where=sa.text("delivered_at IS NULL AND parked_at IS NULL")
+    )
 
 
 def downgrade() -> None:

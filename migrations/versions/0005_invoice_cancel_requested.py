@@ -4,6 +4,7 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-03 13:10:00
 """
+
 from collections.abc import Sequence
 
 import sqlalchemy as sa

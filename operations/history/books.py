@@ -21,11 +21,18 @@ def database_entries(engine: Engine, scope: Scope) -> list[HistoryEntry]:
         invoices = list(session.exec(select(Invoice).where(Invoice.id.in_(scope.invoice_ids)))) if scope.invoice_ids else []  # type: ignore[attr-defined]
         for invoice in invoices:
             period = f" for {invoice.period_start} to {invoice.period_end}" if invoice.period_start else ""
-            entries.append(HistoryEntry(
-                at=utc(invoice.created_at), source=DATABASE, kind="invoice",
-                summary=f"{invoice.kind} invoice {invoice.number} issued{period}; now {invoice.status}, paid {invoice.paid_cents} of {invoice.total_cents}",
-                invoice_id=invoice.id, amount_cents=invoice.total_cents, status=invoice.status, reference=invoice.number,
-            ))
+            entries.append(
+                HistoryEntry(
+                    at=utc(invoice.created_at),
+                    source=DATABASE,
+                    kind="invoice",
+                    summary=f"{invoice.kind} invoice {invoice.number} issued{period}; now {invoice.status}, paid {invoice.paid_cents} of {invoice.total_cents}",
+                    invoice_id=invoice.id,
+                    amount_cents=invoice.total_cents,
+                    status=invoice.status,
+                    reference=invoice.number,
+                )
+            )
         payments = list(session.exec(select(Payment).where(Payment.id.in_(scope.payment_ids)))) if scope.payment_ids else []  # type: ignore[attr-defined]
         for payment in payments:
             entries.append(_payment_entry(payment))
@@ -36,28 +43,49 @@ def database_entries(engine: Engine, scope: Scope) -> list[HistoryEntry]:
             refund_filter.append(Refund.invoice_id.in_(scope.invoice_ids))  # type: ignore[union-attr]
         if refund_filter:
             for refund in session.exec(select(Refund).where(or_(*refund_filter))):
-                entries.append(HistoryEntry(
-                    at=utc(refund.created_at), source=DATABASE, kind=refund.kind,
-                    summary=f"{refund.kind} of {refund.amount_cents} cents on payment {refund.payment_id}: {refund.status}"
-                    + (f" ({refund.reason})" if refund.reason else ""),
-                    invoice_id=refund.invoice_id, payment_id=refund.payment_id, amount_cents=refund.amount_cents,
-                    status=refund.status, reason=refund.reason or None, external_transaction_id=refund.external_transaction_id,
-                    reference=refund.attempt_key,
-                ))
+                entries.append(
+                    HistoryEntry(
+                        at=utc(refund.created_at),
+                        source=DATABASE,
+                        kind=refund.kind,
+                        summary=f"{refund.kind} of {refund.amount_cents} cents on payment {refund.payment_id}: {refund.status}"
+                        + (f" ({refund.reason})" if refund.reason else ""),
+                        invoice_id=refund.invoice_id,
+                        payment_id=refund.payment_id,
+                        amount_cents=refund.amount_cents,
+                        status=refund.status,
+                        reason=refund.reason or None,
+                        external_transaction_id=refund.external_transaction_id,
+                        reference=refund.attempt_key,
+                    )
+                )
         if scope.invoice_ids:
             for application in session.exec(select(CreditApplication).where(CreditApplication.invoice_id.in_(scope.invoice_ids))):  # type: ignore[attr-defined]
-                entries.append(HistoryEntry(
-                    at=utc(application.created_at), source=DATABASE, kind="credit_applied",
-                    summary=f"{application.amount_cents} cents of deposit {application.deposit_id} applied",
-                    invoice_id=application.invoice_id, amount_cents=application.amount_cents, reference=application.deposit_id,
-                ))
+                entries.append(
+                    HistoryEntry(
+                        at=utc(application.created_at),
+                        source=DATABASE,
+                        kind="credit_applied",
+                        summary=f"{application.amount_cents} cents of deposit {application.deposit_id} applied",
+                        invoice_id=application.invoice_id,
+                        amount_cents=application.amount_cents,
+                        reference=application.deposit_id,
+                    )
+                )
         if scope.with_deposits:
             for deposit in session.exec(select(Deposit).where(Deposit.client_id.in_(scope.client_ids))):  # type: ignore[attr-defined]
-                entries.append(HistoryEntry(
-                    at=utc(deposit.created_at), source=DATABASE, kind="deposit",
-                    summary=f"deposit {deposit.id} of {deposit.amount_cents} cents; {deposit.remaining_cents} left ({deposit.status})",
-                    payment_id=deposit.payment_id, amount_cents=deposit.amount_cents, status=deposit.status, reference=deposit.id,
-                ))
+                entries.append(
+                    HistoryEntry(
+                        at=utc(deposit.created_at),
+                        source=DATABASE,
+                        kind="deposit",
+                        summary=f"deposit {deposit.id} of {deposit.amount_cents} cents; {deposit.remaining_cents} left ({deposit.status})",
+                        payment_id=deposit.payment_id,
+                        amount_cents=deposit.amount_cents,
+                        status=deposit.status,
+                        reference=deposit.id,
+                    )
+                )
         entries.extend(_ledger_entries(session, scope))
         entries.extend(_outbox_entries(session, scope))
     return entries
@@ -71,9 +99,18 @@ def _payment_entry(payment: Payment) -> HistoryEntry:
     if payment.refunded_cents:
         what += f"; {payment.refunded_cents} cents given back"
     return HistoryEntry(
-        at=utc(payment.created_at), source=DATABASE, kind="payment", summary=what, invoice_id=payment.invoice_id,
-        payment_id=payment.id, attempt=payment.attempt, amount_cents=money, status=payment.status, reason=payment.decline_reason,
-        external_transaction_id=payment.external_transaction_id, reference=payment.attempt_key,
+        at=utc(payment.created_at),
+        source=DATABASE,
+        kind="payment",
+        summary=what,
+        invoice_id=payment.invoice_id,
+        payment_id=payment.id,
+        attempt=payment.attempt,
+        amount_cents=money,
+        status=payment.status,
+        reason=payment.decline_reason,
+        external_transaction_id=payment.external_transaction_id,
+        reference=payment.attempt_key,
     )
 
 
@@ -99,13 +136,20 @@ def _ledger_entries(session: Session, scope: Scope) -> list[HistoryEntry]:
         legs = lines.get(txn.id or 0, [])
         debits = " + ".join(f"{leg.account} {leg.amount_cents}" for leg in legs if leg.amount_cents > 0)
         credits = " + ".join(f"{leg.account} {-leg.amount_cents}" for leg in legs if leg.amount_cents < 0)
-        out.append(HistoryEntry(
-            at=utc(txn.created_at), source=DATABASE, kind=f"ledger:{txn.kind}",
-            summary=f"DR {debits} / CR {credits}" + (f" ({txn.memo})" if txn.memo else ""),
-            invoice_id=txn.invoice_id, payment_id=txn.payment_id, amount_cents=sum(leg.amount_cents for leg in legs if leg.amount_cents > 0),
-            reference=txn.reference, external_transaction_id=_external_id_of(txn.reference),
-            payload={"transaction_id": txn.id, "entries": {leg.account: leg.amount_cents for leg in legs}},
-        ))
+        out.append(
+            HistoryEntry(
+                at=utc(txn.created_at),
+                source=DATABASE,
+                kind=f"ledger:{txn.kind}",
+                summary=f"DR {debits} / CR {credits}" + (f" ({txn.memo})" if txn.memo else ""),
+                invoice_id=txn.invoice_id,
+                payment_id=txn.payment_id,
+                amount_cents=sum(leg.amount_cents for leg in legs if leg.amount_cents > 0),
+                reference=txn.reference,
+                external_transaction_id=_external_id_of(txn.reference),
+                payload={"transaction_id": txn.id, "entries": {leg.account: leg.amount_cents for leg in legs}},
+            )
+        )
     return out
 
 
@@ -129,11 +173,19 @@ def _outbox_entries(session: Session, scope: Scope) -> list[HistoryEntry]:
     for event in session.exec(select(OutboxEvent).where(or_(*conditions)).order_by(OutboxEvent.id)):
         payload = event.payload or {}
         detail = payload.get("detail") or payload.get("reason") or ""
-        out.append(HistoryEntry(
-            at=utc(event.created_at), source=DATABASE, kind=f"event:{event.type}",
-            summary=f"{event.type} (#{event.seq} on {event.stream})" + (f": {detail}" if detail else ""),
-            invoice_id=payload.get("invoice_id"), payment_id=payload.get("payment_id"), status=payload.get("status"),
-            amount_cents=int_or_none(payload.get("amount_cents")), reason=payload.get("decline_reason") or payload.get("reason"),
-            reference=event.event_id, payload=payload,
-        ))
+        out.append(
+            HistoryEntry(
+                at=utc(event.created_at),
+                source=DATABASE,
+                kind=f"event:{event.type}",
+                summary=f"{event.type} (#{event.seq} on {event.stream})" + (f": {detail}" if detail else ""),
+                invoice_id=payload.get("invoice_id"),
+                payment_id=payload.get("payment_id"),
+                status=payload.get("status"),
+                amount_cents=int_or_none(payload.get("amount_cents")),
+                reason=payload.get("decline_reason") or payload.get("reason"),
+                reference=event.event_id,
+                payload=payload,
+            )
+        )
     return out

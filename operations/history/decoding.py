@@ -8,7 +8,7 @@ asked for the next charge attempt.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 
 from pydantic_core import to_jsonable_python
@@ -57,8 +57,14 @@ class RunDecoder:
 
     def _entry(self, event: HistoryEvent, kind: str, summary: str, **values: Any) -> HistoryEntry:
         return HistoryEntry(
-            at=event.event_time.ToDatetime(tzinfo=timezone.utc), source=TEMPORAL, kind=kind, summary=summary,
-            workflow_id=self._workflow_id, run_id=self._run_id, event_id=event.event_id, **values,
+            at=event.event_time.ToDatetime(tzinfo=UTC),
+            source=TEMPORAL,
+            kind=kind,
+            summary=summary,
+            workflow_id=self._workflow_id,
+            run_id=self._run_id,
+            event_id=event.event_id,
+            **values,
         )
 
     async def _values(self, payloads: Payloads, hints: Sequence[type | None] | None) -> list[Any]:
@@ -71,16 +77,16 @@ class RunDecoder:
                 pass
         return await self._converter.decode(payloads.payloads)
 
-    async def _decode(self, event: HistoryEvent) -> HistoryEntry | None:  # noqa: C901, PLR0911, PLR0912 - one branch per event type
+    async def _decode(self, event: HistoryEvent) -> HistoryEntry | None:
         kind = event.event_type
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
             attrs = event.workflow_execution_started_event_attributes
             values = await self._values(attrs.input, [WORKFLOW_INPUTS.get(self._type)])
             if attrs.continued_execution_run_id:
-                return self._entry(event, "run_continued", f"{self._type} run continues the previous one (continue-as-new)",
-                                   trigger="continue-as-new", payload=as_json(values))
-            return self._entry(event, "workflow_started", f"{self._type} workflow started", trigger=_who(attrs.identity),
-                               payload=as_json(values))
+                return self._entry(
+                    event, "run_continued", f"{self._type} run continues the previous one (continue-as-new)", trigger="continue-as-new", payload=as_json(values)
+                )
+            return self._entry(event, "workflow_started", f"{self._type} workflow started", trigger=_who(attrs.identity), payload=as_json(values))
         if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attrs = event.activity_task_scheduled_event_attributes
             name = attrs.activity_type.name
@@ -104,8 +110,14 @@ class RunDecoder:
             failed = kind == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
             attrs = event.activity_task_failed_event_attributes if failed else event.activity_task_timed_out_event_attributes
             name, _, scheduled = self._scheduled.get(attrs.scheduled_event_id, ("?", None, None))
-            return self._entry(event, "activity_failed", f"activity {name} {'failed' if failed else 'timed out'}: {attrs.failure.message}",
-                               status="failed", reason=attrs.failure.message, invoice_id=scheduled.invoice_id if scheduled else None)
+            return self._entry(
+                event,
+                "activity_failed",
+                f"activity {name} {'failed' if failed else 'timed out'}: {attrs.failure.message}",
+                status="failed",
+                reason=attrs.failure.message,
+                invoice_id=scheduled.invoice_id if scheduled else None,
+            )
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             attrs = event.workflow_execution_update_accepted_event_attributes
             name = attrs.accepted_request.input.name
@@ -116,14 +128,16 @@ class RunDecoder:
             if name in _CHARGE_TRIGGERS:
                 self._pending_trigger = f"update {name} by {who}"
             shown = ", ".join(short(a) for a in args)
-            return self._entry(event, "update", f"update {name}({shown}) accepted", trigger=who, status="accepted",
-                               payload={"update": name, "args": as_json(args)})
+            return self._entry(
+                event, "update", f"update {name}({shown}) accepted", trigger=who, status="accepted", payload={"update": name, "args": as_json(args)}
+            )
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
             attrs = event.workflow_execution_update_completed_event_attributes
             name = self._updates.get(attrs.accepted_event_id, "?")
             if attrs.outcome.HasField("failure"):
-                return self._entry(event, "update_result", f"update {name} failed: {attrs.outcome.failure.message}",
-                                   status="failed", reason=attrs.outcome.failure.message)
+                return self._entry(
+                    event, "update_result", f"update {name} failed: {attrs.outcome.failure.message}", status="failed", reason=attrs.outcome.failure.message
+                )
             values = await self._values(attrs.outcome.success, [UPDATES.get(name, (None, CommandResult))[1]])
             result = values[0] if values else None
             message = getattr(result, "message", "") if result is not None else ""
@@ -135,30 +149,48 @@ class RunDecoder:
             if attrs.signal_name in _CHARGE_TRIGGERS:
                 self._pending_trigger = f"signal {attrs.signal_name} from {_who(attrs.identity)}"
             first = args[0] if args else None
-            return self._entry(event, "signal", f"signal {attrs.signal_name}({', '.join(short(a) for a in args)})",
-                               trigger=_who(attrs.identity), invoice_id=getattr(first, "invoice_id", None),
-                               status=getattr(first, "status", None) or getattr(first, "outcome", None),
-                               external_transaction_id=getattr(first, "external_transaction_id", None), payload=as_json(args))
+            return self._entry(
+                event,
+                "signal",
+                f"signal {attrs.signal_name}({', '.join(short(a) for a in args)})",
+                trigger=_who(attrs.identity),
+                invoice_id=getattr(first, "invoice_id", None),
+                status=getattr(first, "status", None) or getattr(first, "outcome", None),
+                external_transaction_id=getattr(first, "external_transaction_id", None),
+                payload=as_json(args),
+            )
         if kind == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
             attrs = event.upsert_workflow_search_attributes_event_attributes
             typed = decode_typed_search_attributes(attrs.search_attributes)
             status = typed.get(SUBSCRIPTION_STATUS) or typed.get(PAYMENT_STATUS)
             if status is None:
                 return None
-            return self._entry(event, "status", f"status is now {status}", status=status,
-                               payload={pair.key.name: to_jsonable_python(pair.value) for pair in typed})
+            return self._entry(
+                event, "status", f"status is now {status}", status=status, payload={pair.key.name: to_jsonable_python(pair.value) for pair in typed}
+            )
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
             attrs = event.workflow_execution_continued_as_new_event_attributes
-            return self._entry(event, "continued_as_new", f"run closed, continued as new run {attrs.new_execution_run_id}",
-                               trigger="cycle boundary", reference=attrs.new_execution_run_id)
+            return self._entry(
+                event,
+                "continued_as_new",
+                f"run closed, continued as new run {attrs.new_execution_run_id}",
+                trigger="cycle boundary",
+                reference=attrs.new_execution_run_id,
+            )
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
             attrs = event.workflow_execution_completed_event_attributes
             values = await self._values(attrs.result, [WORKFLOW_RESULTS.get(self._type)])
             result = values[0] if values else None
             status = result if isinstance(result, str) else getattr(result, "status", None)
-            return self._entry(event, "workflow_completed", f"{self._type} workflow completed: {short(result)}", status=status,
-                               invoice_id=getattr(result, "invoice_id", None), payment_id=getattr(result, "payment_id", None),
-                               payload=as_json(result))
+            return self._entry(
+                event,
+                "workflow_completed",
+                f"{self._type} workflow completed: {short(result)}",
+                status=status,
+                invoice_id=getattr(result, "invoice_id", None),
+                payment_id=getattr(result, "payment_id", None),
+                payload=as_json(result),
+            )
         if kind in (
             EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
             EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
@@ -184,8 +216,9 @@ class RunDecoder:
             return []
         tries = int(data.get("attempt") or 1)
         if attrs.HasField("failure"):  # the charge's one local try; what follows is an activity task
-            return [self._entry(event, "activity_failed", f"local activity {name} failed: {attrs.failure.message}",
-                                status="failed", reason=attrs.failure.message)]
+            return [
+                self._entry(event, "activity_failed", f"local activity {name} failed: {attrs.failure.message}", status="failed", reason=attrs.failure.message)
+            ]
         values = await self._values(attrs.details["result"], [result_type]) if "result" in attrs.details else []
         result = values[0] if values else None
         asked = getattr(result, "asked", None)
@@ -200,15 +233,31 @@ class RunDecoder:
                 trigger = self._pending_trigger
             self._pending_trigger = None
             return self._entry(
-                event, "charge_requested",
+                event,
+                "charge_requested",
                 f"charge cycle {request.cycle_index} ({request.period_start} to {request.period_end}), attempt {request.attempt}, card {request.card_id}",
-                trigger=trigger, attempt=request.attempt, amount_cents=None, payload=as_json(request),
+                trigger=trigger,
+                attempt=request.attempt,
+                amount_cents=None,
+                payload=as_json(request),
             )
-        return self._entry(event, "activity", f"activity {name}({short(request)})", payload=as_json(request),
-                           invoice_id=getattr(request, "invoice_id", None), payment_id=getattr(request, "payment_id", None))
+        return self._entry(
+            event,
+            "activity",
+            f"activity {name}({short(request)})",
+            payload=as_json(request),
+            invoice_id=getattr(request, "invoice_id", None),
+            payment_id=getattr(request, "payment_id", None),
+        )
 
     def _completed_entry(
-        self, event: HistoryEvent, name: str, request: Any, result: Any, scheduled: HistoryEntry | None, tries: int,
+        self,
+        event: HistoryEvent,
+        name: str,
+        request: Any,
+        result: Any,
+        scheduled: HistoryEntry | None,
+        tries: int,
     ) -> HistoryEntry:
         retried = f" after {tries} tries (transient faults retried with the same attempt id)" if tries > 1 else ""
         if isinstance(result, ChargeOutcome):
@@ -226,14 +275,25 @@ class RunDecoder:
             else:
                 what = f"{result.outcome}: {result.charged_cents} cents, {result.balance_cents} cents still open"
             return self._entry(
-                event, "charge_result", f"charge attempt {attempt}: {what}{retried}", attempt=attempt, invoice_id=result.invoice_id,
-                amount_cents=result.charged_cents, status=result.outcome, reason=result.decline_reason or result.not_charged_reason,
-                external_transaction_id=result.external_transaction_id, payload=as_json(result),
+                event,
+                "charge_result",
+                f"charge attempt {attempt}: {what}{retried}",
+                attempt=attempt,
+                invoice_id=result.invoice_id,
+                amount_cents=result.charged_cents,
+                status=result.outcome,
+                reason=result.decline_reason or result.not_charged_reason,
+                external_transaction_id=result.external_transaction_id,
+                payload=as_json(result),
             )
         return self._entry(
-            event, "activity_result", f"activity {name} done: {short(result)}{retried}", payload=as_json(result),
+            event,
+            "activity_result",
+            f"activity {name} done: {short(result)}{retried}",
+            payload=as_json(result),
             invoice_id=getattr(result, "invoice_id", None) or (scheduled.invoice_id if scheduled else None),
-            payment_id=getattr(result, "payment_id", None), status=getattr(result, "status", None),
+            payment_id=getattr(result, "payment_id", None),
+            status=getattr(result, "status", None),
             amount_cents=getattr(result, "approved_cents", None) or getattr(result, "amount_cents", None),
         )
 

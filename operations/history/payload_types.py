@@ -5,23 +5,10 @@ from __future__ import annotations
 from activities.registry import workflow_types
 from foundation.contracts import (
     CancelRequest,
-    CardDepositRequest,
     CommandResult,
-    DepositOutcome,
     GatewayResult,
-    InvoiceCancellationInput,
-    InvoiceCancellationOutcome,
     InvoiceChanged,
-    JanitorInput,
-    JanitorReport,
     PlanChange,
-    ReconciliationInput,
-    ReconciliationReport,
-    RefundRequest,
-    RefundResult,
-    SubscriptionInput,
-    TerminalOutcome,
-    TerminalPaymentInput,
 )
 
 # Declared by each workflow's run method, in the registry the worker runs.

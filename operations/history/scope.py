@@ -68,8 +68,14 @@ def find_scope(engine: Engine, subject: str, subject_id: str) -> Scope:
         workflow_ids += [terminal_workflow_id(p.id) for p in payments if p.method == "terminal"]
         workflow_ids += [cancellation_workflow_id(i) for i in invoice_ids]
     return Scope(
-        subject, subject_id, invoice_ids, [p.id for p in payments], client_ids, streams,
-        list(dict.fromkeys(workflow_ids)), with_deposits=subject == "client",
+        subject,
+        subject_id,
+        invoice_ids,
+        [p.id for p in payments],
+        client_ids,
+        streams,
+        list(dict.fromkeys(workflow_ids)),
+        with_deposits=subject == "client",
     )
 
 

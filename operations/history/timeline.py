@@ -5,9 +5,9 @@ from __future__ import annotations
 from bisect import bisect_right
 from datetime import datetime, timedelta
 
+from foundation.ids import terminal_workflow_id
 from operations.history.entries import HistoryEntry
 from operations.history.values import int_or_none
-from foundation.ids import terminal_workflow_id
 
 _ISSUE_KINDS = ("invoice", "ledger:invoice_issued", "event:invoice.issued")
 CLOCKS_AGREE = timedelta(minutes=5)
@@ -63,8 +63,8 @@ def interleave(temporal: list[HistoryEntry], database: list[HistoryEntry]) -> li
 
     keys: list[tuple[datetime, int, int, int]] = [(e.at, index[id(e)], 0, 0) for e in temporal]
     anchors = [anchor_of(e) for e in database]
-    offset = next((a.at - e.at for e, a in zip(database, anchors) if a is not None), timedelta(0))
-    for position, (entry, anchor) in enumerate(zip(database, anchors)):
+    offset = next((a.at - e.at for e, a in zip(database, anchors, strict=True) if a is not None), timedelta(0))
+    for position, (entry, anchor) in enumerate(zip(database, anchors, strict=True)):
         if anchor is not None:
             offset = anchor.at - entry.at
         if abs(offset) <= CLOCKS_AGREE:

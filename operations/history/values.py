@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic_core import to_jsonable_python
@@ -11,8 +11,8 @@ from pydantic_core import to_jsonable_python
 def utc(moment: datetime | None) -> datetime:
     """`moment` as an aware UTC time (a row with no time sorts first)."""
     if moment is None:
-        return datetime.min.replace(tzinfo=timezone.utc)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return datetime.min.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def as_json(value: Any) -> Any:

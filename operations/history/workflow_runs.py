@@ -33,8 +33,7 @@ async def workflow_entries(client: Client, workflow_id: str) -> tuple[WorkflowRu
     workflow_type = histories[0][1][0].workflow_execution_started_event_attributes.workflow_type.name
     decoder = RunDecoder(client, workflow_id, workflow_type)
     entries: list[HistoryEntry] = []
-    for run, (_, events) in zip(run_ids, histories):
+    for run, (_, events) in zip(run_ids, histories, strict=True):
         entries.extend(await decoder.decode_run(run, events))
     status = description.status.name.lower() if description.status else "unknown"
     return WorkflowRuns(workflow_id, workflow_type, run_ids, status), entries
-

@@ -29,7 +29,10 @@ POSTBACK_SECRET = "api-test-postback-secret"  # loopback tests only
 
 def test_settings() -> Settings:
     return Settings.model_construct(
-        api_token=SecretStr(API_TOKEN), postback_secret=SecretStr(POSTBACK_SECRET), events_url=None, events_secret=None,
+        api_token=SecretStr(API_TOKEN),
+        postback_secret=SecretStr(POSTBACK_SECRET),
+        events_url=None,
+        events_secret=None,
         money_wait_s=3.0,  # a money POST answers 202 after this; tests make Gravity slower than it to see one
     )
 

@@ -25,15 +25,21 @@ def _free_port() -> int:
 @pytest.mark.parametrize("configured", ["database", "temporal"])
 def test_billing_api_without_a_token_refuses_a_configured_stack(configured: str, database_url: str, tmp_path: Path) -> None:
     env = {name: value for name, value in os.environ.items() if name not in ADDRESSES}
-    env.update(BILLING_DATA_DIR=str(tmp_path), BILLING_API_PORT=str(_free_port()),
-               BILLING_TEMPORAL_PORT=str(_free_port()), BILLING_TEMPORAL_UI_PORT=str(_free_port()))
+    env.update(
+        BILLING_DATA_DIR=str(tmp_path), BILLING_API_PORT=str(_free_port()), BILLING_TEMPORAL_PORT=str(_free_port()), BILLING_TEMPORAL_UI_PORT=str(_free_port())
+    )
     if configured == "database":
         env["DATABASE_URL"] = database_url  # the real database; Temporal left to the embedded dev server
     else:
         env["TEMPORAL_ADDRESS"] = f"127.0.0.1:{_free_port()}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "api"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, start_new_session=True,
+        [sys.executable, "-m", "cli.main", "api"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         out, err = process.communicate(timeout=60)

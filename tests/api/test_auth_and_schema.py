@@ -55,8 +55,15 @@ EXPECTED_ROUTES = {
 UNPROTECTED = {("get", "/health"), ("post", "/gravity/postbacks")}
 # POSTs that can move money: their Idempotency-Key is required (400 without one).
 MONEY_POSTS = {
-    "/subscriptions", "/subscriptions/{subscription_id}/cancel", "/subscriptions/{subscription_id}/plan", "/subscriptions/{subscription_id}/pay-now",
-    "/terminal-payments", "/deposits", "/deposits/{deposit_id}/refund", "/payments/{payment_id}/refunds", "/invoices/{invoice_id}/cancel",
+    "/subscriptions",
+    "/subscriptions/{subscription_id}/cancel",
+    "/subscriptions/{subscription_id}/plan",
+    "/subscriptions/{subscription_id}/pay-now",
+    "/terminal-payments",
+    "/deposits",
+    "/deposits/{deposit_id}/refund",
+    "/payments/{payment_id}/refunds",
+    "/invoices/{invoice_id}/cancel",
 }
 
 

@@ -92,7 +92,11 @@ async def test_feed_pages_by_cursor(api: httpx.AsyncClient, db: Engine) -> None:
             break
     assert [e["id"] for e in seen] == sorted(e["id"] for e in seen) and len(seen) == 5
     assert [(e["stream"], e["seq"]) for e in seen] == [
-        ("subscription:sub_a", 1), ("subscription:sub_a", 2), ("subscription:sub_a", 3), ("invoice:inv_b", 1), ("invoice:inv_b", 2),
+        ("subscription:sub_a", 1),
+        ("subscription:sub_a", 2),
+        ("subscription:sub_a", 3),
+        ("invoice:inv_b", 1),
+        ("invoice:inv_b", 2),
     ]
     first = seen[0]
     assert set(first) == {"id", "event_id", "type", "stream", "seq", "payload", "created_at"}

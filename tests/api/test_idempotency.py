@@ -20,8 +20,9 @@ async def test_replay_conflict_and_refusals(api: httpx.AsyncClient, anonymous: h
     first = await api.post("/clients", json=body, headers=key)
     assert first.status_code == 201
     # Same key, same content (other spacing and key order): the stored answer, not a second client.
-    replay = await api.post("/clients", content=b'{ "name" : "Dana",  "location_id": "' + location["id"].encode() + b'" }',
-                            headers={**key, "Content-Type": "application/json"})
+    replay = await api.post(
+        "/clients", content=b'{ "name" : "Dana",  "location_id": "' + location["id"].encode() + b'" }', headers={**key, "Content-Type": "application/json"}
+    )
     assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
     assert replay.json() == first.json()
     assert count(db, Client) == 1

@@ -181,7 +181,10 @@ async def test_a_slow_refund_answers_202_and_is_polled_to_its_end(
 def start_api(address: str, database_url: str, base_url: str) -> tuple[subprocess.Popen[bytes], str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.api.api_process", address, database_url, base_url, TASK_QUEUE],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=None, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=None,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert process.stdout is not None
     ready, port = process.stdout.readline().split()[-2:]
@@ -196,8 +199,13 @@ def kill(process: subprocess.Popen[bytes]) -> None:
 
 
 async def test_the_same_key_after_a_crashed_request_resumes_its_refund_and_gives_back_once(
-    api: httpx.AsyncClient, db: Engine, database_url: str, sandbox: SandboxControl, sandbox_server: SandboxServer,
-    api_server: ThreadedUvicorn, temporal_env: WorkflowEnvironment,
+    api: httpx.AsyncClient,
+    db: Engine,
+    database_url: str,
+    sandbox: SandboxControl,
+    sandbox_server: SandboxServer,
+    api_server: ThreadedUvicorn,
+    temporal_env: WorkflowEnvironment,
 ) -> None:
     _, payment_id = await paid_at_counter(api, sandbox, api_server)
     sandbox.inject_fault("tokenizedRefund", "slow", count=1, delay_s=3)

@@ -47,8 +47,14 @@ async def test_counter_money_end_to_end(
     refused(await api.post("/terminal-payments", json=no_device, headers=key()), 422, "device_name")
     refused(await api.post("/terminal-payments", json={"location_id": clinic.location_id, "device_name": DEVICE}, headers=key()), 422, "invoice_id")
     assert count(db, Payment) == 0
-    started = ok(await api.post("/terminal-payments", json={"location_id": clinic.location_id, "device_name": DEVICE, "invoice_id": invoice["id"]},
-                                headers={"Idempotency-Key": "counter-sale-1"}), 202)
+    started = ok(
+        await api.post(
+            "/terminal-payments",
+            json={"location_id": clinic.location_id, "device_name": DEVICE, "invoice_id": invoice["id"]},
+            headers={"Idempotency-Key": "counter-sale-1"},
+        ),
+        202,
+    )
     payment_id = started["payment_id"]
 
     async def waiting() -> bool:

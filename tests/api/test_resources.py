@@ -22,8 +22,14 @@ async def test_locations_settings_and_terminals(api: httpx.AsyncClient, db: Engi
         201,
     )
     assert created == {
-        "id": "loc-denver", "name": "Denver", "timezone": "America/Denver", "gravity_oid": SANDBOX_OID,
-        "allow_recurring_gravity": True, "charge_time": "08:30:00", "max_invoice_cents": 5_000_000, "max_invoice_lines": 50,
+        "id": "loc-denver",
+        "name": "Denver",
+        "timezone": "America/Denver",
+        "gravity_oid": SANDBOX_OID,
+        "allow_recurring_gravity": True,
+        "charge_time": "08:30:00",
+        "max_invoice_cents": 5_000_000,
+        "max_invoice_lines": 50,
     }
     assert ok(await api.get("/locations/loc-denver")) == created
     refused(await api.post("/locations", json={"id": "loc-denver", "name": "Again", "timezone": "America/Denver", "gravity_oid": "1"}), 409, "id")

@@ -32,12 +32,24 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 def schemathesis_command(url: str, report: Path) -> list[str]:
     return [
-        str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(CONFIG), "--no-color",
-        "run", f"{url}/openapi.json", "--header", f"Authorization: Bearer {API_TOKEN}",
+        str(Path(sys.executable).with_name("schemathesis")),
+        "--config-file",
+        str(CONFIG),
+        "--no-color",
+        "run",
+        f"{url}/openapi.json",
+        "--header",
+        f"Authorization: Bearer {API_TOKEN}",
         # Every check, but schemathesis's own positive_data_acceptance is replaced by the hook's check:
         # a business refusal (422 "refused") is an answer the schema describes.
-        "--checks", "all", "--exclude-checks", "positive_data_acceptance",
-        "--report", "json", "--report-json-path", str(report),
+        "--checks",
+        "all",
+        "--exclude-checks",
+        "positive_data_acceptance",
+        "--report",
+        "json",
+        "--report-json-path",
+        str(report),
     ]
 
 
@@ -77,7 +89,7 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(
             await process.wait()
         await terminate_new_workflows(temporal_env, before)
     text = output.decode(errors="replace")
-    summary = text[text.rfind("SUMMARY"):]
+    summary = text[text.rfind("SUMMARY") :]
     report = json.loads(report_path.read_text())
     found = counts(report)
     print(f"schemathesis: {found['examples']} test cases, {found['server_errors']} server errors, {found['mismatches']} schema mismatches")
@@ -86,5 +98,8 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(
     assert found["server_errors"] == 0 and found["mismatches"] == 0, summary
     assert process.returncode == 0, summary
     assert {phase: result["status"] for phase, result in report["phases"].items()} == {
-        "examples": "skip", "coverage": "success", "fuzzing": "success", "stateful": "success",
+        "examples": "skip",
+        "coverage": "success",
+        "fuzzing": "success",
+        "stateful": "success",
     }, summary

@@ -81,7 +81,9 @@ def test_billing_sandbox_prints_nothing_of_its_secrets(tmp_path: Path) -> None:
     with out.open("w") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "sandbox", "--port", str(port), "--postback-secret", secret, "--token", token],
-            cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + 20

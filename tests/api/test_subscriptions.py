@@ -93,7 +93,7 @@ async def test_enrolled_subscription_bills_its_first_cycle_and_takes_commands(
     refused(await api.post(f"/subscriptions/{sub_id}/card", json={"card_id": card["id"]}), 422, "card_id")
     refused(await api.post(f"/subscriptions/{sub_id}/card", json={}), 422, "card_id")
     assert ok(await api.post(f"/subscriptions/{sub_id}/card", json={"card_id": other_card["id"]}))["accepted"] is True
-    assert (await eventually(lambda: _card_of(api, sub_id, other_card["id"])))
+    assert await eventually(lambda: _card_of(api, sub_id, other_card["id"]))
 
     adult = {"location_id": clinic.location_id, "name": "Adult", "price_cents": 6_000, "proration_policy": "next_cycle"}
     bigger = ok(await api.post("/plans", json=adult), 201)
@@ -116,7 +116,12 @@ async def test_enrolled_subscription_bills_its_first_cycle_and_takes_commands(
     types = [e["type"] for e in feed["events"]]
     assert [e["seq"] for e in feed["events"]] == list(range(1, len(types) + 1))
     for expected in (
-        "invoice.issued", "service.redeemed", "subscription.paused", "subscription.resumed", "subscription.card_changed", "subscription.cancelled",
+        "invoice.issued",
+        "service.redeemed",
+        "subscription.paused",
+        "subscription.resumed",
+        "subscription.card_changed",
+        "subscription.cancelled",
     ):
         assert expected in types, types
     assert_books_match_gateway(db, sandbox)

@@ -44,7 +44,12 @@ async def test_workers_share_the_load_and_a_killed_one_loses_nothing(database_ur
         with SandboxServer(oids={SANDBOX_OID: SANDBOX_TOKEN}) as sandbox, SandboxControl(sandbox.root_url) as control:
             location_id, plan_id = seed_clinic(engine, "scale", term_months=12)
             members = await enroll_members(
-                engine, sandbox.base_url, "scale", location_id=location_id, plan_id=plan_id, start_dates=[due_start_date(1)] * SUBSCRIPTIONS,
+                engine,
+                sandbox.base_url,
+                "scale",
+                location_id=location_id,
+                plan_id=plan_id,
+                start_dates=[due_start_date(1)] * SUBSCRIPTIONS,
             )
             pool = WorkerPool(WorkerSpec(url, address, queue, sandbox.base_url))
             pool.start(WORKERS)

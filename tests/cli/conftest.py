@@ -49,7 +49,10 @@ def temporal_address(env: WorkflowEnvironment) -> str:
 
 @pytest.fixture(scope="session")
 def cli_environment(
-    database_url: str, temporal_env: WorkflowEnvironment, sandbox_server: SandboxServer, tmp_path_factory: pytest.TempPathFactory,
+    database_url: str,
+    temporal_env: WorkflowEnvironment,
+    sandbox_server: SandboxServer,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, str]:
     sandbox_url = urlsplit(sandbox_server.root_url)
     return {

@@ -64,7 +64,9 @@ async def test_history_of_a_declined_and_recovered_subscription_matches_the_ledg
     charges = [e for e in entries if e["kind"] == "charge_result"]
     requests = [e for e in entries if e["kind"] == "charge_requested"]
     assert [(c["attempt"], c["status"], c["reason"]) for c in charges] == [
-        (1, "declined", "insufficient_funds"), (2, "paid", None), *[(1, "paid", None)] * 12,
+        (1, "declined", "insufficient_funds"),
+        (2, "paid", None),
+        *[(1, "paid", None)] * 12,
     ]
     assert [r["trigger"] for r in requests] == ["cycle due", "dunning retry", *["cycle due"] * 12]
     assert charges[0]["invoice_id"] == charges[1]["invoice_id"] != charges[2]["invoice_id"]
@@ -91,8 +93,12 @@ async def test_history_of_a_declined_and_recovered_subscription_matches_the_ledg
         assert stamps == sorted(stamps)
     kinds = [(e["kind"], e["attempt"], e["status"]) for e in entries if e["kind"] in ("charge_requested", "charge_result", "payment")]
     assert kinds == [
-        ("charge_requested", 1, None), ("charge_result", 1, "declined"), ("payment", 1, "declined"),
-        ("charge_requested", 2, None), ("charge_result", 2, "paid"), ("payment", 2, "approved"),
+        ("charge_requested", 1, None),
+        ("charge_result", 1, "declined"),
+        ("payment", 1, "declined"),
+        ("charge_requested", 2, None),
+        ("charge_result", 2, "paid"),
+        ("payment", 2, "approved"),
         *[("charge_requested", 1, None), ("charge_result", 1, "paid"), ("payment", 1, "approved")] * 12,
     ]
 

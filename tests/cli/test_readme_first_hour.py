@@ -37,7 +37,7 @@ def walk() -> list[str]:
     """The lines of the README's walk, comments dropped."""
     text = README.read_text()
     start = text.index("**From a new clinic to a tap at the terminal**")
-    block = text[text.index("```bash", start) + len("```bash"):text.index("```", text.index("```bash", start) + 7)]
+    block = text[text.index("```bash", start) + len("```bash") : text.index("```", text.index("```bash", start) + 7)]
     lines = [re.split(r"\s{2,}#", line)[0].strip() for line in block.splitlines()]
     return [line for line in lines if line and not line.startswith("#")]
 
@@ -84,8 +84,14 @@ async def test_the_readme_walk_from_a_new_clinic_to_a_tap(
             args = [found.get(word, word) for word in words[1:]]
             if "--wait" in args:  # in its own process: it waits while the next line taps (CliRunner is one at a time)
                 paying = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "cli.main", *args, cwd=README.parent, env={**os.environ, **cli_environment},
-                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                    sys.executable,
+                    "-m",
+                    "cli.main",
+                    *args,
+                    cwd=README.parent,
+                    env={**os.environ, **cli_environment},
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
                 )
                 continue
             if args[:2] == ["sandbox", "tap"]:

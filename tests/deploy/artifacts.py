@@ -133,9 +133,7 @@ def compose() -> dict[str, Any]:
 def billing_services() -> dict[str, dict[str, Any]]:
     """Compose services that run our image."""
     return {
-        name: service
-        for name, service in compose()["services"].items()
-        if "build" in service or str(service.get("image", "")).startswith("${BILLING_IMAGE")
+        name: service for name, service in compose()["services"].items() if "build" in service or str(service.get("image", "")).startswith("${BILLING_IMAGE")
     }
 
 

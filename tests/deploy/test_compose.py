@@ -84,9 +84,7 @@ def test_compose_takes_secrets_only_from_the_env_file() -> None:
 
 def test_env_example_lists_every_required_variable_with_no_value() -> None:
     example = (DEPLOY / ".env.example").read_text()
-    assignments = dict(
-        line.split("=", 1) for line in example.splitlines() if line and not line.startswith("#") and "=" in line
-    )
+    assignments = dict(line.split("=", 1) for line in example.splitlines() if line and not line.startswith("#") and "=" in line)
     assert all(value == "" for value in assignments.values()), "deploy/.env.example must hold placeholders only"
     required = set(re.findall(r"\$\{([A-Z_]+):\?", COMPOSE.read_text()))
     assert required <= set(assignments), f"missing from deploy/.env.example: {sorted(required - set(assignments))}"

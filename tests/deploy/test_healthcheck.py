@@ -22,9 +22,7 @@ def load_healthcheck() -> ModuleType:
 
 def _healthcheck(role: str, port: int) -> subprocess.CompletedProcess[str]:
     env = {"BILLING_API_PORT": str(port), "PATH": "/usr/bin:/bin"}
-    return subprocess.run(
-        [sys.executable, str(DEPLOY / "healthcheck.py"), role], capture_output=True, text=True, timeout=30, env=env
-    )
+    return subprocess.run([sys.executable, str(DEPLOY / "healthcheck.py"), role], capture_output=True, text=True, timeout=30, env=env)
 
 
 def test_api_health_check_follows_get_health(health_server: HealthServer) -> None:

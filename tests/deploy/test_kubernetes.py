@@ -90,9 +90,7 @@ def test_api_listens_where_the_probes_and_service_look(rendered_overlay_or_none:
     assert api_env["BILLING_API_HOST"] == "0.0.0.0"
 
 
-def test_manifest_values_parse_as_settings(
-    rendered_overlay_or_none: Path | None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_manifest_values_parse_as_settings(rendered_overlay_or_none: Path | None, monkeypatch: pytest.MonkeyPatch) -> None:
     """Names are right is not enough: every value must also pass the settings' validation."""
     docs = k8s_documents(rendered_overlay_or_none)
     for workload, container in workload_containers(docs):

@@ -123,9 +123,7 @@ def control(gravity_sandbox: SandboxServer, receiver: PostbackReceiver) -> Itera
 
 @pytest.fixture
 async def client(gravity_sandbox: SandboxServer, control: SandboxControl) -> AsyncIterator[GravityClient]:
-    async with GravityClient(
-        gravity_sandbox.base_url, OID, TOKEN, timeout=3.0, safe_lookup_attempts=6, safe_lookup_backoff_s=0.05
-    ) as gravity:
+    async with GravityClient(gravity_sandbox.base_url, OID, TOKEN, timeout=3.0, safe_lookup_attempts=6, safe_lookup_backoff_s=0.05) as gravity:
         yield gravity
 
 

@@ -17,8 +17,7 @@ from tests.gravity.conftest import MASTERCARD, OID, TOKEN, VISA, new_id, save_ca
 
 
 async def test_tokenize_visa_and_mastercard(client: GravityClient) -> None:
-    visa = await client.tokenize(card_number=VISA, exp_mmyy="1230", external_id=new_id(), security_code="123",
-                                 billing_name="Ada Lovelace", postal_code="98101")
+    visa = await client.tokenize(card_number=VISA, exp_mmyy="1230", external_id=new_id(), security_code="123", billing_name="Ada Lovelace", postal_code="98101")
     assert visa.outcome is Outcome.APPROVED
     assert visa.transaction_type is TransactionType.CREDIT_SAVE_CARD
     assert (visa.masked_account, visa.card_brand, visa.expiry_mmyy, visa.entry_method) == ("************1111", "VS", "1230", "Keyed")
@@ -64,8 +63,7 @@ async def test_tokenize_bad_input_is_bad_request_without_card_data(client: Gravi
 async def test_charge_approved(client: GravityClient, control: SandboxControl) -> None:
     card = await save_card(client)
     external_id = new_id()
-    result = await client.charge_saved_card(card_ref=card, amount_cents=4599, external_id=external_id,
-                                            reference="INV-1", billing_name="Ada", cashier_id="web")
+    result = await client.charge_saved_card(card_ref=card, amount_cents=4599, external_id=external_id, reference="INV-1", billing_name="Ada", cashier_id="web")
     assert result.outcome is Outcome.APPROVED and result.approved
     assert (result.amount_cents, result.approved_cents, result.balance_cents) == (4599, 4599, None)
     assert result.transaction_type is TransactionType.CREDIT_SALE
@@ -159,9 +157,20 @@ async def test_wire_format_matches_the_spec(gravity_sandbox: SandboxServer, clie
         data = answer.json()["transactionResponse"]
         assert data["resultStatus"] == "true" and data["amount"] == "12.30" and data["amountProcessed"] == "12.30"
         assert data["amountBalance"] == "" and data["isPartialApproval"] == "false"
-        assert {"externalTransactionId", "uniqueTransId", "transactionType", "resultMessage", "approvalNumberResult",
-                "maskedAccount", "accountCardType", "accountExpiryDate", "accountEntryMethod", "accountFingerprint",
-                "batchNumber", "transactionReference"} <= data.keys()
+        assert {
+            "externalTransactionId",
+            "uniqueTransId",
+            "transactionType",
+            "resultMessage",
+            "approvalNumberResult",
+            "maskedAccount",
+            "accountCardType",
+            "accountExpiryDate",
+            "accountEntryMethod",
+            "accountFingerprint",
+            "batchNumber",
+            "transactionReference",
+        } <= data.keys()
         for wrong in ({"amount": 12.3}, {"amount": "12.3"}, {"amount": "1e3"}):
             bad = {"transactionData": {**body["transactionData"], **wrong, "externalTransactionId": new_id()}}
             refused = await raw.put(f"/orgs/{OID}/transactions/tokenizedPayment", json=bad)

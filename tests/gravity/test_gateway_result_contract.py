@@ -27,9 +27,17 @@ def _round_trip(value: GatewayResult) -> GatewayResult:
 
 def test_a_payload_from_before_the_new_fields_still_decodes() -> None:
     old: dict[str, Any] = {
-        "external_transaction_id": "e-1", "outcome": "approved", "approved_cents": 2_500, "unique_trans_id": "u-1",
-        "result_message": "Approved", "decline_reason": None, "decline_class": None, "masked_account": "************1111",
-        "card_brand": "VS", "expiry_mmyy": "1230", "fingerprint": "fp",
+        "external_transaction_id": "e-1",
+        "outcome": "approved",
+        "approved_cents": 2_500,
+        "unique_trans_id": "u-1",
+        "result_message": "Approved",
+        "decline_reason": None,
+        "decline_class": None,
+        "masked_account": "************1111",
+        "card_brand": "VS",
+        "expiry_mmyy": "1230",
+        "fingerprint": "fp",
     }
     payload = Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(old).encode())
     [decoded] = CONVERTER.from_payloads([payload], [GatewayResult])
@@ -38,16 +46,34 @@ def test_a_payload_from_before_the_new_fields_still_decodes() -> None:
 
 
 def test_gateway_result_carries_the_new_facts_across_the_converter() -> None:
-    parsed = parse_transaction({
-        "externalTransactionId": "e-2", "uniqueTransId": "u-2", "transactionType": "CreditSale", "resultStatus": "true",
-        "resultMessage": "Approved", "amount": "100.00", "amountTipped": "15.00", "amountTaxed": "3.00", "amountProcessed": "118.00",
-        "avsResponseCode": "Y", "avsResponseText": "Address and 5-digit ZIP match", "cvvResponseCode": "M",
-        "cvvResponseText": "Match", "cashier": "front-desk-ana", "maskedAccount": "************1111",
-    })
+    parsed = parse_transaction(
+        {
+            "externalTransactionId": "e-2",
+            "uniqueTransId": "u-2",
+            "transactionType": "CreditSale",
+            "resultStatus": "true",
+            "resultMessage": "Approved",
+            "amount": "100.00",
+            "amountTipped": "15.00",
+            "amountTaxed": "3.00",
+            "amountProcessed": "118.00",
+            "avsResponseCode": "Y",
+            "avsResponseText": "Address and 5-digit ZIP match",
+            "cvvResponseCode": "M",
+            "cvvResponseText": "Match",
+            "cashier": "front-desk-ana",
+            "maskedAccount": "************1111",
+        }
+    )
     result = gateway_result(parsed)
     assert (result.approved_cents, result.tip_cents, result.surcharge_cents, result.amount_stated) == (11_800, 1_500, 300, True)
     assert (result.avs_response_code, result.avs_response_text, result.cvv_response_code, result.cvv_response_text, result.cashier) == (
-        "Y", "Address and 5-digit ZIP match", "M", "Match", "front-desk-ana")
+        "Y",
+        "Address and 5-digit ZIP match",
+        "M",
+        "Match",
+        "front-desk-ana",
+    )
     assert result.facts == parsed.facts() and result.facts["amount_stated"] is True
     assert _round_trip(result) == result
 

@@ -152,7 +152,9 @@ async def test_lost_answer_on_refund_and_void(client: GravityClient, control: Sa
 
 
 async def test_still_unknown_after_lookups_raises_again_and_the_retry_finds_it(
-    gravity_sandbox: SandboxServer, client: GravityClient, control: SandboxControl,
+    gravity_sandbox: SandboxServer,
+    client: GravityClient,
+    control: SandboxControl,
 ) -> None:
     card = await save_card(client)
     external_id = new_id()

@@ -40,8 +40,34 @@ def test_dollar_strings_round_trip_exactly(dollars: int, cents: int) -> None:
 
 @pytest.mark.parametrize(
     "junk",
-    ["", " ", ".", "1.", ".5", "1.001", "1.2.3", "1e3", "1E3", "1e-2", "-1.00", "+1.00", "nan", "NaN", "inf",
-     "-inf", "Infinity", "1,000.00", "$1.00", "0x10", "1_000.00", "1 000.00", "½", "1.0.", "1.-1", "١.٠٠"],  # noqa: RUF001 - Arabic-Indic digits on purpose
+    [
+        "",
+        " ",
+        ".",
+        "1.",
+        ".5",
+        "1.001",
+        "1.2.3",
+        "1e3",
+        "1E3",
+        "1e-2",
+        "-1.00",
+        "+1.00",
+        "nan",
+        "NaN",
+        "inf",
+        "-inf",
+        "Infinity",
+        "1,000.00",
+        "$1.00",
+        "0x10",
+        "1_000.00",
+        "1 000.00",
+        "½",
+        "1.0.",
+        "1.-1",
+        "١.٠٠",  # noqa: RUF001 - digits of another script are what this refuses
+    ],
 )
 def test_junk_is_refused(junk: str) -> None:
     with pytest.raises(MoneyError):

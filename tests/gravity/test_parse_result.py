@@ -66,10 +66,16 @@ def test_partial_without_amount_processed_uses_the_balance_or_says_unstated() ->
 
 
 def test_avs_cvv_and_cashier_are_read() -> None:
-    result = parse_transaction(_approval(
-        amount="5.00", avsResponseCode="Y", avsResponseText="Address and 5-digit ZIP match",
-        cvvResponseCode="M", cvvResponseText="Match", cashier="front-desk-ana",
-    ))
+    result = parse_transaction(
+        _approval(
+            amount="5.00",
+            avsResponseCode="Y",
+            avsResponseText="Address and 5-digit ZIP match",
+            cvvResponseCode="M",
+            cvvResponseText="Match",
+            cashier="front-desk-ana",
+        )
+    )
     assert (result.avs_response_code, result.avs_response_text) == ("Y", "Address and 5-digit ZIP match")
     assert (result.cvv_response_code, result.cvv_response_text, result.cashier) == ("M", "Match", "front-desk-ana")
 
@@ -81,35 +87,70 @@ def test_empty_avs_and_cvv_are_none() -> None:
 
 def test_facts_hold_every_reported_field_as_json() -> None:
     wire = _approval(
-        amount="100.00", amountProcessed="118.00", amountTipped="15.00", amountTaxed="3.00", approvalNumberResult="123456",
-        maskedAccount="************1111", accountCardType="VS", accountExpiryDate="1230", accountEntryMethod="Chip",
-        accountFingerprint="fp-1", batchNumber="7", transactionReference="INV-1", billingName="Dana Reyes",
-        avsResponseCode="Y", avsResponseText="Address and 5-digit ZIP match", cvvResponseCode="M", cvvResponseText="Match",
-        cashier="front-desk-ana", transactionDate="2025-01-02T03:04:05+00:00",
+        amount="100.00",
+        amountProcessed="118.00",
+        amountTipped="15.00",
+        amountTaxed="3.00",
+        approvalNumberResult="123456",
+        maskedAccount="************1111",
+        accountCardType="VS",
+        accountExpiryDate="1230",
+        accountEntryMethod="Chip",
+        accountFingerprint="fp-1",
+        batchNumber="7",
+        transactionReference="INV-1",
+        billingName="Dana Reyes",
+        avsResponseCode="Y",
+        avsResponseText="Address and 5-digit ZIP match",
+        cvvResponseCode="M",
+        cvvResponseText="Match",
+        cashier="front-desk-ana",
+        transactionDate="2025-01-02T03:04:05+00:00",
     )
     facts = parse_transaction(wire).facts()
     assert json.loads(json.dumps(facts)) == facts  # plain JSON values, enums as strings
     assert facts == {
-        "outcome": "approved", "external_transaction_id": "e-1", "unique_trans_id": "u-1", "transaction_type": "CreditSale",
-        "amount_cents": 10_000, "approved_cents": 11_800, "result_message": "Approved", "masked_account": "************1111",
-        "card_brand": "VS", "expiry_mmyy": "1230", "fingerprint": "fp-1", "entry_method": "Chip", "batch_number": "7",
-        "reference": "INV-1", "approval_number": "123456", "amount_stated": True, "decline_known": True, "tip_cents": 1_500, "surcharge_cents": 300,
-        "avs_response_code": "Y", "avs_response_text": "Address and 5-digit ZIP match", "cvv_response_code": "M",
-        "cvv_response_text": "Match", "cashier": "front-desk-ana", "billing_name": "Dana Reyes",
+        "outcome": "approved",
+        "external_transaction_id": "e-1",
+        "unique_trans_id": "u-1",
+        "transaction_type": "CreditSale",
+        "amount_cents": 10_000,
+        "approved_cents": 11_800,
+        "result_message": "Approved",
+        "masked_account": "************1111",
+        "card_brand": "VS",
+        "expiry_mmyy": "1230",
+        "fingerprint": "fp-1",
+        "entry_method": "Chip",
+        "batch_number": "7",
+        "reference": "INV-1",
+        "approval_number": "123456",
+        "amount_stated": True,
+        "decline_known": True,
+        "tip_cents": 1_500,
+        "surcharge_cents": 300,
+        "avs_response_code": "Y",
+        "avs_response_text": "Address and 5-digit ZIP match",
+        "cvv_response_code": "M",
+        "cvv_response_text": "Match",
+        "cashier": "front-desk-ana",
+        "billing_name": "Dana Reyes",
         "transaction_date": "2025-01-02T03:04:05+00:00",
     }
 
 
 def test_facts_of_a_decline_name_its_reason() -> None:
     facts = parse_transaction(_approval(resultStatus="false", resultMessage="Expired Card", amount="9.00")).facts()
-    assert (facts["outcome"], facts["decline_reason"], facts["decline_class"], facts["approved_cents"]) == (
-        "declined", "expired_card", "hard", 0)
+    assert (facts["outcome"], facts["decline_reason"], facts["decline_class"], facts["approved_cents"]) == ("declined", "expired_card", "hard", 0)
     assert "balance_cents" not in facts  # not reported, so not a fact
 
 
 def test_facts_never_carry_card_data_even_if_the_gateway_sent_it() -> None:
     wire = _approval(
-        amount="5.00", maskedAccount="4111111111111111", cardNumber="4111111111111111", cardSecurityCode="123",
+        amount="5.00",
+        maskedAccount="4111111111111111",
+        cardNumber="4111111111111111",
+        cardSecurityCode="123",
         securityCode="123",
     )
     result = parse_transaction(wire)
@@ -138,8 +179,6 @@ def test_facts_never_carry_card_data_even_if_the_gateway_sent_it() -> None:
         ("Something the issuer made up", DeclineReason.GENERIC, DeclineClass.SOFT, False),
     ],
 )
-def test_processor_decline_texts_are_classified_and_unknown_ones_flagged(
-    message: str, reason: DeclineReason, decline_class: DeclineClass, known: bool
-) -> None:
+def test_processor_decline_texts_are_classified_and_unknown_ones_flagged(message: str, reason: DeclineReason, decline_class: DeclineClass, known: bool) -> None:
     result = parse_transaction({"resultStatus": "false", "resultMessage": message, "externalTransactionId": "x"})
     assert (result.decline_reason, result.decline_class, result.decline_known) == (reason, decline_class, known)

@@ -28,11 +28,18 @@ def test_sign_and_verify_over_raw_bytes() -> None:
 
 
 def test_parse_postback_flat_and_junk() -> None:
-    flat = {"externalTransactionId": "e1", "uniqueTransId": "u1", "transactionType": "CreditSale", "resultStatus": "false",
-            "resultMessage": "Do Not Honor", "amount": "10.00", "amountProcessed": "", "amountBalance": ""}
+    flat = {
+        "externalTransactionId": "e1",
+        "uniqueTransId": "u1",
+        "transactionType": "CreditSale",
+        "resultStatus": "false",
+        "resultMessage": "Do Not Honor",
+        "amount": "10.00",
+        "amountProcessed": "",
+        "amountBalance": "",
+    }
     result = parse_postback(json.dumps(flat).encode())
-    assert (result.outcome, result.decline_reason, result.amount_cents, result.approved_cents) == (
-        Outcome.DECLINED, DeclineReason.DO_NOT_HONOR, 1000, 0)
+    assert (result.outcome, result.decline_reason, result.amount_cents, result.approved_cents) == (Outcome.DECLINED, DeclineReason.DO_NOT_HONOR, 1000, 0)
     for junk in (b"not json", b"[]", b'{"resultStatus": "true"}', b'{"externalTransactionId": "e", "amount": "1e3"}'):
         with pytest.raises(ValueError):
             parse_postback(junk)
@@ -115,5 +122,3 @@ async def test_bulk_is_refused_whole_when_one_item_is_bad(client: GravityClient,
     with pytest.raises(ValueError):
         await client.bulk_sale([BulkSale(card, 100, new_id())] * 1001)
     assert await client.bulk_sale([]) == 0
-
-

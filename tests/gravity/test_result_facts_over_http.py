@@ -13,16 +13,13 @@ from tests.gravity.conftest import OID, VISA, PostbackReceiver, new_id, wait_unt
 DEVICE = "front-1"
 
 
-async def test_tip_and_surcharge_approval_through_lookup_and_postback(
-    client: GravityClient, control: SandboxControl, receiver: PostbackReceiver
-) -> None:
+async def test_tip_and_surcharge_approval_through_lookup_and_postback(client: GravityClient, control: SandboxControl, receiver: PostbackReceiver) -> None:
     external_id = new_id()
     await client.start_terminal(device_name=DEVICE, external_id=external_id, amount_cents=10_000, reference="INV-42")
     control.present_card(OID, DEVICE, tip_cents=1_500, surcharge_cents=300)
     result = await client.lookup(external_id)
     assert result is not None and result.outcome is Outcome.APPROVED
-    assert (result.amount_cents, result.tip_cents, result.surcharge_cents, result.approved_cents, result.amount_stated) == (
-        10_000, 1_500, 300, 11_800, True)
+    assert (result.amount_cents, result.tip_cents, result.surcharge_cents, result.approved_cents, result.amount_stated) == (10_000, 1_500, 300, 11_800, True)
     await wait_until(lambda: external_id in receiver.results)
     assert receiver.results[external_id] == result
     facts = result.facts()
@@ -31,9 +28,7 @@ async def test_tip_and_surcharge_approval_through_lookup_and_postback(
 
 
 async def test_avs_cvv_and_cashier_round_trip(client: GravityClient) -> None:
-    saved = await client.tokenize(
-        card_number=VISA, exp_mmyy="1230", external_id=new_id(), security_code="731", postal_code="98101", billing_name="Dana Reyes"
-    )
+    saved = await client.tokenize(card_number=VISA, exp_mmyy="1230", external_id=new_id(), security_code="731", postal_code="98101", billing_name="Dana Reyes")
     found = await client.lookup(saved.external_transaction_id)
     assert found == saved
     assert (saved.avs_response_code, saved.avs_response_text) == ("Y", "Address and 5-digit ZIP match")

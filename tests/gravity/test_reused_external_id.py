@@ -72,9 +72,7 @@ async def _used_but_forgotten(client: GravityClient, control: SandboxControl, ki
 
 
 @pytest.mark.parametrize("kind", ["charge", "refund", "void"])
-async def test_reused_id_with_lookups_not_finding_it_is_unknown_outcome(
-    client: GravityClient, control: SandboxControl, kind: str
-) -> None:
+async def test_reused_id_with_lookups_not_finding_it_is_unknown_outcome(client: GravityClient, control: SandboxControl, kind: str) -> None:
     external_id, operation = await _used_but_forgotten(client, control, kind)
     control.inject_fault("lookup", "404", count=LOOKUPS)  # a lagging index: "not found" although it exists
     with pytest.raises(UnknownOutcome) as caught:
@@ -89,9 +87,7 @@ async def test_reused_id_with_lookups_not_finding_it_is_unknown_outcome(
 
 
 @pytest.mark.parametrize("kind", ["charge", "refund", "void"])
-async def test_reused_id_with_lookups_failing_is_unknown_outcome(
-    client: GravityClient, control: SandboxControl, kind: str
-) -> None:
+async def test_reused_id_with_lookups_failing_is_unknown_outcome(client: GravityClient, control: SandboxControl, kind: str) -> None:
     external_id, operation = await _used_but_forgotten(client, control, kind)
     control.inject_fault("lookup", "500", count=LOOKUPS)
     with pytest.raises(UnknownOutcome) as caught:

@@ -32,7 +32,9 @@ def test_billing_sandbox_command(tmp_path: Path) -> None:
     with out.open("w") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "sandbox", "--port", str(port), "--state-file", str(tmp_path / "s.json")],
-            cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     try:
         base = f"http://127.0.0.1:{port}/virtualterminal/v1"
@@ -61,7 +63,11 @@ def test_billing_sandbox_command(tmp_path: Path) -> None:
 def _start(port: int, out: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     with out.open("w") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "sandbox", "--port", str(port), *args], cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, env=env,
+            [sys.executable, "-m", "cli.main", "sandbox", "--port", str(port), *args],
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
     deadline = time.monotonic() + 20
     while True:

@@ -21,9 +21,7 @@ DEVICE = "front-1"
 
 def _wire(server: SandboxServer, external_id: str) -> dict[str, Any]:
     """The lookup's `transactionResponse`, as raw JSON."""
-    answer = httpx.get(
-        f"{server.base_url}/orgs/{OID}/transactions/{external_id}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5.0
-    )
+    answer = httpx.get(f"{server.base_url}/orgs/{OID}/transactions/{external_id}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5.0)
     assert answer.status_code == 200, answer.text
     return answer.json()["transactionResponse"]
 
@@ -33,8 +31,7 @@ async def test_tip_and_surcharge_are_above_the_request(gravity_sandbox: SandboxS
     await client.start_terminal(device_name=DEVICE, external_id=external_id, amount_cents=10_000)
     control.present_card(OID, DEVICE, tip_cents=1_500, surcharge_cents=300)
     wire = _wire(gravity_sandbox, external_id)
-    assert (wire["amount"], wire["amountTipped"], wire["amountTaxed"], wire["amountProcessed"]) == (
-        "100.00", "15.00", "3.00", "118.00")
+    assert (wire["amount"], wire["amountTipped"], wire["amountTaxed"], wire["amountProcessed"]) == ("100.00", "15.00", "3.00", "118.00")
     [row] = [t for t in control.transactions(OID) if t["external_transaction_id"] == external_id]
     assert (row["approved_cents"], row["tip_cents"], row["surcharge_cents"]) == (11_800, 1_500, 300)
 
@@ -72,11 +69,14 @@ async def test_a_tipped_sale_refunds_up_to_what_it_took(client: GravityClient, c
     assert refund.approved_cents == 1_200
 
 
-@pytest.mark.parametrize(("postal", "cvv", "expected"), [
-    ("98101", "123", ("Y", "Address and 5-digit ZIP match", "M", "Match")),
-    ("00000", "000", ("N", "Neither address nor ZIP match", "N", "No match")),
-    (None, None, ("", "", "", "")),
-])
+@pytest.mark.parametrize(
+    ("postal", "cvv", "expected"),
+    [
+        ("98101", "123", ("Y", "Address and 5-digit ZIP match", "M", "Match")),
+        ("00000", "000", ("N", "Neither address nor ZIP match", "N", "No match")),
+        (None, None, ("", "", "", "")),
+    ],
+)
 async def test_avs_and_cvv_of_a_keyed_card(
     gravity_sandbox: SandboxServer, client: GravityClient, postal: str | None, cvv: str | None, expected: tuple[str, ...]
 ) -> None:

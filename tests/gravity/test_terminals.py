@@ -45,7 +45,11 @@ async def test_declined_by_test_card_and_by_script(client: GravityClient, contro
     control.present_card(OID, DEVICE, card_number="4000000000009995", entry_method="Chip")
     result = await looked_up(client, first)
     assert (result.outcome, result.decline_reason, result.decline_class, result.entry_method) == (
-        Outcome.DECLINED, DeclineReason.INSUFFICIENT_FUNDS, DeclineClass.SOFT, "Chip")
+        Outcome.DECLINED,
+        DeclineReason.INSUFFICIENT_FUNDS,
+        DeclineClass.SOFT,
+        "Chip",
+    )
     second = await _start(client)
     control.present_card(OID, DEVICE, "decline", reason="lost_or_stolen")
     result = await looked_up(client, second)

@@ -27,12 +27,8 @@ def test_an_approval_is_split_between_the_invoice_tips_surcharge_and_excess(
     assert split_approval(approved, tip_cents=tip, surcharge_cents=surcharge, open_balance_cents=balance) == expected
 
 
-@given(
-    approved=st.integers(0, 10**9), tip=st.integers(0, 10**8), surcharge=st.integers(0, 10**8), balance=st.integers(0, 10**9)
-)
-def test_every_approved_cent_goes_somewhere_and_the_invoice_never_gets_more_than_it_needs(
-    approved: int, tip: int, surcharge: int, balance: int
-) -> None:
+@given(approved=st.integers(0, 10**9), tip=st.integers(0, 10**8), surcharge=st.integers(0, 10**8), balance=st.integers(0, 10**9))
+def test_every_approved_cent_goes_somewhere_and_the_invoice_never_gets_more_than_it_needs(approved: int, tip: int, surcharge: int, balance: int) -> None:
     split = split_approval(approved, tip_cents=tip, surcharge_cents=surcharge, open_balance_cents=balance)
     assert split.applied + split.tip + split.surcharge + split.excess == approved
     assert 0 <= split.applied <= balance
@@ -44,7 +40,8 @@ def test_a_write_off_is_shared_pro_rata_to_the_cent() -> None:
     from models.ledger import Account
 
     assert split_pro_rata(3_250, {Account.PLAN_REVENUE: 4_500, Account.FEE_REVENUE: 2_000}) == {
-        Account.PLAN_REVENUE: 2_250, Account.FEE_REVENUE: 1_000,
+        Account.PLAN_REVENUE: 2_250,
+        Account.FEE_REVENUE: 1_000,
     }
     assert sum(split_pro_rata(100, {Account.PLAN_REVENUE: 1, Account.FEE_REVENUE: 1, Account.REFUNDS: 1}).values()) == 100
     assert split_pro_rata(0, {Account.PLAN_REVENUE: 1}) == {}

@@ -112,8 +112,13 @@ def test_amounts_are_checked_by_the_database(db: Engine, row: str, constraint: s
         "payment_amount": lambda: _payment(clinic, invoice.id, amount_cents=-100),
         "overpaid": lambda: _invoice(clinic, total_cents=100, paid_cents=101),
         "refund_credit_above_amount": lambda: Refund(
-            id=new_id("ref"), external_transaction_id=new_id("x"), attempt_key=new_id("k"), payment_id=payment.id, kind="refund",
-            amount_cents=100, credit_cents=101,
+            id=new_id("ref"),
+            external_transaction_id=new_id("x"),
+            attempt_key=new_id("k"),
+            payment_id=payment.id,
+            kind="refund",
+            amount_cents=100,
+            credit_cents=101,
         ),
         "refund_zero": lambda: Refund(
             id=new_id("ref"), external_transaction_id=new_id("x"), attempt_key=new_id("k"), payment_id=payment.id, kind="refund", amount_cents=0

@@ -50,8 +50,14 @@ def counter_invoice(engine: Engine, clinic: Clinic, cents: int = 10_000) -> str:
 
 
 async def start_at_counter(
-    env: WorkflowEnvironment, engine: Engine, gateways: GatewayDirectory, clinic: Clinic, *, timing: TerminalTiming = QUICK,
-    skipping: bool = False, **fields: Any,
+    env: WorkflowEnvironment,
+    engine: Engine,
+    gateways: GatewayDirectory,
+    clinic: Clinic,
+    *,
+    timing: TerminalTiming = QUICK,
+    skipping: bool = False,
+    **fields: Any,
 ) -> WorkflowHandle:
     """Start a terminal payment; without `skipping` its timers run in real time."""
     request = TerminalRequest(location_id=clinic.location_id, device_name=fields.pop("device_name", DEVICE), **fields)
@@ -147,8 +153,14 @@ def assert_clearing_matches_gateway(engine: Engine, sandbox: SandboxControl) -> 
 
 
 async def pay_at_counter(
-    env: WorkflowEnvironment, engine: Engine, gateways: GatewayDirectory, sandbox: SandboxControl, clinic: Clinic, invoice_id: str,
-    amount_cents: int | None = None, device: str = DEVICE,
+    env: WorkflowEnvironment,
+    engine: Engine,
+    gateways: GatewayDirectory,
+    sandbox: SandboxControl,
+    clinic: Clinic,
+    invoice_id: str,
+    amount_cents: int | None = None,
+    device: str = DEVICE,
 ) -> str:
     """A terminal payment the customer approves at once; returns the payment id."""
     handle = await start_at_counter(env, engine, gateways, clinic, invoice_id=invoice_id, amount_cents=amount_cents, device_name=device)
@@ -160,11 +172,18 @@ async def pay_at_counter(
 
 
 async def refund(
-    env: WorkflowEnvironment, engine: Engine, payment_id: str, *, request_id: str, amount_cents: int | None = None, reason: str = "",
+    env: WorkflowEnvironment,
+    engine: Engine,
+    payment_id: str,
+    *,
+    request_id: str,
+    amount_cents: int | None = None,
+    reason: str = "",
 ) -> RefundResult:
     """`refund_payment` through its workflow on the session's worker, waited for to the end."""
-    movement = await refund_payment(env.client, engine, payment_id=payment_id, amount_cents=amount_cents, request_id=request_id, reason=reason,
-                                    task_queue=TASK_QUEUE)
+    movement = await refund_payment(
+        env.client, engine, payment_id=payment_id, amount_cents=amount_cents, request_id=request_id, reason=reason, task_queue=TASK_QUEUE
+    )
     assert movement.result is not None
     return movement.result
 
@@ -178,8 +197,9 @@ async def deposit_refund(env: WorkflowEnvironment, engine: Engine, deposit_id: s
 
 async def card_deposit(env: WorkflowEnvironment, engine: Engine, *, client_id: str, card_id: str, amount_cents: int, request_id: str) -> DepositOutcome:
     """`take_card_deposit` through its workflow on the session's worker, waited for to the end."""
-    movement = await take_card_deposit(env.client, engine, client_id=client_id, card_id=card_id, amount_cents=amount_cents, request_id=request_id,
-                                       task_queue=TASK_QUEUE)
+    movement = await take_card_deposit(
+        env.client, engine, client_id=client_id, card_id=card_id, amount_cents=amount_cents, request_id=request_id, task_queue=TASK_QUEUE
+    )
     assert movement.result is not None
     return movement.result
 
@@ -188,7 +208,10 @@ def spawn_worker(address: str, database_url: str, base_url: str, task_queue: str
     """A worker in its own process (tests.payments.saga_worker), for tests that SIGKILL one mid-way."""
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.payments.saga_worker", address, database_url, base_url, task_queue],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=None, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=None,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert process.stdout is not None
     assert process.stdout.readline().strip() == b"worker ready"

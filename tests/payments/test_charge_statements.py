@@ -81,9 +81,15 @@ async def test_credit_the_client_holds_is_applied_before_the_card_is_charged(db:
     with session_scope(db) as session:
         subscription = session.get(Subscription, workflow_input.setup.subscription_id)
         assert subscription is not None
-        session.add(Deposit(
-            id="dep_test_credit", client_id=subscription.client_id, location_id=subscription.location_id, amount_cents=1_000, remaining_cents=1_000,
-        ))
+        session.add(
+            Deposit(
+                id="dep_test_credit",
+                client_id=subscription.client_id,
+                location_id=subscription.location_id,
+                amount_cents=1_000,
+                remaining_cents=1_000,
+            )
+        )
     gateways = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, timeout=5.0)
     try:
         outcome = await ActivityEnvironment().run(SubscriptionActivities(db, gateways).charge_cycle, first_attempt(workflow_input))

@@ -52,8 +52,14 @@ async def test_a_card_no_issuer_will_approve_is_never_charged_again(
     assert plan is not None
     start, end = calendar.period_for(setup.start_date, 1, interval_months=plan.interval_months)
     next_cycle = replace(
-        first_attempt(workflow_input), cycle_index=1, period_start=start, period_end=end, due_at=due_instant_of(setup, plan, 1),
-        first_cycle=False, next_due_at=due_instant_of(setup, plan, 2), attempt_at=due_instant_of(setup, plan, 1),
+        first_attempt(workflow_input),
+        cycle_index=1,
+        period_start=start,
+        period_end=end,
+        due_at=due_instant_of(setup, plan, 1),
+        first_cycle=False,
+        next_due_at=due_instant_of(setup, plan, 2),
+        attempt_at=due_instant_of(setup, plan, 1),
     )
     second = await _charge(db, gateways, next_cycle)
     assert (second.outcome, second.not_charged_reason) == ("not_charged", "no_card")

@@ -44,8 +44,13 @@ def deposit(engine: Engine, deposit_id: str) -> Deposit:
 
 
 async def test_deposit_pays_the_next_subscription_invoice_then_comes_back_when_it_is_cancelled(
-    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, gateways: GatewayDirectory,
-    clinic: Clinic, ready: Receiver,
+    db: Engine,
+    sandbox: SandboxControl,
+    sandbox_server: SandboxServer,
+    temporal_env: WorkflowEnvironment,
+    gateways: GatewayDirectory,
+    clinic: Clinic,
+    ready: Receiver,
 ) -> None:
     card_id, _ = await save_card(db, sandbox_server, clinic)
     taken = await card_deposit(temporal_env, db, client_id=clinic.client_id, card_id=card_id, amount_cents=5_000, request_id="dep-1")
@@ -85,8 +90,15 @@ async def test_terminal_deposit_partly_used_then_the_rest_refunded(
 ) -> None:
     with temporal_env.with_time_skipping_disabled():
         handle = await take_terminal_deposit(
-            temporal_env.client, db, gateways, client_id=clinic.client_id, location_id=clinic.location_id, device_name=DEVICE,
-            amount_cents=3_000, task_queue=TASK_QUEUE, timing=QUICK,
+            temporal_env.client,
+            db,
+            gateways,
+            client_id=clinic.client_id,
+            location_id=clinic.location_id,
+            device_name=DEVICE,
+            amount_cents=3_000,
+            task_queue=TASK_QUEUE,
+            timing=QUICK,
         )
     await wait_for_state(handle, "waiting_at_counter")
     sandbox.present_card(OID, DEVICE)

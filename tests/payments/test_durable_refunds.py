@@ -36,8 +36,14 @@ KILL_QUEUE = "billing-refund-kill"
 
 
 async def test_refunds_survive_a_worker_killed_while_gravity_gives_the_money_back(
-    db: Engine, database_url: str, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment,
-    gateways: GatewayDirectory, clinic: Clinic, ready: Receiver,
+    db: Engine,
+    database_url: str,
+    sandbox: SandboxControl,
+    sandbox_server: SandboxServer,
+    temporal_env: WorkflowEnvironment,
+    gateways: GatewayDirectory,
+    clinic: Clinic,
+    ready: Receiver,
 ) -> None:
     invoice_id = counter_invoice(db, clinic, 10_000)
     payment_id = await pay_at_counter(temporal_env, db, gateways, sandbox, clinic, invoice_id)
@@ -51,8 +57,9 @@ async def test_refunds_survive_a_worker_killed_while_gravity_gives_the_money_bac
     first_worker = spawn_worker(address, database_url, sandbox_server.base_url, KILL_QUEUE)
     try:
         with temporal_env.with_time_skipping_disabled():
-            part = await refund_payment(temporal_env.client, db, payment_id=payment_id, amount_cents=3_000, request_id="r-1",
-                                        reason="goodwill", task_queue=KILL_QUEUE, wait_s=0)
+            part = await refund_payment(
+                temporal_env.client, db, payment_id=payment_id, amount_cents=3_000, request_id="r-1", reason="goodwill", task_queue=KILL_QUEUE, wait_s=0
+            )
             unused = await refund_deposit(temporal_env.client, db, deposit_id=taken.deposit_id, request_id="back-1", task_queue=KILL_QUEUE, wait_s=0)
         assert part.result is None and unused.result is None  # still running: the answer would be a 202
 

@@ -38,10 +38,15 @@ from tests.support.clinic import Clinic
 SAGA_QUEUE = "billing-saga-kill"
 
 
-
 async def test_cancellation_survives_gateway_faults_and_a_killed_worker(
-    db: Engine, database_url: str, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment,
-    gateways: GatewayDirectory, clinic: Clinic, ready: Receiver,
+    db: Engine,
+    database_url: str,
+    sandbox: SandboxControl,
+    sandbox_server: SandboxServer,
+    temporal_env: WorkflowEnvironment,
+    gateways: GatewayDirectory,
+    clinic: Clinic,
+    ready: Receiver,
 ) -> None:
     invoice_id = counter_invoice(db, clinic, 10_000)
     settled = await pay_at_counter(temporal_env, db, gateways, sandbox, clinic, invoice_id, 3_000, device="counter-1")
@@ -92,8 +97,13 @@ async def test_cancellation_survives_gateway_faults_and_a_killed_worker(
 
 
 async def test_cancellation_waits_for_a_refund_still_retrying_and_no_one_collects_meanwhile(
-    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment,
-    gateways: GatewayDirectory, clinic: Clinic, ready: Receiver,
+    db: Engine,
+    sandbox: SandboxControl,
+    sandbox_server: SandboxServer,
+    temporal_env: WorkflowEnvironment,
+    gateways: GatewayDirectory,
+    clinic: Clinic,
+    ready: Receiver,
 ) -> None:
     """Chaos seed 7: the saga gave up in under a second while a customer refund on the same invoice
     was still retrying, so the invoice stayed open and a counter payment collected it again."""

@@ -101,8 +101,13 @@ async def test_the_reconciliation_reports_a_sale_the_books_do_not_match(
 
 
 async def test_the_schedules_are_created_once_and_the_janitor_runs_as_a_workflow(
-    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, gateways: GatewayDirectory, clinic: Clinic,
-    temporal_env: WorkflowEnvironment, billing_worker: Worker,
+    db: Engine,
+    sandbox: SandboxControl,
+    sandbox_server: SandboxServer,
+    gateways: GatewayDirectory,
+    clinic: Clinic,
+    temporal_env: WorkflowEnvironment,
+    billing_worker: Worker,
 ) -> None:
     schedule_ids = (JANITOR_SCHEDULE, RECONCILIATION_SCHEDULE)
     for schedule_id in schedule_ids:  # a worker process of another test may have created them already
@@ -126,7 +131,11 @@ async def test_the_schedules_are_created_once_and_the_janitor_runs_as_a_workflow
 
 
 async def test_the_janitor_books_a_terminal_approval_that_ended_in_manual_review(
-    db: Engine, sandbox: SandboxControl, temporal_env: WorkflowEnvironment, gateways: GatewayDirectory, clinic: Clinic,
+    db: Engine,
+    sandbox: SandboxControl,
+    temporal_env: WorkflowEnvironment,
+    gateways: GatewayDirectory,
+    clinic: Clinic,
     billing_worker: Worker,
 ) -> None:
     """Chaos: the customer's tap was approved during a lookup outage (and no postback came), so the
@@ -145,9 +154,7 @@ async def test_the_janitor_books_a_terminal_approval_that_ended_in_manual_review
     sandbox.clear_faults()
 
     assert (await _sweep(db, gateways)).booked == 0  # a terminal sale is left to its workflow for hours
-    report = await ActivityEnvironment().run(
-        JanitorActivities(db, gateways).resolve_stale_money, JanitorInput(older_than_s=0, terminal_older_than_s=0)
-    )
+    report = await ActivityEnvironment().run(JanitorActivities(db, gateways).resolve_stale_money, JanitorInput(older_than_s=0, terminal_older_than_s=0))
     assert report.booked == 1
     assert [(p.id, p.status, p.approved_cents) for p in payments_of(db, invoice_id)] == [(view.payment_id, "approved", 5_000)]
     assert invoice(db, invoice_id).status == "paid"

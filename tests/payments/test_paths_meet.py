@@ -87,8 +87,13 @@ def _event_types(engine: Engine) -> list[str]:
 
 
 async def test_a_dunning_retry_waits_while_the_counter_terminal_collects_the_invoice(
-    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, gateways: GatewayDirectory,
-    clinic: Clinic, ready: Receiver,
+    db: Engine,
+    sandbox: SandboxControl,
+    sandbox_server: SandboxServer,
+    temporal_env: WorkflowEnvironment,
+    gateways: GatewayDirectory,
+    clinic: Clinic,
+    ready: Receiver,
 ) -> None:
     """Defect 1: a retry on the card on file and a terminal sale both collected one invoice; the
     second approval could not be booked and was retried forever."""
@@ -112,8 +117,13 @@ async def test_a_dunning_retry_waits_while_the_counter_terminal_collects_the_inv
 
 
 async def test_a_lost_answer_is_found_and_no_other_path_collects_meanwhile(
-    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, gateways: GatewayDirectory,
-    clinic: Clinic, ready: Receiver,
+    db: Engine,
+    sandbox: SandboxControl,
+    sandbox_server: SandboxServer,
+    temporal_env: WorkflowEnvironment,
+    gateways: GatewayDirectory,
+    clinic: Clinic,
+    ready: Receiver,
 ) -> None:
     """Defect 2: a pending attempt was abandoned once the invoice was paid elsewhere, so the sale
     whose answer was lost was never booked (the client paid twice, the books saw once)."""
@@ -142,7 +152,11 @@ def _invoice_of(workflow_input: SubscriptionInput) -> str:
 
 
 async def test_an_unsent_attempt_is_not_resent_for_more_than_the_invoice_still_needs(
-    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, gateways: GatewayDirectory, clinic: Clinic,
+    db: Engine,
+    sandbox: SandboxControl,
+    sandbox_server: SandboxServer,
+    gateways: GatewayDirectory,
+    clinic: Clinic,
 ) -> None:
     """Defect 2: a pending row was re-sent with its old amount after client credit lowered the
     balance: an overcharge the books then refused, retried forever."""
@@ -165,8 +179,13 @@ async def test_an_unsent_attempt_is_not_resent_for_more_than_the_invoice_still_n
 
 
 async def test_a_late_approval_on_a_cancelled_invoice_is_booked_and_given_back(
-    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, gateways: GatewayDirectory,
-    clinic: Clinic, ready: Receiver,
+    db: Engine,
+    sandbox: SandboxControl,
+    sandbox_server: SandboxServer,
+    temporal_env: WorkflowEnvironment,
+    gateways: GatewayDirectory,
+    clinic: Clinic,
+    ready: Receiver,
 ) -> None:
     """Defect 3: cancelling while the terminal showed the amount; the approval turned the void
     invoice into paid, receivable went negative and nothing gave the money back."""
@@ -177,8 +196,14 @@ async def test_a_late_approval_on_a_cancelled_invoice_is_booked_and_given_back(
     await wait_for_state(counter, "waiting_at_counter")
 
     cancel = CancelInput(
-        subscription_id=workflow_input.setup.subscription_id, plan=_plan(workflow_input), card_id=workflow_input.state.card_id,
-        cancel_at=datetime.now(UTC), period_start=None, period_end=None, open_invoice_ids=[first.invoice_id], reason="moving away",
+        subscription_id=workflow_input.setup.subscription_id,
+        plan=_plan(workflow_input),
+        card_id=workflow_input.state.card_id,
+        cancel_at=datetime.now(UTC),
+        period_start=None,
+        period_end=None,
+        open_invoice_ids=[first.invoice_id],
+        reason="moving away",
     )
     await ActivityEnvironment().run(SubscriptionCommandActivities(db, gateways).cancel_subscription, cancel)
     assert invoice(db, first.invoice_id).status == "void"
@@ -198,8 +223,13 @@ async def test_a_late_approval_on_a_cancelled_invoice_is_booked_and_given_back(
 
 
 async def test_a_deposit_is_refunded_only_down_to_its_unused_credit(
-    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, gateways: GatewayDirectory, clinic: Clinic,
-    temporal_env: WorkflowEnvironment, billing_worker: Worker,
+    db: Engine,
+    sandbox: SandboxControl,
+    sandbox_server: SandboxServer,
+    gateways: GatewayDirectory,
+    clinic: Clinic,
+    temporal_env: WorkflowEnvironment,
+    billing_worker: Worker,
 ) -> None:
     """Defect 4: a $100 deposit, $45 of it spent, then the deposit's payment refunded in full: the
     clinic lost $45 and the client's credit turned into a debt."""
@@ -228,7 +258,11 @@ async def test_a_deposit_is_refunded_only_down_to_its_unused_credit(
 
 
 async def test_cancel_now_refunds_a_period_paid_by_two_payments_and_always_ends_cancelled(
-    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, gateways: GatewayDirectory, clinic: Clinic,
+    db: Engine,
+    sandbox: SandboxControl,
+    sandbox_server: SandboxServer,
+    gateways: GatewayDirectory,
+    clinic: Clinic,
 ) -> None:
     """Defect 7: cancel-now committed its voids first and refunded after; a period paid by two
     payments could not be refunded from either alone, the Update failed and billing went on."""
@@ -241,9 +275,14 @@ async def test_cancel_now_refunds_a_period_paid_by_two_payments_and_always_ends_
 
     request = first_attempt(workflow_input)
     cancel = CancelInput(
-        subscription_id=request.subscription_id, plan=request.plan, card_id=request.card_id,
-        cancel_at=datetime(2026, 11, 2, 18, 0, tzinfo=UTC), period_start=request.period_start, period_end=request.period_end,
-        open_invoice_ids=[], reason="moving away",
+        subscription_id=request.subscription_id,
+        plan=request.plan,
+        card_id=request.card_id,
+        cancel_at=datetime(2026, 11, 2, 18, 0, tzinfo=UTC),
+        period_start=request.period_start,
+        period_end=request.period_end,
+        open_invoice_ids=[],
+        reason="moving away",
     )
     outcome = await ActivityEnvironment().run(SubscriptionCommandActivities(db, gateways).cancel_subscription, cancel)
     assert (outcome.settlement_kind, outcome.settlement_cents) == ("refund", 4_350)  # 29 of 30 days unused
@@ -259,7 +298,12 @@ async def test_cancel_now_refunds_a_period_paid_by_two_payments_and_always_ends_
 
 
 async def test_a_tip_at_the_terminal_is_booked_as_approved(
-    db: Engine, sandbox: SandboxControl, temporal_env: WorkflowEnvironment, gateways: GatewayDirectory, clinic: Clinic, ready: Receiver,
+    db: Engine,
+    sandbox: SandboxControl,
+    temporal_env: WorkflowEnvironment,
+    gateways: GatewayDirectory,
+    clinic: Clinic,
+    ready: Receiver,
 ) -> None:
     """Defect 8: an approval above the request (a tip) broke ck_payment_approved_le_amount and the
     booking was retried forever."""
@@ -286,7 +330,11 @@ async def test_a_tip_at_the_terminal_is_booked_as_approved(
 
 
 async def test_an_approval_that_states_no_amount_is_booked_as_what_was_asked(
-    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, gateways: GatewayDirectory, clinic: Clinic,
+    db: Engine,
+    sandbox: SandboxControl,
+    sandbox_server: SandboxServer,
+    gateways: GatewayDirectory,
+    clinic: Clinic,
 ) -> None:
     """Defect 8: an approval without amount fields was booked as 0 and the invoice charged again."""
     workflow_input, _ = await _enrolled(db, sandbox_server, clinic)
@@ -297,7 +345,11 @@ async def test_an_approval_that_states_no_amount_is_booked_as_what_was_asked(
 
 
 async def test_the_subscription_waits_while_the_counter_collects_and_recovers_when_it_pays(
-    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, gateways: GatewayDirectory,
+    db: Engine,
+    sandbox: SandboxControl,
+    sandbox_server: SandboxServer,
+    temporal_env: WorkflowEnvironment,
+    gateways: GatewayDirectory,
     ready: Receiver,
 ) -> None:
     """Defect 1 through the workflow: pay-now while the terminal shows the amount sends nothing to
@@ -341,7 +393,10 @@ async def test_the_subscription_waits_while_the_counter_collects_and_recovers_wh
 
 
 async def test_a_partly_paid_invoice_written_off_at_cancellation_reverses_each_revenue_pro_rata(
-    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, gateways: GatewayDirectory,
+    db: Engine,
+    sandbox: SandboxControl,
+    sandbox_server: SandboxServer,
+    gateways: GatewayDirectory,
 ) -> None:
     """Issue 16 item 6: the unpaid remainder of an invoice with an enrollment fee was written off
     entirely against plan revenue."""
@@ -354,8 +409,14 @@ async def test_a_partly_paid_invoice_written_off_at_cancellation_reverses_each_r
     first = await _charge(db, gateways, first_attempt(workflow_input))
     assert (first.outcome, first.balance_cents) == ("partial", 3_250)
     cancel = CancelInput(
-        subscription_id=workflow_input.setup.subscription_id, plan=_plan(workflow_input), card_id=workflow_input.state.card_id,
-        cancel_at=datetime.now(UTC), period_start=None, period_end=None, open_invoice_ids=[first.invoice_id], reason="moving away",
+        subscription_id=workflow_input.setup.subscription_id,
+        plan=_plan(workflow_input),
+        card_id=workflow_input.state.card_id,
+        cancel_at=datetime.now(UTC),
+        period_start=None,
+        period_end=None,
+        open_invoice_ids=[first.invoice_id],
+        reason="moving away",
     )
     await ActivityEnvironment().run(SubscriptionCommandActivities(db, gateways).cancel_subscription, cancel)
     with Session(db) as session:

@@ -318,7 +318,12 @@ async def test_saved_card_from_the_terminal_pays_the_subscription(
         card = session.get(SavedCard, outcome.card_id)
     assert card is not None
     assert (card.gravity_ref, card.masked_number, card.brand, card.exp_month, card.exp_year, card.is_default) == (
-        sale.gravity_unique_trans_id, "************4444", "MC", 9, 2031, True,
+        sale.gravity_unique_trans_id,
+        "************4444",
+        "MC",
+        9,
+        2031,
+        True,
     )
     assert card.fingerprint and "4444" not in card.fingerprint  # Gravity's fingerprint, never the number
 

@@ -57,18 +57,27 @@ def days_in_month(year: int, month: int) -> int:
 def test_anchor_31_clamps_and_returns_to_anchor() -> None:
     instants = due_instants(date(2026, 1, 31), 5, tz=NY)
     assert local_dates(instants, NY) == [
-        date(2026, 1, 31), date(2026, 2, 28), date(2026, 3, 31), date(2026, 4, 30), date(2026, 5, 31),
+        date(2026, 1, 31),
+        date(2026, 2, 28),
+        date(2026, 3, 31),
+        date(2026, 4, 30),
+        date(2026, 5, 31),
     ]
     # 09:00 local: EST (UTC-5) in winter, EDT (UTC-4) from March 8.
     assert instants == [
-        utc(2026, 1, 31, 14), utc(2026, 2, 28, 14), utc(2026, 3, 31, 13), utc(2026, 4, 30, 13),
+        utc(2026, 1, 31, 14),
+        utc(2026, 2, 28, 14),
+        utc(2026, 3, 31, 13),
+        utc(2026, 4, 30, 13),
         utc(2026, 5, 31, 13),
     ]
 
 
 def test_anchor_31_in_a_leap_year_uses_feb_29() -> None:
     assert local_dates(due_instants(date(2024, 1, 31), 3, tz=NY), NY) == [
-        date(2024, 1, 31), date(2024, 2, 29), date(2024, 3, 31),
+        date(2024, 1, 31),
+        date(2024, 2, 29),
+        date(2024, 3, 31),
     ]
 
 
@@ -89,7 +98,11 @@ def test_anchor_on_feb_29_monthly_across_a_leap_year() -> None:
 def test_anchor_on_feb_29_yearly() -> None:
     instants = due_instants(date(2024, 2, 29), 5, tz="America/Chicago", interval_months=12)
     assert local_dates(instants, "America/Chicago") == [
-        date(2024, 2, 29), date(2025, 2, 28), date(2026, 2, 28), date(2027, 2, 28), date(2028, 2, 29),
+        date(2024, 2, 29),
+        date(2025, 2, 28),
+        date(2026, 2, 28),
+        date(2027, 2, 28),
+        date(2028, 2, 29),
     ]
     assert all(i.astimezone(ZoneInfo("America/Chicago")).time() == time(9, 0) for i in instants)
 
@@ -226,9 +239,7 @@ def test_deterministic() -> None:
 
 starts = st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 12, 31))
 zones = st.sampled_from(US_ZONES)
-charge_times = st.builds(
-    time, st.integers(0, 23), st.sampled_from([0, 15, 30, 59]), st.sampled_from([0, 30])
-)
+charge_times = st.builds(time, st.integers(0, 23), st.sampled_from([0, 15, 30, 59]), st.sampled_from([0, 30]))
 
 
 def _zoneinfo_oracle(day: date, charge_at: time, tz: str) -> datetime:
@@ -255,9 +266,7 @@ def test_monthly_property(start: date, tz: str, charge_at: time) -> None:
         wall = local.time().replace(fold=0)
         if wall != charge_at:
             # Only in a spring-forward gap, pushed forward by the gap (one hour in US zones).
-            assert datetime.combine(local.date(), charge_at) + timedelta(hours=1) == datetime.combine(
-                local.date(), wall
-            )
+            assert datetime.combine(local.date(), charge_at) + timedelta(hours=1) == datetime.combine(local.date(), wall)
             roundtrip = datetime.combine(local.date(), charge_at, tzinfo=zone)
             assert roundtrip.astimezone(UTC).astimezone(zone).time() != charge_at
         assert instant == _zoneinfo_oracle(local.date(), charge_at, tz)
@@ -281,9 +290,7 @@ def test_cycle_from_index_equals_due_instants(start: date, index: int, interval:
     # Computing a single cycle by index agrees with the list (no drift from stepping).
     if start.year * 12 + start.month - 1 + (index + 1) * interval >= 10000 * 12:
         return
-    assert due_instant(start, index, tz=NY, interval_months=interval) == due_instants(
-        start, index + 1, tz=NY, interval_months=interval
-    )[-1]
+    assert due_instant(start, index, tz=NY, interval_months=interval) == due_instants(start, index + 1, tz=NY, interval_months=interval)[-1]
     period_start, period_end = period_for(start, index, interval_months=interval)
     assert period_start == cycle_date(start, index, interval)
     assert period_end == cycle_date(start, index + 1, interval)

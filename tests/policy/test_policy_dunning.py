@@ -107,13 +107,13 @@ def test_list_offsets_become_a_tuple() -> None:
 
 def test_soft_declines_walk_the_schedule_then_exhaust() -> None:
     due = due_instant(date(2026, 1, 10), 0, tz=NY)  # 09:00 EST = 14:00 UTC
-    steps = [
-        next_step(DEFAULT_SCHEDULE, due_at=due, attempts_made=n, last_decline_class="soft", tz=NY)
-        for n in range(1, 6)
-    ]
+    steps = [next_step(DEFAULT_SCHEDULE, due_at=due, attempts_made=n, last_decline_class="soft", tz=NY) for n in range(1, 6)]
     assert [s.kind for s in steps] == [RETRY_AT] * 4 + [EXHAUSTED]
     assert [s.retry_at for s in steps[:4]] == [
-        utc(2026, 1, 13, 14), utc(2026, 1, 17, 14), utc(2026, 1, 21, 14), utc(2026, 1, 25, 14),
+        utc(2026, 1, 13, 14),
+        utc(2026, 1, 17, 14),
+        utc(2026, 1, 21, 14),
+        utc(2026, 1, 25, 14),
     ]
     assert [s.retry_number for s in steps[:4]] == [1, 2, 3, 4]
     assert steps[4].on_exhausted == "suspend"
@@ -143,10 +143,7 @@ def test_retry_keeps_the_local_hour_across_spring_forward() -> None:
     # Due 2026-03-01 09:00 EST (14:00 UTC); retries after March 8 are 09:00 EDT (13:00 UTC).
     due = due_instant(date(2026, 3, 1), 0, tz=NY)
     assert due == utc(2026, 3, 1, 14)
-    retries = [
-        next_step(DEFAULT_SCHEDULE, due_at=due, attempts_made=n, last_decline_class="soft", tz=NY).retry_at
-        for n in range(1, 5)
-    ]
+    retries = [next_step(DEFAULT_SCHEDULE, due_at=due, attempts_made=n, last_decline_class="soft", tz=NY).retry_at for n in range(1, 5)]
     assert retries == [utc(2026, 3, 4, 14), utc(2026, 3, 8, 13), utc(2026, 3, 12, 13), utc(2026, 3, 16, 13)]
 
 
@@ -166,12 +163,20 @@ def test_now_skips_retries_already_in_the_past() -> None:
     due = utc(2026, 1, 10, 14)
     # A card-update attempt on day 12 (attempts_made=3) declined softly: day 11 is gone, day 15 next.
     step = next_step(
-        DEFAULT_SCHEDULE, due_at=due, attempts_made=3, last_decline_class="soft", tz=NY,
+        DEFAULT_SCHEDULE,
+        due_at=due,
+        attempts_made=3,
+        last_decline_class="soft",
+        tz=NY,
         now=utc(2026, 1, 22, 12),
     )
     assert (step.kind, step.retry_number, step.retry_at) == (RETRY_AT, 4, utc(2026, 1, 25, 14))
     step = next_step(
-        DEFAULT_SCHEDULE, due_at=due, attempts_made=2, last_decline_class="soft", tz=NY,
+        DEFAULT_SCHEDULE,
+        due_at=due,
+        attempts_made=2,
+        last_decline_class="soft",
+        tz=NY,
         now=utc(2026, 1, 26),
     )
     assert step.kind == EXHAUSTED
@@ -229,9 +234,7 @@ valid_schedules = st.lists(st.integers(1, 27), min_size=1, max_size=MAX_RETRIES,
     start=st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)),
     tz=st.sampled_from(["America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles"]),
 )
-def test_retries_increase_keep_local_time_and_end_before_next_cycle(
-    schedule: DunningSchedule, start: date, tz: str
-) -> None:
+def test_retries_increase_keep_local_time_and_end_before_next_cycle(schedule: DunningSchedule, start: date, tz: str) -> None:
     validate_schedule(schedule, interval_months=1)
     due = due_instant(start, 0, tz=tz)
     next_due = due_instant(start, 1, tz=tz)
@@ -267,8 +270,18 @@ def test_plan_terms_from_before_the_card_wait_decode_with_the_default() -> None:
     from foundation.contracts import PlanTerms
     from foundation.converter import data_converter
 
-    old = {"plan_id": "p", "price_cents": 100, "enrollment_fee_cents": 0, "interval_months": 1, "term_months": 12, "auto_renew": False,
-           "dunning_offsets_days": [3, 7], "dunning_on_exhausted": "suspend", "proration_policy": "prorate", "cancellation_policy": "none"}
+    old = {
+        "plan_id": "p",
+        "price_cents": 100,
+        "enrollment_fee_cents": 0,
+        "interval_months": 1,
+        "term_months": 12,
+        "auto_renew": False,
+        "dunning_offsets_days": [3, 7],
+        "dunning_on_exhausted": "suspend",
+        "proration_policy": "prorate",
+        "cancellation_policy": "none",
+    }
     payload = data_converter.payload_converter.to_payloads([old])
     (terms,) = data_converter.payload_converter.from_payloads(payload, [PlanTerms])
     assert terms.card_wait_cycles == 2

@@ -13,8 +13,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = ["calendar", "dunning", "proration", "spread"]
 ALLOWED_TOP_LEVEL = {
-    "__future__", "collections", "dataclasses", "datetime", "functools", "hashlib", "typing",
-    "pendulum", "workflows",
+    "__future__",
+    "collections",
+    "dataclasses",
+    "datetime",
+    "functools",
+    "hashlib",
+    "typing",
+    "pendulum",
+    "workflows",
 }
 
 
@@ -33,11 +40,7 @@ def test_imports_only_stdlib_and_pendulum(name: str) -> None:
 @pytest.mark.parametrize("name", MODULES)
 def test_never_reads_the_clock(name: str) -> None:
     tree = ast.parse((ROOT / "workflows" / f"{name}.py").read_text())
-    calls = {
-        node.func.attr
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-    }
+    calls = {node.func.attr for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)}
     assert not calls & {"now", "today", "utcnow", "time", "monotonic", "random", "urandom"}
 
 
@@ -61,8 +64,7 @@ def test_policy_dataclasses_cross_the_temporal_boundary() -> None:
     values = [
         DEFAULT_SCHEDULE,
         next_step(DEFAULT_SCHEDULE, due_at=due, attempts_made=1, last_decline_class="soft", tz="America/New_York"),
-        prorate_change(3100, 6200, period_start=date(2026, 1, 1), period_end=date(2026, 2, 1),
-                       change_date=date(2026, 1, 17), policy="prorate"),
+        prorate_change(3100, 6200, period_start=date(2026, 1, 1), period_end=date(2026, 2, 1), change_date=date(2026, 1, 17), policy="prorate"),
         Settlement("refund", 1100, "x"),
     ]
     types = [DunningSchedule, DunningStep, ProrationResult, Settlement]

@@ -70,7 +70,8 @@ def test_module_state_is_constant(name: str) -> None:
 
 def _passed_through(node: ast.With) -> bool:
     return any(
-        isinstance(item.context_expr, ast.Call) and isinstance(item.context_expr.func, ast.Attribute)
+        isinstance(item.context_expr, ast.Call)
+        and isinstance(item.context_expr.func, ast.Attribute)
         and item.context_expr.func.attr == "imports_passed_through"
         for item in node.items
     )

@@ -63,8 +63,13 @@ def billing(*args: str, env: dict[str, str], **kwargs) -> subprocess.Popen:
     """Start `python -m cli.main ARGS` in the repository root."""
     return subprocess.Popen(
         [sys.executable, "-m", "cli.main", *args],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        preexec_fn=_default_sigint, **kwargs,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_sigint,
+        **kwargs,
     )
 
 

@@ -80,9 +80,7 @@ def test_missing_temporal_binary_is_a_stack_error(tmp_path: Path, monkeypatch: p
         find_binary()
 
 
-def test_missing_temporal_binary_stops_nothing_and_starts_nothing(
-    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_temporal_binary_stops_nothing_and_starts_nothing(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from stack.embedded import EmbeddedStack
 
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))

@@ -44,9 +44,7 @@ async def test_second_run_reuses_postgres_rows_and_temporal_history(settings: Se
         client = await Client.connect(first.temporal_address, namespace=first.temporal_namespace)
         # Nobody polls this queue: the workflow simply stays open, recorded in temporal.sqlite.
         await client.start_workflow("NoSuchWorkflow", id=workflow_id, task_queue="stack-test-nobody")
-        registered = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=first.temporal_namespace)
-        )
+        registered = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=first.temporal_namespace))
         for key in ALL_KEYS:
             assert key.name in registered.custom_attributes, key.name
 

@@ -27,8 +27,18 @@ async def test_happy_year_bills_twelve_cycles_on_the_anchor_day(
 
     billed = invoices(db, handle.id.split(":", 1)[1])
     assert [i.period_start for i in billed] == [
-        date(2027, 1, 31), date(2027, 2, 28), date(2027, 3, 31), date(2027, 4, 30), date(2027, 5, 31), date(2027, 6, 30),
-        date(2027, 7, 31), date(2027, 8, 31), date(2027, 9, 30), date(2027, 10, 31), date(2027, 11, 30), date(2027, 12, 31),
+        date(2027, 1, 31),
+        date(2027, 2, 28),
+        date(2027, 3, 31),
+        date(2027, 4, 30),
+        date(2027, 5, 31),
+        date(2027, 6, 30),
+        date(2027, 7, 31),
+        date(2027, 8, 31),
+        date(2027, 9, 30),
+        date(2027, 10, 31),
+        date(2027, 11, 30),
+        date(2027, 12, 31),
     ]
     assert [i.total_cents for i in billed] == [7_000] + [4_500] * 11
     assert [i.status for i in billed] == ["paid"] * 12

@@ -56,6 +56,7 @@ async def test_same_id_with_other_terms_is_refused(
     clinic = make_clinic(db)
     await save_card(db, sandbox_server, clinic)
     with temporal_env.with_time_skipping_disabled():
+
         def fixed(start_date: date) -> EnrollRequest:
             return EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, start_date, subscription_id="sub_fixed")
 
@@ -96,8 +97,12 @@ async def test_refused_enrollment_names_the_problem_and_writes_nothing(
             assert location is not None
             location.allow_recurring_gravity = False
     values: dict[str, Any] = {
-        "client_id": clinic.client_id, "pet_id": clinic.pet_id, "plan_id": clinic.plan_id, "location_id": clinic.location_id,
-        "start_date": date(2027, 6, 1), "card_id": card if case != "no_default_card" else None,
+        "client_id": clinic.client_id,
+        "pet_id": clinic.pet_id,
+        "plan_id": clinic.plan_id,
+        "location_id": clinic.location_id,
+        "start_date": date(2027, 6, 1),
+        "card_id": card if case != "no_default_card" else None,
     }
     values.update(
         {

@@ -41,7 +41,9 @@ async def enroll_due_yesterday(env: WorkflowEnvironment, db: Engine, clinic: Cli
     """Enroll with the clock held, the first cycle due yesterday: it is charged at once."""
     with env.with_time_skipping_disabled():
         enrollment = await enroll(
-            env.client, db, EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, local_today(TZ) - timedelta(days=1)),
+            env.client,
+            db,
+            EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, local_today(TZ) - timedelta(days=1)),
             task_queue=queue,
         )
     return env.client.get_workflow_handle(enrollment.workflow_id), enrollment.subscription_id

@@ -58,7 +58,8 @@ def _local_tries(history: list[HistoryEvent], activity_type: str) -> list[Histor
 
 def _scheduled(history: list[HistoryEvent], activity_type: str) -> list[HistoryEvent]:
     return [
-        e for e in history
+        e
+        for e in history
         if e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED and e.activity_task_scheduled_event_attributes.activity_type.name == activity_type
     ]
 
@@ -131,7 +132,9 @@ async def test_a_refused_charge_is_an_incident_and_is_not_handed_on(
     gateways = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: "not-the-merchant-token"}, timeout=5.0)
     async with build_worker(temporal_env.client, db, gateways, task_queue=queue):
         enrollment = await enroll(
-            temporal_env.client, db, EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, date(2027, 4, 1)),
+            temporal_env.client,
+            db,
+            EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, date(2027, 4, 1)),
             task_queue=queue,
         )
         handle = temporal_env.client.get_workflow_handle(enrollment.workflow_id)

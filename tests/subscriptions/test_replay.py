@@ -125,9 +125,7 @@ async def test_fresh_history_of_a_plan_change_replays(
             (HISTORIES / f"plan_change_run{number}.json").write_text(history.to_json())
 
 
-async def test_fresh_history_of_a_refused_charge_paid_now_replays(
-    db: Engine, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment
-) -> None:
+async def test_fresh_history_of_a_refused_charge_paid_now_replays(db: Engine, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment) -> None:
     """The first charge refused (an incident, tracked by its real invoice under PATCH_NAMED_INVOICES),
     then paid by pay-now once the credentials are mended. `incident_paid_now_loop_run0.json.gz`
     is the same scenario recorded before the patch, retrying the nameless entry at once, forever."""
@@ -196,17 +194,30 @@ def _workflow_type(history: WorkflowHistory) -> str:
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 async def test_fresh_histories_of_a_scenario_replay(
-    name: str, request: pytest.FixtureRequest, db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer,
-    temporal_env: WorkflowEnvironment, billing_worker: Worker, gateways: GatewayDirectory, ready: Receiver,  # noqa: F811 - fixtures
+    name: str,
+    request: pytest.FixtureRequest,
+    db: Engine,
+    sandbox: SandboxControl,
+    sandbox_server: SandboxServer,
+    temporal_env: WorkflowEnvironment,
+    billing_worker: Worker,
+    gateways: GatewayDirectory,  # noqa: F811 - the fixture, imported above
+    ready: Receiver,  # noqa: F811 - the fixture, imported above
 ) -> None:
     scenario = SCENARIOS[name]
     # The asynchronous fixtures are asked for above (they cannot be made from inside the running
     # loop); the synchronous rest (the clinic) by name.
-    given = {"db": db, "sandbox": sandbox, "sandbox_server": sandbox_server, "temporal_env": temporal_env,
-             "billing_worker": billing_worker, "gateways": gateways, "ready": ready}
+    given = {
+        "db": db,
+        "sandbox": sandbox,
+        "sandbox_server": sandbox_server,
+        "temporal_env": temporal_env,
+        "billing_worker": billing_worker,
+        "gateways": gateways,
+        "ready": ready,
+    }
     fixtures = {
-        parameter: given[parameter] if parameter in given else request.getfixturevalue(parameter)
-        for parameter in inspect.signature(scenario).parameters
+        parameter: given[parameter] if parameter in given else request.getfixturevalue(parameter) for parameter in inspect.signature(scenario).parameters
     }
     before = await _workflow_ids(temporal_env)
     await scenario(**fixtures)

@@ -24,7 +24,14 @@ async def save_card(
         result = await gravity.tokenize(card_number=number, exp_mmyy=f"{exp_month:02d}{exp_year % 100:02d}", external_id=str(uuid.uuid4()))
     assert result.card_ref is not None, result.result_message
     card_id = add_card(
-        engine, clinic, gravity_ref=result.card_ref, masked=result.masked_account or "", brand=result.card_brand or "VS",
-        exp_month=exp_month, exp_year=exp_year, fingerprint=result.fingerprint, default=default,
+        engine,
+        clinic,
+        gravity_ref=result.card_ref,
+        masked=result.masked_account or "",
+        brand=result.card_brand or "VS",
+        exp_month=exp_month,
+        exp_year=exp_year,
+        fingerprint=result.fingerprint,
+        default=default,
     )
     return card_id, result.card_ref

@@ -40,10 +40,16 @@ def make_clinic(
 ) -> Clinic:
     location_id, client_id, pet_id, plan_id = new_id("loc"), new_id("cli"), new_id("pet"), new_id("plan")
     with session_scope(engine) as session:
-        session.add(Location(
-            id=location_id, name="Lakeside Animal Hospital", timezone=timezone, gravity_oid=oid,
-            allow_recurring_gravity=allow_recurring, charge_time=time(9, 0),
-        ))
+        session.add(
+            Location(
+                id=location_id,
+                name="Lakeside Animal Hospital",
+                timezone=timezone,
+                gravity_oid=oid,
+                allow_recurring_gravity=allow_recurring,
+                charge_time=time(9, 0),
+            )
+        )
         session.flush()
         session.add(Client(id=client_id, location_id=location_id, name="Dana Whitfield", email="dana@example.com"))
         session.flush()

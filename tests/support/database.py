@@ -73,10 +73,6 @@ def fresh_database() -> Iterator[str]:
 def truncate_all(engine: Engine) -> None:
     """Empty every table (fast, and TRUNCATE does not fire the ledger's append-only triggers)."""
     with engine.begin() as conn:
-        tables = [
-            row[0]
-            for row in conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
-            if row[0] not in KEEP_TABLES
-        ]
+        tables = [row[0] for row in conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")) if row[0] not in KEEP_TABLES]
         if tables:
             conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))

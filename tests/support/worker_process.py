@@ -1,6 +1,6 @@
 """A worker in its own OS process, so a test can SIGKILL it mid-charge.
 
-    python -m tests.support.worker_process DATABASE_URL TEMPORAL_ADDRESS TASK_QUEUE GRAVITY_BASE_URL
+python -m tests.support.worker_process DATABASE_URL TEMPORAL_ADDRESS TASK_QUEUE GRAVITY_BASE_URL
 """
 
 from __future__ import annotations

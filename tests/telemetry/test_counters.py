@@ -55,15 +55,15 @@ async def test_charges_declines_recoveries_and_refunds_are_counted(
         _, card_ref = await save_card(db, sandbox_server, clinic)
         sandbox.decline_next(card_ref, "insufficient_funds", count=1)
         enrollment = await enroll(
-            traced_client, db, EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, date(2027, 3, 10)),
+            traced_client,
+            db,
+            EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, date(2027, 3, 10)),
             task_queue=TELEMETRY_QUEUE,
         )
         assert await traced_client.get_workflow_handle(enrollment.workflow_id).result() == "ended"
 
         with Session(db) as session:
-            payment = session.exec(
-                select(Payment).where(Payment.subscription_id == enrollment.subscription_id, Payment.status == "approved")
-            ).first()
+            payment = session.exec(select(Payment).where(Payment.subscription_id == enrollment.subscription_id, Payment.status == "approved")).first()
         assert payment is not None
         gateways = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, timeout=5.0)
         try:

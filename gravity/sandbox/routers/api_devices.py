@@ -14,9 +14,7 @@ router = APIRouter(prefix="/orgs/{oid}/devices", route_class=SandboxRoute)
 
 @router.get("")
 async def devices(request: Request, pipeline: Pipeline, state: State) -> Response:
-    return await pipeline.call(
-        request, "devices", lambda oid, _: state.terminals.list_devices(oid), has_body=False, idempotent=False
-    )
+    return await pipeline.call(request, "devices", lambda oid, _: state.terminals.list_devices(oid), has_body=False, idempotent=False)
 
 
 @router.post("/{device}/transactions")
@@ -27,6 +25,9 @@ async def terminal_start(request: Request, device: str, pipeline: Pipeline, stat
 @router.delete("/{device}/transactions/{external_id}")
 async def terminal_cancel(request: Request, device: str, external_id: str, pipeline: Pipeline, state: State) -> Response:
     return await pipeline.call(
-        request, "deviceCancel", lambda oid, _: state.terminals.cancel(oid, device, external_id),
-        has_body=False, idempotent=False,
+        request,
+        "deviceCancel",
+        lambda oid, _: state.terminals.cancel(oid, device, external_id),
+        has_body=False,
+        idempotent=False,
     )

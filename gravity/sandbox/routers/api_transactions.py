@@ -39,6 +39,4 @@ async def bulk(request: Request, pipeline: Pipeline, state: State) -> Response:
 
 @router.get("/{external_id}")
 async def lookup(request: Request, external_id: str, pipeline: Pipeline, state: State) -> Response:
-    return await pipeline.call(
-        request, "lookup", lambda oid, _: state.payments.lookup(oid, external_id), has_body=False, idempotent=False
-    )
+    return await pipeline.call(request, "lookup", lambda oid, _: state.payments.lookup(oid, external_id), has_body=False, idempotent=False)

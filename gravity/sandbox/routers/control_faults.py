@@ -18,8 +18,11 @@ async def faults(request: Request, data: ControlBody, state: State) -> dict[str,
     """POST adds a fault, DELETE clears them all; every method answers with those still pending."""
     if request.method == "POST":
         state.faults.add(
-            str(data["endpoint"]), str(data["kind"]), int(data.get("count", 1)),
-            data.get("delay_s"), data.get("oid"),
+            str(data["endpoint"]),
+            str(data["kind"]),
+            int(data.get("count", 1)),
+            data.get("delay_s"),
+            data.get("oid"),
         )
     elif request.method == "DELETE":
         state.faults.clear()

@@ -24,11 +24,16 @@ async def set_device(oid: str, device: str, data: ControlBody, state: State) -> 
 async def present(oid: str, device: str, data: ControlBody, state: State, postman: Mail) -> dict[str, Any]:
     approved = data.get("approved_cents")
     handled = state.terminals.present_card(
-        oid, device, outcome=data.get("outcome"), card_number=data.get("card_number"),
-        expiry_mmyy=data.get("expiry_mmyy"), reason=data.get("reason"),
+        oid,
+        device,
+        outcome=data.get("outcome"),
+        card_number=data.get("card_number"),
+        expiry_mmyy=data.get("expiry_mmyy"),
+        reason=data.get("reason"),
         approved_cents=int(approved) if approved is not None else None,
         entry_method=data.get("entry_method"),
-        tip_cents=data.get("tip_cents"), surcharge_cents=data.get("surcharge_cents"),
+        tip_cents=data.get("tip_cents"),
+        surcharge_cents=data.get("surcharge_cents"),
     )
     return _posted(handled, postman)
 
