@@ -35,7 +35,7 @@ _DEFAULTS = _settings()
 
 def _shown_token(token: str) -> str:
     """The development token whole (people copy it into their settings), any other not at all."""
-    return token if token == SANDBOX_TOKEN else "(as given, not shown)"
+    return token if token == SANDBOX_TOKEN else "(set, not shown)"
 
 
 def sandbox(
