@@ -418,11 +418,10 @@ class SubscriptionWorkflow:
         again = reason in (NotCharged.IN_PROGRESS, NotCharged.NETWORK_LIMIT)
         one_off = invoice.kind != "subscription" and workflow.patched(PATCH_ONE_OFF_RETRIES_FROM_TWO)
         made = dunning.attempts_before_untried_retry(attempt, same_attempt_again=again, one_off=one_off)
+        wait = timedelta(0)
         if again:
             wait = COLLECTION_IN_PROGRESS_WAIT if reason == NotCharged.IN_PROGRESS else NETWORK_LIMIT_WAIT
-            retry = replace(invoice, attempts=made, waiting_for=WaitingFor.RETRY, next_attempt_at=workflow.now() + wait)
-        else:
-            retry = replace(invoice, attempts=made, waiting_for=WaitingFor.RETRY, next_attempt_at=workflow.now())
+        retry = replace(invoice, attempts=made, waiting_for=WaitingFor.RETRY, next_attempt_at=workflow.now() + wait)
         await self._track(retry, CycleOutcome.NOT_CHARGED, reason)
 
     async def _track(self, invoice: OpenInvoice, outcome: CycleOutcome, detail: str = "", *, remove: bool = False) -> None:
