@@ -72,6 +72,7 @@ class GravityClient:
         self._token = token
         self._safe_attempts = max(1, safe_lookup_attempts)
         self._safe_backoff = safe_lookup_backoff_s
+        self._timeout = timeout
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=connect_timeout if connect_timeout is not None else min(timeout, 10.0)),
@@ -404,13 +405,26 @@ class GravityClient:
         except ExternalIdReused:
             # Sent before (its answer was lost, or its idempotency key expired): the id is the truth.
             why = "the id is already used"
+        except IdempotencyConflict:
+            # The first request with this key is still running (its sender died mid-call): wait for
+            # its answer by the id, as long as a request of ours may run, rather than fail this try.
+            return await self._resolve(external_id, "the first request is still running", attempts=self._lookups_covering(self._timeout))
         return await self._resolve(external_id, why)
 
-    async def _resolve(self, external_id: str, why: str) -> TransactionResult:
+    def _lookups_covering(self, seconds: float) -> int:
+        """How many `find` tries, with their doubling backoff, wait at least `seconds` in all."""
+        tries, waited, delay = 1, 0.0, self._safe_backoff
+        while waited < seconds and delay > 0:
+            waited += delay
+            delay *= 2
+            tries += 1
+        return max(tries, self._safe_attempts)
+
+    async def _resolve(self, external_id: str, why: str, *, attempts: int | None = None) -> TransactionResult:
         """What a write that may have been processed did. While the lookup cannot say, the outcome
         is unknown, never failed: the caller must retry with the same id, not mark it or pick another."""
         try:
-            found = await self.find(external_id)
+            found = await self.find(external_id, attempts=attempts)
         except TransientGravityError as error:
             raise UnknownOutcome(
                 f"{why} for {external_id} and its lookup failed ({error.message}): retry with the same external id",

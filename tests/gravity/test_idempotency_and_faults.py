@@ -70,6 +70,21 @@ async def test_replay_while_the_original_runs_is_409(gravity_sandbox: SandboxSer
     assert result.approved and _count(control, external_id) == 1
 
 
+async def test_a_safe_retry_while_the_original_runs_waits_for_its_answer(client: GravityClient, control: SandboxControl) -> None:
+    """A worker died mid-request and the activity's next try arrives while the gateway still runs
+    the first: the try waits for that answer by its id instead of failing on the 409 (which, under
+    a retry policy, would spend an attempt a moment until the first request ends)."""
+    card = await save_card(client)
+    external_id = new_id()
+    control.inject_fault("tokenizedPayment", "slow", delay_s=1.5)
+    original = asyncio.create_task(client.charge_saved_card(card_ref=card, amount_cents=700, external_id=external_id))
+    await asyncio.sleep(0.2)
+    retry = await client.charge_saved_card_safely(card_ref=card, amount_cents=700, external_id=external_id, look_up_first=True)
+    first = await original
+    assert retry.approved and retry.unique_trans_id == first.unique_trans_id
+    assert _count(control, external_id) == 1
+
+
 async def test_injected_500_is_transient_and_not_processed(client: GravityClient, control: SandboxControl) -> None:
     card = await save_card(client)
     external_id = new_id()
