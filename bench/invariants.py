@@ -60,7 +60,7 @@ class Verdict:
     ledger_balanced: bool = False
     reconciled_with_gateway: bool = False
     cycles_expected: int = 0
-    cycles_suspended: int = 0  # cycles not billed because a dead card suspended the subscription
+    cycles_suspended: int = 0  # cycles not billed because the subscription was suspended (dead card or exhausted dunning)
     cycles_paid: int = 0
     declines: int = 0
     suspended: int = 0
@@ -143,7 +143,9 @@ def _check_subscription(
     for cycle in range(calendar.cycles_in_term(terms.months, 1)):
         period_start, _ = calendar.period_for(sub.start_date, cycle, interval_months=1)
         if suspended:
-            continue  # after an exhausted schedule the subscription is suspended: no new cycles
+            # After an exhausted schedule the subscription is suspended: no new cycles, each counted.
+            verdict.cycles_suspended += 1
+            continue
         expected_periods.add(period_start)
         verdict.cycles_expected += 1
         found = by_period.get(period_start, [])

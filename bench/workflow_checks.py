@@ -163,11 +163,20 @@ def _check_history(verdict: WorkflowVerdict, run: _Run, history: WorkflowHistory
         verdict.max_activity_attempts = max(verdict.max_activity_attempts, attempt)
         if attempt > MAX_ATTEMPTS:
             verdict.completed_over_limit += 1
-            verdict.many_attempts.append(f"{run.workflow_id}: activity {name} ran {attempt} attempts")
+            why = _last_failure(event)
+            verdict.many_attempts.append(f"{run.workflow_id}: activity {name} ran {attempt} attempts" + (f" (last failure: {why})" if why else ""))
     left = accepted - completed
     if left and not run.running:
         verdict.updates_left_running += len(left)
         verdict.problems.append(f"{run.workflow_id}: update(s) {', '.join(sorted(left))} accepted and never completed")
+
+
+def _last_failure(event: HistoryEvent) -> str:
+    """The failure an activity's attempt followed, as its started event records it ("" if none)."""
+    if event.event_type != E.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+        return ""
+    attrs = event.activity_task_started_event_attributes
+    return attrs.last_failure.message[:200] if attrs.HasField("last_failure") else ""
 
 
 def _attempt_of(event: HistoryEvent, scheduled: Mapping[int, str]) -> tuple[int, str]:

@@ -12,6 +12,7 @@ subscriptions still keep the exact dunning schedule.
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -33,6 +34,7 @@ async def test_small_chaos_run_keeps_every_invariant(database_url: str, temporal
     finally:
         drop_database(database_url, name)
 
+    print(json.dumps(summary, indent=1, default=str))  # pytest shows it when an assertion fails
     assert summary["problems"] == []
     assert summary["double_charges"] == 0
     assert summary["missed_cycles"] == 0
@@ -40,7 +42,8 @@ async def test_small_chaos_run_keeps_every_invariant(database_url: str, temporal
     assert summary["dunning_violations"] == 0
     assert summary["ledger_balanced"] and summary["reconciled_with_gateway"]
     assert summary["final_statuses"] == {"ended": 8}
-    assert summary["cycles_expected"] + summary["cycles_suspended"] >= 8 * 3  # a dead card may suspend one
+    # Every cycle of the term is billed, or skipped because its subscription was suspended.
+    assert summary["cycles_expected"] + summary["cycles_suspended"] == 8 * 3
     # The chaos really happened (the script is drawn from the seed; the opening gateway faults are
     # armed before the first charge, and only faults the gateway fired are counted).
     assert summary["worker_kills"] >= 1
