@@ -256,6 +256,7 @@ def explain_slowest(client: httpx.Client, engine: Engine, timing: Timing) -> dic
         ms, _ = _call(client, request)
     found: dict[str, Any] = {"route": timing.route, "page": timing.page, "path": request[0], "params": request[1], "ms": round(ms, 1)}
     found["statements"] = len(statements)
+    found["sql_total_ms"] = round(sum(entry[0] for entry in statements), 1)  # the rest of the call is Python and HTTP
     queries = [entry for entry in statements if entry[1].lstrip().upper().startswith(("SELECT", "WITH"))]
     if not queries:
         return {**found, "sql": None, "plan": None}
@@ -307,7 +308,8 @@ def format_report(report: dict[str, Any]) -> str:
         table.add_row(route, "", "", "", "", "", "", "missing", "")
     console.print(table)
     for found in report["slowest"]:
-        console.print(f"\nslow: {found['route']} {found['page']} {found['path']} {found['params']} ({found['ms']} ms, {found['statements']} statements)")
+        call = f"{found['route']} {found['page']} {found['path']} {found['params']}"
+        console.print(f"\nslow: {call} ({found['ms']} ms, {found['statements']} statements taking {found['sql_total_ms']} ms)", markup=False)
         if found["sql"]:
             console.print(f"slowest statement ({found['sql_ms']} ms):\n{found['sql']}\n{found['plan']}", markup=False)
     return out.getvalue().rstrip()

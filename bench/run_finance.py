@@ -22,6 +22,7 @@ from temporalio.client import Client
 from foundation.settings import Settings
 
 FINANCE_DATABASE = "billing_bench_finance"
+FINANCE_TEMPORAL_STORE = "temporal-bench-finance.sqlite"  # not the billing bench's: both may run at once
 
 
 def finance_on(
@@ -76,5 +77,5 @@ def run(subscriptions: int, *, requests: int = 50, quiet: bool = False) -> dict[
         # The timing is blocking HTTP against a server thread; this loop stays free for the client.
         return await asyncio.to_thread(finance_on, database_url, client, settings, subscriptions, requests=requests, say=say)
 
-    with bench_stack() as addresses:
+    with bench_stack(FINANCE_TEMPORAL_STORE) as addresses:
         return asyncio.run(go(addresses.database_url, addresses.temporal_address or "", addresses.temporal_namespace))
