@@ -51,134 +51,46 @@ Row = tuple[Any, ...]
 Facts = tuple[str, str | None, str | None, str, str | None]
 Sink = Callable[[str, Row], None]
 
+
+def _columns(names: str) -> tuple[str, ...]:
+    return tuple(names.split())
+
+
+# Each table's columns, in the order the rows below are written (and COPYed).
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "location": (
-        "id",
-        "name",
-        "timezone",
-        "gravity_oid",
-        "allow_recurring_gravity",
-        "charge_time",
-        "overpayment_policy",
-        "max_invoice_cents",
-        "max_invoice_lines",
-        "created_at",
+    "location": _columns("id name timezone gravity_oid allow_recurring_gravity charge_time overpayment_policy max_invoice_cents max_invoice_lines created_at"),
+    "health_plan": _columns(
+        "id location_id name price_cents enrollment_fee_cents interval_months term_months auto_renew dunning "
+        "proration_policy cancellation_policy active created_at"
     ),
-    "health_plan": (
-        "id",
-        "location_id",
-        "name",
-        "price_cents",
-        "enrollment_fee_cents",
-        "interval_months",
-        "term_months",
-        "auto_renew",
-        "dunning",
-        "proration_policy",
-        "cancellation_policy",
-        "active",
-        "created_at",
+    "plan_service": _columns("id plan_id code name retail_cents quantity"),
+    "client": _columns("id location_id name email created_at"),
+    "pet": _columns("id client_id name species"),
+    "saved_card": _columns("id client_id location_id gravity_ref masked_number brand exp_month exp_year fingerprint is_default disabled created_at"),
+    "subscription": _columns(
+        "id client_id pet_id plan_id location_id card_id start_date anchor_day status term_end cancel_at_term_end "
+        "next_due_at cancelled_at created_at updated_at"
     ),
-    "plan_service": ("id", "plan_id", "code", "name", "retail_cents", "quantity"),
-    "client": ("id", "location_id", "name", "email", "created_at"),
-    "pet": ("id", "client_id", "name", "species"),
-    "saved_card": (
-        "id",
-        "client_id",
-        "location_id",
-        "gravity_ref",
-        "masked_number",
-        "brand",
-        "exp_month",
-        "exp_year",
-        "fingerprint",
-        "is_default",
-        "disabled",
-        "created_at",
+    "invoice": _columns(
+        "id number kind client_id location_id subscription_id cycle_key period_start period_end status total_cents "
+        "paid_cents due_at next_attempt_at created_at updated_at"
     ),
-    "subscription": (
-        "id",
-        "client_id",
-        "pet_id",
-        "plan_id",
-        "location_id",
-        "card_id",
-        "start_date",
-        "anchor_day",
-        "status",
-        "term_end",
-        "cancel_at_term_end",
-        "next_due_at",
-        "cancelled_at",
-        "created_at",
-        "updated_at",
+    "invoice_line": _columns("id invoice_id kind description amount_cents"),
+    "payment": _columns(
+        "id external_transaction_id attempt_key invoice_id client_id location_id subscription_id card_id method purpose "
+        "attempt status amount_cents approved_cents refunded_cents decline_reason decline_class result_message "
+        "gravity_unique_trans_id masked_number brand attempted_at created_at updated_at"
     ),
-    "invoice": (
-        "id",
-        "number",
-        "kind",
-        "client_id",
-        "location_id",
-        "subscription_id",
-        "cycle_key",
-        "period_start",
-        "period_end",
-        "status",
-        "total_cents",
-        "paid_cents",
-        "due_at",
-        "next_attempt_at",
-        "created_at",
-        "updated_at",
+    "refund": _columns(
+        "id external_transaction_id attempt_key payment_id invoice_id kind status amount_cents credit_cents deposit_id "
+        "reason gravity_unique_trans_id created_at"
     ),
-    "invoice_line": ("id", "invoice_id", "kind", "description", "amount_cents"),
-    "payment": (
-        "id",
-        "external_transaction_id",
-        "attempt_key",
-        "invoice_id",
-        "client_id",
-        "location_id",
-        "subscription_id",
-        "card_id",
-        "method",
-        "purpose",
-        "attempt",
-        "status",
-        "amount_cents",
-        "approved_cents",
-        "refunded_cents",
-        "decline_reason",
-        "decline_class",
-        "result_message",
-        "gravity_unique_trans_id",
-        "masked_number",
-        "brand",
-        "attempted_at",
-        "created_at",
-        "updated_at",
-    ),
-    "refund": (
-        "id",
-        "external_transaction_id",
-        "attempt_key",
-        "payment_id",
-        "invoice_id",
-        "kind",
-        "status",
-        "amount_cents",
-        "credit_cents",
-        "deposit_id",
-        "reason",
-        "gravity_unique_trans_id",
-        "created_at",
-    ),
-    "deposit": ("id", "client_id", "location_id", "payment_id", "amount_cents", "remaining_cents", "status", "source", "created_at"),
-    "credit_application": ("id", "deposit_id", "invoice_id", "amount_cents", "created_at"),
-    "ledger_transaction": ("id", "reference", "kind", "memo", "location_id", "client_id", "invoice_id", "payment_id", "created_at"),
-    "ledger_entry": ("id", "transaction_id", "account", "amount_cents"),
-    "outbox_event": ("id", "event_id", "type", "stream", "seq", "payload", "created_at", "delivered_at", "delivery_attempts"),
-    "outbox_stream": ("stream", "last_seq"),
+    "deposit": _columns("id client_id location_id payment_id amount_cents remaining_cents status source created_at"),
+    "credit_application": _columns("id deposit_id invoice_id amount_cents created_at"),
+    "ledger_transaction": _columns("id reference kind memo location_id client_id invoice_id payment_id created_at"),
+    "ledger_entry": _columns("id transaction_id account amount_cents"),
+    "outbox_event": _columns("id event_id type stream seq payload created_at delivered_at delivery_attempts"),
+    "outbox_stream": _columns("stream last_seq"),
 }
 
 # Location names and zones: the group spans the continental US and Arizona (no daylight time).
