@@ -52,16 +52,16 @@ async def bench_on(database_url: str, temporal_address: str, namespace: str, n: 
     return report
 
 
-def bench_stack() -> EmbeddedStack:
+def bench_stack(store: str = BENCH_TEMPORAL_STORE) -> EmbeddedStack:
     """The embedded stack for a benchmark: when it starts the Temporal dev server, the server gets a
-    fresh store of its own (`BENCH_TEMPORAL_STORE`). The configured database is left as it is (not
-    migrated): the benchmark works in a database of its own on that server."""
+    fresh store of its own (`store`). The configured database is left as it is (not migrated): the
+    benchmark works in a database of its own on that server."""
     from stack.embedded import EmbeddedStack, load_settings
 
     settings = load_settings()
-    for leftover in Path(settings.data_dir).expanduser().glob(BENCH_TEMPORAL_STORE + "*"):
+    for leftover in Path(settings.data_dir).expanduser().glob(store + "*"):
         leftover.unlink()
-    return EmbeddedStack(settings, migrate=False, temporal_store=BENCH_TEMPORAL_STORE)
+    return EmbeddedStack(settings, migrate=False, temporal_store=store)
 
 
 def run(n: int, *, scale: tuple[int, ...] = (), quiet: bool = False) -> dict[str, Any]:

@@ -19,8 +19,17 @@ def bench(
     n: int = typer.Option(200, "--n", min=1, max=100_000, help="Workflows per phase (baseline, first cycles, steady state)."),
     scale: str = typer.Option("", help="Also time first cycles with these worker-process counts, e.g. 1,2,4."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    finance: bool = typer.Option(False, "--finance", help="Instead: seed a clinic group's three years of books and time the API's lists, reports and exports."),
+    subscriptions: int = typer.Option(100_000, "--subscriptions", min=1, max=1_000_000, help="With --finance: subscriptions in the seeded group."),
+    requests: int = typer.Option(50, "--requests", min=1, max=10_000, help="With --finance: timed calls per route."),
 ) -> None:
-    """Billing cycles per second against bare Temporal no-op workflows, with per-cycle costs."""
+    """Billing cycles per second against bare Temporal no-op workflows, with per-cycle costs (--finance: API timings at scale)."""
+    if finance:
+        from bench import finance_timing, run_finance
+
+        report = run_finance.run(subscriptions, requests=requests, quiet=as_json)
+        typer.echo(json.dumps(report, indent=2, sort_keys=True, default=str) if as_json else finance_timing.format_report(report))
+        return
     counts = tuple(int(part) for part in scale.split(",") if part.strip())
     report = run_bench.run(n, scale=counts, quiet=as_json)
     typer.echo(json.dumps(report, indent=2, sort_keys=True) if as_json else run_bench.format_report(report))
