@@ -10,6 +10,7 @@ from cli import (
     bench_cmds,
     counter_cmds,
     demo_cmd,
+    dunning_cmd,
     finance_cmds,
     operator_cmds,
     payment_cmds,
@@ -38,6 +39,7 @@ for commands in (
     counter_cmds,
     finance_cmds,
     statement_cmds,
+    dunning_cmd,
 ):
     commands.register(app)
 
