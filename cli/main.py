@@ -14,6 +14,7 @@ from cli import (
     finance_cmds,
     operator_cmds,
     payment_cmds,
+    reconcile_cmd,
     sandbox_cmd,
     stack_cmds,
     statement_cmds,
@@ -40,6 +41,7 @@ for commands in (
     finance_cmds,
     statement_cmds,
     dunning_cmd,
+    reconcile_cmd,
 ):
     commands.register(app)
 
