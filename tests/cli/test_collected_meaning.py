@@ -38,7 +38,7 @@ async def test_demo_summary_and_report_agree_on_collected_and_received(
     await eventually(lambda: active(db, sub_id))
     assert (await billing("deposit", clinic.client_id, "--card", card, "--amount", "50.00", "--json")).json()["status"] == "approved"
 
-    summary = summarize(db, sandbox.transactions(), wall_seconds=0.0)
+    summary = summarize(db, [*sandbox.transactions()], wall_seconds=0.0)
     today = pendulum.now("America/Chicago").date()
     report = finance_report(db, today - timedelta(days=1), today + timedelta(days=1)).totals
     assert (summary["collected_cents"], summary["deposits_paid_cents"]) == (3_900, 5_000)
