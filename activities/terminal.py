@@ -44,7 +44,7 @@ from gravity.directory import GatewayDirectory
 from gravity.errors import DeviceBusy, NotFound, PermanentGravityError
 from gravity.results import Outcome, TransactionResult
 from models.billing import Invoice, Payment
-from models.clinic import Client, Location, SavedCard
+from models.clinic import Client, Location, SavedCard, Terminal
 from models.db import session_scope
 from models.outbox import emit
 
@@ -102,11 +102,20 @@ def invoice_refusal(session: Session, invoice: Invoice | None, invoice_id: str |
     return None
 
 
+def terminal_registered(session: Session, location_id: str, device_name: str) -> bool:
+    """True when the location registered the device: Gravity lists every device of the merchant,
+    and a merchant's other clinics must not take this location's payments."""
+    found = session.exec(select(Terminal.id).where(Terminal.location_id == location_id, Terminal.device_name == device_name)).first()
+    return found is not None
+
+
 def request_refusal(session: Session, request: TerminalPaymentInput) -> tuple[str | None, Location | None, Invoice | None]:
     """Everything about a terminal request the database can judge (device state is Gravity's)."""
     location = session.get(Location, request.location_id)
     if location is None:
         return f"unknown location {request.location_id}", None, None
+    if not terminal_registered(session, location.id, request.device_name):
+        return f"unknown device {request.device_name}: location {location.id} never registered it (see billing terminals {location.id})", location, None
     if request.save_card and not location.allow_recurring_gravity:
         return f"location {location.id} does not allow Gravity payment for recurring payments, so a card cannot be saved", location, None
     if request.purpose == "deposit":

@@ -34,7 +34,7 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
-from bench.population import Member
+from bench.population import BENCH_DEVICES, Member
 from foundation.contracts import TerminalTiming
 from foundation.settings import SANDBOX_OID
 from gravity.directory import GatewayDirectory
@@ -48,7 +48,7 @@ from operations.subscriptions import CommandRefused
 
 T = TypeVar("T")
 
-DEVICES = ("counter-1", "counter-2", "counter-3")
+DEVICES = BENCH_DEVICES
 # Terminal payments run in real time (not skipped): short waits keep a walked-away customer from
 # holding the run for half an hour, while still going through the counter timeout and the background.
 TERMINAL_TIMING = TerminalTiming(poll_every_s=1, counter_timeout_s=15, background_every_s=2, background_for_s=15)

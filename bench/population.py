@@ -25,7 +25,7 @@ from foundation.contracts import SubscriptionInput
 from foundation.ids import subscription_workflow_id
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.client import GravityClient
-from models.clinic import Client as ClinicClient, Location, Pet, SavedCard
+from models.clinic import Client as ClinicClient, Location, Pet, SavedCard, Terminal
 from models.db import session_scope
 from models.plans import HealthPlan
 from operations.enrollment import EnrollRequest, record_enrollment, starting_search_attributes
@@ -33,6 +33,7 @@ from workflows.subscription import SubscriptionWorkflow
 
 TIMEZONE = "America/Chicago"
 PRICE_CENTS = 4_500
+BENCH_DEVICES = ("counter-1", "counter-2", "counter-3")  # the sandbox counters chaos pays at
 SPARE_CARD_NUMBER = "5555555555554444"  # a Mastercard beside each client's Visa, for card changes
 
 
@@ -56,6 +57,8 @@ def seed_clinic(engine: Engine, tag: str, *, term_months: int, price_cents: int 
     with session_scope(engine) as session:
         session.add(Location(id=location_id, name=f"Bench clinic {tag}", timezone=TIMEZONE, gravity_oid=SANDBOX_OID, charge_time=time(9, 0)))
         session.flush()
+        for device in BENCH_DEVICES:  # a terminal payment goes only to a device its location registered
+            session.add(Terminal(id=f"{location_id}_{device}", location_id=location_id, device_name=device))
         session.add(
             HealthPlan(
                 id=plan_id,

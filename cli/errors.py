@@ -26,12 +26,16 @@ R = TypeVar("R")
 err_console = Console(stderr=True, soft_wrap=True)
 
 
-def fail(message: str, detail: str | None = None) -> NoReturn:
-    """Print `message` as one red line (and optional dim detail below it), then exit with code 1."""
+#: The exit code of a command given input it cannot take (typer's own code for a usage error).
+BAD_INPUT = 2
+
+
+def fail(message: str, detail: str | None = None, *, code: int = 1) -> NoReturn:
+    """Print `message` as one red line (and optional dim detail below it), then exit with `code`."""
     err_console.print(Text(message, style="bold red"))
     if detail:
         err_console.print(Text(detail, style="dim"))
-    raise typer.Exit(code=1)
+    raise typer.Exit(code=code)
 
 
 @contextmanager

@@ -81,7 +81,7 @@ def report(
     csv_file: Path | None = typer.Option(None, "--csv", help="Also write the figures to this CSV file (one row per figure).", dir_okay=False),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    """A period's figures per location: billed, collected, declined, recovered, refunded, outstanding.
+    """A period's figures per location: billed, collected for invoices, received, declined, recovered, refunded, outstanding.
 
     Declines by reason, recoveries by dunning by attempt number, refunds by kind, deposits taken and
     held; integer cents from the database, days in each location's own time zone.
@@ -114,6 +114,8 @@ def _day(text: str, option: str, as_json: bool) -> date:
 
 
 def _print_report(result: Any) -> None:
+    from operations.reports import COLLECTED_LABEL, DEPOSITS_PAID_LABEL, RECEIVED_LABEL
+
     columns = [*result.locations, result.totals] if len(result.locations) > 1 else result.locations or [result.totals]
     table = Table(title=f"finance report {result.start} to {result.end}")
     table.add_column("figure", style="bold")
@@ -129,9 +131,11 @@ def _print_report(result: Any) -> None:
 
     line("billed", lambda f: f.billed)
     line("  of which voided", lambda f: f.voided)
-    line("collected", lambda f: f.collected)
+    line(COLLECTED_LABEL, lambda f: f.collected)
     for method in sorted({m for f in columns for m in f.collected_by_method}):
         line(f"  {method.replace('_', ' ')}", lambda f, m=method: f.collected_by_method.get(m))
+    line(DEPOSITS_PAID_LABEL, lambda f: f.deposits_paid)
+    line(f"{RECEIVED_LABEL} (the two above)", lambda f: f.received)
     line("paid from client credit", lambda f: f.credit_applied)
     line("declined", lambda f: f.declined)
     for why in sorted({r for f in columns for r in f.declined_by_reason}):
@@ -143,7 +147,7 @@ def _print_report(result: Any) -> None:
     for kind in sorted({k for f in columns for k in f.refunded_by_kind}):
         line(f"  {kind}", lambda f, k=kind: f.refunded_by_kind.get(k))
     line("outstanding (open now)", lambda f: f.outstanding)
-    line("deposits taken", lambda f: f.deposits_taken)
+    line("client credit created (deposits, overpayments)", lambda f: f.deposits_taken)
     line("deposits held (now)", lambda f: f.deposits_held)
     console.print(table)
     console.print("amounts in USD (count in brackets)")

@@ -189,11 +189,11 @@ async def answer_or_none(awaitable: Awaitable[T], timeout_s: float, waiting: str
     return task.result()
 
 
-def refuse(message: str, *, as_json: bool = False, error: str = "refused") -> NoReturn:
-    """One red line on stderr (and, with --json, the same as a JSON object on stdout); exit 1."""
+def refuse(message: str, *, as_json: bool = False, error: str = "refused", code: int = 1) -> NoReturn:
+    """One red line on stderr (and, with --json, the same as a JSON object on stdout); exit `code`."""
     if as_json:
         typer.echo(json.dumps({"error": error, "message": message}))
-    fail(message)
+    fail(message, code=code)
 
 
 def print_json(value: Any) -> None:

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from foundation.money import format_usd
+from operations.reports import COLLECTED_LABEL, DEPOSITS_PAID_LABEL, RECEIVED_LABEL
 
 
 def print_report(console: Console, summary: dict[str, Any], *, ui_url: str | None, namespace: str) -> None:
@@ -35,7 +36,9 @@ def print_report(console: Console, summary: dict[str, Any], *, ui_url: str | Non
     money.add_column("what")
     money.add_column("amount", justify="right")
     money.add_row("billed", format_usd(summary["billed_cents"]))
-    money.add_row("collected", format_usd(summary["collected_cents"]))
+    money.add_row(COLLECTED_LABEL, format_usd(summary["collected_cents"]))
+    money.add_row(DEPOSITS_PAID_LABEL, format_usd(summary["deposits_paid_cents"]))
+    money.add_row(RECEIVED_LABEL, format_usd(summary["collected_cents"] + summary["deposits_paid_cents"]))
     money.add_row("refunded", format_usd(summary["refunded_cents"]))
     console.print(money)
 

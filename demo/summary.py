@@ -13,10 +13,16 @@ from models.billing import Deposit, Invoice, Payment, Refund
 from models.outbox import OutboxEvent
 from models.subscriptions import Subscription
 from operations.reconciliation import reconcile
+from operations.reports import kept_card_money
 
 
 def _count(session: Session, query: Any) -> int:
     return int(session.exec(query).one())
+
+
+def _kept(session: Session, purpose: str) -> int:
+    """Card money kept for `purpose`: the report's definition (`operations.reports.kept_card_money`)."""
+    return int(session.exec(select(func.coalesce(func.sum(Payment.approved_cents), 0)).where(kept_card_money(purpose))).one())
 
 
 def summarize(engine: Engine, gateway_rows: list[Mapping[str, Any]], *, wall_seconds: float) -> dict[str, Any]:
@@ -42,7 +48,8 @@ def summarize(engine: Engine, gateway_rows: list[Mapping[str, Any]], *, wall_sec
             "refunds": _count(session, select(func.count()).select_from(Refund).where(Refund.kind == "refund", Refund.status == "done")),
             "voids": _count(session, select(func.count()).select_from(Refund).where(Refund.kind == "void", Refund.status == "done")),
             "billed_cents": int(session.exec(select(func.coalesce(func.sum(Invoice.total_cents), 0))).one()),
-            "collected_cents": int(session.exec(select(func.coalesce(func.sum(Payment.approved_cents), 0)).where(Payment.method != "credit")).one()),
+            "collected_cents": _kept(session, "invoice"),
+            "deposits_paid_cents": _kept(session, "deposit"),
             "refunded_cents": int(session.exec(select(func.coalesce(func.sum(Refund.amount_cents), 0)).where(Refund.status == "done")).one()),
             "double_charges": report.double_charges,
             "ledger_balanced": report.ledger_balanced,

@@ -10,7 +10,7 @@ A tip or surcharge the customer added at the terminal is money asked for too, no
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from books.ledger import is_balanced
+from foundation.money import format_usd
 from foundation.statuses import PaymentStatus, RefundStatus
 from models.billing import Payment, Refund
 
@@ -31,6 +32,7 @@ class Reconciliation:
     double_charges: int
     mismatches: list[str] = field(default_factory=list)
     ledger_balanced: bool = True
+    compared: int = 0  # transactions compared (sales, then refunds and voids), on either side
 
     @property
     def reconciled(self) -> bool:
@@ -50,9 +52,15 @@ def count_double_charges(gateway_rows: Iterable[Mapping[str, Any]]) -> int:
     return sum(1 for reference, cents in kept.items() if cents > largest_ask[reference])
 
 
-def reconcile(engine: Engine, gateway_rows: list[Mapping[str, Any]]) -> Reconciliation:
-    """Compare every approved sale and every refund or void, both ways, by external transaction id."""
+def reconcile(engine: Engine, gateway_rows: list[Mapping[str, Any]], *, only: Collection[str] | None = None) -> Reconciliation:
+    """Compare every approved sale and every refund or void, both ways, by external transaction id
+    (only those of `only`, when given: a day's or a location's)."""
     ours_sales, ours_back = _our_transactions(engine)
+    if only is not None:
+        wanted = set(only)
+        gateway_rows = [r for r in gateway_rows if r["external_transaction_id"] in wanted]
+        ours_sales = {k: v for k, v in ours_sales.items() if k in wanted}
+        ours_back = {k: v for k, v in ours_back.items() if k in wanted}
     theirs_sales = {r["external_transaction_id"]: int(r["approved_cents"]) for r in gateway_rows if r["transaction_type"] == SALE and r["status"] in APPROVED}
     theirs_back = {
         r["external_transaction_id"]: int(r["approved_cents"] if r["transaction_type"] == "Void" else r["amount_cents"] or 0)
@@ -62,7 +70,8 @@ def reconcile(engine: Engine, gateway_rows: list[Mapping[str, Any]]) -> Reconcil
     mismatches = _diff("sale", ours_sales, theirs_sales) + _diff("refund/void", ours_back, theirs_back)
     with Session(engine) as session:
         balanced = is_balanced(session)
-    return Reconciliation(count_double_charges(gateway_rows), mismatches, balanced)
+    compared = len(ours_sales.keys() | theirs_sales.keys()) + len(ours_back.keys() | theirs_back.keys())
+    return Reconciliation(count_double_charges(gateway_rows), mismatches, balanced, compared)
 
 
 def _our_transactions(engine: Engine) -> tuple[dict[str, int], dict[str, int]]:
@@ -80,5 +89,9 @@ def _diff(kind: str, ours: dict[str, int], theirs: dict[str, int]) -> list[str]:
     for external_id in sorted(set(ours) | set(theirs)):
         mine, gateway = ours.get(external_id), theirs.get(external_id)
         if mine != gateway:
-            problems.append(f"{kind} {external_id}: ours {mine} cents, gateway {gateway} cents")
+            problems.append(f"{kind} {external_id}: ours {_shown(mine)}, gateway {_shown(gateway)}")
     return problems
+
+
+def _shown(cents: int | None) -> str:
+    return "none" if cents is None else format_usd(cents)

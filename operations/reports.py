@@ -12,8 +12,9 @@ are balances as they stand now (of invoices issued up to `end`), not flows.
 
 Figures:
 * billed: invoices issued (any kind), their totals; `voided` the part of them since voided;
-* collected: money card payments (saved card and terminal) kept for invoices, by method, gross of
-  later refunds; `credit_applied` is what deposits paid instead;
+* collected (for invoices): card money (saved card and terminal) kept for invoices, by method, gross
+  of later refunds; `credit_applied` is what deposits paid instead; `deposits_paid` is card money
+  kept as deposits (client credit); `received` is the two together, all card money that came in;
 * declined: declined attempts by decline reason (count, and the cents they asked for);
 * recovered: approved saved-card attempts after a failed first one (attempt >= 2: dunning retries
   and retries after a card update or pay-now), by attempt number;
@@ -38,6 +39,22 @@ from models.clinic import Location
 
 KEPT_PAYMENT_STATUSES = (PaymentStatus.APPROVED, PaymentStatus.VOIDED, PaymentStatus.REFUNDED)
 MAX_DAYS = 3700
+
+#: The one meaning of the money figures, everywhere they are shown (report, demo, statement).
+COLLECTED_LABEL = "collected for invoices"
+DEPOSITS_PAID_LABEL = "deposits paid by card"
+RECEIVED_LABEL = "total received"
+
+
+def kept_card_money(purpose: str) -> Any:
+    """Card payments (not client credit) whose approved money was kept, for `purpose` (invoice or
+    deposit); a later refund or void is counted as refunded, not subtracted here."""
+    return and_(
+        Payment.purpose == purpose,
+        Payment.method != "credit",
+        Payment.approved_cents > 0,
+        Payment.status.in_(KEPT_PAYMENT_STATUSES),  # type: ignore[attr-defined]
+    )
 
 
 class ReportRefused(ValueError):
@@ -64,6 +81,8 @@ class LocationFigures:
     collected: Tally = field(default_factory=Tally)
     collected_by_method: dict[str, Tally] = field(default_factory=dict)
     credit_applied: Tally = field(default_factory=Tally)
+    deposits_paid: Tally = field(default_factory=Tally)
+    received: Tally = field(default_factory=Tally)
     declined: Tally = field(default_factory=Tally)
     declined_by_reason: dict[str, Tally] = field(default_factory=dict)
     recovered: Tally = field(default_factory=Tally)
@@ -75,7 +94,20 @@ class LocationFigures:
     deposits_held: Tally = field(default_factory=Tally)
 
     def merge(self, other: LocationFigures) -> None:
-        for name in ("billed", "voided", "collected", "credit_applied", "declined", "recovered", "refunded", "outstanding", "deposits_taken", "deposits_held"):
+        for name in (
+            "billed",
+            "voided",
+            "collected",
+            "credit_applied",
+            "deposits_paid",
+            "received",
+            "declined",
+            "recovered",
+            "refunded",
+            "outstanding",
+            "deposits_taken",
+            "deposits_held",
+        ):
             mine: Tally = getattr(self, name)
             theirs: Tally = getattr(other, name)
             mine.add(theirs.count, theirs.cents)
@@ -128,6 +160,8 @@ class FinanceReport:
             for key, tally in sorted(figures.collected_by_method.items()):
                 row("collected", tally, key)
             row("credit_applied", figures.credit_applied)
+            row("deposits_paid", figures.deposits_paid)
+            row("received", figures.received)
             row("declined", figures.declined)
             for key, tally in sorted(figures.declined_by_reason.items()):
                 row("declined", tally, key)
@@ -207,7 +241,7 @@ def _fill(session: Session, figures: dict[str, LocationFigures], start: date, en
         figures[loc].voided.add(void_count, void_cents)
 
     # collected, by method (money kept for invoices; later refunds are reported as refunded)
-    kept = and_(Payment.purpose == "invoice", Payment.method != "credit", Payment.approved_cents > 0, Payment.status.in_(KEPT_PAYMENT_STATUSES))  # type: ignore[attr-defined]
+    kept = kept_card_money("invoice")
     collected = (
         select(Payment.location_id, Payment.method, func.count(), func.sum(Payment.approved_cents))
         .join(Location, Location.id == Payment.location_id)
@@ -216,7 +250,19 @@ def _fill(session: Session, figures: dict[str, LocationFigures], start: date, en
     )  # type: ignore[attr-defined]
     for loc, method, count, cents in session.exec(collected):  # type: ignore[call-overload]
         figures[loc].collected.add(count, cents)
+        figures[loc].received.add(count, cents)
         figures[loc].collected_by_method.setdefault(method, Tally()).add(count, cents)
+
+    # deposits paid by card (client credit bought with card money)
+    deposits_paid = (
+        select(Payment.location_id, func.count(), func.sum(Payment.approved_cents))
+        .join(Location, Location.id == Payment.location_id)
+        .where(Payment.location_id.in_(ids), kept_card_money("deposit"), within(Payment.created_at))
+        .group_by(Payment.location_id)
+    )  # type: ignore[attr-defined]
+    for loc, count, cents in session.exec(deposits_paid):  # type: ignore[call-overload]
+        figures[loc].deposits_paid.add(count, cents)
+        figures[loc].received.add(count, cents)
 
     # client credit applied to invoices
     credit = (

@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.client import GravityClient
 from gravity.sandbox.server import SandboxServer
+from tests.support.clinic import TEST_DEVICES
 
 T = TypeVar("T")
 
@@ -46,8 +47,12 @@ def count(engine: Engine, model: type) -> int:
         return session.exec(select(func.count()).select_from(model)).one()
 
 
-async def build_clinic(api: httpx.AsyncClient, *, timezone: str = "America/Chicago", price_cents: int = 4_500) -> ApiClinic:
+async def build_clinic(
+    api: httpx.AsyncClient, *, timezone: str = "America/Chicago", price_cents: int = 4_500, terminals: tuple[str, ...] = TEST_DEVICES
+) -> ApiClinic:
     location = ok(await api.post("/locations", json={"name": "Lakeside", "timezone": timezone, "gravity_oid": SANDBOX_OID}), 201)
+    for device in terminals:
+        ok(await api.post(f"/locations/{location['id']}/terminals", json={"device_name": device}), 201)
     client = ok(await api.post("/clients", json={"location_id": location["id"], "name": "Dana Whitfield", "email": "dana@example.com"}), 201)
     pet = ok(await api.post(f"/clients/{client['id']}/pets", json={"name": "Biscuit", "species": "dog"}), 201)
     plan = ok(

@@ -210,6 +210,7 @@ async def test_path_ids_have_one_shape(api: httpx.AsyncClient, bad_id: str) -> N
 
 async def test_a_terminal_payment_where_no_gravity_credential_is_configured_is_refused(api: httpx.AsyncClient, db: Engine) -> None:
     location = ok(await api.post("/locations", json={"name": "Elsewhere", "timezone": "America/Chicago", "gravity_oid": "42"}), 201)
+    ok(await api.post(f"/locations/{location['id']}/terminals", json={"device_name": "counter-1"}), 201)
     client = ok(await api.post("/clients", json={"location_id": location["id"], "name": "Pat"}), 201)
     body = {"client_id": client["id"], "location_id": location["id"], "device_name": "counter-1", "amount_cents": 1_000}
     answer = refused(await api.post("/deposits", json=body, headers=key()), 422, "location_id")

@@ -97,6 +97,16 @@ def refused(run: Run, *words: str) -> str:
     return message
 
 
+def bad_input(run: Run, *words: str) -> str:
+    """Input a command cannot take: exit 2, one red line on stderr naming what is wrong, no traceback."""
+    assert run.exit_code == 2, (run.exit_code, run.stdout, run.stderr)
+    message = run.stderr.strip()
+    assert len(message.splitlines()) == 1 and "Traceback" not in message, run.stderr
+    for word in words:
+        assert word in message, (word, message)
+    return message
+
+
 async def eventually(probe: Callable[[], Any], *, timeout: float = 30.0) -> Any:
     """Poll a database probe (in a thread) until it returns something truthy; workflows run in real time."""
     deadline = asyncio.get_running_loop().time() + timeout

@@ -10,9 +10,12 @@ from sqlalchemy import Engine
 
 from foundation.ids import new_id
 from foundation.settings import SANDBOX_OID
-from models.clinic import Client, Location, Pet, SavedCard
+from models.clinic import Client, Location, Pet, SavedCard, Terminal
 from models.db import session_scope
 from models.plans import HealthPlan, PlanService
+
+#: The sandbox's counter devices the tests pay at; a location registers them like a clinic would.
+TEST_DEVICES = ("counter-1", "counter-2", "front-desk-1", "front-desk-2")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ def make_clinic(
     cancellation_policy: str = "refund_unused",
     proration_policy: str = "prorate",
     oid: str = SANDBOX_OID,
+    terminals: tuple[str, ...] = TEST_DEVICES,
 ) -> Clinic:
     location_id, client_id, pet_id, plan_id = new_id("loc"), new_id("cli"), new_id("pet"), new_id("plan")
     with session_scope(engine) as session:
@@ -51,6 +55,8 @@ def make_clinic(
             )
         )
         session.flush()
+        for device in terminals:
+            session.add(Terminal(id=new_id("term"), location_id=location_id, device_name=device))
         session.add(Client(id=client_id, location_id=location_id, name="Dana Whitfield", email="dana@example.com"))
         session.flush()
         session.add(Pet(id=pet_id, client_id=client_id, name="Biscuit", species="dog"))
