@@ -197,6 +197,7 @@ def read_plan(plan_id: PathId, rt: Runtime = Depends(runtime)) -> PlanOut:
 class PlanTermsIn(BaseModel):
     """The terms to change; an unset term stays. The location and the services are not versioned."""
 
+    model_config = ConfigDict(extra="forbid")
     name: CleanText | None = Field(default=None, min_length=1, max_length=200)
     price_cents: Count | None = Field(default=None, ge=1, le=MAX_CENTS, description="Fee per interval, in cents")
     enrollment_fee_cents: Count | None = Field(default=None, ge=0, le=MAX_CENTS)
@@ -210,10 +211,6 @@ class PlanTermsIn(BaseModel):
     )
     proration_policy: Literal["prorate", "next_cycle"] | None = None
     cancellation_policy: Literal["charge_redeemed", "refund_unused", "none"] | None = None
-
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"price_cents": 4900}, {"price_cents": 4900, "enrollment_fee_cents": 2500, "term_months": 12}]}
-    )
 
     def change(self) -> plan_ops.TermsChange:
         return plan_ops.TermsChange(**self.model_dump(exclude={"interval_months"}))
