@@ -158,6 +158,7 @@ async def test_enroll_show_and_every_subscription_command(billing: Billing, db: 
     retired = add_plan(db, clinic.location_id, 5_000)
     with session_scope(db) as session:
         retire(session, retired)
+    before = snapshot(db, sub_id)  # the retirement's own event counted
     refused(await billing("change-plan", sub_id, retired), f"plan_id: plan {retired} was retired on")  # as the API's 409 reads
     assert snapshot(db, sub_id) == before
     bigger = add_plan(db, clinic.location_id, 6_000)
