@@ -16,6 +16,7 @@ from models.db import session_scope
 from models.subscriptions import Subscription
 from operations import plans
 from operations.enrollment import EnrollmentRefused, EnrollRequest, enroll
+from operations.history.trail import audit_trail
 from tests.subscriptions.helpers import (
     TASK_QUEUE,
     assert_books_match_gateway,
@@ -60,6 +61,9 @@ async def test_a_price_change_waits_for_the_renewal_and_a_retired_plan_ends_at_t
     assert all(i.status == "paid" for i in invoices(db, sub_id))
     assert "subscription.renewed" in events(db, sub_id)
     assert pinned_version(db, sub_id) == 2
+    trail = await audit_trail(temporal_env.client, db, "subscription", sub_id)
+    (renewal,) = [e for e in trail.entries if e.kind == "activity_result" and "renewal_terms" in e.summary]
+    assert renewal.payload is not None and renewal.payload["version"] == 2  # the audit trail shows which version the term bills
 
     with session_scope(db) as session:
         _, live = plans.retire(session, clinic.plan_id)
