@@ -55,6 +55,7 @@ class SubscriptionRow(BaseModel):
     client_id: str
     pet_id: str
     plan_id: str
+    plan_version: int = Field(description="The plan version the current term bills; it moves on at renewal")
     location_id: str
     card_id: str | None
     start_date: date

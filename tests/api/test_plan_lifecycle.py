@@ -69,12 +69,16 @@ async def test_a_retired_plan_refuses_new_subscriptions_and_changes_with_409(api
     other = await build_clinic(api)
     ok(await api.post(f"/clients/{clinic.client_id}/cards", json=await tokenize(sandbox_server)), 201)
     body = {"client_id": clinic.client_id, "pet_id": clinic.pet_id, "location_id": clinic.location_id, "start_date": date.today().isoformat()}
+    ok(await api.patch(f"/plans/{clinic.plan_id}", json={"price_cents": 4_700}))
     sub = ok(await api.post("/subscriptions", json={**body, "plan_id": clinic.plan_id}, headers=key()), 201)
+    assert sub["subscription"]["plan_version"] == 2  # a new enrollment takes the newest version at once
+    listed = ok(await api.get(f"/plans/{clinic.plan_id}/versions"))
+    assert [(v["version"], v["subscriptions"]) for v in listed["versions"]] == [(1, 0), (2, 1)]
 
     retired = ok(await api.post(f"/plans/{clinic.plan_id}/retire"))
     assert retired["live_subscriptions"] == 1 and retired["plan"]["retired_at"] is not None and retired["plan"]["active"] is False
     assert ok(await api.post(f"/plans/{clinic.plan_id}/retire"))["plan"]["retired_at"] == retired["plan"]["retired_at"]
-    assert plan_events(db, clinic.plan_id) == ["plan.retired"]
+    assert plan_events(db, clinic.plan_id) == ["plan.version_added", "plan.retired"]
 
     pet = ok(await api.post(f"/clients/{clinic.client_id}/pets", json={"name": "Pepper", "species": "cat"}), 201)
     answer = refused(await api.post("/subscriptions", json={**body, "pet_id": pet["id"], "plan_id": clinic.plan_id}, headers=key()), 409, "plan_id")
