@@ -42,7 +42,7 @@ from foundation.ids import (
     subscription_cancelled_event_key,
     subscription_stream,
 )
-from foundation.statuses import PaymentStatus, RefundStatus, SubscriptionStatus
+from foundation.statuses import FINAL_SUBSCRIPTION_STATUSES, PaymentStatus, RefundStatus, SubscriptionStatus
 from gravity.directory import GatewayDirectory
 from models.billing import Payment
 from models.clinic import Location, SavedCard
@@ -50,6 +50,8 @@ from models.db import session_scope
 from models.outbox import emit
 from models.plans import HealthPlan, terms_of
 from models.subscriptions import ServiceRedemption, Subscription
+from operations.plan_rules import check_same_interval, plan_offered
+from operations.refusals import Refusal
 from workflows import proration
 
 
@@ -248,21 +250,17 @@ class SubscriptionCommandActivities:
         proration, and the proration invoice to collect, if any."""
         with session_scope(self._engine) as session:
             sub = _live_subscription(session, request.subscription_id)
-            plan = session.get(HealthPlan, request.new_plan_id)
-            if plan is None or not plan.active:
-                raise refuse(f"unknown or inactive plan {request.new_plan_id}")
-            if plan.location_id not in (None, sub.location_id):
-                raise refuse(f"plan {plan.id} is not offered at location {sub.location_id}")
-            if plan.interval_months != request.old_plan.interval_months:
-                raise refuse("a plan change keeps the billing interval; cancel and enroll for a different interval")
             try:
-                new_terms = terms_of(plan)
-            except ValueError as error:
-                raise refuse(f"plan {plan.id} has an invalid dunning schedule: {error}") from None
+                plan = plan_offered(session, request.new_plan_id, sub.location_id)
+                check_same_interval(request.old_plan.interval_months, plan)
+            except Refusal as error:
+                raise refuse(error.reason) from None
+            new_terms = terms_of(plan)
             location = session.get(Location, sub.location_id)
             assert location is not None
             result = self._proration(request, plan, location.timezone)
             sub.plan_id = plan.id
+            sub.plan_version = plan.version
             session.add(sub)
             invoice_id = None
             if result is not None and result.net_cents > 0:
@@ -308,7 +306,7 @@ def _live_subscription(session: Session, subscription_id: str) -> Subscription:
     ended subscription (a run from before the workflow asked again in the command's turn) must not
     change or charge it."""
     sub = _locked_subscription(session, subscription_id)
-    if sub.status in (SubscriptionStatus.CANCELLED, SubscriptionStatus.ENDED):
+    if sub.status in FINAL_SUBSCRIPTION_STATUSES:
         raise refuse(f"the subscription is {sub.status}; no further commands are accepted")
     return sub
 

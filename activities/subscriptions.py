@@ -20,7 +20,8 @@ from activities.heartbeat import heartbeating
 from books.balances import open_balance
 from books.charges import ToSend, open_card_attempt
 from books.cycles import invoice_cycle
-from foundation.contracts import ChargeAsked, ChargeOutcome, ChargeRequest, StatusChange
+from books.renewals import renewal_terms
+from foundation.contracts import ChargeAsked, ChargeOutcome, ChargeRequest, RenewalAsk, RenewalTerms, StatusChange
 from foundation.ids import charge_key, invoice_id_for_cycle, invoice_retry_key, subscription_stream
 from foundation.statuses import ChargeResult, SubscriptionStatus
 from foundation.telemetry import log_context
@@ -96,6 +97,15 @@ class SubscriptionActivities:
     def _live_at(self, location_id: str) -> list[str]:
         with session_scope(self._engine) as session:
             return live_subscription_ids(session, location_id)
+
+    @activity.defn(name="renewal_terms")
+    async def renewal_terms(self, ask: RenewalAsk) -> RenewalTerms:
+        """At a term's end: the plan version the next term bills, pinned on the subscription row."""
+        return await asyncio.to_thread(self._renewal_terms, ask)
+
+    def _renewal_terms(self, ask: RenewalAsk) -> RenewalTerms:
+        with session_scope(self._engine) as session:
+            return renewal_terms(session, ask)
 
     @activity.defn(name="mirror_status")
     async def mirror_status(self, change: StatusChange) -> None:

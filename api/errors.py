@@ -21,6 +21,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from operations.refusals import Refusal
+
 
 class FieldError(BaseModel):
     field: str
@@ -68,6 +70,16 @@ def conflict(field: str, reason: str) -> ApiError:
 
 def not_found(field: str, reason: str) -> ApiError:
     return ApiError(404, "not_found", reason, [(field, reason)])
+
+
+def from_refusal(error: Refusal) -> ApiError:
+    """An operation's refusal as the API answers it: 409 for a conflict, 404 for an unknown
+    resource named in the path, else 422; the message reads as in the CLI."""
+    if error.kind == "conflict":
+        return conflict(error.field, error.reason)
+    if error.kind == "not_found":
+        return not_found(error.field, error.reason)
+    return refused(error.field, error.reason)
 
 
 def unauthorized(message: str) -> ApiError:

@@ -26,11 +26,12 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, W
 from temporalio.service import RPCError
 
 from bench.histories import histories
+from foundation.statuses import FINAL_SUBSCRIPTION_STATUSES
 from models.subscriptions import Subscription
 from operations.history.markers import LOCAL_ACTIVITY_MARKER
 
 MAX_ATTEMPTS = 20
-FINAL_STATUSES = ("ended", "cancelled")
+FINAL_STATUSES = FINAL_SUBSCRIPTION_STATUSES
 E = EventType
 
 

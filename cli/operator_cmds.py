@@ -36,8 +36,6 @@ from cli.operator_stack import (
 )
 from foundation.statuses import PaymentStatus
 
-MAX_DAYS_BACK = 31  # as the API: a start further back would bill a pile of past cycles at once
-MAX_DAYS_AHEAD = 366
 QUERY_TIMEOUT_S = 10.0
 SUBSCRIPTION_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 
@@ -87,7 +85,7 @@ def enroll(
         try:
             enrollment = run(go())
         except EnrollmentRefused as error:
-            refuse(str(error), as_json=as_json)
+            refuse(str(error), as_json=as_json, error=error.kind)
         row = _subscription_row(conn, enrollment.subscription_id)
     answer = {"subscription_id": enrollment.subscription_id, "workflow_id": enrollment.workflow_id, "created": enrollment.created, "subscription": row}
     if as_json:
@@ -101,14 +99,18 @@ def _start_date(text: str | None, as_json: bool) -> date:
     today = date.today()
     if text is None:
         return today
+    # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
+    from operations.enrollment import check_start_date
+    from operations.refusals import Refusal
+
     try:
         start = date.fromisoformat(text)
     except ValueError:
         refuse(f"--start-date: {text!r} is not a date (YYYY-MM-DD)", as_json=as_json)
-    if (today - start).days > MAX_DAYS_BACK:
-        refuse(f"--start-date: must be at most {MAX_DAYS_BACK} days in the past", as_json=as_json)
-    if (start - today).days > MAX_DAYS_AHEAD:
-        refuse(f"--start-date: must be at most {MAX_DAYS_AHEAD} days in the future", as_json=as_json)
+    try:
+        check_start_date(start, today)
+    except Refusal as error:
+        refuse(f"--start-date: {error.reason}", as_json=as_json)
     return start
 
 
@@ -213,15 +215,15 @@ def change_plan(
 ) -> None:
     """Move the subscription to another plan (prorated per the plan's policy)."""
     # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
-    from models.plans import HealthPlan
     from operations import subscriptions as commands
+    from operations.plan_rules import plan_offered
+    from operations.refusals import Refusal
 
     def check(session: Session, row: Any) -> None:
-        plan = session.get(HealthPlan, plan_id)
-        if plan is None or not plan.active:
-            refuse(f"plan_id: unknown or inactive plan {plan_id}", as_json=as_json)
-        if plan.location_id not in (None, row.location_id):
-            refuse(f"plan_id: plan {plan.id} is not offered at location {row.location_id}", as_json=as_json)
+        try:
+            plan_offered(session, plan_id, row.location_id)
+        except Refusal as error:
+            refuse(str(error), as_json=as_json, error=error.kind)
 
     _command(subscription_id, as_json, lambda client: commands.change_plan(client, subscription_id, plan_id), check)
 

@@ -516,3 +516,20 @@ class DepositOutcome:
     approved_cents: int
     deposit_id: str | None = None
     message: str = ""
+
+
+@dataclass(frozen=True)
+class RenewalAsk:
+    """At a term's end: which plan version the next term bills (the plan's newest, unless retired)."""
+
+    subscription_id: str
+    plan_id: str
+
+
+@dataclass(frozen=True)
+class RenewalTerms:
+    """The terms the next term bills, pinned on the subscription row; `retired`: no next term."""
+
+    plan: PlanTerms
+    version: int
+    retired: bool = False

@@ -436,3 +436,8 @@ def reconciliation_difference_event_key(day: date, index: int, difference: str) 
 def reconciliation_completed_event_key(day: date, checked: int, differences: int) -> str:
     """Dedupe key of a day's `reconciliation.completed` event."""
     return f"reconciliation.completed:{day.isoformat()}:{checked}:{differences}"
+
+
+def plan_stream(plan_id: str) -> str:
+    """The outbox stream of a plan's events (a new version, its retirement)."""
+    return f"plan:{plan_id}"

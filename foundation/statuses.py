@@ -60,6 +60,10 @@ class SubscriptionStatus(StrEnum):
     ENDED = "ended"
 
 
+#: The statuses a subscription never leaves: it bills nothing more and takes no command.
+FINAL_SUBSCRIPTION_STATUSES: tuple[SubscriptionStatus, ...] = (SubscriptionStatus.CANCELLED, SubscriptionStatus.ENDED)
+
+
 class WaitingFor(StrEnum):
     """What an open invoice of a subscription waits for before its next attempt."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, SmallInteger, UniqueConstraint
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Integer, PrimaryKeyConstraint, SmallInteger, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -44,6 +44,30 @@ class HealthPlan(SQLModel, table=True):
     cancellation_policy: str = "charge_redeemed"
     active: bool = True
     created_at: datetime | None = Field(default=None, sa_column=tz("created_at", now_default=True))
+    # The current version's number: the terms above are that version's (`PlanVersion` keeps them all).
+    version: int = Field(default=1, sa_column=Column("version", Integer, nullable=False, server_default="1"))
+    # Set when the plan was retired: it takes no new enrollments and its subscriptions end at term end.
+    retired_at: datetime | None = Field(default=None, sa_column=tz("retired_at", nullable=True))
+
+
+class PlanVersion(SQLModel, table=True):
+    """A plan's terms from `effective_at` on: new enrollments take the newest version at once, a
+    subscription takes it at its next renewal (never mid-term)."""
+
+    __tablename__ = "plan_version"
+    __table_args__ = (PrimaryKeyConstraint("plan_id", "version", name="pk_plan_version"),)
+    plan_id: str = Field(sa_column=Column("plan_id", Text, ForeignKey("health_plan.id", ondelete="RESTRICT"), nullable=False))
+    version: int = Field(sa_column=Column("version", Integer, nullable=False))
+    name: str = Field(sa_column=Column("name", Text, nullable=False))
+    price_cents: int = Field(sa_column=cents("price_cents"))
+    enrollment_fee_cents: int = Field(sa_column=cents("enrollment_fee_cents"))
+    interval_months: int = Field(sa_column=Column("interval_months", SmallInteger, nullable=False))
+    term_months: int = Field(sa_column=Column("term_months", SmallInteger, nullable=False))
+    auto_renew: bool
+    dunning: dict[str, Any] | None = Field(default=None, sa_column=Column("dunning", JSONB, nullable=True))
+    proration_policy: str = Field(sa_column=Column("proration_policy", Text, nullable=False))
+    cancellation_policy: str = Field(sa_column=Column("cancellation_policy", Text, nullable=False))
+    effective_at: datetime = Field(sa_column=tz("effective_at"))
 
 
 class PlanService(SQLModel, table=True):

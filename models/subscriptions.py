@@ -7,11 +7,12 @@ the one writer, through activities.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, Date, SmallInteger, Text
+from sqlalchemy import CheckConstraint, Column, Date, Integer, SmallInteger, Text
 from sqlmodel import Field, Session, SQLModel, select
 
-from foundation.statuses import SubscriptionStatus
+from foundation.statuses import FINAL_SUBSCRIPTION_STATUSES, SubscriptionStatus
 from models.columns import cents, fk, tz
 
 SUBSCRIPTION_STATUSES = tuple(SubscriptionStatus)
@@ -37,6 +38,8 @@ class Subscription(SQLModel, table=True):
     status: str = Field(default=SubscriptionStatus.PENDING, sa_column=Column("status", Text, nullable=False, index=True))
     term_end: date | None = Field(default=None, sa_column=Column("term_end", Date, nullable=True))
     cancel_at_term_end: bool = False
+    # The plan version the current term bills (`models.plans.PlanVersion`); it moves on at renewal.
+    plan_version: int = Field(default=1, sa_column=Column("plan_version", Integer, nullable=False, server_default="1"))
     next_due_at: datetime | None = Field(default=None, sa_column=tz("next_due_at", nullable=True))
     cancelled_at: datetime | None = Field(default=None, sa_column=tz("cancelled_at", nullable=True))
     created_at: datetime | None = Field(default=None, sa_column=tz("created_at", now_default=True))
@@ -54,13 +57,18 @@ class ServiceRedemption(SQLModel, table=True):
     redeemed_at: datetime = Field(sa_column=tz("redeemed_at", now_default=True))
 
 
+def live_subscription_status() -> Any:
+    """The WHERE clause of a subscription that can still bill (neither cancelled nor ended)."""
+    return Subscription.status.not_in(FINAL_SUBSCRIPTION_STATUSES)  # type: ignore[attr-defined]
+
+
 def live_subscription_ids(session: Session, location_id: str) -> list[str]:
     """The location's subscriptions that can still bill (neither cancelled nor ended)."""
     return list(
         session.exec(
             select(Subscription.id).where(
                 Subscription.location_id == location_id,
-                Subscription.status.not_in((SubscriptionStatus.CANCELLED, SubscriptionStatus.ENDED)),  # type: ignore[attr-defined]
+                live_subscription_status(),
             )
         )
     )

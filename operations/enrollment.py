@@ -17,22 +17,28 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 
 from books.cards import card_expired_on
 from foundation.contracts import SubscriptionInput, SubscriptionSetup, SubscriptionState
+from foundation.enrollment_window import MAX_DAYS_AHEAD, MAX_DAYS_BACK
 from foundation.ids import enrollment_key, subscription_id_for, subscription_workflow_id
 from foundation.statuses import SubscriptionStatus
 from models.clinic import Client as ClinicClient, Location, Pet, SavedCard
 from models.db import session_scope
 from models.plans import HealthPlan, terms_of
 from models.subscriptions import Subscription
+from operations.plan_rules import plan_offered
+from operations.refusals import Refusal, conflict
 from stack.search_attributes import CLIENT_ID, LOCATION_ID, PLAN_ID
 from workflows.subscription import SubscriptionWorkflow, live_search_attributes
 
+#: The enrollment cannot be made; the refusal names what is wrong. Nothing was written.
+EnrollmentRefused = Refusal
 
-class EnrollmentRefused(ValueError):
-    """The enrollment cannot be made; the message names what is wrong. Nothing was written."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
+def check_start_date(start_date: date, today: date) -> None:
+    """An enrollment starts at most `MAX_DAYS_BACK` days back and `MAX_DAYS_AHEAD` ahead of today."""
+    if (today - start_date).days > MAX_DAYS_BACK:
+        raise Refusal("start_date", f"must be at most {MAX_DAYS_BACK} days in the past")
+    if (start_date - today).days > MAX_DAYS_AHEAD:
+        raise Refusal("start_date", f"must be at most {MAX_DAYS_AHEAD} days in the future")
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,7 @@ def record_enrollment(engine: Engine, request: EnrollRequest) -> tuple[Subscript
                     start_date=request.start_date,
                     anchor_day=request.start_date.day,
                     status=SubscriptionStatus.PENDING,
+                    plan_version=plan.version,
                 )
             )
             created = True
@@ -136,15 +143,7 @@ def _validate(session: Session, request: EnrollRequest) -> tuple[Location, Healt
     pet = session.get(Pet, request.pet_id)
     if pet is None or pet.client_id != client.id:
         raise EnrollmentRefused("pet_id", f"unknown pet {request.pet_id} for client {client.id}")
-    plan = session.get(HealthPlan, request.plan_id)
-    if plan is None or not plan.active:
-        raise EnrollmentRefused("plan_id", f"unknown or inactive plan {request.plan_id}")
-    if plan.location_id not in (None, location.id):
-        raise EnrollmentRefused("plan_id", f"plan {plan.id} is not offered at location {location.id}")
-    try:
-        terms_of(plan)
-    except ValueError as error:
-        raise EnrollmentRefused("plan_id", f"plan {plan.id} has an invalid dunning schedule: {error}") from None
+    plan = plan_offered(session, request.plan_id, location.id)
     if not location.allow_recurring_gravity:
         raise EnrollmentRefused("location_id", f"location {location.id} does not allow Gravity payment for recurring payments")
     card = _card(session, request, client.id)
@@ -181,4 +180,4 @@ def _same_enrollment(existing: Subscription, request: EnrollRequest, card: Saved
         and existing.start_date == request.start_date
     )
     if not same:
-        raise EnrollmentRefused("subscription_id", f"subscription {existing.id} already exists with other terms")
+        raise conflict("subscription_id", f"subscription {existing.id} already exists with other terms")

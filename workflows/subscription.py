@@ -45,6 +45,8 @@ with workflow.unsafe.imports_passed_through():
         PlanChangeInput,
         PlanChangeOutcome,
         PlanTerms,
+        RenewalAsk,
+        RenewalTerms,
         StatusChange,
         SubscriptionInput,
         SubscriptionSetup,
@@ -54,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         WaitingFor,
     )
     from foundation.ids import invoice_id_for_cycle, subscription_event_key
+    from foundation.statuses import FINAL_SUBSCRIPTION_STATUSES
     from stack.search_attributes import NEXT_DUE_AT, PLAN_ID, SUBSCRIPTION_STATUS
     from workflows import calendar, dunning
     from workflows.retries import (
@@ -124,10 +127,15 @@ PATCH_PAY_NOW_IN_TURN = "pay-now-in-turn"
 # by another collector, or being cancelled) as attempt 1, which has no retry key: the charge failed on
 # every try. A run that has it retries a one-off invoice from attempt 2.
 PATCH_ONE_OFF_RETRIES_FROM_TWO = "one-off-retries-from-two"
+# Runs recorded before this patch renewed a term on the terms they already carried, whatever had
+# become of the plan. A run that has it asks at renewal (`_renew_on_current_version`): the next term
+# bills the plan's newest version, and a retired plan's subscription ends instead of renewing. The
+# marker is recorded at the first renewal.
+PATCH_PLAN_VERSIONS = "plan-versions-at-renewal"
 # A local try of a charge: a Gravity call answers within 15 s, and a try makes at most a lookup and a
 # sale. A try cut short is handed to the activity task, which looks the attempt up first.
 LOCAL_CHARGE_TIMEOUT = timedelta(seconds=30)
-FINAL_STATUSES = (SubscriptionStatus.CANCELLED, SubscriptionStatus.ENDED)
+FINAL_STATUSES = FINAL_SUBSCRIPTION_STATUSES
 # How long a cycle's retry waits while another collector (the counter terminal) holds the invoice.
 COLLECTION_IN_PROGRESS_WAIT = timedelta(minutes=10)
 # How long a retry waits when the card networks' reattempt limits forbid it now.
@@ -246,9 +254,28 @@ class SubscriptionWorkflow:
             await self._mirror(SubscriptionStatus.CANCELLED, "subscription.cancelled", "cancelled at term end")
         elif not self._plan.auto_renew:
             await self._mirror(SubscriptionStatus.ENDED, "subscription.ended", "term ended without renewal")
+        elif workflow.patched(PATCH_PLAN_VERSIONS):
+            await self._renew_on_current_version()
         else:
             self._state.term_start_cycle = self._state.next_cycle
             await self._mirror(self._state.status, "subscription.renewed", f"renewed at cycle {self._state.next_cycle}")
+
+    async def _renew_on_current_version(self) -> None:
+        """Renew on the plan's newest version (a price change reaches a subscription here, never
+        mid-term), or end the subscription when its plan was retired."""
+        renewal: RenewalTerms = await workflow.execute_local_activity_method(
+            SubscriptionActivities.renewal_terms,
+            RenewalAsk(self._setup.subscription_id, self._plan.plan_id),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=STATUS_RETRY,
+        )
+        if renewal.retired:
+            await self._mirror(SubscriptionStatus.ENDED, "subscription.ended", f"plan {self._plan.plan_id} was retired: term ended without renewal")
+            return
+        self._state.plan = renewal.plan
+        self._state.term_start_cycle = self._state.next_cycle
+        detail = f"renewed at cycle {self._state.next_cycle} on plan version {renewal.version} ({renewal.plan.price_cents} cents)"
+        await self._mirror(self._state.status, "subscription.renewed", detail)
 
     async def _bill_next_cycle(self) -> None:
         cycle = self._state.next_cycle

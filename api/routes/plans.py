@@ -1,11 +1,14 @@
-"""Health plans: price, interval, term, dunning schedule, cancellation terms and included services.
+"""Health plans: price, interval, term, dunning schedule, cancellation terms and included services,
+over their life: a change of terms is a new version (subscriptions take it at their next renewal,
+never mid-term), and a retired plan takes no new subscriptions.
 
-The dunning schedule is validated here, at the edge, with the same code the workflow uses
-(`workflows.dunning`), so a plan that could not be billed is never stored.
+The dunning schedule is validated with the same code the workflow uses (`workflows.dunning`, through
+`operations.plan_rules`), so a plan that could not be billed is never stored.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
@@ -14,12 +17,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from api.deps import Runtime, idempotency_key, runtime
-from api.errors import ERRORS, conflict, not_found, refusals, refused
+from api.errors import ERRORS, conflict, from_refusal, not_found, refusals, refused
 from api.fields import MAX_CENTS, CleanText, Count, ExactInt, Flag, Id, PathId
 from api.limits import check_amount
 from foundation.ids import new_id
 from models.clinic import Location
-from models.plans import HealthPlan, PlanService
+from models.db import session_scope
+from models.plans import HealthPlan, PlanService, PlanVersion
+from operations import plans as plan_ops
+from operations.plan_rules import check_term, checked_dunning
+from operations.refusals import Refusal
 from workflows.dunning import DEFAULT_SCHEDULE, MAX_RETRIES, from_plan_json, to_plan_json
 
 router = APIRouter(tags=["plans"], responses=ERRORS)
@@ -71,8 +78,10 @@ class PlanIn(BaseModel):
 
 def check_plan(body: PlanIn, location: Location | None) -> None:
     """The plan's rules across fields, and the location's ceiling on its amounts (422 "refused")."""
-    if body.term_months < body.interval_months or body.term_months % body.interval_months:
-        raise refused("body", f"term_months must be a whole number of intervals ({body.interval_months} months)")
+    try:
+        check_term(body.term_months, body.interval_months)
+    except Refusal as error:
+        raise from_refusal(error) from None
     codes = [s.code for s in body.services]
     if len(codes) != len(set(codes)):
         raise refused("body", "services: each service code may appear once")
@@ -103,6 +112,8 @@ class PlanOut(BaseModel):
     proration_policy: str
     cancellation_policy: str
     active: bool
+    version: int = Field(description="The current version: new enrollments take it, subscriptions at their next renewal")
+    retired_at: datetime | None = Field(description="Set once retired: no new subscriptions; live ones end at their term's end")
     services: list[ServiceOut]
 
 
@@ -121,6 +132,8 @@ def plan_out(session: Session, plan: HealthPlan) -> PlanOut:
         proration_policy=plan.proration_policy,
         cancellation_policy=plan.cancellation_policy,
         active=plan.active,
+        version=plan.version,
+        retired_at=plan.retired_at,
         services=[ServiceOut.model_validate(s) for s in services],
     )
 
@@ -138,9 +151,9 @@ def plan_out(session: Session, plan: HealthPlan) -> PlanOut:
 )
 def create_plan(body: PlanIn, rt: Runtime = Depends(runtime)) -> PlanOut:
     try:
-        dunning = None if body.dunning is None else to_plan_json(from_plan_json(body.dunning, interval_months=body.interval_months))
-    except ValueError as error:
-        raise refused("dunning", str(error)) from None
+        dunning = checked_dunning(body.dunning, body.interval_months)
+    except Refusal as error:
+        raise from_refusal(error) from None
     plan = HealthPlan(
         id=body.id or new_id("plan"),
         location_id=body.location_id,
@@ -164,6 +177,8 @@ def create_plan(body: PlanIn, rt: Runtime = Depends(runtime)) -> PlanOut:
             session.flush()
             for service in body.services:
                 session.add(PlanService(id=new_id("svc"), plan_id=plan.id, **service.model_dump()))
+            session.refresh(plan)
+            plan_ops.record_first_version(session, plan)
             session.commit()
             return plan_out(session, plan)
     except IntegrityError:
@@ -177,3 +192,142 @@ def read_plan(plan_id: PathId, rt: Runtime = Depends(runtime)) -> PlanOut:
         if plan is None:
             raise not_found("plan_id", f"unknown plan {plan_id}")
         return plan_out(session, plan)
+
+
+class PlanTermsIn(BaseModel):
+    """The terms to change; an unset term stays. The location and the services are not versioned."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: CleanText | None = Field(default=None, min_length=1, max_length=200)
+    price_cents: Count | None = Field(default=None, ge=1, le=MAX_CENTS, description="Fee per interval, in cents")
+    enrollment_fee_cents: Count | None = Field(default=None, ge=0, le=MAX_CENTS)
+    interval_months: Annotated[Literal[1, 12], ExactInt] | None = Field(
+        default=None, description="Never changes (subscriptions' calendars are built on it); accepted when equal to the plan's"
+    )
+    term_months: Count | None = Field(default=None, ge=1, le=120, description="A whole number of intervals")
+    auto_renew: Flag | None = None
+    dunning: Annotated[dict[str, Any] | None, WithJsonSchema({"anyOf": [DUNNING_SCHEMA, {"type": "null"}]})] = Field(
+        default=None, description="The whole schedule; unset: unchanged"
+    )
+    proration_policy: Literal["prorate", "next_cycle"] | None = None
+    cancellation_policy: Literal["charge_redeemed", "refund_unused", "none"] | None = None
+
+    def change(self) -> plan_ops.TermsChange:
+        return plan_ops.TermsChange(**self.model_dump(exclude={"interval_months"}))
+
+
+@router.patch(
+    "/plans/{plan_id}",
+    response_model=PlanOut,
+    responses=refusals(
+        refused="no term given; interval_months other than the plan's; term_months not a whole number of intervals; a dunning "
+        "schedule the billing interval or the card networks do not allow; an amount above the location's max_invoice_cents",
+        conflict="the plan was retired",
+    ),
+)
+def change_plan_terms(plan_id: PathId, body: PlanTermsIn, rt: Runtime = Depends(runtime)) -> PlanOut:
+    """Change a plan's terms: a new version, in effect at once for new enrollments and from each
+    live subscription's next renewal (a term already running keeps its price). Terms equal to the
+    current ones add no version."""
+    try:
+        with session_scope(rt.engine) as session:
+            current = session.get(HealthPlan, plan_id)
+            if current is not None:
+                _check_terms_in(session, body, current)
+            plan, _ = plan_ops.change_terms(session, plan_id, body.change())
+            return plan_out(session, plan)
+    except Refusal as error:
+        raise from_refusal(error) from None
+
+
+def _check_terms_in(session: Session, body: PlanTermsIn, plan: HealthPlan) -> None:
+    """What the API alone checks of a change: the interval stays, amounts within the location's ceiling."""
+    if body.interval_months is not None and body.interval_months != plan.interval_months:
+        raise refused("interval_months", f"a plan's billing interval never changes ({plan.interval_months} months); create a new plan")
+    location = None if plan.location_id is None else session.get(Location, plan.location_id)
+    check_amount(location, "price_cents", body.price_cents)
+    check_amount(location, "enrollment_fee_cents", body.enrollment_fee_cents)
+
+
+class RetiredOut(BaseModel):
+    plan: PlanOut
+    live_subscriptions: int = Field(description="Subscriptions that run on to their term's end and then end (not renewed)")
+
+
+@router.post(
+    "/plans/{plan_id}/retire",
+    response_model=RetiredOut,
+    dependencies=[Depends(idempotency_key)],
+)
+def retire_plan(plan_id: PathId, rt: Runtime = Depends(runtime)) -> RetiredOut:
+    """Retire a plan: it takes no new enrollments or plan changes (409 naming plan_id); each live
+    subscription bills on to its term's end and then ends, not renewed (`subscription.ended`).
+    Emits `plan.retired`; retiring again changes nothing."""
+    try:
+        with session_scope(rt.engine) as session:
+            plan, live = plan_ops.retire(session, plan_id)
+            return RetiredOut(plan=plan_out(session, plan), live_subscriptions=live)
+    except Refusal as error:
+        raise from_refusal(error) from None
+
+
+class PlanVersionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    version: int
+    effective_from: datetime = Field(description="New enrollments took it from here; a subscription from its first renewal after")
+    effective_until: datetime | None = Field(description="When the next version took its place (null: the current one)")
+    name: str
+    price_cents: int
+    enrollment_fee_cents: int
+    interval_months: int
+    term_months: int
+    auto_renew: bool
+    dunning: dict[str, Any]
+    proration_policy: str
+    cancellation_policy: str
+    subscriptions: int = Field(description="Live subscriptions whose current term bills this version")
+
+
+class PlanVersionsOut(BaseModel):
+    plan_id: str
+    current_version: int
+    retired_at: datetime | None
+    versions: list[PlanVersionOut]
+
+
+@router.get("/plans/{plan_id}/versions", response_model=PlanVersionsOut)
+def list_plan_versions(plan_id: PathId, rt: Runtime = Depends(runtime)) -> PlanVersionsOut:
+    """A plan's versions, oldest first, with the dates each was in effect and how many live
+    subscriptions bill it now."""
+    with Session(rt.engine) as session:
+        try:
+            rows = plan_ops.versions(session, plan_id)
+        except Refusal as error:
+            raise from_refusal(error) from None
+        plan = session.get(HealthPlan, plan_id)
+        assert plan is not None
+        counts = plan_ops.live_subscriptions_per_version(session, plan_id)
+        return PlanVersionsOut(
+            plan_id=plan_id,
+            current_version=plan.version,
+            retired_at=plan.retired_at,
+            versions=[_version_out(row, rows[i + 1] if i + 1 < len(rows) else None, counts.get(row.version, 0)) for i, row in enumerate(rows)],
+        )
+
+
+def _version_out(row: PlanVersion, following: PlanVersion | None, subscriptions: int) -> PlanVersionOut:
+    return PlanVersionOut(
+        version=row.version,
+        effective_from=row.effective_at,
+        effective_until=None if following is None else following.effective_at,
+        name=row.name,
+        price_cents=row.price_cents,
+        enrollment_fee_cents=row.enrollment_fee_cents,
+        interval_months=row.interval_months,
+        term_months=row.term_months,
+        auto_renew=row.auto_renew,
+        dunning=to_plan_json(from_plan_json(row.dunning, interval_months=row.interval_months)),
+        proration_policy=row.proration_policy,
+        cancellation_policy=row.cancellation_policy,
+        subscriptions=subscriptions,
+    )

@@ -16,24 +16,25 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from api.deps import Runtime, idempotency_key, money_key, runtime
-from api.errors import ERRORS, ApiError, conflict, not_found, refusals, refused
+from api.errors import ERRORS, ApiError, conflict, from_refusal, not_found, refusals, refused
 from api.fields import CleanText, Day, Id, PathId
 from api.limits import check_amount
-from foundation.contracts import CommandResult, SubscriptionStatus, SubscriptionView
+from foundation.contracts import CommandResult, SubscriptionView
+from foundation.enrollment_window import MAX_DAYS_AHEAD, MAX_DAYS_BACK
 from foundation.ids import new_id, service_redeemed_event_key, subscription_stream
+from foundation.statuses import FINAL_SUBSCRIPTION_STATUSES
 from models.clinic import Location, SavedCard
 from models.db import session_scope
 from models.outbox import emit
 from models.plans import HealthPlan, PlanService
 from models.subscriptions import ServiceRedemption, Subscription
 from operations import subscriptions as commands
-from operations.enrollment import EnrollmentRefused, EnrollRequest, enroll
+from operations.enrollment import EnrollRequest, check_start_date, enroll
+from operations.plan_rules import plan_offered
+from operations.refusals import Refusal
 
 router = APIRouter(tags=["subscriptions"], responses=ERRORS)
 
-FINAL = (SubscriptionStatus.CANCELLED, SubscriptionStatus.ENDED)
-MAX_DAYS_BACK = 31  # a start further back would bill a pile of past cycles at once
-MAX_DAYS_AHEAD = 366
 FINISHED = "the subscription has finished (cancelled or ended)"
 
 
@@ -54,6 +55,7 @@ class SubscriptionRow(BaseModel):
     client_id: str
     pet_id: str
     plan_id: str
+    plan_version: int = Field(description="The plan version the current term bills; it moves on at renewal")
     location_id: str
     card_id: str | None
     start_date: date
@@ -154,7 +156,7 @@ async def _command(rt: Runtime, subscription_id: str, field: str, call) -> Comma
             refused="unknown location, client, pet, plan or card, or one of another client or location; a start_date more than "
             f"{MAX_DAYS_BACK} days back or {MAX_DAYS_AHEAD} ahead; a location that does not allow Gravity payment for recurring "
             "payments; an expired or disabled card; a plan whose first invoice is above the location's max_invoice_cents",
-            conflict="another enrollment already has this subscription_id with other terms",
+            conflict="another enrollment already has this subscription_id with other terms; the plan was retired",
         ),
     },
     dependencies=[Depends(money_key)],  # the first cycle is charged at once
@@ -162,11 +164,10 @@ async def _command(rt: Runtime, subscription_id: str, field: str, call) -> Comma
 async def enroll_subscription(body: EnrollIn, response: Response, rt: Runtime = Depends(runtime)) -> EnrollmentOut:
     """Enroll a pet in a plan: writes the subscription and starts its workflow (which bills the first
     cycle at once when the start date is today or past). Repeating the same enrollment is a 200."""
-    today = date.today()
-    if (today - body.start_date).days > MAX_DAYS_BACK:
-        raise refused("start_date", f"must be at most {MAX_DAYS_BACK} days in the past")
-    if (body.start_date - today).days > MAX_DAYS_AHEAD:
-        raise refused("start_date", f"must be at most {MAX_DAYS_AHEAD} days in the future")
+    try:
+        check_start_date(body.start_date, date.today())
+    except Refusal as error:
+        raise from_refusal(error) from None
     with Session(rt.engine) as session:
         plan = session.get(HealthPlan, body.plan_id)
         if plan is not None:
@@ -182,11 +183,8 @@ async def enroll_subscription(body: EnrollIn, response: Response, rt: Runtime = 
     )
     try:
         enrollment = await enroll(rt.temporal, rt.engine, request, task_queue=rt.task_queue)
-    except EnrollmentRefused as error:
-        reason = str(error).split(": ", 1)[-1]
-        if error.field == "subscription_id":
-            raise conflict(error.field, reason) from None
-        raise refused(error.field, reason) from None
+    except Refusal as error:
+        raise from_refusal(error) from None
     response.status_code = 201 if enrollment.created else 200
     row = _row(rt, enrollment.subscription_id)
     return EnrollmentOut(
@@ -261,18 +259,16 @@ async def change_card(subscription_id: PathId, body: CardChangeIn, rt: Runtime =
     responses=refusals(
         refused="an unknown or inactive plan, one not offered at the subscription's location, or one priced above its max_invoice_cents; "
         "a change the plan rules do not allow",
-        conflict=FINISHED,
+        conflict=FINISHED + "; a retired plan",
     ),
 )
 async def change_plan(subscription_id: PathId, body: PlanChangeIn, rt: Runtime = Depends(runtime)) -> CommandOut:
     row = _row(rt, subscription_id)
     with Session(rt.engine) as session:
-        plan = session.get(HealthPlan, body.plan_id)
-    if plan is None or not plan.active:
-        raise refused("plan_id", f"unknown or inactive plan {body.plan_id}")
-    if plan.location_id not in (None, row.location_id):
-        raise refused("plan_id", f"plan {plan.id} is not offered at location {row.location_id}")
-    with Session(rt.engine) as session:
+        try:
+            plan = plan_offered(session, body.plan_id, row.location_id)
+        except Refusal as error:
+            raise from_refusal(error) from None
         check_amount(session.get(Location, row.location_id), "plan_id", plan.price_cents)
     return await _command(rt, subscription_id, "plan_id", lambda: commands.change_plan(rt.temporal, subscription_id, body.plan_id))
 
@@ -305,7 +301,7 @@ def redeem_service(subscription_id: PathId, body: RedemptionIn, rt: Runtime = De
         sub = session.exec(select(Subscription).where(Subscription.id == subscription_id).with_for_update()).first()
         if sub is None:
             raise not_found("subscription_id", f"unknown subscription {subscription_id}")
-        if sub.status in FINAL:
+        if sub.status in FINAL_SUBSCRIPTION_STATUSES:
             raise conflict("status", f"the subscription is {sub.status}; services can no longer be redeemed")
         service = session.exec(select(PlanService).where(PlanService.plan_id == sub.plan_id, PlanService.code == body.service_code)).first()
         if service is None:

@@ -155,7 +155,7 @@ async def test_plans_with_services_and_validated_dunning(api: httpx.AsyncClient,
     refused(await api.post("/plans", json={**body, "price_cents": 0}), 422, "price_cents")
     refused(await api.post("/plans", json={**body, "price_cents": 39.99}), 422, "price_cents")
     refused(await api.post("/plans", json={**body, "cancellation_policy": "keep_it"}), 422, "cancellation_policy")
-    refused(await api.post("/plans", json={**body, "interval_months": 12, "term_months": 18}), 422, "body")
+    refused(await api.post("/plans", json={**body, "interval_months": 12, "term_months": 18}), 422, "term_months")
     refused(await api.post("/plans", json={**body, "services": [body["services"][0], body["services"][0]]}), 422, "body")
     refused(await api.post("/plans", json={**body, "services": [{"code": "X", "name": "X", "retail_cents": -1}]}), 422, "services.0.retail_cents")
     refused(await api.post("/plans", json={**body, "location_id": "nope"}), 422, "location_id")

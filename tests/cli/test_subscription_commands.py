@@ -16,6 +16,7 @@ from models.db import session_scope
 from models.outbox import OutboxEvent
 from models.plans import HealthPlan
 from models.subscriptions import Subscription
+from operations.plans import retire
 from tests.cli.conftest import Billing, eventually, refused
 from tests.support.cards import save_card
 from tests.support.clinic import Clinic, make_clinic
@@ -154,6 +155,11 @@ async def test_enroll_show_and_every_subscription_command(billing: Billing, db: 
     before = snapshot(db, sub_id)
     refused(await billing("change-plan", sub_id, "plan_nope"), "unknown or inactive plan plan_nope")
     refused(await billing("change-plan", sub_id, add_plan(db, stranger.location_id, 6_000)), "not offered at location")
+    retired = add_plan(db, clinic.location_id, 5_000)
+    with session_scope(db) as session:
+        retire(session, retired)
+    before = snapshot(db, sub_id)  # the retirement's own event counted
+    refused(await billing("change-plan", sub_id, retired), f"plan_id: plan {retired} was retired on")  # as the API's 409 reads
     assert snapshot(db, sub_id) == before
     bigger = add_plan(db, clinic.location_id, 6_000)
     assert (await billing("change-plan", sub_id, bigger, "--json")).json()["accepted"] is True

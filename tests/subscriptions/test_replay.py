@@ -35,7 +35,7 @@ from operations import subscriptions as commands
 from operations.history.markers import PATCH_MARKER
 from tests.payments import test_deposits, test_janitor, test_paths_meet, test_refunds
 from tests.payments.conftest import Receiver, clinic, gateways, postback_receiver, postbacks, ready  # noqa: F401 - the counter scenarios' fixtures
-from tests.subscriptions import test_commands, test_dunning, test_term
+from tests.subscriptions import test_commands, test_dunning, test_plan_versions, test_term
 from tests.subscriptions.helpers import local_today, start, start_held, subscription_id_of, until_view, worker_with_token
 from tests.subscriptions.test_incidents import WRONG_TOKEN, enroll_due_yesterday, incident
 from tests.support.cards import save_card
@@ -159,6 +159,7 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
     "suspend_without_card": test_dunning.test_a_subscription_without_a_usable_card_is_suspended_after_two_cycles_and_a_new_card_reactivates_it,
     "cancel_now": test_commands.test_cancel_mid_period_refunds_the_unused_part,
     "cancel_term_end": test_term.test_term_renews_by_itself_and_cancel_at_term_end_stops_after_the_next_term,
+    "plan_versions_retired": test_plan_versions.test_a_price_change_waits_for_the_renewal_and_a_retired_plan_ends_at_term_end,
     "card_change": test_dunning.test_hard_decline_waits_for_a_new_card_and_the_update_retries_at_once,
     "late_card_update": test_dunning.test_a_soft_decline_after_a_late_card_update_waits_for_the_next_retry_day,
     "proration_dunned": test_commands.test_a_declined_proration_follows_the_dunning_schedule,

@@ -1,0 +1,150 @@
+"""Plans over their life: a new plan is its own first version; a change of terms is a new version
+(new enrollments take it at once, existing subscriptions at their next renewal, never mid-term);
+a retired plan takes no new subscriptions, and its subscriptions end at their term's end.
+
+Why retirement ends rather than renews: a clinic retires a plan it no longer sells; the members
+finish the term they paid for and are then offered a current plan, not silently renewed on terms
+the clinic has withdrawn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from foundation.ids import plan_stream
+from models.outbox import emit
+from models.plans import HealthPlan, PlanVersion
+from models.subscriptions import Subscription, live_subscription_status
+from operations.plan_rules import check_term, checked_dunning
+from operations.refusals import Refusal, conflict, not_found
+
+
+@dataclass(frozen=True)
+class TermsChange:
+    """The terms a change sets; None leaves a term as it is. The interval and the location are not
+    here: a subscription's calendar and its clinic are built on them."""
+
+    name: str | None = None
+    price_cents: int | None = None
+    enrollment_fee_cents: int | None = None
+    term_months: int | None = None
+    auto_renew: bool | None = None
+    dunning: dict[str, Any] | None = None
+    proration_policy: str | None = None
+    cancellation_policy: str | None = None
+
+    def given(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+#: The plan's columns a version holds.
+VERSIONED = (
+    "name",
+    "price_cents",
+    "enrollment_fee_cents",
+    "interval_months",
+    "term_months",
+    "auto_renew",
+    "dunning",
+    "proration_policy",
+    "cancellation_policy",
+)
+
+
+def version_of(plan: HealthPlan, effective_at: datetime) -> PlanVersion:
+    """The plan's current terms as a version row."""
+    return PlanVersion(plan_id=plan.id, version=plan.version, effective_at=effective_at, **{name: getattr(plan, name) for name in VERSIONED})
+
+
+def record_first_version(session: Session, plan: HealthPlan) -> None:
+    """A new plan is its own version 1, in effect from its creation."""
+    session.add(version_of(plan, plan.created_at or _now(session)))
+
+
+def locked_plan(session: Session, plan_id: str) -> HealthPlan:
+    plan = session.exec(select(HealthPlan).where(HealthPlan.id == plan_id).with_for_update()).first()
+    if plan is None:
+        raise not_found("plan_id", f"unknown plan {plan_id}")
+    return plan
+
+
+def change_terms(session: Session, plan_id: str, change: TermsChange) -> tuple[HealthPlan, bool]:
+    """Make `change` the plan's next version; (the plan, whether a version was added). Terms equal
+    to the current ones add none, so a repeated request changes nothing."""
+    given = change.given()
+    if not given:
+        raise Refusal("body", "name at least one term to change")
+    plan = locked_plan(session, plan_id)
+    if plan.retired_at is not None:
+        raise conflict("plan_id", f"plan {plan.id} was retired on {plan.retired_at.date().isoformat()}; its terms no longer change")
+    if "dunning" in given:
+        given["dunning"] = checked_dunning(given["dunning"], plan.interval_months)
+    check_term(given.get("term_months", plan.term_months), plan.interval_months)
+    if all(getattr(plan, name) == value for name, value in given.items()):
+        return plan, False
+    now = _now(session)
+    if session.exec(select(PlanVersion.version).where(PlanVersion.plan_id == plan.id).limit(1)).first() is None:
+        record_first_version(session, plan)  # a plan written before versions were kept
+    for name, value in given.items():
+        setattr(plan, name, value)
+    plan.version += 1
+    session.add(plan)
+    session.add(version_of(plan, now))
+    emit(
+        session,
+        type="plan.version_added",
+        stream=plan_stream(plan.id),
+        payload={"version": plan.version, "changed": sorted(given), "price_cents": plan.price_cents, "effective_at": now.isoformat()},
+        dedupe_key=f"plan.version_added:{plan.id}:{plan.version}",
+    )
+    return plan, True
+
+
+def retire(session: Session, plan_id: str) -> tuple[HealthPlan, int]:
+    """Retire the plan (once; a repeat changes nothing): no new subscriptions, and each live one
+    ends at its term's end. (the plan, how many live subscriptions run on to their term end)."""
+    plan = locked_plan(session, plan_id)
+    live = int(session.exec(select(func.count()).select_from(Subscription).where(Subscription.plan_id == plan.id, live_subscription_status())).one())
+    if plan.retired_at is not None:
+        return plan, live
+    plan.retired_at = _now(session)
+    plan.active = False
+    session.add(plan)
+    emit(
+        session,
+        type="plan.retired",
+        stream=plan_stream(plan.id),
+        payload={"retired_at": plan.retired_at.isoformat(), "live_subscriptions": live, "at_term_end": "ended, not renewed"},
+        dedupe_key=f"plan.retired:{plan.id}",
+    )
+    return plan, live
+
+
+def versions(session: Session, plan_id: str) -> list[PlanVersion]:
+    """The plan's versions, oldest first (a plan written before versions were kept: its one)."""
+    plan = session.get(HealthPlan, plan_id)
+    if plan is None:
+        raise not_found("plan_id", f"unknown plan {plan_id}")
+    stored = list(session.exec(select(PlanVersion).where(PlanVersion.plan_id == plan_id).order_by(col(PlanVersion.version))))
+    return stored or [version_of(plan, plan.created_at or _now(session))]
+
+
+def live_subscriptions_per_version(session: Session, plan_id: str) -> dict[int, int]:
+    """How many live subscriptions of the plan bill each version in their current term."""
+    query = (
+        select(Subscription.plan_version, func.count())
+        .where(Subscription.plan_id == plan_id, live_subscription_status())
+        .group_by(col(Subscription.plan_version))
+    )
+    return {int(version): int(count) for version, count in session.exec(query)}
+
+
+def _now(session: Session) -> datetime:
+    """The database's clock (the transaction's start), so every stamp of a change agrees."""
+    stamp: datetime = session.exec(select(func.now())).one()
+    return stamp
