@@ -13,13 +13,16 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from api.deps import Runtime, idempotency_key, runtime
-from api.errors import ERRORS, conflict, not_found, refusals, refused
+from api.deps import Runtime, current_caller, idempotency_key, runtime
+from api.errors import ERRORS, conflict, refusals, refused
 from api.fields import MAX_CENTS, CleanText, Count, ExactInt, Flag, Id, PathId
 from api.limits import check_amount
+from api.reach import body_location_reached, load_reached, require_all_locations
 from foundation.ids import new_id
+from foundation.scopes import Caller
 from models.clinic import Location
 from models.plans import HealthPlan, PlanService
+from operations.audit import Subject, record
 from workflows.dunning import DEFAULT_SCHEDULE, MAX_RETRIES, from_plan_json, to_plan_json
 
 router = APIRouter(tags=["plans"], responses=ERRORS)
@@ -136,7 +139,10 @@ def plan_out(session: Session, plan: HealthPlan) -> PlanOut:
         conflict="a plan with this id already exists",
     ),
 )
-def create_plan(body: PlanIn, rt: Runtime = Depends(runtime)) -> PlanOut:
+def create_plan(body: PlanIn, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> PlanOut:
+    if body.location_id is None:
+        require_all_locations(caller, "POST /plans for every location")
+    body_location_reached(caller, body.location_id)
     try:
         dunning = None if body.dunning is None else to_plan_json(from_plan_json(body.dunning, interval_months=body.interval_months))
     except ValueError as error:
@@ -164,6 +170,7 @@ def create_plan(body: PlanIn, rt: Runtime = Depends(runtime)) -> PlanOut:
             session.flush()
             for service in body.services:
                 session.add(PlanService(id=new_id("svc"), plan_id=plan.id, **service.model_dump()))
+            record(session, caller.actor, "plan.create", Subject("plan", plan.id, plan.location_id))
             session.commit()
             return plan_out(session, plan)
     except IntegrityError:
@@ -171,9 +178,6 @@ def create_plan(body: PlanIn, rt: Runtime = Depends(runtime)) -> PlanOut:
 
 
 @router.get("/plans/{plan_id}", response_model=PlanOut)
-def read_plan(plan_id: PathId, rt: Runtime = Depends(runtime)) -> PlanOut:
+def read_plan(plan_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> PlanOut:
     with Session(rt.engine) as session:
-        plan = session.get(HealthPlan, plan_id)
-        if plan is None:
-            raise not_found("plan_id", f"unknown plan {plan_id}")
-        return plan_out(session, plan)
+        return plan_out(session, load_reached(session, caller, HealthPlan, plan_id, "plan_id", "plan"))
