@@ -5,7 +5,19 @@ from __future__ import annotations
 
 import typer
 
-from cli import api_cmd, bench_cmds, counter_cmds, demo_cmd, finance_cmds, operator_cmds, payment_cmds, sandbox_cmd, stack_cmds, worker_cmd
+from cli import (
+    api_cmd,
+    bench_cmds,
+    counter_cmds,
+    demo_cmd,
+    finance_cmds,
+    operator_cmds,
+    payment_cmds,
+    sandbox_cmd,
+    stack_cmds,
+    token_cmds,
+    worker_cmd,
+)
 
 app = typer.Typer(
     name="billing",
@@ -14,7 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # The order here is the order of `billing --help`.
-for commands in (sandbox_cmd, api_cmd, worker_cmd, demo_cmd, bench_cmds, stack_cmds, operator_cmds, payment_cmds, counter_cmds, finance_cmds):
+for commands in (sandbox_cmd, api_cmd, worker_cmd, demo_cmd, bench_cmds, stack_cmds, operator_cmds, payment_cmds, counter_cmds, finance_cmds, token_cmds):
     commands.register(app)
 
 
