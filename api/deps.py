@@ -93,10 +93,6 @@ def current_caller(
     return replace(caller, staff=staff)
 
 
-def require_token(caller: Caller = Depends(current_caller)) -> None:
-    """The check alone, for routers whose routes do not read the caller."""
-
-
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 200
 #: What the schema says about the header on every POST (the rules `api.idempotency` keeps).
