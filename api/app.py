@@ -2,7 +2,8 @@
 
 `create_app` builds it over an engine, a Temporal client and the settings, so the CLI serves it
 against the configured stack and the tests against their own real servers. Every route but
-`GET /health` requires `Authorization: Bearer <BILLING_API_TOKEN>`; every POST honours an
+`GET /health` requires `Authorization: Bearer <token>` (BILLING_API_TOKEN, or a scoped token made with
+`billing token create`: see `foundation.scopes`); every POST honours an
 `Idempotency-Key` (and every POST that can move money requires one); every refusal is a 4xx in one
 shape naming the field (see `api.errors`), every field is checked at the edge (`api.fields`), and a
 body above BILLING_API_MAX_BODY_BYTES is refused with 413 before it is read whole. When
@@ -25,7 +26,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from api.body_limit import BodySizeLimit
-from api.deps import Runtime, require_token
+from api.deps import Runtime, authenticate, current_caller
 from api.errors import install_error_handlers
 from api.idempotency import IdempotencyMiddleware
 from api.openapi import install_schema
@@ -107,8 +108,8 @@ def create_app(
     app.include_router(payments.postbacks)  # verified by HMAC, not by the bearer credential
     app.include_router(payments.router)  # carries its own bearer dependency
     for module in PROTECTED:
-        app.include_router(module.router, dependencies=[Depends(require_token)])
-    app.add_middleware(IdempotencyMiddleware, engine=engine, api_token=app.state.api_token, lease_s=settings.idempotency_lease_s)
+        app.include_router(module.router, dependencies=[Depends(current_caller)])
+    app.add_middleware(IdempotencyMiddleware, engine=engine, authenticate=lambda presented: authenticate(app, presented), lease_s=settings.idempotency_lease_s)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)  # outside the idempotency middleware, which reads bodies
     install_schema(app, max_body_bytes=settings.api_max_body_bytes)
     telemetry.instrument_app(app)

@@ -4,24 +4,39 @@ was built with (kept on `app.state`, so tests build apps over their own servers)
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import dataclass, replace
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from api.errors import invalid, unauthorized
+from api.errors import STAFF_HEADER, forbidden, invalid, unauthorized
 from api.fields import CleanText
 from api.text import CLEAN_RULE, first_unsafe
+from foundation.scopes import SCOPE_DOCS, Caller, allowed
 from foundation.settings import Settings
 from gravity.directory import GatewayDirectory
+from operations.tokens import authenticate as authenticate_stored, settings_caller
+
+MAX_STAFF_LENGTH = 100
+TOKEN_DOC = (
+    "`Authorization: Bearer <token>`: a token made with `billing token create` (`vbt_<id>_<secret>`), or BILLING_API_TOKEN "
+    "(scope billing, every location). A token's scope says which routes it may call (403 naming the scope otherwise): "
+    + "; ".join(f"**{scope.value}**: {doc}" for scope, doc in SCOPE_DOCS.items())
+    + ". Its locations say what it reaches: anything at another location answers 404, as an unknown id does, "
+    "and GET /events returns only the events of its locations."
+)
+STAFF_DOC = (
+    f"The staff member the billing system acts for (1 to {MAX_STAFF_LENGTH} characters of clean text; 400 otherwise); "
+    "recorded with the token's name on every command and money movement."
+)
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
     scheme_name="bearer",
-    description="The API token (BILLING_API_TOKEN) as `Authorization: Bearer <token>`.",
+    description=TOKEN_DOC,
 )
 
 
@@ -38,23 +53,44 @@ def runtime(request: Request) -> Runtime:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
-def token_matches(expected: str, authorization: str | None) -> bool:
-    """Constant-time check of an `Authorization: Bearer ...` header value against the API token."""
+def bearer_of(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer ...` header value, or None."""
     if not authorization:
-        return False
+        return None
     scheme, _, given = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not given:
-        return False
-    return hmac.compare_digest(given.strip().encode(), expected.encode())
+    if scheme.lower() != "bearer" or not given.strip():
+        return None
+    return given.strip()
 
 
-def require_token(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)) -> None:
-    """Every route but /health depends on this. The token itself never appears in an answer or log."""
+def authenticate(app: Any, presented: str) -> Caller | None:
+    """The caller a bearer token stands for: BILLING_API_TOKEN (compared in constant time), else a
+    stored token (`operations.tokens`); None when it is neither, or revoked."""
+    if hmac.compare_digest(presented.encode(), app.state.api_token.encode()):
+        return settings_caller()
+    return authenticate_stored(app.state.runtime.engine, presented)
+
+
+def current_caller(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
+    staff: Annotated[CleanText | None, Header(alias=STAFF_HEADER, min_length=1, max_length=MAX_STAFF_LENGTH, description=STAFF_DOC)] = None,
+) -> Caller:
+    """Every route but /health and the postbacks depends on this: who is calling, whether its scope
+    allows this route (403 naming the scope), and the staff member it names. The token never
+    appears in an answer or log."""
     if credentials is None:
         raise unauthorized("missing bearer credential: send Authorization: Bearer <token>")
-    expected = request.app.state.api_token
-    if not hmac.compare_digest(credentials.credentials.encode(), expected.encode()):
+    caller: Caller | None = getattr(request.state, "caller", None)  # the idempotency middleware's check
+    if caller is None:
+        caller = authenticate(request.app, credentials.credentials)
+    if caller is None:
         raise unauthorized("wrong bearer credential")
+    route = request.scope.get("route")
+    path = getattr(route, "path", request.url.path)
+    if not allowed(caller.scope, request.method, path):
+        raise forbidden(caller.scope, f"{request.method} {path}")
+    return replace(caller, staff=staff)
 
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"

@@ -2,7 +2,7 @@
 
     {"error": "validation", "message": "...", "fields": [{"field": "start_date", "reason": "..."}]}
 
-`error` is one of unauthorized, validation, refused, not_found, conflict, method_not_allowed,
+`error` is one of unauthorized, forbidden, validation, refused, not_found, conflict, method_not_allowed,
 payload_too_large (and unavailable, from /health and the postback receiver). "validation" means the
 request breaks a rule the OpenAPI schema states; "refused" means it is well formed and the business
 rules (or the current data) refuse it. Every refusal names at least one field. A refusal is raised
@@ -87,9 +87,16 @@ def unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, [("Authorization", message)])
 
 
+def forbidden(scope: str, route: str) -> ApiError:
+    """403: the token is genuine but its scope does not allow the route (named with the scope)."""
+    reason = f"a token of scope {scope} may not call {route}"
+    return ApiError(403, "forbidden", reason, [("Authorization", reason)])
+
+
 #: The `responses=` entry routes declare so the OpenAPI schema documents the error shape.
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "Missing or wrong bearer credential (error: unauthorized)"},
+    401: {"model": ErrorBody, "description": "Missing, wrong or revoked bearer credential (error: unauthorized)"},
+    403: {"model": ErrorBody, "description": "The token's scope does not allow this route (error: forbidden, naming the scope)"},
     404: {"model": ErrorBody, "description": "Unknown id in the path (error: not_found)"},
     409: {"model": ErrorBody, "description": "Conflicts with the current state or an earlier request (error: conflict)"},
     422: {"model": ErrorBody, "description": "A field breaks the schema (error: validation) or the business rules refuse the request (error: refused)"},
@@ -140,6 +147,14 @@ def _missing_header(item: dict[str, Any]) -> bool:
     return item.get("type") == "missing" and len(loc) == 2 and loc[0] == "header"
 
 
+def _is_header(item: dict[str, Any], name: str) -> bool:
+    loc = tuple(item.get("loc", ()))
+    return len(loc) >= 2 and loc[0] == "header" and str(loc[1]).lower() == name.lower()
+
+
+#: The header a billing system names its staff member in (`api.deps` documents it).
+STAFF_HEADER = "X-Billing-Staff"
+
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
@@ -158,6 +173,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
+        staff = [_field_error(item) for item in error.errors() if _is_header(item, STAFF_HEADER)]
+        if staff:
+            # A bad staff header is the caller's configuration, not the request's data: 400, like a missing key.
+            return JSONResponse(error_body("validation", "; ".join(f"{f}: {r}" for f, r in staff), staff), status_code=400)
         missing = [_field_of(tuple(item["loc"])) for item in error.errors() if _missing_header(item)]
         if missing:
             # A required header (the Idempotency-Key of a money POST) is a 400 of its own, before the body.

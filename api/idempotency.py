@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -30,13 +31,19 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import IDEMPOTENCY_HEADER, key_problem, token_matches
+from api.deps import IDEMPOTENCY_HEADER, bearer_of, key_problem
 from api.errors import error_body
 from api.text import first_unsafe
+from foundation.scopes import Caller
 from models.columns import utcnow
 from models.idempotency import ApiIdempotency
 
 REPLAY_HEADER = "Idempotent-Replayed"
+
+
+def stored_key(token_name: str, key: str) -> str:
+    """The row key of a caller's Idempotency-Key (token names hold no ':')."""
+    return f"{token_name}:{key}"
 
 
 def request_hash(method: str, path: str, query: bytes, body: bytes) -> str:
@@ -107,10 +114,10 @@ def release(engine: Engine, key: str) -> None:
 
 
 class IdempotencyMiddleware:
-    def __init__(self, app: ASGIApp, *, engine: Engine, api_token: str, lease_s: float = 60.0) -> None:
+    def __init__(self, app: ASGIApp, *, engine: Engine, authenticate: Callable[[str], Caller | None], lease_s: float = 60.0) -> None:
         self.app = app
         self.engine = engine
-        self.api_token = api_token
+        self.authenticate = authenticate
         self.lease_s = lease_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -118,15 +125,22 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        key = headers.get(IDEMPOTENCY_HEADER.lower())
-        if key is None or not token_matches(self.api_token, headers.get("authorization")) or first_unsafe(scope["path"]):
+        given_key = headers.get(IDEMPOTENCY_HEADER.lower())
+        presented = bearer_of(headers.get("authorization"))
+        caller = None
+        if given_key is not None and presented is not None:
+            caller = await anyio.to_thread.run_sync(self.authenticate, presented)
+        if given_key is None or caller is None or first_unsafe(scope["path"]):
             # A path that cannot be stored matches no route's ids: the routes refuse it, keyless.
             await self.app(scope, receive, send)
             return
-        reason = key_problem(key)
+        scope.setdefault("state", {})["caller"] = caller  # the routes' `current_caller` need not look it up again
+        reason = key_problem(given_key)
         if reason is not None:
             await _send_json(send, 422, error_body("validation", f"{IDEMPOTENCY_HEADER}: {reason}", [(IDEMPOTENCY_HEADER, reason)]))
             return
+        # Keys are each credential's own: another token's answer is never replayed to this one.
+        key = stored_key(caller.token, given_key)
 
         body, more = await _read_body(receive)
         route = f"POST {scope['path']}"

@@ -13,8 +13,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from api.deps import IDEMPOTENCY_HEADER, KEY_RULES
-from api.errors import ErrorBody
+from api.deps import IDEMPOTENCY_HEADER, KEY_RULES, MAX_STAFF_LENGTH
+from api.errors import STAFF_HEADER, ErrorBody
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 
@@ -98,10 +98,15 @@ def _add_shared_answers(operation: dict[str, Any], max_body_bytes: int) -> None:
     """413 everywhere; 400 and 409 where an Idempotency-Key is required or honoured; the headers."""
     responses = operation.setdefault("responses", {})
     responses.setdefault("413", _error(f"error: payload_too_large: the body is larger than {max_body_bytes} bytes (refused before it is read whole)"))
+    if any(p["in"] == "header" and p["name"] == STAFF_HEADER for p in operation.get("parameters", [])):
+        responses.setdefault("400", _error(f"error: validation: the {STAFF_HEADER} header is not 1 to {MAX_STAFF_LENGTH} characters of clean text"))
     key = _key_header(operation)
     if key is not None:
         if key.get("required"):
-            responses.setdefault("400", _error(f"error: validation: the required {IDEMPOTENCY_HEADER} header is missing"))
+            missing = f"error: validation: the required {IDEMPOTENCY_HEADER} header is missing"
+            bad_request = responses.setdefault("400", _error(missing))
+            if missing not in bad_request["description"]:
+                bad_request["description"] += f"; or {missing}"
         repeat = f"{IDEMPOTENCY_HEADER} was used for another request, or its first request is still running"
         conflict = responses.setdefault("409", _error(f"error: conflict: {repeat}"))
         if repeat not in conflict["description"]:

@@ -13,7 +13,7 @@ from rich.table import Table
 from sqlmodel import Session, select
 
 from cli.amounts import dollars_to_cents
-from cli.operator_stack import connection, console, engine_of, money, operator_errors, print_json, refuse, run
+from cli.operator_stack import cli_actor, connection, console, engine_of, money, operator_errors, print_json, refuse, run
 from foundation.money import MoneyError
 from stack.gravity_config import gateway_directory
 
@@ -55,6 +55,7 @@ def counter_invoice(
                 client_id=client_id,
                 location_id=person.location_id,
                 lines=[CounterLine(d, cents) for d, cents in parsed],
+                actor=cli_actor(),
             )
         except PaymentRefused as error:
             refuse(str(error), as_json=as_json)

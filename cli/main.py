@@ -18,6 +18,7 @@ from cli import (
     sandbox_cmd,
     stack_cmds,
     statement_cmds,
+    token_cmds,
     worker_cmd,
 )
 
@@ -42,6 +43,7 @@ for commands in (
     statement_cmds,
     dunning_cmd,
     reconcile_cmd,
+    token_cmds,
 ):
     commands.register(app)
 

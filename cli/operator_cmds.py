@@ -23,6 +23,7 @@ from sqlmodel import Session
 from cli.operator_stack import (
     Connection,
     answer_or_none,
+    cli_actor,
     connection,
     console,
     engine_of,
@@ -80,7 +81,7 @@ def enroll(
 
         async def go() -> Any:
             client = await temporal_client(conn)
-            return await enroll_subscription(client, engine, request, task_queue=conn.task_queue)
+            return await enroll_subscription(client, engine, request, task_queue=conn.task_queue, actor=cli_actor())
 
         try:
             enrollment = run(go())
@@ -124,11 +125,11 @@ def _subscription_row(conn: Connection, subscription_id: str) -> dict[str, Any] 
 
 
 # ============================================================================ commands (validated Updates)
-def _command(subscription_id: str, as_json: bool, call: Callable[[Any], Awaitable[Any]], check: Callable[[Any, Any], None] | None = None) -> None:
+def _command(subscription_id: str, as_json: bool, call: Callable[[Any, Any], Awaitable[Any]], check: Callable[[Any, Any], None] | None = None) -> None:
     """Check the subscription (and the command's own rules), send the Update, print its answer."""
     # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from models.subscriptions import Subscription
-    from operations.subscriptions import CommandRefused, UnknownSubscription
+    from operations.subscriptions import Audit, CommandRefused, UnknownSubscription
 
     conn = connection()
     with operator_errors(conn, as_json=as_json):
@@ -139,8 +140,10 @@ def _command(subscription_id: str, as_json: bool, call: Callable[[Any], Awaitabl
             if check is not None:
                 check(session, row)
 
+        audit = Audit(engine_of(conn), cli_actor())
+
         async def go() -> Any:
-            return await call(await temporal_client(conn))
+            return await call(await temporal_client(conn), audit)
 
         try:
             result = run(go())
@@ -169,7 +172,7 @@ def cancel(
     if len(reason) > 500:
         refuse("--reason: at most 500 characters", as_json=as_json)
     mode = "term_end" if at_term_end else "now"
-    _command(subscription_id, as_json, lambda client: commands.cancel(client, subscription_id, mode=mode, reason=reason))
+    _command(subscription_id, as_json, lambda client, audit: commands.cancel(client, subscription_id, mode=mode, reason=reason, audit=audit))
 
 
 def pause(subscription_id: str = typer.Argument(..., help="The subscription id."), as_json: bool = JSON_OPTION) -> None:
@@ -177,7 +180,7 @@ def pause(subscription_id: str = typer.Argument(..., help="The subscription id."
     # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from operations import subscriptions as commands
 
-    _command(subscription_id, as_json, lambda client: commands.pause(client, subscription_id))
+    _command(subscription_id, as_json, lambda client, audit: commands.pause(client, subscription_id, audit=audit))
 
 
 def resume(subscription_id: str = typer.Argument(..., help="The subscription id."), as_json: bool = JSON_OPTION) -> None:
@@ -185,7 +188,7 @@ def resume(subscription_id: str = typer.Argument(..., help="The subscription id.
     # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from operations import subscriptions as commands
 
-    _command(subscription_id, as_json, lambda client: commands.resume(client, subscription_id))
+    _command(subscription_id, as_json, lambda client, audit: commands.resume(client, subscription_id, audit=audit))
 
 
 def change_card(
@@ -205,7 +208,7 @@ def change_card(
         if card.disabled:
             refuse(f"card_id: card {card_id} is disabled", as_json=as_json)
 
-    _command(subscription_id, as_json, lambda client: commands.change_card(client, subscription_id, card_id), check)
+    _command(subscription_id, as_json, lambda client, audit: commands.change_card(client, subscription_id, card_id, audit=audit), check)
 
 
 def change_plan(
@@ -225,7 +228,7 @@ def change_plan(
         except Refusal as error:
             refuse(str(error), as_json=as_json, error=error.kind)
 
-    _command(subscription_id, as_json, lambda client: commands.change_plan(client, subscription_id, plan_id), check)
+    _command(subscription_id, as_json, lambda client, audit: commands.change_plan(client, subscription_id, plan_id, audit=audit), check)
 
 
 def pay_now(subscription_id: str = typer.Argument(..., help="The subscription id."), as_json: bool = JSON_OPTION) -> None:
@@ -233,7 +236,7 @@ def pay_now(subscription_id: str = typer.Argument(..., help="The subscription id
     # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from operations import subscriptions as commands
 
-    _command(subscription_id, as_json, lambda client: commands.pay_now(client, subscription_id))
+    _command(subscription_id, as_json, lambda client, audit: commands.pay_now(client, subscription_id, audit=audit))
 
 
 # ============================================================================ show

@@ -27,6 +27,7 @@ from rich.console import Console
 from cli.errors import cli_errors, err_console, fail
 from foundation.converter import data_converter
 from foundation.money import format_usd
+from foundation.scopes import Actor
 from foundation.settings import Settings
 from stack.embedded import load_settings, redact_url
 from stack.postgres import DATABASE_NAME
@@ -136,6 +137,15 @@ async def temporal_client(conn: Connection) -> Client:
         )
     except RuntimeError as error:
         fail(f"cannot reach Temporal at {conn.temporal_address}", str(error).splitlines()[0] if str(error) else None)
+
+
+def cli_actor() -> Actor:
+    """Who the audit trail names for an operator command: `cli:<os user>`."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        user = "unknown"
+    return Actor(f"cli:{user}")
 
 
 def operator_identity() -> str:

@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from cli.amounts import amount_in_cents
 from cli.errors import err_console
-from cli.operator_stack import connection, console, engine_of, money, operator_errors, print_json, refuse, run, temporal_client
+from cli.operator_stack import cli_actor, connection, console, engine_of, money, operator_errors, print_json, refuse, run, temporal_client
 from foundation.money import MoneyError
 from foundation.statuses import PaymentResult, RefundResultStatus
 from stack.gravity_config import gateway_directory
@@ -85,7 +85,7 @@ def terminal_pay(
             client = await temporal_client(conn)
             gateways = gateway_directory(conn.settings)
             try:
-                handle = await start_terminal_payment(client, engine, gateways, request, task_queue=conn.task_queue)
+                handle = await start_terminal_payment(client, engine, gateways, request, task_queue=conn.task_queue, actor=cli_actor())
             finally:
                 await gateways.aclose()
             if wait and not as_json:
@@ -140,7 +140,14 @@ def deposit(
             client = await temporal_client(conn)
             if card_id is not None:
                 movement = await take_card_deposit(
-                    client, engine, client_id=client_id, card_id=card_id, amount_cents=cents, request_id=key, task_queue=conn.task_queue
+                    client,
+                    engine,
+                    client_id=client_id,
+                    card_id=card_id,
+                    amount_cents=cents,
+                    request_id=key,
+                    task_queue=conn.task_queue,
+                    actor=cli_actor(),
                 )
                 return movement.result
             gateways = gateway_directory(conn.settings)
@@ -156,6 +163,7 @@ def deposit(
                     amount_cents=cents,
                     task_queue=conn.task_queue,
                     request_id=key,
+                    actor=cli_actor(),
                 )
             finally:
                 await gateways.aclose()
@@ -214,7 +222,14 @@ def refund(
         async def go() -> Any:
             client = await temporal_client(conn)
             movement = await refund_payment(
-                client, engine, payment_id=payment_id, amount_cents=cents, request_id=request_id or uuid.uuid4().hex, reason=reason, task_queue=conn.task_queue
+                client,
+                engine,
+                payment_id=payment_id,
+                amount_cents=cents,
+                request_id=request_id or uuid.uuid4().hex,
+                reason=reason,
+                task_queue=conn.task_queue,
+                actor=cli_actor(),
             )
             return movement.result
 
@@ -263,7 +278,7 @@ def cancel_invoice(
 
         async def go() -> tuple[str, Any]:
             client = await temporal_client(conn)
-            handle = await start_cancellation(client, engine, invoice_id=invoice_id, reason=reason, task_queue=conn.task_queue)
+            handle = await start_cancellation(client, engine, invoice_id=invoice_id, reason=reason, task_queue=conn.task_queue, actor=cli_actor())
             return handle.id, (await handle.result() if wait else None)
 
         try:

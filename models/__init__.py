@@ -4,6 +4,7 @@ Importing this package registers every table on `SQLModel.metadata` (Alembic rea
 Never import it from a workflow module: workflows reach the database only through activities.
 """
 
+from models.access import ApiToken, AuditEntry
 from models.billing import CreditApplication, Deposit, Invoice, InvoiceLine, Payment, Refund
 from models.clinic import Client, Location, Pet, SavedCard, Terminal
 from models.idempotency import ApiIdempotency
@@ -15,6 +16,8 @@ from models.subscriptions import ServiceRedemption, Subscription
 __all__ = [
     "Account",
     "ApiIdempotency",
+    "ApiToken",
+    "AuditEntry",
     "Client",
     "CreditApplication",
     "Deposit",

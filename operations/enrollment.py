@@ -19,11 +19,13 @@ from books.cards import card_expired_on
 from foundation.contracts import SubscriptionInput, SubscriptionSetup, SubscriptionState
 from foundation.enrollment_window import MAX_DAYS_AHEAD, MAX_DAYS_BACK
 from foundation.ids import enrollment_key, subscription_id_for, subscription_workflow_id
+from foundation.scopes import Actor
 from foundation.statuses import SubscriptionStatus
 from models.clinic import Client as ClinicClient, Location, Pet, SavedCard
 from models.db import session_scope
 from models.plans import HealthPlan, terms_of
 from models.subscriptions import Subscription
+from operations.audit import Subject, record
 from operations.plan_rules import plan_offered
 from operations.refusals import Refusal, conflict
 from stack.search_attributes import CLIENT_ID, LOCATION_ID, PLAN_ID
@@ -65,8 +67,9 @@ class Enrollment:
     created: bool
 
 
-def record_enrollment(engine: Engine, request: EnrollRequest) -> tuple[SubscriptionInput, bool]:
-    """Validate and write the subscription row in one transaction; (workflow input, created)."""
+def record_enrollment(engine: Engine, request: EnrollRequest, *, actor: Actor | None = None) -> tuple[SubscriptionInput, bool]:
+    """Validate and write the subscription row in one transaction (with its audit entry, naming
+    `actor`); (workflow input, created)."""
     with session_scope(engine) as session:
         location, plan, card = _validate(session, request)
         subscription_id = request.resolved_id()
@@ -90,6 +93,8 @@ def record_enrollment(engine: Engine, request: EnrollRequest) -> tuple[Subscript
                 )
             )
             created = True
+            subject = Subject("subscription", subscription_id, location.id)
+            record(session, actor, "subscription.enroll", subject, workflow_id=subscription_workflow_id(subscription_id))
         setup = SubscriptionSetup(
             subscription_id=subscription_id,
             client_id=request.client_id,
@@ -103,9 +108,9 @@ def record_enrollment(engine: Engine, request: EnrollRequest) -> tuple[Subscript
         return SubscriptionInput(setup, state), created
 
 
-async def enroll(client: Client, engine: Engine, request: EnrollRequest, *, task_queue: str) -> Enrollment:
+async def enroll(client: Client, engine: Engine, request: EnrollRequest, *, task_queue: str, actor: Actor | None = None) -> Enrollment:
     """Record the enrollment and start (or find) its workflow."""
-    workflow_input, created = record_enrollment(engine, request)
+    workflow_input, created = record_enrollment(engine, request, actor=actor)
     setup = workflow_input.setup
     handle: WorkflowHandle = await client.start_workflow(
         SubscriptionWorkflow.run,

@@ -27,12 +27,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, text
+from sqlalchemy import ColumnElement, Engine, literal, or_, text
 from sqlmodel import Session, select
 
+from models.clinic import Client as ClinicClient
 from models.columns import utcnow
 from models.db import session_scope
 from models.outbox import OutboxEvent
+from models.subscriptions import Subscription
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +75,9 @@ def event_json(event: OutboxEvent) -> dict[str, Any]:
     }
 
 
-def events_after(engine: Engine, cursor: int, limit: int, *, stream: str | None = None) -> EventPage:
-    """Events with an outbox id greater than `cursor`, oldest first, at most `limit` of them."""
+def events_after(engine: Engine, cursor: int, limit: int, *, stream: str | None = None, reach: frozenset[str] | None = None) -> EventPage:
+    """Events with an outbox id greater than `cursor`, oldest first, at most `limit` of them; with
+    `reach`, only those of subscriptions and clients at those locations (None: every event)."""
     if cursor < 0:
         raise ValueError("cursor must be 0 or a previous page's next_cursor")
     if not 1 <= limit <= MAX_PAGE:
@@ -83,12 +86,23 @@ def events_after(engine: Engine, cursor: int, limit: int, *, stream: str | None 
         query = select(OutboxEvent).where(OutboxEvent.id > cursor)  # type: ignore[operator]
         if stream is not None:
             query = query.where(OutboxEvent.stream == stream)
+        if reach is not None:
+            query = query.where(in_reach(reach))
         rows = list(session.exec(query.order_by(OutboxEvent.id).limit(limit + 1)))  # type: ignore[arg-type]
     has_more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = rows[-1].id if rows else cursor
     assert next_cursor is not None
     return EventPage([event_json(row) for row in rows], next_cursor, has_more)
+
+
+def in_reach(reach: frozenset[str]) -> ColumnElement[bool]:
+    """The events of the streams of `reach`'s locations: `subscription:<id>` by the subscription's
+    location, `client:<id>` by the client's. Streams of no location (finance's) are left out."""
+    locations = sorted(reach)
+    subscription_streams = select(literal("subscription:") + Subscription.id).where(Subscription.location_id.in_(locations))  # type: ignore[attr-defined]
+    client_streams = select(literal("client:") + ClinicClient.id).where(ClinicClient.location_id.in_(locations))  # type: ignore[attr-defined]
+    return or_(OutboxEvent.stream.in_(subscription_streams), OutboxEvent.stream.in_(client_streams))  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------------------- signatures

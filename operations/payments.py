@@ -52,6 +52,7 @@ from foundation.ids import (
     terminal_workflow_id,
     void_attempt_key,
 )
+from foundation.scopes import Actor
 from foundation.statuses import InvoiceStatus, PaymentResult, PaymentStatus, RefundResultStatus
 from gravity.directory import GatewayDirectory
 from gravity.errors import GravityError
@@ -59,6 +60,7 @@ from gravity.postback import parse_postback, verify
 from models.billing import Deposit, Invoice, Payment
 from models.db import session_scope
 from models.ledger import Account
+from operations.audit import Subject, record, record_now
 from workflows.card_deposit import CardDepositWorkflow
 from workflows.invoice_cancellation import InvoiceCancellationWorkflow
 from workflows.refund import RefundWorkflow
@@ -125,7 +127,9 @@ class CounterLine:
     kind: str = "service"
 
 
-def create_counter_invoice_for(engine: Engine, *, client_id: str, location_id: str, lines: list[CounterLine], invoice_id: str | None = None) -> str:
+def create_counter_invoice_for(
+    engine: Engine, *, client_id: str, location_id: str, lines: list[CounterLine], invoice_id: str | None = None, actor: Actor | None = None
+) -> str:
     """A front-desk invoice (services, products) the client pays at the counter; returns its id."""
     if not lines:
         raise PaymentRefused("an invoice needs at least one line")
@@ -147,6 +151,7 @@ def create_counter_invoice_for(engine: Engine, *, client_id: str, location_id: s
             location_id=location_id,
             lines=[LineSpec(line.kind, line.description, line.amount_cents, Account.FEE_REVENUE) for line in lines],
         )
+        record(session, actor, "invoice.create", Subject("invoice", invoice_id, location_id))
     return invoice_id
 
 
@@ -178,8 +183,10 @@ async def start_terminal_payment(
     *,
     task_queue: str,
     timing: TerminalTiming | None = None,
+    actor: Actor | None = None,
 ) -> WorkflowHandle:
-    """Validate (database and the device's state at Gravity), then start the payment's workflow."""
+    """Validate (database and the device's state at Gravity), then start the payment's workflow
+    (recording `actor` as it starts)."""
     request_id = request.request_id or uuid.uuid4().hex
     attempt_key, payment_id = terminal_attempt(request_id)
     input = TerminalPaymentInput(
@@ -209,6 +216,9 @@ async def start_terminal_payment(
     if already is not None or await _workflow_exists(client, workflow_id):
         return client.get_workflow_handle(workflow_id)  # a repeat of the same request: the same payment
     await _check_device(gateways, oid, request.device_name)
+    action = "deposit.terminal" if request.purpose == "deposit" else "payment.terminal"
+    subject = Subject("payment", payment_id, request.location_id)
+    await asyncio.to_thread(record_now, engine, actor, action, subject, request_key=request.request_id, workflow_id=workflow_id)
     return await client.start_workflow(
         TerminalPaymentWorkflow.run,
         input,
@@ -256,6 +266,7 @@ async def take_terminal_deposit(
     task_queue: str,
     request_id: str | None = None,
     timing: TerminalTiming | None = None,
+    actor: Actor | None = None,
 ) -> WorkflowHandle:
     """A deposit taken at the terminal: the terminal workflow with purpose "deposit"."""
     return await start_terminal_payment(
@@ -267,6 +278,7 @@ async def take_terminal_deposit(
         ),
         task_queue=task_queue,
         timing=timing,
+        actor=actor,
     )
 
 
@@ -280,27 +292,37 @@ async def take_card_deposit(
     request_id: str,
     task_queue: str,
     wait_s: float | None = None,
+    actor: Actor | None = None,
 ) -> Movement[DepositOutcome]:
     """A deposit charged to a saved card, exactly once per `request_id`; becomes client credit.
 
     Checked here, then charged by its workflow; `wait_s` bounds the wait for its result (None: until
     it ends). A repeat of the request resumes the same payment rather than checking again."""
     payment_id = card_deposit_payment_id(client_id, request_id)
-    await asyncio.to_thread(_check_card_deposit, engine, payment_id, client_id, card_id, amount_cents)
+    location_id = await asyncio.to_thread(_check_card_deposit, engine, payment_id, client_id, card_id, amount_cents)
     request = CardDepositRequest(client_id=client_id, card_id=card_id, amount_cents=amount_cents, request_key=request_id)
-    movement = await _move(client, CardDepositWorkflow.run, request, card_deposit_workflow_id(payment_id), task_queue, wait_s)
+    workflow_id = card_deposit_workflow_id(payment_id)
+    subject = Subject("payment", payment_id, location_id)
+    await asyncio.to_thread(record_now, engine, actor, "deposit.card", subject, request_key=request_id, workflow_id=workflow_id)
+    movement = await _move(client, CardDepositWorkflow.run, request, workflow_id, task_queue, wait_s)
     if movement.result is not None and movement.result.status == PaymentResult.REFUSED:
         raise PaymentConflict(movement.result.message)
     return movement
 
 
-def _check_card_deposit(engine: Engine, payment_id: str, client_id: str, card_id: str, amount_cents: int) -> None:
+def _check_card_deposit(engine: Engine, payment_id: str, client_id: str, card_id: str, amount_cents: int) -> str | None:
+    """Refuse what cannot be charged; the client's location (None: unknown client, refused anyway)."""
+    from models.clinic import Client as ClinicClient
+
     with Session(engine) as session:
+        owner = session.get(ClinicClient, client_id)
+        location_id = owner.location_id if owner is not None else None
         if session.get(Payment, payment_id) is not None:
-            return  # a repeat: the payment is written, its workflow finishes it
+            return location_id  # a repeat: the payment is written, its workflow finishes it
         refusal = card_deposit_refusal(session, client_id=client_id, card_id=card_id, amount_cents=amount_cents)
     if refusal is not None:
         raise PaymentRefused(refusal)
+    return location_id
 
 
 def card_deposit_payment_id(client_id: str, request_id: str) -> str:
@@ -316,18 +338,35 @@ async def refund_deposit(
     request_id: str,
     task_queue: str,
     wait_s: float | None = None,
+    actor: Actor | None = None,
 ) -> Movement[RefundResult]:
     """Give back what is left of an unused deposit to the card that paid it (a workflow, once per `request_id`)."""
     key = deposit_refund_key(deposit_id, request_id)
     await asyncio.to_thread(_check_deposit_refund, engine, deposit_id, key)
     request = RefundRequest(request_key=request_id, deposit_id=deposit_id)
-    return _settled(await _move(client, RefundWorkflow.run, request, refund_workflow_id(refund_request_id(key)), task_queue, wait_s))
+    workflow_id = refund_workflow_id(refund_request_id(key))
+    await asyncio.to_thread(_record_located, engine, actor, "deposit.refund", Deposit, deposit_id, request_id, workflow_id)
+    return _settled(await _move(client, RefundWorkflow.run, request, workflow_id, task_queue, wait_s))
 
 
-async def cancel_terminal_payment(client: Client, payment_id: str):  # type: ignore[no-untyped-def]
-    """Staff cancel (validated by the workflow: only while the customer has not finished)."""
-    handle = client.get_workflow_handle(terminal_workflow_id(payment_id))
-    return await handle.execute_update(TerminalPaymentWorkflow.cancel)
+def _record_located(engine: Engine, actor: Actor | None, action: str, model: type, subject_id: str, request_key: str | None, workflow_id: str) -> None:
+    """Record a movement on a stored thing (a deposit, a payment, an invoice) at the thing's location."""
+    if actor is None:
+        return
+    with session_scope(engine) as session:
+        thing = session.get(model, subject_id)
+        subject = Subject(model.__tablename__, subject_id, getattr(thing, "location_id", None))  # type: ignore[attr-defined]
+        record(session, actor, action, subject, request_key=request_key, workflow_id=workflow_id)
+
+
+async def cancel_terminal_payment(client: Client, payment_id: str, *, engine: Engine | None = None, actor: Actor | None = None):  # type: ignore[no-untyped-def]
+    """Staff cancel (validated by the workflow: only while the customer has not finished); an
+    accepted cancel is recorded with `actor` when `engine` is given."""
+    workflow_id = terminal_workflow_id(payment_id)
+    result = await client.get_workflow_handle(workflow_id).execute_update(TerminalPaymentWorkflow.cancel)
+    if engine is not None and actor is not None and result.accepted:
+        await asyncio.to_thread(_record_located, engine, actor, "payment.terminal_cancel", Payment, payment_id, None, workflow_id)
+    return result
 
 
 def _check_deposit_refund(engine: Engine, deposit_id: str, key: str) -> None:
@@ -351,6 +390,7 @@ async def refund_payment(
     reason: str = "",
     task_queue: str,
     wait_s: float | None = None,
+    actor: Actor | None = None,
 ) -> Movement[RefundResult]:
     """Refund all (None) or part of a payment to the card it came from; void it instead while
     Gravity still allows that (whole amount, unsettled). Never more than what remains refundable.
@@ -361,7 +401,9 @@ async def refund_payment(
     key = customer_refund_key(payment_id, request_id)
     await asyncio.to_thread(_check_refund, engine, payment_id, amount_cents, key)
     request = RefundRequest(request_key=request_id, payment_id=payment_id, amount_cents=amount_cents, reason=reason)
-    return _settled(await _move(client, RefundWorkflow.run, request, refund_workflow_id(refund_request_id(key)), task_queue, wait_s))
+    workflow_id = refund_workflow_id(refund_request_id(key))
+    await asyncio.to_thread(_record_located, engine, actor, "payment.refund", Payment, payment_id, request_id, workflow_id)
+    return _settled(await _move(client, RefundWorkflow.run, request, workflow_id, task_queue, wait_s))
 
 
 def _check_refund(engine: Engine, payment_id: str, amount_cents: int | None, key: str) -> None:
@@ -468,8 +510,10 @@ async def card_deposit_status(client: Client, engine: Engine, payment_id: str) -
 
 
 # ----------------------------------------------------------------- invoice cancellation
-async def cancel_invoice(client: Client, engine: Engine, *, invoice_id: str, reason: str, task_queue: str) -> WorkflowHandle:
-    """Start (once) the saga that gives back every payment on the invoice and voids it."""
+async def cancel_invoice(
+    client: Client, engine: Engine, *, invoice_id: str, reason: str, task_queue: str, actor: Actor | None = None, request_key: str | None = None
+) -> WorkflowHandle:
+    """Start (once) the saga that gives back every payment on the invoice and voids it (recording `actor`)."""
     with Session(engine) as session:
         invoice = session.get(Invoice, invoice_id)
         if invoice is None:
@@ -481,10 +525,12 @@ async def cancel_invoice(client: Client, engine: Engine, *, invoice_id: str, rea
         ).first()
         if running is not None:
             raise PaymentRefused(f"a terminal payment ({running.id}) is in progress on invoice {invoice_id}; finish or cancel it first")
+    workflow_id = cancellation_workflow_id(invoice_id)
+    await asyncio.to_thread(_record_located, engine, actor, "invoice.cancel", Invoice, invoice_id, request_key, workflow_id)
     return await client.start_workflow(
         InvoiceCancellationWorkflow.run,
         InvoiceCancellationInput(invoice_id, reason),
-        id=cancellation_workflow_id(invoice_id),
+        id=workflow_id,
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )

@@ -6,7 +6,9 @@ workflow's reason and changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
@@ -15,9 +17,11 @@ from temporalio.service import RPCError
 
 from foundation.contracts import CancelRequest, CommandResult, PlanChange, SubscriptionView
 from foundation.ids import charging_enabled_workflow_id, subscription_workflow_id
+from foundation.scopes import Actor
 from models.clinic import Location
 from models.db import session_scope
-from models.subscriptions import live_subscription_ids
+from models.subscriptions import Subscription, live_subscription_ids
+from operations.audit import Subject, record
 from workflows.charging_enabled import ChargingEnabledWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
@@ -30,12 +34,22 @@ class UnknownSubscription(LookupError):
     pass
 
 
-async def _update(client: Client, subscription_id: str, update: Any, *args: Any, update_id: str | None = None) -> CommandResult:
+@dataclass(frozen=True)
+class Audit:
+    """Where and as whom a command is recorded in the audit trail (`operations.audit`)."""
+
+    engine: Engine
+    actor: Actor
+    request_key: str | None = None  # the caller's Idempotency-Key, when there is one
+
+
+async def _update(client: Client, subscription_id: str, update: Any, *args: Any, update_id: str | None = None, audit: Audit | None = None) -> CommandResult:
     """Send the Update; with `update_id`, a repeat after a lost answer (an RPC timeout, a restart)
-    attaches to the same Update instead of asking a second time."""
+    attaches to the same Update instead of asking a second time. An accepted command is recorded
+    with its actor (`audit`), naming the workflow and the key."""
     handle = client.get_workflow_handle_for(SubscriptionWorkflow.run, subscription_workflow_id(subscription_id))
     try:
-        return await handle.execute_update(update, *args, id=update_id) if args else await handle.execute_update(update, id=update_id)
+        result: CommandResult = await handle.execute_update(update, *args, id=update_id) if args else await handle.execute_update(update, id=update_id)
     except WorkflowUpdateFailedError as error:
         raise CommandRefused(_reason(error)) from None
     except RPCError as error:
@@ -44,6 +58,17 @@ async def _update(client: Client, subscription_id: str, update: Any, *args: Any,
         if "completed" in str(error).lower():
             raise CommandRefused(f"subscription {subscription_id} has finished") from None
         raise
+    if audit is not None and result.accepted:
+        await asyncio.to_thread(_record_command, audit, update.__name__, subscription_id, update_id, handle.id)
+    return result
+
+
+def _record_command(audit: Audit, name: str, subscription_id: str, update_id: str | None, workflow_id: str) -> None:
+    with session_scope(audit.engine) as session:
+        sub = session.get(Subscription, subscription_id)
+        subject = Subject("subscription", subscription_id, sub.location_id if sub is not None else None)
+        key = audit.request_key or update_id
+        record(session, audit.actor, f"subscription.{name}", subject, request_key=key, workflow_id=workflow_id)
 
 
 def _reason(error: BaseException) -> str:
@@ -52,28 +77,31 @@ def _reason(error: BaseException) -> str:
     return str(error)
 
 
-async def cancel(client: Client, subscription_id: str, *, mode: str = "now", reason: str = "", update_id: str | None = None) -> CommandResult:
-    return await _update(client, subscription_id, SubscriptionWorkflow.cancel, CancelRequest(mode=mode, reason=reason), update_id=update_id)
+async def cancel(
+    client: Client, subscription_id: str, *, mode: str = "now", reason: str = "", update_id: str | None = None, audit: Audit | None = None
+) -> CommandResult:
+    request = CancelRequest(mode=mode, reason=reason)
+    return await _update(client, subscription_id, SubscriptionWorkflow.cancel, request, update_id=update_id, audit=audit)
 
 
-async def pause(client: Client, subscription_id: str, *, update_id: str | None = None) -> CommandResult:
-    return await _update(client, subscription_id, SubscriptionWorkflow.pause, update_id=update_id)
+async def pause(client: Client, subscription_id: str, *, update_id: str | None = None, audit: Audit | None = None) -> CommandResult:
+    return await _update(client, subscription_id, SubscriptionWorkflow.pause, update_id=update_id, audit=audit)
 
 
-async def resume(client: Client, subscription_id: str, *, update_id: str | None = None) -> CommandResult:
-    return await _update(client, subscription_id, SubscriptionWorkflow.resume, update_id=update_id)
+async def resume(client: Client, subscription_id: str, *, update_id: str | None = None, audit: Audit | None = None) -> CommandResult:
+    return await _update(client, subscription_id, SubscriptionWorkflow.resume, update_id=update_id, audit=audit)
 
 
-async def change_card(client: Client, subscription_id: str, card_id: str, *, update_id: str | None = None) -> CommandResult:
-    return await _update(client, subscription_id, SubscriptionWorkflow.change_card, card_id, update_id=update_id)
+async def change_card(client: Client, subscription_id: str, card_id: str, *, update_id: str | None = None, audit: Audit | None = None) -> CommandResult:
+    return await _update(client, subscription_id, SubscriptionWorkflow.change_card, card_id, update_id=update_id, audit=audit)
 
 
-async def change_plan(client: Client, subscription_id: str, plan_id: str, *, update_id: str | None = None) -> CommandResult:
-    return await _update(client, subscription_id, SubscriptionWorkflow.change_plan, PlanChange(plan_id=plan_id), update_id=update_id)
+async def change_plan(client: Client, subscription_id: str, plan_id: str, *, update_id: str | None = None, audit: Audit | None = None) -> CommandResult:
+    return await _update(client, subscription_id, SubscriptionWorkflow.change_plan, PlanChange(plan_id=plan_id), update_id=update_id, audit=audit)
 
 
-async def pay_now(client: Client, subscription_id: str, *, update_id: str | None = None) -> CommandResult:
-    return await _update(client, subscription_id, SubscriptionWorkflow.pay_now, update_id=update_id)
+async def pay_now(client: Client, subscription_id: str, *, update_id: str | None = None, audit: Audit | None = None) -> CommandResult:
+    return await _update(client, subscription_id, SubscriptionWorkflow.pay_now, update_id=update_id, audit=audit)
 
 
 async def describe(client: Client, subscription_id: str) -> SubscriptionView:

@@ -16,13 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from api.deps import Runtime, idempotency_key, runtime
+from api.deps import Runtime, current_caller, idempotency_key, runtime
 from api.errors import ERRORS, conflict, refusals, refused
 from api.fields import CleanText, Count, Flag, PathId
 from api.routes.clients import get_client
 from books.cards import card_expired_on
 from foundation.ids import new_id
+from foundation.scopes import Caller
 from models.clinic import Location, SavedCard
+from operations.audit import Subject, record
 
 router = APIRouter(tags=["saved cards"], responses=ERRORS)
 
@@ -66,9 +68,9 @@ class CardList(BaseModel):
 
 
 @router.get("/clients/{client_id}/cards", response_model=CardList)
-def list_cards(client_id: PathId, rt: Runtime = Depends(runtime)) -> CardList:
+def list_cards(client_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> CardList:
     with Session(rt.engine) as session:
-        client = get_client(session, client_id)
+        client = get_client(session, client_id, caller)
         location = session.get(Location, client.location_id)
         assert location is not None
         if not location.allow_recurring_gravity:
@@ -84,10 +86,10 @@ def list_cards(client_id: PathId, rt: Runtime = Depends(runtime)) -> CardList:
     dependencies=[Depends(idempotency_key)],
     responses=refusals(refused="the card has expired (exp_year)", conflict="this card is already saved for the client (gravity_ref)"),
 )
-def add_card(client_id: PathId, body: CardIn, rt: Runtime = Depends(runtime)) -> SavedCard:
+def add_card(client_id: PathId, body: CardIn, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> SavedCard:
     try:
         with Session(rt.engine, expire_on_commit=False) as session:
-            client = get_client(session, client_id)
+            client = get_client(session, client_id, caller)
             location = session.get(Location, client.location_id)
             assert location is not None
             today = pendulum.now(location.timezone).date()
@@ -114,6 +116,8 @@ def add_card(client_id: PathId, body: CardIn, rt: Runtime = Depends(runtime)) ->
                 is_default=make_default,
             )
             session.add(card)
+            session.flush()
+            record(session, caller.actor, "card.add", Subject("card", card.id, card.location_id))
             session.commit()
     except IntegrityError:
         raise conflict("gravity_ref", "this card is already saved for the client") from None

@@ -9,9 +9,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from api.deps import Runtime, runtime
+from api.deps import Runtime, current_caller, runtime
 from api.errors import ERRORS
 from api.fields import MAX_BIGINT, CleanText
+from foundation.scopes import Caller
 from operations.events import MAX_PAGE, events_after
 
 router = APIRouter(tags=["events"], responses=ERRORS)
@@ -39,6 +40,8 @@ def read_events(
     limit: int = Query(default=100, ge=1, le=MAX_PAGE),
     stream: CleanText | None = Query(default=None, min_length=1, max_length=200, description="Only one stream, e.g. subscription:<id>"),
     rt: Runtime = Depends(runtime),
+    caller: Caller = Depends(current_caller),
 ) -> EventPageOut:
-    page = events_after(rt.engine, after, limit, stream=stream)
+    """Only the events of the locations the token reaches (the streams of their subscriptions and clients)."""
+    page = events_after(rt.engine, after, limit, stream=stream, reach=caller.reach)
     return EventPageOut(events=[EventOut(**event) for event in page.events], next_cursor=page.next_cursor, has_more=page.has_more)

@@ -9,10 +9,12 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, select
 
-from api.deps import Runtime, runtime
-from api.errors import ERRORS, not_found
+from api.deps import Runtime, current_caller, runtime
+from api.errors import ERRORS
 from api.fields import PathId
+from api.reach import load_reached
 from api.routes.clients import get_client
+from foundation.scopes import Caller
 from foundation.statuses import InvoiceStatus
 from models.billing import Invoice, InvoiceLine, Payment
 
@@ -67,11 +69,9 @@ class InvoiceOut(InvoiceSummary):
 
 
 @router.get("/invoices/{invoice_id}", response_model=InvoiceOut)
-def read_invoice(invoice_id: PathId, rt: Runtime = Depends(runtime)) -> InvoiceOut:
+def read_invoice(invoice_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> InvoiceOut:
     with Session(rt.engine) as session:
-        invoice = session.get(Invoice, invoice_id)
-        if invoice is None:
-            raise not_found("invoice_id", f"unknown invoice {invoice_id}")
+        invoice = load_reached(session, caller, Invoice, invoice_id, "invoice_id", "invoice")
         lines = session.exec(select(InvoiceLine).where(InvoiceLine.invoice_id == invoice_id).order_by(InvoiceLine.id))
         payments = session.exec(select(Payment).where(Payment.invoice_id == invoice_id).order_by(Payment.created_at, Payment.attempt))
         return InvoiceOut(
@@ -87,9 +87,10 @@ def list_client_invoices(
     client_id: PathId,
     status: str | None = Query(default=None, pattern=r"^(open|paid|void)$", description="Only invoices in this status"),
     rt: Runtime = Depends(runtime),
+    caller: Caller = Depends(current_caller),
 ) -> list[Invoice]:
     with Session(rt.engine) as session:
-        get_client(session, client_id)
+        get_client(session, client_id, caller)
         query = select(Invoice).where(Invoice.client_id == client_id)
         if status is not None:
             query = query.where(Invoice.status == status)

@@ -10,12 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from api.deps import Runtime, idempotency_key, runtime
-from api.errors import ERRORS, conflict, not_found, refusals
+from api.deps import Runtime, current_caller, idempotency_key, runtime
+from api.errors import ERRORS, conflict, refusals
 from api.fields import MAX_CENTS, MAX_LINES, CleanText, Count, Flag, Id, PathId, TimeOfDay, TimeOfDayOut, Timezone
+from api.reach import load_reached, require_all_locations
 from foundation.ids import new_id
+from foundation.scopes import Caller
 from models.clinic import DEFAULT_MAX_INVOICE_CENTS, DEFAULT_MAX_INVOICE_LINES, Location, Terminal
 from models.db import session_scope
+from operations.audit import Subject, record
 from operations.subscriptions import set_recurring_allowed
 
 router = APIRouter(tags=["locations"], responses=ERRORS)
@@ -77,11 +80,9 @@ class TerminalOut(BaseModel):
     label: str
 
 
-def get_location(session: Session, location_id: str) -> Location:
-    location = session.get(Location, location_id)
-    if location is None:
-        raise not_found("location_id", f"unknown location {location_id}")
-    return location
+def get_location(session: Session, location_id: str, caller: Caller) -> Location:
+    """The location, or 404 when it is unknown or the caller does not reach it."""
+    return load_reached(session, caller, Location, location_id, "location_id", "location")
 
 
 @router.post(
@@ -91,7 +92,8 @@ def get_location(session: Session, location_id: str) -> Location:
     dependencies=[Depends(idempotency_key)],
     responses=refusals(conflict="a location with this id already exists"),
 )
-def create_location(body: LocationIn, rt: Runtime = Depends(runtime)) -> Location:
+def create_location(body: LocationIn, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> Location:
+    require_all_locations(caller, "POST /locations")
     location = Location(
         id=body.id or new_id("loc"),
         name=body.name,
@@ -105,21 +107,26 @@ def create_location(body: LocationIn, rt: Runtime = Depends(runtime)) -> Locatio
     try:
         with session_scope(rt.engine) as session:
             session.add(location)
+            session.flush()
+            record(session, caller.actor, "location.create", Subject("location", location.id, location.id))
     except IntegrityError:
         raise conflict("id", f"location {location.id} already exists") from None
     return location
 
 
 @router.get("/locations/{location_id}", response_model=LocationOut)
-def read_location(location_id: PathId, rt: Runtime = Depends(runtime)) -> Location:
+def read_location(location_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> Location:
     with Session(rt.engine) as session:
-        return get_location(session, location_id)
+        return get_location(session, location_id, caller)
 
 
 @router.patch("/locations/{location_id}/settings", response_model=LocationSettingsOut)
-async def update_settings(location_id: PathId, body: LocationSettingsIn, rt: Runtime = Depends(runtime)) -> LocationSettingsOut:
+async def update_settings(
+    location_id: PathId, body: LocationSettingsIn, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)
+) -> LocationSettingsOut:
     with session_scope(rt.engine) as session:
-        location = get_location(session, location_id)
+        location = get_location(session, location_id, caller)
+        record(session, caller.actor, "location.settings", Subject("location", location_id, location_id))
         if body.name is not None:
             location.name = body.name
         if body.charge_time is not None:
@@ -135,14 +142,14 @@ async def update_settings(location_id: PathId, body: LocationSettingsIn, rt: Run
         assert body.allow_recurring_gravity is not None
         notified = await set_recurring_allowed(rt.temporal, rt.engine, location_id, body.allow_recurring_gravity, task_queue=rt.task_queue)
     with Session(rt.engine) as session:
-        location = get_location(session, location_id)
+        location = get_location(session, location_id, caller)
         return LocationSettingsOut(**LocationOut.model_validate(location).model_dump(), subscriptions_notified=notified)
 
 
 @router.get("/locations/{location_id}/terminals", response_model=list[TerminalOut])
-def list_terminals(location_id: PathId, rt: Runtime = Depends(runtime)) -> list[Terminal]:
+def list_terminals(location_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> list[Terminal]:
     with Session(rt.engine) as session:
-        get_location(session, location_id)
+        get_location(session, location_id, caller)
         return list(session.exec(select(Terminal).where(Terminal.location_id == location_id).order_by(Terminal.device_name)))
 
 
@@ -153,12 +160,14 @@ def list_terminals(location_id: PathId, rt: Runtime = Depends(runtime)) -> list[
     dependencies=[Depends(idempotency_key)],
     responses=refusals(conflict="the location already has a terminal with this device name"),
 )
-def add_terminal(location_id: PathId, body: TerminalIn, rt: Runtime = Depends(runtime)) -> Terminal:
+def add_terminal(location_id: PathId, body: TerminalIn, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> Terminal:
     terminal = Terminal(id=new_id("term"), location_id=location_id, device_name=body.device_name, label=body.label)
     try:
         with session_scope(rt.engine) as session:
-            get_location(session, location_id)
+            get_location(session, location_id, caller)
             session.add(terminal)
+            session.flush()
+            record(session, caller.actor, "terminal.add", Subject("terminal", terminal.id, location_id))
     except IntegrityError:
         raise conflict("device_name", f"location {location_id} already has a terminal named {body.device_name}") from None
     return terminal

@@ -22,22 +22,24 @@ from sqlmodel import Session
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from api.deps import Runtime, idempotency_key, money_key, require_token, runtime
+from api.deps import Runtime, current_caller, idempotency_key, money_key, runtime
 from api.errors import ERRORS, ApiError, ErrorBody, conflict, error_body, not_found, refusals, refused
 from api.fields import MAX_CENTS, MAX_LINES, CleanText, Count, Flag, Id, PathId
 from api.limits import check_amount, check_invoice, location_of_client
+from api.reach import body_location_reached, load_reached, movement_reached
 from api.routes.invoices import InvoiceSummary
 from api.text import first_unsafe_field
 from foundation.contracts import DepositOutcome, RefundResult, TerminalView
-from foundation.ids import cancellation_workflow_id, terminal_workflow_id
+from foundation.ids import cancellation_workflow_id, card_deposit_workflow_id, refund_workflow_id, terminal_workflow_id
+from foundation.scopes import Caller
 from gravity.conventions import POSTBACK_SIGNATURE_HEADER
 from gravity.postback import verify
 from models.billing import Deposit, Invoice, Payment
-from models.clinic import Location
+from models.clinic import Client, Location
 from operations import payments as ops
 from workflows.terminal_payment import TerminalPaymentWorkflow
 
-router = APIRouter(tags=["payments"], responses=ERRORS, dependencies=[Depends(require_token)])
+router = APIRouter(tags=["payments"], responses=ERRORS, dependencies=[Depends(current_caller)])
 postbacks = APIRouter(tags=["gravity"])
 
 #: Which request field a refusal message is about, first match wins.
@@ -198,9 +200,20 @@ def _deposit_out(payment_id: str, outcome: DepositOutcome | None) -> DepositOut:
     )
 
 
-async def _start_terminal(rt: Runtime, request: ops.TerminalRequest) -> StartedOut:
+def _client_reached(rt: Runtime, caller: Caller, client_id: str) -> None:
+    """A client named in a body at a location out of reach is refused as an unknown client is."""
+    if caller.reach is None:
+        return
+    with Session(rt.engine) as session:
+        owner = session.get(Client, client_id)
+    if owner is not None and not caller.reaches(owner.location_id):
+        raise refused("client_id", f"unknown client {client_id}")
+
+
+async def _start_terminal(rt: Runtime, caller: Caller, request: ops.TerminalRequest) -> StartedOut:
+    body_location_reached(caller, request.location_id)
     try:
-        handle = await ops.start_terminal_payment(rt.temporal, rt.engine, rt.gateways, request, task_queue=rt.task_queue)
+        handle = await ops.start_terminal_payment(rt.temporal, rt.engine, rt.gateways, request, task_queue=rt.task_queue, actor=caller.actor)
     except ops.PaymentRefused as error:
         raise _refusal(error) from None
     except LookupError as error:  # the location's merchant OID has no Gravity credential here
@@ -220,12 +233,13 @@ async def _start_terminal(rt: Runtime, request: ops.TerminalRequest) -> StartedO
         "max_invoice_lines; a line or the total above its max_invoice_cents"
     ),
 )
-def create_counter_invoice(body: CounterInvoiceIn, rt: Runtime = Depends(runtime)) -> Invoice:
+def create_counter_invoice(body: CounterInvoiceIn, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> Invoice:
+    body_location_reached(caller, body.location_id)
     with Session(rt.engine) as session:
         check_invoice(session.get(Location, body.location_id), [line.amount_cents for line in body.lines])
     lines = [ops.CounterLine(line.description, line.amount_cents, line.kind) for line in body.lines]
     try:
-        invoice_id = ops.create_counter_invoice_for(rt.engine, client_id=body.client_id, location_id=body.location_id, lines=lines)
+        invoice_id = ops.create_counter_invoice_for(rt.engine, client_id=body.client_id, location_id=body.location_id, lines=lines, actor=caller.actor)
     except ops.PaymentRefused as error:
         raise _refusal(error) from None
     with Session(rt.engine) as session:
@@ -244,12 +258,16 @@ def create_counter_invoice(body: CounterInvoiceIn, rt: Runtime = Depends(runtime
         conflict="the terminal is busy with another payment, or this invoice already has one in progress",
     ),
 )
-async def start_terminal_payment(body: TerminalPaymentIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key)) -> StartedOut:
+async def start_terminal_payment(
+    body: TerminalPaymentIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key), caller: Caller = Depends(current_caller)
+) -> StartedOut:
     """Send the amount to the counter terminal; follow it at `status_url` (the result also comes as events)."""
+    body_location_reached(caller, body.location_id)
     with Session(rt.engine) as session:
         check_amount(session.get(Location, body.location_id), "amount_cents", body.amount_cents)
     return await _start_terminal(
         rt,
+        caller,
         ops.TerminalRequest(
             location_id=body.location_id,
             device_name=body.device_name,
@@ -263,9 +281,11 @@ async def start_terminal_payment(body: TerminalPaymentIn, rt: Runtime = Depends(
 
 
 @router.get("/terminal-payments/{payment_id}", response_model=TerminalStatusOut)
-async def terminal_payment_status(payment_id: PathId, rt: Runtime = Depends(runtime)) -> TerminalStatusOut:
+async def terminal_payment_status(payment_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> TerminalStatusOut:
     with Session(rt.engine) as session:
         payment = session.get(Payment, payment_id)
+        where = payment.location_id if payment is not None else None
+        movement_reached(session, caller, terminal_workflow_id(payment_id), where, "payment_id", "terminal payment", payment_id)
     try:
         view: TerminalView | None = await rt.temporal.get_workflow_handle(terminal_workflow_id(payment_id)).query(TerminalPaymentWorkflow.status)
     except RPCError:
@@ -281,9 +301,13 @@ async def terminal_payment_status(payment_id: PathId, rt: Runtime = Depends(runt
     dependencies=[Depends(idempotency_key)],
     responses=refusals(conflict="the terminal payment has finished or can no longer be cancelled"),
 )
-async def cancel_terminal_payment(payment_id: PathId, rt: Runtime = Depends(runtime)) -> CommandOut:
+async def cancel_terminal_payment(payment_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> CommandOut:
+    with Session(rt.engine) as session:
+        payment = session.get(Payment, payment_id)
+        where = payment.location_id if payment is not None else None
+        movement_reached(session, caller, terminal_workflow_id(payment_id), where, "payment_id", "terminal payment", payment_id)
     try:
-        result = await ops.cancel_terminal_payment(rt.temporal, payment_id)
+        result = await ops.cancel_terminal_payment(rt.temporal, payment_id, engine=rt.engine, actor=caller.actor)
     except WorkflowUpdateFailedError as error:
         cause: BaseException = error
         while cause.__cause__ is not None:
@@ -309,8 +333,11 @@ async def cancel_terminal_payment(payment_id: PathId, rt: Runtime = Depends(runt
         ),
     },
 )
-async def take_deposit(body: DepositIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key)) -> JSONResponse:
+async def take_deposit(
+    body: DepositIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key), caller: Caller = Depends(current_caller)
+) -> JSONResponse:
     """A prepayment kept as client credit: charged to a saved card (201, or 202 while still charging) or taken at a terminal (202)."""
+    _client_reached(rt, caller, body.client_id)
     with Session(rt.engine) as session:
         check_amount(location_of_client(session, body.client_id), "amount_cents", body.amount_cents)
     if body.card_id is not None and (body.location_id or body.device_name):
@@ -326,6 +353,7 @@ async def take_deposit(body: DepositIn, rt: Runtime = Depends(runtime), key: str
                 request_id=key,
                 task_queue=rt.task_queue,
                 wait_s=rt.settings.money_wait_s,
+                actor=caller.actor,
             )
         except ops.PaymentRefused as error:
             raise _refusal(error) from None
@@ -337,6 +365,7 @@ async def take_deposit(body: DepositIn, rt: Runtime = Depends(runtime), key: str
         raise refused("card_id", "give card_id, or location_id and device_name for a terminal deposit")
     started = await _start_terminal(
         rt,
+        caller,
         ops.TerminalRequest(
             location_id=body.location_id,
             device_name=body.device_name,
@@ -350,8 +379,12 @@ async def take_deposit(body: DepositIn, rt: Runtime = Depends(runtime), key: str
 
 
 @router.get("/card-deposits/{payment_id}", response_model=DepositOut)
-async def card_deposit_status(payment_id: PathId, rt: Runtime = Depends(runtime)) -> DepositOut:
+async def card_deposit_status(payment_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> DepositOut:
     """Where a deposit charged to a saved card is: `running`, or its answer."""
+    with Session(rt.engine) as session:
+        payment = session.get(Payment, payment_id)
+        where = payment.location_id if payment is not None else None
+        movement_reached(session, caller, card_deposit_workflow_id(payment_id), where, "payment_id", "card deposit", payment_id)
     view = await ops.card_deposit_status(rt.temporal, rt.engine, payment_id)
     if view is None:
         raise not_found("payment_id", f"unknown card deposit {payment_id}")
@@ -366,14 +399,21 @@ async def card_deposit_status(payment_id: PathId, rt: Runtime = Depends(runtime)
         **refusals(refused="a deposit that was not paid by card", conflict="nothing is left of the deposit, or another refund of it is in progress"),
     },
 )
-async def refund_deposit(deposit_id: PathId, rt: Runtime = Depends(runtime), key: str = Depends(money_key)) -> JSONResponse:
+async def refund_deposit(
+    deposit_id: PathId, rt: Runtime = Depends(runtime), key: str = Depends(money_key), caller: Caller = Depends(current_caller)
+) -> JSONResponse:
     """Give back what is left of an unused deposit to the card that paid it."""
     with Session(rt.engine) as session:
-        if session.get(Deposit, deposit_id) is None:
-            raise not_found("deposit_id", f"unknown deposit {deposit_id}")
+        load_reached(session, caller, Deposit, deposit_id, "deposit_id", "deposit")
     try:
         movement = await ops.refund_deposit(
-            rt.temporal, rt.engine, deposit_id=deposit_id, request_id=key, task_queue=rt.task_queue, wait_s=rt.settings.money_wait_s
+            rt.temporal,
+            rt.engine,
+            deposit_id=deposit_id,
+            request_id=key,
+            task_queue=rt.task_queue,
+            wait_s=rt.settings.money_wait_s,
+            actor=caller.actor,
         )
     except ops.PaymentRefused as error:
         raise _refusal(error) from None
@@ -391,12 +431,12 @@ async def refund_deposit(deposit_id: PathId, rt: Runtime = Depends(runtime), key
         ),
     },
 )
-async def refund_payment(payment_id: PathId, body: RefundIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key)) -> JSONResponse:
+async def refund_payment(
+    payment_id: PathId, body: RefundIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key), caller: Caller = Depends(current_caller)
+) -> JSONResponse:
     """Refund all or part of a card payment (a void while Gravity still allows one)."""
     with Session(rt.engine) as session:
-        payment = session.get(Payment, payment_id)
-        if payment is None:
-            raise not_found("payment_id", f"unknown payment {payment_id}")
+        payment = load_reached(session, caller, Payment, payment_id, "payment_id", "payment")
         check_amount(session.get(Location, payment.location_id), "amount_cents", body.amount_cents)
     try:
         movement = await ops.refund_payment(
@@ -408,6 +448,7 @@ async def refund_payment(payment_id: PathId, body: RefundIn, rt: Runtime = Depen
             reason=body.reason,
             task_queue=rt.task_queue,
             wait_s=rt.settings.money_wait_s,
+            actor=caller.actor,
         )
     except ops.PaymentRefused as error:
         raise _refusal(error) from None
@@ -415,8 +456,10 @@ async def refund_payment(payment_id: PathId, body: RefundIn, rt: Runtime = Depen
 
 
 @router.get("/refunds/{refund_request_id}", response_model=RefundOut)
-async def refund_status(refund_request_id: PathId, rt: Runtime = Depends(runtime)) -> RefundOut:
+async def refund_status(refund_request_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> RefundOut:
     """Where a refund (of a payment or a deposit) is: `running`, or how it ended."""
+    with Session(rt.engine) as session:
+        movement_reached(session, caller, refund_workflow_id(refund_request_id), None, "refund_request_id", "refund", refund_request_id)
     view = await ops.refund_status(rt.temporal, refund_request_id)
     if view is None:
         raise not_found("refund_request_id", f"unknown refund {refund_request_id}")
@@ -429,16 +472,18 @@ async def refund_status(refund_request_id: PathId, rt: Runtime = Depends(runtime
     "/invoices/{invoice_id}/cancel",
     status_code=202,
     response_model=StartedOut,
-    dependencies=[Depends(money_key)],
     responses=refusals(refused="an invoice of a subscription (cancel the subscription instead)", conflict="the invoice is already void or being cancelled"),
 )
-async def cancel_invoice(invoice_id: PathId, body: InvoiceCancelIn, rt: Runtime = Depends(runtime)) -> StartedOut:
+async def cancel_invoice(
+    invoice_id: PathId, body: InvoiceCancelIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key), caller: Caller = Depends(current_caller)
+) -> StartedOut:
     """Start the saga that gives back every payment on the invoice and voids it (once per invoice)."""
     with Session(rt.engine) as session:
-        if session.get(Invoice, invoice_id) is None:
-            raise not_found("invoice_id", f"unknown invoice {invoice_id}")
+        load_reached(session, caller, Invoice, invoice_id, "invoice_id", "invoice")
     try:
-        handle = await ops.cancel_invoice(rt.temporal, rt.engine, invoice_id=invoice_id, reason=body.reason, task_queue=rt.task_queue)
+        handle = await ops.cancel_invoice(
+            rt.temporal, rt.engine, invoice_id=invoice_id, reason=body.reason, task_queue=rt.task_queue, actor=caller.actor, request_key=key
+        )
     except ops.PaymentRefused as error:
         raise _refusal(error) from None
     return StartedOut(workflow_id=handle.id or cancellation_workflow_id(invoice_id))

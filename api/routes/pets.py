@@ -7,12 +7,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from api.deps import Runtime, idempotency_key, runtime
-from api.errors import ERRORS, conflict, not_found, refusals
+from api.deps import Runtime, current_caller, idempotency_key, runtime
+from api.errors import ERRORS, conflict, refusals
 from api.fields import CleanText, Id, PathId
+from api.reach import load_reached
 from api.routes.clients import get_client
 from foundation.ids import new_id
+from foundation.scopes import Caller
 from models.clinic import Pet
+from operations.audit import Subject, record
 
 router = APIRouter(tags=["pets"], responses=ERRORS)
 
@@ -39,12 +42,14 @@ class PetOut(BaseModel):
     dependencies=[Depends(idempotency_key)],
     responses=refusals(conflict="a pet with this id already exists"),
 )
-def add_pet(client_id: PathId, body: PetIn, rt: Runtime = Depends(runtime)) -> Pet:
+def add_pet(client_id: PathId, body: PetIn, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> Pet:
     pet = Pet(id=body.id or new_id("pet"), client_id=client_id, name=body.name, species=body.species)
     try:
         with Session(rt.engine, expire_on_commit=False) as session:
-            get_client(session, client_id)
+            owner = get_client(session, client_id, caller)
             session.add(pet)
+            session.flush()
+            record(session, caller.actor, "pet.create", Subject("pet", pet.id, owner.location_id))
             session.commit()
     except IntegrityError:
         raise conflict("id", f"pet {pet.id} already exists") from None
@@ -52,16 +57,13 @@ def add_pet(client_id: PathId, body: PetIn, rt: Runtime = Depends(runtime)) -> P
 
 
 @router.get("/clients/{client_id}/pets", response_model=list[PetOut])
-def list_pets(client_id: PathId, rt: Runtime = Depends(runtime)) -> list[Pet]:
+def list_pets(client_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> list[Pet]:
     with Session(rt.engine) as session:
-        get_client(session, client_id)
+        get_client(session, client_id, caller)
         return list(session.exec(select(Pet).where(Pet.client_id == client_id).order_by(Pet.name)))
 
 
 @router.get("/pets/{pet_id}", response_model=PetOut)
-def read_pet(pet_id: PathId, rt: Runtime = Depends(runtime)) -> Pet:
+def read_pet(pet_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> Pet:
     with Session(rt.engine) as session:
-        pet = session.get(Pet, pet_id)
-        if pet is None:
-            raise not_found("pet_id", f"unknown pet {pet_id}")
-        return pet
+        return load_reached(session, caller, Pet, pet_id, "pet_id", "pet")

@@ -16,15 +16,18 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from api.deps import Runtime, idempotency_key, runtime
-from api.errors import ERRORS, conflict, from_refusal, not_found, refusals, refused
+from api.deps import Runtime, current_caller, idempotency_key, runtime
+from api.errors import ERRORS, conflict, from_refusal, refusals, refused
 from api.fields import MAX_CENTS, CleanText, Count, ExactInt, Flag, Id, PathId
 from api.limits import check_amount
+from api.reach import body_location_reached, load_reached, require_all_locations
 from foundation.ids import new_id
+from foundation.scopes import Caller
 from models.clinic import Location
 from models.db import session_scope
 from models.plans import HealthPlan, PlanService, PlanVersion
 from operations import plans as plan_ops
+from operations.audit import Subject, record
 from operations.plan_rules import check_term, checked_dunning
 from operations.refusals import Refusal
 from workflows.dunning import DEFAULT_SCHEDULE, MAX_RETRIES, from_plan_json, to_plan_json
@@ -149,7 +152,10 @@ def plan_out(session: Session, plan: HealthPlan) -> PlanOut:
         conflict="a plan with this id already exists",
     ),
 )
-def create_plan(body: PlanIn, rt: Runtime = Depends(runtime)) -> PlanOut:
+def create_plan(body: PlanIn, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> PlanOut:
+    if body.location_id is None:
+        require_all_locations(caller, "POST /plans for every location")
+    body_location_reached(caller, body.location_id)
     try:
         dunning = checked_dunning(body.dunning, body.interval_months)
     except Refusal as error:
@@ -179,6 +185,7 @@ def create_plan(body: PlanIn, rt: Runtime = Depends(runtime)) -> PlanOut:
                 session.add(PlanService(id=new_id("svc"), plan_id=plan.id, **service.model_dump()))
             session.refresh(plan)
             plan_ops.record_first_version(session, plan)
+            record(session, caller.actor, "plan.create", Subject("plan", plan.id, plan.location_id))
             session.commit()
             return plan_out(session, plan)
     except IntegrityError:
@@ -186,12 +193,17 @@ def create_plan(body: PlanIn, rt: Runtime = Depends(runtime)) -> PlanOut:
 
 
 @router.get("/plans/{plan_id}", response_model=PlanOut)
-def read_plan(plan_id: PathId, rt: Runtime = Depends(runtime)) -> PlanOut:
+def read_plan(plan_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> PlanOut:
     with Session(rt.engine) as session:
-        plan = session.get(HealthPlan, plan_id)
-        if plan is None:
-            raise not_found("plan_id", f"unknown plan {plan_id}")
-        return plan_out(session, plan)
+        return plan_out(session, load_reached(session, caller, HealthPlan, plan_id, "plan_id", "plan"))
+
+
+def _plan_to_change(rt: Runtime, caller: Caller, plan_id: str, what: str) -> None:
+    """404 for a plan out of the caller's reach; a plan for every location changes only with a token that reaches them all."""
+    with Session(rt.engine) as session:
+        plan = load_reached(session, caller, HealthPlan, plan_id, "plan_id", "plan")
+    if plan.location_id is None:
+        require_all_locations(caller, what)
 
 
 class PlanTermsIn(BaseModel):
@@ -225,16 +237,18 @@ class PlanTermsIn(BaseModel):
         conflict="the plan was retired",
     ),
 )
-def change_plan_terms(plan_id: PathId, body: PlanTermsIn, rt: Runtime = Depends(runtime)) -> PlanOut:
+def change_plan_terms(plan_id: PathId, body: PlanTermsIn, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> PlanOut:
     """Change a plan's terms: a new version, in effect at once for new enrollments and from each
     live subscription's next renewal (a term already running keeps its price). Terms equal to the
     current ones add no version."""
+    _plan_to_change(rt, caller, plan_id, "PATCH of a plan for every location")
     try:
         with session_scope(rt.engine) as session:
             current = session.get(HealthPlan, plan_id)
             if current is not None:
                 _check_terms_in(session, body, current)
             plan, _ = plan_ops.change_terms(session, plan_id, body.change())
+            record(session, caller.actor, "plan.change_terms", Subject("plan", plan.id, plan.location_id))
             return plan_out(session, plan)
     except Refusal as error:
         raise from_refusal(error) from None
@@ -259,13 +273,15 @@ class RetiredOut(BaseModel):
     response_model=RetiredOut,
     dependencies=[Depends(idempotency_key)],
 )
-def retire_plan(plan_id: PathId, rt: Runtime = Depends(runtime)) -> RetiredOut:
+def retire_plan(plan_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> RetiredOut:
     """Retire a plan: it takes no new enrollments or plan changes (409 naming plan_id); each live
     subscription bills on to its term's end and then ends, not renewed (`subscription.ended`).
     Emits `plan.retired`; retiring again changes nothing."""
+    _plan_to_change(rt, caller, plan_id, "retiring a plan for every location")
     try:
         with session_scope(rt.engine) as session:
             plan, live = plan_ops.retire(session, plan_id)
+            record(session, caller.actor, "plan.retire", Subject("plan", plan.id, plan.location_id))
             return RetiredOut(plan=plan_out(session, plan), live_subscriptions=live)
     except Refusal as error:
         raise from_refusal(error) from None
@@ -296,10 +312,11 @@ class PlanVersionsOut(BaseModel):
 
 
 @router.get("/plans/{plan_id}/versions", response_model=PlanVersionsOut)
-def list_plan_versions(plan_id: PathId, rt: Runtime = Depends(runtime)) -> PlanVersionsOut:
+def list_plan_versions(plan_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> PlanVersionsOut:
     """A plan's versions, oldest first, with the dates each was in effect and how many live
     subscriptions bill it now."""
     with Session(rt.engine) as session:
+        load_reached(session, caller, HealthPlan, plan_id, "plan_id", "plan")
         try:
             rows = plan_ops.versions(session, plan_id)
         except Refusal as error:

@@ -15,13 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from api.deps import Runtime, idempotency_key, money_key, runtime
+from api.deps import Runtime, current_caller, idempotency_key, money_key, runtime
 from api.errors import ERRORS, ApiError, conflict, from_refusal, not_found, refusals, refused
 from api.fields import CleanText, Day, Id, PathId
 from api.limits import check_amount
+from api.reach import body_location_reached, require_reached
 from foundation.contracts import CommandResult, SubscriptionView
 from foundation.enrollment_window import MAX_DAYS_AHEAD, MAX_DAYS_BACK
-from foundation.ids import new_id, service_redeemed_event_key, subscription_stream
+from foundation.ids import new_id, service_redeemed_event_key, subscription_stream, subscription_workflow_id
+from foundation.scopes import Caller
 from foundation.statuses import FINAL_SUBSCRIPTION_STATUSES
 from models.clinic import Location, SavedCard
 from models.db import session_scope
@@ -29,6 +31,7 @@ from models.outbox import emit
 from models.plans import HealthPlan, PlanService
 from models.subscriptions import ServiceRedemption, Subscription
 from operations import subscriptions as commands
+from operations.audit import Subject, record
 from operations.enrollment import EnrollRequest, check_start_date, enroll
 from operations.plan_rules import plan_offered
 from operations.refusals import Refusal
@@ -116,12 +119,18 @@ class RedemptionOut(BaseModel):
 
 
 # ------------------------------------------------------------------------------------- helpers
-def _row(rt: Runtime, subscription_id: str) -> Subscription:
+def _row(rt: Runtime, subscription_id: str, caller: Caller) -> Subscription:
+    """The subscription, or 404 when it is unknown or at a location the caller does not reach."""
     with Session(rt.engine) as session:
         row = session.get(Subscription, subscription_id)
     if row is None:
         raise not_found("subscription_id", f"unknown subscription {subscription_id}")
+    require_reached(caller, row.location_id, "subscription_id", "subscription", subscription_id)
     return row
+
+
+def _audit(rt: Runtime, caller: Caller, key: str | None = None) -> commands.Audit:
+    return commands.Audit(rt.engine, caller.actor, key)
 
 
 def _refusal(error: Exception, field: str) -> ApiError:
@@ -132,8 +141,8 @@ def _refusal(error: Exception, field: str) -> ApiError:
     return refused(field, reason)
 
 
-async def _command(rt: Runtime, subscription_id: str, field: str, call) -> CommandOut:  # type: ignore[no-untyped-def]
-    _row(rt, subscription_id)
+async def _command(rt: Runtime, caller: Caller, subscription_id: str, field: str, call) -> CommandOut:  # type: ignore[no-untyped-def]
+    _row(rt, subscription_id, caller)
     try:
         result: CommandResult = await call()
     except commands.UnknownSubscription as error:
@@ -161,9 +170,10 @@ async def _command(rt: Runtime, subscription_id: str, field: str, call) -> Comma
     },
     dependencies=[Depends(money_key)],  # the first cycle is charged at once
 )
-async def enroll_subscription(body: EnrollIn, response: Response, rt: Runtime = Depends(runtime)) -> EnrollmentOut:
+async def enroll_subscription(body: EnrollIn, response: Response, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> EnrollmentOut:
     """Enroll a pet in a plan: writes the subscription and starts its workflow (which bills the first
     cycle at once when the start date is today or past). Repeating the same enrollment is a 200."""
+    body_location_reached(caller, body.location_id)
     try:
         check_start_date(body.start_date, date.today())
     except Refusal as error:
@@ -182,11 +192,11 @@ async def enroll_subscription(body: EnrollIn, response: Response, rt: Runtime = 
         subscription_id=body.subscription_id,
     )
     try:
-        enrollment = await enroll(rt.temporal, rt.engine, request, task_queue=rt.task_queue)
+        enrollment = await enroll(rt.temporal, rt.engine, request, task_queue=rt.task_queue, actor=caller.actor)
     except Refusal as error:
         raise from_refusal(error) from None
     response.status_code = 201 if enrollment.created else 200
-    row = _row(rt, enrollment.subscription_id)
+    row = _row(rt, enrollment.subscription_id, caller)
     return EnrollmentOut(
         subscription_id=enrollment.subscription_id,
         workflow_id=enrollment.workflow_id,
@@ -196,8 +206,8 @@ async def enroll_subscription(body: EnrollIn, response: Response, rt: Runtime = 
 
 
 @router.get("/subscriptions/{subscription_id}", response_model=SubscriptionOut)
-async def read_subscription(subscription_id: PathId, rt: Runtime = Depends(runtime)) -> SubscriptionOut:
-    row = _row(rt, subscription_id)
+async def read_subscription(subscription_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> SubscriptionOut:
+    row = _row(rt, subscription_id, caller)
     try:
         view: SubscriptionView | None = await commands.describe(rt.temporal, subscription_id)
     except commands.UnknownSubscription:
@@ -208,80 +218,98 @@ async def read_subscription(subscription_id: PathId, rt: Runtime = Depends(runti
 @router.post(
     "/subscriptions/{subscription_id}/cancel",
     response_model=CommandOut,
-    dependencies=[Depends(money_key)],
     responses=refusals(conflict=FINISHED),
 )
-async def cancel_subscription(subscription_id: PathId, body: CancelIn, rt: Runtime = Depends(runtime)) -> CommandOut:
-    return await _command(rt, subscription_id, "status", lambda: commands.cancel(rt.temporal, subscription_id, mode=body.mode, reason=body.reason))
+async def cancel_subscription(
+    subscription_id: PathId, body: CancelIn, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller), key: str = Depends(money_key)
+) -> CommandOut:
+    audit = _audit(rt, caller, key)
+    return await _command(
+        rt, caller, subscription_id, "status", lambda: commands.cancel(rt.temporal, subscription_id, mode=body.mode, reason=body.reason, audit=audit)
+    )
 
 
 @router.post(
     "/subscriptions/{subscription_id}/pause",
     response_model=CommandOut,
-    dependencies=[Depends(idempotency_key)],
     responses=refusals(conflict="the subscription is already paused, or has finished"),
 )
-async def pause_subscription(subscription_id: PathId, rt: Runtime = Depends(runtime)) -> CommandOut:
-    return await _command(rt, subscription_id, "status", lambda: commands.pause(rt.temporal, subscription_id))
+async def pause_subscription(
+    subscription_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller), key: str | None = Depends(idempotency_key)
+) -> CommandOut:
+    audit = _audit(rt, caller, key)
+    return await _command(rt, caller, subscription_id, "status", lambda: commands.pause(rt.temporal, subscription_id, audit=audit))
 
 
 @router.post(
     "/subscriptions/{subscription_id}/resume",
     response_model=CommandOut,
-    dependencies=[Depends(idempotency_key)],
     responses=refusals(conflict="the subscription is not paused, or has finished"),
 )
-async def resume_subscription(subscription_id: PathId, rt: Runtime = Depends(runtime)) -> CommandOut:
-    return await _command(rt, subscription_id, "status", lambda: commands.resume(rt.temporal, subscription_id))
+async def resume_subscription(
+    subscription_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller), key: str | None = Depends(idempotency_key)
+) -> CommandOut:
+    audit = _audit(rt, caller, key)
+    return await _command(rt, caller, subscription_id, "status", lambda: commands.resume(rt.temporal, subscription_id, audit=audit))
 
 
 @router.post(
     "/subscriptions/{subscription_id}/card",
     response_model=CommandOut,
-    dependencies=[Depends(idempotency_key)],
     responses=refusals(refused="an unknown or disabled card, or one of another client", conflict=FINISHED),
 )
-async def change_card(subscription_id: PathId, body: CardChangeIn, rt: Runtime = Depends(runtime)) -> CommandOut:
-    row = _row(rt, subscription_id)
+async def change_card(
+    subscription_id: PathId,
+    body: CardChangeIn,
+    rt: Runtime = Depends(runtime),
+    caller: Caller = Depends(current_caller),
+    key: str | None = Depends(idempotency_key),
+) -> CommandOut:
+    row = _row(rt, subscription_id, caller)
     with Session(rt.engine) as session:
         card = session.get(SavedCard, body.card_id)
     if card is None or card.client_id != row.client_id:
         raise refused("card_id", f"unknown card {body.card_id} for client {row.client_id}")
     if card.disabled:
         raise refused("card_id", f"card {body.card_id} is disabled")
-    return await _command(rt, subscription_id, "card_id", lambda: commands.change_card(rt.temporal, subscription_id, body.card_id))
+    audit = _audit(rt, caller, key)
+    return await _command(rt, caller, subscription_id, "card_id", lambda: commands.change_card(rt.temporal, subscription_id, body.card_id, audit=audit))
 
 
 @router.post(
     "/subscriptions/{subscription_id}/plan",
     response_model=CommandOut,
-    dependencies=[Depends(money_key)],
     responses=refusals(
         refused="an unknown or inactive plan, one not offered at the subscription's location, or one priced above its max_invoice_cents; "
         "a change the plan rules do not allow",
         conflict=FINISHED + "; a retired plan",
     ),
 )
-async def change_plan(subscription_id: PathId, body: PlanChangeIn, rt: Runtime = Depends(runtime)) -> CommandOut:
-    row = _row(rt, subscription_id)
+async def change_plan(
+    subscription_id: PathId, body: PlanChangeIn, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller), key: str = Depends(money_key)
+) -> CommandOut:
+    row = _row(rt, subscription_id, caller)
     with Session(rt.engine) as session:
         try:
             plan = plan_offered(session, body.plan_id, row.location_id)
         except Refusal as error:
             raise from_refusal(error) from None
         check_amount(session.get(Location, row.location_id), "plan_id", plan.price_cents)
-    return await _command(rt, subscription_id, "plan_id", lambda: commands.change_plan(rt.temporal, subscription_id, body.plan_id))
+    audit = _audit(rt, caller, key)
+    return await _command(rt, caller, subscription_id, "plan_id", lambda: commands.change_plan(rt.temporal, subscription_id, body.plan_id, audit=audit))
 
 
 @router.post(
     "/subscriptions/{subscription_id}/pay-now",
     response_model=CommandOut,
-    dependencies=[Depends(money_key)],
     responses=refusals(conflict="nothing is open to pay now, or " + FINISHED),
 )
-async def pay_now(subscription_id: PathId, rt: Runtime = Depends(runtime)) -> CommandOut:
+async def pay_now(
+    subscription_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller), key: str = Depends(money_key)
+) -> CommandOut:
     """Charge every open invoice of the subscription now (after a card fix, or at the client's wish)."""
-    return await _command(rt, subscription_id, "status", lambda: commands.pay_now(rt.temporal, subscription_id))
+    audit = _audit(rt, caller, key)
+    return await _command(rt, caller, subscription_id, "status", lambda: commands.pay_now(rt.temporal, subscription_id, audit=audit))
 
 
 @router.post(
@@ -294,13 +322,14 @@ async def pay_now(subscription_id: PathId, rt: Runtime = Depends(runtime)) -> Co
         conflict="the service was already redeemed as often as the plan includes it this term, or " + FINISHED,
     ),
 )
-def redeem_service(subscription_id: PathId, body: RedemptionIn, rt: Runtime = Depends(runtime)) -> ServiceRedemption:
+def redeem_service(subscription_id: PathId, body: RedemptionIn, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> ServiceRedemption:
     """Record a plan service the clinic delivered, at its retail value (early-cancellation settlement
     charges redeemed value under the `charge_redeemed` policy)."""
     with session_scope(rt.engine) as session:
         sub = session.exec(select(Subscription).where(Subscription.id == subscription_id).with_for_update()).first()
         if sub is None:
             raise not_found("subscription_id", f"unknown subscription {subscription_id}")
+        require_reached(caller, sub.location_id, "subscription_id", "subscription", subscription_id)
         if sub.status in FINAL_SUBSCRIPTION_STATUSES:
             raise conflict("status", f"the subscription is {sub.status}; services can no longer be redeemed")
         service = session.exec(select(PlanService).where(PlanService.plan_id == sub.plan_id, PlanService.code == body.service_code)).first()
@@ -325,6 +354,7 @@ def redeem_service(subscription_id: PathId, body: RedemptionIn, rt: Runtime = De
         session.add(redemption)
         session.flush()
         session.refresh(redemption)
+        record(session, caller.actor, "subscription.redeem", Subject("subscription", sub.id, sub.location_id), workflow_id=subscription_workflow_id(sub.id))
         emit(
             session,
             type="service.redeemed",

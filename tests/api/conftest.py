@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
@@ -38,11 +39,16 @@ def test_settings() -> Settings:
 
 
 @pytest.fixture(scope="package")
-def api_server(engine: Engine, temporal_env: WorkflowEnvironment, billing_worker: Worker, sandbox_server: SandboxServer) -> Iterator[ThreadedUvicorn]:
+def api_app(engine: Engine, temporal_env: WorkflowEnvironment, sandbox_server: SandboxServer) -> FastAPI:
+    """The app the API server serves (its `routes` are what a test walks)."""
     gateways = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, timeout=5.0)
-    app = create_app(engine, temporal_env.client, test_settings(), task_queue=TASK_QUEUE, gateways=gateways)
+    return create_app(engine, temporal_env.client, test_settings(), task_queue=TASK_QUEUE, gateways=gateways)
+
+
+@pytest.fixture(scope="package")
+def api_server(api_app: FastAPI, temporal_env: WorkflowEnvironment, billing_worker: Worker) -> Iterator[ThreadedUvicorn]:
     with temporal_env.with_time_skipping_disabled():
-        server = ThreadedUvicorn(app).start()
+        server = ThreadedUvicorn(api_app).start()
         try:
             yield server
         finally:

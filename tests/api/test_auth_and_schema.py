@@ -101,9 +101,10 @@ async def test_openapi_lists_every_route_and_declares_the_bearer_scheme(anonymou
             continue
         assert operation["security"] == [{"bearer": []}], (method, path)
         assert operation["responses"]["401"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
-        if method == "post":
-            headers = [(p["name"], p.get("required", False)) for p in operation.get("parameters", []) if p["in"] == "header"]
-            assert headers == [("Idempotency-Key", path in MONEY_POSTS)], (method, path)
+        assert operation["responses"]["403"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
+        headers = sorted((p["name"], p.get("required", False)) for p in operation.get("parameters", []) if p["in"] == "header")
+        expected = [("Idempotency-Key", path in MONEY_POSTS)] if method == "post" else []
+        assert headers == sorted([*expected, ("X-Billing-Staff", False)]), (method, path)
     error_body = spec["components"]["schemas"]["ErrorBody"]
     assert set(error_body["properties"]) == {"error", "message", "fields"}
 

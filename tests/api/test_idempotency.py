@@ -57,7 +57,9 @@ async def test_a_claim_whose_request_died_is_taken_over_by_the_same_request_afte
     abandoned = await api.post("/clients", json=body, headers={"Idempotency-Key": "probe"})
     assert abandoned.status_code == 201
     with db.begin() as connection:
-        connection.execute(text("UPDATE api_idempotency SET key = 'died-mid-request', status_code = NULL, response_body = NULL, completed_at = NULL"))
+        connection.execute(
+            text("UPDATE api_idempotency SET key = 'settings-token:died-mid-request', status_code = NULL, response_body = NULL, completed_at = NULL")
+        )
 
     # Within the lease the first request may still be running: 409, and nothing runs twice.
     busy = refused(await api.post("/clients", json=body, headers={"Idempotency-Key": "died-mid-request"}), 409, "Idempotency-Key")
@@ -65,7 +67,7 @@ async def test_a_claim_whose_request_died_is_taken_over_by_the_same_request_afte
     assert count(db, Client) == 1
 
     with db.begin() as connection:
-        connection.execute(text("UPDATE api_idempotency SET created_at = created_at - interval '1 hour' WHERE key = 'died-mid-request'"))
+        connection.execute(text("UPDATE api_idempotency SET created_at = created_at - interval '1 hour' WHERE key = 'settings-token:died-mid-request'"))
     # After it another body is still refused, and the same request takes the key over, answers and keeps its answer.
     refused(await api.post("/clients", json={**body, "name": "Lee"}, headers={"Idempotency-Key": "died-mid-request"}), 409, "Idempotency-Key")
     taken_over = await api.post("/clients", json=body, headers={"Idempotency-Key": "died-mid-request"})

@@ -52,8 +52,11 @@ async def test_every_route_documents_its_refusals(anonymous: httpx.AsyncClient) 
         assert "WWW-Authenticate" in operation["responses"]["401"]["headers"], where
         if "{" in path:
             error_answer(operation, "404")
+        error_answer(operation, "403")
+        (staff,) = [p for p in operation["parameters"] if p["in"] == "header" and p["name"] == "X-Billing-Staff"]
+        assert staff["schema"]["anyOf"][0]["maxLength"] == 100 and "X-Billing-Staff" in error_answer(operation, "400")["description"], where
         if method == "post":
-            (header,) = [p for p in operation["parameters"] if p["in"] == "header"]
+            (header,) = [p for p in operation["parameters"] if p["in"] == "header" and p["name"] == "Idempotency-Key"]
             schema = next((option for option in header["schema"].get("anyOf", []) if option["type"] == "string"), header["schema"])
             assert (schema["minLength"], schema["maxLength"]) == (1, 200), where
             assert re.fullmatch(schema["pattern"], "a-UUID-like-key") and not re.fullmatch(schema["pattern"], "tab\tkey"), where
