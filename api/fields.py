@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, GetJsonSchemaHandle
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
-from api.text import CLEAN_PATTERN, UNSAFE_CHARACTERS, clean_text
+from api.text import CLEAN_PATTERN, UNSAFE_CHARACTERS, clean_text, no_card_number
 from workflows.calendar import validate_tz
 
 EMAIL_PATTERN = rf"^[^@\s{UNSAFE_CHARACTERS}]+@[^@\s{UNSAFE_CHARACTERS}]+\.[^@\s{UNSAFE_CHARACTERS}]+$"
@@ -68,12 +68,14 @@ def _exact_int(value: Any) -> Any:
     return value
 
 
+#: Refuses a value that holds a card number (see `foundation.card_numbers`): no field stores one.
+NoCardNumber = AfterValidator(no_card_number)
 #: Free text (names, descriptions, reasons): see `api.text` for what is refused and why.
-CleanText = Annotated[str, AfterValidator(clean_text), _Pattern(CLEAN_PATTERN)]
+CleanText = Annotated[str, AfterValidator(clean_text), NoCardNumber, _Pattern(CLEAN_PATTERN)]
 #: An email address: something@something.something, no spaces, nothing `api.text` refuses.
-Email = Annotated[str, AfterValidator(clean_text), AfterValidator(_email), _Pattern(EMAIL_PATTERN)]
-#: An id in a request body.
-Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]
+Email = Annotated[str, AfterValidator(clean_text), NoCardNumber, AfterValidator(_email), _Pattern(EMAIL_PATTERN)]
+#: An id in a request body (ids are stored, so a card number is refused here too).
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN), NoCardNumber]
 #: An id in the path (`/clients/{client_id}`).
 PathId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN, description="An id: letters, digits, _ and -")]
 #: Put on a `Literal[...]` of integers, which alone would take `true` or `1.0` for 1.
