@@ -60,6 +60,10 @@ class SubscriptionStatus(StrEnum):
     ENDED = "ended"
 
 
+#: A subscription in one of these bills no more: its workflow has finished or is finishing.
+FINAL_SUBSCRIPTION_STATUSES = (SubscriptionStatus.CANCELLED, SubscriptionStatus.ENDED)
+
+
 class WaitingFor(StrEnum):
     """What an open invoice of a subscription waits for before its next attempt."""
 

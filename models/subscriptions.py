@@ -11,7 +11,7 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, Column, Date, SmallInteger, Text
 from sqlmodel import Field, Session, SQLModel, select
 
-from foundation.statuses import SubscriptionStatus
+from foundation.statuses import FINAL_SUBSCRIPTION_STATUSES, SubscriptionStatus
 from models.columns import cents, fk, tz
 
 SUBSCRIPTION_STATUSES = tuple(SubscriptionStatus)
@@ -60,7 +60,7 @@ def live_subscription_ids(session: Session, location_id: str) -> list[str]:
         session.exec(
             select(Subscription.id).where(
                 Subscription.location_id == location_id,
-                Subscription.status.not_in((SubscriptionStatus.CANCELLED, SubscriptionStatus.ENDED)),  # type: ignore[attr-defined]
+                Subscription.status.not_in(FINAL_SUBSCRIPTION_STATUSES),  # type: ignore[attr-defined]
             )
         )
     )

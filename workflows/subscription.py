@@ -54,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         WaitingFor,
     )
     from foundation.ids import invoice_id_for_cycle, subscription_event_key
+    from foundation.statuses import FINAL_SUBSCRIPTION_STATUSES
     from stack.search_attributes import NEXT_DUE_AT, PLAN_ID, SUBSCRIPTION_STATUS
     from workflows import calendar, dunning
     from workflows.retries import (
@@ -127,7 +128,7 @@ PATCH_ONE_OFF_RETRIES_FROM_TWO = "one-off-retries-from-two"
 # A local try of a charge: a Gravity call answers within 15 s, and a try makes at most a lookup and a
 # sale. A try cut short is handed to the activity task, which looks the attempt up first.
 LOCAL_CHARGE_TIMEOUT = timedelta(seconds=30)
-FINAL_STATUSES = (SubscriptionStatus.CANCELLED, SubscriptionStatus.ENDED)
+FINAL_STATUSES = FINAL_SUBSCRIPTION_STATUSES
 # How long a cycle's retry waits while another collector (the counter terminal) holds the invoice.
 COLLECTION_IN_PROGRESS_WAIT = timedelta(minutes=10)
 # How long a retry waits when the card networks' reattempt limits forbid it now.

@@ -27,6 +27,7 @@ from models.outbox import emit
 from models.plans import HealthPlan, PlanService
 from models.subscriptions import ServiceRedemption, Subscription
 from operations import subscriptions as commands
+from operations.cards import CardRefused, usable_card
 from operations.enrollment import EnrollmentRefused, EnrollRequest, enroll
 
 router = APIRouter(tags=["subscriptions"], responses=ERRORS)
@@ -246,11 +247,10 @@ async def resume_subscription(subscription_id: PathId, rt: Runtime = Depends(run
 async def change_card(subscription_id: PathId, body: CardChangeIn, rt: Runtime = Depends(runtime)) -> CommandOut:
     row = _row(rt, subscription_id)
     with Session(rt.engine) as session:
-        card = session.get(SavedCard, body.card_id)
-    if card is None or card.client_id != row.client_id:
-        raise refused("card_id", f"unknown card {body.card_id} for client {row.client_id}")
-    if card.disabled:
-        raise refused("card_id", f"card {body.card_id} is disabled")
+        try:
+            usable_card(session.get(SavedCard, body.card_id), body.card_id, row.client_id, None)
+        except CardRefused as error:
+            raise refused(error.field, error.reason) from None
     return await _command(rt, subscription_id, "card_id", lambda: commands.change_card(rt.temporal, subscription_id, body.card_id))
 
 
