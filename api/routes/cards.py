@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,7 +26,7 @@ from operations import cards as card_ops
 
 router = APIRouter(tags=["saved cards"], responses=ERRORS)
 
-UNAVAILABLE = {503: {"description": "Gravity could not be asked about the card now; nothing was saved (error: unavailable)"}}
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {503: {"description": "Gravity could not be asked about the card now; nothing was saved (error: unavailable)"}}
 
 
 class CardIn(BaseModel):
