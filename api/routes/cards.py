@@ -19,14 +19,16 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import Runtime, idempotency_key, runtime
-from api.errors import ERRORS, ApiError, conflict, not_found, refusals, refused
+from api.errors import ERRORS, ApiError, ErrorBody, conflict, not_found, refusals, refused
 from api.fields import ID_PATTERN, MAX_ID_LENGTH, CleanText, Count, Flag, PathId
 from models.clinic import SavedCard
 from operations import cards as card_ops
 
 router = APIRouter(tags=["saved cards"], responses=ERRORS)
 
-UNAVAILABLE: dict[int | str, dict[str, Any]] = {503: {"description": "Gravity could not be asked about the card now; nothing was saved (error: unavailable)"}}
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorBody, "description": "Gravity could not be asked about the card now; nothing was saved (error: unavailable)"}
+}
 
 
 class CardIn(BaseModel):
