@@ -168,7 +168,11 @@ async def add_card(engine: Engine, gateways: GatewayDirectory, client_id: str, n
 async def _looked_up(gateways: GatewayDirectory, oid: str, new: NewCard) -> TransactionResult:
     """Gravity's record of the transaction that saved the card, or `CardRefused` naming gravity_ref."""
     try:
-        result = await gateways.for_oid(oid).lookup(new.external_transaction_id)
+        gateway = gateways.for_oid(oid)
+    except LookupError:
+        raise CardRefused("gravity_ref", f"no Gravity credential is configured for the location's merchant OID {oid}") from None
+    try:
+        result = await gateway.lookup(new.external_transaction_id)
     except GravityError as error:
         raise GatewayUnavailable("gravity_ref", f"Gravity could not be asked about this card now ({type(error).__name__}); retry") from None
     never_issued = "Gravity never issued this card reference under external_transaction_id at this location"

@@ -86,7 +86,7 @@ async def test_cards_over_their_life(api: httpx.AsyncClient, db: Engine, sandbox
     sub_id = ok(await api.post("/subscriptions", json={**enrollment, "card_id": expiring["id"]}, headers=key()), 201)["subscription_id"]
 
     async def expiring_now() -> list[dict[str, Any]]:  # once the workflow has written the next charge's date
-        return ok(await api.get("/cards/expiring", params={"location_id": clinic.location_id}))["cards"]  # type: ignore[no-any-return]
+        return ok(await api.get("/cards/expiring", params={"location_id": clinic.location_id}))["cards"]
 
     found = await eventually(expiring_now)
     assert [(item["card"]["id"], item["subscription_id"]) for item in found] == [(expiring["id"], sub_id)]

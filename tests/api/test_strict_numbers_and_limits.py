@@ -50,7 +50,14 @@ async def integer_fields(api: httpx.AsyncClient, clinic: ApiClinic, card_id: str
         "enrollment_fee_cents": 0,
         "services": [{"code": "EXAM", "name": "Exam", "retail_cents": 6_500, "quantity": 2}],
     }
-    card = {"gravity_ref": uuid.uuid4().hex, "external_transaction_id": str(uuid.uuid4()), "masked_number": "************1111", "brand": "VS", "exp_month": 12, "exp_year": 2030}
+    card = {
+        "gravity_ref": uuid.uuid4().hex,
+        "external_transaction_id": str(uuid.uuid4()),
+        "masked_number": "************1111",
+        "brand": "VS",
+        "exp_month": 12,
+        "exp_year": 2030,
+    }
     invoice = {"client_id": clinic.client_id, "location_id": clinic.location_id, "lines": [{"description": "Exam", "amount_cents": 6_500}]}
     location = {"name": "L", "timezone": "America/Chicago", "gravity_oid": SANDBOX_OID, "max_invoice_cents": 100_000, "max_invoice_lines": 10}
     return [
