@@ -122,8 +122,20 @@ class _ZoneEnum:
         return json_schema
 
 
+ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_day_text(value: Any) -> Any:
+    """Lets only YYYY-MM-DD through to a date in the query (`0` would be read as a timestamp)."""
+    if not isinstance(value, str) or not ISO_DAY.fullmatch(value):
+        raise ValueError("must be a date YYYY-MM-DD")
+    return value
+
+
 #: A date, sent as an ISO 8601 string.
 Day = Annotated[date, BeforeValidator(_json_string)]
+#: A date in the query string: YYYY-MM-DD only.
+QueryDay = Annotated[date, BeforeValidator(_iso_day_text), WithJsonSchema({"type": "string", "format": "date"})]
 #: A local time of day, sent as HH:MM or HH:MM:SS and answered as HH:MM:SS.
 TimeOfDay = Annotated[time, BeforeValidator(_local_time_text), WithJsonSchema({"type": "string", "pattern": LOCAL_TIME_PATTERN})]
 TimeOfDayOut = Annotated[time, WithJsonSchema({"type": "string", "pattern": LOCAL_TIME_PATTERN})]

@@ -19,14 +19,12 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import Runtime, idempotency_key, runtime
-from api.errors import ERRORS, ApiError, ErrorBody, conflict, invalid, not_found, refusals, refused
-from api.fields import ID_PATTERN, MAX_ID_LENGTH, CleanText, Count, Flag, PathId
+from api.errors import ERRORS, ApiError, ErrorBody, conflict, not_found, refusals, refused
+from api.fields import ID_PATTERN, MAX_ID_LENGTH, CleanText, Count, Flag, PathId, QueryDay
 from models.clinic import SavedCard
 from operations import cards as card_ops
 
 router = APIRouter(tags=["saved cards"], responses=ERRORS)
-
-DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorBody, "description": "Gravity could not be asked about the card now; nothing was saved (error: unavailable)"}
@@ -149,16 +147,12 @@ def remove_card(client_id: PathId, card_id: PathId, rt: Runtime = Depends(runtim
 @router.get("/cards/expiring", response_model=ExpiringCards)
 def expiring_cards(
     location_id: str | None = Query(default=None, min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN, description="Only this location's subscriptions"),
-    before: str | None = Query(default=None, pattern=DATE_PATTERN, description="Only next charges due before this date (YYYY-MM-DD)"),
+    before: QueryDay | None = Query(default=None, description="Only next charges due before this date (YYYY-MM-DD)"),
     rt: Runtime = Depends(runtime),
 ) -> ExpiringCards:
     """Cards that expire before the next charge of a live subscription they pay for, soonest charge first."""
-    try:
-        before_day = date.fromisoformat(before) if before is not None else None
-    except ValueError:
-        raise invalid("before", "must be a real date YYYY-MM-DD") from None
     with card_refusals():
-        found = card_ops.expiring_cards(rt.engine, location_id=location_id, before=before_day, reach=None)
+        found = card_ops.expiring_cards(rt.engine, location_id=location_id, before=before, reach=None)
     return ExpiringCards(
         cards=[ExpiringCardOut(card=CardOut.model_validate(item.card), subscription_id=item.subscription_id, next_due_date=item.next_due_on) for item in found]
     )
