@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine
 
+from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.clinic import Client, SavedCard
 from tests.api.helpers import build_clinic, count, eventually, ok, refused, tokenize
@@ -63,6 +64,18 @@ async def test_a_reference_gravity_never_issued_is_refused(api: httpx.AsyncClien
     saved = ok(await api.post(url, json={"gravity_ref": card["gravity_ref"], "external_transaction_id": card["external_transaction_id"]}), 201)
     assert (saved["masked_number"][-4:], saved["brand"], saved["exp_month"], saved["exp_year"]) == ("4444", "MC", 11, 2029)
     refused(await api.post(url, json=card), 409, "gravity_ref")
+
+
+async def test_gravity_unreachable_saves_nothing(api: httpx.AsyncClient, db: Engine, sandbox_server: SandboxServer, sandbox: SandboxControl) -> None:
+    clinic = await build_clinic(api)
+    card = await tokenize(sandbox_server)
+    sandbox.inject_fault("lookup", "500", count=10)
+    before = count(db, SavedCard)
+    body = refused(await api.post(f"/clients/{clinic.client_id}/cards", json=card), 503, "gravity_ref")
+    assert body["error"] == "unavailable" and card["gravity_ref"] not in body["message"]
+    assert count(db, SavedCard) == before
+    sandbox.clear_faults()
+    ok(await api.post(f"/clients/{clinic.client_id}/cards", json=card), 201)  # the retry, once Gravity answers
 
 
 async def test_cards_over_their_life(api: httpx.AsyncClient, db: Engine, sandbox_server: SandboxServer, sandbox: object) -> None:
