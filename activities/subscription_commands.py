@@ -22,7 +22,6 @@ from temporalio.exceptions import ApplicationError
 
 from activities.card_charges import CardCollector
 from activities.refunds import Refunder
-from books.cards import card_expired_on
 from books.settlements import (
     paid_for_period,
     proration_credit,
@@ -50,6 +49,7 @@ from models.db import session_scope
 from models.outbox import emit
 from models.plans import HealthPlan, terms_of
 from models.subscriptions import ServiceRedemption, Subscription
+from operations.cards import CardRefused, usable_card
 from operations.plan_rules import check_same_interval, plan_offered
 from operations.refusals import Refusal
 from workflows import proration
@@ -105,18 +105,13 @@ class SubscriptionCommandActivities:
         """The card change's one transaction, off the event loop."""
         with session_scope(self._engine) as session:
             sub = _live_subscription(session, change.subscription_id)
-            card = session.get(SavedCard, change.card_id)
-            if card is None:
-                raise refuse(f"unknown card {change.card_id}")
-            if card.client_id != sub.client_id:
-                raise refuse(f"card {change.card_id} belongs to another client")
-            if card.disabled:
-                raise refuse(f"card {change.card_id} is disabled")
             location = session.get(Location, sub.location_id)
             assert location is not None
             today = pendulum.instance(info.current_attempt_scheduled_time).in_timezone(location.timezone).date()
-            if card_expired_on(card.exp_month, card.exp_year, today):
-                raise refuse(f"card {change.card_id} expired {card.exp_month:02d}/{card.exp_year}")
+            try:
+                card = usable_card(session.get(SavedCard, change.card_id), change.card_id, sub.client_id, today)
+            except CardRefused as error:
+                raise refuse(error.reason) from None
             sub.card_id = card.id
             session.add(sub)
             emit(

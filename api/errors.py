@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from foundation.card_numbers import LOOKS_LIKE_A_CARD_NUMBER
 from operations.refusals import Refusal
 
 
@@ -184,7 +185,10 @@ def install_error_handlers(app: FastAPI) -> None:
             return JSONResponse(error_body("validation", "; ".join(f"{f}: {r}" for f, r in fields), fields), status_code=400)
         fields = [_field_error(item) for item in error.errors()]
         message = "; ".join(f"{f}: {r}" for f, r in fields) or "invalid request"
-        return JSONResponse(error_body("validation", message, fields), status_code=422)
+        # No JSON Schema can state the Luhn check, so a card number in a well-formed field is a
+        # business refusal, like any rule the schema does not show.
+        kind = "refused" if fields and all(reason == LOOKS_LIKE_A_CARD_NUMBER for _, reason in fields) else "validation"
+        return JSONResponse(error_body(kind, message, fields), status_code=422)
 
     @app.exception_handler(PayloadTooLarge)
     async def _too_large(request: Request, error: PayloadTooLarge) -> JSONResponse:

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, GetJsonSchemaHandle
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
-from api.text import CLEAN_PATTERN, UNSAFE_CHARACTERS, clean_text
+from api.text import CLEAN_PATTERN, UNSAFE_CHARACTERS, clean_text, no_card_number
 from workflows.calendar import validate_tz
 
 EMAIL_PATTERN = rf"^[^@\s{UNSAFE_CHARACTERS}]+@[^@\s{UNSAFE_CHARACTERS}]+\.[^@\s{UNSAFE_CHARACTERS}]+$"
@@ -68,12 +68,14 @@ def _exact_int(value: Any) -> Any:
     return value
 
 
+#: Refuses a value that holds a card number (see `foundation.card_numbers`): no field stores one.
+NoCardNumber = AfterValidator(no_card_number)
 #: Free text (names, descriptions, reasons): see `api.text` for what is refused and why.
-CleanText = Annotated[str, AfterValidator(clean_text), _Pattern(CLEAN_PATTERN)]
+CleanText = Annotated[str, AfterValidator(clean_text), NoCardNumber, _Pattern(CLEAN_PATTERN)]
 #: An email address: something@something.something, no spaces, nothing `api.text` refuses.
-Email = Annotated[str, AfterValidator(clean_text), AfterValidator(_email), _Pattern(EMAIL_PATTERN)]
-#: An id in a request body.
-Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]
+Email = Annotated[str, AfterValidator(clean_text), NoCardNumber, AfterValidator(_email), _Pattern(EMAIL_PATTERN)]
+#: An id in a request body (ids are stored, so a card number is refused here too).
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN), NoCardNumber]
 #: An id in the path (`/clients/{client_id}`).
 PathId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN, description="An id: letters, digits, _ and -")]
 #: Put on a `Literal[...]` of integers, which alone would take `true` or `1.0` for 1.
@@ -120,8 +122,20 @@ class _ZoneEnum:
         return json_schema
 
 
+ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_day_text(value: Any) -> Any:
+    """Lets only YYYY-MM-DD through to a date in the query (`0` would be read as a timestamp)."""
+    if not isinstance(value, str) or not ISO_DAY.fullmatch(value):
+        raise ValueError("must be a date YYYY-MM-DD")
+    return value
+
+
 #: A date, sent as an ISO 8601 string.
 Day = Annotated[date, BeforeValidator(_json_string)]
+#: A date in the query string: YYYY-MM-DD only.
+QueryDay = Annotated[date, BeforeValidator(_iso_day_text), WithJsonSchema({"type": "string", "format": "date"})]
 #: A local time of day, sent as HH:MM or HH:MM:SS and answered as HH:MM:SS.
 TimeOfDay = Annotated[time, BeforeValidator(_local_time_text), WithJsonSchema({"type": "string", "pattern": LOCAL_TIME_PATTERN})]
 TimeOfDayOut = Annotated[time, WithJsonSchema({"type": "string", "pattern": LOCAL_TIME_PATTERN})]

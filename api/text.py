@@ -12,6 +12,8 @@ import re
 import unicodedata
 from typing import Any
 
+from foundation.card_numbers import LOOKS_LIKE_A_CARD_NUMBER, holds_card_number
+
 #: C0 and C1 controls (NUL, tab, newline and escape included), DEL, the bidi marks, embeddings,
 #: overrides and isolates, and the Unicode line and paragraph separators.
 UNSAFE_CHARACTERS = r"\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
@@ -38,6 +40,13 @@ def clean_text(value: str) -> str:
     unsafe = first_unsafe(value)
     if unsafe is not None:
         raise ValueError(f"must hold {CLEAN_RULE} (found {unsafe})")
+    return value
+
+
+def no_card_number(value: str) -> str:
+    """`value` unchanged unless it holds a card number; the refusal never repeats the value."""
+    if holds_card_number(value):
+        raise ValueError(LOOKS_LIKE_A_CARD_NUMBER)
     return value
 
 

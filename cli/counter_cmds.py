@@ -13,6 +13,7 @@ from rich.table import Table
 from sqlmodel import Session, select
 
 from cli.amounts import dollars_to_cents
+from cli.free_text import no_card_number
 from cli.operator_stack import cli_actor, connection, console, engine_of, money, operator_errors, print_json, refuse, run
 from foundation.money import MoneyError
 from stack.gravity_config import gateway_directory
@@ -33,7 +34,9 @@ def parse_line(text: str, as_json: bool) -> tuple[str, int]:
 
 def counter_invoice(
     client_id: str = typer.Argument(..., help="The client the invoice is for."),
-    lines: list[str] = typer.Option(..., "--line", help='A line as DESCRIPTION=DOLLARS, like "Sick visit exam=85.00"; repeat for more.'),
+    lines: list[str] = typer.Option(
+        ..., "--line", callback=no_card_number, help='A line as DESCRIPTION=DOLLARS, like "Sick visit exam=85.00"; repeat for more.'
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Create a front-desk invoice for a client (pay it with `billing terminal-pay INVOICE --device NAME`)."""

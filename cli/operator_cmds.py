@@ -20,6 +20,7 @@ import typer
 from rich.table import Table
 from sqlmodel import Session
 
+from cli.free_text import no_card_number
 from cli.operator_stack import (
     Connection,
     answer_or_none,
@@ -54,6 +55,7 @@ def enroll(
     subscription_id: str | None = typer.Option(
         None,
         "--subscription-id",
+        callback=no_card_number,
         help="Your id for the subscription (default: derived, so a retry is the same enrollment).",
     ),
     as_json: bool = JSON_OPTION,
@@ -162,7 +164,7 @@ def _command(subscription_id: str, as_json: bool, call: Callable[[Any, Any], Awa
 def cancel(
     subscription_id: str = typer.Argument(..., help="The subscription id."),
     at_term_end: bool = typer.Option(False, "--at-term-end", help="Cancel when the current term ends instead of now."),
-    reason: str = typer.Option("", "--reason", help="Why (kept in the audit trail)."),
+    reason: str = typer.Option("", "--reason", callback=no_card_number, help="Why (kept in the audit trail)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Cancel a subscription now (settled per the plan's policy) or at the end of its term."""
@@ -200,13 +202,13 @@ def change_card(
     # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from models.clinic import SavedCard
     from operations import subscriptions as commands
+    from operations.cards import CardRefused, usable_card
 
     def check(session: Session, row: Any) -> None:
-        card = session.get(SavedCard, card_id)
-        if card is None or card.client_id != row.client_id:
-            refuse(f"card_id: unknown card {card_id} for client {row.client_id}", as_json=as_json)
-        if card.disabled:
-            refuse(f"card_id: card {card_id} is disabled", as_json=as_json)
+        try:
+            usable_card(session.get(SavedCard, card_id), card_id, row.client_id, None)
+        except CardRefused as error:
+            refuse(str(error), as_json=as_json)
 
     _command(subscription_id, as_json, lambda client, audit: commands.change_card(client, subscription_id, card_id, audit=audit), check)
 

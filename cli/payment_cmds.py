@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from cli.amounts import amount_in_cents
 from cli.errors import err_console
+from cli.free_text import no_card_number
 from cli.operator_stack import cli_actor, connection, console, engine_of, money, operator_errors, print_json, refuse, run, temporal_client
 from foundation.money import MoneyError
 from foundation.statuses import PaymentResult, RefundResultStatus
@@ -200,7 +201,7 @@ def refund(
     payment_id: str = typer.Argument(..., help="The card payment to refund."),
     amount: str | None = typer.Option(None, "--amount", help=DOLLARS_HELP + " (default: everything still refundable)."),
     amount_cents: int | None = typer.Option(None, "--amount-cents", help="Amount to give back in cents (default: everything still refundable)."),
-    reason: str = typer.Option("", "--reason", help="Why (kept with the refund)."),
+    reason: str = typer.Option("", "--reason", callback=no_card_number, help="Why (kept with the refund)."),
     request_id: str | None = REQUEST_ID_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -258,7 +259,7 @@ def refund(
 # ============================================================================ invoice cancellation
 def cancel_invoice(
     invoice_id: str = typer.Argument(..., help="The invoice to cancel."),
-    reason: str = typer.Option("", "--reason", help="Why (kept in the audit trail)."),
+    reason: str = typer.Option("", "--reason", callback=no_card_number, help="Why (kept in the audit trail)."),
     wait: bool = typer.Option(False, "--wait", help="Wait until every payment is given back and the invoice is void."),
     as_json: bool = JSON_OPTION,
 ) -> None:

@@ -113,9 +113,11 @@ def tokenize(
     oid, token = next(iter(sandbox_merchants(settings).items()))
     base = sandbox_root_url(settings) + BASE_PATH
 
+    external_id = f"cli-{uuid.uuid4().hex[:12]}"
+
     async def go():
         async with GravityClient(base, oid, token) as gravity:
-            return await gravity.tokenize(card_number=card, exp_mmyy=exp, external_id=f"cli-{uuid.uuid4().hex[:12]}")
+            return await gravity.tokenize(card_number=card, exp_mmyy=exp, external_id=external_id)
 
     try:
         result = asyncio.run(go())
@@ -125,6 +127,7 @@ def tokenize(
         fail(f"the sandbox did not save the card: {result.result_message}")
     body = {
         "gravity_ref": result.card_ref,
+        "external_transaction_id": external_id,
         "masked_number": result.masked_account,
         "brand": result.card_brand,
         "exp_month": int(exp[:2]),

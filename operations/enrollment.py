@@ -11,11 +11,10 @@ from typing import Any
 
 import pendulum
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from books.cards import card_expired_on
 from foundation.contracts import SubscriptionInput, SubscriptionSetup, SubscriptionState
 from foundation.enrollment_window import MAX_DAYS_AHEAD, MAX_DAYS_BACK
 from foundation.ids import enrollment_key, subscription_id_for, subscription_workflow_id
@@ -26,6 +25,7 @@ from models.db import session_scope
 from models.plans import HealthPlan, terms_of
 from models.subscriptions import Subscription
 from operations.audit import Subject, record
+from operations.cards import CardRefused, card_to_charge
 from operations.plan_rules import plan_offered
 from operations.refusals import Refusal, conflict
 from stack.search_attributes import CLIENT_ID, LOCATION_ID, PLAN_ID
@@ -151,29 +151,12 @@ def _validate(session: Session, request: EnrollRequest) -> tuple[Location, Healt
     plan = plan_offered(session, request.plan_id, location.id)
     if not location.allow_recurring_gravity:
         raise EnrollmentRefused("location_id", f"location {location.id} does not allow Gravity payment for recurring payments")
-    card = _card(session, request, client.id)
     today = pendulum.now(location.timezone).date()
-    if card_expired_on(card.exp_month, card.exp_year, max(today, request.start_date)):
-        raise EnrollmentRefused("card_id", f"card {card.id} expired {card.exp_month:02d}/{card.exp_year}")
+    try:
+        card = card_to_charge(session, request.card_id, client.id, max(today, request.start_date))
+    except CardRefused as error:
+        raise EnrollmentRefused(error.field, error.reason) from None
     return location, plan, card
-
-
-def _card(session: Session, request: EnrollRequest, client_id: str) -> SavedCard:
-    if request.card_id:
-        card = session.get(SavedCard, request.card_id)
-        if card is None:
-            raise EnrollmentRefused("card_id", f"unknown card {request.card_id}")
-        if card.client_id != client_id:
-            raise EnrollmentRefused("card_id", f"card {request.card_id} belongs to another client")
-        if card.disabled:
-            raise EnrollmentRefused("card_id", f"card {request.card_id} is disabled")
-        return card
-    card = session.exec(
-        select(SavedCard).where(SavedCard.client_id == client_id, SavedCard.is_default, SavedCard.disabled == False)  # noqa: E712
-    ).first()
-    if card is None:
-        raise EnrollmentRefused("card_id", f"client {client_id} has no default saved card; name one")
-    return card
 
 
 def _same_enrollment(existing: Subscription, request: EnrollRequest, card: SavedCard | None) -> None:

@@ -1,52 +1,56 @@
-"""Saved cards of a client.
+"""Saved cards of a client, over their life: add, list, set the default, remove, and the cards that
+expire before their subscription's next charge.
 
 A card is added by its Gravity reference (the `uniqueTransId` of the approved tokenization, which the
 billing system got from Gravity's hosted fields or terminal), never by number: no field accepts a
-card number or security code. Whether saved cards are shown at all follows the location's "allow
-Gravity payment for recurring payment" setting.
+card number or security code. The rules live in `operations.cards`; this module translates them.
+Whether saved cards are shown at all follows the location's "allow Gravity payment for recurring
+payment" setting.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Any
 
-import pendulum
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import Runtime, current_caller, idempotency_key, runtime
-from api.errors import ERRORS, conflict, refusals, refused
-from api.fields import CleanText, Count, Flag, PathId
-from api.routes.clients import get_client
-from books.cards import card_expired_on
-from foundation.ids import new_id
+from api.errors import ERRORS, ApiError, ErrorBody, conflict, not_found, refusals, refused
+from api.fields import ID_PATTERN, MAX_ID_LENGTH, CleanText, Count, Flag, PathId, QueryDay
 from foundation.scopes import Caller
-from models.clinic import Location, SavedCard
-from operations.audit import Subject, record
+from models.clinic import SavedCard
+from operations import cards as card_ops
+from operations.audit import Subject, record_now
 
 router = APIRouter(tags=["saved cards"], responses=ERRORS)
 
-_LOOKS_LIKE_PAN = re.compile(r"^[0-9 \-]{12,23}$")
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorBody, "description": "Gravity could not be asked about the card now; nothing was saved (error: unavailable)"}
+}
 
 
 class CardIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    gravity_ref: CleanText = Field(min_length=8, max_length=128, description="Gravity's uniqueTransId of the tokenization")
-    masked_number: str = Field(pattern=r"^[*Xx]{4,15}[0-9]{4}$", description="As Gravity masks it: ************1111")
-    brand: str = Field(pattern=r"^(VS|MC|AX|DS)$")
-    exp_month: Count = Field(ge=1, le=12)
-    exp_year: Count = Field(ge=2000, le=2099)
+    gravity_ref: CleanText = Field(
+        min_length=8, max_length=128, description="Gravity's uniqueTransId of the tokenization (or of the terminal sale that kept the card)"
+    )
+    external_transaction_id: CleanText = Field(
+        min_length=1,
+        max_length=128,
+        description="The externalTransactionId the tokenization (or sale) was sent with: the key Gravity looks it up by, to check the reference",
+    )
+    masked_number: str | None = Field(
+        default=None, pattern=r"^[*Xx]{4,15}[0-9]{4}$", description="As Gravity masks it: ************1111 (optional: Gravity's answer is saved)"
+    )
+    brand: str | None = Field(default=None, pattern=r"^(VS|MC|AX|DS)$", description="Optional: Gravity's answer is saved")
+    exp_month: Count | None = Field(default=None, ge=1, le=12, description="Optional: Gravity's answer is saved")
+    exp_year: Count | None = Field(default=None, ge=2000, le=2099, description="Optional: Gravity's answer is saved")
     fingerprint: CleanText | None = Field(default=None, min_length=1, max_length=128)
     is_default: Flag | None = Field(default=None, description="Default card for enrollments (unset: default if the client has none)")
-
-    @field_validator("gravity_ref")
-    @classmethod
-    def _not_a_card_number(cls, value: str) -> str:
-        if _LOOKS_LIKE_PAN.match(value):
-            raise ValueError("must be Gravity's card reference (uniqueTransId), never a card number")
-        return value
 
 
 class CardOut(BaseModel):
@@ -67,16 +71,36 @@ class CardList(BaseModel):
     cards: list[CardOut]
 
 
+class ExpiringCardOut(BaseModel):
+    card: CardOut
+    subscription_id: str
+    next_due_date: date = Field(description="The subscription's next charge, in the location's time zone; the card expires before it")
+
+
+class ExpiringCards(BaseModel):
+    cards: list[ExpiringCardOut]
+
+
+@contextmanager
+def card_refusals() -> Iterator[None]:
+    """`operations.cards` refusals as the API's answers (404, 409, 422, 503), each naming its field."""
+    try:
+        yield
+    except card_ops.UnknownCardSubject as error:
+        raise not_found(error.field, error.reason) from None
+    except card_ops.GatewayUnavailable as error:
+        raise ApiError(503, "unavailable", str(error), [(error.field, error.reason)]) from None
+    except card_ops.CardConflict as error:
+        raise conflict(error.field, error.reason) from None
+    except card_ops.CardRefused as error:
+        raise refused(error.field, error.reason) from None
+
+
 @router.get("/clients/{client_id}/cards", response_model=CardList)
 def list_cards(client_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> CardList:
-    with Session(rt.engine) as session:
-        client = get_client(session, client_id, caller)
-        location = session.get(Location, client.location_id)
-        assert location is not None
-        if not location.allow_recurring_gravity:
-            return CardList(visible=False, reason=f"location {location.id} does not allow Gravity payment for recurring payments", cards=[])
-        rows = session.exec(select(SavedCard).where(SavedCard.client_id == client_id).order_by(SavedCard.created_at, SavedCard.id))
-        return CardList(visible=True, cards=[CardOut.model_validate(row) for row in rows])
+    with card_refusals():
+        listing = card_ops.list_cards(rt.engine, client_id, reach=caller.reach)
+    return CardList(visible=listing.visible, reason=listing.reason, cards=[CardOut.model_validate(row) for row in listing.cards])
 
 
 @router.post(
@@ -84,41 +108,60 @@ def list_cards(client_id: PathId, rt: Runtime = Depends(runtime), caller: Caller
     status_code=201,
     response_model=CardOut,
     dependencies=[Depends(idempotency_key)],
-    responses=refusals(refused="the card has expired (exp_year)", conflict="this card is already saved for the client (gravity_ref)"),
+    responses={
+        **refusals(
+            refused="a gravity_ref Gravity never issued under external_transaction_id at the client's location, or not an approved saved card; "
+            "a masked_number, brand, expiry or fingerprint that disagrees with Gravity's; the card has expired (exp_year)",
+            conflict="this card is already saved for the client (gravity_ref)",
+        ),
+        **UNAVAILABLE,
+    },
 )
-def add_card(client_id: PathId, body: CardIn, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> SavedCard:
-    try:
-        with Session(rt.engine, expire_on_commit=False) as session:
-            client = get_client(session, client_id, caller)
-            location = session.get(Location, client.location_id)
-            assert location is not None
-            today = pendulum.now(location.timezone).date()
-            if card_expired_on(body.exp_month, body.exp_year, today):
-                raise refused("exp_year", f"the card expired {body.exp_month:02d}/{body.exp_year}")
-            current = session.exec(
-                select(SavedCard).where(SavedCard.client_id == client_id, SavedCard.is_default, SavedCard.disabled == False)  # noqa: E712
-            ).first()
-            make_default = body.is_default if body.is_default is not None else current is None
-            if make_default and current is not None:
-                current.is_default = False
-                session.add(current)
-                session.flush()
-            card = SavedCard(
-                id=new_id("card"),
-                client_id=client_id,
-                location_id=client.location_id,
-                gravity_ref=body.gravity_ref,
-                masked_number=body.masked_number,
-                brand=body.brand,
-                exp_month=body.exp_month,
-                exp_year=body.exp_year,
-                fingerprint=body.fingerprint or body.gravity_ref,
-                is_default=make_default,
-            )
-            session.add(card)
-            session.flush()
-            record(session, caller.actor, "card.add", Subject("card", card.id, card.location_id))
-            session.commit()
-    except IntegrityError:
-        raise conflict("gravity_ref", "this card is already saved for the client") from None
+async def add_card(client_id: PathId, body: CardIn, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> SavedCard:
+    new = card_ops.NewCard(**body.model_dump())
+    with card_refusals():
+        card = await card_ops.add_card(rt.engine, rt.gateways, client_id, new, reach=caller.reach)
+    record_now(rt.engine, caller.actor, "card.add", Subject("card", card.id, card.location_id))
     return card
+
+
+@router.post(
+    "/clients/{client_id}/cards/{card_id}/default",
+    response_model=CardOut,
+    dependencies=[Depends(idempotency_key)],
+    responses=refusals(refused="a disabled or expired card (card_id)"),
+)
+def set_default_card(client_id: PathId, card_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> SavedCard:
+    """Make the card the client's default: enrollments that name no card charge it."""
+    with card_refusals():
+        card = card_ops.set_default(rt.engine, client_id, card_id, reach=caller.reach)
+    record_now(rt.engine, caller.actor, "card.set_default", Subject("card", card.id, card.location_id))
+    return card
+
+
+@router.delete(
+    "/clients/{client_id}/cards/{card_id}",
+    response_model=CardOut,
+    responses=refusals(conflict="a live subscription still charges the card (card_id): change its card first"),
+)
+def remove_card(client_id: PathId, card_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> SavedCard:
+    """Disable the card (kept for the books, never charged again); removing it twice is the same."""
+    with card_refusals():
+        card = card_ops.remove_card(rt.engine, client_id, card_id, reach=caller.reach)
+    record_now(rt.engine, caller.actor, "card.remove", Subject("card", card.id, card.location_id))
+    return card
+
+
+@router.get("/cards/expiring", response_model=ExpiringCards)
+def expiring_cards(
+    location_id: str | None = Query(default=None, min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN, description="Only this location's subscriptions"),
+    before: QueryDay | None = Query(default=None, description="Only next charges due before this date (YYYY-MM-DD)"),
+    rt: Runtime = Depends(runtime),
+    caller: Caller = Depends(current_caller),
+) -> ExpiringCards:
+    """Cards that expire before the next charge of a live subscription they pay for, soonest charge first."""
+    with card_refusals():
+        found = card_ops.expiring_cards(rt.engine, location_id=location_id, before=before, reach=caller.reach)
+    return ExpiringCards(
+        cards=[ExpiringCardOut(card=CardOut.model_validate(item.card), subscription_id=item.subscription_id, next_due_date=item.next_due_on) for item in found]
+    )

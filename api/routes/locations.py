@@ -4,6 +4,7 @@ payment") and their counter terminals."""
 from __future__ import annotations
 
 from datetime import time
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,7 +13,7 @@ from sqlmodel import Session, select
 
 from api.deps import Runtime, current_caller, idempotency_key, runtime
 from api.errors import ERRORS, conflict, refusals
-from api.fields import MAX_CENTS, MAX_LINES, CleanText, Count, Flag, Id, PathId, TimeOfDay, TimeOfDayOut, Timezone
+from api.fields import MAX_CENTS, MAX_LINES, CleanText, Count, Flag, Id, NoCardNumber, PathId, TimeOfDay, TimeOfDayOut, Timezone
 from api.reach import load_reached, require_all_locations
 from foundation.ids import new_id
 from foundation.scopes import Caller
@@ -32,7 +33,7 @@ class LocationIn(BaseModel):
     id: Id | None = None
     name: CleanText = Field(min_length=1, max_length=200)
     timezone: Timezone = Field(description="IANA zone, e.g. America/Chicago")
-    gravity_oid: str = Field(min_length=1, max_length=32, pattern=r"^[0-9]+$", description="Gravity merchant OID")
+    gravity_oid: Annotated[str, NoCardNumber] = Field(min_length=1, max_length=32, pattern=r"^[0-9]+$", description="Gravity merchant OID")
     allow_recurring_gravity: Flag = True
     charge_time: TimeOfDay = Field(default=time(9, 0), description="Local time of day charges run (HH:MM)")
     max_invoice_cents: Count = Field(default=DEFAULT_MAX_INVOICE_CENTS, ge=1, le=MAX_CENTS, description=MAX_INVOICE_CENTS_DOC)

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 
 from api.deps import Runtime, current_caller, idempotency_key, runtime
 from api.errors import ERRORS, conflict, from_refusal, refusals, refused
-from api.fields import MAX_CENTS, CleanText, Count, ExactInt, Flag, Id, PathId
+from api.fields import MAX_CENTS, CleanText, Count, ExactInt, Flag, Id, NoCardNumber, PathId
 from api.limits import check_amount
 from api.reach import body_location_reached, load_reached, require_all_locations
 from foundation.ids import new_id
@@ -55,7 +55,7 @@ DUNNING_SCHEMA = {
 
 class ServiceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_\-]+$")
+    code: Annotated[str, NoCardNumber] = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_\-]+$")
     name: CleanText = Field(min_length=1, max_length=200)
     retail_cents: Count = Field(ge=0, le=MAX_CENTS, description="What the service costs without the plan, in cents")
     quantity: Count = Field(default=1, ge=1, le=365, description="How many times per term")

@@ -74,11 +74,13 @@ async def build_clinic(
 
 async def tokenize(server: SandboxServer, number: str = "4111111111111111", exp_mmyy: str = "1230") -> dict[str, Any]:
     """Tokenize at the sandbox the way the billing system would; returns the card body to POST."""
+    external_id = str(uuid.uuid4())
     async with GravityClient(server.base_url, SANDBOX_OID, SANDBOX_TOKEN) as gravity:
-        result = await gravity.tokenize(card_number=number, exp_mmyy=exp_mmyy, external_id=str(uuid.uuid4()))
+        result = await gravity.tokenize(card_number=number, exp_mmyy=exp_mmyy, external_id=external_id)
     assert result.card_ref is not None, result.result_message
     return {
         "gravity_ref": result.card_ref,
+        "external_transaction_id": external_id,
         "masked_number": result.masked_account,
         "brand": result.card_brand or "VS",
         "exp_month": int(exp_mmyy[:2]),

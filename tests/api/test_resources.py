@@ -7,6 +7,7 @@ import httpx
 from sqlalchemy import Engine
 
 from foundation.settings import SANDBOX_OID
+from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.clinic import Client, Location, Pet, SavedCard, Terminal
 from models.plans import HealthPlan, PlanService
@@ -89,7 +90,7 @@ async def test_clients_and_pets(api: httpx.AsyncClient, db: Engine) -> None:
     assert count(db, Pet) == 1
 
 
-async def test_saved_cards_by_gravity_reference_only(api: httpx.AsyncClient, db: Engine, sandbox_server: SandboxServer, sandbox: object) -> None:
+async def test_saved_cards_by_gravity_reference_only(api: httpx.AsyncClient, db: Engine, sandbox_server: SandboxServer, sandbox: SandboxControl) -> None:
     clinic = await build_clinic(api)
     first = await tokenize(sandbox_server)
     card = ok(await api.post(f"/clients/{clinic.client_id}/cards", json=first), 201)
@@ -109,7 +110,9 @@ async def test_saved_cards_by_gravity_reference_only(api: httpx.AsyncClient, db:
     refused(await api.post(f"/clients/{clinic.client_id}/cards", json={**first, "masked_number": "4111111111111111"}), 422, "masked_number")
     refused(await api.post(f"/clients/{clinic.client_id}/cards", json={**first, "brand": "ZZ"}), 422, "brand")
     refused(await api.post(f"/clients/{clinic.client_id}/cards", json={**first, "exp_month": 13}), 422, "exp_month")
-    expired = {**first, "gravity_ref": "a" * 32, "fingerprint": "f" * 10, "exp_year": 2020}
+    sandbox.set_clock_offset(-7 * 365 * 86_400)  # Gravity saved this card years ago; it has expired since
+    expired = await tokenize(sandbox_server, "4012888888881881", "0120")
+    sandbox.set_clock_offset(0)
     refused(await api.post(f"/clients/{clinic.client_id}/cards", json=expired), 422, "exp_year")
     refused(await api.post(f"/clients/{clinic.client_id}/cards", json=first), 409, "gravity_ref")
     refused(await api.post("/clients/nope/cards", json=first), 404, "client_id")

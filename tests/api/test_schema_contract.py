@@ -18,6 +18,7 @@ ERROR_REF = "#/components/schemas/ErrorBody"
 BUSINESS_REFUSALS = {
     ("post", "/clients"): "location",
     ("post", "/clients/{client_id}/cards"): "expired",
+    ("post", "/clients/{client_id}/cards/{card_id}/default"): "disabled",
     ("post", "/plans"): "max_invoice_cents",
     ("post", "/subscriptions"): "start_date",
     ("post", "/subscriptions/{subscription_id}/card"): "card",

@@ -51,3 +51,12 @@ async def test_counter_invoice_terminal_tap_and_refund_in_dollars(
 
     refund = (await billing("refund", started["payment_id"], "--amount", "20.00", "--reason", "goodwill", "--json")).json()
     assert refund["amount_cents"] == 2_000
+
+
+async def test_free_text_refuses_a_card_number(billing: Billing, db: Engine) -> None:
+    clinic = make_clinic(db)
+    message = refused(await billing("counter-invoice", clinic.client_id, "--line", "Card 4111 1111 1111 1111=85.00"), "--line", "looks like a card number")
+    assert "4111" not in message
+    refused(await billing("cancel", "sub_nope", "--reason", "pan:4111111111111111"), "--reason", "looks like a card number")
+    with Session(db) as session:
+        assert session.query(Invoice).count() == 0

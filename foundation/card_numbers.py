@@ -1,0 +1,44 @@
+"""Whether a piece of text holds a payment card number, so no field anywhere can store one.
+
+Why: a card number must never reach the database, a log or an error, and people paste them in odd
+shapes (`4111111111111111/123`, `pan:4111...`, `4111 1111 1111 1111`). Any run of 13 to 19 digits,
+whole or as consecutive groups split by one space or dash, that passes the Luhn check counts; the
+Luhn check is python-stdnum's, the one the sandbox's test cards are built on too.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from stdnum import luhn
+
+#: The shortest and longest card numbers (ISO/IEC 7812).
+MIN_DIGITS = 13
+MAX_DIGITS = 19
+#: What a refusal says; it never repeats the value.
+LOOKS_LIKE_A_CARD_NUMBER = "looks like a card number: send Gravity's card reference, never the number"
+
+# Digit groups joined by at most one space or dash each: `4111 1111-1111 1111`.
+_RUN = re.compile(r"[0-9]+(?:[ \-][0-9]+)*")
+_GROUP = re.compile(r"[0-9]+")
+
+
+def holds_card_number(text: str) -> bool:
+    """True when `text` holds a Luhn-valid run of 13 to 19 digits (fullwidth digits read as digits)."""
+    normal = unicodedata.normalize("NFKC", text)
+    return any(_groups_hold_card_number(_GROUP.findall(run.group(0))) for run in _RUN.finditer(normal))
+
+
+def _groups_hold_card_number(groups: list[str]) -> bool:
+    """Whether some consecutive groups of one run join into a card number (a whole number, or one
+    followed by a security code such as `4111111111111111 123`)."""
+    for start in range(len(groups)):
+        digits = ""
+        for group in groups[start:]:
+            digits += group
+            if len(digits) > MAX_DIGITS:
+                break
+            if len(digits) >= MIN_DIGITS and luhn.is_valid(digits):
+                return True
+    return False
