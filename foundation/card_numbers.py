@@ -2,7 +2,8 @@
 
 Why: a card number must never reach the database, a log or an error, and people paste them in odd
 shapes (`4111111111111111/123`, `pan:4111...`, `4111 1111 1111 1111`). Any run of 13 to 19 digits,
-whole or as consecutive groups split by one space or dash, that passes the Luhn check counts; the
+whole or as consecutive groups split by one space or dash, not part of a longer word of letters and
+digits, that passes the Luhn check counts; the
 Luhn check is python-stdnum's, the one the sandbox's test cards are built on too.
 """
 
@@ -16,11 +17,15 @@ from stdnum import luhn
 #: The shortest and longest card numbers (ISO/IEC 7812).
 MIN_DIGITS = 13
 MAX_DIGITS = 19
+#: The digits in one printed group of a card number.
+MIN_GROUP, MAX_GROUP = 3, 6
 #: What a refusal says; it never repeats the value.
 LOOKS_LIKE_A_CARD_NUMBER = "looks like a card number: send Gravity's card reference, never the number"
 
-# Digit groups joined by at most one space or dash each: `4111 1111-1111 1111`.
-_RUN = re.compile(r"[0-9]+(?:[ \-][0-9]+)*")
+# Digit groups joined by at most one space or dash each (`4111 1111-1111 1111`), standing as a word
+# of their own: digits inside a longer token of letters and digits (a UUID, a hex key) are not a
+# card number, or one random key in a few hundred would be refused.
+_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9]+(?:[ \-][0-9]+)*(?![0-9A-Za-z])")
 _GROUP = re.compile(r"[0-9]+")
 
 
@@ -31,11 +36,15 @@ def holds_card_number(text: str) -> bool:
 
 
 def _groups_hold_card_number(groups: list[str]) -> bool:
-    """Whether some consecutive groups of one run join into a card number (a whole number, or one
-    followed by a security code such as `4111111111111111 123`)."""
+    """Whether a group, or consecutive groups as cards print them (3 to 6 digits each: 4-4-4-4,
+    4-6-5), join into a card number; a UUID's 8-4-4-4-12 groups never do."""
     for start in range(len(groups)):
+        if MIN_DIGITS <= len(groups[start]) <= MAX_DIGITS and luhn.is_valid(groups[start]):
+            return True
         digits = ""
         for group in groups[start:]:
+            if not MIN_GROUP <= len(group) <= MAX_GROUP:
+                break
             digits += group
             if len(digits) > MAX_DIGITS:
                 break
