@@ -4,12 +4,13 @@ subscription's timeline. The queries and their rules live in `operations.listing
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlmodel import Session
 
 from api.deps import Runtime, runtime
@@ -38,6 +39,16 @@ Cursor = Annotated[
     Query(min_length=1, max_length=MAX_CURSOR_LENGTH, pattern=CURSOR_PATTERN, description="The next_cursor of the previous page; unset: the first page"),
 ]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")]
+
+
+ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_day(value: Any) -> Any:
+    """Lets only YYYY-MM-DD through to a date (pydantic would read "0" as a timestamp)."""
+    if isinstance(value, str) and not ISO_DAY.fullmatch(value):
+        raise ValueError("must be a day as YYYY-MM-DD")
+    return value
 
 
 def _day(description: str, alias: str | None = None) -> Any:
@@ -161,8 +172,8 @@ def list_subscriptions(
     pet_id: QueryId = None,
     location_id: QueryId = None,
     plan_id: QueryId = None,
-    due_before: Annotated[date | None, _day("Next due before this local day (the day excluded)")] = None,
-    due_after: Annotated[date | None, _day("Next due on or after this local day")] = None,
+    due_before: Annotated[date | None, BeforeValidator(_iso_day), _day("Next due before this local day (the day excluded)")] = None,
+    due_after: Annotated[date | None, BeforeValidator(_iso_day), _day("Next due on or after this local day")] = None,
     in_dunning: Annotated[bool | None, Query(description="past_due: a charge failed and dunning retries or waits")] = None,
     suspended: Annotated[bool | None, Query(description="suspended: dunning ran out or the card is gone")] = None,
     has_incident: Annotated[bool | None, Query(description="A charge failed in a way no retry mends, and the subscription has not recovered since")] = None,
@@ -230,8 +241,8 @@ def list_invoices(
     location_id: QueryId = None,
     client_id: QueryId = None,
     status: Annotated[str | None, Query(pattern=_choice(listing.INVOICE_STATUSES))] = None,
-    issued_from: Annotated[date | None, _day("Issued on or after this local day")] = None,
-    issued_to: Annotated[date | None, _day("Issued on or before this local day")] = None,
+    issued_from: Annotated[date | None, BeforeValidator(_iso_day), _day("Issued on or after this local day")] = None,
+    issued_to: Annotated[date | None, BeforeValidator(_iso_day), _day("Issued on or before this local day")] = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
     rt: Runtime = Depends(runtime),
@@ -253,8 +264,8 @@ def list_invoices(
     )
 
 
-From = Annotated[date | None, _day("On or after this day", alias="from")]
-To = Annotated[date | None, _day("On or before this day", alias="to")]
+From = Annotated[date | None, BeforeValidator(_iso_day), _day("On or after this day", alias="from")]
+To = Annotated[date | None, BeforeValidator(_iso_day), _day("On or before this day", alias="to")]
 
 
 @router.get("/payments", response_model=PaymentPage, tags=["payments"], responses=PAGE_REFUSALS)

@@ -136,6 +136,7 @@ async def test_bad_parameters_are_refused_naming_them(api: httpx.AsyncClient, bo
     refused(await api.get("/invoices", params={"issued_from": "2026-02-30"}), 422, "issued_from")
     refused(await api.get("/invoices", params={"issued_from": "2026-03-02", "issued_to": "2026-03-01"}), 422, "issued_to")
     refused(await api.get("/payments", params={"from": "0001-01-01"}), 422, "from")
+    refused(await api.get("/deposits", params={"to": "0"}), 422, "to")  # not a timestamp
     refused(await api.get("/subscriptions", params={"due_after": "2026-04-03", "due_before": "2026-04-03"}), 422, "due_before")
     refused(await api.get("/payments", params={"kind": "cash"}), 422, "kind")
     refused(await api.get("/refunds", params={"status": "done", "kind": "chargeback"}), 422, "kind")

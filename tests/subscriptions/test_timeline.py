@@ -19,7 +19,7 @@ from tests.support.clinic import make_clinic
 async def test_timeline_shows_the_declines_the_retries_and_the_recovery_in_order(
     db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
 ) -> None:
-    clinic = make_clinic(db, term_months=2, auto_renew=False)
+    clinic = make_clinic(db, term_months=1, auto_renew=False)
     _, card_ref = await save_card(db, sandbox_server, clinic)
     sandbox.decline_next(card_ref, "insufficient_funds", count=2)
     handle = await start(temporal_env, db, clinic, date(2027, 3, 10))
