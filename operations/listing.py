@@ -97,6 +97,8 @@ def _local_days(
     by_zone: dict[str, list[str]] = {}
     for loc_id, zone in session.exec(query):
         by_zone.setdefault(zone, []).append(loc_id)
+    if not by_zone:
+        return false()
     parts = []
     for zone, ids in sorted(by_zone.items()):
         bounds = [location_column.in_(ids)]
@@ -105,7 +107,13 @@ def _local_days(
         if stop is not None:
             bounds.append(column < _midnight(stop, zone))
         parts.append(and_(*bounds))
-    return or_(*parts) if parts else false()
+    # The widest range over every zone, so the sort index is walked from the window, not the newest row.
+    outer = []
+    if start is not None:
+        outer.append(column >= min(_midnight(start, zone) for zone in by_zone))
+    if stop is not None:
+        outer.append(column < max(_midnight(stop, zone) for zone in by_zone))
+    return and_(*outer, or_(*parts))
 
 
 def _midnight(day: date, zone: str) -> datetime:
