@@ -52,6 +52,7 @@ LINKS: dict[tuple[str, str, str], dict[str, Link]] = {
         name: (method, path, {"subscription_id": "$response.body#/subscription_id"}, None)
         for name, method, path in (
             ("ReadSubscription", "get", "/subscriptions/{subscription_id}"),
+            ("Timeline", "get", "/subscriptions/{subscription_id}/timeline"),
             ("Cancel", "post", "/subscriptions/{subscription_id}/cancel"),
             ("Pause", "post", "/subscriptions/{subscription_id}/pause"),
             ("Resume", "post", "/subscriptions/{subscription_id}/resume"),

@@ -14,8 +14,8 @@ from operations.history.scope import Scope
 from operations.history.values import int_or_none, utc
 
 
-def database_entries(engine: Engine, scope: Scope) -> list[HistoryEntry]:
-    """Every row of the books in `scope`, one entry each."""
+def database_entries(engine: Engine, scope: Scope, *, with_ledger: bool = True) -> list[HistoryEntry]:
+    """Every row of the books in `scope`, one entry each (the ledger's postings left out on request)."""
     entries: list[HistoryEntry] = []
     with Session(engine) as session:
         invoices = list(session.exec(select(Invoice).where(Invoice.id.in_(scope.invoice_ids)))) if scope.invoice_ids else []  # type: ignore[attr-defined]
@@ -86,7 +86,8 @@ def database_entries(engine: Engine, scope: Scope) -> list[HistoryEntry]:
                         reference=deposit.id,
                     )
                 )
-        entries.extend(_ledger_entries(session, scope))
+        if with_ledger:
+            entries.extend(_ledger_entries(session, scope))
         entries.extend(_outbox_entries(session, scope))
     return entries
 
