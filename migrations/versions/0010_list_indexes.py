@@ -28,7 +28,7 @@ page by one index range whatever its depth. One line per index:
 - ix_outbox_incident_marks: open incidents (an incident event with no recovery or end after it on its stream).
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-03 16:00:00
 """
 
@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0007"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
