@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 from books.balances import open_balance, reduce_paid
 from books.credit import credit_returned
 from books.ledger import entries_of, post_for_invoice, posted, split_pro_rata
+from books.recognition import recognized_on, unwind_recognized
 from foundation.ids import event_stream, invoice_issued_reference, invoice_refunds_reclassified_reference, invoice_void_reference, invoice_voided_event_key
 from foundation.statuses import InvoiceStatus, PaymentStatus, RefundStatus
 from models.billing import CreditApplication, Invoice, Payment, Refund
@@ -89,7 +90,9 @@ def void_invoice(session: Session, invoice: Invoice, *, reason: str) -> None:
             reference=invoice_void_reference(invoice.id),
             kind="invoice_void",
             memo=reason,
-            entries=[(Account(entry.account), -entry.amount_cents) for entry in entries_of(session, issued)],
+            entries=unwind_recognized(
+                [(Account(entry.account), -entry.amount_cents) for entry in entries_of(session, issued)], recognized_on(session, invoice.id)
+            ),
         )
     _mark_void(session, invoice)
     stream = event_stream(invoice.subscription_id, invoice.client_id)
