@@ -20,10 +20,10 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from books.attempts import lock_invoice
-from books.ledger import post_for_invoice
+from books.ledger import post_for_invoice, split_pro_rata
 from foundation.ids import revenue_recognized_reference
 from foundation.statuses import InvoiceStatus
-from models.billing import InvoiceLine
+from models.billing import Invoice, InvoiceLine
 from models.ledger import Account
 
 RECOGNITION_MONTHS = 12
@@ -132,6 +132,32 @@ def _schedule(session: Session, deferred: Deferred) -> dict[Account, list[int]]:
     if sum(by_account.values()) != deferred.deferred_cents:
         by_account = {Account.PLAN_REVENUE: deferred.deferred_cents}
     return {account: installments(cents) for account, cents in sorted(by_account.items())}
+
+
+def recognize_rest(session: Session, invoice: Invoice, *, memo: str) -> int:
+    """Recognize at once what is still deferred on `invoice` (a written-off one: what was paid on it
+    stays earned, and no monthly posting will come for a void invoice). Posted under the last
+    month's reference, which a void invoice never reaches otherwise; returns the cents recognized."""
+    left = int(
+        session.execute(
+            text(
+                "SELECT coalesce(-sum(e.amount_cents), 0) FROM ledger_entry e JOIN ledger_transaction t ON t.id = e.transaction_id"
+                " WHERE t.invoice_id = :invoice_id AND e.account = :deferred"
+            ),
+            {"invoice_id": invoice.id, "deferred": str(Account.DEFERRED_REVENUE)},
+        ).scalar_one()
+    )
+    if left <= 0:
+        return 0
+    weights: dict[Account, int] = {}
+    for kind, cents in session.exec(select(InvoiceLine.kind, InvoiceLine.amount_cents).where(InvoiceLine.invoice_id == invoice.id)).all():
+        account = EARNED_AS.get(kind, Account.PLAN_REVENUE)
+        weights[account] = weights.get(account, 0) + int(cents)
+    shares = split_pro_rata(left, weights) or {Account.PLAN_REVENUE: left}
+    entries = [(Account.DEFERRED_REVENUE, left), *((account, -cents) for account, cents in shares.items())]
+    reference = revenue_recognized_reference(invoice.id, RECOGNITION_MONTHS)
+    post_for_invoice(session, invoice, reference=reference, kind=RECOGNITION_KIND, entries=entries, memo=memo)
+    return left
 
 
 def recognized_on(session: Session, invoice_id: str) -> dict[Account, int]:

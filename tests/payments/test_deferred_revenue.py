@@ -11,15 +11,22 @@ from sqlmodel import Session, col, select
 from temporalio.testing import ActivityEnvironment
 
 from activities.janitor import JanitorActivities
+from activities.subscriptions import SubscriptionActivities
+from bench.charge_cost import first_attempt
+from books.attempts import lock_invoice
 from books.ledger import account_balances, is_balanced
-from books.recognition import deferred_invoices, installments, months_due, recognize_invoice
+from books.recognition import deferred_invoices, installments, months_due, recognize_invoice, unwind_recognized
+from books.voiding import write_off_unpaid
 from foundation.contracts import JanitorInput
-from foundation.ids import revenue_recognized_reference
+from foundation.ids import invoice_id_for_cycle, revenue_recognized_reference
 from gravity.directory import GatewayDirectory
+from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.db import session_scope
-from models.ledger import LedgerEntry, LedgerTransaction
+from models.ledger import Account, LedgerEntry, LedgerTransaction
+from operations.enrollment import EnrollRequest, record_enrollment
 from operations.reports import finance_report
+from tests.support.cards import save_card
 from tests.support.clinic import make_clinic
 from tests.support.cycles import paid_first_cycle
 
@@ -113,3 +120,40 @@ async def test_the_janitor_recognizes_the_months_begun(db: Engine, gateways: Gat
     assert _recognized(db, invoice_id) == [1_000] * expected
     again = await ActivityEnvironment().run(janitor.resolve_stale_money, JanitorInput())
     assert again.recognized == 0
+
+
+def test_a_void_takes_what_was_recognized_back_off_revenue() -> None:
+    reversal = [(Account.RECEIVABLE, -(PRICE + FEE)), (Account.DEFERRED_REVENUE, PRICE + FEE)]
+    recognized = {Account.PLAN_REVENUE: 3 * 8_333, Account.FEE_REVENUE: 3 * 208}
+    unwound = unwind_recognized(reversal, recognized)
+    assert sum(cents for _, cents in unwound) == 0
+    assert dict(unwound) == {
+        Account.RECEIVABLE: -(PRICE + FEE),
+        Account.DEFERRED_REVENUE: PRICE + FEE - 3 * (8_333 + 208),
+        Account.PLAN_REVENUE: 3 * 8_333,
+        Account.FEE_REVENUE: 3 * 208,
+    }
+    assert unwind_recognized(reversal, {}) == reversal
+
+
+async def test_a_written_off_yearly_invoice_earns_what_was_paid_at_once(
+    db: Engine, gateways: GatewayDirectory, sandbox_server: SandboxServer, sandbox: SandboxControl
+) -> None:
+    clinic = make_clinic(db, price_cents=PRICE, enrollment_fee_cents=FEE, interval_months=12, term_months=12)
+    card_id, card_ref = await save_card(db, sandbox_server, clinic)
+    sandbox.partial_next(card_ref, 40_000)
+    enrollment = EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, date(2026, 11, 1), card_id=card_id)
+    workflow_input, _ = record_enrollment(db, enrollment)
+    request = first_attempt(workflow_input)
+    await ActivityEnvironment().run(SubscriptionActivities(db, gateways).charge_cycle, request)
+    invoice_id = invoice_id_for_cycle(workflow_input.setup.subscription_id, request.period_start)
+    with session_scope(db) as session:
+        invoice = lock_invoice(session, invoice_id)
+        assert invoice is not None and (invoice.status, invoice.paid_cents) == ("open", 40_000)
+        assert write_off_unpaid(session, invoice, reason="cancelled") == PRICE + FEE - 40_000
+    with Session(db) as session:
+        balances = account_balances(session)
+        assert is_balanced(session)
+    assert balances.get("deferred_revenue", 0) == 0
+    assert balances.get("plan_revenue", 0) + balances.get("fee_revenue", 0) == -40_000
+    assert _recognize(db, datetime(2028, 1, 1, tzinfo=UTC)) == 0  # a void invoice has nothing left to recognize
