@@ -9,7 +9,7 @@ routes pass `reach=None` (every location) until scoped tokens say otherwise.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import Runtime, runtime
 from api.errors import ERRORS, ApiError, not_found, refusals, refused
-from api.fields import ID_PATTERN, MAX_ID_LENGTH, PathId
+from api.fields import ID_PATTERN, MAX_ID_LENGTH, PathId, QueryDay
 from operations.finance_scope import FIRST_YEAR, LAST_YEAR, PERIOD_PATTERN, FinanceRefused, month_of
 from operations.history.scope import UnknownSubject
 from operations.history.trail import audit_trail
@@ -36,6 +36,8 @@ FORMAT_QUERY = Query(default="json", description="json, or csv for a file a spre
 PERIOD_QUERY = Query(pattern=PERIOD_PATTERN, description="A month, YYYY-MM (each location's own calendar)", examples=["2026-12"])
 LOCATION_QUERY = Query(default=None, min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN, description="Only this location (default: every location)")
 DAY_QUERY = Query(alias="date", description="A day, YYYY-MM-DD (each location's own day)", examples=["2026-12-01"])
+#: The day parameter, its validator kept (a `= Query(...)` default would drop it).
+DayParam = Annotated[QueryDay, DAY_QUERY]
 
 
 #: What a well-formed query of the books may still be refused for.
@@ -168,9 +170,7 @@ class ReconciliationOut(BaseModel):
 @router.get(
     "/reconciliation", response_model=ReconciliationOut, responses=_csv("One row per movement: date, external id, kind, location, ours, gateway's, status")
 )
-async def read_reconciliation(
-    day: date = DAY_QUERY, location_id: str | None = LOCATION_QUERY, format: Format = FORMAT_QUERY, rt: Runtime = Depends(runtime)
-) -> Any:
+async def read_reconciliation(day: DayParam, location_id: str | None = LOCATION_QUERY, format: Format = FORMAT_QUERY, rt: Runtime = Depends(runtime)) -> Any:
     """Our books against the gateway for one day: every sale, void and refund recorded that day,
     looked up at Gravity and compared to the cent."""
     try:
@@ -242,7 +242,7 @@ class JournalOut(BaseModel):
 
 
 @router.get("/journal", response_model=JournalOut, responses=_csv(f"The accounting export, {JOURNAL_FORMAT}"))
-def read_journal(day: date = DAY_QUERY, location_id: str | None = LOCATION_QUERY, format: Format = FORMAT_QUERY, rt: Runtime = Depends(runtime)) -> Any:
+def read_journal(day: DayParam, location_id: str | None = LOCATION_QUERY, format: Format = FORMAT_QUERY, rt: Runtime = Depends(runtime)) -> Any:
     """One journal line per ledger entry of the day; the lines of one transaction share its
     number and balance (debits = credits)."""
     try:

@@ -15,6 +15,7 @@ import pendulum
 import pytest
 from sqlalchemy import Engine, update
 from sqlmodel import col, select
+from temporalio.testing import WorkflowEnvironment
 
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.directory import GatewayDirectory
@@ -23,6 +24,8 @@ from models.billing import Payment
 from models.clinic import Client
 from models.db import session_scope
 from models.plans import HealthPlan
+from operations.history.scope import UnknownSubject
+from operations.history.trail import audit_trail
 from operations.payments import CounterLine, create_counter_invoice_for
 from tests.api.helpers import ok, refused
 from tests.support.clinic import Clinic, make_clinic
@@ -173,6 +176,8 @@ async def test_the_journal_balances_per_transaction_in_json_and_csv(api: httpx.A
         ("/finance/journal", {"date": "0001-01-01"}, 422, "date"),
         ("/finance/journal", {"date": "2026-12-01", "location_id": "loc_nowhere"}, 422, "location_id"),
         ("/finance/reconciliation", {"date": "yesterday"}, 422, "date"),
+        ("/finance/reconciliation", {"date": "0"}, 422, "date"),
+        ("/finance/journal", {"date": "20261201"}, 422, "date"),
         ("/finance/reconciliation", {"date": "9999-12-31"}, 422, "date"),
         ("/finance/audit/subscriptions/sub_1", {"format": "pdf"}, 422, "format"),
     ],
@@ -183,3 +188,11 @@ async def test_bad_parameters_are_refused_naming_them(api: httpx.AsyncClient, pa
 
 async def test_finance_needs_the_bearer_token(anonymous: httpx.AsyncClient) -> None:
     refused(await anonymous.get("/finance/report", params={"period": "2026-12"}), 401, "Authorization")
+
+
+async def test_the_audit_trail_answers_with_the_books_when_temporal_is_slow(db: Engine, temporal_env: WorkflowEnvironment, books: dict[str, str]) -> None:
+    trail = await audit_trail(temporal_env.client, db, "subscription", books["subscription_id"], temporal_timeout_s=0)
+    assert trail.workflow_history_complete is False and trail.workflows == []
+    assert {entry.source for entry in trail.entries} == {"database"}
+    with pytest.raises(UnknownSubject):
+        await audit_trail(temporal_env.client, db, "client", books["client_id"], reach=frozenset({"loc_elsewhere"}))
