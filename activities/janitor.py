@@ -23,6 +23,7 @@ from activities.deposits import DepositTaker
 from activities.invoice_compensation import GiveBack
 from activities.terminal import TerminalActivities, gateway_result
 from books.attempts import close_attempt, lock_payment
+from books.recognition import deferred_invoices, recognize_invoice
 from books.refunds import lock_refund, record_refund_done, record_refund_failed
 from foundation.contracts import JanitorInput, JanitorReport, ReconciliationInput, ReconciliationReport, TerminalRecord
 from foundation.ids import (
@@ -65,7 +66,8 @@ class JanitorActivities:
     async def resolve_stale_money(self, request: JanitorInput) -> JanitorReport:
         """Look up every card-on-file attempt and refund pending for longer than `older_than_s`, and
         every counter sale its workflow left pending or in manual review for longer than
-        `terminal_older_than_s`, and book what Gravity did (or close what it never saw)."""
+        `terminal_older_than_s`, and book what Gravity did (or close what it never saw); then
+        recognize the deferred revenue whose month has begun."""
         now = datetime.now(UTC)
         cutoff = now - timedelta(seconds=request.older_than_s)
         terminal_cutoff = now - timedelta(seconds=request.terminal_older_than_s)
@@ -79,7 +81,19 @@ class JanitorActivities:
                 counts["unresolved"] += 1
                 continue
             counts[await self._resolve(item, found)] += 1
+        counts["recognized"] = await asyncio.to_thread(self._recognize_revenue, max(now, activity.info().current_attempt_scheduled_time), request.limit)
         return JanitorReport(**counts)
+
+    def _recognize_revenue(self, as_of: datetime, limit: int) -> int:
+        """Post the months of deferred revenue begun by `as_of` (the server's clock when it runs
+        ahead of the wall clock, as in simulated time), one invoice per database transaction."""
+        with session_scope(self._engine) as session:
+            deferred = deferred_invoices(session, as_of, limit=limit)
+        posted = 0
+        for one in deferred:
+            with session_scope(self._engine) as session:
+                posted += recognize_invoice(session, one, as_of)
+        return posted
 
     def _stale(self, cutoff: datetime, terminal_cutoff: datetime, limit: int) -> list[_Stale]:
         with session_scope(self._engine) as session:

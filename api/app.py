@@ -30,13 +30,13 @@ from api.deps import Runtime, authenticate, current_caller
 from api.errors import install_error_handlers
 from api.idempotency import IdempotencyMiddleware
 from api.openapi import install_schema
-from api.routes import cards, clients, events, health, invoices, lists, locations, payments, pets, plans, subscriptions
+from api.routes import cards, clients, events, finance, health, invoices, lists, locations, payments, pets, plans, subscriptions
 from foundation.settings import SANDBOX_TOKEN, Settings
 from foundation.telemetry import Telemetry, setup_telemetry
 from gravity.directory import GatewayDirectory
 from operations.events import DeliveryLoop
 
-PROTECTED = (locations, clients, pets, cards, plans, subscriptions, invoices, events, lists)
+PROTECTED = (locations, clients, pets, cards, plans, subscriptions, invoices, events, lists, finance)
 # Swagger UI's and ReDoc's files as the fastapi-offline package ships them: /docs must work offline.
 DOCS_FILES = Path(fastapi_offline.__file__).parent / "static"
 DOCS_ASSETS = "/docs-assets"

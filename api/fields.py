@@ -25,6 +25,7 @@ EMAIL_PATTERN = rf"^[^@\s{UNSAFE_CHARACTERS}]+@[^@\s{UNSAFE_CHARACTERS}]+\.[^@\s
 EMAIL = re.compile(EMAIL_PATTERN)
 LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
 LOCAL_TIME = re.compile(LOCAL_TIME_PATTERN)
+ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 #: Ids the API hands out and accepts: letters, digits, `_` and `-`.
 ID_PATTERN = r"^[A-Za-z0-9_\-]+$"
 MAX_ID_LENGTH = 64
@@ -93,6 +94,13 @@ def _json_string(value: Any) -> Any:
     return value
 
 
+def _iso_day_text(value: Any) -> Any:
+    """Lets only YYYY-MM-DD through: a query's text "0" would otherwise be read as a timestamp."""
+    if not isinstance(value, str) or not ISO_DAY.fullmatch(value):
+        raise ValueError("must be a date YYYY-MM-DD")
+    return value
+
+
 def _local_time_text(value: Any) -> Any:
     """Lets only HH:MM or HH:MM:SS through: a time of day in the location's zone has no offset."""
     if not isinstance(value, str) or not LOCAL_TIME.fullmatch(value):
@@ -120,16 +128,6 @@ class _ZoneEnum:
         json_schema = handler(schema)
         json_schema["enum"] = list(iana_zones())
         return json_schema
-
-
-ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-def _iso_day_text(value: Any) -> Any:
-    """Lets only YYYY-MM-DD through to a date in the query (`0` would be read as a timestamp)."""
-    if not isinstance(value, str) or not ISO_DAY.fullmatch(value):
-        raise ValueError("must be a date YYYY-MM-DD")
-    return value
 
 
 #: A date, sent as an ISO 8601 string.

@@ -19,6 +19,7 @@ from books.cards import card_expired_on
 from books.charges import CardOnFile, ChargeSite, charge_site_query, site_of
 from books.credit import apply_client_credit
 from books.invoices import LineSpec, ensure_cycle_invoice
+from books.recognition import revenue_account
 from foundation.contracts import ChargeRequest
 from foundation.ids import card_expiring_event_key, subscription_stream
 from foundation.statuses import DepositStatus, InvoiceStatus, SubscriptionStatus
@@ -29,12 +30,14 @@ from models.subscriptions import Subscription
 
 
 def cycle_lines(request: ChargeRequest) -> list[LineSpec]:
-    """Plan fee every cycle, plus the enrollment fee on the first."""
+    """Plan fee every cycle, plus the enrollment fee on the first; a yearly plan's are credited to
+    deferred revenue and earned month by month (`books.recognition`)."""
     plan = request.plan
     period = f"{request.period_start.isoformat()} to {request.period_end.isoformat()}"
-    lines = [LineSpec("plan_fee", f"Health plan {plan.plan_id}, {period}", plan.price_cents, Account.PLAN_REVENUE)]
+    plan_revenue = revenue_account(Account.PLAN_REVENUE, plan.interval_months)
+    lines = [LineSpec("plan_fee", f"Health plan {plan.plan_id}, {period}", plan.price_cents, plan_revenue)]
     if request.first_cycle and plan.enrollment_fee_cents > 0:
-        lines.append(LineSpec("enrollment_fee", "Enrollment fee", plan.enrollment_fee_cents, Account.FEE_REVENUE))
+        lines.append(LineSpec("enrollment_fee", "Enrollment fee", plan.enrollment_fee_cents, revenue_account(Account.FEE_REVENUE, plan.interval_months)))
     return lines
 
 

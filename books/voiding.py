@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 from books.balances import open_balance, reduce_paid
 from books.credit import credit_returned
 from books.ledger import entries_of, post_for_invoice, posted, split_pro_rata
+from books.recognition import recognize_rest, recognized_on, unwind_recognized
 from foundation.ids import event_stream, invoice_issued_reference, invoice_refunds_reclassified_reference, invoice_void_reference, invoice_voided_event_key
 from foundation.statuses import InvoiceStatus, PaymentStatus, RefundStatus
 from models.billing import CreditApplication, Invoice, Payment, Refund
@@ -19,7 +20,8 @@ from models.outbox import emit
 def write_off_unpaid(session: Session, invoice: Invoice, *, reason: str) -> int:
     """Void a partly paid invoice: what was paid stays earned, and the unpaid remainder's revenue is
     reversed across the invoice's revenue accounts in proportion to what it billed to each (an
-    enrollment fee's share comes off fee revenue, not plan revenue). Returns the cents written off."""
+    enrollment fee's share comes off fee revenue, not plan revenue); what was paid on a yearly
+    invoice's deferred revenue is earned at once. Returns the cents written off."""
     unpaid = open_balance(invoice)
     issued = posted(session, invoice_issued_reference(invoice.id))
     revenue: dict[Account, int] = {}
@@ -37,6 +39,7 @@ def write_off_unpaid(session: Session, invoice: Invoice, *, reason: str) -> int:
         memo=f"{reason}: unpaid remainder written off",
         entries=[*((account, cents) for account, cents in shares.items()), (Account.RECEIVABLE, -unpaid)],
     )
+    recognize_rest(session, invoice, memo=f"{reason}: the paid part of a deferred invoice earned at once")
     session.flush()
     return unpaid
 
@@ -89,7 +92,9 @@ def void_invoice(session: Session, invoice: Invoice, *, reason: str) -> None:
             reference=invoice_void_reference(invoice.id),
             kind="invoice_void",
             memo=reason,
-            entries=[(Account(entry.account), -entry.amount_cents) for entry in entries_of(session, issued)],
+            entries=unwind_recognized(
+                [(Account(entry.account), -entry.amount_cents) for entry in entries_of(session, issued)], recognized_on(session, invoice.id)
+            ),
         )
     _mark_void(session, invoice)
     stream = event_stream(invoice.subscription_id, invoice.client_id)

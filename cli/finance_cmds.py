@@ -149,6 +149,9 @@ def _print_report(result: Any) -> None:
     line("outstanding (open now)", lambda f: f.outstanding)
     line("client credit created (deposits, overpayments)", lambda f: f.deposits_taken)
     line("deposits held (now)", lambda f: f.deposits_held)
+    line("deferred revenue billed", lambda f: f.deferred)
+    line("deferred revenue recognized", lambda f: f.recognized)
+    line("deferred revenue held (at end)", lambda f: f.deferred_held)
     console.print(table)
     console.print("amounts in USD (count in brackets)")
 

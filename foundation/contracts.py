@@ -453,6 +453,7 @@ class JanitorReport:
     refunds_done: int = 0
     refunds_failed: int = 0
     unresolved: int = 0  # the lookup itself failed: the next run tries again
+    recognized: int = 0  # months of deferred revenue recognized (`books.recognition`)
 
 
 @dataclass(frozen=True)

@@ -298,6 +298,13 @@ def proration_credit_reference(deposit_id: str) -> str:
     return f"proration_credit:{deposit_id}"
 
 
+def revenue_recognized_reference(invoice_id: str, month: int) -> str:
+    """Ledger reference of recognizing month `month` (from 1) of an invoice's deferred revenue."""
+    if month < 1:
+        raise ValueError(f"month must be >= 1, got {month}")
+    return f"revenue_recognized:{invoice_id}:{month}"
+
+
 # ----------------------------------------------------------------- outbox streams and event keys
 RECONCILIATION_STREAM = "finance:reconciliation"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Text
+from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Index, Text
 from sqlmodel import Field, SQLModel
 
 from models.columns import fk, tz
@@ -24,6 +24,7 @@ class Account(StrEnum):
     RECEIVABLE = "accounts_receivable"  # asset: what clients owe on invoices
     GATEWAY_CLEARING = "gateway_clearing"  # asset: card money held by Gravity until payout
     CLIENT_CREDIT = "client_credit"  # liability: deposits not yet applied
+    DEFERRED_REVENUE = "deferred_revenue"  # liability: yearly plan fees billed but not yet earned
     TIPS_PAYABLE = "tips_payable"  # liability: tips added at the terminal, owed to the staff
     PLAN_REVENUE = "plan_revenue"  # income: health-plan fees
     FEE_REVENUE = "fee_revenue"  # income: enrollment fees, settlements, counter sales
@@ -32,6 +33,12 @@ class Account(StrEnum):
 
 class LedgerTransaction(SQLModel, table=True):
     __tablename__ = "ledger_transaction"
+    # A location's day of postings (the journal export), and an invoice's postings of one kind
+    # (the months of deferred revenue recognized so far).
+    __table_args__ = (
+        Index("ix_ledger_transaction_location_created", "location_id", "created_at"),
+        Index("ix_ledger_transaction_invoice_kind", "invoice_id", "kind"),
+    )
     id: int | None = Field(default=None, sa_column=Column("id", BigInteger, primary_key=True, autoincrement=True))
     reference: str = Field(sa_column=Column("reference", Text, nullable=False, unique=True))
     kind: str

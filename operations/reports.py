@@ -19,7 +19,10 @@ Figures:
 * recovered: approved saved-card attempts after a failed first one (attempt >= 2: dunning retries
   and retries after a card update or pay-now), by attempt number;
 * refunded: completed refunds and voids, by kind;
-* outstanding: open invoice balances; deposits: taken in the period, and still held as client credit.
+* outstanding: open invoice balances; deposits: taken in the period, and still held as client credit;
+* deferred revenue (yearly plans, `books.recognition`): `deferred` what invoices issued in the period
+  credited to it, `recognized` what monthly recognition moved from it to revenue in the period (count:
+  postings), `deferred_held` its balance at the end of the period (what is billed but not yet earned).
 """
 
 from __future__ import annotations
@@ -31,11 +34,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Date, Engine, and_, case, cast, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from books.recognition import RECOGNITION_KIND
 from foundation.statuses import DepositStatus, InvoiceStatus, PaymentStatus, RefundStatus
 from models.billing import CreditApplication, Deposit, Invoice, Payment, Refund
 from models.clinic import Location
+from models.ledger import Account, LedgerEntry, LedgerTransaction
 
 KEPT_PAYMENT_STATUSES = (PaymentStatus.APPROVED, PaymentStatus.VOIDED, PaymentStatus.REFUNDED)
 MAX_DAYS = 3700
@@ -71,6 +76,25 @@ class Tally:
         self.cents += int(cents or 0)
 
 
+TALLIES = (
+    "billed",
+    "voided",
+    "collected",
+    "credit_applied",
+    "deposits_paid",
+    "received",
+    "declined",
+    "recovered",
+    "refunded",
+    "outstanding",
+    "deposits_taken",
+    "deposits_held",
+    "deferred",
+    "recognized",
+    "deferred_held",
+)
+
+
 @dataclass
 class LocationFigures:
     location_id: str
@@ -92,22 +116,12 @@ class LocationFigures:
     outstanding: Tally = field(default_factory=Tally)
     deposits_taken: Tally = field(default_factory=Tally)
     deposits_held: Tally = field(default_factory=Tally)
+    deferred: Tally = field(default_factory=Tally)
+    recognized: Tally = field(default_factory=Tally)
+    deferred_held: Tally = field(default_factory=Tally)
 
     def merge(self, other: LocationFigures) -> None:
-        for name in (
-            "billed",
-            "voided",
-            "collected",
-            "credit_applied",
-            "deposits_paid",
-            "received",
-            "declined",
-            "recovered",
-            "refunded",
-            "outstanding",
-            "deposits_taken",
-            "deposits_held",
-        ):
+        for name in TALLIES:
             mine: Tally = getattr(self, name)
             theirs: Tally = getattr(other, name)
             mine.add(theirs.count, theirs.cents)
@@ -171,7 +185,7 @@ class FinanceReport:
             row("refunded", figures.refunded)
             for key, tally in sorted(figures.refunded_by_kind.items()):
                 row("refunded", tally, key)
-            for name in ("outstanding", "deposits_taken", "deposits_held"):
+            for name in ("outstanding", "deposits_taken", "deposits_held", "deferred", "recognized", "deferred_held"):
                 row(name, getattr(figures, name))
         return out
 
@@ -190,8 +204,9 @@ def _figures_json(figures: LocationFigures) -> dict[str, Any]:
 
 
 # ============================================================================ the report
-def finance_report(engine: Engine, start: date, end: date, *, location_id: str | None = None) -> FinanceReport:
-    """The figures of every location (or just `location_id`) for `start`..`end` inclusive."""
+def finance_report(engine: Engine, start: date, end: date, *, location_id: str | None = None, reach: frozenset[str] | None = None) -> FinanceReport:
+    """The figures of every location (or just `location_id`) for `start`..`end` inclusive; `reach`
+    (None: every location) limits them to the locations a caller may see."""
     if end < start:
         raise ReportRefused(f"--to {end} is before --from {start}")
     if (end - start).days > MAX_DAYS:
@@ -200,6 +215,8 @@ def finance_report(engine: Engine, start: date, end: date, *, location_id: str |
         query = select(Location).order_by(Location.name, Location.id)
         if location_id is not None:
             query = query.where(Location.id == location_id)
+        if reach is not None:
+            query = query.where(col(Location.id).in_(reach))
         locations = list(session.exec(query))
         if location_id is not None and not locations:
             raise ReportRefused(f"unknown location {location_id}")
@@ -347,3 +364,30 @@ def _fill(session: Session, figures: dict[str, LocationFigures], start: date, en
     )
     for loc, count, cents in session.exec(held):  # type: ignore[call-overload]
         figures[loc].deposits_held.add(count, cents)
+
+    _fill_deferred(session, figures, start, end)
+
+
+def _fill_deferred(session: Session, figures: dict[str, LocationFigures], start: date, end: date) -> None:
+    """Deferred revenue from the ledger: credited in the period, recognized in it, held at its end."""
+    day = _local_day(LedgerTransaction.created_at)
+    deferred = LedgerEntry.account == str(Account.DEFERRED_REVENUE)
+    flows = (
+        select(
+            LedgerTransaction.location_id,
+            func.count().filter(LedgerEntry.amount_cents < 0, day.between(start, end)),
+            func.sum(case((and_(LedgerEntry.amount_cents < 0, day.between(start, end)), -LedgerEntry.amount_cents), else_=0)),
+            func.count().filter(LedgerTransaction.kind == RECOGNITION_KIND, day.between(start, end)),
+            func.sum(case((and_(LedgerTransaction.kind == RECOGNITION_KIND, day.between(start, end)), LedgerEntry.amount_cents), else_=0)),
+            func.count().filter(day <= end),
+            func.sum(case((day <= end, -LedgerEntry.amount_cents), else_=0)),
+        )
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .join(Location, Location.id == LedgerTransaction.location_id)
+        .where(col(LedgerTransaction.location_id).in_(list(figures)), deferred, day <= end)
+        .group_by(LedgerTransaction.location_id)
+    )  # type: ignore[call-overload]
+    for loc, credited_count, credited, recognized_count, recognized, held_count, held in session.exec(flows):  # type: ignore[call-overload]
+        figures[loc].deferred.add(credited_count, credited)
+        figures[loc].recognized.add(recognized_count, recognized)
+        figures[loc].deferred_held.add(held_count, held)

@@ -34,12 +34,17 @@ class Scope:
     with_deposits: bool = False
 
 
-def find_scope(engine: Engine, subject: str, subject_id: str) -> Scope:
-    """The subject's scope; `UnknownSubject` when no such subscription, invoice or client exists."""
+def find_scope(engine: Engine, subject: str, subject_id: str, *, reach: frozenset[str] | None = None) -> Scope:
+    """The subject's scope; `UnknownSubject` when no such subscription, invoice or client exists
+    (or it belongs to a location outside `reach`, None meaning every location)."""
+
+    def hidden(location_id: str) -> bool:
+        return reach is not None and location_id not in reach
+
     with Session(engine) as session:
         if subject == "subscription":
             sub = session.get(Subscription, subject_id)
-            if sub is None:
+            if sub is None or hidden(sub.location_id):
                 raise UnknownSubject(f"unknown subscription {subject_id}")
             invoice_ids = list(session.exec(select(Invoice.id).where(Invoice.subscription_id == sub.id)))
             payments = _payments(session, or_(Payment.subscription_id == sub.id, Payment.invoice_id.in_(invoice_ids)))  # type: ignore[union-attr]
@@ -48,7 +53,7 @@ def find_scope(engine: Engine, subject: str, subject_id: str) -> Scope:
             client_ids: list[str] = []
         elif subject == "invoice":
             invoice = session.get(Invoice, subject_id)
-            if invoice is None:
+            if invoice is None or hidden(invoice.location_id):
                 raise UnknownSubject(f"unknown invoice {subject_id}")
             invoice_ids = [invoice.id]
             payments = _payments(session, Payment.invoice_id == invoice.id)
@@ -57,7 +62,7 @@ def find_scope(engine: Engine, subject: str, subject_id: str) -> Scope:
             client_ids = []
         else:
             person = session.get(ClinicClient, subject_id)
-            if person is None:
+            if person is None or hidden(person.location_id):
                 raise UnknownSubject(f"unknown client {subject_id}")
             invoice_ids = list(session.exec(select(Invoice.id).where(Invoice.client_id == person.id)))
             payments = _payments(session, Payment.client_id == person.id)

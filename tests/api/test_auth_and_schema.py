@@ -65,6 +65,12 @@ EXPECTED_ROUTES = {
     ("post", "/payments/{payment_id}/refunds"),
     ("get", "/refunds/{refund_request_id}"),
     ("post", "/gravity/postbacks"),
+    ("get", "/finance/report"),
+    ("get", "/finance/audit/subscriptions/{subscription_id}"),
+    ("get", "/finance/audit/clients/{client_id}"),
+    ("get", "/finance/reconciliation"),
+    ("get", "/finance/ledger/balances"),
+    ("get", "/finance/journal"),
 }
 UNPROTECTED = {("get", "/health"), ("post", "/gravity/postbacks")}
 # POSTs that can move money: their Idempotency-Key is required (400 without one).

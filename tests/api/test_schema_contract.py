@@ -30,6 +30,10 @@ BUSINESS_REFUSALS = {
     ("post", "/deposits/{deposit_id}/refund"): "card",
     ("post", "/payments/{payment_id}/refunds"): "max_invoice_cents",
     ("post", "/invoices/{invoice_id}/cancel"): "subscription",
+    ("get", "/finance/report"): "location_id",
+    ("get", "/finance/reconciliation"): "location_id",
+    ("get", "/finance/ledger/balances"): "location_id",
+    ("get", "/finance/journal"): "location_id",
 }
 
 

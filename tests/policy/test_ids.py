@@ -73,6 +73,7 @@ PINNED: list[tuple[str, Callable[[], str], str]] = [
     ("refund_unapplied_reference", lambda: ids.refund_unapplied_reference(EXT), f"refund:{EXT}:unapplied"),
     ("settlement_credit_reference", lambda: ids.settlement_credit_reference("dep_1"), "settlement_credit:dep_1"),
     ("proration_credit_reference", lambda: ids.proration_credit_reference("dep_1"), "proration_credit:dep_1"),
+    ("revenue_recognized_reference", lambda: ids.revenue_recognized_reference("inv_1", 12), "revenue_recognized:inv_1:12"),
     # outbox streams, event ids and dedupe keys
     ("RECONCILIATION_STREAM", lambda: ids.RECONCILIATION_STREAM, "finance:reconciliation"),
     ("subscription_stream", lambda: ids.subscription_stream("sub_1"), "subscription:sub_1"),

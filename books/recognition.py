@@ -1,0 +1,182 @@
+"""Deferred revenue: a yearly cycle's fees are earned a twelfth a month over the year they pay for.
+
+A yearly cycle's invoice credits `deferred_revenue` instead of revenue when it is issued (what the
+client owes, or has paid, for months not yet served is a liability). Once the invoice is paid, one
+recognition posting per month of its period moves a twelfth of each line from deferred revenue to
+the line's revenue account, on the day that month of service starts (in the location's zone), as a
+monthly plan's fee is booked on its due day. The twelfths are exact in cents: the last month takes
+the remainder, so the twelve sum to the line. Each posting's reference names the invoice and the
+month, so a sweep that runs twice, or two that race, post each month once; a month missed while the
+invoice was unpaid is caught up by the next sweep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import pendulum
+from sqlalchemy import text
+from sqlmodel import Session, select
+
+from books.attempts import lock_invoice
+from books.ledger import post_for_invoice, split_pro_rata
+from foundation.ids import revenue_recognized_reference
+from foundation.statuses import InvoiceStatus
+from models.billing import Invoice, InvoiceLine
+from models.ledger import Account
+
+RECOGNITION_MONTHS = 12
+RECOGNITION_KIND = "revenue_recognized"
+#: Where each line of a deferred invoice is earned to.
+EARNED_AS = {"plan_fee": Account.PLAN_REVENUE, "enrollment_fee": Account.FEE_REVENUE}
+#: How far back a sweep looks for a period still being recognized: a year, and the dunning that
+#: may leave a yearly invoice unpaid for most of another.
+LOOK_BACK = timedelta(days=2 * 366)
+
+
+def defers(interval_months: int) -> bool:
+    """Whether a plan billed every `interval_months` is earned over its period (a yearly one)."""
+    return interval_months == RECOGNITION_MONTHS
+
+
+def revenue_account(line_account: Account, interval_months: int) -> Account:
+    """The account a cycle line is credited to when issued: deferred revenue for a yearly plan."""
+    return Account.DEFERRED_REVENUE if defers(interval_months) else line_account
+
+
+def installments(cents: int, months: int = RECOGNITION_MONTHS) -> list[int]:
+    """`cents` in `months` equal parts to the cent, the remainder in the last."""
+    part = cents // months
+    return [part] * (months - 1) + [cents - part * (months - 1)]
+
+
+def months_due(period_start: date, today: date, months: int = RECOGNITION_MONTHS) -> int:
+    """How many months of a period starting `period_start` have begun by `today`."""
+    start = pendulum.Date(period_start.year, period_start.month, period_start.day)
+    return sum(1 for k in range(months) if start.add(months=k) <= today)
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A paid invoice with revenue still deferred: what a sweep recognizes from."""
+
+    invoice_id: str
+    period_start: date
+    timezone: str
+    deferred_cents: int
+    recognized_months: int
+
+
+# Paid subscription invoices of recent periods whose issue posting credited deferred revenue, with
+# the months recognized so far (fewer than twelve: a finished one is not read again).
+_CANDIDATES = text(
+    "SELECT i.id, i.period_start, l.timezone, -e.amount_cents AS deferred_cents,"
+    " (SELECT count(*) FROM ledger_transaction r WHERE r.invoice_id = i.id AND r.kind = :kind) AS recognized"
+    " FROM invoice i"
+    " JOIN location l ON l.id = i.location_id"
+    " JOIN ledger_transaction t ON t.invoice_id = i.id AND t.kind = 'invoice_issued'"
+    " JOIN ledger_entry e ON e.transaction_id = t.id AND e.account = :deferred"
+    " WHERE i.kind = 'subscription' AND i.status = :paid AND i.period_start >= :since AND i.period_start <= :until"
+    " AND (SELECT count(*) FROM ledger_transaction r WHERE r.invoice_id = i.id AND r.kind = :kind) < :months"
+    " ORDER BY i.period_start, i.id LIMIT :limit"
+)
+
+
+def deferred_invoices(session: Session, as_of: datetime, *, limit: int) -> list[Deferred]:
+    """Paid invoices with months of deferred revenue not yet recognized (oldest period first)."""
+    today = as_of.date()
+    params = {
+        "kind": RECOGNITION_KIND,
+        "deferred": str(Account.DEFERRED_REVENUE),
+        "paid": str(InvoiceStatus.PAID),
+        "since": today - LOOK_BACK,
+        "until": today + timedelta(days=1),  # a location east of UTC may already be on tomorrow
+        "months": RECOGNITION_MONTHS,
+        "limit": limit,
+    }
+    rows = session.execute(_CANDIDATES, params).all()
+    return [Deferred(row.id, row.period_start, row.timezone, int(row.deferred_cents), int(row.recognized)) for row in rows]
+
+
+def recognize_invoice(session: Session, deferred: Deferred, as_of: datetime) -> int:
+    """Post every month of `deferred` begun by `as_of` (its location's day) and not yet posted;
+    returns how many were posted now. Runs under the invoice's lock, so a void cannot interleave."""
+    today = pendulum.instance(as_of).in_timezone(deferred.timezone).date()
+    due = months_due(deferred.period_start, today)
+    if due <= deferred.recognized_months:
+        return 0
+    invoice = lock_invoice(session, deferred.invoice_id)
+    if invoice is None or invoice.status != InvoiceStatus.PAID:
+        return 0
+    schedule = _schedule(session, deferred)
+    posted = 0
+    for month in range(deferred.recognized_months + 1, due + 1):
+        entries = [(account, -parts[month - 1]) for account, parts in schedule.items()]
+        entries.append((Account.DEFERRED_REVENUE, -sum(amount for _, amount in entries)))
+        reference = revenue_recognized_reference(invoice.id, month)
+        memo = f"month {month} of {RECOGNITION_MONTHS} from {deferred.period_start.isoformat()}"
+        if post_for_invoice(session, invoice, reference=reference, kind=RECOGNITION_KIND, entries=entries, memo=memo) is not None:
+            posted += 1
+    return posted
+
+
+def _schedule(session: Session, deferred: Deferred) -> dict[Account, list[int]]:
+    """Each revenue account's twelve installments, from the invoice's lines (all to plan revenue
+    when the lines do not add up to what was deferred, so the deferred balance still empties)."""
+    lines = session.exec(select(InvoiceLine.kind, InvoiceLine.amount_cents).where(InvoiceLine.invoice_id == deferred.invoice_id)).all()
+    by_account: dict[Account, int] = {}
+    for kind, cents in lines:
+        account = EARNED_AS.get(kind, Account.PLAN_REVENUE)
+        by_account[account] = by_account.get(account, 0) + int(cents)
+    if sum(by_account.values()) != deferred.deferred_cents:
+        by_account = {Account.PLAN_REVENUE: deferred.deferred_cents}
+    return {account: installments(cents) for account, cents in sorted(by_account.items())}
+
+
+def recognize_rest(session: Session, invoice: Invoice, *, memo: str) -> int:
+    """Recognize at once what is still deferred on `invoice` (a written-off one: what was paid on it
+    stays earned, and no monthly posting will come for a void invoice). Posted under the last
+    month's reference, which a void invoice never reaches otherwise; returns the cents recognized."""
+    left = int(
+        session.execute(
+            text(
+                "SELECT coalesce(-sum(e.amount_cents), 0) FROM ledger_entry e JOIN ledger_transaction t ON t.id = e.transaction_id"
+                " WHERE t.invoice_id = :invoice_id AND e.account = :deferred"
+            ),
+            {"invoice_id": invoice.id, "deferred": str(Account.DEFERRED_REVENUE)},
+        ).scalar_one()
+    )
+    if left <= 0:
+        return 0
+    weights: dict[Account, int] = {}
+    for kind, cents in session.exec(select(InvoiceLine.kind, InvoiceLine.amount_cents).where(InvoiceLine.invoice_id == invoice.id)).all():
+        account = EARNED_AS.get(kind, Account.PLAN_REVENUE)
+        weights[account] = weights.get(account, 0) + int(cents)
+    shares = split_pro_rata(left, weights) or {Account.PLAN_REVENUE: left}
+    entries = [(Account.DEFERRED_REVENUE, left), *((account, -cents) for account, cents in shares.items())]
+    reference = revenue_recognized_reference(invoice.id, RECOGNITION_MONTHS)
+    post_for_invoice(session, invoice, reference=reference, kind=RECOGNITION_KIND, entries=entries, memo=memo)
+    return left
+
+
+def recognized_on(session: Session, invoice_id: str) -> dict[Account, int]:
+    """What the invoice's recognition postings moved to each revenue account so far (positive)."""
+    rows = session.execute(
+        text(
+            "SELECT e.account, -sum(e.amount_cents) FROM ledger_entry e JOIN ledger_transaction t ON t.id = e.transaction_id"
+            " WHERE t.invoice_id = :invoice_id AND t.kind = :kind AND e.account <> :deferred GROUP BY e.account"
+        ),
+        {"invoice_id": invoice_id, "kind": RECOGNITION_KIND, "deferred": str(Account.DEFERRED_REVENUE)},
+    ).all()
+    return {Account(account): int(cents) for account, cents in rows if cents}
+
+
+def unwind_recognized(reversal: list[tuple[Account, int]], recognized: dict[Account, int]) -> list[tuple[Account, int]]:
+    """A reversal of an issue posting that takes what was already recognized back off revenue and
+    only the rest off deferred revenue, so a voided invoice leaves neither behind."""
+    if not recognized:
+        return reversal
+    taken = sum(recognized.values())
+    adjusted = [(account, cents - taken if account == Account.DEFERRED_REVENUE else cents) for account, cents in reversal]
+    return adjusted + list(recognized.items())
