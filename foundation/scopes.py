@@ -29,7 +29,8 @@ class Scope(StrEnum):
 SCOPE_DOCS: dict[Scope, str] = {
     Scope.BILLING: "every route, for the locations the token reaches",
     Scope.FRONT_DESK: "read clients, pets, cards, invoices, plans, subscriptions, terminals and payments; add clients, pets and cards; "
-    "counter invoices, terminal payments (and their cancel), deposits, service redemptions; no refunds, settings, plans or events",
+    "set a default card or remove one; counter invoices, terminal payments (and their cancel), deposits, service redemptions; "
+    "no refunds, settings, plans, events or /finance books",
     Scope.FINANCE: "read-only: every GET route, the event feed included",
     Scope.REFUNDS: "every GET route, plus refunds of payments and deposits and invoice cancellation",
 }
@@ -39,6 +40,8 @@ FRONT_DESK_WRITES = frozenset(
         ("POST", "/clients"),
         ("POST", "/clients/{client_id}/pets"),
         ("POST", "/clients/{client_id}/cards"),
+        ("POST", "/clients/{client_id}/cards/{card_id}/default"),
+        ("DELETE", "/clients/{client_id}/cards/{card_id}"),
         ("POST", "/invoices"),
         ("POST", "/terminal-payments"),
         ("POST", "/terminal-payments/{payment_id}/cancel"),
@@ -53,8 +56,10 @@ REFUND_WRITES = frozenset(
         ("POST", "/invoices/{invoice_id}/cancel"),
     }
 )
-#: Reads the front desk has no use for: the feed is the billing system's (and finance's).
+#: Reads the front desk has no use for: the feed is the billing system's (and finance's), and so
+#: are the books under /finance (ledger, journal, reconciliation, audit trails).
 FRONT_DESK_HIDDEN = frozenset({("GET", "/events")})
+FINANCE_PREFIX = "/finance/"
 
 
 def allowed(scope: Scope, method: str, route: str) -> bool:
@@ -63,7 +68,7 @@ def allowed(scope: Scope, method: str, route: str) -> bool:
     if scope == Scope.BILLING:
         return True
     if method in READ_METHODS:
-        return not (scope == Scope.FRONT_DESK and ("GET", route) in FRONT_DESK_HIDDEN)
+        return not (scope == Scope.FRONT_DESK and (("GET", route) in FRONT_DESK_HIDDEN or route.startswith(FINANCE_PREFIX)))
     if scope == Scope.FRONT_DESK:
         return (method, route) in FRONT_DESK_WRITES
     if scope == Scope.REFUNDS:

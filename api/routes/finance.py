@@ -3,7 +3,7 @@ balances and the accounting journal, each as JSON or, with `format=csv`, as a CS
 
 Every figure comes from one function in `operations/` (the CLI's `billing report` and `billing
 history` call the same ones); this module only parses the query and picks the answer's shape. The
-routes pass `reach=None` (every location) until scoped tokens say otherwise.
+routes pass the caller's reach (the locations its token reaches).
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import Runtime, runtime
+from api.deps import Runtime, current_caller, runtime
 from api.errors import ERRORS, ApiError, not_found, refusals, refused
 from api.fields import ID_PATTERN, MAX_ID_LENGTH, PathId, QueryDay
+from foundation.scopes import Caller
 from operations.finance_scope import FIRST_YEAR, LAST_YEAR, PERIOD_PATTERN, FinanceRefused, month_of
 from operations.history.scope import UnknownSubject
 from operations.history.trail import audit_trail
@@ -101,12 +102,18 @@ class ReportOut(BaseModel):
 
 
 @router.get("/report", response_model=ReportOut, responses=_csv("One row per figure: from, to, location_id, location, metric, key, count, cents"))
-def read_report(period: str = PERIOD_QUERY, location_id: str | None = LOCATION_QUERY, format: Format = FORMAT_QUERY, rt: Runtime = Depends(runtime)) -> Any:
+def read_report(
+    period: str = PERIOD_QUERY,
+    location_id: str | None = LOCATION_QUERY,
+    format: Format = FORMAT_QUERY,
+    rt: Runtime = Depends(runtime),
+    caller: Caller = Depends(current_caller),
+) -> Any:
     """The month's figures per location (what `billing report` prints): billed, collected, declined,
     recovered, refunded, outstanding, deposits, and deferred revenue billed, recognized and held."""
     try:
         start, end = month_of(period)
-        report = finance_report(rt.engine, start, end, location_id=location_id, reach=None)
+        report = finance_report(rt.engine, start, end, location_id=location_id, reach=caller.reach)
     except FinanceRefused as error:
         raise _refusal(error) from None
     except ReportRefused as error:
@@ -123,9 +130,9 @@ class AuditOut(BaseModel):
     entries: list[dict[str, Any]]
 
 
-async def _audit(rt: Runtime, subject: str, subject_id: str, field: str, fmt: Format) -> Any:
+async def _audit(rt: Runtime, caller: Caller, subject: str, subject_id: str, field: str, fmt: Format) -> Any:
     try:
-        trail = await audit_trail(rt.temporal, rt.engine, subject, subject_id, reach=None, temporal_timeout_s=AUDIT_TEMPORAL_TIMEOUT_S)
+        trail = await audit_trail(rt.temporal, rt.engine, subject, subject_id, reach=caller.reach, temporal_timeout_s=AUDIT_TEMPORAL_TIMEOUT_S)
     except UnknownSubject as error:
         raise not_found(field, str(error)) from None
     return _answer(trail, fmt, f"audit-{subject}-{subject_id}")
@@ -135,15 +142,17 @@ AUDIT_CSV = _csv("One row per entry of the trail, workflow history and books int
 
 
 @router.get("/audit/subscriptions/{subscription_id}", response_model=AuditOut, responses=AUDIT_CSV)
-async def read_subscription_audit(subscription_id: PathId, format: Format = FORMAT_QUERY, rt: Runtime = Depends(runtime)) -> Any:
+async def read_subscription_audit(
+    subscription_id: PathId, format: Format = FORMAT_QUERY, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)
+) -> Any:
     """A subscription's books (invoices, attempts, refunds, ledger, events) beside its workflow history."""
-    return await _audit(rt, "subscription", subscription_id, "subscription_id", format)
+    return await _audit(rt, caller, "subscription", subscription_id, "subscription_id", format)
 
 
 @router.get("/audit/clients/{client_id}", response_model=AuditOut, responses=AUDIT_CSV)
-async def read_client_audit(client_id: PathId, format: Format = FORMAT_QUERY, rt: Runtime = Depends(runtime)) -> Any:
+async def read_client_audit(client_id: PathId, format: Format = FORMAT_QUERY, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> Any:
     """Everything of one client's: their subscriptions' workflow histories beside all their books."""
-    return await _audit(rt, "client", client_id, "client_id", format)
+    return await _audit(rt, caller, "client", client_id, "client_id", format)
 
 
 # ----------------------------------------------------------------- reconciliation
@@ -170,11 +179,17 @@ class ReconciliationOut(BaseModel):
 @router.get(
     "/reconciliation", response_model=ReconciliationOut, responses=_csv("One row per movement: date, external id, kind, location, ours, gateway's, status")
 )
-async def read_reconciliation(day: DayParam, location_id: str | None = LOCATION_QUERY, format: Format = FORMAT_QUERY, rt: Runtime = Depends(runtime)) -> Any:
+async def read_reconciliation(
+    day: DayParam,
+    location_id: str | None = LOCATION_QUERY,
+    format: Format = FORMAT_QUERY,
+    rt: Runtime = Depends(runtime),
+    caller: Caller = Depends(current_caller),
+) -> Any:
     """Our books against the gateway for one day: every sale, void and refund recorded that day,
     looked up at Gravity and compared to the cent."""
     try:
-        result = await reconcile_day(rt.engine, rt.gateways, day, location_id=location_id, reach=None)
+        result = await reconcile_day(rt.engine, rt.gateways, day, location_id=location_id, reach=caller.reach)
     except FinanceRefused as error:
         raise _refusal(error) from None
     return _answer(result, format, f"reconciliation-{day.isoformat()}" + (f"-{location_id}" if location_id else ""))
@@ -203,12 +218,16 @@ class BalancesOut(BaseModel):
     "/ledger/balances", response_model=BalancesOut, responses=_csv("One row per account: period, location, account, opening, debits, credits, closing (cents)")
 )
 def read_ledger_balances(
-    period: str = PERIOD_QUERY, location_id: str | None = LOCATION_QUERY, format: Format = FORMAT_QUERY, rt: Runtime = Depends(runtime)
+    period: str = PERIOD_QUERY,
+    location_id: str | None = LOCATION_QUERY,
+    format: Format = FORMAT_QUERY,
+    rt: Runtime = Depends(runtime),
+    caller: Caller = Depends(current_caller),
 ) -> Any:
     """Each ledger account's opening balance, debits, credits and closing balance for the month
     (debit-positive, as the ledger stores them; debits and credits as positive sums)."""
     try:
-        result = ledger_balances(rt.engine, period, location_id=location_id, reach=None)
+        result = ledger_balances(rt.engine, period, location_id=location_id, reach=caller.reach)
     except FinanceRefused as error:
         raise _refusal(error) from None
     return _answer(result, format, f"ledger-balances-{period}" + (f"-{location_id}" if location_id else ""))
@@ -242,11 +261,17 @@ class JournalOut(BaseModel):
 
 
 @router.get("/journal", response_model=JournalOut, responses=_csv(f"The accounting export, {JOURNAL_FORMAT}"))
-def read_journal(day: DayParam, location_id: str | None = LOCATION_QUERY, format: Format = FORMAT_QUERY, rt: Runtime = Depends(runtime)) -> Any:
+def read_journal(
+    day: DayParam,
+    location_id: str | None = LOCATION_QUERY,
+    format: Format = FORMAT_QUERY,
+    rt: Runtime = Depends(runtime),
+    caller: Caller = Depends(current_caller),
+) -> Any:
     """One journal line per ledger entry of the day; the lines of one transaction share its
     number and balance (debits = credits)."""
     try:
-        result = journal(rt.engine, day, location_id=location_id, reach=None)
+        result = journal(rt.engine, day, location_id=location_id, reach=caller.reach)
     except FinanceRefused as error:
         raise _refusal(error) from None
     return _answer(result, format, f"journal-{day.isoformat()}" + (f"-{location_id}" if location_id else ""))

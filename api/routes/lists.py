@@ -13,13 +13,14 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlmodel import Session
 
-from api.deps import Runtime, runtime
+from api.deps import Runtime, current_caller, runtime
 from api.errors import ERRORS, not_found, refusals, refused
 from api.fields import ID_PATTERN, MAX_ID_LENGTH, CleanText, PathId
 from api.routes.clients import ClientOut
 from api.routes.invoices import InvoiceSummary, PaymentOut
 from api.routes.plans import PlanOut, plan_out
 from api.routes.subscriptions import SubscriptionRow
+from foundation.scopes import Caller
 from operations import listing
 from operations.pages import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, FilterRefused, Page
 from operations.timeline import UnknownSubscription, subscription_timeline
@@ -180,6 +181,7 @@ def list_subscriptions(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
     rt: Runtime = Depends(runtime),
+    caller: Caller = Depends(current_caller),
 ) -> dict[str, Any]:
     """Subscriptions, newest first."""
     return _page(
@@ -197,7 +199,7 @@ def list_subscriptions(
             has_incident=has_incident,
             cursor=cursor,
             limit=limit,
-            reach=None,
+            reach=caller.reach,
         ),
         SubscriptionItem.model_validate,
     )
@@ -212,11 +214,12 @@ def list_plans(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
     rt: Runtime = Depends(runtime),
+    caller: Caller = Depends(current_caller),
 ) -> dict[str, Any]:
     """Health plans, newest first, with their services."""
     with Session(rt.engine) as session:
         return _page(
-            lambda: listing.list_plans(rt.engine, location_id=location_id, active=active, cursor=cursor, limit=limit, reach=None),
+            lambda: listing.list_plans(rt.engine, location_id=location_id, active=active, cursor=cursor, limit=limit, reach=caller.reach),
             lambda plan: plan_out(session, plan),
         )
 
@@ -228,10 +231,11 @@ def list_clients(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
     rt: Runtime = Depends(runtime),
+    caller: Caller = Depends(current_caller),
 ) -> dict[str, Any]:
     """Clients by name, then id; `q` searches."""
     return _page(
-        lambda: listing.list_clients(rt.engine, location_id=location_id, q=q, cursor=cursor, limit=limit, reach=None),
+        lambda: listing.list_clients(rt.engine, location_id=location_id, q=q, cursor=cursor, limit=limit, reach=caller.reach),
         ClientOut.model_validate,
     )
 
@@ -246,6 +250,7 @@ def list_invoices(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
     rt: Runtime = Depends(runtime),
+    caller: Caller = Depends(current_caller),
 ) -> dict[str, Any]:
     """Invoices, newest first."""
     return _page(
@@ -258,7 +263,7 @@ def list_invoices(
             issued_to=issued_to,
             cursor=cursor,
             limit=limit,
-            reach=None,
+            reach=caller.reach,
         ),
         InvoiceSummary.model_validate,
     )
@@ -279,6 +284,7 @@ def list_payments(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
     rt: Runtime = Depends(runtime),
+    caller: Caller = Depends(current_caller),
 ) -> dict[str, Any]:
     """Payments, declined attempts too, newest first."""
     return _page(
@@ -292,7 +298,7 @@ def list_payments(
             end=end,
             cursor=cursor,
             limit=limit,
-            reach=None,
+            reach=caller.reach,
         ),
         PaymentItem.model_validate,
     )
@@ -309,6 +315,7 @@ def list_refunds(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
     rt: Runtime = Depends(runtime),
+    caller: Caller = Depends(current_caller),
 ) -> dict[str, Any]:
     """Voids and refunds, newest first; location and client are the refunded payment's."""
     return _page(
@@ -322,7 +329,7 @@ def list_refunds(
             end=end,
             cursor=cursor,
             limit=limit,
-            reach=None,
+            reach=caller.reach,
         ),
         RefundItem.model_validate,
     )
@@ -339,6 +346,7 @@ def list_deposits(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
     rt: Runtime = Depends(runtime),
+    caller: Caller = Depends(current_caller),
 ) -> dict[str, Any]:
     """Client credit, newest first."""
     return _page(
@@ -352,17 +360,17 @@ def list_deposits(
             end=end,
             cursor=cursor,
             limit=limit,
-            reach=None,
+            reach=caller.reach,
         ),
         DepositItem.model_validate,
     )
 
 
 @router.get("/subscriptions/{subscription_id}/timeline", response_model=TimelineOut, tags=["subscriptions"])
-def read_timeline(subscription_id: PathId, rt: Runtime = Depends(runtime)) -> TimelineOut:
+def read_timeline(subscription_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> TimelineOut:
     """The subscription's cycles, attempts, invoices, payments, refunds, status changes and events, oldest first, from the database alone."""
     try:
-        timeline = subscription_timeline(rt.engine, subscription_id, reach=None)
+        timeline = subscription_timeline(rt.engine, subscription_id, reach=caller.reach)
     except UnknownSubscription as error:
         raise not_found("subscription_id", str(error)) from None
     return TimelineOut(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, or_
+from sqlalchemy import Engine, and_, or_
 from sqlmodel import Session, select
 
 from foundation.statuses import PaymentStatus
+from models.access import AuditEntry
 from models.billing import CreditApplication, Deposit, Invoice, Payment, Refund
 from models.ledger import LedgerEntry, LedgerTransaction
 from models.outbox import OutboxEvent
@@ -89,7 +90,32 @@ def database_entries(engine: Engine, scope: Scope, *, with_ledger: bool = True) 
         if with_ledger:
             entries.extend(_ledger_entries(session, scope))
         entries.extend(_outbox_entries(session, scope))
+        entries.extend(_actor_entries(session, scope))
     return entries
+
+
+def _actor_entries(session: Session, scope: Scope) -> list[HistoryEntry]:
+    """Who asked for each command and money movement in scope (the token, and the staff member the
+    billing system named), from the audit table."""
+    about = {"subscription": [scope.subject_id] if scope.subject == "subscription" else [], "invoice": scope.invoice_ids, "payment": scope.payment_ids}
+    about["client"] = scope.client_ids
+    filters = [and_(AuditEntry.subject_kind == kind, AuditEntry.subject_id.in_(ids)) for kind, ids in about.items() if ids]  # type: ignore[attr-defined]
+    if scope.workflow_ids:
+        filters.append(AuditEntry.workflow_id.in_(scope.workflow_ids))  # type: ignore[union-attr]
+    if not filters:
+        return []
+    rows = session.exec(select(AuditEntry).where(or_(*filters)).order_by(AuditEntry.id))  # type: ignore[arg-type]
+    return [
+        HistoryEntry(
+            at=utc(row.at),
+            source=DATABASE,
+            kind="actor",
+            summary=f"{row.action} on {row.subject_kind} {row.subject_id} by {row.token}" + (f" for {row.staff}" if row.staff else ""),
+            workflow_id=row.workflow_id,
+            reference=row.request_key,
+        )
+        for row in rows
+    ]
 
 
 def _payment_entry(payment: Payment) -> HistoryEntry:

@@ -77,6 +77,7 @@ PINNED: list[tuple[str, Callable[[], str], str]] = [
     # outbox streams, event ids and dedupe keys
     ("RECONCILIATION_STREAM", lambda: ids.RECONCILIATION_STREAM, "finance:reconciliation"),
     ("subscription_stream", lambda: ids.subscription_stream("sub_1"), "subscription:sub_1"),
+    ("plan_stream", lambda: ids.plan_stream("plan_1"), "plan:plan_1"),
     ("client_stream", lambda: ids.client_stream("cli_1"), "client:cli_1"),
     ("event_stream of a subscription", lambda: ids.event_stream("sub_1", "cli_1"), "subscription:sub_1"),
     ("event_stream of a client", lambda: ids.event_stream(None, "cli_1"), "client:cli_1"),

@@ -41,6 +41,9 @@ def test_front_desk_works_the_counter_but_gives_nothing_back_and_changes_no_sett
         assert not allowed(Scope.FRONT_DESK, method, route), (method, route)
     assert not allowed(Scope.FRONT_DESK, "GET", "/events")
     assert allowed(Scope.FINANCE, "GET", "/events") and allowed(Scope.REFUNDS, "get", "/events")
+    for route in ("/finance/journal", "/finance/ledger/balances", "/finance/audit/clients/{client_id}"):
+        assert not allowed(Scope.FRONT_DESK, "GET", route)
+        assert allowed(Scope.FINANCE, "GET", route) and allowed(Scope.BILLING, "GET", route)
 
 
 def test_refunds_gives_money_back_and_does_nothing_else() -> None:
