@@ -42,12 +42,19 @@ class Audit:
     actor: Actor
     request_key: str | None = None  # the caller's Idempotency-Key, when there is one
 
+    def update_id(self, update_name: str) -> str | None:
+        """The Update's id for a request with a key: the same request asked again (its answer was
+        lost, its lease ran out) joins the first Update; another token's same key is another request."""
+        return None if self.request_key is None else f"{update_name}:{self.actor.token}:{self.request_key}"
+
 
 async def _update(client: Client, subscription_id: str, update: Any, *args: Any, update_id: str | None = None, audit: Audit | None = None) -> CommandResult:
     """Send the Update; with `update_id`, a repeat after a lost answer (an RPC timeout, a restart)
     attaches to the same Update instead of asking a second time. An accepted command is recorded
     with its actor (`audit`), naming the workflow and the key."""
     handle = client.get_workflow_handle_for(SubscriptionWorkflow.run, subscription_workflow_id(subscription_id))
+    if update_id is None and audit is not None:
+        update_id = audit.update_id(update.__name__)
     try:
         result: CommandResult = await handle.execute_update(update, *args, id=update_id) if args else await handle.execute_update(update, id=update_id)
     except WorkflowUpdateFailedError as error:

@@ -18,6 +18,7 @@ from temporalio.worker import Replayer, Worker
 from activities.subscription_commands import SubscriptionCommandActivities
 from foundation.contracts import CancelRequest, PlanChange, PlanChangeInput
 from foundation.converter import data_converter
+from foundation.scopes import Actor
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.directory import GatewayDirectory
 from gravity.sandbox.control import SandboxControl
@@ -458,3 +459,23 @@ def _month_number(day: date | None) -> int:
     """Months since year 0, to count the months between two billed periods."""
     assert day is not None
     return day.year * 12 + day.month
+
+
+async def test_a_command_repeated_under_its_request_key_joins_the_first_update(
+    db: Engine, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    """The API's retry of a command whose answer was lost (same Idempotency-Key after the lease)
+    attaches to the first Update by its id, instead of asking again and being refused."""
+    clinic = make_clinic(db, timezone=TZ)
+    await save_card(db, sandbox_server, clinic)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) - timedelta(days=1))
+    sub_id = subscription_id_of(handle)
+    await temporal_env.fast_forward(handle, timedelta(days=2))
+    audit = commands.Audit(db, Actor("billing-system", "dr-lee"), "key-pause-1")
+    first = await commands.pause(temporal_env.client, sub_id, audit=audit)
+    again = await commands.pause(temporal_env.client, sub_id, audit=audit)
+    assert first.status == again.status == "paused" and again.accepted
+    other = commands.Audit(db, Actor("front-desk", None), "key-pause-1")  # another token's key is another request
+    with pytest.raises(commands.CommandRefused, match="only an active subscription can be paused"):
+        await commands.pause(temporal_env.client, sub_id, audit=other)
+    await commands.cancel(temporal_env.client, sub_id, mode="now")
