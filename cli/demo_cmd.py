@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -14,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from temporalio.service import RPCError
 
 from cli.errors import fail, handles_errors
+from demo.record import DemoRecord, write_record
 from demo.report import print_report
 from demo.sandbox_process import sandbox_process
 from stack.embedded import EmbeddedStack, load_settings
@@ -40,7 +43,9 @@ def demo(
     options = DemoOptions(clients=clients, months=months, seed=seed, workers=workers)
     with EmbeddedStack(settings, temporal_args=SIMULATED_TIME_ARGS) as addresses:
         try:
-            summary = asyncio.run(_play(options, addresses.database_url, addresses.temporal_address or "", addresses.temporal_namespace, quiet=as_json))
+            summary = asyncio.run(
+                _play(options, addresses.database_url, addresses.temporal_address or "", addresses.temporal_namespace, addresses.data_dir, quiet=as_json)
+            )
         except RPCError as error:
             if "Time-Skipping" not in str(error):
                 raise
@@ -56,15 +61,16 @@ def demo(
         raise typer.Exit(code=1)
 
 
-async def _play(options: Any, database_url: str, temporal_address: str, namespace: str, *, quiet: bool) -> dict[str, Any]:
+async def _play(options: Any, database_url: str, temporal_address: str, namespace: str, data_dir: Path, *, quiet: bool) -> dict[str, Any]:
     # On use: the demo and the worker's client load every workflow and activity, which other commands need not.
-    from demo.play import DemoRun, fresh_demo_database
+    from demo.play import DEMO_DATABASE, DemoRun, fresh_demo_database
     from worker import connect
 
     demo_url = fresh_demo_database(database_url)
     client = await connect(temporal_address, namespace)
     with sandbox_process() as sandbox:
         run = DemoRun(options, client, demo_url, sandbox, temporal_address=temporal_address, namespace=namespace)
+        write_record(data_dir, DemoRecord(database=DEMO_DATABASE, task_queue=run.task_queue, namespace=namespace))
         with Progress(
             TextColumn("[bold]billing"),
             BarColumn(),
@@ -83,9 +89,20 @@ async def _play(options: Any, database_url: str, temporal_address: str, namespac
                 else:
                     progress.update(task, advance=1, description=message)
 
-            summary = await run.play(on_progress)
+            try:
+                summary = await run.play(on_progress)
+            finally:
+                await _end_leftovers(client, run.task_queue)
     summary["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return summary
+
+
+async def _end_leftovers(client: Any, task_queue: str) -> None:
+    """Terminate what the run left open (also after Ctrl-C), without hiding the run's own outcome."""
+    from demo.leftovers import terminate_running
+
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(terminate_running(client, task_queue), timeout=30)
 
 
 def register(app: typer.Typer) -> None:

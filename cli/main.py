@@ -13,6 +13,7 @@ from cli import (
     dunning_cmd,
     finance_cmds,
     operator_cmds,
+    operator_stack,
     payment_cmds,
     reconcile_cmd,
     sandbox_cmd,
@@ -28,6 +29,18 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def books(
+    demo: bool = typer.Option(
+        False, "--demo", help="Run the command on the last `billing demo`'s books (its database and task queue), e.g. billing --demo report."
+    ),
+) -> None:
+    """Recurring billing for veterinary health plans, on Temporal and Gravity Payments."""
+    operator_stack.use_demo_books(demo)
+
+
 # The order here is the order of `billing --help`.
 for commands in (
     sandbox_cmd,

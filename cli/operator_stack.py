@@ -96,6 +96,14 @@ def embedded_database_url(data_dir: Path) -> str | None:
     return url if port in ("", "5432") else f"{url}&port={port}"
 
 
+_books = {"demo": False}
+
+
+def use_demo_books(demo: bool) -> None:
+    """Point `connection()` at the last demo's books (`billing --demo ...`) or back at the configured ones."""
+    _books["demo"] = demo
+
+
 def connection(*, temporal: bool = True) -> Connection:
     """The configured stack, else the running embedded one, else one red line and exit 1."""
     with cli_errors():
@@ -104,6 +112,8 @@ def connection(*, temporal: bool = True) -> Connection:
     database_url = settings.database_url or embedded_database_url(data_dir)
     if database_url is None:
         fail(START_FIRST, f"no DATABASE_URL is set and no embedded PostgreSQL is running in {data_dir}")
+    if _books["demo"]:
+        return _demo_connection(settings, data_dir, database_url, temporal=temporal)
     address, namespace = settings.temporal_address, settings.temporal_namespace
     if temporal and address is None:
         found = embedded_temporal_address(data_dir)
@@ -111,6 +121,25 @@ def connection(*, temporal: bool = True) -> Connection:
             fail(START_FIRST, f"no TEMPORAL_ADDRESS is set and no embedded Temporal server is running in {data_dir}")
         address, namespace = found
     return Connection(settings, database_url, address, namespace)
+
+
+def _demo_connection(settings: Settings, data_dir: Path, server_url: str, *, temporal: bool) -> Connection:
+    """The last demo's database on the same PostgreSQL server, and its task queue and namespace."""
+    from sqlalchemy.engine import make_url
+
+    from demo.record import RECORD_FILE, read_record
+
+    record = read_record(data_dir)
+    if record is None:
+        fail("no demo has run here yet: run billing demo first", f"--demo reads {data_dir / RECORD_FILE}")
+    database_url = make_url(server_url).set(database=record.database).render_as_string(hide_password=False)
+    address = settings.temporal_address
+    if temporal and address is None:
+        found = embedded_temporal_address(data_dir)
+        if found is None:
+            fail(START_FIRST, f"no TEMPORAL_ADDRESS is set and no embedded Temporal server is running in {data_dir}")
+        address = found[0]
+    return Connection(settings.model_copy(update={"temporal_task_queue": record.task_queue}), database_url, address, record.namespace)
 
 
 def engine_of(conn: Connection) -> Engine:

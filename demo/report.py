@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 from rich.console import Console
 from rich.table import Table
@@ -54,15 +56,23 @@ def print_report(console: Console, summary: dict[str, Any], *, ui_url: str | Non
     console.print(f"Played in {summary['wall_seconds']} s of wall time.")
     console.print("\nWhere to look next:")
     if ui_url:
-        console.print(f"  Temporal Web UI: {ui_url}/namespaces/{namespace}/workflows")
-    console.print("  Suspended subscriptions:  .venv/bin/temporal workflow list --query \"SubscriptionStatus = 'suspended'\"")
-    if summary.get("database_url"):
+        console.print(f"  Temporal Web UI: {ui_url}/namespaces/{namespace}/workflows", soft_wrap=True)
+    console.print("  Suspended subscriptions:  .venv/bin/temporal workflow list --query \"SubscriptionStatus = 'suspended'\"", soft_wrap=True)
+    if summary.get("task_queue"):
+        year = date.today().year
         console.print(
-            f"  The demo's books (with --keep-running): DATABASE_URL='{summary['database_url']}' "
-            f"BILLING_TEMPORAL_TASK_QUEUE={summary['task_queue']} .venv/bin/billing report --from 2026-01-01 --to 2030-12-31"
+            f"  The demo's books: with `billing up` running, .venv/bin/billing --demo report --from {year}-01-01 --to {year + 3}-12-31"
+            " (also statement, dunning, reconcile, show, history)",
+            soft_wrap=True,
         )
-    console.print("  Run it again and explore: .venv/bin/billing demo --keep-running")
-    console.print("  Machine-readable:         .venv/bin/billing demo --json")
+        if ui_url:
+            query = quote(f"TaskQueue = '{summary['task_queue']}'")
+            console.print(
+                f'  This run\'s workflows (the ones left open were terminated, "demo finished"): {ui_url}/namespaces/{namespace}/workflows?query={query}',
+                soft_wrap=True,
+            )
+    console.print("  Run it again and explore: .venv/bin/billing demo --keep-running", soft_wrap=True)
+    console.print("  Machine-readable:         .venv/bin/billing demo --json", soft_wrap=True)
 
 
 def _ok(good: bool, text: str | None = None) -> str:
