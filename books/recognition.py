@@ -68,17 +68,18 @@ class Deferred:
     recognized_months: int
 
 
-# Paid subscription invoices of recent periods whose issue posting credited deferred revenue, with
-# the months recognized so far (fewer than twelve: a finished one is not read again).
+# Paid subscription invoices of recent periods whose issue posting credited deferred revenue and
+# whose next month to recognize has begun (so a sweep's page never fills with invoices that have
+# nothing due, and newer ones are not starved), with the months recognized so far.
 _CANDIDATES = text(
-    "SELECT i.id, i.period_start, l.timezone, -e.amount_cents AS deferred_cents,"
-    " (SELECT count(*) FROM ledger_transaction r WHERE r.invoice_id = i.id AND r.kind = :kind) AS recognized"
+    "SELECT i.id, i.period_start, l.timezone, -e.amount_cents AS deferred_cents, r.recognized"
     " FROM invoice i"
     " JOIN location l ON l.id = i.location_id"
     " JOIN ledger_transaction t ON t.invoice_id = i.id AND t.kind = 'invoice_issued'"
     " JOIN ledger_entry e ON e.transaction_id = t.id AND e.account = :deferred"
+    " CROSS JOIN LATERAL (SELECT count(*)::int AS recognized FROM ledger_transaction x WHERE x.invoice_id = i.id AND x.kind = :kind) r"
     " WHERE i.kind = 'subscription' AND i.status = :paid AND i.period_start >= :since AND i.period_start <= :until"
-    " AND (SELECT count(*) FROM ledger_transaction r WHERE r.invoice_id = i.id AND r.kind = :kind) < :months"
+    " AND r.recognized < :months AND i.period_start + make_interval(months => r.recognized) <= :until"
     " ORDER BY i.period_start, i.id LIMIT :limit"
 )
 

@@ -157,3 +157,23 @@ async def test_a_written_off_yearly_invoice_earns_what_was_paid_at_once(
     assert balances.get("deferred_revenue", 0) == 0
     assert balances.get("plan_revenue", 0) + balances.get("fee_revenue", 0) == -40_000
     assert _recognize(db, datetime(2028, 1, 1, tzinfo=UTC)) == 0  # a void invoice has nothing left to recognize
+
+
+async def test_a_sweep_page_holds_only_invoices_with_a_month_due(db: Engine, gateways: GatewayDirectory, sandbox_server: SandboxServer) -> None:
+    """An invoice recognized up to date is not read again until its next month begins: otherwise the
+    oldest invoices fill every page of the sweep and newer ones wait for months."""
+    older = make_clinic(db, price_cents=12_000, interval_months=12, term_months=12, timezone="America/Chicago")
+    newer = make_clinic(db, price_cents=24_000, interval_months=12, term_months=12, timezone="America/Chicago")
+    _, older_invoice = await paid_first_cycle(db, gateways, sandbox_server, older, date(2026, 11, 1))
+    _, newer_invoice = await paid_first_cycle(db, gateways, sandbox_server, newer, date(2026, 12, 1))
+    assert _recognize(db, datetime(2026, 11, 20, 15, tzinfo=UTC)) == 1  # the older one's first month
+    with session_scope(db) as session:
+        page = deferred_invoices(session, datetime(2026, 11, 25, 15, tzinfo=UTC), limit=1)
+    assert page == []  # nothing is due anywhere yet
+    with session_scope(db) as session:
+        page = deferred_invoices(session, datetime(2026, 12, 1, 15, tzinfo=UTC), limit=1)
+    assert [one.invoice_id for one in page] == [older_invoice]
+    assert _recognize(db, datetime(2026, 12, 1, 15, tzinfo=UTC)) == 2
+    with session_scope(db) as session:
+        assert deferred_invoices(session, datetime(2026, 12, 20, 15, tzinfo=UTC), limit=1) == []
+    assert len(_recognized(db, newer_invoice)) == 1
