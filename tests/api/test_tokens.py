@@ -300,7 +300,9 @@ async def test_the_actor_is_recorded_for_a_refund_and_a_subscription_cancel(
         ok(await own.post(f"/subscriptions/{sub_id}/cancel", json={"mode": "term_end"}, headers={**key(), "X-Billing-Staff": "Sam Lee"}))
 
     refunds = audit_trail(db, "payment", payment_id, frozenset({clinic.location_id}))
-    assert [(e.action, e.token, e.staff, e.request_key) for e in refunds] == [("payment.refund", "clinic-system", "Dr. Rivera", refund_key["Idempotency-Key"])]
+    assert [(e.action, e.token, e.staff, e.request_key) for e in refunds] == [
+        ("payment.refund", "clinic-system", "Dr. Rivera", f"clinic-system:{refund_key['Idempotency-Key']}")
+    ]
     assert refunds[0].workflow_id and refunds[0].location_id == clinic.location_id
     trail = audit_trail(db, "subscription", sub_id, None)
     assert [(e.action, e.token, e.staff) for e in trail] == [
@@ -309,3 +311,29 @@ async def test_the_actor_is_recorded_for_a_refund_and_a_subscription_cancel(
     ]
     assert trail[1].workflow_id == f"subscription:{sub_id}"
     assert audit_trail(db, "subscription", sub_id, frozenset({"loc-elsewhere"})) == []
+
+
+async def test_two_tokens_sending_the_same_key_start_two_terminal_payments(
+    api: httpx.AsyncClient, db: Engine, api_server: ThreadedUvicorn, sandbox_server: SandboxServer
+) -> None:
+    """A key names a movement only within its token: a second clinic's front desk that happens to
+    send the same Idempotency-Key starts its own payment, never joins (and sees) the first clinic's."""
+    started = {}
+    same_key = {"Idempotency-Key": "counter-sale-0001"}
+    for name, device in (("desk-a", "counter-1"), ("desk-b", "counter-2")):  # one sandbox merchant: two devices
+        clinic = await build_clinic(api)
+        token = create_token(db, name=name, scope="front_desk", locations=[clinic.location_id])
+        async with httpx.AsyncClient(base_url=api_server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30.0) as own:
+            invoice = ok(
+                await own.post(
+                    "/invoices",
+                    json={"client_id": clinic.client_id, "location_id": clinic.location_id, "lines": [{"description": "Exam", "amount_cents": 8_500}]},
+                    headers=key(),
+                ),
+                201,
+            )
+            body = {"location_id": clinic.location_id, "device_name": device, "invoice_id": invoice["id"]}
+            payment = ok(await own.post("/terminal-payments", json=body, headers=same_key), 202)
+            ok(await own.get(f"/terminal-payments/{payment['payment_id']}"))  # its own, at its own location
+            started[name] = payment["payment_id"]
+    assert started["desk-a"] != started["desk-b"]
