@@ -17,9 +17,11 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from foundation.ids import plan_stream
+from models.clinic import Location
 from models.outbox import emit
 from models.plans import HealthPlan, PlanVersion
 from models.subscriptions import Subscription, live_subscription_status
+from operations.limits import check_amount
 from operations.plan_rules import check_term, checked_dunning
 from operations.refusals import Refusal, conflict, not_found
 
@@ -80,6 +82,9 @@ def change_terms(session: Session, plan_id: str, change: TermsChange) -> tuple[H
     if not given:
         raise Refusal("body", "name at least one term to change")
     plan = locked_plan(session, plan_id)
+    location = None if plan.location_id is None else session.get(Location, plan.location_id)
+    check_amount(location, "price_cents", change.price_cents)
+    check_amount(location, "enrollment_fee_cents", change.enrollment_fee_cents)
     if plan.retired_at is not None:
         raise conflict("plan_id", f"plan {plan.id} was retired on {plan.retired_at.date().isoformat()}; its terms no longer change")
     if "dunning" in given:
