@@ -139,6 +139,32 @@ def versions(session: Session, plan_id: str) -> list[PlanVersion]:
     return stored or [version_of(plan, plan.created_at or _now(session))]
 
 
+@dataclass(frozen=True)
+class VersionLine:
+    """A version, when the next one took its place (None: the current one), and how many live
+    subscriptions bill it in their current term."""
+
+    row: PlanVersion
+    effective_until: datetime | None
+    subscriptions: int
+
+
+@dataclass(frozen=True)
+class VersionHistory:
+    plan: HealthPlan
+    lines: list[VersionLine]
+
+
+def version_history(session: Session, plan_id: str) -> VersionHistory:
+    """The plan and its versions, oldest first, as the API and the CLI both list them."""
+    rows = versions(session, plan_id)
+    plan = session.get(HealthPlan, plan_id)
+    assert plan is not None
+    counts = live_subscriptions_per_version(session, plan_id)
+    following = [row.effective_at for row in rows[1:]] + [None]
+    return VersionHistory(plan, [VersionLine(row, until, counts.get(row.version, 0)) for row, until in zip(rows, following, strict=True)])
+
+
 def live_subscriptions_per_version(session: Session, plan_id: str) -> dict[int, int]:
     """How many live subscriptions of the plan bill each version in their current term."""
     query = (

@@ -25,7 +25,7 @@ from foundation.ids import new_id
 from foundation.scopes import Caller
 from models.clinic import Location
 from models.db import session_scope
-from models.plans import HealthPlan, PlanService, PlanVersion
+from models.plans import HealthPlan, PlanService
 from operations import plans as plan_ops
 from operations.audit import Subject, record
 from operations.plan_rules import check_term, checked_dunning
@@ -316,25 +316,23 @@ def list_plan_versions(plan_id: PathId, rt: Runtime = Depends(runtime), caller: 
     with Session(rt.engine) as session:
         load_reached(session, caller, HealthPlan, plan_id, "plan_id", "plan")
         try:
-            rows = plan_ops.versions(session, plan_id)
+            history = plan_ops.version_history(session, plan_id)
         except Refusal as error:
             raise from_refusal(error) from None
-        plan = session.get(HealthPlan, plan_id)
-        assert plan is not None
-        counts = plan_ops.live_subscriptions_per_version(session, plan_id)
         return PlanVersionsOut(
             plan_id=plan_id,
-            current_version=plan.version,
-            retired_at=plan.retired_at,
-            versions=[_version_out(row, rows[i + 1] if i + 1 < len(rows) else None, counts.get(row.version, 0)) for i, row in enumerate(rows)],
+            current_version=history.plan.version,
+            retired_at=history.plan.retired_at,
+            versions=[_version_out(line) for line in history.lines],
         )
 
 
-def _version_out(row: PlanVersion, following: PlanVersion | None, subscriptions: int) -> PlanVersionOut:
+def _version_out(line: plan_ops.VersionLine) -> PlanVersionOut:
+    row = line.row
     return PlanVersionOut(
         version=row.version,
         effective_from=row.effective_at,
-        effective_until=None if following is None else following.effective_at,
+        effective_until=line.effective_until,
         name=row.name,
         price_cents=row.price_cents,
         enrollment_fee_cents=row.enrollment_fee_cents,
@@ -344,5 +342,5 @@ def _version_out(row: PlanVersion, following: PlanVersion | None, subscriptions:
         dunning=to_plan_json(from_plan_json(row.dunning, interval_months=row.interval_months)),
         proration_policy=row.proration_policy,
         cancellation_policy=row.cancellation_policy,
-        subscriptions=subscriptions,
+        subscriptions=line.subscriptions,
     )
