@@ -12,8 +12,10 @@ from collections.abc import Sequence
 
 from sqlmodel import Session
 
-from api.errors import refused
+from api.errors import from_refusal, refused
 from models.clinic import Client, Location
+from operations import limits
+from operations.refusals import Refusal
 
 
 def location_of_client(session: Session, client_id: str) -> Location | None:
@@ -23,8 +25,10 @@ def location_of_client(session: Session, client_id: str) -> Location | None:
 
 def check_amount(location: Location | None, field: str, cents: int | None) -> None:
     """Refuse (422 naming `field`) an amount above the location's `max_invoice_cents`."""
-    if location is not None and cents is not None and cents > location.max_invoice_cents:
-        raise refused(field, f"{cents} cents is above location {location.id}'s max_invoice_cents ({location.max_invoice_cents})")
+    try:
+        limits.check_amount(location, field, cents)
+    except Refusal as error:
+        raise from_refusal(error) from None
 
 
 def check_invoice(location: Location | None, amounts: Sequence[int], field: str = "lines") -> None:

@@ -17,9 +17,11 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from foundation.ids import plan_stream
+from models.clinic import Location
 from models.outbox import emit
 from models.plans import HealthPlan, PlanVersion
 from models.subscriptions import Subscription, live_subscription_status
+from operations.limits import check_amount
 from operations.plan_rules import check_term, checked_dunning
 from operations.refusals import Refusal, conflict, not_found
 
@@ -80,6 +82,9 @@ def change_terms(session: Session, plan_id: str, change: TermsChange) -> tuple[H
     if not given:
         raise Refusal("body", "name at least one term to change")
     plan = locked_plan(session, plan_id)
+    location = None if plan.location_id is None else session.get(Location, plan.location_id)
+    check_amount(location, "price_cents", change.price_cents)
+    check_amount(location, "enrollment_fee_cents", change.enrollment_fee_cents)
     if plan.retired_at is not None:
         raise conflict("plan_id", f"plan {plan.id} was retired on {plan.retired_at.date().isoformat()}; its terms no longer change")
     if "dunning" in given:
@@ -132,6 +137,32 @@ def versions(session: Session, plan_id: str) -> list[PlanVersion]:
         raise not_found("plan_id", f"unknown plan {plan_id}")
     stored = list(session.exec(select(PlanVersion).where(PlanVersion.plan_id == plan_id).order_by(col(PlanVersion.version))))
     return stored or [version_of(plan, plan.created_at or _now(session))]
+
+
+@dataclass(frozen=True)
+class VersionLine:
+    """A version, when the next one took its place (None: the current one), and how many live
+    subscriptions bill it in their current term."""
+
+    row: PlanVersion
+    effective_until: datetime | None
+    subscriptions: int
+
+
+@dataclass(frozen=True)
+class VersionHistory:
+    plan: HealthPlan
+    lines: list[VersionLine]
+
+
+def version_history(session: Session, plan_id: str) -> VersionHistory:
+    """The plan and its versions, oldest first, as the API and the CLI both list them."""
+    rows = versions(session, plan_id)
+    plan = session.get(HealthPlan, plan_id)
+    assert plan is not None
+    counts = live_subscriptions_per_version(session, plan_id)
+    following = [row.effective_at for row in rows[1:]] + [None]
+    return VersionHistory(plan, [VersionLine(row, until, counts.get(row.version, 0)) for row, until in zip(rows, following, strict=True)])
 
 
 def live_subscriptions_per_version(session: Session, plan_id: str) -> dict[int, int]:

@@ -25,7 +25,7 @@ from foundation.ids import new_id
 from foundation.scopes import Caller
 from models.clinic import Location
 from models.db import session_scope
-from models.plans import HealthPlan, PlanService, PlanVersion
+from models.plans import HealthPlan, PlanService
 from operations import plans as plan_ops
 from operations.audit import Subject, record
 from operations.plan_rules import check_term, checked_dunning
@@ -246,7 +246,7 @@ def change_plan_terms(plan_id: PathId, body: PlanTermsIn, rt: Runtime = Depends(
         with session_scope(rt.engine) as session:
             current = session.get(HealthPlan, plan_id)
             if current is not None:
-                _check_terms_in(session, body, current)
+                _check_terms_in(body, current)
             plan, _ = plan_ops.change_terms(session, plan_id, body.change())
             record(session, caller.actor, "plan.change_terms", Subject("plan", plan.id, plan.location_id))
             return plan_out(session, plan)
@@ -254,13 +254,11 @@ def change_plan_terms(plan_id: PathId, body: PlanTermsIn, rt: Runtime = Depends(
         raise from_refusal(error) from None
 
 
-def _check_terms_in(session: Session, body: PlanTermsIn, plan: HealthPlan) -> None:
-    """What the API alone checks of a change: the interval stays, amounts within the location's ceiling."""
+def _check_terms_in(body: PlanTermsIn, plan: HealthPlan) -> None:
+    """What the API alone checks of a change: the interval stays (the body may name it; the
+    operation, which checks the amounts against the location's ceiling, never takes it)."""
     if body.interval_months is not None and body.interval_months != plan.interval_months:
         raise refused("interval_months", f"a plan's billing interval never changes ({plan.interval_months} months); create a new plan")
-    location = None if plan.location_id is None else session.get(Location, plan.location_id)
-    check_amount(location, "price_cents", body.price_cents)
-    check_amount(location, "enrollment_fee_cents", body.enrollment_fee_cents)
 
 
 class RetiredOut(BaseModel):
@@ -318,25 +316,23 @@ def list_plan_versions(plan_id: PathId, rt: Runtime = Depends(runtime), caller: 
     with Session(rt.engine) as session:
         load_reached(session, caller, HealthPlan, plan_id, "plan_id", "plan")
         try:
-            rows = plan_ops.versions(session, plan_id)
+            history = plan_ops.version_history(session, plan_id)
         except Refusal as error:
             raise from_refusal(error) from None
-        plan = session.get(HealthPlan, plan_id)
-        assert plan is not None
-        counts = plan_ops.live_subscriptions_per_version(session, plan_id)
         return PlanVersionsOut(
             plan_id=plan_id,
-            current_version=plan.version,
-            retired_at=plan.retired_at,
-            versions=[_version_out(row, rows[i + 1] if i + 1 < len(rows) else None, counts.get(row.version, 0)) for i, row in enumerate(rows)],
+            current_version=history.plan.version,
+            retired_at=history.plan.retired_at,
+            versions=[_version_out(line) for line in history.lines],
         )
 
 
-def _version_out(row: PlanVersion, following: PlanVersion | None, subscriptions: int) -> PlanVersionOut:
+def _version_out(line: plan_ops.VersionLine) -> PlanVersionOut:
+    row = line.row
     return PlanVersionOut(
         version=row.version,
         effective_from=row.effective_at,
-        effective_until=None if following is None else following.effective_at,
+        effective_until=line.effective_until,
         name=row.name,
         price_cents=row.price_cents,
         enrollment_fee_cents=row.enrollment_fee_cents,
@@ -346,5 +342,5 @@ def _version_out(row: PlanVersion, following: PlanVersion | None, subscriptions:
         dunning=to_plan_json(from_plan_json(row.dunning, interval_months=row.interval_months)),
         proration_policy=row.proration_policy,
         cancellation_policy=row.cancellation_policy,
-        subscriptions=subscriptions,
+        subscriptions=line.subscriptions,
     )
