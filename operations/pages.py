@@ -92,8 +92,8 @@ def decode_cursor(sort: SortKey, cursor: str) -> tuple[Any, str]:
         if not isinstance(data, dict) or data.get("l") != sort.list_name:
             raise ValueError("not this list's")
         key, row_id = data["k"]
-        if not isinstance(row_id, str):
-            raise ValueError("bad id")
+        if not isinstance(row_id, str) or "\x00" in row_id or "\\u0000" in json.dumps(key):
+            raise ValueError("bad id or key")  # PostgreSQL text cannot hold NUL: refuse it here, not with a 500
         return sort.load(key), row_id
     except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError):
         raise FilterRefused("cursor", f"not a cursor of this list: pass the next_cursor a page of {sort.list_name} answered") from None

@@ -3,6 +3,8 @@ rows tie on their sort key, each filter, and the 422 that names a bad parameter.
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import datetime
 from typing import Any
 
@@ -143,6 +145,9 @@ async def test_bad_parameters_are_refused_naming_them(api: httpx.AsyncClient, bo
     refused(await api.get("/deposits", params={"source": "gift"}), 422, "source")
     refused(await api.get("/clients", params={"q": "   "}), 422, "q")
     refused(await api.get("/clients", params={"location_id": "no spaces"}), 422, "location_id")
+    for crafted in ({"l": "clients", "k": ["a", "x\u0000"]}, {"l": "clients", "k": ["a\u0000", "x"]}):  # NUL: a 500 in PostgreSQL
+        cursor = base64.urlsafe_b64encode(json.dumps(crafted).encode()).decode().rstrip("=")
+        refused(await api.get("/clients", params={"cursor": cursor}), 422, "cursor")
 
 
 async def test_timeline_answers_the_books_of_one_subscription_oldest_first(api: httpx.AsyncClient, books: Books) -> None:
