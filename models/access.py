@@ -41,8 +41,8 @@ class AuditEntry(SQLModel, table=True):
     __table_args__ = (
         Index("ix_audit_entry_subject", "subject_kind", "subject_id", "id"),
         Index("ix_audit_entry_workflow", "workflow_id", postgresql_where=text("workflow_id IS NOT NULL")),
-        # A retried request (same key) records its action once.
-        Index("uq_audit_entry_request", "action", "subject_id", "request_key", unique=True, postgresql_where=text("request_key IS NOT NULL")),
+        # A retried request (same token and key) records its action once.
+        Index("uq_audit_entry_request", "token", "action", "subject_id", "request_key", unique=True, postgresql_where=text("request_key IS NOT NULL")),
     )
     id: int | None = Field(default=None, sa_column=Column("id", BigInteger, primary_key=True, autoincrement=True))
     at: datetime | None = Field(default=None, sa_column=tz("at", now_default=True))

@@ -86,5 +86,5 @@ def audit_trail(engine: Engine, subject_kind: str, subject_id: str, reach: froze
 
 def workflow_location(session: Session, workflow_id: str) -> str | None:
     """The location of the movement a workflow runs, as its start recorded it (None: not recorded)."""
-    row = session.exec(select(AuditEntry.location_id).where(AuditEntry.workflow_id == workflow_id).limit(1)).first()
+    row = session.exec(select(AuditEntry.location_id).where(AuditEntry.workflow_id == workflow_id).order_by(AuditEntry.id).limit(1)).first()  # type: ignore[arg-type]
     return row

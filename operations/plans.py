@@ -155,23 +155,23 @@ class VersionHistory:
     lines: list[VersionLine]
 
 
-def version_history(session: Session, plan_id: str) -> VersionHistory:
-    """The plan and its versions, oldest first, as the API and the CLI both list them."""
+def version_history(session: Session, plan_id: str, *, reach: frozenset[str] | None = None) -> VersionHistory:
+    """The plan and its versions, oldest first, as the API and the CLI both list them; the live
+    subscriptions counted are those at the locations in `reach` (None: every location)."""
     rows = versions(session, plan_id)
     plan = session.get(HealthPlan, plan_id)
     assert plan is not None
-    counts = live_subscriptions_per_version(session, plan_id)
+    counts = live_subscriptions_per_version(session, plan_id, reach=reach)
     following = [row.effective_at for row in rows[1:]] + [None]
     return VersionHistory(plan, [VersionLine(row, until, counts.get(row.version, 0)) for row, until in zip(rows, following, strict=True)])
 
 
-def live_subscriptions_per_version(session: Session, plan_id: str) -> dict[int, int]:
-    """How many live subscriptions of the plan bill each version in their current term."""
-    query = (
-        select(Subscription.plan_version, func.count())
-        .where(Subscription.plan_id == plan_id, live_subscription_status())
-        .group_by(col(Subscription.plan_version))
-    )
+def live_subscriptions_per_version(session: Session, plan_id: str, *, reach: frozenset[str] | None = None) -> dict[int, int]:
+    """How many live subscriptions of the plan, at the locations in `reach`, bill each version in their current term."""
+    query = select(Subscription.plan_version, func.count()).where(Subscription.plan_id == plan_id, live_subscription_status())
+    if reach is not None:
+        query = query.where(col(Subscription.location_id).in_(sorted(reach)))
+    query = query.group_by(col(Subscription.plan_version))
     return {int(version): int(count) for version, count in session.exec(query)}
 
 

@@ -316,7 +316,7 @@ def list_plan_versions(plan_id: PathId, rt: Runtime = Depends(runtime), caller: 
     with Session(rt.engine) as session:
         load_reached(session, caller, HealthPlan, plan_id, "plan_id", "plan")
         try:
-            history = plan_ops.version_history(session, plan_id)
+            history = plan_ops.version_history(session, plan_id, reach=caller.reach)
         except Refusal as error:
             raise from_refusal(error) from None
         return PlanVersionsOut(

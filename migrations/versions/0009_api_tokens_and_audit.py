@@ -50,7 +50,11 @@ def upgrade() -> None:
     op.create_index("ix_audit_entry_location_id", "audit_entry", ["location_id"])
     op.create_index("ix_audit_entry_workflow", "audit_entry", ["workflow_id"], postgresql_where=sa.text("workflow_id IS NOT NULL"))
     op.create_index(
-        "uq_audit_entry_request", "audit_entry", ["action", "subject_id", "request_key"], unique=True, postgresql_where=sa.text("request_key IS NOT NULL")
+        "uq_audit_entry_request",
+        "audit_entry",
+        ["token", "action", "subject_id", "request_key"],
+        unique=True,
+        postgresql_where=sa.text("request_key IS NOT NULL"),
     )
 
 
