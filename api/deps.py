@@ -15,6 +15,7 @@ from temporalio.client import Client
 from api.errors import STAFF_HEADER, forbidden, invalid, unauthorized
 from api.fields import CleanText
 from api.text import CLEAN_RULE, first_unsafe
+from foundation.card_numbers import LOOKS_LIKE_A_CARD_NUMBER, holds_card_number
 from foundation.scopes import SCOPE_DOCS, Caller, allowed
 from foundation.settings import Settings
 from gravity.directory import GatewayDirectory
@@ -114,7 +115,9 @@ def key_problem(key: str) -> str | None:
     if not 0 < len(key) <= MAX_KEY_LENGTH:
         return f"must be 1 to {MAX_KEY_LENGTH} characters"
     unsafe = first_unsafe(key)
-    return None if unsafe is None else f"must hold {CLEAN_RULE} (found {unsafe})"
+    if unsafe is not None:
+        return f"must hold {CLEAN_RULE} (found {unsafe})"
+    return LOOKS_LIKE_A_CARD_NUMBER if holds_card_number(key) else None
 
 
 def _checked(key: str) -> str:

@@ -22,10 +22,10 @@ MIN_GROUP, MAX_GROUP = 3, 6
 #: What a refusal says; it never repeats the value.
 LOOKS_LIKE_A_CARD_NUMBER = "looks like a card number: send Gravity's card reference, never the number"
 
-# Digit groups joined by at most one space or dash each (`4111 1111-1111 1111`), standing as a word
+# Digit groups joined by one space, dash, underscore or dot each (`4111 1111-1111_1111`), standing as a word
 # of their own: digits inside a longer token of letters and digits (a UUID, a hex key) are not a
 # card number, or one random key in a few hundred would be refused.
-_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9]+(?:[ \-][0-9]+)*(?![0-9A-Za-z])")
+_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9]+(?:[ \-_.][0-9]+)*(?![0-9A-Za-z])")
 _GROUP = re.compile(r"[0-9]+")
 
 

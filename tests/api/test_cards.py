@@ -41,6 +41,9 @@ async def test_no_field_takes_a_card_number(api: httpx.AsyncClient, db: Engine, 
     clients = count(db, Client)
     looks_like_a_card(await api.post("/clients", json={"location_id": clinic.location_id, "name": f"Dana {CARD_NUMBER}"}), "name")
     looks_like_a_card(await api.post("/clients", json={"location_id": clinic.location_id, "name": "Dana", "id": CARD_NUMBER}), "id")
+    looks_like_a_card(
+        await api.post("/clients", json={"location_id": clinic.location_id, "name": "Dana"}, headers={"Idempotency-Key": CARD_NUMBER}), "Idempotency-Key"
+    )
     assert count(db, Client) == clients
 
 

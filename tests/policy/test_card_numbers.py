@@ -22,6 +22,8 @@ from foundation.card_numbers import holds_card_number
         "4111111111111111 123",  # the number, then its security code
         "371449635398431",  # Amex, 15 digits
         "3714 496353 98431",  # Amex as printed, 4-6-5
+        "4111_1111_1111_1111",  # as an id pattern would let it through
+        "4111.1111.1111.1111",
         "6011111111111117",
         "4222222222222",  # 13 digits
         "\uff14\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11",  # fullwidth digits
