@@ -18,9 +18,10 @@ from api.errors import ERRORS, not_found, refusals, refused
 from api.fields import ID_PATTERN, MAX_ID_LENGTH, CleanText, PathId
 from api.routes.clients import ClientOut
 from api.routes.invoices import InvoiceSummary, PaymentOut
-from api.routes.plans import PlanOut, plan_out
+from api.routes.plans import PlanOut, plan_out, services_of
 from api.routes.subscriptions import SubscriptionRow
 from foundation.scopes import Caller
+from models.plans import HealthPlan, PlanService
 from operations import listing
 from operations.pages import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT, FilterRefused, Page
 from operations.timeline import UnknownSubscription, subscription_timeline
@@ -216,12 +217,16 @@ def list_plans(
     rt: Runtime = Depends(runtime),
     caller: Caller = Depends(current_caller),
 ) -> dict[str, Any]:
-    """Health plans, newest first, with their services."""
+    """Health plans, newest first, with their services (read for the whole page at once)."""
     with Session(rt.engine) as session:
-        return _page(
-            lambda: listing.list_plans(rt.engine, location_id=location_id, active=active, cursor=cursor, limit=limit, reach=caller.reach),
-            lambda plan: plan_out(session, plan),
-        )
+        services: dict[str, list[PlanService]] = {}
+
+        def page() -> Page[HealthPlan]:
+            found = listing.list_plans(rt.engine, location_id=location_id, active=active, cursor=cursor, limit=limit, reach=caller.reach)
+            services.update(services_of(session, [plan.id for plan in found.items]))
+            return found
+
+        return _page(page, lambda plan: plan_out(session, plan, services[plan.id]))
 
 
 @router.get("/clients", response_model=ClientPage, tags=["clients"], responses=PAGE_REFUSALS)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from api.deps import Runtime, current_caller, idempotency_key, runtime
 from api.errors import ERRORS, conflict, from_refusal, refusals, refused
@@ -120,8 +120,19 @@ class PlanOut(BaseModel):
     services: list[ServiceOut]
 
 
-def plan_out(session: Session, plan: HealthPlan) -> PlanOut:
-    services = session.exec(select(PlanService).where(PlanService.plan_id == plan.id).order_by(PlanService.code))
+def services_of(session: Session, plan_ids: list[str]) -> dict[str, list[PlanService]]:
+    """Each plan's services in code order, for many plans in one query."""
+    found: dict[str, list[PlanService]] = {plan_id: [] for plan_id in plan_ids}
+    if plan_ids:
+        for service in session.exec(select(PlanService).where(col(PlanService.plan_id).in_(plan_ids)).order_by(PlanService.plan_id, PlanService.code)):
+            found[service.plan_id].append(service)
+    return found
+
+
+def plan_out(session: Session, plan: HealthPlan, services: list[PlanService] | None = None) -> PlanOut:
+    """The plan as the API shows it; `services` when the caller already read them (a page of plans)."""
+    if services is None:
+        services = services_of(session, [plan.id]).get(plan.id, [])
     return PlanOut(
         id=plan.id,
         location_id=plan.location_id,

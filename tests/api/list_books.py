@@ -15,7 +15,7 @@ from models.billing import Deposit, Invoice, Payment, Refund
 from models.clinic import Client, Location, Pet
 from models.db import session_scope
 from models.outbox import emit
-from models.plans import HealthPlan
+from models.plans import HealthPlan, PlanService
 from models.subscriptions import Subscription
 
 #: One stamp shared by several rows of each list: pages must split ties by id.
@@ -64,6 +64,9 @@ def seed_books(engine: Engine) -> Books:
         for key, plan_location, active, stamp in plans:
             books.plans[key] = new_id("plan")
             session.add(HealthPlan(id=books.plans[key], location_id=plan_location, name=key, price_cents=4_500, active=active, created_at=stamp))
+            session.flush()
+            for code in ("VACCINE", "EXAM"):  # listed in code order, each plan with its own
+                session.add(PlanService(id=new_id("svc"), plan_id=books.plans[key], code=code, name=f"{code} for {key}", retail_cents=5_000, quantity=1))
         session.flush()
         _subscriptions(session, books)
         _money(session, books)

@@ -95,6 +95,8 @@ async def test_plan_client_and_money_filters(api: httpx.AsyncClient, books: Book
     p = books.plans
     assert await ids(api, "/plans", location_id=books.main) == {p["wellness"], p["senior"], p["group"]}  # group-wide too
     assert await ids(api, "/plans", active="false") == {p["senior"]}
+    for plan in ok(await api.get("/plans", params={"limit": 2}))["items"]:  # a page's services, read at once, each plan's own
+        assert [(s["code"], s["name"]) for s in plan["services"]] == [("EXAM", f"EXAM for {plan['name']}"), ("VACCINE", f"VACCINE for {plan['name']}")]
     c = books.clients
     assert await ids(api, "/clients", q="dana") == {c["dana1"], c["dana2"]}
     assert await ids(api, "/clients", q="NAVY") == {c["grace"]}  # a piece of the email, any case
