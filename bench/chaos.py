@@ -64,6 +64,7 @@ from bench.population import (
 )
 from bench.workers import WorkerPool, WorkerSpec
 from bench.workflow_checks import WorkflowVerdict, check_workflows, stuck_workflows
+from demo.leftovers import terminate_running
 from foundation.contracts import JanitorInput
 from foundation.converter import data_converter
 from foundation.ids import subscription_workflow_id
@@ -328,6 +329,9 @@ async def chaos_on(
         cycles = check_cycles(engine, _rows_of(engine, rows, untouched), [Subscriber(m.subscription_id, m.start_date) for m in untouched], _terms(options))
         money = check_money(engine, rows, cancels)
         workflows = await check_workflows(client, engine, queue, statuses, given_up, cancelled=set(cancels))
+        # Its workers are gone: a run left open (counted above as a problem) would otherwise wait in
+        # the store, and on a shared time-skipping server its next task would stop time for everyone.
+        await terminate_running(client, queue, reason="chaos run over")
     engine.dispose()
     chaos.faults.update(servers.done)
     report = mix.report if mix is not None else None

@@ -4,6 +4,7 @@ folder, and the workflows a run left open are terminated rather than left live i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from cli.operator_stack import use_demo_books
@@ -57,14 +59,20 @@ async def test_leftover_workflows_are_terminated_with_the_reason(temporal_env: W
     async def statuses() -> list[WorkflowExecutionStatus | None]:
         return [(await handle.describe()).status for handle in handles]
 
-    for _ in range(50):  # visibility lists a new run a moment after it starts
-        if len([w async for w in client.list_workflows(f"TaskQueue = '{queue}'")]) == len(handles):
-            break
-        await asyncio.sleep(0.1)
-    assert await terminate_running(client, queue) == 3
-    assert await statuses() == [WorkflowExecutionStatus.TERMINATED] * 3
-    history = await handles[0].fetch_history()
-    terminated = history.events[-1].workflow_execution_terminated_event_attributes
-    assert terminated.reason == REASON
-    assert (await other.describe()).status == WorkflowExecutionStatus.RUNNING
-    await other.terminate(reason="test over")
+    try:
+        for _ in range(50):  # visibility lists a new run a moment after it starts
+            if len([w async for w in client.list_workflows(f"TaskQueue = '{queue}'")]) == len(handles):
+                break
+            await asyncio.sleep(0.1)
+        assert await terminate_running(client, queue) == 3
+        assert await statuses() == [WorkflowExecutionStatus.TERMINATED] * 3
+        history = await handles[0].fetch_history()
+        terminated = history.events[-1].workflow_execution_terminated_event_attributes
+        assert terminated.reason == REASON
+        assert (await other.describe()).status == WorkflowExecutionStatus.RUNNING
+    finally:
+        # Never leave a run without a worker on the suite's shared time-skipping server: its pending
+        # task would stop simulated time for every later test.
+        for handle in [*handles, other]:
+            with contextlib.suppress(RPCError):
+                await handle.terminate(reason="test over")
