@@ -9,6 +9,7 @@ commands the tests send meet a subscription that holds still.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -38,21 +39,34 @@ def test_settings() -> Settings:
     )
 
 
-@pytest.fixture(scope="package")
-def api_app(engine: Engine, temporal_env: WorkflowEnvironment, sandbox_server: SandboxServer) -> FastAPI:
-    """The app the API server serves (its `routes` are what a test walks)."""
+def app_for(engine: Engine, temporal_env: WorkflowEnvironment, sandbox_server: SandboxServer) -> FastAPI:
+    """The app the API tests serve, over the session's database, Temporal and sandbox."""
     gateways = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, timeout=5.0)
     return create_app(engine, temporal_env.client, test_settings(), task_queue=TASK_QUEUE, gateways=gateways)
 
 
-@pytest.fixture(scope="package")
-def api_server(api_app: FastAPI, temporal_env: WorkflowEnvironment, billing_worker: Worker) -> Iterator[ThreadedUvicorn]:
+@contextmanager
+def serving(app: FastAPI, temporal_env: WorkflowEnvironment) -> Iterator[ThreadedUvicorn]:
+    """The app under uvicorn, with time skipping off for the workflows started meanwhile. Hold it
+    no longer than the tests that need it: while it is held, no workflow of the session skips time."""
     with temporal_env.with_time_skipping_disabled():
-        server = ThreadedUvicorn(api_app).start()
+        server = ThreadedUvicorn(app).start()
         try:
             yield server
         finally:
             server.stop()
+
+
+@pytest.fixture(scope="package")
+def api_app(engine: Engine, temporal_env: WorkflowEnvironment, sandbox_server: SandboxServer) -> FastAPI:
+    """The app the API server serves (its `routes` are what a test walks)."""
+    return app_for(engine, temporal_env, sandbox_server)
+
+
+@pytest.fixture(scope="package")
+def api_server(api_app: FastAPI, temporal_env: WorkflowEnvironment, billing_worker: Worker) -> Iterator[ThreadedUvicorn]:
+    with serving(api_app, temporal_env) as server:
+        yield server
 
 
 @pytest.fixture

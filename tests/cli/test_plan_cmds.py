@@ -10,14 +10,14 @@ from sqlmodel import Session, select
 
 from models.access import AuditEntry
 from models.plans import PlanVersion
-from tests.api import conftest as api_fixtures
 from tests.api.helpers import build_clinic, count, ok, refused as api_refused
+from tests.cli import served_api
 from tests.cli.conftest import Billing, Run, bad_input, refused
 
 # The API under uvicorn beside the CLI, over the same database.
-api_app = api_fixtures.api_app
-api_server = api_fixtures.api_server
-api = api_fixtures.api
+api_app = served_api.api_app
+api_server = served_api.api_server
+api = served_api.api
 
 
 def same_refusal(run: Run, response: httpx.Response, status: int, field: str) -> str:
