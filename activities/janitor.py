@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine, or_
+from sqlalchemy import Engine
 from sqlmodel import select
 from temporalio import activity
 
@@ -41,6 +41,7 @@ from models.billing import Payment, Refund
 from models.clinic import Location
 from models.db import session_scope
 from models.outbox import emit
+from operations.period_reconciliation import Movement, reconcile_period
 
 
 @dataclass(frozen=True)
@@ -172,47 +173,15 @@ class JanitorActivities:
     # ------------------------------------------------------------------ the daily reconciliation
     @activity.defn(name="reconcile_day")
     async def reconcile_day(self, request: ReconciliationInput) -> ReconciliationReport:
-        """Look up every sale and give-back the books recorded that day, compare amounts and
-        outcomes with Gravity's, and raise a `reconciliation.difference` event for each that differs."""
+        """Reconcile one day (`operations.period_reconciliation`, what `billing reconcile` and the
+        API run) and raise a `reconciliation.difference` event for each difference."""
         day = request.day or (datetime.now(UTC).date() - timedelta(days=1))
-        ours = await asyncio.to_thread(self._recorded_on, day)
-        differences: list[str] = []
-        for external_id, oid, kind, cents in ours:
-            activity.heartbeat(external_id)
-            try:
-                found = await self._gateways.for_oid(oid).lookup(external_id)
-            except GravityError as error:
-                differences.append(f"{kind} {external_id}: could not be looked up ({error.message})")
-                continue
-            theirs = 0 if found is None or not found.approved else found.approved_cents
-            if theirs != cents:
-                differences.append(f"{kind} {external_id}: ours {cents} cents, gateway {theirs} cents")
-        await asyncio.to_thread(self._report, day, len(ours), differences)
-        return ReconciliationReport(day, len(ours), differences)
-
-    def _recorded_on(self, day: date) -> list[tuple[str, str, str, int]]:
-        """(external id, oid, kind, cents the books say moved) of every movement touched that day."""
-        start = datetime.combine(day, time(0), tzinfo=UTC)
-        end = start + timedelta(days=1)
-        with session_scope(self._engine) as session:
-            oids = {loc.id: loc.gravity_oid for loc in session.exec(select(Location))}
-            rows: list[tuple[str, str, str, int]] = []
-            for p in session.exec(
-                select(Payment).where(
-                    Payment.method != "credit",
-                    Payment.status.in_((PaymentStatus.APPROVED, PaymentStatus.VOIDED, PaymentStatus.DECLINED)),  # type: ignore[attr-defined]
-                    or_(Payment.updated_at >= start, Payment.created_at >= start),  # type: ignore[operator]
-                    Payment.created_at < end,  # type: ignore[operator]
-                )
-            ):
-                rows.append((p.external_transaction_id, oids[p.location_id], "sale", p.approved_cents))
-            for r, location_id in session.exec(
-                select(Refund, Payment.location_id)
-                .join(Payment, Payment.id == Refund.payment_id)  # type: ignore[arg-type]
-                .where(Refund.status.in_((RefundStatus.DONE, RefundStatus.FAILED)), Refund.created_at >= start, Refund.created_at < end)  # type: ignore[attr-defined, operator]
-            ):
-                rows.append((r.external_transaction_id, oids[location_id], r.kind, r.amount_cents if r.status == RefundStatus.DONE else 0))
-            return rows
+        result = await reconcile_period(self._engine, self._gateways, day, day, progress=lambda done, _: activity.heartbeat(done))
+        differences = [_difference_line(m) for m in result.differences]
+        if result.double_charges:
+            differences.append(f"double charges in the gateway's list: {result.double_charges}")
+        await asyncio.to_thread(self._report, day, len(result.movements), differences)
+        return ReconciliationReport(day, len(result.movements), differences)
 
     def _report(self, day: date, checked: int, differences: list[str]) -> None:
         with session_scope(self._engine) as session:
@@ -231,6 +200,15 @@ class JanitorActivities:
                 payload={"day": day.isoformat(), "checked": checked, "differences": len(differences)},
                 dedupe_key=reconciliation_completed_event_key(day, checked, len(differences)),
             )
+
+
+def _difference_line(movement: Movement) -> str:
+    """One difference as the `reconciliation.difference` event has always worded it (cents)."""
+    where = f"{movement.kind} {movement.external_transaction_id}"
+    if movement.status == "unreachable":
+        return f"{where}: could not be looked up"
+    ours = "none" if movement.ours_cents is None else f"{movement.ours_cents} cents"
+    return f"{where}: ours {ours}, gateway {movement.gateway_cents or 0} cents"
 
 
 def _stream(payment: Payment) -> str:

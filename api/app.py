@@ -34,6 +34,7 @@ from api.routes import cards, clients, events, finance, health, invoices, lists,
 from foundation.settings import SANDBOX_TOKEN, Settings
 from foundation.telemetry import Telemetry, setup_telemetry
 from gravity.directory import GatewayDirectory
+from gravity.sandbox.listing import SandboxListing
 from operations.events import DeliveryLoop
 
 PROTECTED = (locations, clients, pets, cards, plans, subscriptions, invoices, events, lists, finance)
@@ -50,7 +51,7 @@ def gateways_for(settings: Settings) -> GatewayDirectory:
         return GatewayDirectory(settings.gravity_base_url, tokens, default_token=default, timeout=settings.gravity_timeout_s)
     sandbox = f"http://{settings.sandbox_host}:{settings.sandbox_port}/virtualterminal/v1"
     default = settings.gravity_token.get_secret_value() if settings.gravity_token else SANDBOX_TOKEN
-    return GatewayDirectory(sandbox, tokens, default_token=default, timeout=settings.gravity_timeout_s)
+    return GatewayDirectory(sandbox, tokens, default_token=default, timeout=settings.gravity_timeout_s, listing=SandboxListing(sandbox))
 
 
 def create_app(

@@ -39,6 +39,7 @@ from cli.operator_stack import (
 from foundation.statuses import PaymentStatus
 
 QUERY_TIMEOUT_S = 10.0
+NO_WORKER_WAIT_S = 3.0  # a worker starting now still answers; none polling means none will soon
 SUBSCRIPTION_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 
 JSON_OPTION = typer.Option(False, "--json", help="Print the answer as JSON.")
@@ -247,7 +248,6 @@ def show(subscription_id: str = typer.Argument(..., help="The subscription id.")
     # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from models.clinic import Location
     from models.subscriptions import Subscription
-    from operations.subscriptions import UnknownSubscription, describe
 
     conn = connection()
     with operator_errors(conn, as_json=as_json):
@@ -259,24 +259,38 @@ def show(subscription_id: str = typer.Argument(..., help="The subscription id.")
             tz = location.timezone if location else None
             payments = _payment_rows(session, subscription_id)
 
-        async def go() -> Any:
-            client = await temporal_client(conn)
-            try:
-                # A query needs a worker; with none running, show the database row rather than hang.
-                return await answer_or_none(
-                    describe(client, subscription_id),
-                    QUERY_TIMEOUT_S,
-                    f"waiting up to {QUERY_TIMEOUT_S:.0f} s for the workflow to answer (a worker on task queue {conn.task_queue} must be running) ...",
-                    f"the workflow did not answer within {QUERY_TIMEOUT_S:.0f} s (is `billing worker` running?): showing the database row",
-                )
-            except UnknownSubscription:
-                return None
-
-        view = run(go())
+        view, state = run(_workflow_view(conn, subscription_id))
     if as_json:
-        print_json({"subscription": row.model_dump(), "workflow": view, "payments": payments})
+        print_json({"subscription": row.model_dump(), "workflow": view, "run": state, "payments": payments})
         return
-    _print_subscription(row, view, payments, tz)
+    _print_subscription(row, view, state, payments, tz)
+
+
+async def _workflow_view(conn: Any, subscription_id: str) -> tuple[Any, Any]:
+    """The workflow's own view (a query) when its run is open and a worker answers; its run's state,
+    which Temporal answers with no worker, either way (None for both when there is no workflow)."""
+    from operations.subscriptions import UnknownSubscription, describe, run_state, worker_polls
+
+    client = await temporal_client(conn)
+    try:
+        state = await run_state(client, subscription_id)
+    except UnknownSubscription:
+        return None, None
+    if not state.open:  # a closed run is replayed only by a worker: the books say the rest
+        return None, state
+    served = await worker_polls(client, state.task_queue)
+    wait_s = QUERY_TIMEOUT_S if served else NO_WORKER_WAIT_S
+    why = "" if served else f": no worker polls task queue {state.task_queue} (start billing worker)"
+    try:
+        view = await answer_or_none(
+            describe(client, subscription_id),
+            wait_s,
+            f"waiting up to {wait_s:.0f} s for the workflow to answer (a worker on task queue {state.task_queue} must be running) ...",
+            f"the workflow did not answer within {wait_s:.0f} s{why}: showing the database row",
+        )
+    except UnknownSubscription:
+        return None, state
+    return view, state
 
 
 def _payment_rows(session: Session, subscription_id: str) -> list[dict[str, Any]]:
@@ -302,7 +316,7 @@ def _payment_rows(session: Session, subscription_id: str) -> list[dict[str, Any]
     return [{k: getattr(p, k) for k in keep} for p in session.exec(query)]
 
 
-def _print_subscription(row: Any, view: Any, payments: list[dict[str, Any]], tz: str | None) -> None:
+def _print_subscription(row: Any, view: Any, state: Any, payments: list[dict[str, Any]], tz: str | None) -> None:
     table = Table(title=f"subscription {row.id}", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
@@ -319,7 +333,7 @@ def _print_subscription(row: Any, view: Any, payments: list[dict[str, Any]], tz:
         table.add_row("cancel at term end", "yes" if view.cancel_at_term_end else "no")
     else:
         table.add_row("next due", local_time(row.next_due_at, tz) or "none")
-        table.add_row("workflow", "not reachable (only the database row is shown)")
+        table.add_row("workflow", _run_line(state, tz))
     console.print(table)
     if view is not None and view.open_invoices:
         invoices = Table(title="open invoices")
@@ -353,6 +367,14 @@ def _print_subscription(row: Any, view: Any, payments: list[dict[str, Any]], tz:
             amount = p["approved_cents"] if p["status"] in (PaymentStatus.APPROVED, PaymentStatus.VOIDED, PaymentStatus.REFUNDED) else p["amount_cents"]
             attempts.add_row(local_time(p["created_at"], tz), p["invoice_id"] or "", str(p["attempt"]), p["status"], money(amount), p["decline_reason"] or "")
         console.print(attempts)
+
+
+def _run_line(state: Any, tz: str | None) -> str:
+    if state is None:
+        return "none in Temporal (only the database row is shown)"
+    if state.open:
+        return "running but not answering (only the database row is shown)"
+    return f"{state.status} at {local_time(state.closed_at, tz)} (the database row is shown)"
 
 
 def register(app: typer.Typer) -> None:

@@ -1,91 +1,116 @@
-"""`billing reconcile --date D`: do our books match the gateway for a day, transaction by transaction.
+"""`billing reconcile --from --to` (or `--date`): do our books match the gateway over a period.
 
-The comparison is `operations.gateway_day` (over `operations.reconciliation.reconcile`, the one the
-demo uses); the gateway's list of transactions comes from the local sandbox, the only gateway whose
-full list this engine can read (on Gravity itself the daily `reconciliation.*` events report
-differences, by looking each of our transactions up).
+The comparison is `operations.period_reconciliation.reconcile_period`, the one `GET
+/finance/reconciliation` and the daily janitor run: each of our movements looked up at the gateway,
+plus the gateway's own list where it has one (the local sandbox; emergepay has none).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
 from datetime import date
 from typing import Any
 
 import typer
 
-from cli.errors import BAD_INPUT, fail
-from cli.operator_stack import Connection, connection, console, engine_of, operator_errors, print_json, refuse
+from cli.errors import BAD_INPUT
+from cli.operator_stack import connection, console, engine_of, err_console, operator_errors, print_json, refuse, run
+from foundation.money import format_usd
+
+PROGRESS_AFTER_S = 1.0  # a reconciliation quicker than this prints no progress line
+#: The CLI's name for each parameter a finance refusal names.
+OPTION_OF = {"date": "--date", "from": "--from", "to": "--to", "location_id": "--location"}
 
 
 def reconcile(
-    day: str = typer.Option(..., "--date", help="The day, YYYY-MM-DD (on each location's calendar)."),
+    day: str | None = typer.Option(None, "--date", help="One day, YYYY-MM-DD (on each location's calendar): --from and --to in one."),
+    start: str | None = typer.Option(None, "--from", help="The period's first day, YYYY-MM-DD."),
+    end: str | None = typer.Option(None, "--to", help="The period's last day, YYYY-MM-DD (at most 92 days after --from)."),
     location_id: str | None = typer.Option(None, "--location", help="Only this location."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (what GET /finance/reconciliation answers)."),
 ) -> None:
-    """Compare a day's card payments, refunds and voids in our books with the gateway's, both ways.
+    """Compare a period's card payments, refunds and voids in our books with the gateway's, both ways.
 
-    Prints how many matched and each difference; exits 1 when they differ (or a double charge
-    shows, or the ledger does not balance), 0 when the books match.
+    Prints how many matched, each difference and the totals per kind; exits 1 when anything
+    differs (or the gateway's list shows a double charge), 0 when the books match.
     """
-    from operations.gateway_day import DayRefused, reconcile_day
+    from operations.finance_scope import FinanceRefused, asked_period
+    from operations.period_reconciliation import reconcile_period
+    from stack.gravity_config import gateway_directory
 
-    try:
-        wanted = date.fromisoformat(day)
-    except ValueError:
-        refuse(f"--date: {day!r} is not a date (YYYY-MM-DD)", as_json=as_json, code=BAD_INPUT)
+    asked = (_day(day, "--date", as_json), _day(start, "--from", as_json), _day(end, "--to", as_json))
     conn = connection(temporal=False)
-    rows = _gateway_rows(conn)
     with operator_errors(conn, as_json=as_json):
         try:
-            checked = reconcile_day(engine_of(conn), rows, wanted, location_id=location_id)
-        except DayRefused as error:
-            refuse(str(error), as_json=as_json, code=BAD_INPUT)
-    result = checked.result
-    differ = bool(result.mismatches) or result.double_charges > 0 or not result.ledger_balanced
+            first, last = asked_period(*asked)
+        except FinanceRefused as error:
+            refuse(f"{OPTION_OF.get(error.field, error.field)}: {error.reason}", as_json=as_json, code=BAD_INPUT)
+        gateways = gateway_directory(conn.settings)
+
+        async def go() -> Any:
+            try:
+                return await _with_progress(reconcile_period(engine_of(conn), gateways, first, last, location_id=location_id, progress=seen.update), seen)
+            finally:
+                await gateways.aclose()
+
+        seen = _Seen()
+        try:
+            result = run(go())
+        except FinanceRefused as error:
+            refuse(f"{OPTION_OF.get(error.field, error.field)}: {error.reason}", as_json=as_json, code=BAD_INPUT)
     if as_json:
-        print_json(
-            {
-                "date": wanted.isoformat(),
-                "locations": checked.location_ids,
-                "compared": result.compared,
-                "matched": checked.matched,
-                "mismatches": result.mismatches,
-                "double_charges": result.double_charges,
-                "ledger_balanced": result.ledger_balanced,
-                "reconciled": not differ,
-            }
-        )
+        print_json(result.to_json())
     else:
-        _print(checked, differ)
-    if differ:
+        _print(result)
+    if not result.reconciled:
         raise typer.Exit(code=1)
 
 
-def _gateway_rows(conn: Connection) -> list[Mapping[str, Any]]:
-    from gravity.sandbox.control import SandboxControl, SandboxControlError
-    from stack.gravity_config import uses_sandbox
-    from stack.sandbox import sandbox_root_url
-
-    if not uses_sandbox(conn.settings):
-        fail("billing reconcile reads the gateway's transaction list from the local sandbox only; on Gravity, see the reconciliation.* events")
-    root = sandbox_root_url(conn.settings)
+def _day(text: str | None, option: str, as_json: bool) -> date | None:
+    if text is None:
+        return None
     try:
-        with SandboxControl(root) as control:
-            return list(control.transactions())
-    except (OSError, SandboxControlError) as error:  # httpx's connection errors are OSErrors
-        fail(f"no sandbox answers at {root} ({error}): start billing up")
+        return date.fromisoformat(text)
+    except ValueError:
+        refuse(f"{option}: {text!r} is not a date (YYYY-MM-DD)", as_json=as_json, code=BAD_INPUT)
 
 
-def _print(checked: Any, differ: bool) -> None:
-    result = checked.result
-    where = ", ".join(checked.location_ids) or "no location"
-    console.print(f"{checked.day.isoformat()} at {where}: {result.compared} transaction(s) compared, {checked.matched} matched")
-    for line in result.mismatches:
-        console.print(f"[red]differs[/red] {line}")
-    console.print(f"double charges (from the gateway's own list): {result.double_charges}")
-    console.print(f"ledger balanced: {'yes' if result.ledger_balanced else '[bold red]no[/bold red]'}")
-    console.print("[bold red]the books do not match the gateway[/bold red]" if differ else "[green]the books match the gateway[/green]")
+class _Seen:
+    """How far the lookups are, for the progress line."""
+
+    done = total = 0
+
+    def update(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+
+
+async def _with_progress(work: Any, seen: _Seen) -> Any:
+    """`work`'s answer; one line on stderr when it takes longer than a moment, so a wait is never silent."""
+    task = asyncio.ensure_future(work)
+    finished, _ = await asyncio.wait({task}, timeout=PROGRESS_AFTER_S)
+    if not finished:
+        err_console.print(f"looking {seen.total} movement(s) up at the gateway, one by one ({seen.done} done) ...", style="yellow")
+    return await task
+
+
+def _print(result: Any) -> None:
+    span = result.start.isoformat() if result.start == result.end else f"{result.start.isoformat()} to {result.end.isoformat()}"
+    where = result.location_id or "every location"
+    checked = len(result.movements)
+    console.print(f"{span} at {where}: {checked} transaction(s) compared, {checked - len(result.differences)} matched")
+    for m in result.differences:
+        console.print(f"[red]differs[/red] {m.kind} {m.external_transaction_id}: ours {_usd(m.ours_cents)}, gateway {_usd(m.gateway_cents)} ({m.status})")
+    totals = "; ".join(f"{t.kind}s ours {format_usd(t.ours_cents)}, gateway {format_usd(t.gateway_cents)}" for t in result.totals)
+    console.print(f"totals: {totals}")
+    if result.gateway_listed:
+        console.print(f"double charges (from the gateway's own list): {result.double_charges}")
+    else:
+        console.print("the gateway offers no transaction list: only our movements were looked up")
+    console.print("[green]the books match the gateway[/green]" if result.reconciled else "[bold red]the books do not match the gateway[/bold red]")
+
+
+def _usd(cents: int | None) -> str:
+    return "none" if cents is None else format_usd(cents)
 
 
 def register(app: typer.Typer) -> None:

@@ -458,7 +458,8 @@ class JanitorReport:
 
 @dataclass(frozen=True)
 class ReconciliationInput:
-    """Compare the books with the gateway for the UTC day `day` (None: yesterday)."""
+    """Compare the books with the gateway for `day` on each location's calendar (None: yesterday,
+    by the UTC date: at 07:00 UTC every US clinic's yesterday has ended)."""
 
     day: date | None = None
 

@@ -6,13 +6,31 @@ token comes from the settings (per-OID or partner), never from the database.
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 from gravity.client import GravityClient
 
 
-class GatewayDirectory:
-    """Gravity clients by merchant OID, created on first use and closed with the worker."""
+class TransactionListing(Protocol):
+    """A gateway's own list of a merchant's transactions: the sandbox has one, emergepay none."""
 
-    def __init__(self, base_url: str, tokens: dict[str, str], *, default_token: str | None = None, timeout: float = 15.0) -> None:
+    async def transactions(self, oid: str) -> list[dict[str, Any]]: ...
+
+
+class GatewayDirectory:
+    """Gravity clients by merchant OID, created on first use and closed with the worker; and
+    `listing`, the gateway's transaction list, where the gateway offers one (None otherwise)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        tokens: dict[str, str],
+        *,
+        default_token: str | None = None,
+        timeout: float = 15.0,
+        listing: TransactionListing | None = None,
+    ) -> None:
+        self.listing = listing
         self._base_url = base_url
         self._tokens = dict(tokens)
         self._default_token = default_token

@@ -20,6 +20,8 @@ _PERIOD = re.compile(PERIOD_PATTERN)
 #: The years a finance query may ask about: far beyond any clinic's books, and inside what time
 #: zone arithmetic can represent.
 FIRST_YEAR, LAST_YEAR = 1900, 2999
+#: The longest period one reconciliation covers: a quarter, so its lookups stay minutes, not hours.
+MAX_PERIOD_DAYS = 92
 
 
 class FinanceRefused(ValueError):
@@ -46,6 +48,31 @@ def checked_day(day: date, *, field: str = "date") -> date:
     if not FIRST_YEAR <= day.year <= LAST_YEAR:
         raise FinanceRefused(field, f"must be in the years {FIRST_YEAR} to {LAST_YEAR}")
     return day
+
+
+def asked_period(day: date | None, start: date | None, end: date | None) -> tuple[date, date]:
+    """The first and last day asked for: `day` alone (`date`), or `start` to `end` (`from`, `to`)."""
+    if day is not None:
+        if start is not None or end is not None:
+            raise FinanceRefused("date", "give either date, or from and to, not both")
+        return checked_day(day), day
+    if start is None:
+        raise FinanceRefused("from", "required (or date, for one day)")
+    if end is None:
+        raise FinanceRefused("to", "required with from")
+    return checked_period(start, end)
+
+
+def checked_period(start: date, end: date) -> tuple[date, date]:
+    """`start` to `end` (both included), when `end` is not before `start` and the span is at most MAX_PERIOD_DAYS."""
+    checked_day(start, field="from")
+    checked_day(end, field="to")
+    if end < start:
+        raise FinanceRefused("to", f"{end.isoformat()} is before from ({start.isoformat()})")
+    days = (end - start).days + 1
+    if days > MAX_PERIOD_DAYS:
+        raise FinanceRefused("to", f"the period is {days} days; at most {MAX_PERIOD_DAYS}")
+    return start, end
 
 
 def locations_in_reach(session: Session, location_id: str | None, reach: frozenset[str] | None) -> list[Location]:

@@ -9,10 +9,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from foundation.contracts import CancelRequest, CommandResult, PlanChange, SubscriptionView
@@ -119,6 +123,40 @@ async def describe(client: Client, subscription_id: str) -> SubscriptionView:
         if "not found" in str(error).lower():
             raise UnknownSubscription(f"unknown subscription {subscription_id}") from None
         raise
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What Temporal's own record says of a subscription's workflow run, readable with no worker."""
+
+    status: str  # running, completed, failed, canceled, terminated, continued_as_new, timed_out
+    task_queue: str
+    closed_at: datetime | None
+
+    @property
+    def open(self) -> bool:
+        return self.status == "running"
+
+
+async def run_state(client: Client, subscription_id: str) -> RunState:
+    """The subscription's latest run, from Temporal's record: a query needs a worker, this does not."""
+    handle = client.get_workflow_handle_for(SubscriptionWorkflow.run, subscription_workflow_id(subscription_id))
+    try:
+        described = await handle.describe()
+    except RPCError as error:
+        if "not found" in str(error).lower():
+            raise UnknownSubscription(f"unknown subscription {subscription_id}") from None
+        raise
+    status = (described.status or WorkflowExecutionStatus.RUNNING).name.lower()
+    return RunState(status, described.task_queue, described.close_time)
+
+
+async def worker_polls(client: Client, task_queue: str) -> bool:
+    """Whether any worker has lately polled `task_queue` for workflow tasks (Temporal keeps recent pollers)."""
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace, task_queue=TaskQueue(name=task_queue), task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW
+    )
+    return bool((await client.workflow_service.describe_task_queue(request)).pollers)
 
 
 async def set_recurring_allowed(client: Client, engine: Engine, location_id: str, allowed: bool, *, task_queue: str) -> int:

@@ -19,12 +19,12 @@ from api.deps import Runtime, current_caller, runtime
 from api.errors import ERRORS, ApiError, not_found, refusals, refused
 from api.fields import ID_PATTERN, MAX_ID_LENGTH, PathId, QueryDay
 from foundation.scopes import Caller
-from operations.finance_scope import FIRST_YEAR, LAST_YEAR, PERIOD_PATTERN, FinanceRefused, month_of
+from operations.finance_scope import FIRST_YEAR, LAST_YEAR, MAX_PERIOD_DAYS, PERIOD_PATTERN, FinanceRefused, asked_period, month_of
 from operations.history.scope import UnknownSubject
 from operations.history.trail import audit_trail
 from operations.journal import FORMAT as JOURNAL_FORMAT, journal
 from operations.ledger_balances import ledger_balances
-from operations.reconciliation import reconcile_day
+from operations.period_reconciliation import reconcile_period
 from operations.reports import ReportRefused, finance_report
 
 router = APIRouter(prefix="/finance", tags=["finance"], responses=ERRORS)
@@ -42,7 +42,10 @@ DayParam = Annotated[QueryDay, DAY_QUERY]
 
 
 #: What a well-formed query of the books may still be refused for.
-QUERY_REFUSALS = refusals(refused=f"an unknown location_id, or a date or period outside the years {FIRST_YEAR} to {LAST_YEAR}")
+QUERY_REFUSALS = refusals(
+    refused=f"an unknown location_id, a date or period outside the years {FIRST_YEAR} to {LAST_YEAR}, "
+    f"or a from..to period ending before it starts or longer than {MAX_PERIOD_DAYS} days"
+)
 
 
 def _csv(description: str, *, refusable: bool = True) -> dict[int | str, dict[str, Any]]:
@@ -157,42 +160,69 @@ async def read_client_audit(client_id: PathId, format: Format = FORMAT_QUERY, rt
 
 # ----------------------------------------------------------------- reconciliation
 class MovementOut(BaseModel):
+    booked_on: date = Field(description="The location's local date: ours when we recorded it, else the gateway's stamp")
     external_transaction_id: str
-    kind: str
+    kind: str = Field(description="sale, void or refund")
     location_id: str
+    ours_cents: int | None = Field(description="null: our books never recorded it")
+    gateway_cents: int | None = Field(description="null: the gateway does not know it, or was not reached")
+    status: str = Field(description="matched, differs, unknown_at_gateway, not_in_books or unreachable")
+
+
+class KindTotalOut(BaseModel):
+    kind: str
     ours_cents: int
-    gateway_cents: int | None
-    status: str = Field(description="matched, differs, unknown_at_gateway or unreachable")
+    gateway_cents: int
+    matched: bool
 
 
 class ReconciliationOut(BaseModel):
-    date: date
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: date = Field(alias="from")
+    to: date
+    day: date | None = Field(alias="date", description="the day, when the period is one day")
     location_id: str | None
     amounts_in: str
+    gateway_listed: bool = Field(description="whether the gateway's own transaction list was read (the sandbox has one, emergepay none)")
     checked: int
     matched: int
+    double_charges: int | None = Field(description="counted from the gateway's list; null without one")
     reconciled: bool
+    totals: list[KindTotalOut]
     differences: list[MovementOut]
     movements: list[MovementOut]
 
 
+FROM_QUERY = Query(alias="from", description="The period's first day, YYYY-MM-DD (with to; instead of date)", examples=["2026-12-01"])
+TO_QUERY = Query(alias="to", description=f"The period's last day, YYYY-MM-DD: at most {MAX_PERIOD_DAYS} days after from", examples=["2026-12-31"])
+ONE_DAY_QUERY = Query(alias="date", description="One day, YYYY-MM-DD (each location's own day): from and to in one", examples=["2026-12-01"])
+
+
 @router.get(
-    "/reconciliation", response_model=ReconciliationOut, responses=_csv("One row per movement: date, external id, kind, location, ours, gateway's, status")
+    "/reconciliation",
+    response_model=ReconciliationOut,
+    responses=_csv("One row per movement: local date, external id, kind, location, ours, gateway's, status"),
 )
 async def read_reconciliation(
-    day: DayParam,
+    day: Annotated[QueryDay | None, ONE_DAY_QUERY] = None,
+    start: Annotated[QueryDay | None, FROM_QUERY] = None,
+    end: Annotated[QueryDay | None, TO_QUERY] = None,
     location_id: str | None = LOCATION_QUERY,
     format: Format = FORMAT_QUERY,
     rt: Runtime = Depends(runtime),
     caller: Caller = Depends(current_caller),
 ) -> Any:
-    """Our books against the gateway for one day: every sale, void and refund recorded that day,
-    looked up at Gravity and compared to the cent."""
+    """Our books against the gateway for a day (`date`) or a period (`from`, `to`): every sale, void
+    and refund recorded then, looked up at Gravity and compared to the cent, plus the gateway's own
+    transactions our books lack where the gateway lists them; totals per kind."""
     try:
-        result = await reconcile_day(rt.engine, rt.gateways, day, location_id=location_id, reach=caller.reach)
+        first, last = asked_period(day, start, end)
+        result = await reconcile_period(rt.engine, rt.gateways, first, last, location_id=location_id, reach=caller.reach)
     except FinanceRefused as error:
         raise _refusal(error) from None
-    return _answer(result, format, f"reconciliation-{day.isoformat()}" + (f"-{location_id}" if location_id else ""))
+    span = first.isoformat() if first == last else f"{first.isoformat()}-to-{last.isoformat()}"
+    return _answer(result, format, f"reconciliation-{span}" + (f"-{location_id}" if location_id else ""))
 
 
 # ----------------------------------------------------------------- ledger balances

@@ -22,6 +22,7 @@ from temporalio.worker import Worker
 from api.app import create_app
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN, Settings
 from gravity.directory import GatewayDirectory
+from gravity.sandbox.listing import SandboxListing
 from gravity.sandbox.server import SandboxServer, ThreadedUvicorn
 from tests.conftest import TASK_QUEUE
 
@@ -40,8 +41,9 @@ def test_settings() -> Settings:
 
 
 def app_for(engine: Engine, temporal_env: WorkflowEnvironment, sandbox_server: SandboxServer) -> FastAPI:
-    """The app the API tests serve, over the session's database, Temporal and sandbox."""
-    gateways = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, timeout=5.0)
+    """The app the API tests serve, over the session's database, Temporal and sandbox (its
+    transaction list too, as `billing api` on the local sandbox has it)."""
+    gateways = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, timeout=5.0, listing=SandboxListing(sandbox_server.base_url))
     return create_app(engine, temporal_env.client, test_settings(), task_queue=TASK_QUEUE, gateways=gateways)
 
 

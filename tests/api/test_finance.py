@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.directory import GatewayDirectory
+from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.billing import Payment
 from models.clinic import Client
@@ -43,8 +44,9 @@ async def gateways(sandbox_server: SandboxServer) -> AsyncIterator[GatewayDirect
 
 
 @pytest.fixture
-async def books(db: Engine, gateways: GatewayDirectory, sandbox_server: SandboxServer) -> dict[str, str]:
-    """A yearly plan's paid cycle, a monthly plan's paid cycle and an open counter invoice, today."""
+async def books(db: Engine, gateways: GatewayDirectory, sandbox_server: SandboxServer, sandbox: SandboxControl) -> dict[str, str]:
+    """A yearly plan's paid cycle, a monthly plan's paid cycle and an open counter invoice, today
+    (over an emptied sandbox: the reconciliation reads its list of transactions too)."""
     yearly = make_clinic(db, price_cents=YEARLY, interval_months=12, term_months=12, timezone=TZ)
     subscription_id, invoice_id = await paid_first_cycle(db, gateways, sandbox_server, yearly, _today().subtract(days=3))
     monthly = _second_client(db, yearly)

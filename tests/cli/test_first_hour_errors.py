@@ -53,7 +53,23 @@ async def test_show_says_it_is_waiting_for_a_workflow_no_worker_serves(
     run = await billing("show", enrollment.subscription_id)
     assert run.exit_code == 0, run
     assert "waiting" in run.stderr and "worker" in run.stderr, run.stderr
-    assert "did not answer" in run.stderr
+    assert "did not answer" in run.stderr and "no worker polls task queue nobody-serves-this" in run.stderr, run.stderr
     assert enrollment.subscription_id in run.stdout
-    assert asyncio.get_running_loop().time() - started < 14
+    assert asyncio.get_running_loop().time() - started < 8  # a short wait: nothing serves the run's task queue
     await temporal_env.client.get_workflow_handle(enrollment.workflow_id).terminate("test over")
+
+
+async def test_show_answers_at_once_from_a_closed_run(billing: Billing, db: Engine, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment) -> None:
+    """The demo leaves its workflows closed and no worker behind: their state needs no worker to read."""
+    clinic = make_clinic(db)
+    card, _ = await save_card(db, sandbox_server, clinic)
+    request = EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, date.today(), card_id=card)
+    enrollment = await enroll(temporal_env.client, db, request, task_queue="nobody-serves-this")
+    await temporal_env.client.get_workflow_handle(enrollment.workflow_id).terminate("demo over")
+    started = asyncio.get_running_loop().time()
+    run = await billing("show", enrollment.subscription_id)
+    assert run.exit_code == 0, run
+    assert "waiting" not in run.stderr and "terminated" in run.stdout, run
+    assert asyncio.get_running_loop().time() - started < 3
+    shown = (await billing("show", enrollment.subscription_id, "--json")).json()
+    assert shown["workflow"] is None and shown["run"]["status"] == "terminated" and shown["run"]["closed_at"]

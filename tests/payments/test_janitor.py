@@ -5,7 +5,8 @@ what Gravity says happened."""
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, date, datetime
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, update
@@ -24,6 +25,7 @@ from gravity.errors import GravityError
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.billing import Payment
+from models.clinic import Location
 from models.db import session_scope
 from models.outbox import OutboxEvent
 from operations.enrollment import EnrollRequest, record_enrollment
@@ -86,7 +88,10 @@ async def test_the_reconciliation_reports_a_sale_the_books_do_not_match(
 ) -> None:
     invoice_id = await _stranded_charge(db, sandbox, sandbox_server, gateways, clinic, "lost")
     await _sweep(db, gateways)
-    today = datetime.now(UTC).date()
+    with Session(db) as session:  # the books' day is the location's own, as in every reconciliation
+        location = session.get(Location, clinic.location_id)
+        assert location is not None
+        today = datetime.now(ZoneInfo(location.timezone)).date()
     activities = JanitorActivities(db, gateways)
     clean = await ActivityEnvironment().run(activities.reconcile_day, ReconciliationInput(day=today))
     assert (clean.checked, clean.differences) == (1, [])
