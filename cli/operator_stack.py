@@ -38,6 +38,8 @@ if TYPE_CHECKING:  # both load slowly, and most commands need neither
     from sqlalchemy import Engine
     from temporalio.client import Client
 
+    from operations.refusals import Refusal
+
 T = TypeVar("T")
 
 START_FIRST = "start the stack first: billing up"
@@ -197,6 +199,8 @@ def operator_errors(conn: Connection | None = None, *, as_json: bool = False) ->
     from sqlalchemy.exc import OperationalError, ProgrammingError
     from temporalio.service import RPCError
 
+    from operations.refusals import Refusal
+
     where = redact_url(conn.database_url) if conn else "the database"
     try:
         with cli_errors():
@@ -211,6 +215,13 @@ def operator_errors(conn: Connection | None = None, *, as_json: bool = False) ->
     except RPCError as error:
         address = conn.temporal_address if conn else "Temporal"
         refuse(f"Temporal at {address} answered: {error.message}", as_json=as_json, error="unavailable")
+    except Refusal as error:
+        refuse(api_message(error), as_json=as_json, error=error.kind)
+
+
+def api_message(error: Refusal) -> str:
+    """The `message` the API answers for an operation's refusal (`api.errors.from_refusal`): a 404 says only why."""
+    return error.reason if error.kind == "not_found" else str(error)
 
 
 async def answer_or_none(awaitable: Awaitable[T], timeout_s: float, waiting: str, gave_up: str) -> T | None:
