@@ -27,7 +27,7 @@ from rich.console import Console
 from cli.errors import cli_errors, err_console, fail
 from foundation.converter import data_converter
 from foundation.money import format_usd
-from foundation.scopes import Actor
+from foundation.scopes import CLI_ACTOR_PREFIX, Actor
 from foundation.settings import Settings
 from stack.embedded import load_settings, redact_url
 from stack.postgres import DATABASE_NAME
@@ -176,7 +176,7 @@ def cli_actor() -> Actor:
         user = getpass.getuser()
     except Exception:  # noqa: BLE001 - no user name in some containers
         user = "unknown"
-    return Actor(f"cli:{user}")
+    return Actor(f"{CLI_ACTOR_PREFIX}{user}")
 
 
 def operator_identity() -> str:
