@@ -16,17 +16,14 @@ from cli.amounts import dollars_to_cents
 from cli.errors import BAD_INPUT
 from cli.free_text import no_card_number
 from cli.operator_stack import cli_actor, connection, console, engine_of, local_time, money, operator_errors, print_json, refuse
-from foundation.money import MoneyError
+from foundation.money import MAX_CENTS, MoneyError
 
 JSON_OPTION = typer.Option(False, "--json", help="Print the answer as JSON (cents).")
 PLAN_ID = typer.Argument(..., help="The plan's id.", metavar="PLAN_ID")
-MAX_NAME = 200  # as the API's PlanTermsIn
 
 
 def _price(price: str | None, price_cents: int | None, as_json: bool) -> int | None:
     """The new price in cents from --price (dollars) or --price-cents; bad input exits 2."""
-    from cli.payment_cmds import MAX_CENTS
-
     if price is not None and price_cents is not None:
         refuse("give --price (dollars) or --price-cents, not both", as_json=as_json, code=BAD_INPUT)
     if price is not None:
@@ -51,10 +48,11 @@ def change(
     from models.db import session_scope
     from operations import plans as plan_ops
     from operations.audit import Subject, record
+    from operations.plan_rules import MAX_PLAN_NAME
 
     cents = _price(price, price_cents, as_json)
-    if name is not None and not 1 <= len(name.strip()) <= MAX_NAME:
-        refuse(f"--name: 1 to {MAX_NAME} characters", as_json=as_json, code=BAD_INPUT)
+    if name is not None and not 1 <= len(name.strip()) <= MAX_PLAN_NAME:
+        refuse(f"--name: 1 to {MAX_PLAN_NAME} characters", as_json=as_json, code=BAD_INPUT)
     if cents is None and name is None:
         refuse("give a term to change: --price, --price-cents or --name", as_json=as_json, code=BAD_INPUT)
     conn = connection(temporal=False)

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from books.cards import card_expired_on
+from books.cards import card_expired_on, recurring_not_allowed
 from foundation.card_numbers import LOOKS_LIKE_A_CARD_NUMBER, holds_card_number
 from foundation.ids import new_id
 from foundation.statuses import FINAL_SUBSCRIPTION_STATUSES
@@ -203,7 +203,7 @@ def list_cards(engine: Engine, client_id: str, *, reach: frozenset[str] | None =
         location = session.get(Location, client.location_id)
         assert location is not None
         if not location.allow_recurring_gravity:
-            return CardListing(False, f"location {location.id} does not allow Gravity payment for recurring payments", [])
+            return CardListing(False, recurring_not_allowed(location.id), [])
         rows = session.exec(select(SavedCard).where(SavedCard.client_id == client_id).order_by(col(SavedCard.created_at), col(SavedCard.id))).all()
         return CardListing(True, None, rows)
 

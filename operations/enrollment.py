@@ -15,6 +15,7 @@ from sqlmodel import Session
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
+from books.cards import recurring_not_allowed
 from foundation.contracts import SubscriptionInput, SubscriptionSetup, SubscriptionState
 from foundation.enrollment_window import MAX_DAYS_AHEAD, MAX_DAYS_BACK
 from foundation.ids import enrollment_key, subscription_id_for, subscription_workflow_id
@@ -147,7 +148,7 @@ def _validate(session: Session, request: EnrollRequest) -> tuple[Location, Healt
         raise Refusal("pet_id", f"unknown pet {request.pet_id} for client {client.id}")
     plan = plan_offered(session, request.plan_id, location.id)
     if not location.allow_recurring_gravity:
-        raise Refusal("location_id", f"location {location.id} does not allow Gravity payment for recurring payments")
+        raise Refusal("location_id", recurring_not_allowed(location.id))
     today = pendulum.now(location.timezone).date()
     card = card_to_charge(session, request.card_id, client.id, max(today, request.start_date))
     return location, plan, card

@@ -22,7 +22,7 @@ from foundation.scopes import Caller
 from operations.finance_scope import FIRST_YEAR, LAST_YEAR, PERIOD_PATTERN, FinanceRefused, month_of
 from operations.history.scope import UnknownSubject
 from operations.history.trail import audit_trail
-from operations.journal import FORMAT as JOURNAL_FORMAT, journal
+from operations.journal import JOURNAL_FORMAT, journal
 from operations.ledger_balances import ledger_balances
 from operations.reconciliation import reconcile_day
 from operations.reports import ReportRefused, finance_report
