@@ -49,7 +49,7 @@ from models.db import session_scope
 from models.outbox import emit
 from models.plans import HealthPlan, terms_of
 from models.subscriptions import ServiceRedemption, Subscription
-from operations.cards import CardRefused, usable_card
+from operations.cards import usable_card
 from operations.plan_rules import check_same_interval, plan_offered
 from operations.refusals import Refusal
 from workflows import proration
@@ -110,7 +110,7 @@ class SubscriptionCommandActivities:
             today = pendulum.instance(info.current_attempt_scheduled_time).in_timezone(location.timezone).date()
             try:
                 card = usable_card(session.get(SavedCard, change.card_id), change.card_id, sub.client_id, today)
-            except CardRefused as error:
+            except Refusal as error:
                 raise refuse(error.reason) from None
             sub.card_id = card.id
             session.add(sub)

@@ -22,6 +22,7 @@ from activities.invoice_compensation import GiveBack
 from books.answers import Booking, book_approval
 from books.attempts import close_attempt, collectable_cents, find_attempt, lock_invoice, lock_payment, new_attempt, record_declined
 from books.balances import open_balance
+from books.cards import recurring_not_allowed
 from books.deposits import record_deposit, start_deposit_attempt
 from foundation.contracts import GatewayResult, TerminalClose, TerminalOutcome, TerminalPaymentInput, TerminalPrepared, TerminalRecord
 from foundation.ids import (
@@ -117,7 +118,7 @@ def request_refusal(session: Session, request: TerminalPaymentInput) -> tuple[st
     if not terminal_registered(session, location.id, request.device_name):
         return f"unknown device {request.device_name}: location {location.id} never registered it (see billing terminals {location.id})", location, None
     if request.save_card and not location.allow_recurring_gravity:
-        return f"location {location.id} does not allow Gravity payment for recurring payments, so a card cannot be saved", location, None
+        return f"{recurring_not_allowed(location.id)}, so a card cannot be saved", location, None
     if request.purpose == "deposit":
         client = session.get(Client, request.client_id) if request.client_id else None
         if client is None or client.location_id != location.id:

@@ -19,7 +19,7 @@ from foundation.card_numbers import LOOKS_LIKE_A_CARD_NUMBER, holds_card_number
 from foundation.scopes import SCOPE_DOCS, Caller, allowed
 from foundation.settings import Settings
 from gravity.directory import GatewayDirectory
-from operations.tokens import SETTINGS_TOKEN_NAME, authenticate as authenticate_stored, settings_caller
+from operations.tokens import authenticate as authenticate_stored, settings_caller
 
 MAX_STAFF_LENGTH = 100
 TOKEN_DOC = (
@@ -140,10 +140,3 @@ def money_key(
     """The required key of a POST that can move money (absent: 400, see `api.errors`); it also names
     the movement's workflow, so a retry after a crash resumes it."""
     return _checked(key)
-
-
-def movement_key(caller: Caller, key: str) -> str:
-    """The key a money movement's ids are built from: each token's own, so two tokens sending the same
-    key make two requests and never join (or learn of) each other's movement. BILLING_API_TOKEN's is
-    the key as sent, as before tokens existed, so a retry across an upgrade joins its movement."""
-    return key if caller.token == SETTINGS_TOKEN_NAME else f"{caller.token}:{key}"

@@ -75,7 +75,10 @@ def not_found(field: str, reason: str) -> ApiError:
 
 def from_refusal(error: Refusal) -> ApiError:
     """An operation's refusal as the API answers it: 409 for a conflict, 404 for an unknown
-    resource named in the path, else 422; the message reads as in the CLI."""
+    resource named in the path, 503 for a service that could not be asked, else 422; the message
+    reads as in the CLI."""
+    if error.kind == "unavailable":
+        return ApiError(503, "unavailable", str(error), [(error.field, error.reason)])
     if error.kind == "conflict":
         return conflict(error.field, error.reason)
     if error.kind == "not_found":
@@ -171,6 +174,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _api_error(request: Request, error: ApiError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
         return JSONResponse(error.body(), status_code=error.status, headers=headers)
+
+    @app.exception_handler(Refusal)
+    async def _refusal(request: Request, error: Refusal) -> JSONResponse:
+        # A route need not catch an operation's refusal: it is answered here, the same everywhere.
+        return await _api_error(request, from_refusal(error))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:

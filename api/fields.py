@@ -19,6 +19,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
 from api.text import CLEAN_PATTERN, UNSAFE_CHARACTERS, clean_text, no_card_number
+from foundation.money import MAX_CENTS as MAX_CENTS  # the routes' amount ceiling, one for the API and the CLI
 from workflows.calendar import validate_tz
 
 EMAIL_PATTERN = rf"^[^@\s{UNSAFE_CHARACTERS}]+@[^@\s{UNSAFE_CHARACTERS}]+\.[^@\s{UNSAFE_CHARACTERS}]+$"
@@ -29,9 +30,6 @@ ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 #: Ids the API hands out and accepts: letters, digits, `_` and `-`.
 ID_PATTERN = r"^[A-Za-z0-9_\-]+$"
 MAX_ID_LENGTH = 64
-#: The ceiling on any amount in cents ($100,000): far above a clinic's bill, so a dollars-for-cents
-#: slip is refused; each location may set a lower `max_invoice_cents`.
-MAX_CENTS = 10_000_000
 #: The ceiling on a counter invoice's lines; each location may set a lower `max_invoice_lines`.
 MAX_LINES = 100
 #: PostgreSQL's bigint: ids and cursors above it cannot exist, and asking for one must not fail.

@@ -31,7 +31,7 @@ from bench.stack_cpu import StackCpu, sample, temporal_server
 from bench.workers import WorkerPool, WorkerSpec, totals
 
 HISTORY_SAMPLE = 40
-WARMUP = 8
+WARMUP_MEMBERS = 8
 
 
 @dataclass(frozen=True)
@@ -121,10 +121,10 @@ async def baseline_phase(client: Client, target: Target, n: int, *, workers: int
             pool,
             name="baseline",
             units=n,
-            warm=lambda: launch("warm", WARMUP),
+            warm=lambda: launch("warm", WARMUP_MEMBERS),
             start=lambda: launch("run", n),
             query=query,
-            warm_count=WARMUP,
+            warm_count=WARMUP_MEMBERS,
             count=n,
             timeout=timeout,
         )
@@ -143,7 +143,7 @@ async def billing_phase(
     queue = f"bench-billing-{tag}"
     location_id, plan_id = seed_clinic(engine, tag, term_months=12)
     start = due_start_date(cycles_each)
-    warm = await enroll_members(engine, target.gravity_url, f"{tag}w", location_id=location_id, plan_id=plan_id, start_dates=[start] * WARMUP)
+    warm = await enroll_members(engine, target.gravity_url, f"{tag}w", location_id=location_id, plan_id=plan_id, start_dates=[start] * WARMUP_MEMBERS)
     members = await enroll_members(engine, target.gravity_url, tag, location_id=location_id, plan_id=plan_id, start_dates=[start] * n)
     pool = _pool(target, queue, "billing", **tuning)
     pool.start(workers)
@@ -157,7 +157,7 @@ async def billing_phase(
             warm=lambda: start_workflows(client, warm, task_queue=queue),
             start=lambda: start_workflows(client, members, task_queue=queue),
             query=query,
-            warm_count=WARMUP,
+            warm_count=WARMUP_MEMBERS,
             count=n,
             timeout=timeout,
         )

@@ -25,6 +25,7 @@ from foundation.contracts import SubscriptionInput
 from foundation.ids import subscription_workflow_id
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.client import GravityClient
+from gravity.conventions import APPROVED_MASTERCARD, APPROVED_VISA
 from models.clinic import Client as ClinicClient, Location, Pet, SavedCard, Terminal
 from models.db import session_scope
 from models.plans import HealthPlan
@@ -34,7 +35,6 @@ from workflows.subscription import SubscriptionWorkflow
 TIMEZONE = "America/Chicago"
 PRICE_CENTS = 4_500
 BENCH_DEVICES = ("counter-1", "counter-2", "counter-3")  # the sandbox counters chaos pays at
-SPARE_CARD_NUMBER = "5555555555554444"  # a Mastercard beside each client's Visa, for card changes
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,11 @@ async def save_spare_cards(engine: Engine, gravity_url: str, members: Sequence[M
 
         async def tokenize() -> Any:
             async with gate:
-                return await gravity.tokenize(card_number=SPARE_CARD_NUMBER, exp_mmyy="1230", external_id=str(uuid.uuid4()))
+                return await gravity.tokenize(
+                    card_number=APPROVED_MASTERCARD,  # a Mastercard beside each client's Visa, for card changes
+                    exp_mmyy="1230",
+                    external_id=str(uuid.uuid4()),
+                )
 
         tokens = await asyncio.gather(*(tokenize() for _ in members))
     cards: dict[str, str] = {}
@@ -151,7 +155,7 @@ async def enroll_members(
 
         async def tokenize() -> Any:
             async with gate:
-                return await gravity.tokenize(card_number="4111111111111111", exp_mmyy="1230", external_id=str(uuid.uuid4()))
+                return await gravity.tokenize(card_number=APPROVED_VISA, exp_mmyy="1230", external_id=str(uuid.uuid4()))
 
         tokens = await asyncio.gather(*(tokenize() for _ in ids))
     with session_scope(engine) as session:

@@ -31,7 +31,6 @@ from models.subscriptions import Subscription
 from operations.history.markers import LOCAL_ACTIVITY_MARKER
 
 MAX_ATTEMPTS = 20
-FINAL_STATUSES = FINAL_SUBSCRIPTION_STATUSES
 E = EventType
 
 
@@ -200,7 +199,7 @@ def _check_statuses(verdict: WorkflowVerdict, engine: Engine, statuses: Mapping[
         if rows.get(subscription_id) != status:
             verdict.status_disagreements += 1
             verdict.problems.append(f"{subscription_id}: the workflow ended {status}, the database says {rows.get(subscription_id)}")
-        wanted = ("cancelled",) if subscription_id in cancelled else FINAL_STATUSES
+        wanted = ("cancelled",) if subscription_id in cancelled else FINAL_SUBSCRIPTION_STATUSES
         if status not in wanted:
             verdict.ended_not_final += 1
             verdict.problems.append(f"{subscription_id}: the workflow ended {status}" + (" after a cancel-now" if subscription_id in cancelled else ""))

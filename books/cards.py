@@ -7,6 +7,12 @@ import calendar
 from datetime import date
 
 
+def recurring_not_allowed(location_id: str) -> str:
+    """Why a location's saved cards are neither shown, saved nor charged: its setting forbids it
+    (one sentence for enrollment, deposits, terminals and the card listing)."""
+    return f"location {location_id} does not allow Gravity payment for recurring payments"
+
+
 def card_expired_on(exp_month: int, exp_year: int, day: date) -> bool:
     """A card is good through the last day of its expiry month."""
     last_day = calendar.monthrange(exp_year, exp_month)[1]

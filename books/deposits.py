@@ -11,7 +11,7 @@ import pendulum
 from sqlmodel import Session, select
 
 from books.attempts import find_attempt
-from books.cards import card_expired_on
+from books.cards import card_expired_on, recurring_not_allowed
 from foundation.contracts import DepositOutcome
 from foundation.ids import client_stream, deposit_id_for_payment, deposit_received_event_key, payment_id_for
 from foundation.statuses import DepositStatus, PaymentResult, PaymentStatus
@@ -107,7 +107,7 @@ def card_deposit_refusal(session: Session, *, client_id: str, card_id: str, amou
     location = session.get(Location, client.location_id)
     assert location is not None
     if not location.allow_recurring_gravity:
-        return f"location {location.id} does not allow Gravity payment for recurring payments"
+        return recurring_not_allowed(location.id)
     today = pendulum.now(location.timezone).date()
     if card_expired_on(card.exp_month, card.exp_year, today):
         return f"card {card_id} expired {card.exp_month:02d}/{card.exp_year}"

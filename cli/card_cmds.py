@@ -1,14 +1,12 @@
 """`billing cards list | default | remove | expiring`: a client's saved cards, from the shell.
 
-They call `operations.cards`, the code behind the API's card routes, so a refusal reads as the API's
-`message`: one red line, exit 1. A date the command cannot read exits 2. Cards are added through
+They call `operations.cards`, the code behind the API's card routes, and `operator_errors` prints a
+refusal as the API's `message`: one red line, exit 1. A date the command cannot read exits 2. Cards are added through
 the API (`POST /clients/{id}/cards`), which checks the Gravity reference; no command takes a card number.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -21,21 +19,6 @@ from cli.operator_stack import cli_actor, connection, console, engine_of, operat
 JSON_OPTION = typer.Option(False, "--json", help="Print the answer as JSON.")
 CLIENT_ID = typer.Argument(..., help="The client's id (find it with: billing clients find TEXT).", metavar="CLIENT_ID")
 CARD_ID = typer.Argument(..., help="The card's id (see: billing cards list CLIENT_ID).", metavar="CARD_ID")
-
-
-@contextmanager
-def card_refusals(as_json: bool) -> Iterator[None]:
-    """An `operations.cards` refusal as one line with the API's message (`api.routes.cards.card_refusals`), exit 1."""
-    from operations.cards import CardConflict, CardRefused, UnknownCardSubject
-
-    try:
-        yield
-    except UnknownCardSubject as error:
-        refuse(error.reason, as_json=as_json, error="not_found")
-    except CardConflict as error:
-        refuse(str(error), as_json=as_json, error="conflict")
-    except CardRefused as error:
-        refuse(str(error), as_json=as_json)
 
 
 def card_json(card: Any) -> dict[str, Any]:
@@ -74,7 +57,7 @@ def list_cards(client_id: str = CLIENT_ID, as_json: bool = JSON_OPTION) -> None:
     from operations import cards as card_ops
 
     conn = connection(temporal=False)
-    with operator_errors(conn, as_json=as_json), card_refusals(as_json):
+    with operator_errors(conn, as_json=as_json):
         listing = card_ops.list_cards(engine_of(conn), client_id)
     cards = [card_json(card) for card in listing.cards]
     if as_json:
@@ -94,7 +77,7 @@ def set_default(client_id: str = CLIENT_ID, card_id: str = CARD_ID, as_json: boo
 
     conn = connection(temporal=False)
     engine = engine_of(conn)
-    with operator_errors(conn, as_json=as_json), card_refusals(as_json):
+    with operator_errors(conn, as_json=as_json):
         card = card_ops.set_default(engine, client_id, card_id)
         record_now(engine, cli_actor(), "card.set_default", Subject("card", card.id, card.location_id))
     if as_json:
@@ -110,7 +93,7 @@ def remove(client_id: str = CLIENT_ID, card_id: str = CARD_ID, as_json: bool = J
 
     conn = connection(temporal=False)
     engine = engine_of(conn)
-    with operator_errors(conn, as_json=as_json), card_refusals(as_json):
+    with operator_errors(conn, as_json=as_json):
         card = card_ops.remove_card(engine, client_id, card_id)
         record_now(engine, cli_actor(), "card.remove", Subject("card", card.id, card.location_id))
     if as_json:
@@ -138,7 +121,7 @@ def expiring(
 
     day = _day(before, as_json)
     conn = connection(temporal=False)
-    with operator_errors(conn, as_json=as_json), card_refusals(as_json):
+    with operator_errors(conn, as_json=as_json):
         found = card_ops.expiring_cards(engine_of(conn), location_id=location, before=day)
     items: list[dict[str, Any]] = [{"card": card_json(item.card), "subscription_id": item.subscription_id, "next_due_date": item.next_due_on} for item in found]
     if as_json:

@@ -64,7 +64,7 @@ def enroll(
     """Enroll a pet in a health plan: writes the subscription and starts its workflow."""
     # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from models.clinic import Client as ClinicClient
-    from operations.enrollment import EnrollmentRefused, EnrollRequest, enroll as enroll_subscription
+    from operations.enrollment import EnrollRequest, enroll as enroll_subscription
 
     start = _start_date(start_date, as_json)
     if subscription_id is not None and not SUBSCRIPTION_ID.match(subscription_id):
@@ -86,10 +86,7 @@ def enroll(
             client = await temporal_client(conn)
             return await enroll_subscription(client, engine, request, task_queue=conn.task_queue, actor=cli_actor())
 
-        try:
-            enrollment = run(go())
-        except EnrollmentRefused as error:
-            refuse(str(error), as_json=as_json, error=error.kind)
+        enrollment = run(go())
         row = _subscription_row(conn, enrollment.subscription_id)
     answer = {"subscription_id": enrollment.subscription_id, "workflow_id": enrollment.workflow_id, "created": enrollment.created, "subscription": row}
     if as_json:
@@ -203,13 +200,10 @@ def change_card(
     # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from models.clinic import SavedCard
     from operations import subscriptions as commands
-    from operations.cards import CardRefused, usable_card
+    from operations.cards import usable_card
 
     def check(session: Session, row: Any) -> None:
-        try:
-            usable_card(session.get(SavedCard, card_id), card_id, row.client_id, None)
-        except CardRefused as error:
-            refuse(str(error), as_json=as_json)
+        usable_card(session.get(SavedCard, card_id), card_id, row.client_id, None)
 
     _command(subscription_id, as_json, lambda client, audit: commands.change_card(client, subscription_id, card_id, audit=audit), check)
 
@@ -223,13 +217,9 @@ def change_plan(
     # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from operations import subscriptions as commands
     from operations.plan_rules import plan_offered
-    from operations.refusals import Refusal
 
     def check(session: Session, row: Any) -> None:
-        try:
-            plan_offered(session, plan_id, row.location_id)
-        except Refusal as error:
-            refuse(str(error), as_json=as_json, error=error.kind)
+        plan_offered(session, plan_id, row.location_id)
 
     _command(subscription_id, as_json, lambda client, audit: commands.change_plan(client, subscription_id, plan_id, audit=audit), check)
 

@@ -27,7 +27,7 @@ from rich.console import Console
 from cli.errors import cli_errors, err_console, fail
 from foundation.converter import data_converter
 from foundation.money import format_usd
-from foundation.scopes import Actor
+from foundation.scopes import CLI_ACTOR_PREFIX, Actor
 from foundation.settings import Settings
 from stack.embedded import load_settings, redact_url
 from stack.postgres import DATABASE_NAME
@@ -37,6 +37,8 @@ from stack.temporal import STATE_FILE
 if TYPE_CHECKING:  # both load slowly, and most commands need neither
     from sqlalchemy import Engine
     from temporalio.client import Client
+
+    from operations.refusals import Refusal
 
 T = TypeVar("T")
 
@@ -174,7 +176,7 @@ def cli_actor() -> Actor:
         user = getpass.getuser()
     except Exception:  # noqa: BLE001 - no user name in some containers
         user = "unknown"
-    return Actor(f"cli:{user}")
+    return Actor(f"{CLI_ACTOR_PREFIX}{user}")
 
 
 def operator_identity() -> str:
@@ -197,6 +199,8 @@ def operator_errors(conn: Connection | None = None, *, as_json: bool = False) ->
     from sqlalchemy.exc import OperationalError, ProgrammingError
     from temporalio.service import RPCError
 
+    from operations.refusals import Refusal
+
     where = redact_url(conn.database_url) if conn else "the database"
     try:
         with cli_errors():
@@ -211,6 +215,13 @@ def operator_errors(conn: Connection | None = None, *, as_json: bool = False) ->
     except RPCError as error:
         address = conn.temporal_address if conn else "Temporal"
         refuse(f"Temporal at {address} answered: {error.message}", as_json=as_json, error="unavailable")
+    except Refusal as error:
+        refuse(api_message(error), as_json=as_json, error=error.kind)
+
+
+def api_message(error: Refusal) -> str:
+    """The `message` the API answers for an operation's refusal (`api.errors.from_refusal`): a 404 says only why."""
+    return error.reason if error.kind == "not_found" else str(error)
 
 
 async def answer_or_none(awaitable: Awaitable[T], timeout_s: float, waiting: str, gave_up: str) -> T | None:

@@ -22,11 +22,10 @@ from cli.amounts import amount_in_cents
 from cli.errors import err_console
 from cli.free_text import no_card_number
 from cli.operator_stack import cli_actor, connection, console, engine_of, money, operator_errors, print_json, refuse, run, temporal_client
-from foundation.money import MoneyError
+from foundation.money import MAX_CENTS, MoneyError
 from foundation.statuses import PaymentResult, RefundResultStatus
 from stack.gravity_config import gateway_directory
 
-MAX_CENTS = 10_000_000  # as the API
 DOLLARS_HELP = "Amount in dollars, like 45.00"
 JSON_OPTION = typer.Option(False, "--json", help="Print the answer as JSON.")
 REQUEST_ID_OPTION = typer.Option(None, "--request-id", help="Idempotency key: the same id never moves money twice (default: a new one).")

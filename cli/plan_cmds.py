@@ -7,8 +7,6 @@ Input the command cannot take (a price that is not dollars, no term to change) e
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -18,33 +16,14 @@ from cli.amounts import dollars_to_cents
 from cli.errors import BAD_INPUT
 from cli.free_text import no_card_number
 from cli.operator_stack import cli_actor, connection, console, engine_of, local_time, money, operator_errors, print_json, refuse
-from foundation.money import MoneyError
+from foundation.money import MAX_CENTS, MoneyError
 
 JSON_OPTION = typer.Option(False, "--json", help="Print the answer as JSON (cents).")
 PLAN_ID = typer.Argument(..., help="The plan's id.", metavar="PLAN_ID")
-MAX_NAME = 200  # as the API's PlanTermsIn
-
-
-@contextmanager
-def plan_refusals(as_json: bool) -> Iterator[None]:
-    """An `operations.plans` refusal as one line with the API's message, exit 1."""
-    from operations.refusals import Refusal
-
-    try:
-        yield
-    except Refusal as error:
-        refuse(api_message(error), as_json=as_json, error=error.kind)
-
-
-def api_message(error: Any) -> str:
-    """The `message` the API answers for the refusal (`api.errors.from_refusal`): a 404 says only why."""
-    return str(error.reason) if error.kind == "not_found" else str(error)
 
 
 def _price(price: str | None, price_cents: int | None, as_json: bool) -> int | None:
     """The new price in cents from --price (dollars) or --price-cents; bad input exits 2."""
-    from cli.payment_cmds import MAX_CENTS
-
     if price is not None and price_cents is not None:
         refuse("give --price (dollars) or --price-cents, not both", as_json=as_json, code=BAD_INPUT)
     if price is not None:
@@ -69,14 +48,15 @@ def change(
     from models.db import session_scope
     from operations import plans as plan_ops
     from operations.audit import Subject, record
+    from operations.plan_rules import MAX_PLAN_NAME
 
     cents = _price(price, price_cents, as_json)
-    if name is not None and not 1 <= len(name.strip()) <= MAX_NAME:
-        refuse(f"--name: 1 to {MAX_NAME} characters", as_json=as_json, code=BAD_INPUT)
+    if name is not None and not 1 <= len(name.strip()) <= MAX_PLAN_NAME:
+        refuse(f"--name: 1 to {MAX_PLAN_NAME} characters", as_json=as_json, code=BAD_INPUT)
     if cents is None and name is None:
         refuse("give a term to change: --price, --price-cents or --name", as_json=as_json, code=BAD_INPUT)
     conn = connection(temporal=False)
-    with operator_errors(conn, as_json=as_json), plan_refusals(as_json), session_scope(engine_of(conn)) as session:
+    with operator_errors(conn, as_json=as_json), session_scope(engine_of(conn)) as session:
         plan, added = plan_ops.change_terms(session, plan_id, plan_ops.TermsChange(name=None if name is None else name.strip(), price_cents=cents))
         record(session, cli_actor(), "plan.change_terms", Subject("plan", plan.id, plan.location_id))
         answer: dict[str, Any] = {"plan_id": plan.id, "version": plan.version, "version_added": added, "name": plan.name, "price_cents": plan.price_cents}
@@ -100,7 +80,7 @@ def retire(plan_id: str = PLAN_ID, as_json: bool = JSON_OPTION) -> None:
     from operations.audit import Subject, record
 
     conn = connection(temporal=False)
-    with operator_errors(conn, as_json=as_json), plan_refusals(as_json), session_scope(engine_of(conn)) as session:
+    with operator_errors(conn, as_json=as_json), session_scope(engine_of(conn)) as session:
         plan, live = plan_ops.retire(session, plan_id)
         record(session, cli_actor(), "plan.retire", Subject("plan", plan.id, plan.location_id))
         retired_at = plan.retired_at
@@ -117,7 +97,7 @@ def versions(plan_id: str = PLAN_ID, as_json: bool = JSON_OPTION) -> None:
     from operations import plans as plan_ops
 
     conn = connection(temporal=False)
-    with operator_errors(conn, as_json=as_json), plan_refusals(as_json), Session(engine_of(conn)) as session:
+    with operator_errors(conn, as_json=as_json), Session(engine_of(conn)) as session:
         history = plan_ops.version_history(session, plan_id)
     lines: list[dict[str, Any]] = [
         {

@@ -83,7 +83,7 @@ def _local_sandbox_settings() -> Settings:
 
 def tap(
     device: str = typer.Argument(..., help="The terminal's device name, like front-desk-1."),
-    card: str = typer.Option(C.DEFAULT_TEST_CARD, "--card", help="Test card number the customer presents (see `billing sandbox cards`)."),
+    card: str = typer.Option(C.APPROVED_VISA, "--card", help="Test card number the customer presents (see `billing sandbox cards`)."),
     oid: str = typer.Option(SANDBOX_OID, "--oid", help="The merchant (the location's Gravity OID)."),
 ) -> None:
     """Play the customer at a sandbox terminal: present a card to the amount it shows."""
@@ -101,7 +101,7 @@ def tap(
 
 
 def tokenize(
-    card: str = typer.Option(C.DEFAULT_TEST_CARD, "--card", help="Test card number (see `billing sandbox cards`)."),
+    card: str = typer.Option(C.APPROVED_VISA, "--card", help="Test card number (see `billing sandbox cards`)."),
     exp: str = typer.Option("1230", "--exp", help="Expiry as MMYY."),
 ) -> None:
     """Save a test card at the sandbox and print the body to save it for a client (POST /clients/{id}/cards)."""

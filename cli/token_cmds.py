@@ -13,10 +13,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from cli.errors import err_console
+from cli.errors import BAD_INPUT, err_console
 from cli.operator_stack import connection, console, engine_of, local_time, operator_errors, print_json
-
-BAD_INPUT = 2
 
 token_app = typer.Typer(help="Scoped API tokens: create (the secret is shown once), list, revoke.", no_args_is_help=True)
 

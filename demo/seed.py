@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from foundation.settings import SANDBOX_OID
 from gravity.client import GravityClient
+from gravity.conventions import APPROVED_MASTERCARD, APPROVED_VISA
 from models.clinic import Client, Location, Pet, SavedCard, Terminal
 from models.db import session_scope
 from models.plans import HealthPlan, PlanService
@@ -27,8 +28,7 @@ LOCATIONS = (
 FIRST_NAMES = ("Avery", "Jordan", "Riley", "Casey", "Morgan", "Quinn", "Harper", "Rowan", "Emerson", "Parker", "Reese", "Skyler")
 LAST_NAMES = ("Garcia", "Nguyen", "Patel", "Okafor", "Schmidt", "Rossi", "Kim", "Haddad", "Silva", "Novak", "Larsen", "Cohen")
 PET_NAMES = ("Biscuit", "Luna", "Milo", "Pepper", "Olive", "Ziggy", "Maple", "Scout", "Juniper", "Waffles")
-GOOD_CARDS = ("4111111111111111", "5555555555554444")
-SECOND_CARD = "5555555555554444"
+GOOD_CARDS = (APPROVED_VISA, APPROVED_MASTERCARD)
 
 # What can happen to a client in the demo year, and how often (the rest are ordinary).
 ROLES = ("soft_decline", "hard_decline", "exhausted", "cancel_settlement", "yearly")
@@ -117,7 +117,7 @@ async def seed_clients(
         card_id, card_ref = await save_card(engine, gravity, client_id, location_id, number, default=True)
         spare = None
         if role in ("hard_decline", "exhausted"):
-            other = SECOND_CARD if number != SECOND_CARD else GOOD_CARDS[0]
+            other = APPROVED_MASTERCARD if number != APPROVED_MASTERCARD else APPROVED_VISA
             spare, _ = await save_card(engine, gravity, client_id, location_id, other, default=False)
         kind = "yearly" if role == "yearly" else "monthly"
         start = date.fromordinal(first_day.toordinal() + rng.randrange(0, 28))

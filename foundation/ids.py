@@ -13,6 +13,8 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
+from foundation import scopes as _scopes
+
 _NAMESPACE = uuid.UUID("6f1c1a52-3a1e-4c59-9a55-2f8f3c1f0b7e")
 
 
@@ -32,6 +34,16 @@ def new_id(prefix: str) -> str:
 
 
 # ----------------------------------------------------------------- attempt and business keys
+def movement_key(actor: _scopes.Actor | None, key: str) -> str:
+    """The key a money movement's ids are built from: each API token's own, so two tokens sending the
+    same key make two requests and never join (or learn of) each other's movement. BILLING_API_TOKEN's,
+    the CLI's and an unnamed caller's (the demo, the bench) is the key as sent, as before tokens
+    existed, so a retry across an upgrade joins its movement."""
+    if actor is None or actor.token == _scopes.SETTINGS_TOKEN_NAME or actor.token.startswith(_scopes.CLI_ACTOR_PREFIX):
+        return key
+    return f"{actor.token}:{key}"
+
+
 def charge_key(subscription_id: str, period_start: date, attempt: int) -> str:
     """Key of the `attempt`-th charge of one subscription cycle (attempts count from 1)."""
     if attempt < 1:

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import re
 
-MAX_CENTS = 100_000_000_00  # one hundred million dollars: far above any clinic charge
+#: The ceiling on any amount a request names ($100,000), from the API or the CLI: far above a clinic's
+#: bill, so a dollars-for-cents slip is refused; each location may set a lower `max_invoice_cents`.
+MAX_CENTS = 10_000_000
+#: What the conversion to and from Gravity's dollar strings takes at most (one hundred million dollars).
+MAX_CONVERTIBLE_CENTS = 100_000_000_00
 _DOLLARS = re.compile(r"^([0-9]{1,12})(?:\.([0-9]{1,2}))?$")
 
 
@@ -22,8 +26,8 @@ def to_dollar_string(cents: int) -> str:
         raise MoneyError(f"amount must be whole cents (int), got {type(cents).__name__}")
     if cents < 0:
         raise MoneyError(f"amount must not be negative, got {cents} cents")
-    if cents > MAX_CENTS:
-        raise MoneyError(f"amount {cents} cents is above the limit of {MAX_CENTS} cents")
+    if cents > MAX_CONVERTIBLE_CENTS:
+        raise MoneyError(f"amount {cents} cents is above the limit of {MAX_CONVERTIBLE_CENTS} cents")
     return f"{cents // 100}.{cents % 100:02d}"
 
 
@@ -34,8 +38,8 @@ def from_dollar_string(text: str) -> int:
         raise MoneyError(f"not a dollar amount with at most two decimals: {text!r}")
     whole, fraction = match.group(1), (match.group(2) or "").ljust(2, "0")
     cents = int(whole) * 100 + int(fraction)
-    if cents > MAX_CENTS:
-        raise MoneyError(f"amount {text!r} is above the limit of {MAX_CENTS} cents")
+    if cents > MAX_CONVERTIBLE_CENTS:
+        raise MoneyError(f"amount {text!r} is above the limit of {MAX_CONVERTIBLE_CENTS} cents")
     return cents
 
 

@@ -76,6 +76,12 @@ def allowed(scope: Scope, method: str, route: str) -> bool:
     return False
 
 
+#: The name BILLING_API_TOKEN goes by in the audit trail (no stored token may take it).
+SETTINGS_TOKEN_NAME = "settings-token"
+#: What the CLI's actor starts with (`cli:<os user>`); a token's name cannot hold the colon.
+CLI_ACTOR_PREFIX = "cli:"
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who asked for a command or money movement: the credential (a token's name, or `cli:<os

@@ -232,10 +232,12 @@ TERMINAL_TRANSACTION_TYPES: Final = ("CreditSale", "CreditReturn")
 DEFAULT_TERMINAL_ENTRY_METHOD: Final = "Contactless"
 
 # --- the sandbox's test cards (spec section 6) -------------------------------------------------
+APPROVED_VISA: Final = "4111111111111111"
+APPROVED_MASTERCARD: Final = "5555555555554444"
 # number -> resultMessage for `tokenize` and terminal taps ("Approved" = approves).
 TEST_CARDS: Final[dict[str, str]] = {
-    "4111111111111111": APPROVED_MESSAGE,  # Visa
-    "5555555555554444": APPROVED_MESSAGE,  # Mastercard
+    APPROVED_VISA: APPROVED_MESSAGE,
+    APPROVED_MASTERCARD: APPROVED_MESSAGE,
     "4000000000009995": DECLINE_MESSAGE[DeclineReason.INSUFFICIENT_FUNDS],
     "4000000000000002": DECLINE_MESSAGE[DeclineReason.DO_NOT_HONOR],
     "4000000000000069": DECLINE_MESSAGE[DeclineReason.EXPIRED_CARD],
@@ -246,7 +248,6 @@ DECLINES_AFTER_SAVE_CARD: Final = "4000000000000341"
 DECLINES_AFTER_SAVE_MESSAGE: Final = DECLINE_MESSAGE[DeclineReason.GENERIC]
 # Any other number approves if it passes the Luhn check and has a known brand prefix; a Luhn failure
 # or an unknown brand is declined "Invalid Account"; an expiry in the past "Expired Card". [ours]
-DEFAULT_TEST_CARD: Final = "4111111111111111"
 
 
 def card_brand(number: str) -> str | None:

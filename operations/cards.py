@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from books.cards import card_expired_on
+from books.cards import card_expired_on, recurring_not_allowed
 from foundation.card_numbers import LOOKS_LIKE_A_CARD_NUMBER, holds_card_number
 from foundation.ids import new_id
 from foundation.statuses import FINAL_SUBSCRIPTION_STATUSES
@@ -27,6 +27,7 @@ from gravity.errors import GravityError
 from gravity.results import TransactionResult
 from models.clinic import Client, Location, SavedCard
 from models.subscriptions import Subscription
+from operations.refusals import Refusal, conflict, not_found, unavailable
 
 #: The transactions whose uniqueTransId Gravity takes as a saved card's token: a card saved without a
 #: charge, or a sale at a terminal that kept the card.
@@ -36,46 +37,20 @@ CARD_ON_FILE_TYPES = ("CreditSaveCard", "CreditSale")
 T = TypeVar("T", str, int)
 
 
-class CardRefused(ValueError):
-    """The card request is well formed but refused; `field` names what is wrong. Nothing changed."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
-
-
-class CardConflict(CardRefused):
-    """The request collides with the current state (a duplicate card, a card still charged)."""
-
-
-class UnknownCardSubject(LookupError):
-    """The client or card named in the path does not exist (or is outside the caller's reach)."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(reason)
-        self.field = field
-        self.reason = reason
-
-
-class GatewayUnavailable(CardRefused):
-    """Gravity could not be asked about the card now; nothing was saved, a retry may succeed."""
-
-
 # ---------------------------------------------------------------- which card may be charged
 
 
 def usable_card(card: SavedCard | None, card_id: str, client_id: str, day: date | None) -> SavedCard:
     """The card, if `client_id` may be charged on it on `day` (None: expiry not checked); else
-    `CardRefused` naming card_id, in the words enrollment, the API, the CLI and the activity share."""
+    a `Refusal` naming card_id, in the words enrollment, the API, the CLI and the activity share."""
     if card is None:
-        raise CardRefused("card_id", f"unknown card {card_id}")
+        raise Refusal("card_id", f"unknown card {card_id}")
     if card.client_id != client_id:
-        raise CardRefused("card_id", f"card {card_id} belongs to another client")
+        raise Refusal("card_id", f"card {card_id} belongs to another client")
     if card.disabled:
-        raise CardRefused("card_id", f"card {card_id} is disabled")
+        raise Refusal("card_id", f"card {card_id} is disabled")
     if day is not None and card_expired_on(card.exp_month, card.exp_year, day):
-        raise CardRefused("card_id", f"card {card_id} expired {card.exp_month:02d}/{card.exp_year}")
+        raise Refusal("card_id", f"card {card_id} expired {card.exp_month:02d}/{card.exp_year}")
     return card
 
 
@@ -90,7 +65,7 @@ def card_to_charge(session: Session, card_id: str | None, client_id: str, day: d
         return usable_card(session.get(SavedCard, card_id), card_id, client_id, day)
     card = default_card(session, client_id)
     if card is None:
-        raise CardRefused("card_id", f"client {client_id} has no default saved card; name one")
+        raise Refusal("card_id", f"client {client_id} has no default saved card; name one")
     return usable_card(card, card.id, client_id, day)
 
 
@@ -128,7 +103,7 @@ async def add_card(engine: Engine, gateways: GatewayDirectory, client_id: str, n
     and fingerprint saved are Gravity's."""
     for field, value in (("gravity_ref", new.gravity_ref), ("external_transaction_id", new.external_transaction_id), ("fingerprint", new.fingerprint)):
         if value is not None and holds_card_number(value):
-            raise CardRefused(field, LOOKS_LIKE_A_CARD_NUMBER)
+            raise Refusal(field, LOOKS_LIKE_A_CARD_NUMBER)
     with Session(engine) as session:
         client = _client(session, client_id, reach)
         location = session.get(Location, client.location_id)
@@ -137,7 +112,7 @@ async def add_card(engine: Engine, gateways: GatewayDirectory, client_id: str, n
     result = await _looked_up(gateways, oid, new)
     facts = card_facts(result, new)
     if card_expired_on(facts.exp_month, facts.exp_year, pendulum.now(timezone).date()):
-        raise CardRefused("exp_year", f"the card expired {facts.exp_month:02d}/{facts.exp_year}")
+        raise Refusal("exp_year", f"the card expired {facts.exp_month:02d}/{facts.exp_year}")
     try:
         with Session(engine, expire_on_commit=False) as session:
             current = default_card(session, client_id)
@@ -161,25 +136,25 @@ async def add_card(engine: Engine, gateways: GatewayDirectory, client_id: str, n
             session.add(card)
             session.commit()
     except IntegrityError:
-        raise CardConflict("gravity_ref", "this card is already saved for the client") from None
+        raise conflict("gravity_ref", "this card is already saved for the client") from None
     return card
 
 
 async def _looked_up(gateways: GatewayDirectory, oid: str, new: NewCard) -> TransactionResult:
-    """Gravity's record of the transaction that saved the card, or `CardRefused` naming gravity_ref."""
+    """Gravity's record of the transaction that saved the card, or a `Refusal` naming gravity_ref."""
     try:
         gateway = gateways.for_oid(oid)
     except LookupError:
-        raise CardRefused("gravity_ref", f"no Gravity credential is configured for the location's merchant OID {oid}") from None
+        raise Refusal("gravity_ref", f"no Gravity credential is configured for the location's merchant OID {oid}") from None
     try:
         result = await gateway.lookup(new.external_transaction_id)
     except GravityError as error:
-        raise GatewayUnavailable("gravity_ref", f"Gravity could not be asked about this card now ({type(error).__name__}); retry") from None
+        raise unavailable("gravity_ref", f"Gravity could not be asked about this card now ({type(error).__name__}); retry") from None
     never_issued = "Gravity never issued this card reference under external_transaction_id at this location"
     if result is None or result.unique_trans_id != new.gravity_ref:
-        raise CardRefused("gravity_ref", never_issued)
+        raise Refusal("gravity_ref", never_issued)
     if not result.approved or str(result.transaction_type) not in CARD_ON_FILE_TYPES:
-        raise CardRefused("gravity_ref", f"Gravity's transaction is a {result.transaction_type} {result.outcome}, not an approved saved card")
+        raise Refusal("gravity_ref", f"Gravity's transaction is a {result.transaction_type} {result.outcome}, not an approved saved card")
     return result
 
 
@@ -201,15 +176,13 @@ def card_facts(result: TransactionResult, new: NewCard) -> CardFacts:
 def _agreed(field: str, gateway: T | None, sent: T | None, *, fallback: T | None = None) -> T:
     if gateway is not None and gateway != "":
         if sent is not None and sent != gateway:
-            raise CardRefused(
-                field, f"does not match the card Gravity saved ({gateway})" if field != "fingerprint" else "does not match the card Gravity saved"
-            )
+            raise Refusal(field, f"does not match the card Gravity saved ({gateway})" if field != "fingerprint" else "does not match the card Gravity saved")
         return gateway
     if sent is not None:
         return sent
     if fallback is not None:
         return fallback
-    raise CardRefused(field, "Gravity did not report it for this card; send it")
+    raise Refusal(field, "Gravity did not report it for this card; send it")
 
 
 # ---------------------------------------------------------------- a client's cards
@@ -230,7 +203,7 @@ def list_cards(engine: Engine, client_id: str, *, reach: frozenset[str] | None =
         location = session.get(Location, client.location_id)
         assert location is not None
         if not location.allow_recurring_gravity:
-            return CardListing(False, f"location {location.id} does not allow Gravity payment for recurring payments", [])
+            return CardListing(False, recurring_not_allowed(location.id), [])
         rows = session.exec(select(SavedCard).where(SavedCard.client_id == client_id).order_by(col(SavedCard.created_at), col(SavedCard.id))).all()
         return CardListing(True, None, rows)
 
@@ -264,7 +237,7 @@ def remove_card(engine: Engine, client_id: str, card_id: str, *, reach: frozense
         card = _clients_card(session, client.id, card_id, lock=True)
         charging = charged_by(session, card.id)
         if charging:
-            raise CardConflict("card_id", f"card {card_id} is charged by live subscription {', '.join(charging)}; change its card first")
+            raise conflict("card_id", f"card {card_id} is charged by live subscription {', '.join(charging)}; change its card first")
         if card.disabled and not card.is_default:
             return card
         card.disabled = True
@@ -327,7 +300,7 @@ def expiring_cards(engine: Engine, *, location_id: str | None = None, before: da
 def _client(session: Session, client_id: str, reach: frozenset[str] | None) -> Client:
     client = session.get(Client, client_id)
     if client is None or (reach is not None and client.location_id not in reach):
-        raise UnknownCardSubject("client_id", f"unknown client {client_id}")
+        raise not_found("client_id", f"unknown client {client_id}")
     return client
 
 
@@ -335,5 +308,5 @@ def _clients_card(session: Session, client_id: str, card_id: str, *, lock: bool 
     query = select(SavedCard).where(SavedCard.id == card_id, SavedCard.client_id == client_id)
     card = session.exec(query.with_for_update() if lock else query).first()
     if card is None:
-        raise UnknownCardSubject("card_id", f"unknown card {card_id} for client {client_id}")
+        raise not_found("card_id", f"unknown card {card_id} for client {client_id}")
     return card

@@ -15,6 +15,7 @@ from sqlmodel import Session
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
+from books.cards import recurring_not_allowed
 from foundation.contracts import SubscriptionInput, SubscriptionSetup, SubscriptionState
 from foundation.enrollment_window import MAX_DAYS_AHEAD, MAX_DAYS_BACK
 from foundation.ids import enrollment_key, subscription_id_for, subscription_workflow_id
@@ -25,14 +26,11 @@ from models.db import session_scope
 from models.plans import HealthPlan, terms_of
 from models.subscriptions import Subscription
 from operations.audit import Subject, record
-from operations.cards import CardRefused, card_to_charge
+from operations.cards import card_to_charge
 from operations.plan_rules import plan_offered
 from operations.refusals import Refusal, conflict
 from stack.search_attributes import CLIENT_ID, LOCATION_ID, PLAN_ID
 from workflows.subscription import SubscriptionWorkflow, live_search_attributes
-
-#: The enrollment cannot be made; the refusal names what is wrong. Nothing was written.
-EnrollmentRefused = Refusal
 
 
 def check_start_date(start_date: date, today: date) -> None:
@@ -139,23 +137,20 @@ def starting_search_attributes(workflow_input: SubscriptionInput) -> TypedSearch
 def _validate(session: Session, request: EnrollRequest) -> tuple[Location, HealthPlan, SavedCard | None]:
     location = session.get(Location, request.location_id)
     if location is None:
-        raise EnrollmentRefused("location_id", f"unknown location {request.location_id}")
+        raise Refusal("location_id", f"unknown location {request.location_id}")
     client = session.get(ClinicClient, request.client_id)
     if client is None:
-        raise EnrollmentRefused("client_id", f"unknown client {request.client_id}")
+        raise Refusal("client_id", f"unknown client {request.client_id}")
     if client.location_id != location.id:
-        raise EnrollmentRefused("client_id", f"client {client.id} is not a client of location {location.id}")
+        raise Refusal("client_id", f"client {client.id} is not a client of location {location.id}")
     pet = session.get(Pet, request.pet_id)
     if pet is None or pet.client_id != client.id:
-        raise EnrollmentRefused("pet_id", f"unknown pet {request.pet_id} for client {client.id}")
+        raise Refusal("pet_id", f"unknown pet {request.pet_id} for client {client.id}")
     plan = plan_offered(session, request.plan_id, location.id)
     if not location.allow_recurring_gravity:
-        raise EnrollmentRefused("location_id", f"location {location.id} does not allow Gravity payment for recurring payments")
+        raise Refusal("location_id", recurring_not_allowed(location.id))
     today = pendulum.now(location.timezone).date()
-    try:
-        card = card_to_charge(session, request.card_id, client.id, max(today, request.start_date))
-    except CardRefused as error:
-        raise EnrollmentRefused(error.field, error.reason) from None
+    card = card_to_charge(session, request.card_id, client.id, max(today, request.start_date))
     return location, plan, card
 
 

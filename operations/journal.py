@@ -21,7 +21,7 @@ from sqlmodel import Session
 from foundation.money import to_dollar_string
 from operations.finance_scope import checked_day, local_day_bounds, locations_in_reach
 
-FORMAT = "QuickBooks Online journal entry import (one row per line; debit and credit in dollars)"
+JOURNAL_FORMAT = "QuickBooks Online journal entry import (one row per line; debit and credit in dollars)"
 CSV_COLUMNS = ("JournalDate", "JournalNo", "AccountName", "Debits", "Credits", "Description", "Reference", "Location", "Client", "Invoice")
 
 
@@ -56,7 +56,7 @@ class Journal:
         return {
             "date": self.day.isoformat(),
             "location_id": self.location_id,
-            "format": FORMAT,
+            "format": JOURNAL_FORMAT,
             "amounts_in": "cents",
             "transactions": len({line.transaction_id for line in self.lines}),
             "debits_cents": debits,

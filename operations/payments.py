@@ -44,6 +44,7 @@ from foundation.ids import (
     card_deposit_workflow_id,
     customer_refund_key,
     deposit_refund_key,
+    movement_key,
     new_id,
     refund_attempt_key,
     refund_request_id,
@@ -187,8 +188,8 @@ async def start_terminal_payment(
 ) -> WorkflowHandle:
     """Validate (database and the device's state at Gravity), then start the payment's workflow
     (recording `actor` as it starts)."""
-    request_id = request.request_id or uuid.uuid4().hex
-    attempt_key, payment_id = terminal_attempt(request_id)
+    request_key = movement_key(actor, request.request_id) if request.request_id else None
+    attempt_key, payment_id = terminal_attempt(request_key or uuid.uuid4().hex)
     input = TerminalPaymentInput(
         payment_id=payment_id,
         attempt_key=attempt_key,
@@ -218,7 +219,7 @@ async def start_terminal_payment(
     await _check_device(gateways, oid, request.device_name)
     action = "deposit.terminal" if request.purpose == "deposit" else "payment.terminal"
     subject = Subject("payment", payment_id, request.location_id)
-    await asyncio.to_thread(record_now, engine, actor, action, subject, request_key=request.request_id, workflow_id=workflow_id)
+    await asyncio.to_thread(record_now, engine, actor, action, subject, request_key=request_key, workflow_id=workflow_id)
     return await client.start_workflow(
         TerminalPaymentWorkflow.run,
         input,
@@ -298,7 +299,8 @@ async def take_card_deposit(
 
     Checked here, then charged by its workflow; `wait_s` bounds the wait for its result (None: until
     it ends). A repeat of the request resumes the same payment rather than checking again."""
-    payment_id = card_deposit_payment_id(client_id, request_id)
+    request_id = movement_key(actor, request_id)
+    payment_id = attempt_payment_id(card_deposit_key(client_id, request_id))
     location_id = await asyncio.to_thread(_check_card_deposit, engine, payment_id, client_id, card_id, amount_cents)
     request = CardDepositRequest(client_id=client_id, card_id=card_id, amount_cents=amount_cents, request_key=request_id)
     workflow_id = card_deposit_workflow_id(payment_id)
@@ -325,9 +327,9 @@ def _check_card_deposit(engine: Engine, payment_id: str, client_id: str, card_id
     return location_id
 
 
-def card_deposit_payment_id(client_id: str, request_id: str) -> str:
-    """The payment a card deposit request makes (known before its workflow writes the row)."""
-    return attempt_payment_id(card_deposit_key(client_id, request_id))
+def card_deposit_payment_id(client_id: str, request_id: str, actor: Actor | None = None) -> str:
+    """The payment `actor`'s card deposit request makes (known before its workflow writes the row)."""
+    return attempt_payment_id(card_deposit_key(client_id, movement_key(actor, request_id)))
 
 
 async def refund_deposit(
@@ -341,6 +343,7 @@ async def refund_deposit(
     actor: Actor | None = None,
 ) -> Movement[RefundResult]:
     """Give back what is left of an unused deposit to the card that paid it (a workflow, once per `request_id`)."""
+    request_id = movement_key(actor, request_id)
     key = deposit_refund_key(deposit_id, request_id)
     await asyncio.to_thread(_check_deposit_refund, engine, deposit_id, key)
     request = RefundRequest(request_key=request_id, deposit_id=deposit_id)
@@ -398,6 +401,7 @@ async def refund_payment(
     Checked here, then given back by its workflow (keyed by `request_id`, so a repeat resumes the
     same refund); `wait_s` bounds the wait for its result (None: until it ends). A refund that lost
     a race for the money raises `PaymentConflict`."""
+    request_id = movement_key(actor, request_id)
     key = customer_refund_key(payment_id, request_id)
     await asyncio.to_thread(_check_refund, engine, payment_id, amount_cents, key)
     request = RefundRequest(request_key=request_id, payment_id=payment_id, amount_cents=amount_cents, reason=reason)
@@ -427,8 +431,9 @@ def _check_refund(engine: Engine, payment_id: str, amount_cents: int | None, key
         raise PaymentRefused(f"a refund of {amount_cents} cents exceeds the {available} cents still refundable on payment {payment_id}")
 
 
-def refund_id_of(*, payment_id: str | None = None, deposit_id: str | None = None, request_id: str) -> str:
-    """The public id of the refund movement a request makes (its workflow's and its poll URL's)."""
+def refund_id_of(*, payment_id: str | None = None, deposit_id: str | None = None, request_id: str, actor: Actor | None = None) -> str:
+    """The public id of the refund movement `actor`'s request makes (its workflow's and its poll URL's)."""
+    request_id = movement_key(actor, request_id)
     if payment_id is not None:
         return refund_request_id(customer_refund_key(payment_id, request_id))
     assert deposit_id is not None
@@ -526,6 +531,7 @@ async def cancel_invoice(
         if running is not None:
             raise PaymentRefused(f"a terminal payment ({running.id}) is in progress on invoice {invoice_id}; finish or cancel it first")
     workflow_id = cancellation_workflow_id(invoice_id)
+    request_key = movement_key(actor, request_key) if request_key else None
     await asyncio.to_thread(_record_located, engine, actor, "invoice.cancel", Invoice, invoice_id, request_key, workflow_id)
     return await client.start_workflow(
         InvoiceCancellationWorkflow.run,

@@ -12,6 +12,9 @@ from models.plans import HealthPlan, terms_of
 from operations.refusals import Refusal, conflict
 from workflows.dunning import from_plan_json, to_plan_json
 
+#: The longest name a plan may have (the API's schema and the CLI both check it).
+MAX_PLAN_NAME = 200
+
 
 def plan_offered(session: Session, plan_id: str, location_id: str) -> HealthPlan:
     """The plan a subscription at `location_id` may join or move to: known, not retired, offered

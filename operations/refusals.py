@@ -1,11 +1,11 @@
 """The one refusal every command and query raises: it names the field and says why, and nothing
-was written. The API maps `kind` to its status (422, 409, 404); the CLI prints `str(error)`."""
+was written. The API maps `kind` to its status (422, 409, 404, 503); the CLI prints the API's message."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-RefusalKind = Literal["refused", "conflict", "not_found"]
+RefusalKind = Literal["refused", "conflict", "not_found", "unavailable"]
 
 
 class Refusal(ValueError):
@@ -25,3 +25,8 @@ def conflict(field: str, reason: str) -> Refusal:
 
 def not_found(field: str, reason: str) -> Refusal:
     return Refusal(field, reason, kind="not_found")
+
+
+def unavailable(field: str, reason: str) -> Refusal:
+    """A service the command needs could not be asked now (the gateway); a retry may succeed."""
+    return Refusal(field, reason, kind="unavailable")

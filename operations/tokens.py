@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from foundation.scopes import Caller, Scope
+from foundation.scopes import SETTINGS_TOKEN_NAME, Caller, Scope
 from models.access import ApiToken
 from models.clinic import Location
 from models.db import session_scope
@@ -108,9 +108,6 @@ def revoke_token(engine: Engine, name: str) -> bool:
         row.revoked_at = func.now()  # type: ignore[assignment]
         session.add(row)
     return True
-
-
-SETTINGS_TOKEN_NAME = "settings-token"
 
 
 def settings_caller() -> Caller:

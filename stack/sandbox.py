@@ -19,7 +19,7 @@ from gravity.sandbox.app import BASE_PATH
 from stack.errors import StackError
 from stack.processes import port_in_use
 
-STATE_FILE = "sandbox.json"
+SANDBOX_STATE_FILE = "sandbox.json"
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def sandbox_root_url(settings: Settings) -> str:
 
 def sandbox_state_file(settings: Settings) -> Path:
     """The default state file: `<data_dir>/sandbox.json`."""
-    return Path(settings.data_dir).expanduser().absolute() / STATE_FILE
+    return Path(settings.data_dir).expanduser().absolute() / SANDBOX_STATE_FILE
 
 
 def sandbox_answers(root_url: str, timeout: float = 1.0) -> bool:

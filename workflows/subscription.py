@@ -135,7 +135,6 @@ PATCH_PLAN_VERSIONS = "plan-versions-at-renewal"
 # A local try of a charge: a Gravity call answers within 15 s, and a try makes at most a lookup and a
 # sale. A try cut short is handed to the activity task, which looks the attempt up first.
 LOCAL_CHARGE_TIMEOUT = timedelta(seconds=30)
-FINAL_STATUSES = FINAL_SUBSCRIPTION_STATUSES
 # How long a cycle's retry waits while another collector (the counter terminal) holds the invoice.
 COLLECTION_IN_PROGRESS_WAIT = timedelta(minutes=10)
 # How long a retry waits when the card networks' reattempt limits forbid it now.
@@ -161,7 +160,7 @@ class SubscriptionWorkflow:
     async def run(self, input: SubscriptionInput) -> str:
         self._publish_search_attributes()
         self._recheck_reactivation()
-        while self._state.status not in FINAL_STATUSES:
+        while self._state.status not in FINAL_SUBSCRIPTION_STATUSES:
             # Cleared before the work, not before the sleep: a command that arrives while the loop
             # works (a cancel waiting for its turn) must still cut the next sleep short.
             self._wake = False
@@ -170,7 +169,7 @@ class SubscriptionWorkflow:
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     workflow.continue_as_new(SubscriptionInput(self._setup, self._state))
                 continue
-            if self._state.status in FINAL_STATUSES:
+            if self._state.status in FINAL_SUBSCRIPTION_STATUSES:
                 break
             await self._sleep_until(self._next_wake())
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -183,7 +182,7 @@ class SubscriptionWorkflow:
 
     async def _do_due_work_now(self) -> bool:
         now = workflow.now()
-        if self._state.status in FINAL_STATUSES:
+        if self._state.status in FINAL_SUBSCRIPTION_STATUSES:
             return False
         self._name_open_invoices()
         if self._check_reactivation:
@@ -357,7 +356,7 @@ class SubscriptionWorkflow:
         A retry whose moment has already passed (the worker was down, or the run woke late) is made
         at once rather than skipped: an outage must never use up the schedule without trying.
         """
-        if self._state.status in FINAL_STATUSES:
+        if self._state.status in FINAL_SUBSCRIPTION_STATUSES:
             return
         if outcome.outcome == ChargeResult.PAID or (outcome.outcome == ChargeResult.NOT_CHARGED and outcome.not_charged_reason == NotCharged.INVOICE_CLOSED):
             await self._track(invoice, CycleOutcome.PAID if outcome.outcome == ChargeResult.PAID else CycleOutcome.VOID, remove=True)
@@ -424,7 +423,9 @@ class SubscriptionWorkflow:
         PATCH_SUSPEND_WITHOUT_CARD): billing on would only add invoices no card can pay. The clinic
         is told what to do with a `payment.card_needed` event; a card change reactivates."""
         cycles = len({i.cycle_index for i in self._state.open_invoices if i.waiting_for == WaitingFor.NEW_CARD and i.kind == "subscription"})
-        if self._state.status in (SubscriptionStatus.SUSPENDED, *FINAL_STATUSES) or not dunning.card_wait_over(cycles, self._plan.card_wait_cycles):
+        if self._state.status in (SubscriptionStatus.SUSPENDED, *FINAL_SUBSCRIPTION_STATUSES) or not dunning.card_wait_over(
+            cycles, self._plan.card_wait_cycles
+        ):
             return
         if not workflow.patched(PATCH_SUSPEND_WITHOUT_CARD):
             return
@@ -495,7 +496,7 @@ class SubscriptionWorkflow:
                 event_type=event_type,
                 event_key=key,
                 detail=detail,
-                next_due_at=None if status in FINAL_STATUSES else self._due_at(self._state.next_cycle),
+                next_due_at=None if status in FINAL_SUBSCRIPTION_STATUSES else self._due_at(self._state.next_cycle),
                 cancel_at_term_end=cancel_at_term_end,
             ),
             start_to_close_timeout=timedelta(seconds=30),
@@ -534,7 +535,7 @@ class SubscriptionWorkflow:
         return CommandResult(True, self._state.status, "will cancel at the end of the current term")
 
     async def _cancel_now(self, request: CancelRequest) -> CommandResult:
-        if self._state.status in FINAL_STATUSES:
+        if self._state.status in FINAL_SUBSCRIPTION_STATUSES:
             return CommandResult(False, self._state.status, "already finished")
         current = self._current_period()
         outcome: CancelOutcome = await workflow.execute_activity_method(
@@ -720,7 +721,7 @@ class SubscriptionWorkflow:
     @workflow.query
     def describe(self) -> SubscriptionView:
         current = self._current_period()
-        final = self._state.status in FINAL_STATUSES
+        final = self._state.status in FINAL_SUBSCRIPTION_STATUSES
         return SubscriptionView(
             subscription_id=self._setup.subscription_id,
             status=self._state.status,
@@ -793,7 +794,7 @@ def live_search_attributes(setup: SubscriptionSetup, state: SubscriptionState) -
     its next cycle while it can still bill. The workflow keeps them current; whoever starts it sets
     them first (so the first run needs no upsert)."""
     pairs: list[SearchAttributePair[Any]] = [SearchAttributePair(SUBSCRIPTION_STATUS, state.status)]
-    if state.status not in FINAL_STATUSES and state.plan is not None:
+    if state.status not in FINAL_SUBSCRIPTION_STATUSES and state.plan is not None:
         pairs.append(SearchAttributePair(NEXT_DUE_AT, due_instant_of(setup, state.plan, state.next_cycle)))
     return pairs
 
@@ -803,7 +804,7 @@ def status_refusal(command: str, status: str) -> str | None:
     "change_plan", "pay_now"), or None: one rule for the validator and for the command's turn."""
     if command == "resume":
         return None if status == SubscriptionStatus.PAUSED else f"only a paused subscription can be resumed; it is {status}"
-    if status in FINAL_STATUSES:
+    if status in FINAL_SUBSCRIPTION_STATUSES:
         return f"the subscription is {status}; no further commands are accepted"
     if command == "pause" and status != SubscriptionStatus.ACTIVE:
         return f"only an active subscription can be paused; it is {status}"

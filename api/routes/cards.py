@@ -3,15 +3,14 @@ expire before their subscription's next charge.
 
 A card is added by its Gravity reference (the `uniqueTransId` of the approved tokenization, which the
 billing system got from Gravity's hosted fields or terminal), never by number: no field accepts a
-card number or security code. The rules live in `operations.cards`; this module translates them.
+card number or security code. The rules live in `operations.cards`; their refusals are answered by
+`api.errors.from_refusal`, like every operation's.
 Whether saved cards are shown at all follows the location's "allow Gravity payment for recurring
 payment" setting.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -19,7 +18,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import Runtime, current_caller, idempotency_key, runtime
-from api.errors import ERRORS, ApiError, ErrorBody, conflict, not_found, refusals, refused
+from api.errors import ERRORS, ErrorBody, refusals
 from api.fields import ID_PATTERN, MAX_ID_LENGTH, CleanText, Count, Flag, PathId, QueryDay
 from foundation.scopes import Caller
 from models.clinic import SavedCard
@@ -81,25 +80,9 @@ class ExpiringCards(BaseModel):
     cards: list[ExpiringCardOut]
 
 
-@contextmanager
-def card_refusals() -> Iterator[None]:
-    """`operations.cards` refusals as the API's answers (404, 409, 422, 503), each naming its field."""
-    try:
-        yield
-    except card_ops.UnknownCardSubject as error:
-        raise not_found(error.field, error.reason) from None
-    except card_ops.GatewayUnavailable as error:
-        raise ApiError(503, "unavailable", str(error), [(error.field, error.reason)]) from None
-    except card_ops.CardConflict as error:
-        raise conflict(error.field, error.reason) from None
-    except card_ops.CardRefused as error:
-        raise refused(error.field, error.reason) from None
-
-
 @router.get("/clients/{client_id}/cards", response_model=CardList)
 def list_cards(client_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> CardList:
-    with card_refusals():
-        listing = card_ops.list_cards(rt.engine, client_id, reach=caller.reach)
+    listing = card_ops.list_cards(rt.engine, client_id, reach=caller.reach)
     return CardList(visible=listing.visible, reason=listing.reason, cards=[CardOut.model_validate(row) for row in listing.cards])
 
 
@@ -119,8 +102,7 @@ def list_cards(client_id: PathId, rt: Runtime = Depends(runtime), caller: Caller
 )
 async def add_card(client_id: PathId, body: CardIn, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> SavedCard:
     new = card_ops.NewCard(**body.model_dump())
-    with card_refusals():
-        card = await card_ops.add_card(rt.engine, rt.gateways, client_id, new, reach=caller.reach)
+    card = await card_ops.add_card(rt.engine, rt.gateways, client_id, new, reach=caller.reach)
     record_now(rt.engine, caller.actor, "card.add", Subject("card", card.id, card.location_id))
     return card
 
@@ -133,8 +115,7 @@ async def add_card(client_id: PathId, body: CardIn, rt: Runtime = Depends(runtim
 )
 def set_default_card(client_id: PathId, card_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> SavedCard:
     """Make the card the client's default: enrollments that name no card charge it."""
-    with card_refusals():
-        card = card_ops.set_default(rt.engine, client_id, card_id, reach=caller.reach)
+    card = card_ops.set_default(rt.engine, client_id, card_id, reach=caller.reach)
     record_now(rt.engine, caller.actor, "card.set_default", Subject("card", card.id, card.location_id))
     return card
 
@@ -146,8 +127,7 @@ def set_default_card(client_id: PathId, card_id: PathId, rt: Runtime = Depends(r
 )
 def remove_card(client_id: PathId, card_id: PathId, rt: Runtime = Depends(runtime), caller: Caller = Depends(current_caller)) -> SavedCard:
     """Disable the card (kept for the books, never charged again); removing it twice is the same."""
-    with card_refusals():
-        card = card_ops.remove_card(rt.engine, client_id, card_id, reach=caller.reach)
+    card = card_ops.remove_card(rt.engine, client_id, card_id, reach=caller.reach)
     record_now(rt.engine, caller.actor, "card.remove", Subject("card", card.id, card.location_id))
     return card
 
@@ -160,8 +140,7 @@ def expiring_cards(
     caller: Caller = Depends(current_caller),
 ) -> ExpiringCards:
     """Cards that expire before the next charge of a live subscription they pay for, soonest charge first."""
-    with card_refusals():
-        found = card_ops.expiring_cards(rt.engine, location_id=location_id, before=before, reach=caller.reach)
+    found = card_ops.expiring_cards(rt.engine, location_id=location_id, before=before, reach=caller.reach)
     return ExpiringCards(
         cards=[ExpiringCardOut(card=CardOut.model_validate(item.card), subscription_id=item.subscription_id, next_due_date=item.next_due_on) for item in found]
     )

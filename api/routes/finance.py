@@ -22,7 +22,7 @@ from foundation.scopes import Caller
 from operations.finance_scope import FIRST_YEAR, LAST_YEAR, MAX_PERIOD_DAYS, PERIOD_PATTERN, FinanceRefused, asked_period, month_of
 from operations.history.scope import UnknownSubject
 from operations.history.trail import audit_trail
-from operations.journal import FORMAT as JOURNAL_FORMAT, journal
+from operations.journal import JOURNAL_FORMAT, journal
 from operations.ledger_balances import ledger_balances
 from operations.period_reconciliation import reconcile_period
 from operations.reports import ReportRefused, finance_report

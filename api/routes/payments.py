@@ -22,7 +22,7 @@ from sqlmodel import Session
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from api.deps import Runtime, current_caller, idempotency_key, money_key, movement_key, runtime
+from api.deps import Runtime, current_caller, idempotency_key, money_key, runtime
 from api.errors import ERRORS, ApiError, ErrorBody, conflict, error_body, not_found, refusals, refused
 from api.fields import MAX_CENTS, MAX_LINES, CleanText, Count, Flag, Id, PathId
 from api.limits import check_amount, check_invoice, location_of_client
@@ -262,7 +262,6 @@ async def start_terminal_payment(
     body: TerminalPaymentIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key), caller: Caller = Depends(current_caller)
 ) -> StartedOut:
     """Send the amount to the counter terminal; follow it at `status_url` (the result also comes as events)."""
-    key = movement_key(caller, key)
     body_location_reached(caller, body.location_id)
     with Session(rt.engine) as session:
         check_amount(session.get(Location, body.location_id), "amount_cents", body.amount_cents)
@@ -338,7 +337,6 @@ async def take_deposit(
     body: DepositIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key), caller: Caller = Depends(current_caller)
 ) -> JSONResponse:
     """A prepayment kept as client credit: charged to a saved card (201, or 202 while still charging) or taken at a terminal (202)."""
-    key = movement_key(caller, key)
     _client_reached(rt, caller, body.client_id)
     with Session(rt.engine) as session:
         check_amount(location_of_client(session, body.client_id), "amount_cents", body.amount_cents)
@@ -359,7 +357,7 @@ async def take_deposit(
             )
         except ops.PaymentRefused as error:
             raise _refusal(error) from None
-        out = _deposit_out(ops.card_deposit_payment_id(body.client_id, key), movement.result)
+        out = _deposit_out(ops.card_deposit_payment_id(body.client_id, key, caller.actor), movement.result)
         if movement.result is None:
             return JSONResponse(out.model_dump(), status_code=202, headers={"Location": out.status_url or ""})
         return JSONResponse(out.model_dump(), status_code=201)
@@ -405,7 +403,6 @@ async def refund_deposit(
     deposit_id: PathId, rt: Runtime = Depends(runtime), key: str = Depends(money_key), caller: Caller = Depends(current_caller)
 ) -> JSONResponse:
     """Give back what is left of an unused deposit to the card that paid it."""
-    key = movement_key(caller, key)
     with Session(rt.engine) as session:
         load_reached(session, caller, Deposit, deposit_id, "deposit_id", "deposit")
     try:
@@ -420,7 +417,7 @@ async def refund_deposit(
         )
     except ops.PaymentRefused as error:
         raise _refusal(error) from None
-    return _refund_answer(ops.refund_id_of(deposit_id=deposit_id, request_id=key), movement)
+    return _refund_answer(ops.refund_id_of(deposit_id=deposit_id, request_id=key, actor=caller.actor), movement)
 
 
 @router.post(
@@ -438,7 +435,6 @@ async def refund_payment(
     payment_id: PathId, body: RefundIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key), caller: Caller = Depends(current_caller)
 ) -> JSONResponse:
     """Refund all or part of a card payment (a void while Gravity still allows one)."""
-    key = movement_key(caller, key)
     with Session(rt.engine) as session:
         payment = load_reached(session, caller, Payment, payment_id, "payment_id", "payment")
         check_amount(session.get(Location, payment.location_id), "amount_cents", body.amount_cents)
@@ -456,7 +452,7 @@ async def refund_payment(
         )
     except ops.PaymentRefused as error:
         raise _refusal(error) from None
-    return _refund_answer(ops.refund_id_of(payment_id=payment_id, request_id=key), movement)
+    return _refund_answer(ops.refund_id_of(payment_id=payment_id, request_id=key, actor=caller.actor), movement)
 
 
 @router.get("/refunds/{refund_request_id}", response_model=RefundOut)
@@ -482,7 +478,6 @@ async def cancel_invoice(
     invoice_id: PathId, body: InvoiceCancelIn, rt: Runtime = Depends(runtime), key: str = Depends(money_key), caller: Caller = Depends(current_caller)
 ) -> StartedOut:
     """Start the saga that gives back every payment on the invoice and voids it (once per invoice)."""
-    key = movement_key(caller, key)
     with Session(rt.engine) as session:
         load_reached(session, caller, Invoice, invoice_id, "invoice_id", "invoice")
     try:

@@ -28,7 +28,7 @@ from models.db import session_scope
 from models.plans import HealthPlan, PlanService
 from operations import plans as plan_ops
 from operations.audit import Subject, record
-from operations.plan_rules import check_term, checked_dunning
+from operations.plan_rules import MAX_PLAN_NAME, check_term, checked_dunning
 from operations.refusals import Refusal
 from workflows.dunning import DEFAULT_SCHEDULE, MAX_RETRIES, from_plan_json, to_plan_json
 
@@ -56,7 +56,7 @@ DUNNING_SCHEMA = {
 class ServiceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: Annotated[str, NoCardNumber] = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_\-]+$")
-    name: CleanText = Field(min_length=1, max_length=200)
+    name: CleanText = Field(min_length=1, max_length=MAX_PLAN_NAME)
     retail_cents: Count = Field(ge=0, le=MAX_CENTS, description="What the service costs without the plan, in cents")
     quantity: Count = Field(default=1, ge=1, le=365, description="How many times per term")
 
@@ -65,7 +65,7 @@ class PlanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: Id | None = None
     location_id: Id | None = Field(default=None, description="Offered at one location; unset: at every location")
-    name: CleanText = Field(min_length=1, max_length=200)
+    name: CleanText = Field(min_length=1, max_length=MAX_PLAN_NAME)
     price_cents: Count = Field(ge=1, le=MAX_CENTS, description="Fee per interval, in cents")
     enrollment_fee_cents: Count = Field(default=0, ge=0, le=MAX_CENTS)
     interval_months: Annotated[Literal[1, 12], ExactInt] = 1
@@ -221,7 +221,7 @@ class PlanTermsIn(BaseModel):
     """The terms to change; an unset term stays. The location and the services are not versioned."""
 
     model_config = ConfigDict(extra="forbid")
-    name: CleanText | None = Field(default=None, min_length=1, max_length=200)
+    name: CleanText | None = Field(default=None, min_length=1, max_length=MAX_PLAN_NAME)
     price_cents: Count | None = Field(default=None, ge=1, le=MAX_CENTS, description="Fee per interval, in cents")
     enrollment_fee_cents: Count | None = Field(default=None, ge=0, le=MAX_CENTS)
     interval_months: Annotated[Literal[1, 12], ExactInt] | None = Field(

@@ -32,7 +32,7 @@ from models.plans import HealthPlan, PlanService
 from models.subscriptions import ServiceRedemption, Subscription
 from operations import subscriptions as commands
 from operations.audit import Subject, record
-from operations.cards import CardRefused, usable_card
+from operations.cards import usable_card
 from operations.enrollment import EnrollRequest, check_start_date, enroll
 from operations.plan_rules import plan_offered
 from operations.refusals import Refusal
@@ -268,10 +268,7 @@ async def change_card(
 ) -> CommandOut:
     row = _row(rt, subscription_id, caller)
     with Session(rt.engine) as session:
-        try:
-            usable_card(session.get(SavedCard, body.card_id), body.card_id, row.client_id, None)
-        except CardRefused as error:
-            raise refused(error.field, error.reason) from None
+        usable_card(session.get(SavedCard, body.card_id), body.card_id, row.client_id, None)
     audit = _audit(rt, caller, key)
     return await _command(rt, caller, subscription_id, "card_id", lambda: commands.change_card(rt.temporal, subscription_id, body.card_id, audit=audit))
 

@@ -120,7 +120,7 @@ class Terminals:
         with self._store.lock:
             device, session = self._waiting_session(oid, device_name)
             extra = _extras(session, outcome, tip_cents, surcharge_cents)
-            number = card_number or C.DEFAULT_TEST_CARD
+            number = card_number or C.APPROVED_VISA
             expiry = expiry_mmyy or self._clock.now().add(years=3).format("MMYY")
             if not (number.isascii() and number.isdigit()) or not MMYY.match(expiry):
                 raise ApiError(400, "card_number must be digits and expiry_mmyy MMYY")

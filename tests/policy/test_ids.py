@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from foundation import ids
+from foundation.scopes import Actor
 
 DAY = date(2027, 1, 31)
 AT = datetime(2027, 3, 15, 14, 30, tzinfo=UTC)
@@ -17,6 +18,10 @@ EXT = "4566c59a-c239-5dcd-ab16-770384016637"
 
 PINNED: list[tuple[str, Callable[[], str], str]] = [
     # attempt and business keys
+    ("movement_key token", lambda: ids.movement_key(Actor("clinic-system"), "req_1"), "clinic-system:req_1"),
+    ("movement_key settings", lambda: ids.movement_key(Actor("settings-token"), "req_1"), "req_1"),
+    ("movement_key cli", lambda: ids.movement_key(Actor("cli:ana"), "req_1"), "req_1"),
+    ("movement_key none", lambda: ids.movement_key(None, "req_1"), "req_1"),
     ("charge_key", lambda: ids.charge_key("sub_1", DAY, 1), "charge:sub_1:2027-01-31:1"),
     ("invoice_retry_key", lambda: ids.invoice_retry_key("inv_1", 2), "invoice:inv_1:2"),
     ("cycle_key", lambda: ids.cycle_key("sub_1", DAY), "cycle:sub_1:2027-01-31"),

@@ -19,7 +19,8 @@ from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.db import session_scope
 from models.subscriptions import Subscription
-from operations.enrollment import EnrollmentRefused, EnrollRequest, enroll
+from operations.enrollment import EnrollRequest, enroll
+from operations.refusals import Refusal
 from stack.search_attributes import NEXT_DUE_AT, SUBSCRIPTION_STATUS
 from tests.subscriptions.helpers import TASK_QUEUE, approved_sales_per_reference, invoices, local_today, start_held
 from tests.support.cards import save_card
@@ -61,7 +62,7 @@ async def test_same_id_with_other_terms_is_refused(
             return EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, start_date, subscription_id="sub_fixed")
 
         await enroll(temporal_env.client, db, fixed(date(2027, 6, 1)), task_queue=TASK_QUEUE)
-        with pytest.raises(EnrollmentRefused, match="already exists with other terms"):
+        with pytest.raises(Refusal, match="already exists with other terms"):
             await enroll(temporal_env.client, db, fixed(date(2027, 7, 1)), task_queue=TASK_QUEUE)
     from operations.subscriptions import cancel
 
@@ -114,7 +115,7 @@ async def test_refused_enrollment_names_the_problem_and_writes_nothing(
             "foreign_card": {"card_id": foreign},
         }.get(case, {})
     )
-    with pytest.raises(EnrollmentRefused, match=message) as refused:
+    with pytest.raises(Refusal, match=message) as refused:
         await enroll(temporal_env.client, db, EnrollRequest(**values), task_queue=TASK_QUEUE)
     assert refused.value.field == field
     assert _subscriptions(db) == 0

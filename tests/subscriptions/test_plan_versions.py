@@ -15,8 +15,9 @@ from gravity.sandbox.server import SandboxServer
 from models.db import session_scope
 from models.subscriptions import Subscription
 from operations import plans
-from operations.enrollment import EnrollmentRefused, EnrollRequest, enroll
+from operations.enrollment import EnrollRequest, enroll
 from operations.history.trail import audit_trail
+from operations.refusals import Refusal
 from tests.subscriptions.helpers import (
     TASK_QUEUE,
     assert_books_match_gateway,
@@ -81,7 +82,7 @@ async def test_a_retired_plan_refuses_enrollment_naming_the_plan(db: Engine, san
     with session_scope(db) as session:
         plans.retire(session, clinic.plan_id)
     request = EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, local_today("America/Chicago"))
-    with pytest.raises(EnrollmentRefused, match="retired") as refused:
+    with pytest.raises(Refusal, match="retired") as refused:
         await enroll(temporal_env.client, db, request, task_queue=TASK_QUEUE)
     assert (refused.value.field, refused.value.kind) == ("plan_id", "conflict")
     with session_scope(db) as session:
