@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlmodel import Session
 
+from api import examples as ex
 from api.deps import Runtime, current_caller, runtime
 from api.errors import ERRORS, not_found, refusals, refused
 from api.fields import ID_PATTERN, MAX_ID_LENGTH, CleanText, PathId
@@ -62,30 +63,36 @@ PAGE_REFUSALS = refusals(refused="a cursor that is not this list's next_cursor; 
 
 
 class SubscriptionItem(SubscriptionRow):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.SUBSCRIPTION_ITEM))
     created_at: datetime | None = Field(description="The list's sort key (newest first, then id)")
 
 
 class SubscriptionPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.page(ex.SUBSCRIPTION_ITEM)))
     items: list[SubscriptionItem]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
 
 
 class PlanPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.page(ex.PLAN)))
     items: list[PlanOut]
     next_cursor: str | None
 
 
 class ClientPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.page(ex.CLIENT)))
     items: list[ClientOut]
     next_cursor: str | None
 
 
 class InvoicePage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.page(ex.INVOICE_SUMMARY)))
     items: list[InvoiceSummary]
     next_cursor: str | None
 
 
 class PaymentItem(PaymentOut):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.PAYMENT_ITEM))
     invoice_id: str | None
     client_id: str
     location_id: str
@@ -93,12 +100,13 @@ class PaymentItem(PaymentOut):
 
 
 class PaymentPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.page(ex.PAYMENT_ITEM)))
     items: list[PaymentItem]
     next_cursor: str | None
 
 
 class RefundItem(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=ex.examples(ex.REFUND_ITEM))
     id: str
     payment_id: str
     invoice_id: str | None
@@ -110,12 +118,13 @@ class RefundItem(BaseModel):
 
 
 class RefundPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.page(ex.REFUND_ITEM)))
     items: list[RefundItem]
     next_cursor: str | None
 
 
 class DepositItem(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=ex.examples(ex.DEPOSIT_ITEM))
     id: str
     client_id: str
     location_id: str
@@ -128,6 +137,7 @@ class DepositItem(BaseModel):
 
 
 class DepositPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.page(ex.DEPOSIT_ITEM)))
     items: list[DepositItem]
     next_cursor: str | None
 
@@ -153,6 +163,7 @@ class TimelineItemOut(BaseModel):
 
 
 class TimelineOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.TIMELINE))
     subscription_id: str
     workflow_id: str
     run_ids_note: str

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from api import examples as ex
 from api.deps import Runtime, current_caller, idempotency_key, runtime
 from api.errors import ERRORS, conflict, from_refusal, refusals, refused
 from api.fields import MAX_CENTS, CleanText, Count, ExactInt, Flag, Id, NoCardNumber, PathId
@@ -62,7 +63,7 @@ class ServiceIn(BaseModel):
 
 
 class PlanIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(ex.PLAN_IN))
     id: Id | None = None
     location_id: Id | None = Field(default=None, description="Offered at one location; unset: at every location")
     name: CleanText = Field(min_length=1, max_length=200)
@@ -103,6 +104,7 @@ class ServiceOut(BaseModel):
 
 
 class PlanOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.PLAN))
     id: str
     location_id: str | None
     name: str
@@ -220,7 +222,7 @@ def _plan_to_change(rt: Runtime, caller: Caller, plan_id: str, what: str) -> Non
 class PlanTermsIn(BaseModel):
     """The terms to change; an unset term stays. The location and the services are not versioned."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(ex.PLAN_TERMS_IN))
     name: CleanText | None = Field(default=None, min_length=1, max_length=200)
     price_cents: Count | None = Field(default=None, ge=1, le=MAX_CENTS, description="Fee per interval, in cents")
     enrollment_fee_cents: Count | None = Field(default=None, ge=0, le=MAX_CENTS)
@@ -273,6 +275,7 @@ def _check_terms_in(body: PlanTermsIn, plan: HealthPlan) -> None:
 
 
 class RetiredOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.RETIRED))
     plan: PlanOut
     live_subscriptions: int = Field(description="Subscriptions that run on to their term's end and then end (not renewed)")
 
@@ -314,6 +317,7 @@ class PlanVersionOut(BaseModel):
 
 
 class PlanVersionsOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.PLAN_VERSIONS))
     plan_id: str
     current_version: int
     retired_at: datetime | None
