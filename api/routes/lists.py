@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 
@@ -289,34 +290,41 @@ From = Annotated[date | None, BeforeValidator(_iso_day), _day("On or after this 
 To = Annotated[date | None, BeforeValidator(_iso_day), _day("On or before this day", alias="to")]
 
 
+@dataclass(frozen=True)
+class DaysAndPage:
+    """The parameters every money list ends with: the days it covers and where the page starts."""
+
+    start: date | None
+    end: date | None
+    cursor: str | None
+    limit: int
+
+
+def days_and_page(start: From = None, end: To = None, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT) -> DaysAndPage:
+    """The shared parameters as one dependency, so each money list's route states only its own filters."""
+    return DaysAndPage(start, end, cursor, limit)
+
+
+def _money_page(
+    rt: Runtime, caller: Caller, money: listing.MoneyList[Any], shape: Callable[[Any], Any], window: DaysAndPage, **filters: str | None
+) -> dict[str, Any]:
+    """A page of one money list (`listing.list_money`), its rows in the list's answer shape."""
+    return _page(lambda: listing.list_money(rt.engine, money, **filters, **asdict(window), reach=caller.reach), shape)
+
+
 @router.get("/payments", response_model=PaymentPage, tags=["payments"], responses=PAGE_REFUSALS)
 def list_payments(
     location_id: QueryId = None,
     client_id: QueryId = None,
-    status: Annotated[str | None, Query(pattern=_choice(listing.PAYMENT_STATUSES))] = None,
-    kind: Annotated[str | None, Query(pattern=_choice(listing.PAYMENT_KINDS), description="How the money was taken")] = None,
-    start: From = None,
-    end: To = None,
-    cursor: Cursor = None,
-    limit: Limit = DEFAULT_LIMIT,
+    status: Annotated[str | None, Query(pattern=_choice(listing.PAYMENT_LIST.statuses))] = None,
+    kind: Annotated[str | None, Query(pattern=_choice(listing.PAYMENT_LIST.kinds), description="How the money was taken")] = None,
+    window: DaysAndPage = Depends(days_and_page),
     rt: Runtime = Depends(runtime),
     caller: Caller = Depends(current_caller),
 ) -> dict[str, Any]:
     """Payments, declined attempts too, newest first."""
-    return _page(
-        lambda: listing.list_payments(
-            rt.engine,
-            location_id=location_id,
-            client_id=client_id,
-            status=status,
-            kind=kind,
-            start=start,
-            end=end,
-            cursor=cursor,
-            limit=limit,
-            reach=caller.reach,
-        ),
-        PaymentItem.model_validate,
+    return _money_page(
+        rt, caller, listing.PAYMENT_LIST, PaymentItem.model_validate, window, location_id=location_id, client_id=client_id, status=status, kind=kind
     )
 
 
@@ -324,30 +332,15 @@ def list_payments(
 def list_refunds(
     location_id: QueryId = None,
     client_id: QueryId = None,
-    status: Annotated[str | None, Query(pattern=_choice(listing.REFUND_STATUSES))] = None,
-    kind: Annotated[str | None, Query(pattern=_choice(listing.REFUND_KINDS))] = None,
-    start: From = None,
-    end: To = None,
-    cursor: Cursor = None,
-    limit: Limit = DEFAULT_LIMIT,
+    status: Annotated[str | None, Query(pattern=_choice(listing.REFUND_LIST.statuses))] = None,
+    kind: Annotated[str | None, Query(pattern=_choice(listing.REFUND_LIST.kinds))] = None,
+    window: DaysAndPage = Depends(days_and_page),
     rt: Runtime = Depends(runtime),
     caller: Caller = Depends(current_caller),
 ) -> dict[str, Any]:
     """Voids and refunds, newest first; location and client are the refunded payment's."""
-    return _page(
-        lambda: listing.list_refunds(
-            rt.engine,
-            location_id=location_id,
-            client_id=client_id,
-            status=status,
-            kind=kind,
-            start=start,
-            end=end,
-            cursor=cursor,
-            limit=limit,
-            reach=caller.reach,
-        ),
-        RefundItem.model_validate,
+    return _money_page(
+        rt, caller, listing.REFUND_LIST, RefundItem.model_validate, window, location_id=location_id, client_id=client_id, status=status, kind=kind
     )
 
 
@@ -355,30 +348,15 @@ def list_refunds(
 def list_deposits(
     location_id: QueryId = None,
     client_id: QueryId = None,
-    status: Annotated[str | None, Query(pattern=_choice(listing.DEPOSIT_STATUSES))] = None,
-    source: Annotated[str | None, Query(pattern=_choice(listing.DEPOSIT_SOURCES))] = None,
-    start: From = None,
-    end: To = None,
-    cursor: Cursor = None,
-    limit: Limit = DEFAULT_LIMIT,
+    status: Annotated[str | None, Query(pattern=_choice(listing.DEPOSIT_LIST.statuses))] = None,
+    source: Annotated[str | None, Query(pattern=_choice(listing.DEPOSIT_LIST.kinds))] = None,
+    window: DaysAndPage = Depends(days_and_page),
     rt: Runtime = Depends(runtime),
     caller: Caller = Depends(current_caller),
 ) -> dict[str, Any]:
     """Client credit, newest first."""
-    return _page(
-        lambda: listing.list_deposits(
-            rt.engine,
-            location_id=location_id,
-            client_id=client_id,
-            status=status,
-            source=source,
-            start=start,
-            end=end,
-            cursor=cursor,
-            limit=limit,
-            reach=caller.reach,
-        ),
-        DepositItem.model_validate,
+    return _money_page(
+        rt, caller, listing.DEPOSIT_LIST, DepositItem.model_validate, window, location_id=location_id, client_id=client_id, status=status, kind=source
     )
 
 
