@@ -15,6 +15,7 @@ from fastapi.openapi.utils import get_openapi
 
 from api.deps import IDEMPOTENCY_HEADER, KEY_RULES, MAX_STAFF_LENGTH
 from api.errors import STAFF_HEADER, ErrorBody
+from api.examples import restore_examples
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 
@@ -143,6 +144,7 @@ def _add_links(spec: dict[str, Any]) -> None:
 def build_schema(app: FastAPI, *, max_body_bytes: int) -> dict[str, Any]:
     """FastAPI's schema of `app`, with the shared answers and the links."""
     spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    restore_examples(spec)
     for item in spec["paths"].values():
         for operation in item.values():
             _add_shared_answers(operation, max_body_bytes)

@@ -10,8 +10,9 @@ each row's location time zone, the way the clinic reads them.
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pendulum
 from sqlalchemy import Engine, and_, exists, false, func, literal, or_
@@ -26,9 +27,10 @@ from models.clinic import Client, Location
 from models.outbox import OutboxEvent
 from models.plans import HealthPlan
 from models.subscriptions import Subscription
-from operations.pages import DEFAULT_LIMIT, FilterRefused, Page, fetch_page, text_key, timestamp_key
+from operations.pages import DEFAULT_LIMIT, FilterRefused, Page, SortKey, fetch_page, text_key, timestamp_key
 
 Reach = frozenset[str] | None
+Row = TypeVar("Row", Payment, Refund, Deposit)
 
 SUBSCRIPTION_STATUSES = tuple(SubscriptionStatus)
 INVOICE_STATUSES = tuple(InvoiceStatus)
@@ -254,8 +256,33 @@ def list_invoices(
         return fetch_page(session, query, INVOICES, cursor=cursor, limit=limit, key_of=lambda i: i.created_at)
 
 
-def list_payments(
+@dataclass(frozen=True)
+class MoneyList(Generic[Row]):
+    """What sets one list of money rows apart: its table and order, its statuses, its kind filter
+    (the parameter's name, its values and column), and the columns its location, client and days
+    are read from (a refund's location and client are the refunded payment's, through `join`)."""
+
+    model: type[Row]
+    sort: SortKey
+    statuses: tuple[str, ...]
+    kind_param: str
+    kinds: tuple[str, ...]
+    kind_column: Any
+    location_column: Any
+    client_column: Any
+    join: tuple[Any, Any] | None = None
+
+
+PAYMENT_LIST = MoneyList(Payment, PAYMENTS, PAYMENT_STATUSES, "kind", PAYMENT_KINDS, Payment.method, Payment.location_id, Payment.client_id)
+REFUND_LIST = MoneyList(
+    Refund, REFUNDS, REFUND_STATUSES, "kind", REFUND_KINDS, Refund.kind, Payment.location_id, Payment.client_id, join=(Payment, Payment.id == Refund.payment_id)
+)
+DEPOSIT_LIST = MoneyList(Deposit, DEPOSITS, DEPOSIT_STATUSES, "source", DEPOSIT_SOURCES, Deposit.source, Deposit.location_id, Deposit.client_id)
+
+
+def list_money(
     engine: Engine,
+    money: MoneyList[Row],
     *,
     location_id: str | None = None,
     client_id: str | None = None,
@@ -266,80 +293,23 @@ def list_payments(
     cursor: str | None = None,
     limit: int = DEFAULT_LIMIT,
     reach: Reach = None,
-) -> Page[Payment]:
-    """Payments (declined attempts too), newest first; `kind` is how the money was taken, `start`
-    and `end` the first and last day (the API's `from` and `to`)."""
-    _one_of("status", status, PAYMENT_STATUSES)
-    _one_of("kind", kind, PAYMENT_KINDS)
+) -> Page[Row]:
+    """Payments (declined attempts too), voids and refunds, or client credit (prepayments, kept
+    excess, downgrade credit), newest first; `kind` filters by `money.kind_column` (the API's
+    `kind` or `source`), `start` and `end` are the first and last day (the API's `from` and `to`)."""
+    _one_of("status", status, money.statuses)
+    _one_of(money.kind_param, kind, money.kinds)
     _window(start, end, "from", "to")
+    model: Any = money.model
+    query = select(model) if money.join is None else select(model).join(*money.join)
     with Session(engine) as session:
         query = _where(
-            select(Payment),
-            None if location_id is None else Payment.location_id == location_id,
-            None if client_id is None else Payment.client_id == client_id,
-            None if status is None else Payment.status == status,
-            None if kind is None else Payment.method == kind,
-            _in_reach(Payment.location_id, reach),
-            _local_days(session, Payment.created_at, Payment.location_id, start, _next_day(end), location_id=location_id, reach=reach),
+            query,
+            None if location_id is None else money.location_column == location_id,
+            None if client_id is None else money.client_column == client_id,
+            None if status is None else model.status == status,
+            None if kind is None else money.kind_column == kind,
+            _in_reach(money.location_column, reach),
+            _local_days(session, model.created_at, money.location_column, start, _next_day(end), location_id=location_id, reach=reach),
         )
-        return fetch_page(session, query, PAYMENTS, cursor=cursor, limit=limit, key_of=lambda p: p.created_at)
-
-
-def list_refunds(
-    engine: Engine,
-    *,
-    location_id: str | None = None,
-    client_id: str | None = None,
-    status: str | None = None,
-    kind: str | None = None,
-    start: date | None = None,
-    end: date | None = None,
-    cursor: str | None = None,
-    limit: int = DEFAULT_LIMIT,
-    reach: Reach = None,
-) -> Page[Refund]:
-    """Voids and refunds, newest first; location and client are the refunded payment's."""
-    _one_of("status", status, REFUND_STATUSES)
-    _one_of("kind", kind, REFUND_KINDS)
-    _window(start, end, "from", "to")
-    with Session(engine) as session:
-        query = _where(
-            select(Refund).join(Payment, Payment.id == Refund.payment_id),  # type: ignore[arg-type]
-            None if location_id is None else Payment.location_id == location_id,
-            None if client_id is None else Payment.client_id == client_id,
-            None if status is None else Refund.status == status,
-            None if kind is None else Refund.kind == kind,
-            _in_reach(Payment.location_id, reach),
-            _local_days(session, Refund.created_at, Payment.location_id, start, _next_day(end), location_id=location_id, reach=reach),
-        )
-        return fetch_page(session, query, REFUNDS, cursor=cursor, limit=limit, key_of=lambda r: r.created_at)
-
-
-def list_deposits(
-    engine: Engine,
-    *,
-    location_id: str | None = None,
-    client_id: str | None = None,
-    status: str | None = None,
-    source: str | None = None,
-    start: date | None = None,
-    end: date | None = None,
-    cursor: str | None = None,
-    limit: int = DEFAULT_LIMIT,
-    reach: Reach = None,
-) -> Page[Deposit]:
-    """Client credit (prepayments, kept excess, downgrade credit), newest first."""
-    _one_of("status", status, DEPOSIT_STATUSES)
-    _one_of("source", source, DEPOSIT_SOURCES)
-    _window(start, end, "from", "to")
-    with Session(engine) as session:
-        query = _where(
-            select(Deposit),
-            None if location_id is None else Deposit.location_id == location_id,
-            None if client_id is None else Deposit.client_id == client_id,
-            None if status is None else Deposit.status == status,
-            None if source is None else Deposit.source == source,
-            _in_reach(Deposit.location_id, reach),
-            _local_days(session, Deposit.created_at, Deposit.location_id, start, _next_day(end), location_id=location_id, reach=reach),
-        )
-        return fetch_page(session, query, DEPOSITS, cursor=cursor, limit=limit, key_of=lambda d: d.created_at)
+        return fetch_page(session, query, money.sort, cursor=cursor, limit=limit, key_of=lambda row: row.created_at)

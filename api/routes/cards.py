@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from api import examples as ex
 from api.deps import Runtime, current_caller, idempotency_key, runtime
 from api.errors import ERRORS, ErrorBody, refusals
 from api.fields import ID_PATTERN, MAX_ID_LENGTH, CleanText, Count, Flag, PathId, QueryDay
@@ -33,7 +34,7 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 
 
 class CardIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(ex.CARD_IN))
     gravity_ref: CleanText = Field(
         min_length=8, max_length=128, description="Gravity's uniqueTransId of the tokenization (or of the terminal sale that kept the card)"
     )
@@ -53,7 +54,7 @@ class CardIn(BaseModel):
 
 
 class CardOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=ex.examples(ex.CARD))
     id: str
     client_id: str
     masked_number: str
@@ -65,6 +66,7 @@ class CardOut(BaseModel):
 
 
 class CardList(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.CARD_LIST))
     visible: bool = Field(description="False when the location does not allow Gravity payment for recurring payments")
     reason: str | None = None
     cards: list[CardOut]
@@ -77,6 +79,7 @@ class ExpiringCardOut(BaseModel):
 
 
 class ExpiringCards(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.EXPIRING_CARDS))
     cards: list[ExpiringCardOut]
 
 

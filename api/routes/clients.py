@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from api import examples as ex
 from api.deps import Runtime, current_caller, idempotency_key, runtime
 from api.errors import ERRORS, conflict, refusals, refused
 from api.fields import CleanText, Email, Id, PathId
@@ -20,7 +21,7 @@ router = APIRouter(tags=["clients"], responses=ERRORS)
 
 
 class ClientIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(ex.CLIENT_IN))
     id: Id | None = None
     location_id: Id
     name: CleanText = Field(min_length=1, max_length=200)
@@ -28,7 +29,7 @@ class ClientIn(BaseModel):
 
 
 class ClientOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=ex.examples(ex.CLIENT))
     id: str
     location_id: str
     name: str

@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
+from api import examples as ex
 from api.deps import Runtime, current_caller, runtime
 from api.errors import ERRORS
 from api.fields import MAX_BIGINT, CleanText
@@ -29,6 +30,7 @@ class EventOut(BaseModel):
 
 
 class EventPageOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.EVENTS))
     events: list[EventOut]
     next_cursor: int
     has_more: bool

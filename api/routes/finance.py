@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from api import examples as ex
 from api.deps import Runtime, current_caller, runtime
 from api.errors import ERRORS, ApiError, not_found, refusals, refused
 from api.fields import ID_PATTERN, MAX_ID_LENGTH, PathId, QueryDay
@@ -48,9 +49,10 @@ QUERY_REFUSALS = refusals(
 )
 
 
-def _csv(description: str, *, refusable: bool = True) -> dict[int | str, dict[str, Any]]:
-    """The CSV beside the JSON answer, and the business refusals of a query of the books."""
-    csv_answer: dict[int | str, dict[str, Any]] = {200: {"description": description, "content": {"text/csv": {"schema": {"type": "string"}}}}}
+def _csv(description: str, example: str, *, refusable: bool = True) -> dict[int | str, dict[str, Any]]:
+    """The CSV beside the JSON answer (format=csv), with its header and first rows, and the business refusals of a query of the books."""
+    csv_media = {"schema": {"type": "string"}, "example": example}
+    csv_answer: dict[int | str, dict[str, Any]] = {200: {"description": description, "content": {"text/csv": csv_media}}}
     return {**csv_answer, **QUERY_REFUSALS} if refusable else csv_answer
 
 
@@ -94,7 +96,7 @@ class FiguresOut(BaseModel):
 
 
 class ReportOut(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, json_schema_extra=ex.examples(ex.REPORT))
     from_: date = Field(alias="from")
     to: date
     generated_at: datetime
@@ -104,7 +106,9 @@ class ReportOut(BaseModel):
     totals: FiguresOut
 
 
-@router.get("/report", response_model=ReportOut, responses=_csv("One row per figure: from, to, location_id, location, metric, key, count, cents"))
+@router.get(
+    "/report", response_model=ReportOut, responses=_csv("One row per figure: from, to, location_id, location, metric, key, count, cents", ex.REPORT_CSV)
+)
 def read_report(
     period: str = PERIOD_QUERY,
     location_id: str | None = LOCATION_QUERY,
@@ -126,6 +130,7 @@ def read_report(
 
 # ----------------------------------------------------------------- the audit trail
 class AuditOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.AUDIT))
     subject: str
     id: str
     workflow_history_complete: bool = Field(description="false when Temporal did not answer in time: the books alone")
@@ -141,7 +146,7 @@ async def _audit(rt: Runtime, caller: Caller, subject: str, subject_id: str, fie
     return _answer(trail, fmt, f"audit-{subject}-{subject_id}")
 
 
-AUDIT_CSV = _csv("One row per entry of the trail, workflow history and books interleaved in time order", refusable=False)
+AUDIT_CSV = _csv("One row per entry of the trail, workflow history and books interleaved in time order", ex.AUDIT_CSV, refusable=False)
 
 
 @router.get("/audit/subscriptions/{subscription_id}", response_model=AuditOut, responses=AUDIT_CSV)
@@ -177,7 +182,7 @@ class KindTotalOut(BaseModel):
 
 
 class ReconciliationOut(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, json_schema_extra=ex.examples(ex.RECONCILIATION))
 
     from_: date = Field(alias="from")
     to: date
@@ -202,7 +207,7 @@ ONE_DAY_QUERY = Query(alias="date", description="One day, YYYY-MM-DD (each locat
 @router.get(
     "/reconciliation",
     response_model=ReconciliationOut,
-    responses=_csv("One row per movement: local date, external id, kind, location, ours, gateway's, status"),
+    responses=_csv("One row per movement: local date, external id, kind, location, ours, gateway's, status", ex.RECONCILIATION_CSV),
 )
 async def read_reconciliation(
     day: Annotated[QueryDay | None, ONE_DAY_QUERY] = None,
@@ -235,7 +240,7 @@ class AccountBalanceOut(BaseModel):
 
 
 class BalancesOut(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, json_schema_extra=ex.examples(ex.BALANCES))
     period: str
     from_: date = Field(alias="from")
     to: date
@@ -245,7 +250,9 @@ class BalancesOut(BaseModel):
 
 
 @router.get(
-    "/ledger/balances", response_model=BalancesOut, responses=_csv("One row per account: period, location, account, opening, debits, credits, closing (cents)")
+    "/ledger/balances",
+    response_model=BalancesOut,
+    responses=_csv("One row per account: period, location, account, opening, debits, credits, closing (cents)", ex.BALANCES_CSV),
 )
 def read_ledger_balances(
     period: str = PERIOD_QUERY,
@@ -280,6 +287,7 @@ class JournalLineOut(BaseModel):
 
 
 class JournalOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.JOURNAL))
     date: date
     location_id: str | None
     format: str
@@ -290,7 +298,7 @@ class JournalOut(BaseModel):
     lines: list[JournalLineOut]
 
 
-@router.get("/journal", response_model=JournalOut, responses=_csv(f"The accounting export, {JOURNAL_FORMAT}"))
+@router.get("/journal", response_model=JournalOut, responses=_csv(f"The accounting export, {JOURNAL_FORMAT}", ex.JOURNAL_CSV))
 def read_journal(
     day: DayParam,
     location_id: str | None = LOCATION_QUERY,

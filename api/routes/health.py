@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 
+from api import examples as ex
 from api.deps import Runtime, runtime
 
 router = APIRouter(tags=["health"])
 
 
 class HealthOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.HEALTH))
     status: str
     database: str
 

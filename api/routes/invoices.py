@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, select
 
+from api import examples as ex
 from api.deps import Runtime, current_caller, runtime
 from api.errors import ERRORS
 from api.fields import PathId
@@ -29,7 +30,7 @@ class LineOut(BaseModel):
 
 
 class PaymentOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=ex.examples(ex.PAYMENT))
     id: str
     method: str
     purpose: str
@@ -46,7 +47,7 @@ class PaymentOut(BaseModel):
 
 
 class InvoiceSummary(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=ex.examples(ex.INVOICE_SUMMARY, ex.COUNTER_INVOICE))
     id: str
     number: str
     kind: str
@@ -63,6 +64,7 @@ class InvoiceSummary(BaseModel):
 
 
 class InvoiceOut(InvoiceSummary):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.INVOICE))
     balance_cents: int
     lines: list[LineOut]
     payments: list[PaymentOut]

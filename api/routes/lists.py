@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlmodel import Session
 
+from api import examples as ex
 from api.deps import Runtime, current_caller, runtime
 from api.errors import ERRORS, not_found, refusals, refused
 from api.fields import ID_PATTERN, MAX_ID_LENGTH, CleanText, PathId
@@ -62,30 +64,36 @@ PAGE_REFUSALS = refusals(refused="a cursor that is not this list's next_cursor; 
 
 
 class SubscriptionItem(SubscriptionRow):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.SUBSCRIPTION_ITEM))
     created_at: datetime | None = Field(description="The list's sort key (newest first, then id)")
 
 
 class SubscriptionPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.page(ex.SUBSCRIPTION_ITEM)))
     items: list[SubscriptionItem]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
 
 
 class PlanPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.page(ex.PLAN)))
     items: list[PlanOut]
     next_cursor: str | None
 
 
 class ClientPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.page(ex.CLIENT)))
     items: list[ClientOut]
     next_cursor: str | None
 
 
 class InvoicePage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.page(ex.INVOICE_SUMMARY)))
     items: list[InvoiceSummary]
     next_cursor: str | None
 
 
 class PaymentItem(PaymentOut):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.PAYMENT_ITEM))
     invoice_id: str | None
     client_id: str
     location_id: str
@@ -93,12 +101,13 @@ class PaymentItem(PaymentOut):
 
 
 class PaymentPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.page(ex.PAYMENT_ITEM)))
     items: list[PaymentItem]
     next_cursor: str | None
 
 
 class RefundItem(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=ex.examples(ex.REFUND_ITEM))
     id: str
     payment_id: str
     invoice_id: str | None
@@ -110,12 +119,13 @@ class RefundItem(BaseModel):
 
 
 class RefundPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.page(ex.REFUND_ITEM)))
     items: list[RefundItem]
     next_cursor: str | None
 
 
 class DepositItem(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=ex.examples(ex.DEPOSIT_ITEM))
     id: str
     client_id: str
     location_id: str
@@ -128,6 +138,7 @@ class DepositItem(BaseModel):
 
 
 class DepositPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.page(ex.DEPOSIT_ITEM)))
     items: list[DepositItem]
     next_cursor: str | None
 
@@ -153,6 +164,7 @@ class TimelineItemOut(BaseModel):
 
 
 class TimelineOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.TIMELINE))
     subscription_id: str
     workflow_id: str
     run_ids_note: str
@@ -278,34 +290,41 @@ From = Annotated[date | None, BeforeValidator(_iso_day), _day("On or after this 
 To = Annotated[date | None, BeforeValidator(_iso_day), _day("On or before this day", alias="to")]
 
 
+@dataclass(frozen=True)
+class DaysAndPage:
+    """The parameters every money list ends with: the days it covers and where the page starts."""
+
+    start: date | None
+    end: date | None
+    cursor: str | None
+    limit: int
+
+
+def days_and_page(start: From = None, end: To = None, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT) -> DaysAndPage:
+    """The shared parameters as one dependency, so each money list's route states only its own filters."""
+    return DaysAndPage(start, end, cursor, limit)
+
+
+def _money_page(
+    rt: Runtime, caller: Caller, money: listing.MoneyList[Any], shape: Callable[[Any], Any], window: DaysAndPage, **filters: str | None
+) -> dict[str, Any]:
+    """A page of one money list (`listing.list_money`), its rows in the list's answer shape."""
+    return _page(lambda: listing.list_money(rt.engine, money, **filters, **asdict(window), reach=caller.reach), shape)
+
+
 @router.get("/payments", response_model=PaymentPage, tags=["payments"], responses=PAGE_REFUSALS)
 def list_payments(
     location_id: QueryId = None,
     client_id: QueryId = None,
-    status: Annotated[str | None, Query(pattern=_choice(listing.PAYMENT_STATUSES))] = None,
-    kind: Annotated[str | None, Query(pattern=_choice(listing.PAYMENT_KINDS), description="How the money was taken")] = None,
-    start: From = None,
-    end: To = None,
-    cursor: Cursor = None,
-    limit: Limit = DEFAULT_LIMIT,
+    status: Annotated[str | None, Query(pattern=_choice(listing.PAYMENT_LIST.statuses))] = None,
+    kind: Annotated[str | None, Query(pattern=_choice(listing.PAYMENT_LIST.kinds), description="How the money was taken")] = None,
+    window: DaysAndPage = Depends(days_and_page),
     rt: Runtime = Depends(runtime),
     caller: Caller = Depends(current_caller),
 ) -> dict[str, Any]:
     """Payments, declined attempts too, newest first."""
-    return _page(
-        lambda: listing.list_payments(
-            rt.engine,
-            location_id=location_id,
-            client_id=client_id,
-            status=status,
-            kind=kind,
-            start=start,
-            end=end,
-            cursor=cursor,
-            limit=limit,
-            reach=caller.reach,
-        ),
-        PaymentItem.model_validate,
+    return _money_page(
+        rt, caller, listing.PAYMENT_LIST, PaymentItem.model_validate, window, location_id=location_id, client_id=client_id, status=status, kind=kind
     )
 
 
@@ -313,30 +332,15 @@ def list_payments(
 def list_refunds(
     location_id: QueryId = None,
     client_id: QueryId = None,
-    status: Annotated[str | None, Query(pattern=_choice(listing.REFUND_STATUSES))] = None,
-    kind: Annotated[str | None, Query(pattern=_choice(listing.REFUND_KINDS))] = None,
-    start: From = None,
-    end: To = None,
-    cursor: Cursor = None,
-    limit: Limit = DEFAULT_LIMIT,
+    status: Annotated[str | None, Query(pattern=_choice(listing.REFUND_LIST.statuses))] = None,
+    kind: Annotated[str | None, Query(pattern=_choice(listing.REFUND_LIST.kinds))] = None,
+    window: DaysAndPage = Depends(days_and_page),
     rt: Runtime = Depends(runtime),
     caller: Caller = Depends(current_caller),
 ) -> dict[str, Any]:
     """Voids and refunds, newest first; location and client are the refunded payment's."""
-    return _page(
-        lambda: listing.list_refunds(
-            rt.engine,
-            location_id=location_id,
-            client_id=client_id,
-            status=status,
-            kind=kind,
-            start=start,
-            end=end,
-            cursor=cursor,
-            limit=limit,
-            reach=caller.reach,
-        ),
-        RefundItem.model_validate,
+    return _money_page(
+        rt, caller, listing.REFUND_LIST, RefundItem.model_validate, window, location_id=location_id, client_id=client_id, status=status, kind=kind
     )
 
 
@@ -344,30 +348,15 @@ def list_refunds(
 def list_deposits(
     location_id: QueryId = None,
     client_id: QueryId = None,
-    status: Annotated[str | None, Query(pattern=_choice(listing.DEPOSIT_STATUSES))] = None,
-    source: Annotated[str | None, Query(pattern=_choice(listing.DEPOSIT_SOURCES))] = None,
-    start: From = None,
-    end: To = None,
-    cursor: Cursor = None,
-    limit: Limit = DEFAULT_LIMIT,
+    status: Annotated[str | None, Query(pattern=_choice(listing.DEPOSIT_LIST.statuses))] = None,
+    source: Annotated[str | None, Query(pattern=_choice(listing.DEPOSIT_LIST.kinds))] = None,
+    window: DaysAndPage = Depends(days_and_page),
     rt: Runtime = Depends(runtime),
     caller: Caller = Depends(current_caller),
 ) -> dict[str, Any]:
     """Client credit, newest first."""
-    return _page(
-        lambda: listing.list_deposits(
-            rt.engine,
-            location_id=location_id,
-            client_id=client_id,
-            status=status,
-            source=source,
-            start=start,
-            end=end,
-            cursor=cursor,
-            limit=limit,
-            reach=caller.reach,
-        ),
-        DepositItem.model_validate,
+    return _money_page(
+        rt, caller, listing.DEPOSIT_LIST, DepositItem.model_validate, window, location_id=location_id, client_id=client_id, status=status, kind=source
     )
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from api import examples as ex
 from api.deps import Runtime, current_caller, idempotency_key, runtime
 from api.errors import ERRORS, conflict, refusals
 from api.fields import MAX_CENTS, MAX_LINES, CleanText, Count, Flag, Id, NoCardNumber, PathId, TimeOfDay, TimeOfDayOut, Timezone
@@ -29,7 +30,7 @@ MAX_INVOICE_LINES_DOC = "The most lines one counter invoice may have"
 
 
 class LocationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(ex.LOCATION_IN))
     id: Id | None = None
     name: CleanText = Field(min_length=1, max_length=200)
     timezone: Timezone = Field(description="IANA zone, e.g. America/Chicago")
@@ -43,7 +44,7 @@ class LocationIn(BaseModel):
 class LocationSettingsIn(BaseModel):
     """Only what is sent changes. `charge_time` applies to subscriptions enrolled afterwards."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(ex.LOCATION_SETTINGS_IN))
     name: CleanText | None = Field(default=None, min_length=1, max_length=200)
     charge_time: TimeOfDay | None = None
     allow_recurring_gravity: Flag | None = None
@@ -52,7 +53,7 @@ class LocationSettingsIn(BaseModel):
 
 
 class LocationOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=ex.examples(ex.LOCATION))
     id: str
     name: str
     timezone: str
@@ -64,17 +65,18 @@ class LocationOut(BaseModel):
 
 
 class LocationSettingsOut(LocationOut):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.LOCATION_SETTINGS))
     subscriptions_notified: int = Field(description="Live subscriptions told that recurring charging is allowed again")
 
 
 class TerminalIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(ex.TERMINAL_IN))
     device_name: CleanText = Field(min_length=1, max_length=100, description="The device name Gravity knows the terminal by")
     label: CleanText = Field(default="", max_length=200)
 
 
 class TerminalOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=ex.examples(ex.TERMINAL))
     id: str
     location_id: str
     device_name: str

@@ -22,6 +22,7 @@ from sqlmodel import Session
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
+from api import examples as ex
 from api.deps import Runtime, current_caller, idempotency_key, money_key, runtime
 from api.errors import ERRORS, ApiError, ErrorBody, conflict, error_body, not_found, refusals, refused
 from api.fields import MAX_CENTS, MAX_LINES, CleanText, Count, Flag, Id, PathId
@@ -79,14 +80,14 @@ class LineIn(BaseModel):
 
 
 class CounterInvoiceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(ex.COUNTER_INVOICE_IN))
     client_id: Id
     location_id: Id
     lines: list[LineIn] = Field(min_length=1, max_length=MAX_LINES, description="At most the location's max_invoice_lines")
 
 
 class TerminalPaymentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(ex.TERMINAL_PAYMENT_IN))
     location_id: Id
     device_name: CleanText = Field(min_length=1, max_length=100)
     invoice_id: Id
@@ -96,18 +97,21 @@ class TerminalPaymentIn(BaseModel):
 
 
 class StartedOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.TERMINAL_STARTED, ex.CANCELLATION_STARTED))
     payment_id: str | None = None
     workflow_id: str
     status_url: str | None = None
 
 
 class TerminalStatusOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.TERMINAL_STATUS))
     payment_id: str
     payment_status: str | None
     workflow: TerminalView | None
 
 
 class CommandOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.TERMINAL_CANCELLED))
     accepted: bool
     status: str
     message: str
@@ -116,7 +120,7 @@ class CommandOut(BaseModel):
 class DepositIn(BaseModel):
     """From a saved card (`card_id`) or at a terminal (`location_id` + `device_name`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(ex.DEPOSIT_IN))
     client_id: Id
     amount_cents: Count = Field(ge=1, le=MAX_CENTS)
     card_id: Id | None = None
@@ -127,6 +131,7 @@ class DepositIn(BaseModel):
 class DepositOut(BaseModel):
     """A card deposit: its answer (201), or `running` while it is still being charged (202; poll `status_url`)."""
 
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.DEPOSIT_OUT, ex.DEPOSIT_RUNNING))
     payment_id: str
     status: str = Field(description="running | approved | partial | declined | refused | failed")
     approved_cents: int
@@ -136,7 +141,7 @@ class DepositOut(BaseModel):
 
 
 class RefundIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(ex.REFUND_IN))
     amount_cents: Count | None = Field(default=None, ge=1, le=MAX_CENTS, description="Unset: everything still refundable")
     reason: CleanText = Field(default="", max_length=500)
 
@@ -144,6 +149,7 @@ class RefundIn(BaseModel):
 class RefundOut(BaseModel):
     """A refund: its answer (200), or `running` while Gravity is still giving the money back (202; poll `status_url`)."""
 
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.REFUND_OUT, ex.REFUND_RUNNING))
     refund_request_id: str
     status: str = Field(description="running | done | failed (Gravity would not give it back) | refused")
     payment_id: str | None = None
@@ -155,7 +161,7 @@ class RefundOut(BaseModel):
 
 
 class InvoiceCancelIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(ex.INVOICE_CANCEL_IN))
     reason: CleanText = Field(default="", max_length=500)
 
 
@@ -489,11 +495,17 @@ async def cancel_invoice(
     return StartedOut(workflow_id=handle.id or cancellation_workflow_id(invoice_id))
 
 
+class PostbackReceiptOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.POSTBACK_RECEIPT))
+    status: str = Field(description="routed | ignored")
+    external_transaction_id: str
+
+
 POSTBACK_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "description": "Gravity's transaction result (flat, or wrapped in transactionResponse), signed as it was sent",
-        "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
+        "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True, "examples": [ex.POSTBACK_IN]}}},
     },
     "parameters": [
         {
@@ -512,6 +524,7 @@ POSTBACK_DOC: dict[str, Any] = {
     summary="Gravity's signed transaction postbacks (HMAC, no bearer credential)",
     openapi_extra=POSTBACK_DOC,
     responses={
+        200: {"model": PostbackReceiptOut, "description": "Routed to the payment's workflow, or ignored (unknown payment, workflow finished)"},
         400: {"model": ErrorBody, "description": "error: validation: a body that is not a transaction result, or holds text `api.text` refuses"},
         401: {"model": ErrorBody, "description": "error: unauthorized: the hmac-signature does not verify"},
         503: {"model": ErrorBody, "description": "error: unavailable: postbacks are not configured (BILLING_POSTBACK_SECRET)"},

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from api import examples as ex
 from api.deps import Runtime, current_caller, idempotency_key, runtime
 from api.errors import ERRORS, conflict, refusals
 from api.fields import CleanText, Id, PathId
@@ -21,14 +22,14 @@ router = APIRouter(tags=["pets"], responses=ERRORS)
 
 
 class PetIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(ex.PET_IN))
     id: Id | None = None
     name: CleanText = Field(min_length=1, max_length=200)
     species: CleanText = Field(default="dog", min_length=1, max_length=50)
 
 
 class PetOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=ex.examples(ex.PET))
     id: str
     client_id: str
     name: str

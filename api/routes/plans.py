@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from api import examples as ex
 from api.deps import Runtime, current_caller, idempotency_key, runtime
 from api.errors import ERRORS, conflict, from_refusal, refusals, refused
 from api.fields import MAX_CENTS, CleanText, Count, ExactInt, Flag, Id, NoCardNumber, PathId
@@ -25,7 +26,7 @@ from foundation.ids import new_id
 from foundation.scopes import Caller
 from models.clinic import Location
 from models.db import session_scope
-from models.plans import HealthPlan, PlanService
+from models.plans import HealthPlan, PlanService, PlanVersion
 from operations import plans as plan_ops
 from operations.audit import Subject, record
 from operations.plan_rules import MAX_PLAN_NAME, check_term, checked_dunning
@@ -62,7 +63,7 @@ class ServiceIn(BaseModel):
 
 
 class PlanIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(ex.PLAN_IN))
     id: Id | None = None
     location_id: Id | None = Field(default=None, description="Offered at one location; unset: at every location")
     name: CleanText = Field(min_length=1, max_length=MAX_PLAN_NAME)
@@ -102,9 +103,9 @@ class ServiceOut(BaseModel):
     quantity: int
 
 
-class PlanOut(BaseModel):
-    id: str
-    location_id: str | None
+class PlanTermsOut(BaseModel):
+    """The terms a plan and each of its versions carry, read alike from a plan row or a version row."""
+
     name: str
     price_cents: int
     enrollment_fee_cents: int
@@ -114,6 +115,23 @@ class PlanOut(BaseModel):
     dunning: dict[str, Any]
     proration_policy: str
     cancellation_policy: str
+
+    @staticmethod
+    def terms_of(row: HealthPlan | PlanVersion) -> dict[str, Any]:
+        """The terms of a plan or version row, the dunning schedule spelled out (the default when unset)."""
+        terms = {name: getattr(row, name) for name in PlanTermsOut.model_fields}
+        return {**terms, "dunning": to_plan_json(from_plan_json(row.dunning, interval_months=row.interval_months))}
+
+
+class _PlanKey(BaseModel):
+    """What a plan's answer shows before its terms (a base of its own, so the keys keep their place)."""
+
+    id: str
+    location_id: str | None
+
+
+class PlanOut(PlanTermsOut, _PlanKey):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.PLAN))
     active: bool
     version: int = Field(description="The current version: new enrollments take it, subscriptions at their next renewal")
     retired_at: datetime | None = Field(description="Set once retired: no new subscriptions; live ones end at their term's end")
@@ -136,15 +154,7 @@ def plan_out(session: Session, plan: HealthPlan, services: list[PlanService] | N
     return PlanOut(
         id=plan.id,
         location_id=plan.location_id,
-        name=plan.name,
-        price_cents=plan.price_cents,
-        enrollment_fee_cents=plan.enrollment_fee_cents,
-        interval_months=plan.interval_months,
-        term_months=plan.term_months,
-        auto_renew=plan.auto_renew,
-        dunning=to_plan_json(from_plan_json(plan.dunning, interval_months=plan.interval_months)),
-        proration_policy=plan.proration_policy,
-        cancellation_policy=plan.cancellation_policy,
+        **PlanTermsOut.terms_of(plan),
         active=plan.active,
         version=plan.version,
         retired_at=plan.retired_at,
@@ -220,7 +230,7 @@ def _plan_to_change(rt: Runtime, caller: Caller, plan_id: str, what: str) -> Non
 class PlanTermsIn(BaseModel):
     """The terms to change; an unset term stays. The location and the services are not versioned."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(ex.PLAN_TERMS_IN))
     name: CleanText | None = Field(default=None, min_length=1, max_length=MAX_PLAN_NAME)
     price_cents: Count | None = Field(default=None, ge=1, le=MAX_CENTS, description="Fee per interval, in cents")
     enrollment_fee_cents: Count | None = Field(default=None, ge=0, le=MAX_CENTS)
@@ -273,6 +283,7 @@ def _check_terms_in(body: PlanTermsIn, plan: HealthPlan) -> None:
 
 
 class RetiredOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.RETIRED))
     plan: PlanOut
     live_subscriptions: int = Field(description="Subscriptions that run on to their term's end and then end (not renewed)")
 
@@ -296,24 +307,20 @@ def retire_plan(plan_id: PathId, rt: Runtime = Depends(runtime), caller: Caller 
         raise from_refusal(error) from None
 
 
-class PlanVersionOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+class _VersionKey(BaseModel):
+    """What a version's line shows before its terms (a base of its own, so the keys keep their place)."""
+
     version: int
     effective_from: datetime = Field(description="New enrollments took it from here; a subscription from its first renewal after")
     effective_until: datetime | None = Field(description="When the next version took its place (null: the current one)")
-    name: str
-    price_cents: int
-    enrollment_fee_cents: int
-    interval_months: int
-    term_months: int
-    auto_renew: bool
-    dunning: dict[str, Any]
-    proration_policy: str
-    cancellation_policy: str
+
+
+class PlanVersionOut(PlanTermsOut, _VersionKey):
     subscriptions: int = Field(description="Live subscriptions whose current term bills this version")
 
 
 class PlanVersionsOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.PLAN_VERSIONS))
     plan_id: str
     current_version: int
     retired_at: datetime | None
@@ -344,14 +351,6 @@ def _version_out(line: plan_ops.VersionLine) -> PlanVersionOut:
         version=row.version,
         effective_from=row.effective_at,
         effective_until=line.effective_until,
-        name=row.name,
-        price_cents=row.price_cents,
-        enrollment_fee_cents=row.enrollment_fee_cents,
-        interval_months=row.interval_months,
-        term_months=row.term_months,
-        auto_renew=row.auto_renew,
-        dunning=to_plan_json(from_plan_json(row.dunning, interval_months=row.interval_months)),
-        proration_policy=row.proration_policy,
-        cancellation_policy=row.cancellation_policy,
+        **PlanTermsOut.terms_of(row),
         subscriptions=line.subscriptions,
     )

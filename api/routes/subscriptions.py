@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from api import examples as ex
 from api.deps import Runtime, current_caller, idempotency_key, money_key, runtime
 from api.errors import ERRORS, ApiError, conflict, from_refusal, not_found, refusals, refused
 from api.fields import CleanText, Day, Id, PathId
@@ -43,7 +44,7 @@ FINISHED = "the subscription has finished (cancelled or ended)"
 
 
 class EnrollIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(ex.ENROLL_IN))
     client_id: Id
     pet_id: Id
     plan_id: Id
@@ -54,7 +55,7 @@ class EnrollIn(BaseModel):
 
 
 class SubscriptionRow(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=ex.examples(ex.SUBSCRIPTION))
     id: str
     client_id: str
     pet_id: str
@@ -72,6 +73,7 @@ class SubscriptionRow(BaseModel):
 
 
 class EnrollmentOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.ENROLLMENT))
     subscription_id: str
     workflow_id: str
     created: bool = Field(description="False when this enrollment already existed (same terms)")
@@ -79,39 +81,41 @@ class EnrollmentOut(BaseModel):
 
 
 class SubscriptionOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.SUBSCRIPTION_OUT))
     subscription: SubscriptionRow
     workflow: SubscriptionView | None = Field(description="The workflow's own view (query); null if it cannot be reached")
 
 
 class CommandOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.COMMAND))
     accepted: bool
     status: str
     message: str
 
 
 class CancelIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(ex.CANCEL_IN))
     mode: str = Field(default="now", pattern=r"^(now|term_end)$", description="now (settle per plan policy) or term_end")
     reason: CleanText = Field(default="", max_length=500)
 
 
 class CardChangeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(ex.CARD_CHANGE_IN))
     card_id: Id
 
 
 class PlanChangeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(ex.PLAN_CHANGE_IN))
     plan_id: Id
 
 
 class RedemptionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(ex.REDEMPTION_IN))
     service_code: CleanText = Field(min_length=1, max_length=40)
 
 
 class RedemptionOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=ex.examples(ex.REDEMPTION))
     id: str
     subscription_id: str
     service_code: str
