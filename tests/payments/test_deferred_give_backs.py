@@ -13,8 +13,10 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.refunds import Refunder
 from activities.subscription_commands import SubscriptionCommandActivities
+from books.attempts import lock_invoice
 from books.ledger import account_balances, is_balanced
 from books.recognition import deferred_invoices, installments, recognize_invoice
+from books.voiding import void_invoice
 from foundation.contracts import CancelInput
 from gravity.directory import GatewayDirectory
 from gravity.sandbox.server import SandboxServer
@@ -169,3 +171,27 @@ async def test_a_cancel_now_settlement_refunds_the_unused_term_from_deferred(db:
     with Session(db) as session:
         assert account_balances(session).get("refunds", 0) == outcome.settlement_cents - held
     _check_books(db, clinic, invoice_id, given_back=outcome.settlement_cents, left_after=0)
+
+
+async def test_voiding_a_refunded_yearly_invoice_leaves_no_deferred_revenue_behind(
+    db: Engine, gateways: GatewayDirectory, sandbox_server: SandboxServer
+) -> None:
+    """A void reverses the issue posting whole: what the refund took off deferred revenue goes back
+    there first, so deferred revenue, revenue and refunds all end at zero; the report counts the
+    invoice as billed once."""
+    clinic = make_clinic(db, price_cents=PRICE, enrollment_fee_cents=FEE, interval_months=12, term_months=12)
+    _, invoice_id = await _paid_and_two_months(db, gateways, sandbox_server, clinic)
+    await Refunder(db, gateways).give_back(
+        payment_id=_payment_of(db, invoice_id), amount_cents=TOTAL, kind="refund", attempt_key="refund:deferred:void", reason="cancelled"
+    )
+    with session_scope(db) as session:
+        invoice = lock_invoice(session, invoice_id)
+        assert invoice is not None
+        void_invoice(session, invoice, reason="cancelled")
+    with Session(db) as session:
+        balances = account_balances(session)
+        assert is_balanced(session)
+    assert {account: cents for account, cents in balances.items() if cents} == {}
+    assert _recognize(db, YEAR_LATER) == 0
+    report = finance_report(db, date.today() - timedelta(days=1), date.today() + timedelta(days=1), location_id=clinic.location_id)
+    assert (report.totals.deferred.cents, report.totals.deferred_held.cents) == (TOTAL, 0)
