@@ -17,7 +17,7 @@ from books.attempts import lock_invoice
 from books.ledger import account_balances, is_balanced
 from books.recognition import deferred_invoices, installments, recognize_invoice
 from books.voiding import void_invoice
-from foundation.contracts import CancelInput
+from foundation.contracts import CancelInput, PlanChangeInput
 from gravity.directory import GatewayDirectory
 from gravity.sandbox.server import SandboxServer
 from models.billing import Invoice, Payment
@@ -195,3 +195,40 @@ async def test_voiding_a_refunded_yearly_invoice_leaves_no_deferred_revenue_behi
     assert _recognize(db, YEAR_LATER) == 0
     report = finance_report(db, date.today() - timedelta(days=1), date.today() + timedelta(days=1), location_id=clinic.location_id)
     assert (report.totals.deferred.cents, report.totals.deferred_held.cents) == (TOTAL, 0)
+
+
+async def test_a_downgrade_credit_comes_off_what_is_still_deferred(db: Engine, gateways: GatewayDirectory, sandbox_server: SandboxServer) -> None:
+    clinic = make_clinic(db, price_cents=PRICE, enrollment_fee_cents=FEE, interval_months=12, term_months=12)
+    subscription_id, invoice_id = await _paid_and_two_months(db, gateways, sandbox_server, clinic)
+    held = _deferred_on(db, invoice_id)
+    with session_scope(db) as session:
+        session.add(HealthPlan(id="plan_basic_yearly", location_id=clinic.location_id, name="Basic", price_cents=40_000, interval_months=12, term_months=12))
+    with Session(db) as session:
+        invoice = session.get(Invoice, invoice_id)
+        plan = session.get(HealthPlan, clinic.plan_id)
+        assert invoice is not None and plan is not None
+        period_start, period_end, terms = invoice.period_start, invoice.period_end, terms_of(plan)
+    change = PlanChangeInput(
+        subscription_id=subscription_id,
+        old_plan=terms,
+        new_plan_id="plan_basic_yearly",
+        change_at=datetime(2026, 12, 15, 18, tzinfo=UTC),
+        period_start=period_start,
+        period_end=period_end,
+        card_id=None,
+    )
+    outcome = await ActivityEnvironment().run(SubscriptionCommandActivities(db, gateways).change_plan, change)
+    credit = -outcome.net_cents
+    assert 0 < credit < held
+    assert _deferred_on(db, invoice_id) == held - credit
+
+    assert _recognize(db, YEAR_LATER) == 10
+    months = _months(db, invoice_id)
+    assert sum(months[2:]) == held - credit and _deferred_on(db, invoice_id) == 0
+    with Session(db) as session:
+        balances = account_balances(session)
+        assert is_balanced(session)
+    assert -(balances.get("plan_revenue", 0) + balances.get("fee_revenue", 0)) == TOTAL - credit == sum(months)
+    assert balances.get("client_credit") == -credit
+    report = finance_report(db, date.today() - timedelta(days=1), date.today() + timedelta(days=1), location_id=clinic.location_id)
+    assert (report.totals.deferred.cents, report.totals.recognized.cents, report.totals.deferred_held.cents) == (TOTAL, TOTAL - credit, 0)
