@@ -46,7 +46,9 @@ def redeem_service(session: Session, sub: Subscription, service_code: str) -> Se
     ).one()
     if used >= service.quantity:
         raise conflict("service_code", f"{service.code} was already redeemed {used} time(s) this term (the plan includes {service.quantity})")
-    redemption = ServiceRedemption(id=new_id("red"), subscription_id=sub.id, service_code=service.code, retail_cents=service.retail_cents)
+    redemption = ServiceRedemption(  # type: ignore[call-arg]  # redeemed_at is the database default, now()
+        id=new_id("red"), subscription_id=sub.id, service_code=service.code, retail_cents=service.retail_cents
+    )
     session.add(redemption)
     session.flush()
     session.refresh(redemption)
