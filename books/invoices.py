@@ -37,6 +37,8 @@ class LineSpec:
 
 # Built once (the cycle invoice is on the charge path); the VALUES come from the parameters' names
 # (the invoice's columns).
+#: The kind of an invoice's issue posting (what the finance report counts as billed).
+ISSUED_KIND = "invoice_issued"
 _INSERT_CYCLE_INVOICE = insert(Invoice).on_conflict_do_nothing(index_elements=["cycle_key"]).returning(Invoice)
 _INSERT_LINES = insert(InvoiceLine.__table__)
 
@@ -151,7 +153,7 @@ def _post_invoice_issued(session: Session, invoice_id: str, location_id: str, cl
     post(
         session,
         reference=invoice_issued_reference(invoice_id),
-        kind="invoice_issued",
+        kind=ISSUED_KIND,
         location_id=location_id,
         client_id=client_id,
         invoice_id=invoice_id,

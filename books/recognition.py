@@ -8,6 +8,15 @@ monthly plan's fee is booked on its due day. The twelfths are exact in cents: th
 the remainder, so the twelve sum to the line. Each posting's reference names the invoice and the
 month, so a sweep that runs twice, or two that race, post each month once; a month missed while the
 invoice was unpaid is caught up by the next sweep.
+
+Money given back on a deferred invoice (a refund or void of its payment, a cancellation's settlement,
+a downgrade's credit) is taken off what is still deferred first, and only what exceeds that off the
+revenue already recognized: the client is given back months not yet served before months served.
+The give-back's own posting stays as it was (refunds, or revenue for a credit) and a second posting
+(`give_back_unearned`) moves the unearned part from deferred revenue to that account, so each
+give-back's split can be read and reversed on its own. Once anything was given back, each later month
+recognizes an equal share of what is left over the months left (the last month the rest), so the
+deferred balance still empties to the cent by the twelfth month.
 """
 
 from __future__ import annotations
@@ -17,17 +26,19 @@ from datetime import date, datetime, timedelta
 
 import pendulum
 from sqlalchemy import text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from books.attempts import lock_invoice
-from books.ledger import post_for_invoice, split_pro_rata
-from foundation.ids import revenue_recognized_reference
+from books.ledger import entries_of, post_for_invoice, posted, split_pro_rata
+from foundation.ids import revenue_recognized_reference, unearned_given_back_reference, unearned_restored_reference
 from foundation.statuses import InvoiceStatus
 from models.billing import Invoice, InvoiceLine
-from models.ledger import Account
+from models.ledger import Account, LedgerTransaction
 
 RECOGNITION_MONTHS = 12
 RECOGNITION_KIND = "revenue_recognized"
+GIVEN_BACK_KIND = "unearned_given_back"
+RESTORED_KIND = "unearned_restored"
 #: Where each line of a deferred invoice is earned to.
 EARNED_AS = {"plan_fee": Account.PLAN_REVENUE, "enrollment_fee": Account.FEE_REVENUE}
 #: How far back a sweep looks for a period still being recognized: a year, and the dunning that
@@ -102,7 +113,8 @@ def deferred_invoices(session: Session, as_of: datetime, *, limit: int) -> list[
 
 def recognize_invoice(session: Session, deferred: Deferred, as_of: datetime) -> int:
     """Post every month of `deferred` begun by `as_of` (its location's day) and not yet posted;
-    returns how many were posted now. Runs under the invoice's lock, so a void cannot interleave."""
+    returns how many were posted now. Runs under the invoice's lock, so a void or a give-back
+    cannot interleave."""
     today = pendulum.instance(as_of).in_timezone(deferred.timezone).date()
     due = months_due(deferred.period_start, today)
     if due <= deferred.recognized_months:
@@ -110,21 +122,31 @@ def recognize_invoice(session: Session, deferred: Deferred, as_of: datetime) -> 
     invoice = lock_invoice(session, deferred.invoice_id)
     if invoice is None or invoice.status != InvoiceStatus.PAID:
         return 0
-    schedule = _schedule(session, deferred)
-    posted = 0
+    lines = _line_totals(session, deferred)
+    recognized = recognized_on(session, invoice.id)
+    left = deferred_left(session, invoice.id)
+    given_back = sum(lines.values()) - sum(recognized.values()) - left
+    posted_now = 0
     for month in range(deferred.recognized_months + 1, due + 1):
-        entries = [(account, -parts[month - 1]) for account, parts in schedule.items()]
-        entries.append((Account.DEFERRED_REVENUE, -sum(amount for _, amount in entries)))
+        if given_back:
+            parts = _share_of_rest(lines, recognized, left, month)
+        else:
+            parts = {account: installments(cents)[month - 1] for account, cents in lines.items()}
+        entries = [(account, -cents) for account, cents in sorted(parts.items())]
+        entries.append((Account.DEFERRED_REVENUE, sum(parts.values())))
         reference = revenue_recognized_reference(invoice.id, month)
         memo = f"month {month} of {RECOGNITION_MONTHS} from {deferred.period_start.isoformat()}"
         if post_for_invoice(session, invoice, reference=reference, kind=RECOGNITION_KIND, entries=entries, memo=memo) is not None:
-            posted += 1
-    return posted
+            posted_now += 1
+        for account, cents in parts.items():
+            recognized[account] = recognized.get(account, 0) + cents
+        left -= sum(parts.values())
+    return posted_now
 
 
-def _schedule(session: Session, deferred: Deferred) -> dict[Account, list[int]]:
-    """Each revenue account's twelve installments, from the invoice's lines (all to plan revenue
-    when the lines do not add up to what was deferred, so the deferred balance still empties)."""
+def _line_totals(session: Session, deferred: Deferred) -> dict[Account, int]:
+    """What the invoice deferred for each revenue account, from its lines (all to plan revenue when
+    the lines do not add up to what was deferred, so the deferred balance still empties)."""
     lines = session.exec(select(InvoiceLine.kind, InvoiceLine.amount_cents).where(InvoiceLine.invoice_id == deferred.invoice_id)).all()
     by_account: dict[Account, int] = {}
     for kind, cents in lines:
@@ -132,22 +154,70 @@ def _schedule(session: Session, deferred: Deferred) -> dict[Account, list[int]]:
         by_account[account] = by_account.get(account, 0) + int(cents)
     if sum(by_account.values()) != deferred.deferred_cents:
         by_account = {Account.PLAN_REVENUE: deferred.deferred_cents}
-    return {account: installments(cents) for account, cents in sorted(by_account.items())}
+    return by_account
+
+
+def _share_of_rest(lines: dict[Account, int], recognized: dict[Account, int], left: int, month: int) -> dict[Account, int]:
+    """Month `month`'s part of what is still deferred after a give-back: an equal share over the
+    months left (all of it in the last), split across the revenue accounts by what each has not
+    been recognized yet."""
+    if left <= 0:
+        return {}
+    unearned = {account: cents - recognized.get(account, 0) for account, cents in lines.items()}
+    shares = split_pro_rata(left, {account: cents for account, cents in unearned.items() if cents > 0}) or {Account.PLAN_REVENUE: left}
+    months_left = RECOGNITION_MONTHS - month + 1
+    return {account: cents if months_left == 1 else cents // months_left for account, cents in shares.items()}
+
+
+def deferred_left(session: Session, invoice_id: str) -> int:
+    """What the invoice's postings still hold in deferred revenue (positive: not yet earned)."""
+    return int(
+        session.execute(
+            text(
+                "SELECT coalesce(-sum(e.amount_cents), 0) FROM ledger_entry e JOIN ledger_transaction t ON t.id = e.transaction_id"
+                " WHERE t.invoice_id = :invoice_id AND e.account = :deferred"
+            ),
+            {"invoice_id": invoice_id, "deferred": str(Account.DEFERRED_REVENUE)},
+        ).scalar_one()
+    )
+
+
+def give_back_unearned(session: Session, invoice: Invoice, cents: int, *, source_reference: str, against: Account, memo: str) -> int:
+    """Move the part of `cents` given back on `invoice` that is still deferred (at most what is
+    left) from deferred revenue to `against`, the account the give-back's own posting debited;
+    returns the cents moved. Call under the invoice's lock; once per give-back (its reference)."""
+    reference = unearned_given_back_reference(source_reference)
+    earlier = posted(session, reference)
+    if earlier is not None:
+        return sum(entry.amount_cents for entry in entries_of(session, earlier) if entry.account == Account.DEFERRED_REVENUE)
+    taken = min(cents, deferred_left(session, invoice.id))
+    if taken <= 0:
+        return 0
+    post_for_invoice(session, invoice, reference=reference, kind=GIVEN_BACK_KIND, memo=memo, entries=[(Account.DEFERRED_REVENUE, taken), (against, -taken)])
+    return taken
+
+
+def restore_unearned(session: Session, invoice: Invoice, *, source_reference: str | None = None) -> int:
+    """Reverse the invoice's deferred give-backs (only `source_reference`'s when given): a voided
+    invoice reverses its issue posting whole, and money taken back off its paid amount is no longer
+    given back, so what they took off deferred revenue returns there first. Returns the cents."""
+    query = select(LedgerTransaction).where(LedgerTransaction.invoice_id == invoice.id, LedgerTransaction.kind == GIVEN_BACK_KIND)
+    if source_reference is not None:
+        query = query.where(LedgerTransaction.reference == unearned_given_back_reference(source_reference))
+    restored = 0
+    for given_back in session.exec(query.order_by(col(LedgerTransaction.id))).all():
+        entries = [(Account(entry.account), -entry.amount_cents) for entry in entries_of(session, given_back)]
+        reference = unearned_restored_reference(given_back.reference)
+        if post_for_invoice(session, invoice, reference=reference, kind=RESTORED_KIND, memo=given_back.memo, entries=entries) is not None:
+            restored += sum(-cents for account, cents in entries if account == Account.DEFERRED_REVENUE)
+    return restored
 
 
 def recognize_rest(session: Session, invoice: Invoice, *, memo: str) -> int:
     """Recognize at once what is still deferred on `invoice` (a written-off one: what was paid on it
     stays earned, and no monthly posting will come for a void invoice). Posted under the last
     month's reference, which a void invoice never reaches otherwise; returns the cents recognized."""
-    left = int(
-        session.execute(
-            text(
-                "SELECT coalesce(-sum(e.amount_cents), 0) FROM ledger_entry e JOIN ledger_transaction t ON t.id = e.transaction_id"
-                " WHERE t.invoice_id = :invoice_id AND e.account = :deferred"
-            ),
-            {"invoice_id": invoice.id, "deferred": str(Account.DEFERRED_REVENUE)},
-        ).scalar_one()
-    )
+    left = deferred_left(session, invoice.id)
     if left <= 0:
         return 0
     weights: dict[Account, int] = {}

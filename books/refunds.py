@@ -15,6 +15,7 @@ from books.attempts import lock_invoice, lock_payment
 from books.balances import reduce_paid
 from books.credit import credit_of
 from books.ledger import post, post_for_invoice, posted
+from books.recognition import give_back_unearned, restore_unearned
 from foundation.ids import event_stream, refund_done_event_key, refund_done_reference, refund_id_for, refund_unapplied_reference
 from foundation.statuses import DepositStatus, InvoiceStatus, PaymentStatus, RefundStatus
 from models.billing import Deposit, Payment, Refund
@@ -100,6 +101,7 @@ def record_refund_done(session: Session, refund: Refund, *, unique_trans_id: str
     """Book a completed refund or void: ledger, deposit balance, outbox."""
     if refund.status == RefundStatus.DONE:
         return
+    invoice = lock_invoice(session, refund.invoice_id) if refund.invoice_id is not None else None  # before the payment, as a charge locks them
     payment = lock_payment(session, refund.payment_id)
     refund.status = RefundStatus.DONE
     refund.gravity_unique_trans_id = unique_trans_id
@@ -126,6 +128,15 @@ def record_refund_done(session: Session, refund: Refund, *, unique_trans_id: str
             (Account.GATEWAY_CLEARING, -refund.amount_cents),
         ],
     )
+    if invoice is not None and payment.purpose == "invoice":
+        give_back_unearned(
+            session,
+            invoice,
+            refund.amount_cents - refund.credit_cents,
+            source_reference=refund_done_reference(refund.external_transaction_id),
+            against=Account.REFUNDS,
+            memo=f"{refund.kind} {refund.id}: the part not yet earned comes off deferred revenue",
+        )
     emit(
         session,
         type="refund.done",
@@ -176,6 +187,7 @@ def unapply_from_invoice(session: Session, refund: Refund) -> int:
     amount = min(refund.amount_cents - refund.credit_cents, invoice.paid_cents)
     if amount <= 0 or invoice.status == InvoiceStatus.VOID:
         return 0
+    restore_unearned(session, invoice, source_reference=refund_done_reference(refund.external_transaction_id))
     post_for_invoice(
         session,
         invoice,

@@ -17,12 +17,14 @@ from books.attempts import lock_invoice
 from books.credit import return_credit_application
 from books.invoices import LineSpec, create_counter_invoice
 from books.ledger import post
+from books.recognition import give_back_unearned
 from books.refunds import refundable_cents, start_refund
 from books.voiding import void_invoice, write_off_unpaid
 from foundation.contracts import PlanChangeInput
 from foundation.ids import (
     external_id,
     invoice_id_for,
+    invoice_id_for_cycle,
     proration_credit_deposit_id,
     proration_credit_reference,
     proration_invoice_key,
@@ -86,12 +88,13 @@ def reserve_settlement_refunds(session: Session, sub: Subscription, period_start
         rows.append(refund)
         left -= amount
     if left > 0:
-        _settlement_credit(session, sub, left)
+        _settlement_credit(session, sub, period_start, left)
     return rows
 
 
-def _settlement_credit(session: Session, sub: Subscription, amount_cents: int) -> None:
-    """Unused days paid with client credit go back to the client as credit."""
+def _settlement_credit(session: Session, sub: Subscription, period_start: date | None, amount_cents: int) -> None:
+    """Unused days paid with client credit go back to the client as credit (off the period's
+    deferred revenue first, when it is a yearly one)."""
     deposit_id = settlement_credit_deposit_id(sub.id)
     if session.get(Deposit, deposit_id) is not None:
         return
@@ -109,6 +112,7 @@ def _settlement_credit(session: Session, sub: Subscription, amount_cents: int) -
         client_id=sub.client_id,
         entries=[(Account.REFUNDS, amount_cents), (Account.CLIENT_CREDIT, -amount_cents)],
     )
+    _unearned_given_back(session, sub, period_start, amount_cents, settlement_credit_reference(deposit_id), Account.REFUNDS)
 
 
 def paid_for_period(session: Session, subscription_id: str, period_start: date) -> int:
@@ -195,3 +199,15 @@ def proration_credit(session: Session, sub: Subscription, request: PlanChangeInp
         client_id=sub.client_id,
         entries=[(Account.PLAN_REVENUE, amount_cents), (Account.CLIENT_CREDIT, -amount_cents)],
     )
+    _unearned_given_back(session, sub, request.period_start, amount_cents, proration_credit_reference(deposit_id), Account.PLAN_REVENUE)
+
+
+def _unearned_given_back(session: Session, sub: Subscription, period_start: date | None, amount_cents: int, source_reference: str, against: Account) -> None:
+    """Credit given back for the current period comes off what its cycle invoice still defers (a
+    yearly plan's), so the months left do not earn what the client got back."""
+    if period_start is None:
+        return
+    invoice = lock_invoice(session, invoice_id_for_cycle(sub.id, period_start))
+    if invoice is None or invoice.status == InvoiceStatus.VOID:
+        return
+    give_back_unearned(session, invoice, amount_cents, source_reference=source_reference, against=against, memo="credit for the unused part of the period")

@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 from books.balances import open_balance, reduce_paid
 from books.credit import credit_returned
 from books.ledger import entries_of, post_for_invoice, posted, split_pro_rata
-from books.recognition import recognize_rest, recognized_on, unwind_recognized
+from books.recognition import recognize_rest, recognized_on, restore_unearned, unwind_recognized
 from foundation.ids import event_stream, invoice_issued_reference, invoice_refunds_reclassified_reference, invoice_void_reference, invoice_voided_event_key
 from foundation.statuses import InvoiceStatus, PaymentStatus, RefundStatus
 from models.billing import CreditApplication, Invoice, Payment, Refund
@@ -74,6 +74,7 @@ def void_invoice(session: Session, invoice: Invoice, *, reason: str) -> None:
     refusal = void_refusal(session, invoice)
     if refusal is not None:
         raise ValueError(refusal)
+    restore_unearned(session, invoice)  # the issue posting is reversed whole, so deferred revenue must hold it whole
     if invoice.paid_cents > 0:
         leftover = invoice.paid_cents
         post_for_invoice(

@@ -310,6 +310,16 @@ def proration_credit_reference(deposit_id: str) -> str:
     return f"proration_credit:{deposit_id}"
 
 
+def unearned_given_back_reference(source_reference: str) -> str:
+    """Ledger reference of the deferred part of a give-back (refund or credit) posted under `source_reference`."""
+    return f"unearned_given_back:{source_reference}"
+
+
+def unearned_restored_reference(given_back_reference: str) -> str:
+    """Ledger reference of reversing a deferred give-back when its invoice is voided or the money unapplied."""
+    return f"restored:{given_back_reference}"
+
+
 def revenue_recognized_reference(invoice_id: str, month: int) -> str:
     """Ledger reference of recognizing month `month` (from 1) of an invoice's deferred revenue."""
     if month < 1:

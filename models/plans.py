@@ -68,6 +68,9 @@ class PlanVersion(SQLModel, table=True):
     proration_policy: str = Field(sa_column=Column("proration_policy", Text, nullable=False))
     cancellation_policy: str = Field(sa_column=Column("cancellation_policy", Text, nullable=False))
     effective_at: datetime = Field(sa_column=tz("effective_at"))
+    # The services this version includes, each {code, name, retail_cents, quantity} (quantity: times
+    # per term); None for a version written before they were kept (the plan's services then apply).
+    services: list[dict[str, Any]] | None = Field(default=None, sa_column=Column("services", JSONB, nullable=True))
 
 
 class PlanService(SQLModel, table=True):

@@ -9,21 +9,31 @@ the clinic has withdrawn.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from foundation.ids import plan_stream
+from foundation.ids import new_id, plan_stream
 from models.clinic import Location
 from models.outbox import emit
-from models.plans import HealthPlan, PlanVersion
+from models.plans import HealthPlan, PlanService, PlanVersion
 from models.subscriptions import Subscription, live_subscription_status
 from operations.limits import check_amount
 from operations.plan_rules import check_term, checked_dunning
 from operations.refusals import Refusal, conflict, not_found
+
+
+@dataclass(frozen=True)
+class ServiceTerms:
+    """A service a plan version includes: its retail value and how many times per term."""
+
+    code: str
+    name: str
+    retail_cents: int
+    quantity: int = 1
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,7 @@ class TermsChange:
     dunning: dict[str, Any] | None = None
     proration_policy: str | None = None
     cancellation_policy: str | None = None
+    services: tuple[ServiceTerms, ...] | None = None  # the whole list; None: unchanged
 
     def given(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
@@ -58,14 +69,42 @@ VERSIONED = (
 )
 
 
-def version_of(plan: HealthPlan, effective_at: datetime) -> PlanVersion:
-    """The plan's current terms as a version row."""
-    return PlanVersion(plan_id=plan.id, version=plan.version, effective_at=effective_at, **{name: getattr(plan, name) for name in VERSIONED})
+def version_of(plan: HealthPlan, effective_at: datetime, services: list[dict[str, Any]] | None = None) -> PlanVersion:
+    """The plan's current terms (and `services`, its services' snapshot) as a version row."""
+    terms = {name: getattr(plan, name) for name in VERSIONED}
+    return PlanVersion(plan_id=plan.id, version=plan.version, effective_at=effective_at, services=services, **terms)
+
+
+def services_of(session: Session, plan_id: str) -> list[dict[str, Any]]:
+    """The plan's current services as a version keeps them, by code."""
+    rows = session.exec(select(PlanService).where(PlanService.plan_id == plan_id).order_by(col(PlanService.code))).all()
+    return [asdict(ServiceTerms(row.code, row.name, row.retail_cents, row.quantity)) for row in rows]
 
 
 def record_first_version(session: Session, plan: HealthPlan) -> None:
     """A new plan is its own version 1, in effect from its creation."""
-    session.add(version_of(plan, plan.created_at or _now(session)))
+    session.add(version_of(plan, plan.created_at or _now(session), services_of(session, plan.id)))
+
+
+def _checked_services(services: tuple[ServiceTerms, ...]) -> list[dict[str, Any]]:
+    """A version's services as stored, refusing a repeated code or an allowance below one."""
+    codes = [service.code for service in services]
+    repeated = sorted({code for code in codes if codes.count(code) > 1})
+    if repeated:
+        raise Refusal("services", f"each service code once; repeated: {', '.join(repeated)}")
+    for service in services:
+        if service.quantity < 1 or service.retail_cents < 0:
+            raise Refusal("services", f"service {service.code} needs a quantity of at least 1 and a retail value of at least 0 cents")
+    return [asdict(service) for service in sorted(services, key=lambda one: one.code)]
+
+
+def _replace_services(session: Session, plan_id: str, services: list[dict[str, Any]]) -> None:
+    """The plan's services become `services` (what new enrollments and renewals include)."""
+    for row in session.exec(select(PlanService).where(PlanService.plan_id == plan_id)).all():
+        session.delete(row)
+    session.flush()
+    for service in services:
+        session.add(PlanService(id=new_id("svc"), plan_id=plan_id, **service))
 
 
 def locked_plan(session: Session, plan_id: str) -> HealthPlan:
@@ -79,7 +118,9 @@ def change_terms(session: Session, plan_id: str, change: TermsChange) -> tuple[H
     """Make `change` the plan's next version; (the plan, whether a version was added). Terms equal
     to the current ones add none, so a repeated request changes nothing."""
     given = change.given()
-    if not given:
+    services = None if change.services is None else _checked_services(change.services)
+    given.pop("services", None)
+    if not given and services is None:
         raise Refusal("body", "name at least one term to change")
     plan = locked_plan(session, plan_id)
     location = None if plan.location_id is None else session.get(Location, plan.location_id)
@@ -90,21 +131,29 @@ def change_terms(session: Session, plan_id: str, change: TermsChange) -> tuple[H
     if "dunning" in given:
         given["dunning"] = checked_dunning(given["dunning"], plan.interval_months)
     check_term(given.get("term_months", plan.term_months), plan.interval_months)
-    if all(getattr(plan, name) == value for name, value in given.items()):
+    current_services = services_of(session, plan.id)
+    if all(getattr(plan, name) == value for name, value in given.items()) and services in (None, current_services):
         return plan, False
     now = _now(session)
     if session.exec(select(PlanVersion.version).where(PlanVersion.plan_id == plan.id).limit(1)).first() is None:
         record_first_version(session, plan)  # a plan written before versions were kept
     for name, value in given.items():
         setattr(plan, name, value)
+    if services is not None:
+        _replace_services(session, plan.id, services)
     plan.version += 1
     session.add(plan)
-    session.add(version_of(plan, now))
+    session.add(version_of(plan, now, current_services if services is None else services))
     emit(
         session,
         type="plan.version_added",
         stream=plan_stream(plan.id),
-        payload={"version": plan.version, "changed": sorted(given), "price_cents": plan.price_cents, "effective_at": now.isoformat()},
+        payload={
+            "version": plan.version,
+            "changed": sorted([*given, *(["services"] if services not in (None, current_services) else [])]),
+            "price_cents": plan.price_cents,
+            "effective_at": now.isoformat(),
+        },
         dedupe_key=f"plan.version_added:{plan.id}:{plan.version}",
     )
     return plan, True

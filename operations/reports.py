@@ -22,7 +22,8 @@ Figures:
 * outstanding: open invoice balances; deposits: taken in the period, and still held as client credit;
 * deferred revenue (yearly plans, `books.recognition`): `deferred` what invoices issued in the period
   credited to it, `recognized` what monthly recognition moved from it to revenue in the period (count:
-  postings), `deferred_held` its balance at the end of the period (what is billed but not yet earned).
+  postings), `deferred_held` its balance at the end of the period (what is billed but not yet earned,
+  less what refunds and credits gave back of it).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any
 from sqlalchemy import Date, Engine, and_, case, cast, func
 from sqlmodel import Session, col, select
 
+from books.invoices import ISSUED_KIND
 from books.recognition import RECOGNITION_KIND
 from foundation.statuses import DepositStatus, InvoiceStatus, PaymentStatus, RefundStatus
 from models.billing import CreditApplication, Deposit, Invoice, Payment, Refund
@@ -372,11 +374,13 @@ def _fill_deferred(session: Session, figures: dict[str, LocationFigures], start:
     """Deferred revenue from the ledger: credited in the period, recognized in it, held at its end."""
     day = _local_day(LedgerTransaction.created_at)
     deferred = LedgerEntry.account == str(Account.DEFERRED_REVENUE)
+    # Billed: issue postings only (a void that puts a refund's unearned part back is not a new bill).
+    billed = and_(LedgerTransaction.kind == ISSUED_KIND, LedgerEntry.amount_cents < 0, day.between(start, end))
     flows = (
         select(
             LedgerTransaction.location_id,
-            func.count().filter(LedgerEntry.amount_cents < 0, day.between(start, end)),
-            func.sum(case((and_(LedgerEntry.amount_cents < 0, day.between(start, end)), -LedgerEntry.amount_cents), else_=0)),
+            func.count().filter(billed),
+            func.sum(case((billed, -LedgerEntry.amount_cents), else_=0)),
             func.count().filter(LedgerTransaction.kind == RECOGNITION_KIND, day.between(start, end)),
             func.sum(case((and_(LedgerTransaction.kind == RECOGNITION_KIND, day.between(start, end)), LedgerEntry.amount_cents), else_=0)),
             func.count().filter(day <= end),

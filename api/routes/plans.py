@@ -244,9 +244,16 @@ class PlanTermsIn(BaseModel):
     )
     proration_policy: Literal["prorate", "next_cycle"] | None = None
     cancellation_policy: Literal["charge_redeemed", "refund_unused", "none"] | None = None
+    services: list[ServiceIn] | None = Field(
+        default=None,
+        max_length=MAX_SERVICES,
+        description="The whole list of included services, each code once (a running term keeps its version's); unset: unchanged",
+    )
 
     def change(self) -> plan_ops.TermsChange:
-        return plan_ops.TermsChange(**self.model_dump(exclude={"interval_months"}))
+        terms = self.model_dump(exclude={"interval_months", "services"})
+        services = None if self.services is None else tuple(plan_ops.ServiceTerms(**service.model_dump()) for service in self.services)
+        return plan_ops.TermsChange(**terms, services=services)
 
 
 @router.patch(

@@ -9,10 +9,8 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
-import pendulum
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func
 from sqlmodel import Session, select
 
 from api import examples as ex
@@ -23,15 +21,14 @@ from api.limits import check_amount
 from api.reach import body_location_reached, require_reached
 from foundation.contracts import CommandResult, SubscriptionView
 from foundation.enrollment_window import MAX_DAYS_AHEAD, MAX_DAYS_BACK
-from foundation.ids import new_id, service_redeemed_event_key, subscription_stream, subscription_workflow_id
+from foundation.ids import service_redeemed_event_key, subscription_stream, subscription_workflow_id
 from foundation.scopes import Caller
-from foundation.statuses import FINAL_SUBSCRIPTION_STATUSES
 from models.clinic import Location, SavedCard
 from models.db import session_scope
 from models.outbox import emit
-from models.plans import HealthPlan, PlanService
+from models.plans import HealthPlan
 from models.subscriptions import ServiceRedemption, Subscription
-from operations import subscriptions as commands
+from operations import redemptions, subscriptions as commands
 from operations.audit import Subject, record
 from operations.cards import usable_card
 from operations.enrollment import EnrollRequest, check_start_date, enroll
@@ -331,45 +328,16 @@ def redeem_service(subscription_id: PathId, body: RedemptionIn, rt: Runtime = De
         if sub is None:
             raise not_found("subscription_id", f"unknown subscription {subscription_id}")
         require_reached(caller, sub.location_id, "subscription_id", "subscription", subscription_id)
-        if sub.status in FINAL_SUBSCRIPTION_STATUSES:
-            raise conflict("status", f"the subscription is {sub.status}; services can no longer be redeemed")
-        service = session.exec(select(PlanService).where(PlanService.plan_id == sub.plan_id, PlanService.code == body.service_code)).first()
-        if service is None:
-            raise refused("service_code", f"plan {sub.plan_id} includes no service {body.service_code}")
-        plan = session.get(HealthPlan, sub.plan_id)
-        location = session.get(Location, sub.location_id)
-        assert plan is not None and location is not None
-        since = _term_start(sub.start_date, plan.term_months, location.timezone)
-        used = session.exec(
-            select(func.count())
-            .select_from(ServiceRedemption)
-            .where(
-                ServiceRedemption.subscription_id == sub.id,
-                ServiceRedemption.service_code == service.code,
-                ServiceRedemption.redeemed_at >= since,  # type: ignore[operator]
-            )
-        ).one()
-        if used >= service.quantity:
-            raise conflict("service_code", f"{service.code} was already redeemed {used} time(s) this term (the plan includes {service.quantity})")
-        redemption = ServiceRedemption(id=new_id("red"), subscription_id=sub.id, service_code=service.code, retail_cents=service.retail_cents)
-        session.add(redemption)
-        session.flush()
-        session.refresh(redemption)
+        try:
+            redemption = redemptions.redeem_service(session, sub, body.service_code)
+        except Refusal as error:
+            raise from_refusal(error) from None
         record(session, caller.actor, "subscription.redeem", Subject("subscription", sub.id, sub.location_id), workflow_id=subscription_workflow_id(sub.id))
         emit(
             session,
             type="service.redeemed",
             stream=subscription_stream(sub.id),
-            payload={"redemption_id": redemption.id, "service_code": service.code, "retail_cents": service.retail_cents},
+            payload={"redemption_id": redemption.id, "service_code": redemption.service_code, "retail_cents": redemption.retail_cents},
             dedupe_key=service_redeemed_event_key(redemption.id),
         )
         return redemption
-
-
-def _term_start(start: date, term_months: int, tz: str) -> datetime:
-    """The instant the current term began: start date plus whole terms, at local midnight."""
-    today = pendulum.now(tz).date()
-    months = (today.year - start.year) * 12 + today.month - start.month - (1 if today.day < start.day else 0)
-    terms = max(0, months // term_months)
-    begin = pendulum.date(start.year, start.month, start.day).add(months=terms * term_months)
-    return pendulum.datetime(begin.year, begin.month, begin.day, tz=tz).in_timezone("UTC")

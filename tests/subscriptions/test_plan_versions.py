@@ -17,6 +17,7 @@ from models.subscriptions import Subscription
 from operations import plans
 from operations.enrollment import EnrollRequest, enroll
 from operations.history.trail import audit_trail
+from operations.redemptions import redeem_service
 from operations.refusals import Refusal
 from tests.subscriptions.helpers import (
     TASK_QUEUE,
@@ -37,6 +38,14 @@ def change_price(db: Engine, plan_id: str, cents: int) -> None:
     with session_scope(db) as session:
         plan, added = plans.change_terms(session, plan_id, plans.TermsChange(price_cents=cents))
         assert added and plan.price_cents == cents
+
+
+def redeem(db: Engine, subscription_id: str, code: str = "EXAM") -> int:
+    """Redeem one service under the subscription; its retail value."""
+    with session_scope(db) as session:
+        sub = session.get(Subscription, subscription_id, with_for_update=True)
+        assert sub is not None
+        return redeem_service(session, sub, code).retail_cents
 
 
 def pinned_version(db: Engine, subscription_id: str) -> int:
@@ -87,3 +96,30 @@ async def test_a_retired_plan_refuses_enrollment_naming_the_plan(db: Engine, san
     assert (refused.value.field, refused.value.kind) == ("plan_id", "conflict")
     with session_scope(db) as session:
         assert session.get(Subscription, request.resolved_id()) is None
+
+
+async def test_a_redemption_counts_the_allowance_of_the_version_the_term_bills(
+    db: Engine, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    clinic = make_clinic(db, timezone=TZ, price_cents=4_500, term_months=2, auto_renew=True)  # a wellness exam twice a term, 6,500 cents
+    await save_card(db, sandbox_server, clinic)
+    handle = await start_held(temporal_env, db, clinic, local_today(TZ) - timedelta(days=1))
+    sub_id = subscription_id_of(handle)
+    try:
+        await temporal_env.fast_forward(handle, timedelta(days=3))
+        with session_scope(db) as session:  # mid-term: three exams a term from the next renewal, at a new retail value
+            _, added = plans.change_terms(session, clinic.plan_id, plans.TermsChange(services=(plans.ServiceTerms("EXAM", "Wellness exam", 7_000, 3),)))
+        assert added and pinned_version(db, sub_id) == 1
+
+        assert [redeem(db, sub_id), redeem(db, sub_id)] == [6_500, 6_500]  # the running term's version: two, at its value
+        with pytest.raises(Refusal, match="includes 2") as refused:
+            redeem(db, sub_id)
+        assert (refused.value.field, refused.value.kind) == ("service_code", "conflict")
+
+        await temporal_env.fast_forward(handle, timedelta(days=67))  # the renewal pins version 2
+        assert pinned_version(db, sub_id) == 2
+        assert redeem(db, sub_id) == 7_000  # the same real-clock term, now on the new version's allowance of three
+        with pytest.raises(Refusal, match="includes 3"):
+            redeem(db, sub_id)
+    finally:
+        await handle.terminate("test done")
