@@ -78,6 +78,12 @@ PINNED: list[tuple[str, Callable[[], str], str]] = [
     ("refund_unapplied_reference", lambda: ids.refund_unapplied_reference(EXT), f"refund:{EXT}:unapplied"),
     ("settlement_credit_reference", lambda: ids.settlement_credit_reference("dep_1"), "settlement_credit:dep_1"),
     ("proration_credit_reference", lambda: ids.proration_credit_reference("dep_1"), "proration_credit:dep_1"),
+    ("unearned_given_back_reference", lambda: ids.unearned_given_back_reference("refund:rfd_1"), "unearned_given_back:refund:rfd_1"),
+    (
+        "unearned_restored_reference",
+        lambda: ids.unearned_restored_reference("unearned_given_back:refund:rfd_1"),
+        "restored:unearned_given_back:refund:rfd_1",
+    ),
     ("revenue_recognized_reference", lambda: ids.revenue_recognized_reference("inv_1", 12), "revenue_recognized:inv_1:12"),
     # outbox streams, event ids and dedupe keys
     ("RECONCILIATION_STREAM", lambda: ids.RECONCILIATION_STREAM, "finance:reconciliation"),
