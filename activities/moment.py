@@ -9,6 +9,8 @@ from datetime import datetime
 
 from temporalio import activity
 
+from gravity.client import CALLER_TIME
+
 
 def activity_time(at: datetime | None) -> datetime | None:
     """`at` (the workflow's `workflow.now()` when it scheduled this activity) moved on by the time
@@ -22,5 +24,11 @@ def activity_time(at: datetime | None) -> datetime | None:
 
 @contextmanager
 def dated(at: datetime | None) -> Iterator[datetime | None]:
-    """`activity_time(at)` for the work inside the block."""
-    yield activity_time(at)
+    """`activity_time(at)`, also told to the Gravity calls made inside the block (only a sandbox
+    client built to send it does: `gravity.client.CALLER_TIME`)."""
+    moment = activity_time(at)
+    token = CALLER_TIME.set(moment)
+    try:
+        yield moment
+    finally:
+        CALLER_TIME.reset(token)

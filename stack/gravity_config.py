@@ -28,4 +28,4 @@ def gateway_directory(settings: Settings, *, base_url: str | None = None) -> Gat
         url = base_url or sandbox_base_url(settings)
     else:
         url = base_url or str(settings.gravity_base_url)
-    return GatewayDirectory(url, tokens, default_token=default, timeout=settings.gravity_timeout_s)
+    return GatewayDirectory(url, tokens, default_token=default, timeout=settings.gravity_timeout_s, tell_sandbox_time=settings.gravity_sandbox_clock)

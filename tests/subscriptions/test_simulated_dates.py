@@ -12,15 +12,19 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from books.ledger import is_balanced
+from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
+from gravity.directory import GatewayDirectory
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.outbox import OutboxEvent
+from operations.enrollment import EnrollRequest, enroll
 from operations.journal import journal
 from operations.ledger_balances import ledger_balances
 from operations.reports import finance_report
 from tests.subscriptions.helpers import payments, start, subscription_id_of
 from tests.support.cards import save_card
 from tests.support.clinic import make_clinic
+from worker import build_worker
 
 MONTHS = ((2027, 2), (2027, 3), (2027, 4))
 
@@ -54,3 +58,22 @@ async def test_each_simulated_month_holds_its_own_charge(
         stamped = session.exec(select(OutboxEvent.created_at).where(OutboxEvent.stream == stream).order_by(col(OutboxEvent.seq))).all()
         assert stamped and all(at is not None and at.year == 2027 for at in stamped[1:])  # the first, enrollment, is real time
         assert is_balanced(session)
+
+
+async def test_a_sandbox_told_the_time_dates_the_sales_on_the_simulated_days(
+    db: Engine, sandbox: SandboxControl, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment
+) -> None:
+    """The demo's wiring: its workers' Gravity clients tell the sandbox the workflow's time."""
+    clinic = make_clinic(db, price_cents=4_500, term_months=2, auto_renew=False, timezone="America/Chicago")
+    await save_card(db, sandbox_server, clinic)
+    queue = "simulated-dates-told"
+    gateways = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, timeout=5.0, tell_sandbox_time=True)
+    try:
+        async with build_worker(temporal_env.client, db, gateways, task_queue=queue):
+            request = EnrollRequest(clinic.client_id, clinic.pet_id, clinic.plan_id, clinic.location_id, date(2027, 5, 4))
+            enrollment = await enroll(temporal_env.client, db, request, task_queue=queue)
+            assert await temporal_env.client.get_workflow_handle(enrollment.workflow_id).result() == "ended"
+    finally:
+        await gateways.aclose()
+    sales = [row for row in sandbox.transactions() if row["transaction_type"] == "CreditSale"]
+    assert [pendulum.parse(str(row["created_at"])).date() for row in sales] == [date(2027, 5, 4), date(2027, 6, 4)]  # type: ignore[union-attr]
