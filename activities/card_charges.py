@@ -49,26 +49,28 @@ class CardCollector:
         self._gateways = gateways
         self._give_back = GiveBack(engine, gateways)
 
-    async def collect(self, *, invoice_id: str, card_id: str | None, attempt_key: str, attempt: int, when: datetime, stream: str) -> ChargeOutcome:
+    async def collect(
+        self, *, invoice_id: str, card_id: str | None, attempt_key: str, attempt: int, when: datetime, stream: str, at: datetime | None = None
+    ) -> ChargeOutcome:
         """Try to collect the invoice's open balance from the card; a decline is a result."""
         # Heartbeats cover every phase: a slow database (a pool checkout waits up to 30 s) must not
         # look like a dead worker, and a dead worker is noticed in seconds whatever it was doing.
         with log_context(invoice_id=invoice_id):
             async with heartbeating():
-                opened = await asyncio.to_thread(self._open, invoice_id, card_id, attempt_key, attempt, when)
-                return await self.send(opened, invoice_id=invoice_id, attempt=attempt, stream=stream)
+                opened = await asyncio.to_thread(self._open, invoice_id, card_id, attempt_key, attempt, when, at)
+                return await self.send(opened, invoice_id=invoice_id, attempt=attempt, stream=stream, at=at)
 
-    def _open(self, invoice_id: str, card_id: str | None, attempt_key: str, attempt: int, when: datetime) -> ChargeOutcome | ToSend:
-        with session_scope(self._engine) as session:
+    def _open(self, invoice_id: str, card_id: str | None, attempt_key: str, attempt: int, when: datetime, at: datetime | None) -> ChargeOutcome | ToSend:
+        with session_scope(self._engine, at=at) as session:
             invoice = lock_invoice(session, invoice_id)
             if invoice is None:
                 raise ApplicationError(f"unknown invoice {invoice_id}", type="NotFound", non_retryable=True)
             return open_card_attempt(session, invoice, card_id=card_id, attempt_key=attempt_key, attempt=attempt, when=when)
 
-    async def send(self, opened: ChargeOutcome | ToSend, *, invoice_id: str, attempt: int, stream: str) -> ChargeOutcome:
+    async def send(self, opened: ChargeOutcome | ToSend, *, invoice_id: str, attempt: int, stream: str, at: datetime | None = None) -> ChargeOutcome:
         """Send an opened attempt (or look it up), record Gravity's answer and give back what the
         invoice no longer needed; an outcome decided without sending is returned as it is. The
-        caller holds the heartbeat and the log context."""
+        caller holds the heartbeat and the log context; the books are dated `at` (None: now())."""
         if isinstance(opened, ChargeOutcome):
             return opened
         gateway = self._gateways.for_oid(opened.oid)
@@ -84,12 +86,12 @@ class CardCollector:
             else:
                 found = await gateway.find(opened.external_transaction_id)
                 if found is None:
-                    return await asyncio.to_thread(self._supersede, opened.payment_id)
+                    return await asyncio.to_thread(self._supersede, opened.payment_id, at)
                 result = found
         except PermanentGravityError as error:
-            await asyncio.to_thread(self._close_refused, opened.payment_id, str(error))
+            await asyncio.to_thread(self._close_refused, opened.payment_id, str(error), at)
             raise ApplicationError(f"Gravity refused the charge request: {error}", type="GravityPermanent", non_retryable=True) from None
-        outcome, booking = await asyncio.to_thread(self.record, opened.payment_id, result, stream)
+        outcome, booking = await asyncio.to_thread(self.record, opened.payment_id, result, stream, at)
         if booking.returning:
             await self._give_back.return_excess(opened.payment_id)
         counters().charge(outcome=result.outcome.value, attempt=attempt, decline_reason=_text(result.decline_reason), decline_class=_text(result.decline_class))
@@ -98,18 +100,18 @@ class CardCollector:
         )  # the workflow, subscription and invoice ids come from the log context
         return outcome
 
-    def _close_refused(self, payment_id: str, message: str) -> None:
-        with session_scope(self._engine) as session:
+    def _close_refused(self, payment_id: str, message: str, at: datetime | None) -> None:
+        with session_scope(self._engine, at=at) as session:
             close_refused(session, payment_id, message)
 
-    def _supersede(self, payment_id: str) -> ChargeOutcome:
-        with session_scope(self._engine) as session:
+    def _supersede(self, payment_id: str, at: datetime | None) -> ChargeOutcome:
+        with session_scope(self._engine, at=at) as session:
             return supersede(session, payment_id)
 
-    def record(self, payment_id: str, result: TransactionResult, stream: str) -> tuple[ChargeOutcome, Booking]:
+    def record(self, payment_id: str, result: TransactionResult, stream: str, at: datetime | None = None) -> tuple[ChargeOutcome, Booking]:
         """Book Gravity's answer to a card-on-file attempt in one transaction (blocking: run it in a
         thread); the janitor books what it finds the same way."""
-        with session_scope(self._engine) as session, unbookable_approvals():
+        with session_scope(self._engine, at=at) as session, unbookable_approvals():
             if result.outcome in (Outcome.APPROVED, Outcome.PARTIAL):
                 return record_card_approval(session, payment_id, result, facts=result.facts(), stream=stream)
             decline = Decline(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Engine
 from temporalio.exceptions import ApplicationError
@@ -40,27 +41,28 @@ class Refunder:
         self._engine = engine
         self._gateways = gateways
 
-    async def give_back(self, *, payment_id: str, amount_cents: int, kind: str, attempt_key: str, reason: str) -> RefundOutcome:
-        """Void (`kind="void"`, whole sale) or refund (`kind="refund"`, any part) a payment. The
+    async def give_back(self, *, payment_id: str, amount_cents: int, kind: str, attempt_key: str, reason: str, at: datetime | None = None) -> RefundOutcome:
+        """Void (`kind="void"`, whole sale) or refund (`kind="refund"`, any part) a payment, the
+        books dated `at` (None: the database's now()). The
         database steps run in threads and heartbeats cover every phase, so a slow database neither
         stalls the worker's event loop nor looks like a dead worker."""
         async with heartbeating():
-            refund, fresh, sale_id, oid = await asyncio.to_thread(self._start, payment_id, amount_cents, kind, attempt_key, reason)
+            refund, fresh, sale_id, oid = await asyncio.to_thread(self._start, payment_id, amount_cents, kind, attempt_key, reason, at)
             if refund.status in (RefundStatus.DONE, RefundStatus.FAILED):
                 return RefundOutcome(refund.id, refund.kind, refund.status, refund.amount_cents, refund.reason)
             gateway = self._gateways.for_oid(oid)
             try:
                 result = await self.send(gateway, kind, sale_id, refund, look_up_first=not fresh)
             except PermanentGravityError as error:
-                await asyncio.to_thread(self._fail, refund.id, str(error))
+                await asyncio.to_thread(self._fail, refund.id, str(error), at)
                 raise ApplicationError(f"Gravity refused the {kind}: {error}", type="GravityPermanent", non_retryable=True) from None
-            return await asyncio.to_thread(self._record, refund.id, result)
+            return await asyncio.to_thread(self._record, refund.id, result, at)
 
-    def _start(self, payment_id: str, amount_cents: int, kind: str, attempt_key: str, reason: str) -> tuple[Refund, bool, str | None, str]:
+    def _start(self, payment_id: str, amount_cents: int, kind: str, attempt_key: str, reason: str, at: datetime | None) -> tuple[Refund, bool, str | None, str]:
         """The refund row (reserved, committed before anything is sent), whether it is new, the
         sale it gives back and the merchant's OID."""
         try:
-            with session_scope(self._engine) as session:
+            with session_scope(self._engine, at=at) as session:
                 refund, fresh = start_refund(
                     session,
                     payment_id=payment_id,
@@ -87,8 +89,8 @@ class Refunder:
             unique_trans_id=sale_id, amount_cents=refund.amount_cents, external_id=refund.external_transaction_id, look_up_first=look_up_first
         )
 
-    def _record(self, refund_id: str, result: TransactionResult) -> RefundOutcome:
-        with session_scope(self._engine) as session:
+    def _record(self, refund_id: str, result: TransactionResult, at: datetime | None) -> RefundOutcome:
+        with session_scope(self._engine, at=at) as session:
             refund = lock_refund(session, refund_id)
             if result.approved:
                 record_refund_done(session, refund, unique_trans_id=result.unique_trans_id)
@@ -98,7 +100,7 @@ class Refunder:
         counters().give_back(kind=outcome.kind, status=outcome.status)  # after the commit: a count is a recorded answer
         return outcome
 
-    def _fail(self, refund_id: str, message: str) -> None:
-        with session_scope(self._engine) as session:
+    def _fail(self, refund_id: str, message: str, at: datetime | None) -> None:
+        with session_scope(self._engine, at=at) as session:
             refund = lock_refund(session, refund_id)
             record_refund_failed(session, refund, message=message)

@@ -10,6 +10,7 @@ import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import ParamSpec, TypeVar
 
 import pendulum
@@ -21,6 +22,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.card_charges import CardCollector
+from activities.moment import dated
 from activities.refunds import Refunder
 from books.settlements import (
     paid_for_period,
@@ -129,7 +131,11 @@ class SubscriptionCommandActivities:
         """Cancel in one transaction (voids, the settlement decided and reserved, the status and its
         event), then move the settlement's money. The cancellation stands whatever the money step
         meets: a refusal there becomes a `subscription.settlement_failed` event for a person."""
-        voided, settlement, settlement_invoice_id, to_send = await asyncio.to_thread(self._cancel_in_books, request)
+        with dated(request.cancel_at) as at:
+            return await self._cancel(request, at)
+
+    async def _cancel(self, request: CancelInput, at: datetime | None) -> CancelOutcome:
+        voided, settlement, settlement_invoice_id, to_send = await asyncio.to_thread(self._cancel_in_books, request, at)
         refund_id = None
         try:
             if settlement_invoice_id is not None:
@@ -140,6 +146,7 @@ class SubscriptionCommandActivities:
                     attempt=1,
                     when=request.cancel_at,
                     stream=subscription_stream(request.subscription_id),
+                    at=at,
                 )
             for payment_id, amount, attempt_key in to_send:
                 outcome = await self._refunder.give_back(
@@ -148,6 +155,7 @@ class SubscriptionCommandActivities:
                     kind="refund",
                     attempt_key=attempt_key,
                     reason="early cancellation: unused part of the current period",
+                    at=at,
                 )
                 if outcome.status != RefundStatus.DONE:
                     raise ApplicationError(f"Gravity did not refund payment {payment_id}: {outcome.message}", non_retryable=True)
@@ -155,7 +163,7 @@ class SubscriptionCommandActivities:
         except ApplicationError as error:
             if not error.non_retryable:
                 raise
-            await asyncio.to_thread(self._settlement_failed, request.subscription_id, str(error))
+            await asyncio.to_thread(self._settlement_failed, request.subscription_id, str(error), at)
         return CancelOutcome(
             settlement_kind=settlement.kind,
             settlement_cents=settlement.amount_cents,
@@ -164,10 +172,12 @@ class SubscriptionCommandActivities:
             refund_id=refund_id,
         )
 
-    def _cancel_in_books(self, request: CancelInput) -> tuple[list[str | None], proration.Settlement, str | None, list[tuple[str, int, str]]]:
+    def _cancel_in_books(
+        self, request: CancelInput, at: datetime | None
+    ) -> tuple[list[str | None], proration.Settlement, str | None, list[tuple[str, int, str]]]:
         """The cancellation's one transaction: what it voided, the settlement, its invoice, and the
         refunds reserved for it (payment, cents, attempt key)."""
-        with session_scope(self._engine) as session:
+        with session_scope(self._engine, at=at) as session:
             sub = _locked_subscription(session, request.subscription_id)
             location = session.get(Location, sub.location_id)
             assert location is not None
@@ -185,8 +195,8 @@ class SubscriptionCommandActivities:
             _mark_cancelled(session, sub, request, settlement)
             return voided, settlement, settlement_invoice_id, [(r.payment_id, r.amount_cents, r.attempt_key) for r in refunds]
 
-    def _settlement_failed(self, subscription_id: str, detail: str) -> None:
-        with session_scope(self._engine) as session:
+    def _settlement_failed(self, subscription_id: str, detail: str, at: datetime | None) -> None:
+        with session_scope(self._engine, at=at) as session:
             emit(
                 session,
                 type="subscription.settlement_failed",
@@ -223,27 +233,31 @@ class SubscriptionCommandActivities:
     @check_violations_refused
     async def change_plan(self, request: PlanChangeInput) -> PlanChangeOutcome:
         """Switch plans; prorate the current period per the new plan's policy (charge or credit)."""
-        plan, new_terms, result, invoice_id = await asyncio.to_thread(self._change_plan_in_books, request)
-        net = 0 if result is None else result.net_cents
-        collection = None
-        if invoice_id is not None:
-            collection = await self._collector.collect(
-                invoice_id=invoice_id,
-                card_id=request.card_id,
-                attempt_key=proration_charge_key(request.subscription_id, request.change_at),
-                attempt=1,
-                when=request.change_at,
-                stream=subscription_stream(request.subscription_id),
-            )
+        with dated(request.change_at) as at:
+            plan, new_terms, result, invoice_id = await asyncio.to_thread(self._change_plan_in_books, request, at)
+            net = 0 if result is None else result.net_cents
+            collection = None
+            if invoice_id is not None:
+                collection = await self._collector.collect(
+                    invoice_id=invoice_id,
+                    card_id=request.card_id,
+                    attempt_key=proration_charge_key(request.subscription_id, request.change_at),
+                    attempt=1,
+                    when=request.change_at,
+                    stream=subscription_stream(request.subscription_id),
+                    at=at,
+                )
         message = f"now on plan {plan.id}; " + (
             f"charged {net} cents for the rest of the period" if net > 0 else f"credited {-net} cents" if net < 0 else "no proration"
         )
         return PlanChangeOutcome(new_plan=new_terms, net_cents=net, message=message, invoice_id=invoice_id, collection=collection)
 
-    def _change_plan_in_books(self, request: PlanChangeInput) -> tuple[HealthPlan, PlanTerms, proration.ProrationResult | None, str | None]:
+    def _change_plan_in_books(
+        self, request: PlanChangeInput, at: datetime | None
+    ) -> tuple[HealthPlan, PlanTerms, proration.ProrationResult | None, str | None]:
         """The plan change's one transaction (off the event loop): the new plan and its terms, the
         proration, and the proration invoice to collect, if any."""
-        with session_scope(self._engine) as session:
+        with session_scope(self._engine, at=at) as session:
             sub = _live_subscription(session, request.subscription_id)
             try:
                 plan = plan_offered(session, request.new_plan_id, sub.location_id)

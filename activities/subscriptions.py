@@ -17,6 +17,7 @@ from temporalio import activity
 
 from activities.card_charges import CardCollector
 from activities.heartbeat import heartbeating
+from activities.moment import activity_time, dated
 from books.balances import open_balance
 from books.charges import ToSend, open_card_attempt
 from books.cycles import invoice_cycle
@@ -44,11 +45,12 @@ class SubscriptionActivities:
         the invoicing and the attempt's payment row in one database transaction (or retry the
         subscription's one-off invoice the request names). The outcome says
         which charge it answers (`ChargeAsked`) for the audit trail."""
-        return replace(await self._charge(request), asked=ChargeAsked.of(request))
+        with dated(request.at) as at:
+            return replace(await self._charge(request, at), asked=ChargeAsked.of(request))
 
-    async def _charge(self, request: ChargeRequest) -> ChargeOutcome:
+    async def _charge(self, request: ChargeRequest, at: datetime | None) -> ChargeOutcome:
         if request.attempt == 0:
-            invoice_id, balance = await asyncio.to_thread(self._invoice_cycle, request)
+            invoice_id, balance = await asyncio.to_thread(self._invoice_cycle, request, at)
             return ChargeOutcome(invoice_id, ChargeResult.PAID if balance == 0 else ChargeResult.NOT_CHARGED, balance)
         stream = subscription_stream(request.subscription_id)
         if request.invoice_id is not None:
@@ -59,18 +61,19 @@ class SubscriptionActivities:
                 attempt=request.attempt,
                 when=request.attempt_at or request.due_at,
                 stream=stream,
+                at=at,
             )
         invoice_id = invoice_id_for_cycle(request.subscription_id, request.period_start)
         with log_context(invoice_id=invoice_id):
             # Heartbeats cover the database steps too (see `CardCollector.collect`).
             async with heartbeating():
-                opened = await asyncio.to_thread(self._invoice_and_open_attempt, request)
-                return await self._collector.send(opened, invoice_id=invoice_id, attempt=request.attempt, stream=stream)
+                opened = await asyncio.to_thread(self._invoice_and_open_attempt, request, at)
+                return await self._collector.send(opened, invoice_id=invoice_id, attempt=request.attempt, stream=stream, at=at)
 
-    def _invoice_and_open_attempt(self, request: ChargeRequest) -> ChargeOutcome | ToSend:
+    def _invoice_and_open_attempt(self, request: ChargeRequest, at: datetime | None) -> ChargeOutcome | ToSend:
         """The cycle's invoice and the attempt's payment row in one database transaction, which
         saves a commit and the re-reads a second transaction would need."""
-        with session_scope(self._engine) as session:
+        with session_scope(self._engine, at=at) as session:
             cycle = invoice_cycle(session, request)
             return open_card_attempt(
                 session,
@@ -83,9 +86,9 @@ class SubscriptionActivities:
                 new_invoice=cycle.new_invoice,
             )
 
-    def _invoice_cycle(self, request: ChargeRequest) -> tuple[str, int]:
+    def _invoice_cycle(self, request: ChargeRequest, at: datetime | None) -> tuple[str, int]:
         """Attempt 0: invoice the cycle (and apply credit) without charging."""
-        with session_scope(self._engine) as session:
+        with session_scope(self._engine, at=at) as session:
             invoice = invoice_cycle(session, request).invoice
             return invoice.id, open_balance(invoice)
 
@@ -113,9 +116,10 @@ class SubscriptionActivities:
         await asyncio.to_thread(self._mirror_status, change)
 
     def _mirror_status(self, change: StatusChange) -> None:
-        with session_scope(self._engine) as session:
+        at = activity_time(change.at)
+        with session_scope(self._engine, at=at) as session:
             sub = session.exec(select(Subscription).where(Subscription.id == change.subscription_id).with_for_update()).one()
-            now = datetime.now(UTC)
+            now = at or datetime.now(UTC)
             # The workflow calls a subscription that has not billed yet "active"; its row stays
             # "pending" until the first charge makes it active.
             if not (sub.status == SubscriptionStatus.PENDING and change.status == SubscriptionStatus.ACTIVE):

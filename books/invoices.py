@@ -25,6 +25,7 @@ from foundation.statuses import InvoiceStatus
 from models.billing import Invoice, InvoiceLine
 from models.ledger import Account
 from models.outbox import emit
+from models.stamp import stamp_of
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ def ensure_cycle_invoice(
         "paid_cents": 0,
         "due_at": due_at,
     }
+    at = stamp_of(session)
+    if at is not None:
+        values |= {"created_at": at, "updated_at": at}
     inserted: Invoice | None = session.scalars(_INSERT_CYCLE_INVOICE, values).first()
     if inserted is None:
         invoice = lock_invoice(session, invoice_id)

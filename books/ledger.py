@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from models.billing import Invoice
 from models.ledger import Account, LedgerEntry, LedgerTransaction
+from models.stamp import stamp_of
 
 
 class UnbalancedTransaction(ValueError):
@@ -49,12 +50,14 @@ def post(
         "invoice_id": invoice_id,
         "payment_id": payment_id,
     }
+    at = stamp_of(session)
     if not entries:
-        statement = insert(LedgerTransaction).values(**header).on_conflict_do_nothing(index_elements=["reference"]).returning(LedgerTransaction.id)
+        dated = header if at is None else {**header, "created_at": at}
+        statement = insert(LedgerTransaction).values(**dated).on_conflict_do_nothing(index_elements=["reference"]).returning(LedgerTransaction.id)
         inserted = session.execute(statement).scalar_one_or_none()
         return None if inserted is None else int(inserted)
     lines = {"accounts": [str(account) for account, _ in entries], "amounts": [amount for _, amount in entries]}
-    inserted = session.execute(_POST_WITH_ENTRIES, {**header, **lines}).scalars().first()
+    inserted = session.execute(_POST_WITH_ENTRIES, {**header, **lines, "created_at": at}).scalars().first()
     return None if inserted is None else int(inserted)
 
 
@@ -62,8 +65,8 @@ def post(
 # of lines and SQLAlchemy compiles it once per process instead of on every posting.
 _POST_WITH_ENTRIES = text(
     "WITH posted AS ("
-    " INSERT INTO ledger_transaction (reference, kind, memo, location_id, client_id, invoice_id, payment_id)"
-    " VALUES (:reference, :kind, :memo, :location_id, :client_id, :invoice_id, :payment_id)"
+    " INSERT INTO ledger_transaction (reference, kind, memo, location_id, client_id, invoice_id, payment_id, created_at)"
+    " VALUES (:reference, :kind, :memo, :location_id, :client_id, :invoice_id, :payment_id, COALESCE(CAST(:created_at AS timestamptz), now()))"
     " ON CONFLICT (reference) DO NOTHING RETURNING id)"
     " INSERT INTO ledger_entry (transaction_id, account, amount_cents)"
     " SELECT posted.id, lines.account, lines.amount_cents"

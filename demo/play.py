@@ -84,7 +84,7 @@ class DemoRun:
         self.engine: Engine = get_engine(database_url)
         self.sandbox = sandbox
         self.control = SandboxControl(sandbox.root_url)
-        self.gateways = GatewayDirectory(sandbox.base_url, {SANDBOX_OID: SANDBOX_TOKEN})
+        self.gateways = GatewayDirectory(sandbox.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, tell_sandbox_time=True)
         self.today = pendulum.now("America/New_York").date()
 
     async def play(self, on_progress: Callable[[str], None]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ def extra_workers(
         "BILLING_TEMPORAL_TASK_QUEUE": task_queue,
         "BILLING_GRAVITY_BASE_URL": gravity_url,
         "BILLING_GRAVITY_TOKEN": SANDBOX_TOKEN,
+        "BILLING_GRAVITY_SANDBOX_CLOCK": "true",  # the sandbox dates the simulated year's sales
     }
     env.pop("DATABASE_URL", None)
     env.pop("TEMPORAL_ADDRESS", None)

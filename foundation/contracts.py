@@ -128,6 +128,7 @@ class ChargeRequest:
     next_due_at: datetime | None = None
     attempt_at: datetime | None = None  # workflow time of this attempt (card expiry is judged then)
     invoice_id: str | None = None  # a one-off invoice of the subscription (a proration) to collect, not the cycle's
+    at: datetime | None = None  # workflow.now() at scheduling: the books' date (None in older histories: the database's now())
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,7 @@ class StatusChange:
     detail: str = ""
     next_due_at: datetime | None = None
     cancel_at_term_end: bool | None = None  # set: the row's flag is written too (None in older histories)
+    at: datetime | None = None  # workflow.now() at scheduling: the row's and event's date (None in older histories)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     gravity_token: SecretStr | None = Field(default=None, description="Partner or merchant bearer token used for every OID without its own.")
     gravity_tokens: dict[str, SecretStr] = Field(default_factory=dict, description='Per-OID tokens as JSON: {"OID": "token"}.')
     gravity_timeout_s: float = Field(default=15.0, gt=0, le=120)
+    gravity_sandbox_clock: bool = Field(
+        default=False,
+        description="Send the workflow's time to the local sandbox, which dates its transactions by it (the demo's simulated year). Sandbox only.",
+    )
     sandbox_host: str = "127.0.0.1"
     sandbox_port: int = Field(default=8790, ge=0, le=65535)
 

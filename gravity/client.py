@@ -18,6 +18,8 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -50,6 +52,13 @@ from gravity.results import BulkSale, Device, TransactionResult, parse_transacti
 __all__ = ["GravityClient"]
 
 
+# The time the caller lives in (an activity sets it to its workflow's time). Only a client built
+# with `tell_sandbox_time` sends it, to the sandbox, which then dates its transactions by it: the
+# demo's simulated year. Never for a real Gravity, which keeps its own clock.
+CALLER_TIME: ContextVar[datetime | None] = ContextVar("caller_time", default=None)
+SANDBOX_CLOCK_HEADER = "X-Sandbox-Clock"
+
+
 class GravityClient:
     """Talks to emergepay (or the sandbox) for one merchant OID."""
 
@@ -64,6 +73,7 @@ class GravityClient:
         safe_lookup_attempts: int = C.SAFE_LOOKUP_ATTEMPTS,
         safe_lookup_backoff_s: float = C.SAFE_LOOKUP_BACKOFF_SECONDS,
         max_connections: int = 20,
+        tell_sandbox_time: bool = False,
     ) -> None:
         if not oid or not token:
             raise ValueError("a Gravity client needs an OID and a token")
@@ -73,6 +83,7 @@ class GravityClient:
         self._safe_attempts = max(1, safe_lookup_attempts)
         self._safe_backoff = safe_lookup_backoff_s
         self._timeout = timeout
+        self._tell_time = tell_sandbox_time
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=connect_timeout if connect_timeout is not None else min(timeout, 10.0)),
@@ -124,6 +135,8 @@ class GravityClient:
             headers["Content-Type"] = "application/json"
         if idempotency_key:
             headers["idempotency-key"] = idempotency_key
+        if self._tell_time and (caller_time := CALLER_TIME.get()) is not None:
+            headers[SANDBOX_CLOCK_HEADER] = caller_time.isoformat()
         hidden = (self._token, *secrets)
         try:
             return await self._http.request(method, path, content=content, headers=headers)

@@ -29,9 +29,11 @@ class GatewayDirectory:
         default_token: str | None = None,
         timeout: float = 15.0,
         listing: TransactionListing | None = None,
+        tell_sandbox_time: bool = False,
     ) -> None:
         self.listing = listing
         self._base_url = base_url
+        self._tell_time = tell_sandbox_time  # the demo's sandbox only: see `gravity.client.CALLER_TIME`
         self._tokens = dict(tokens)
         self._default_token = default_token
         self._timeout = timeout
@@ -43,7 +45,7 @@ class GatewayDirectory:
             token = self._tokens.get(oid) or self._default_token
             if token is None:
                 raise LookupError(f"no Gravity token configured for merchant OID {oid}")
-            client = GravityClient(self._base_url, oid, token, timeout=self._timeout)
+            client = GravityClient(self._base_url, oid, token, timeout=self._timeout, tell_sandbox_time=self._tell_time)
             self._clients[oid] = client
         return client
 

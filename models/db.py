@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import lru_cache
 
 from sqlalchemy import Engine
 from sqlmodel import Session, create_engine
+
+from models.stamp import stamp_at
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -37,9 +40,11 @@ def get_engine(url: str, pool_size: int = 10) -> Engine:
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One database transaction: committed on success, rolled back on any error."""
+def session_scope(engine: Engine, *, at: datetime | None = None) -> Iterator[Session]:
+    """One database transaction: committed on success, rolled back on any error. Its rows are
+    dated `at` when given (`models.stamp`), else by the database's now()."""
     with Session(engine, expire_on_commit=False) as session:
+        stamp_at(session, at)
         try:
             yield session
             session.commit()

@@ -20,6 +20,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from foundation.ids import event_id_for
 from models.columns import tz
+from models.stamp import stamp_of
 
 
 class OutboxEvent(SQLModel, table=True):
@@ -59,7 +60,8 @@ def emit(session: Session, *, type: str, stream: str, payload: dict[str, Any], d
     locked until commit, so a second writer on the stream waits and then takes the number after.
     """
     event_id = event_id_for(dedupe_key) if dedupe_key else str(uuid.uuid4())
-    session.execute(_EMIT, {"event_id": event_id, "type": type, "stream": stream, "payload": json.dumps(payload)})
+    params = {"event_id": event_id, "type": type, "stream": stream, "payload": json.dumps(payload), "created_at": stamp_of(session)}
+    session.execute(_EMIT, params)
 
 
 # Built once (its cache key is memoized): a charge emits two events. One statement: the counter's
@@ -70,7 +72,7 @@ _EMIT = text(
     " SELECT :stream, 1 WHERE NOT EXISTS (SELECT 1 FROM outbox_event WHERE event_id = :event_id)"
     " ON CONFLICT (stream) DO UPDATE SET last_seq = outbox_stream.last_seq + 1"
     " RETURNING last_seq) "
-    "INSERT INTO outbox_event (event_id, type, stream, seq, payload, delivery_attempts) "
-    "SELECT :event_id, :type, :stream, next.last_seq, CAST(:payload AS jsonb), 0 FROM next "
+    "INSERT INTO outbox_event (event_id, type, stream, seq, payload, delivery_attempts, created_at) "
+    "SELECT :event_id, :type, :stream, next.last_seq, CAST(:payload AS jsonb), 0, COALESCE(CAST(:created_at AS timestamptz), now()) FROM next "
     "ON CONFLICT (event_id) DO NOTHING"
 )

@@ -28,6 +28,13 @@ def gateway_directory(settings: Settings, *, base_url: str | None = None) -> Gat
     if uses_sandbox(settings):
         tokens.setdefault(SANDBOX_OID, SANDBOX_TOKEN)
         url = base_url or sandbox_base_url(settings)
-        return GatewayDirectory(url, tokens, default_token=default, timeout=settings.gravity_timeout_s, listing=SandboxListing(url))
+        return GatewayDirectory(
+            url,
+            tokens,
+            default_token=default,
+            timeout=settings.gravity_timeout_s,
+            listing=SandboxListing(url),
+            tell_sandbox_time=settings.gravity_sandbox_clock,
+        )
     url = base_url or str(settings.gravity_base_url)
     return GatewayDirectory(url, tokens, default_token=default, timeout=settings.gravity_timeout_s)

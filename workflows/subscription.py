@@ -308,6 +308,7 @@ class SubscriptionWorkflow:
             next_due_at=self._due_at(self._state.next_cycle),
             attempt_at=invoice.next_attempt_at or invoice.due_at,
             invoice_id=None if invoice.kind == "subscription" else invoice.invoice_id,
+            at=workflow.now(),
         )
         try:
             outcome = await self._charge(request)
@@ -498,6 +499,7 @@ class SubscriptionWorkflow:
                 detail=detail,
                 next_due_at=None if status in FINAL_SUBSCRIPTION_STATUSES else self._due_at(self._state.next_cycle),
                 cancel_at_term_end=cancel_at_term_end,
+                at=workflow.now(),
             ),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=STATUS_RETRY,

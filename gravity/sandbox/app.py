@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+import pendulum
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException
@@ -16,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gravity.sandbox.clock import CALLERS_TIME, instant
 from gravity.sandbox.errors import ApiError
 from gravity.sandbox.pipeline import TRANSPORT_KEY, ApiPipeline, error_response
 from gravity.sandbox.postbacks import Postman
@@ -50,6 +52,15 @@ async def _api_error(request: Request, error: Exception) -> JSONResponse:
     return error_response(error)
 
 
+def _callers_time(scope: Scope) -> pendulum.DateTime | None:
+    """The time the request's `X-Sandbox-Clock` header gives (in UTC), if it gives a readable one."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-sandbox-clock":
+            with contextlib.suppress(ValueError):
+                return instant(value.decode("latin-1")).in_timezone("UTC")
+    return None
+
+
 def create_app(state: SandboxState, postman: Postman) -> ASGIApp:
     """Build the ASGI app around one state and one postback sender."""
 
@@ -80,6 +91,11 @@ def create_app(state: SandboxState, postman: Postman) -> ASGIApp:
         transport = getattr(getattr(send, "__self__", None), "transport", None)
         if transport is not None and scope["type"] == "http":
             scope[TRANSPORT_KEY] = transport
-        await inner(scope, receive, send)
+        told = _callers_time(scope)
+        token = CALLERS_TIME.set(told)
+        try:
+            await inner(scope, receive, send)
+        finally:
+            CALLERS_TIME.reset(token)
 
     return app

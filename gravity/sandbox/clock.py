@@ -1,13 +1,18 @@
-"""The sandbox clock: real UTC time plus an offset tests can move, so a void window can pass at once."""
+"""The sandbox clock: real UTC time plus an offset tests can move, so a void window can pass at once;
+or, for a request that says what time its caller lives in (the demo's simulated year), that time."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import pendulum
 
 from gravity.sandbox.store import Store
+
+# Set per request from the `X-Sandbox-Clock` header (`gravity.client.SANDBOX_CLOCK_HEADER`).
+CALLERS_TIME: ContextVar[pendulum.DateTime | None] = ContextVar("sandbox_callers_time", default=None)
 
 
 def instant(text: str) -> pendulum.DateTime:
@@ -26,7 +31,10 @@ class SandboxClock:
         self.offset_s = 0.0
 
     def now(self) -> pendulum.DateTime:
-        """The sandbox clock: real UTC time plus an offset tests can advance."""
+        """The caller's time if the request gave one, else real UTC time plus an offset tests can advance."""
+        told = CALLERS_TIME.get()
+        if told is not None:
+            return told
         return pendulum.now("UTC").add(seconds=self.offset_s)
 
     def advance(self, seconds: float) -> pendulum.DateTime:

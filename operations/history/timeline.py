@@ -22,8 +22,10 @@ def interleave(temporal: list[HistoryEntry], database: list[HistoryEntry]) -> li
     and a plain sort would put all of one record before all of the other. So a book entry is anchored
     to the workflow event it records when both name the same thing (the gateway transaction id, the
     terminal payment, the invoice and attempt, the cycle an invoice was issued for) and, when the two
-    clocks disagree by more than `CLOCKS_AGREE`, placed on the workflow's clock right after that
-    event; an entry with no such match keeps its distance from the anchored entry before it.
+    clocks disagree by more than `CLOCKS_AGREE` or the row is dated before that event (the books take
+    the workflow's time of scheduling, the event the time its task completed), placed on the
+    workflow's clock right after that event; an entry with no such match keeps its distance from the
+    anchored entry before it.
     `at` itself is never changed: it is when that record was written, by its own clock.
     """
     decoded_order = {id(e): i for i, e in enumerate(temporal)}  # runs of one workflow in chain order
@@ -64,14 +66,19 @@ def interleave(temporal: list[HistoryEntry], database: list[HistoryEntry]) -> li
     keys: list[tuple[datetime, int, int, int]] = [(e.at, index[id(e)], 0, 0) for e in temporal]
     anchors = [anchor_of(e) for e in database]
     offset = next((a.at - e.at for e, a in zip(database, anchors, strict=True) if a is not None), timedelta(0))
+    floor: tuple[datetime, int, int, int] | None = None
     for position, (entry, anchor) in enumerate(zip(database, anchors, strict=True)):
         if anchor is not None:
             offset = anchor.at - entry.at
-        if abs(offset) <= CLOCKS_AGREE:
-            keys.append(own_time(entry, entry.at, position))
-        elif anchor is not None:
-            keys.append((anchor.at, index[id(anchor)], 1, position))
+        if anchor is not None and (abs(offset) > CLOCKS_AGREE or entry.at < anchor.at):
+            # Never before the event it records: the row is dated when the activity was scheduled,
+            # the event when the workflow task that ran it completed.
+            key = (anchor.at, index[id(anchor)], 1, position)
+        elif abs(offset) <= CLOCKS_AGREE:
+            key = own_time(entry, entry.at, position)
         else:
-            keys.append(own_time(entry, entry.at + offset, position))
+            key = own_time(entry, entry.at + offset, position)
+        floor = key if floor is None else max(floor, key)  # the books keep their own order
+        keys.append((*floor[:3], position))
     everything = [*temporal, *database]
     return [everything[i] for i in sorted(range(len(everything)), key=lambda i: keys[i])]

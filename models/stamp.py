@@ -1,0 +1,39 @@
+"""The date a database transaction gives the rows it writes: the workflow's time when an activity
+passes one (so the demo's simulated year lands in its own months), else the database's now()."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+_KEY = "stamp_at"
+_STAMPED = ("created_at", "updated_at")
+
+
+def stamp_at(session: Session, at: datetime | None) -> None:
+    """Date every row this session writes `at` (None: the database's now(), the column default)."""
+    session.info[_KEY] = at
+
+
+def stamp_of(session: Session) -> datetime | None:
+    """The time this session's rows are dated, or None for the database's now()."""
+    at: datetime | None = session.info.get(_KEY)
+    return at
+
+
+@event.listens_for(Session, "before_flush")
+def _date_rows(session: Session, _context: Any, _instances: Any) -> None:
+    """One rule for every ORM row: new rows are created and every written row updated `at`."""
+    at = stamp_of(session)
+    if at is None:
+        return
+    for row in session.new:
+        for name in _STAMPED:
+            if hasattr(row, name) and getattr(row, name) is None:
+                setattr(row, name, at)
+    for row in session.dirty:
+        if hasattr(row, "updated_at"):
+            row.updated_at = at
