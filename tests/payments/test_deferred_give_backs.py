@@ -24,7 +24,7 @@ from models.billing import Invoice, Payment
 from models.db import session_scope
 from models.ledger import Account, LedgerEntry, LedgerTransaction
 from models.plans import HealthPlan, terms_of
-from operations.reports import finance_report
+from operations.reports import FinanceReport, finance_report
 from tests.support.clinic import Clinic, make_clinic
 from tests.support.cycles import paid_first_cycle
 
@@ -33,6 +33,13 @@ TOTAL = PRICE + FEE
 START = date(2026, 11, 1)
 SECOND_MONTH = datetime(2026, 12, 1, 15, tzinfo=UTC)  # 09:00 in Chicago on the second month's first day
 YEAR_LATER = datetime(2028, 1, 1, tzinfo=UTC)
+COMMAND_AT = datetime(2026, 12, 15, 18, tzinfo=UTC)  # a cancel-now or plan change mid-month: its books are dated then
+
+
+def _report(db: Engine, clinic: Clinic) -> FinanceReport:
+    """The report over every row these tests write: today's, and a command's dated at its own moment (`COMMAND_AT`)."""
+    days = (date.today(), COMMAND_AT.date())
+    return finance_report(db, min(days) - timedelta(days=1), max(days) + timedelta(days=1), location_id=clinic.location_id)
 
 
 def _recognize(db: Engine, as_of: datetime) -> int:
@@ -105,8 +112,8 @@ def _check_books(db: Engine, clinic: Clinic, invoice_id: str, *, given_back: int
     assert recognized == sum(months)
     assert recognized - refunded_from_revenue == kept
     assert balances.get("deferred_revenue", 0) == 0
-    # The report (rows written today): billed once, recognized what was kept of it, nothing held.
-    report = finance_report(db, date.today() - timedelta(days=1), date.today() + timedelta(days=1), location_id=clinic.location_id)
+    # The report (rows written today, and a settlement's on its own day): billed once, recognized what was kept of it, nothing held.
+    report = _report(db, clinic)
     assert report.totals.deferred.cents == TOTAL
     assert report.totals.recognized.cents == sum(months)
     assert report.totals.deferred_held.cents == 0
@@ -125,7 +132,7 @@ async def test_a_partial_refund_comes_off_what_is_still_deferred(db: Engine, gat
     with Session(db) as session:
         assert account_balances(session).get("refunds", 0) == 0  # nothing of it was earned yet
     # The report the day of the refund: what is held dropped by the refund, nothing recognized for it.
-    report = finance_report(db, date.today() - timedelta(days=1), date.today() + timedelta(days=1), location_id=clinic.location_id)
+    report = _report(db, clinic)
     assert report.totals.deferred_held.cents == held - 30_000
     _check_books(db, clinic, invoice_id, given_back=30_000, left_after=held - 30_000)
 
@@ -158,7 +165,7 @@ async def test_a_cancel_now_settlement_refunds_the_unused_term_from_deferred(db:
         subscription_id=subscription_id,
         plan=terms,
         card_id=None,
-        cancel_at=datetime(2026, 12, 15, 18, tzinfo=UTC),
+        cancel_at=COMMAND_AT,
         period_start=period_start,
         period_end=period_end,
         open_invoice_ids=[],
@@ -193,7 +200,7 @@ async def test_voiding_a_refunded_yearly_invoice_leaves_no_deferred_revenue_behi
         assert is_balanced(session)
     assert {account: cents for account, cents in balances.items() if cents} == {}
     assert _recognize(db, YEAR_LATER) == 0
-    report = finance_report(db, date.today() - timedelta(days=1), date.today() + timedelta(days=1), location_id=clinic.location_id)
+    report = _report(db, clinic)
     assert (report.totals.deferred.cents, report.totals.deferred_held.cents) == (TOTAL, 0)
 
 
@@ -212,7 +219,7 @@ async def test_a_downgrade_credit_comes_off_what_is_still_deferred(db: Engine, g
         subscription_id=subscription_id,
         old_plan=terms,
         new_plan_id="plan_basic_yearly",
-        change_at=datetime(2026, 12, 15, 18, tzinfo=UTC),
+        change_at=COMMAND_AT,
         period_start=period_start,
         period_end=period_end,
         card_id=None,
@@ -230,5 +237,5 @@ async def test_a_downgrade_credit_comes_off_what_is_still_deferred(db: Engine, g
         assert is_balanced(session)
     assert -(balances.get("plan_revenue", 0) + balances.get("fee_revenue", 0)) == TOTAL - credit == sum(months)
     assert balances.get("client_credit") == -credit
-    report = finance_report(db, date.today() - timedelta(days=1), date.today() + timedelta(days=1), location_id=clinic.location_id)
+    report = _report(db, clinic)
     assert (report.totals.deferred.cents, report.totals.recognized.cents, report.totals.deferred_held.cents) == (TOTAL, TOTAL - credit, 0)
