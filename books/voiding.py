@@ -22,6 +22,9 @@ def write_off_unpaid(session: Session, invoice: Invoice, *, reason: str) -> int:
     reversed across the invoice's revenue accounts in proportion to what it billed to each (an
     enrollment fee's share comes off fee revenue, not plan revenue); what was paid on a yearly
     invoice's deferred revenue is earned at once. Returns the cents written off."""
+    # The write-off reverses the issue posting's share of the unpaid part, deferred revenue included,
+    # so a credit that already took its part off deferred revenue must put it back first.
+    restore_unearned(session, invoice)
     unpaid = open_balance(invoice)
     issued = posted(session, invoice_issued_reference(invoice.id))
     revenue: dict[Account, int] = {}
