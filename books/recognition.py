@@ -130,6 +130,9 @@ def recognize_invoice(session: Session, deferred: Deferred, as_of: datetime) -> 
     for month in range(deferred.recognized_months + 1, due + 1):
         if given_back:
             parts = _share_of_rest(lines, recognized, left, month)
+        elif month == RECOGNITION_MONTHS:
+            # The last month takes what is left: a give-back restored after a smaller month is made up here.
+            parts = {account: cents - recognized.get(account, 0) for account, cents in lines.items()}
         else:
             parts = {account: installments(cents)[month - 1] for account, cents in lines.items()}
         entries = [(account, -cents) for account, cents in sorted(parts.items())]

@@ -14,6 +14,7 @@ from activities.subscription_commands import SubscriptionCommandActivities
 from activities.subscriptions import SubscriptionActivities
 from bench.charge_cost import first_attempt
 from books.attempts import lock_invoice
+from books.recognition import deferred_invoices, give_back_unearned, recognize_invoice, restore_unearned
 from books.settlements import void_unpaid
 from foundation.contracts import PlanChangeInput
 from foundation.ids import invoice_id_for_cycle
@@ -27,6 +28,7 @@ from models.plans import HealthPlan, terms_of
 from operations.enrollment import EnrollRequest, record_enrollment
 from tests.support.cards import save_card
 from tests.support.clinic import make_clinic
+from tests.support.cycles import paid_first_cycle
 
 PRICE = 120_000
 
@@ -83,3 +85,31 @@ async def test_a_write_off_after_a_downgrade_credit_leaves_nothing_deferred(
         invoice = lock_invoice(session, invoice_id)
         assert invoice is not None and invoice.status == "void"
     assert _deferred_on(db, invoice_id) == 0, "a written-off invoice holds nothing deferred (here it is negative)"
+
+
+async def test_recognition_after_a_give_back_is_restored_still_empties_deferred(db: Engine, gateways: GatewayDirectory, sandbox_server: SandboxServer) -> None:
+    """A give-back (a late approval's void) is posted, a month is recognized off the smaller rest,
+    then `unapply_from_invoice` restores the give-back: the later months are the fixed twelfths
+    again, and the last month takes whatever is left, so the smaller month is made up."""
+
+    def recognize(as_of: datetime) -> None:
+        with session_scope(db) as session:
+            pending = deferred_invoices(session, as_of, limit=100)
+        for one in pending:
+            with session_scope(db) as session:
+                recognize_invoice(session, one, as_of)
+
+    clinic = make_clinic(db, price_cents=PRICE, interval_months=12, term_months=12)
+    _, invoice_id = await paid_first_cycle(db, gateways, sandbox_server, clinic, date(2026, 11, 1))
+    recognize(datetime(2026, 12, 1, 15, tzinfo=UTC))  # months 1 and 2: 10,000 each
+    with session_scope(db) as session:
+        invoice = lock_invoice(session, invoice_id)
+        assert invoice is not None
+        give_back_unearned(session, invoice, 60_000, source_reference="refund:late", against=Account.REFUNDS, memo="late approval voided")
+    recognize(datetime(2027, 1, 1, 15, tzinfo=UTC))  # month 3 off the 40,000 left: 4,000
+    with session_scope(db) as session:
+        invoice = lock_invoice(session, invoice_id)
+        assert invoice is not None
+        assert restore_unearned(session, invoice, source_reference="refund:late") == 60_000
+    recognize(datetime(2028, 1, 1, tzinfo=UTC))
+    assert _deferred_on(db, invoice_id) == 0, "deferred revenue must empty by the twelfth month"
