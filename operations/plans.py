@@ -76,8 +76,9 @@ def version_of(plan: HealthPlan, effective_at: datetime, services: list[dict[str
 
 
 def services_of(session: Session, plan_id: str) -> list[dict[str, Any]]:
-    """The plan's current services as a version keeps them, by code."""
-    rows = session.exec(select(PlanService).where(PlanService.plan_id == plan_id).order_by(col(PlanService.code))).all()
+    """The plan's current services as a version keeps them, by code (sorted here, as `_checked_services`
+    sorts a change, so the database's collation cannot make an unchanged list look changed)."""
+    rows = sorted(session.exec(select(PlanService).where(PlanService.plan_id == plan_id)).all(), key=lambda row: row.code)
     return [asdict(ServiceTerms(row.code, row.name, row.retail_cents, row.quantity)) for row in rows]
 
 

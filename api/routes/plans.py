@@ -228,7 +228,8 @@ def _plan_to_change(rt: Runtime, caller: Caller, plan_id: str, what: str) -> Non
 
 
 class PlanTermsIn(BaseModel):
-    """The terms to change; an unset term stays. The location and the services are not versioned."""
+    """The terms to change; an unset term stays. The location is not versioned; services, when given,
+    replace the plan's services in the new version."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(ex.PLAN_TERMS_IN))
     name: CleanText | None = Field(default=None, min_length=1, max_length=MAX_PLAN_NAME)
