@@ -16,8 +16,8 @@ def activity_time(at: datetime | None) -> datetime | None:
     """`at` (the workflow's `workflow.now()` when it scheduled this activity) moved on by the time
     retries took since, measured by the clock that scheduled them; None (a history recorded before
     workflows passed a time): the database's now()."""
-    if at is None:
-        return None
+    if at is None or not activity.in_activity():  # called as a plain function (a test, a script): `at` as given
+        return at
     info = activity.info()
     return at + (info.current_attempt_scheduled_time - info.scheduled_time)
 
