@@ -69,6 +69,9 @@ def reserve_settlement_refunds(session: Session, sub: Subscription, period_start
     """Spread the settlement refund over the current period's card payments, largest first, each
     reserved now (write before send). What cards cannot take back (the period was paid with client
     credit) goes back to the client as credit."""
+    if period_start is not None:
+        # The period's invoice before any payment, the order a charge and a finished refund lock them in.
+        lock_invoice(session, invoice_id_for_cycle(sub.id, period_start))
     rows: list[Refund] = []
     left = amount_cents
     for index, payment in enumerate(_current_period_payments(session, sub.id, period_start)):
