@@ -30,12 +30,13 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Date, Engine, and_, case, cast, func
 from sqlmodel import Session, col, select
 
+from books.ledger_days import sums_before, utc_midnight
 from books.recognition import RECOGNITION_KIND
 from foundation.statuses import DepositStatus, InvoiceStatus, PaymentStatus, RefundStatus
 from models.billing import CreditApplication, Deposit, Invoice, Payment, Refund
@@ -370,6 +371,9 @@ def _fill(session: Session, figures: dict[str, LocationFigures], start: date, en
 
 def _fill_deferred(session: Session, figures: dict[str, LocationFigures], start: date, end: date) -> None:
     """Deferred revenue from the ledger: credited in the period, recognized in it, held at its end."""
+    # UTC days before `cut` end before `start` begins in any zone: their daily sums (`books.ledger_days`)
+    # count as held; the entries from `cut` on are dated on each location's local day.
+    cut = start - timedelta(days=1)
     day = _local_day(LedgerTransaction.created_at)
     deferred = LedgerEntry.account == str(Account.DEFERRED_REVENUE)
     flows = (
@@ -384,10 +388,12 @@ def _fill_deferred(session: Session, figures: dict[str, LocationFigures], start:
         )
         .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
         .join(Location, Location.id == LedgerTransaction.location_id)
-        .where(col(LedgerTransaction.location_id).in_(list(figures)), deferred, day <= end)
+        .where(col(LedgerTransaction.location_id).in_(list(figures)), deferred, col(LedgerTransaction.created_at) >= utc_midnight(cut), day <= end)
         .group_by(LedgerTransaction.location_id)
     )  # type: ignore[call-overload]
     for loc, credited_count, credited, recognized_count, recognized, held_count, held in session.exec(flows):  # type: ignore[call-overload]
         figures[loc].deferred.add(credited_count, credited)
         figures[loc].recognized.add(recognized_count, recognized)
         figures[loc].deferred_held.add(held_count, held)
+    for loc, before in sums_before(session, list(figures), str(Account.DEFERRED_REVENUE), cut).items():
+        figures[loc].deferred_held.add(before.entries, before.credit_cents - before.debit_cents)
