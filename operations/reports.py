@@ -235,11 +235,18 @@ def _local_day(column: Any) -> Any:
     return cast(func.timezone(Location.timezone, column), Date)
 
 
+def utc_window(start: date, end: date) -> tuple[datetime, datetime]:
+    """UTC instants that hold every local day from `start` to `end` in any zone (UTC-12 to UTC+14):
+    a range an index on `created_at` can walk, beside the exact local-day test it only narrows."""
+    return utc_midnight(start - timedelta(days=1)), utc_midnight(end + timedelta(days=2))
+
+
 def _fill(session: Session, figures: dict[str, LocationFigures], start: date, end: date) -> None:
     ids = list(figures)
+    low, high = utc_window(start, end)
 
     def within(column: Any) -> Any:
-        return _local_day(column).between(start, end)
+        return and_(column >= low, column < high, _local_day(column).between(start, end))
 
     # billed and voided
     billed = (
@@ -336,7 +343,7 @@ def _fill(session: Session, figures: dict[str, LocationFigures], start: date, en
     outstanding = (
         select(Invoice.location_id, func.count(), func.sum(Invoice.total_cents - Invoice.paid_cents))
         .join(Location, Location.id == Invoice.location_id)
-        .where(Invoice.location_id.in_(ids), Invoice.status == InvoiceStatus.OPEN, _local_day(Invoice.created_at) <= end)
+        .where(Invoice.location_id.in_(ids), Invoice.status == InvoiceStatus.OPEN, col(Invoice.created_at) < high, _local_day(Invoice.created_at) <= end)
         .group_by(Invoice.location_id)
     )  # type: ignore[attr-defined]
     for loc, count, cents in session.exec(outstanding):  # type: ignore[call-overload]
@@ -388,7 +395,13 @@ def _fill_deferred(session: Session, figures: dict[str, LocationFigures], start:
         )
         .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
         .join(Location, Location.id == LedgerTransaction.location_id)
-        .where(col(LedgerTransaction.location_id).in_(list(figures)), deferred, col(LedgerTransaction.created_at) >= utc_midnight(cut), day <= end)
+        .where(
+            col(LedgerTransaction.location_id).in_(list(figures)),
+            deferred,
+            col(LedgerTransaction.created_at) >= utc_midnight(cut),
+            col(LedgerTransaction.created_at) < utc_window(start, end)[1],
+            day <= end,
+        )
         .group_by(LedgerTransaction.location_id)
     )  # type: ignore[call-overload]
     for loc, credited_count, credited, recognized_count, recognized, held_count, held in session.exec(flows):  # type: ignore[call-overload]
