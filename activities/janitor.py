@@ -22,6 +22,7 @@ from activities.card_charges import CardCollector
 from activities.deposits import DepositTaker
 from activities.invoice_compensation import GiveBack
 from activities.terminal import TerminalActivities, gateway_result
+from books import ledger_days
 from books.attempts import close_attempt, lock_payment
 from books.recognition import deferred_invoices, recognize_invoice
 from books.refunds import lock_refund, record_refund_done, record_refund_failed
@@ -68,7 +69,7 @@ class JanitorActivities:
         """Look up every card-on-file attempt and refund pending for longer than `older_than_s`, and
         every counter sale its workflow left pending or in manual review for longer than
         `terminal_older_than_s`, and book what Gravity did (or close what it never saw); then
-        recognize the deferred revenue whose month has begun."""
+        recognize the deferred revenue whose month has begun, and fold the ledger's daily sums."""
         now = datetime.now(UTC)
         cutoff = now - timedelta(seconds=request.older_than_s)
         terminal_cutoff = now - timedelta(seconds=request.terminal_older_than_s)
@@ -83,7 +84,13 @@ class JanitorActivities:
                 continue
             counts[await self._resolve(item, found)] += 1
         counts["recognized"] = await asyncio.to_thread(self._recognize_revenue, max(now, activity.info().current_attempt_scheduled_time), request.limit)
+        await asyncio.to_thread(self._compact_ledger_days)
         return JanitorReport(**counts)
+
+    def _compact_ledger_days(self) -> None:
+        """Fold the ledger's daily sums written since the last run, so balances read a row a day."""
+        with session_scope(self._engine) as session:
+            ledger_days.compact(session)
 
     def _recognize_revenue(self, as_of: datetime, limit: int) -> int:
         """Post the months of deferred revenue begun by `as_of` (the server's clock when it runs

@@ -20,6 +20,7 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from bench.finance_books import COLUMNS, GroupBooks, Row
+from books import ledger_days
 
 SERIAL_TABLES = ("invoice_line", "credit_application", "ledger_transaction", "ledger_entry", "outbox_event")
 
@@ -77,7 +78,8 @@ def drop_secondary_indexes(dsn: str) -> list[str]:
 
 
 def finish(dsn: str, indexes: list[str]) -> None:
-    """Build the dropped indexes again, move the serial ids past the seeded ones, vacuum and analyze."""
+    """Build the dropped indexes again, move the serial ids past the seeded ones, sum the ledger's
+    months, vacuum and analyze."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SET maintenance_work_mem = '256MB'")
         for definition in indexes:
@@ -88,7 +90,10 @@ def finish(dsn: str, indexes: list[str]) -> None:
                     sql.Literal(table), sql.Identifier(table)
                 )
             )
-        conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.SQL(", ").join(map(sql.Identifier, COLUMNS))))
+        with conn.transaction():  # the ledger's trigger was off while copying: its daily sums from the entries
+            for statement in ledger_days.REBUILD:
+                conn.execute(sql.SQL(statement))  # a constant of books.ledger_days
+        conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.SQL(", ").join(map(sql.Identifier, (*COLUMNS, "ledger_day")))))
 
 
 def seed(url: str, subscriptions: int, *, now: datetime | None = None, seed_value: int = 17, say: Callable[[str], None] = print) -> dict[str, Any]:

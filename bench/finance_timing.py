@@ -40,6 +40,7 @@ class Sample:
 
     locations: list[str]
     clients: list[str]
+    pets: list[str]
     subscriptions: list[str]
     plans: list[str]
     names: list[str]
@@ -61,6 +62,7 @@ def sample_of(engine: Engine, size: int = 200) -> Sample:
         return Sample(
             locations=column("SELECT id FROM location ORDER BY id"),
             clients=column("SELECT client_id FROM subscription ORDER BY random() LIMIT :size"),
+            pets=column("SELECT pet_id FROM subscription ORDER BY random() LIMIT :size"),
             subscriptions=column("SELECT id FROM subscription ORDER BY random() LIMIT :size"),
             plans=column("SELECT id FROM health_plan ORDER BY id"),
             names=sorted({word for name in column("SELECT name FROM client ORDER BY random() LIMIT :size") for word in name.split()}),
@@ -76,17 +78,29 @@ def _filters(rng: random.Random, options: dict[str, Callable[[], str]], *, at_mo
     return {name: options[name]() for name in chosen}
 
 
+def _due_window(rng: random.Random) -> dict[str, str]:
+    """A next-due window of one to four weeks, from today to a month ahead."""
+    after = date.today() + timedelta(days=rng.randint(0, 30))
+    return {"due_after": after.isoformat(), "due_before": (after + timedelta(days=rng.randint(7, 28))).isoformat()}
+
+
 def _subscriptions(s: Sample, rng: random.Random) -> Request:
+    """Every filter the billing system uses: status, dunning, suspended, incident, due window, plan, client, pet."""
     options: dict[str, Callable[[], str]] = {
         "status": lambda: rng.choice(STATUSES),
         "client_id": lambda: rng.choice(s.clients),
+        "pet_id": lambda: rng.choice(s.pets),
         "location_id": lambda: rng.choice(s.locations),
         "plan_id": lambda: rng.choice(s.plans),
         "due_before": lambda: (date.today() + timedelta(days=rng.randint(1, 30))).isoformat(),
         "in_dunning": lambda: "true",
         "suspended": lambda: "true",
+        "has_incident": lambda: "true",
     }
-    return "/subscriptions", {**_filters(rng, options), "limit": LIMIT}
+    params = _filters(rng, options)
+    if "due_before" not in params and rng.random() < 0.2:
+        params.update(_due_window(rng))
+    return "/subscriptions", {**params, "limit": LIMIT}
 
 
 def _by_location(path: str, *extra: str) -> Callable[[Sample, random.Random], Request]:
@@ -115,8 +129,24 @@ def _period(path: str, **extra: str) -> Callable[[Sample, random.Random], Reques
     return build
 
 
-def _journal(s: Sample, rng: random.Random) -> Request:
-    return "/finance/journal", {"date": rng.choice(s.days), "location_id": rng.choice(s.locations), "format": "csv"}
+def _journal(fmt: str) -> Callable[[Sample, random.Random], Request]:
+    def build(s: Sample, rng: random.Random) -> Request:
+        return "/finance/journal", {"date": rng.choice(s.days), "location_id": rng.choice(s.locations), "format": fmt}
+
+    return build
+
+
+def _reconciliation(s: Sample, rng: random.Random) -> Request:
+    """One location's day: every movement is looked up at the gateway (the Gravity sandbox here)."""
+    return "/finance/reconciliation", {"date": rng.choice(s.days[-30:]), "location_id": rng.choice(s.locations)}
+
+
+def _audit(subject: str) -> Callable[[Sample, random.Random], Request]:
+    def build(s: Sample, rng: random.Random) -> Request:
+        ids = s.subscriptions if subject == "subscriptions" else s.clients
+        return f"/finance/audit/{subject}/{rng.choice(ids)}", {}
+
+    return build
 
 
 def _timeline(s: Sample, rng: random.Random) -> Request:
@@ -156,8 +186,13 @@ PROBES = (
     Probe("GET /deposits", "/deposits", PAGE_MS, _by_location("/deposits"), paged=True),
     Probe("GET /subscriptions/{id}/timeline", "/subscriptions/{}/timeline", TIMELINE_MS, _timeline),
     Probe("GET /finance/report", "/finance/report", REPORT_MS, _period("/finance/report")),
-    Probe("GET /finance/journal", "/finance/journal", REPORT_MS, _journal),
+    Probe("GET /finance/report csv", "/finance/report", REPORT_MS, _period("/finance/report", format="csv")),
+    Probe("GET /finance/journal", "/finance/journal", REPORT_MS, _journal("json")),
+    Probe("GET /finance/journal csv", "/finance/journal", REPORT_MS, _journal("csv")),
     Probe("GET /finance/ledger/balances", "/finance/ledger/balances", REPORT_MS, _period("/finance/ledger/balances")),
+    Probe("GET /finance/audit/subscriptions/{id}", "/finance/audit/subscriptions/{}", TIMELINE_MS, _audit("subscriptions")),
+    Probe("GET /finance/audit/clients/{id}", "/finance/audit/clients/{}", TIMELINE_MS, _audit("clients")),
+    Probe("GET /finance/reconciliation", "/finance/reconciliation", REPORT_MS, _reconciliation),
     Probe("GET /subscriptions/{id}", "/subscriptions/{}", PAGE_MS, _subscription),
     Probe("GET /clients/{id}/invoices", "/clients/{}/invoices", PAGE_MS, _client_invoices),
     Probe("GET /events", "/events", PAGE_MS, _events),

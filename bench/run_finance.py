@@ -3,14 +3,18 @@
 A database of its own (`billing_bench_finance`, migrated, dropped at the end) on the stack's
 PostgreSQL server gets the group (`bench.finance_seed`); the API app then serves it under uvicorn on
 a free loopback port with the settings' token (a random one when none is set), and every list,
-search, timeline, report and export call is timed through HTTP (`bench.finance_timing`). Temporal is
-only there because the app needs a client (`GET /subscriptions/{id}` asks the workflow, and finds
-none: the seeded subscriptions have no workflows).
+search, timeline, audit, report, reconciliation and export call is timed through HTTP
+(`bench.finance_timing`). Temporal is only there because the app needs a client (`GET
+/subscriptions/{id}` and the audit trail ask the workflows, and find none: the seeded subscriptions
+have no workflows). The Gravity sandbox answers reconciliation's lookups for the seeded merchants;
+it never saw the seeded transactions, so it times one lookup per movement, not the books.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import secrets
 import sys
 from collections.abc import Callable
@@ -22,6 +26,8 @@ from temporalio.client import Client
 from foundation.settings import Settings
 
 FINANCE_DATABASE = "billing_bench_finance"
+DATABASE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # it is dropped and created by name
+DATABASE_ENV = "BILLING_BENCH_FINANCE_DATABASE"  # another name, so two benches on one server never collide
 FINANCE_TEMPORAL_STORE = "temporal-bench-finance.sqlite"  # not the billing bench's: both may run at once
 
 
@@ -40,7 +46,9 @@ def finance_on(
     from bench.database import drop_database, fresh_database
     from bench.finance_seed import books_balance, seed
     from bench.finance_timing import time_routes
-    from gravity.sandbox.server import ThreadedUvicorn
+    from foundation.settings import SANDBOX_TOKEN
+    from gravity.directory import GatewayDirectory
+    from gravity.sandbox.server import SandboxServer, ThreadedUvicorn
     from models.db import get_engine
 
     token = settings.api_token.get_secret_value() if settings.api_token else secrets.token_urlsafe(32)
@@ -51,19 +59,32 @@ def finance_on(
         seeded = seed(url, subscriptions, say=say)
         books = books_balance(url)
         engine = get_engine(url)
-        app = create_app(engine, temporal, settings, task_queue=settings.temporal_task_queue)
+        with engine.connect() as conn:
+            oids = [row[0] for row in conn.exec_driver_sql("SELECT gravity_oid FROM location")]
+        sandbox = SandboxServer(oids=dict.fromkeys(oids, SANDBOX_TOKEN)).start()
+        gateways = GatewayDirectory(sandbox.base_url, {}, default_token=SANDBOX_TOKEN)
+        app = create_app(engine, temporal, settings, task_queue=settings.temporal_task_queue, gateways=gateways)
         server = ThreadedUvicorn(app).start()
         try:
             timing = time_routes(app, server.url, token, engine, requests=requests, say=say)
         finally:
             server.stop()
+            sandbox.stop()
             engine.dispose()
     finally:
         drop_database(server_url, database)
     return {"seed": seeded, "books": books, "requests": requests, **timing}
 
 
-def run(subscriptions: int, *, requests: int = 50, quiet: bool = False) -> dict[str, Any]:
+def database_name(name: str | None = None) -> str:
+    """The bench's database: `name`, else $BILLING_BENCH_FINANCE_DATABASE, else `billing_bench_finance`."""
+    chosen = name or os.environ.get(DATABASE_ENV) or FINANCE_DATABASE
+    if not DATABASE_NAME.fullmatch(chosen):
+        raise ValueError(f"--database must be lowercase letters, digits and _ (at most 63), not {chosen!r}")
+    return chosen
+
+
+def run(subscriptions: int, *, requests: int = 50, quiet: bool = False, database: str | None = None) -> dict[str, Any]:
     """Start the embedded stack (or use the configured servers), seed, time, stop."""
     from bench.run_bench import bench_stack
     from stack.embedded import load_settings
@@ -75,7 +96,9 @@ def run(subscriptions: int, *, requests: int = 50, quiet: bool = False) -> dict[
     async def go(database_url: str, temporal_address: str, namespace: str) -> dict[str, Any]:
         client = await connect(temporal_address, namespace)
         # The timing is blocking HTTP against a server thread; this loop stays free for the client.
-        return await asyncio.to_thread(finance_on, database_url, client, settings, subscriptions, requests=requests, say=say)
+        return await asyncio.to_thread(finance_on, database_url, client, settings, subscriptions, requests=requests, database=name, say=say)
 
-    with bench_stack(FINANCE_TEMPORAL_STORE) as addresses:
+    name = database_name(database)
+    store = FINANCE_TEMPORAL_STORE if name == FINANCE_DATABASE else f"temporal-{name}.sqlite"
+    with bench_stack(store) as addresses:
         return asyncio.run(go(addresses.database_url, addresses.temporal_address or "", addresses.temporal_namespace))

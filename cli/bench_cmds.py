@@ -22,12 +22,21 @@ def bench(
     finance: bool = typer.Option(False, "--finance", help="Instead: seed a clinic group's three years of books and time the API's lists, reports and exports."),
     subscriptions: int = typer.Option(100_000, "--subscriptions", min=1, max=1_000_000, help="With --finance: subscriptions in the seeded group."),
     requests: int = typer.Option(50, "--requests", min=1, max=10_000, help="With --finance: timed calls per route."),
+    database: str = typer.Option(
+        "",
+        "--database",
+        help="With --finance: the database to seed (dropped after; default $BILLING_BENCH_FINANCE_DATABASE or billing_bench_finance).",
+    ),
 ) -> None:
     """Billing cycles per second against bare Temporal no-op workflows, with per-cycle costs (--finance: API timings at scale)."""
     if finance:
         from bench import finance_timing, run_finance
 
-        report = run_finance.run(subscriptions, requests=requests, quiet=as_json)
+        try:
+            name = run_finance.database_name(database or None)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--database") from None
+        report = run_finance.run(subscriptions, requests=requests, quiet=as_json, database=name)
         typer.echo(json.dumps(report, indent=2, sort_keys=True, default=str) if as_json else finance_timing.format_report(report))
         return
     counts = tuple(int(part) for part in scale.split(",") if part.strip())

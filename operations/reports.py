@@ -31,13 +31,14 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Date, Engine, and_, case, cast, func
 from sqlmodel import Session, col, select
 
 from books.invoices import ISSUED_KIND
+from books.ledger_days import sums_before, utc_midnight
 from books.recognition import RECOGNITION_KIND
 from foundation.statuses import DepositStatus, InvoiceStatus, PaymentStatus, RefundStatus
 from models.billing import CreditApplication, Deposit, Invoice, Payment, Refund
@@ -236,11 +237,18 @@ def _local_day(column: Any) -> Any:
     return cast(func.timezone(Location.timezone, column), Date)
 
 
+def utc_window(start: date, end: date) -> tuple[datetime, datetime]:
+    """UTC instants that hold every local day from `start` to `end` in any zone (UTC-12 to UTC+14):
+    a range an index on `created_at` can walk, beside the exact local-day test it only narrows."""
+    return utc_midnight(start - timedelta(days=1)), utc_midnight(end + timedelta(days=2))
+
+
 def _fill(session: Session, figures: dict[str, LocationFigures], start: date, end: date) -> None:
     ids = list(figures)
+    low, high = utc_window(start, end)
 
     def within(column: Any) -> Any:
-        return _local_day(column).between(start, end)
+        return and_(column >= low, column < high, _local_day(column).between(start, end))
 
     # billed and voided
     billed = (
@@ -337,7 +345,7 @@ def _fill(session: Session, figures: dict[str, LocationFigures], start: date, en
     outstanding = (
         select(Invoice.location_id, func.count(), func.sum(Invoice.total_cents - Invoice.paid_cents))
         .join(Location, Location.id == Invoice.location_id)
-        .where(Invoice.location_id.in_(ids), Invoice.status == InvoiceStatus.OPEN, _local_day(Invoice.created_at) <= end)
+        .where(Invoice.location_id.in_(ids), Invoice.status == InvoiceStatus.OPEN, col(Invoice.created_at) < high, _local_day(Invoice.created_at) <= end)
         .group_by(Invoice.location_id)
     )  # type: ignore[attr-defined]
     for loc, count, cents in session.exec(outstanding):  # type: ignore[call-overload]
@@ -372,6 +380,9 @@ def _fill(session: Session, figures: dict[str, LocationFigures], start: date, en
 
 def _fill_deferred(session: Session, figures: dict[str, LocationFigures], start: date, end: date) -> None:
     """Deferred revenue from the ledger: credited in the period, recognized in it, held at its end."""
+    # UTC days before `cut` end before `start` begins in any zone: their daily sums (`books.ledger_days`)
+    # count as held; the entries from `cut` on are dated on each location's local day.
+    cut = start - timedelta(days=1)
     day = _local_day(LedgerTransaction.created_at)
     deferred = LedgerEntry.account == str(Account.DEFERRED_REVENUE)
     # Billed: issue postings only (a void that puts a refund's unearned part back is not a new bill).
@@ -388,10 +399,18 @@ def _fill_deferred(session: Session, figures: dict[str, LocationFigures], start:
         )
         .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
         .join(Location, Location.id == LedgerTransaction.location_id)
-        .where(col(LedgerTransaction.location_id).in_(list(figures)), deferred, day <= end)
+        .where(
+            col(LedgerTransaction.location_id).in_(list(figures)),
+            deferred,
+            col(LedgerTransaction.created_at) >= utc_midnight(cut),
+            col(LedgerTransaction.created_at) < utc_window(start, end)[1],
+            day <= end,
+        )
         .group_by(LedgerTransaction.location_id)
     )  # type: ignore[call-overload]
     for loc, credited_count, credited, recognized_count, recognized, held_count, held in session.exec(flows):  # type: ignore[call-overload]
         figures[loc].deferred.add(credited_count, credited)
         figures[loc].recognized.add(recognized_count, recognized)
         figures[loc].deferred_held.add(held_count, held)
+    for loc, before in sums_before(session, list(figures), str(Account.DEFERRED_REVENUE), cut).items():
+        figures[loc].deferred_held.add(before.entries, before.credit_cents - before.debit_cents)

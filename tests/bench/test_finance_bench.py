@@ -11,16 +11,39 @@ import asyncio
 import uuid
 from datetime import date
 
+import pytest
+from fastapi import FastAPI
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
+from api.routes import finance, lists
 from bench import finance_ids
-from bench.finance_timing import PROBES, format_report
-from bench.run_finance import finance_on
+from bench.finance_timing import PROBES, format_report, served_routes
+from bench.run_finance import FINANCE_DATABASE, database_name, finance_on
 from foundation import ids
 from foundation.settings import Settings
 
 EXISTING = ("GET /subscriptions/{id}", "GET /clients/{id}/invoices", "GET /events")
+
+
+def test_every_list_search_timeline_and_finance_route_is_timed() -> None:
+    app = FastAPI()
+    app.include_router(lists.router)
+    app.include_router(finance.router)
+    assert served_routes(app) - {probe.template for probe in PROBES} == set()
+    timed = {(probe.template, probe.build.__qualname__) for probe in PROBES}
+    assert {"/finance/journal", "/finance/report"} <= {template for template, _ in timed}
+    assert len(PROBES) == len({probe.route for probe in PROBES})
+
+
+def test_the_bench_database_is_named_by_option_env_or_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BILLING_BENCH_FINANCE_DATABASE", raising=False)
+    assert database_name() == FINANCE_DATABASE
+    monkeypatch.setenv("BILLING_BENCH_FINANCE_DATABASE", "billing_bench_finance_scale")
+    assert database_name() == "billing_bench_finance_scale"
+    assert database_name("mine_2") == "mine_2"
+    with pytest.raises(ValueError, match="--database"):
+        database_name('x"; DROP DATABASE postgres; --')
 
 
 def test_the_seed_derives_the_engines_own_ids() -> None:

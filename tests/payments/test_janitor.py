@@ -9,7 +9,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, text, update
 from sqlmodel import Session, col, select
 from temporalio.client import ScheduleActionStartWorkflow
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
@@ -68,6 +68,16 @@ async def test_the_janitor_books_a_sale_whose_answer_was_lost(
     assert [p.status for p in payments_of(db, invoice_id)] == ["approved"]
     assert invoice(db, invoice_id).status == "paid"
     assert_books_match(db, sandbox)
+    _assert_ledger_days_folded(db)
+
+
+def _assert_ledger_days_folded(db: Engine) -> None:
+    """After a sweep the ledger's daily sums are one row per location, account and day, and equal the entries."""
+    with Session(db) as session:
+        assert session.execute(text("SELECT 1 FROM ledger_day GROUP BY location_id, account, day HAVING count(*) > 1")).all() == []
+        days = session.execute(text("SELECT account, sum(entries), sum(debit_cents - credit_cents) FROM ledger_day GROUP BY account ORDER BY account"))
+        entries = session.execute(text("SELECT account, count(*), sum(amount_cents) FROM ledger_entry GROUP BY account ORDER BY account"))
+        assert [tuple(row) for row in days] == [tuple(row) for row in entries] != []
 
 
 async def test_the_janitor_closes_an_attempt_gravity_never_saw_and_frees_the_invoice(
