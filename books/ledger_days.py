@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session
 
-_SUMS = (
+_DAY_SUMS = (
     "SELECT t.location_id, e.account, CAST(timezone('UTC', t.created_at) AS date),"
     " count(*), COALESCE(sum(e.amount_cents) FILTER (WHERE e.amount_cents > 0), 0),"
     " COALESCE(-sum(e.amount_cents) FILTER (WHERE e.amount_cents < 0), 0)"
@@ -38,7 +38,7 @@ _COMPACT = text(
 )
 
 #: Recompute every day from the entries, after a bulk load that bypassed the trigger (one transaction).
-REBUILD = ("DELETE FROM ledger_day", f"INSERT INTO ledger_day {_COLUMNS} {_SUMS}")
+REBUILD = ("DELETE FROM ledger_day", f"INSERT INTO ledger_day {_COLUMNS} {_DAY_SUMS}")
 
 
 def compact(session: Session) -> int:
