@@ -16,7 +16,7 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, astuple, dataclass, fields, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pendulum
@@ -36,6 +36,7 @@ KINDS = ("sale", "void", "refund")
 #: Our payment statuses the gateway has an answer for (pending ones are still being decided).
 SETTLED_PAYMENTS = (PaymentStatus.APPROVED, PaymentStatus.VOIDED, PaymentStatus.REFUNDED, PaymentStatus.DECLINED, PaymentStatus.FAILED, PaymentStatus.UNKNOWN)
 Progress = Callable[[int, int], None]  # (looked up so far, to look up)
+Span = Callable[[Location], tuple[date, date]]  # the first and last local day covered at a location
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,39 @@ async def reconcile_period(
     """Our movements of `start` to `end` (each location's own dates) looked up one by one, plus,
     where `gateways.listing` exists, the gateway's transactions of those dates our books lack."""
     checked_period(start, end)
-    located, zones = await asyncio.to_thread(_gather, engine, start, end, location_id, reach)
+    return await _reconcile(engine, gateways, start, end, lambda _: (start, end), location_id, reach, progress, concurrency)
+
+
+async def reconcile_ended_days(
+    engine: Engine, gateways: GatewayDirectory, now: datetime, *, progress: Progress | None = None, concurrency: int = LOOKUP_CONCURRENCY
+) -> PeriodReconciliation:
+    """Every location's newest local day that has ended at `now` (the day before its local date),
+    so a clinic west of the others is never reconciled before its day is over; `start` and `end`
+    of the answer are the oldest and newest of those days."""
+    with Session(engine) as session:
+        days = {location.id: last_ended_day(location.timezone, now) for location in locations_in_reach(session, None, None)}
+    fallback = now.astimezone(UTC).date() - timedelta(days=1)
+    start, end = min(days.values(), default=fallback), max(days.values(), default=fallback)
+    return await _reconcile(engine, gateways, start, end, lambda location: (days[location.id],) * 2, None, None, progress, concurrency)
+
+
+def last_ended_day(timezone: str, now: datetime) -> date:
+    """The local day before the local date at `now` in `timezone`: the newest day that has ended there."""
+    return _local_date(now, timezone) - timedelta(days=1)
+
+
+async def _reconcile(
+    engine: Engine,
+    gateways: GatewayDirectory,
+    start: date,
+    end: date,
+    span: Span,
+    location_id: str | None,
+    reach: frozenset[str] | None,
+    progress: Progress | None,
+    concurrency: int,
+) -> PeriodReconciliation:
+    located, zones = await asyncio.to_thread(_gather, engine, span, location_id, reach)
     gate = asyncio.Semaphore(concurrency)
     done = 0
     if progress is not None:
@@ -146,7 +179,7 @@ async def reconcile_period(
     checked = list(await asyncio.gather(*(check(movement, oid) for movement, oid in located)))
     if gateways.listing is None:
         return PeriodReconciliation(start, end, location_id, checked, gateway_listed=False)
-    rows = await _listed_rows(gateways, zones, start, end)
+    rows = await _listed_rows(gateways, zones, span)
     if rows is None:
         return PeriodReconciliation(start, end, location_id, checked, gateway_listed=False)
     strays = await asyncio.to_thread(_not_in_books, engine, rows)
@@ -164,17 +197,16 @@ async def _looked_up(gateways: GatewayDirectory, movement: Movement, oid: str) -
     return replace(movement, gateway_cents=theirs, status="matched" if theirs == movement.ours_cents else "differs")
 
 
-def _gather(
-    engine: Engine, start: date, end: date, location_id: str | None, reach: frozenset[str] | None
-) -> tuple[list[tuple[Movement, str]], dict[str, Location]]:
-    """Every settled card sale and every finished void or refund recorded from `start` to `end` in
-    its location's zone, with the merchant's OID; and the first location of each OID (the zone the
+def _gather(engine: Engine, span: Span, location_id: str | None, reach: frozenset[str] | None) -> tuple[list[tuple[Movement, str]], dict[str, Location]]:
+    """Every settled card sale and every finished void or refund recorded over each location's
+    `span` in its zone, with the merchant's OID; and the first location of each OID (the zone the
     gateway's list is read in)."""
     out: list[tuple[Movement, str]] = []
     by_oid: dict[str, Location] = {}
     with Session(engine) as session:
         for location in locations_in_reach(session, location_id, reach):
             by_oid.setdefault(location.gravity_oid, location)
+            start, end = span(location)
             since, until = local_day_bounds(start, location.timezone)[0], local_day_bounds(end, location.timezone)[1]
             payments = select(Payment).where(
                 Payment.location_id == location.id,
@@ -206,9 +238,9 @@ def _gather(
 Listed = tuple[Mapping[str, Any], Location, date]  # a gateway row, the location it is read for, its local date
 
 
-async def _listed_rows(gateways: GatewayDirectory, zones: dict[str, Location], start: date, end: date) -> list[Listed] | None:
-    """The gateway's rows stamped from `start` to `end` on the calendar of the location read for
-    each merchant; None when the list does not answer (the lookups still stand)."""
+async def _listed_rows(gateways: GatewayDirectory, zones: dict[str, Location], span: Span) -> list[Listed] | None:
+    """The gateway's rows stamped over the span of the location read for each merchant, on its
+    calendar; None when the list does not answer (the lookups still stand)."""
     assert gateways.listing is not None
     rows: list[Listed] = []
     for oid, location in zones.items():
@@ -220,6 +252,7 @@ async def _listed_rows(gateways: GatewayDirectory, zones: dict[str, Location], s
             if not row.get("created_at"):
                 continue
             day = _local_date(datetime.fromisoformat(str(row["created_at"])), location.timezone)
+            start, end = span(location)
             if start <= day <= end:
                 rows.append((row, location, day))
     return rows
