@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pendulum
-from sqlalchemy import Engine
+from sqlalchemy import Engine, and_, or_
 from sqlmodel import Session, col, select
 
 from foundation.statuses import PaymentStatus, RefundStatus
@@ -198,9 +198,9 @@ async def _looked_up(gateways: GatewayDirectory, movement: Movement, oid: str) -
 
 
 def _gather(engine: Engine, span: Span, location_id: str | None, reach: frozenset[str] | None) -> tuple[list[tuple[Movement, str]], dict[str, Location]]:
-    """Every settled card sale and every finished void or refund recorded over each location's
-    `span` in its zone, with the merchant's OID; and the first location of each OID (the zone the
-    gateway's list is read in)."""
+    """Every settled card sale taken or last updated (a late settlement), and every finished void or
+    refund recorded, over each location's `span` in its zone (each once, dated when it was taken),
+    with the merchant's OID; and the first location of each OID (the zone its list is read in)."""
     out: list[tuple[Movement, str]] = []
     by_oid: dict[str, Location] = {}
     with Session(engine) as session:
@@ -212,8 +212,11 @@ def _gather(engine: Engine, span: Span, location_id: str | None, reach: frozense
                 Payment.location_id == location.id,
                 Payment.method != "credit",
                 col(Payment.status).in_(SETTLED_PAYMENTS),
-                col(Payment.created_at) >= since,
-                col(Payment.created_at) < until,
+                # taken in the span, or settled in it after a day reconciled while it was pending
+                or_(
+                    and_(col(Payment.created_at) >= since, col(Payment.created_at) < until),
+                    and_(col(Payment.updated_at) >= since, col(Payment.updated_at) < until),
+                ),
             )
             for p in session.exec(payments.order_by(col(Payment.created_at), col(Payment.id))):
                 movement = Movement(_local_date(p.created_at, location.timezone), p.external_transaction_id, "sale", location.id, p.approved_cents)
