@@ -7,6 +7,9 @@ external transaction id (the one lookup production emergepay offers) and compare
 Where the gateway also lists its transactions (the sandbox does; emergepay does not), that list is
 read for the same dates too: an approved transaction our books never recorded is a difference, and
 double charges are counted from the gateway's list alone (`reconciliation.count_double_charges`).
+When the answer covers some locations only and their merchant OID is shared with others, the list's
+rows our books lack name no location, so only an all-locations answer reports them, and double
+charges are counted over the asked locations' own sales (a token never sees another's).
 """
 
 from __future__ import annotations
@@ -162,6 +165,7 @@ async def _reconcile(
     concurrency: int,
 ) -> PeriodReconciliation:
     located, zones = await asyncio.to_thread(_gather, engine, span, location_id, reach)
+    shared = await asyncio.to_thread(_shared_oids, engine, zones, location_id, reach)
     gate = asyncio.Semaphore(concurrency)
     done = 0
     if progress is not None:
@@ -182,8 +186,27 @@ async def _reconcile(
     rows = await _listed_rows(gateways, zones, span)
     if rows is None:
         return PeriodReconciliation(start, end, location_id, checked, gateway_listed=False)
-    strays = await asyncio.to_thread(_not_in_books, engine, rows)
-    return PeriodReconciliation(start, end, location_id, checked + strays, gateway_listed=True, double_charges=count_double_charges(r for r, _, _ in rows))
+    strays = await asyncio.to_thread(_not_in_books, engine, [row for row in rows if row[1].gravity_oid not in shared])
+    counted = _of_our_movements(rows, shared, {m.external_transaction_id for m in checked})
+    return PeriodReconciliation(start, end, location_id, checked + strays, gateway_listed=True, double_charges=count_double_charges(counted))
+
+
+def _shared_oids(engine: Engine, zones: dict[str, Location], location_id: str | None, reach: frozenset[str] | None) -> set[str]:
+    """The merchant OIDs of the answer that locations outside it use too: their gateway-only rows
+    name no location, so a scoped answer cannot claim them (they may be another location's)."""
+    if location_id is None and reach is None:
+        return set()
+    with Session(engine) as session:
+        scope = {location.id for location in locations_in_reach(session, location_id, reach)}
+        others = session.exec(select(Location.gravity_oid).where(col(Location.gravity_oid).in_(list(zones)), col(Location.id).notin_(scope)))
+        return set(others)
+
+
+def _of_our_movements(rows: list[Listed], shared: set[str], ours: set[str]) -> list[Mapping[str, Any]]:
+    """The gateway rows double charges are counted over: all of an unshared OID's, and of a shared
+    one only those whose reference one of our movements' rows carries (the asked location's sales)."""
+    references = {str(row.get("reference")) for row, _, _ in rows if str(row["external_transaction_id"]) in ours and row.get("reference")}
+    return [row for row, location, _ in rows if location.gravity_oid not in shared or str(row.get("reference")) in references]
 
 
 async def _looked_up(gateways: GatewayDirectory, movement: Movement, oid: str) -> Movement:
