@@ -11,6 +11,7 @@ that wakes up later finds the row final and sends nothing.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -42,7 +43,7 @@ from models.billing import Payment, Refund
 from models.clinic import Location
 from models.db import session_scope
 from models.outbox import emit
-from operations.period_reconciliation import Movement, reconcile_period
+from operations.period_reconciliation import Movement, reconcile_ended_days, reconcile_period
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,9 @@ class _Stale:
 
 
 class JanitorActivities:
-    def __init__(self, engine: Engine, gateways: GatewayDirectory) -> None:
+    def __init__(self, engine: Engine, gateways: GatewayDirectory, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._engine = engine
+        self._clock = clock  # when the scheduled reconciliation runs (a test fixes it)
         self._gateways = gateways
         self._collector = CardCollector(engine, gateways)
         self._deposits = DepositTaker(engine, gateways)
@@ -181,14 +183,20 @@ class JanitorActivities:
     @activity.defn(name="reconcile_day")
     async def reconcile_day(self, request: ReconciliationInput) -> ReconciliationReport:
         """Reconcile one day (`operations.period_reconciliation`, what `billing reconcile` and the
-        API run) and raise a `reconciliation.difference` event for each difference."""
-        day = request.day or (datetime.now(UTC).date() - timedelta(days=1))
-        result = await reconcile_period(self._engine, self._gateways, day, day, progress=lambda done, _: activity.heartbeat(done))
+        API run) and raise a `reconciliation.difference` event for each difference; the scheduled
+        run (no day) takes each location's newest ended local day, so none is checked half-way."""
+        beat = lambda done, _: activity.heartbeat(done)  # noqa: E731
+        if request.day is not None:
+            result = await reconcile_period(self._engine, self._gateways, request.day, request.day, progress=beat)
+        else:
+            result = await reconcile_ended_days(self._engine, self._gateways, self._clock(), progress=beat)
+        day = result.end
         differences = [_difference_line(m) for m in result.differences]
         if result.double_charges:
             differences.append(f"double charges in the gateway's list: {result.double_charges}")
         await asyncio.to_thread(self._report, day, len(result.movements), differences)
-        return ReconciliationReport(day, len(result.movements), differences)
+        days = sorted({result.start, result.end})
+        return ReconciliationReport(day, len(result.movements), differences, days=days)
 
     def _report(self, day: date, checked: int, differences: list[str]) -> None:
         with session_scope(self._engine) as session:

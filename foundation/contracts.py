@@ -460,17 +460,19 @@ class JanitorReport:
 
 @dataclass(frozen=True)
 class ReconciliationInput:
-    """Compare the books with the gateway for `day` on each location's calendar (None: yesterday,
-    by the UTC date: at 07:00 UTC every US clinic's yesterday has ended)."""
+    """Compare the books with the gateway for `day` on each location's calendar (None: each
+    location's newest ended day, the one before its local date when the run starts: at 07:00 UTC
+    that is the UTC date's yesterday in New York but the day before in Honolulu, still at 21:00)."""
 
     day: date | None = None
 
 
 @dataclass(frozen=True)
 class ReconciliationReport:
-    day: date
+    day: date  # the newest local day reconciled
     checked: int
     differences: list[str] = field(default_factory=list)
+    days: list[date] = field(default_factory=list)  # the oldest and newest local days reconciled
 
 
 # ----------------------------------------------------------------- refunds and card deposits (front desk)

@@ -7,6 +7,9 @@ external transaction id (the one lookup production emergepay offers) and compare
 Where the gateway also lists its transactions (the sandbox does; emergepay does not), that list is
 read for the same dates too: an approved transaction our books never recorded is a difference, and
 double charges are counted from the gateway's list alone (`reconciliation.count_double_charges`).
+When the answer covers some locations only and their merchant OID is shared with others, the list's
+rows our books lack name no location, so only an all-locations answer reports them, and double
+charges are counted over the asked locations' own sales (a token never sees another's).
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, astuple, dataclass, fields, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pendulum
-from sqlalchemy import Engine
+from sqlalchemy import Engine, and_, or_
 from sqlmodel import Session, col, select
 
 from foundation.statuses import PaymentStatus, RefundStatus
@@ -36,6 +39,7 @@ KINDS = ("sale", "void", "refund")
 #: Our payment statuses the gateway has an answer for (pending ones are still being decided).
 SETTLED_PAYMENTS = (PaymentStatus.APPROVED, PaymentStatus.VOIDED, PaymentStatus.REFUNDED, PaymentStatus.DECLINED, PaymentStatus.FAILED, PaymentStatus.UNKNOWN)
 Progress = Callable[[int, int], None]  # (looked up so far, to look up)
+Span = Callable[[Location], tuple[date, date]]  # the first and last local day covered at a location
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,40 @@ async def reconcile_period(
     """Our movements of `start` to `end` (each location's own dates) looked up one by one, plus,
     where `gateways.listing` exists, the gateway's transactions of those dates our books lack."""
     checked_period(start, end)
-    located, zones = await asyncio.to_thread(_gather, engine, start, end, location_id, reach)
+    return await _reconcile(engine, gateways, start, end, lambda _: (start, end), location_id, reach, progress, concurrency)
+
+
+async def reconcile_ended_days(
+    engine: Engine, gateways: GatewayDirectory, now: datetime, *, progress: Progress | None = None, concurrency: int = LOOKUP_CONCURRENCY
+) -> PeriodReconciliation:
+    """Every location's newest local day that has ended at `now` (the day before its local date),
+    so a clinic west of the others is never reconciled before its day is over; `start` and `end`
+    of the answer are the oldest and newest of those days."""
+    with Session(engine) as session:
+        days = {location.id: last_ended_day(location.timezone, now) for location in locations_in_reach(session, None, None)}
+    fallback = now.astimezone(UTC).date() - timedelta(days=1)
+    start, end = min(days.values(), default=fallback), max(days.values(), default=fallback)
+    return await _reconcile(engine, gateways, start, end, lambda location: (days[location.id],) * 2, None, None, progress, concurrency)
+
+
+def last_ended_day(timezone: str, now: datetime) -> date:
+    """The local day before the local date at `now` in `timezone`: the newest day that has ended there."""
+    return _local_date(now, timezone) - timedelta(days=1)
+
+
+async def _reconcile(
+    engine: Engine,
+    gateways: GatewayDirectory,
+    start: date,
+    end: date,
+    span: Span,
+    location_id: str | None,
+    reach: frozenset[str] | None,
+    progress: Progress | None,
+    concurrency: int,
+) -> PeriodReconciliation:
+    located, zones = await asyncio.to_thread(_gather, engine, span, location_id, reach)
+    shared = await asyncio.to_thread(_shared_oids, engine, zones, location_id, reach)
     gate = asyncio.Semaphore(concurrency)
     done = 0
     if progress is not None:
@@ -146,11 +183,30 @@ async def reconcile_period(
     checked = list(await asyncio.gather(*(check(movement, oid) for movement, oid in located)))
     if gateways.listing is None:
         return PeriodReconciliation(start, end, location_id, checked, gateway_listed=False)
-    rows = await _listed_rows(gateways, zones, start, end)
+    rows = await _listed_rows(gateways, zones, span)
     if rows is None:
         return PeriodReconciliation(start, end, location_id, checked, gateway_listed=False)
-    strays = await asyncio.to_thread(_not_in_books, engine, rows)
-    return PeriodReconciliation(start, end, location_id, checked + strays, gateway_listed=True, double_charges=count_double_charges(r for r, _, _ in rows))
+    strays = await asyncio.to_thread(_not_in_books, engine, [row for row in rows if row[1].gravity_oid not in shared])
+    counted = _of_our_movements(rows, shared, {m.external_transaction_id for m in checked})
+    return PeriodReconciliation(start, end, location_id, checked + strays, gateway_listed=True, double_charges=count_double_charges(counted))
+
+
+def _shared_oids(engine: Engine, zones: dict[str, Location], location_id: str | None, reach: frozenset[str] | None) -> set[str]:
+    """The merchant OIDs of the answer that locations outside it use too: their gateway-only rows
+    name no location, so a scoped answer cannot claim them (they may be another location's)."""
+    if location_id is None and reach is None:
+        return set()
+    with Session(engine) as session:
+        scope = {location.id for location in locations_in_reach(session, location_id, reach)}
+        others = session.exec(select(Location.gravity_oid).where(col(Location.gravity_oid).in_(list(zones)), col(Location.id).notin_(scope)))
+        return set(others)
+
+
+def _of_our_movements(rows: list[Listed], shared: set[str], ours: set[str]) -> list[Mapping[str, Any]]:
+    """The gateway rows double charges are counted over: all of an unshared OID's, and of a shared
+    one only those whose reference one of our movements' rows carries (the asked location's sales)."""
+    references = {str(row.get("reference")) for row, _, _ in rows if str(row["external_transaction_id"]) in ours and row.get("reference")}
+    return [row for row, location, _ in rows if location.gravity_oid not in shared or str(row.get("reference")) in references]
 
 
 async def _looked_up(gateways: GatewayDirectory, movement: Movement, oid: str) -> Movement:
@@ -164,24 +220,26 @@ async def _looked_up(gateways: GatewayDirectory, movement: Movement, oid: str) -
     return replace(movement, gateway_cents=theirs, status="matched" if theirs == movement.ours_cents else "differs")
 
 
-def _gather(
-    engine: Engine, start: date, end: date, location_id: str | None, reach: frozenset[str] | None
-) -> tuple[list[tuple[Movement, str]], dict[str, Location]]:
-    """Every settled card sale and every finished void or refund recorded from `start` to `end` in
-    its location's zone, with the merchant's OID; and the first location of each OID (the zone the
-    gateway's list is read in)."""
+def _gather(engine: Engine, span: Span, location_id: str | None, reach: frozenset[str] | None) -> tuple[list[tuple[Movement, str]], dict[str, Location]]:
+    """Every settled card sale taken or last updated (a late settlement), and every finished void or
+    refund recorded, over each location's `span` in its zone (each once, dated when it was taken),
+    with the merchant's OID; and the first location of each OID (the zone its list is read in)."""
     out: list[tuple[Movement, str]] = []
     by_oid: dict[str, Location] = {}
     with Session(engine) as session:
         for location in locations_in_reach(session, location_id, reach):
             by_oid.setdefault(location.gravity_oid, location)
+            start, end = span(location)
             since, until = local_day_bounds(start, location.timezone)[0], local_day_bounds(end, location.timezone)[1]
             payments = select(Payment).where(
                 Payment.location_id == location.id,
                 Payment.method != "credit",
                 col(Payment.status).in_(SETTLED_PAYMENTS),
-                col(Payment.created_at) >= since,
-                col(Payment.created_at) < until,
+                # taken in the span, or settled in it after a day reconciled while it was pending
+                or_(
+                    and_(col(Payment.created_at) >= since, col(Payment.created_at) < until),
+                    and_(col(Payment.updated_at) >= since, col(Payment.updated_at) < until),
+                ),
             )
             for p in session.exec(payments.order_by(col(Payment.created_at), col(Payment.id))):
                 movement = Movement(_local_date(p.created_at, location.timezone), p.external_transaction_id, "sale", location.id, p.approved_cents)
@@ -206,9 +264,9 @@ def _gather(
 Listed = tuple[Mapping[str, Any], Location, date]  # a gateway row, the location it is read for, its local date
 
 
-async def _listed_rows(gateways: GatewayDirectory, zones: dict[str, Location], start: date, end: date) -> list[Listed] | None:
-    """The gateway's rows stamped from `start` to `end` on the calendar of the location read for
-    each merchant; None when the list does not answer (the lookups still stand)."""
+async def _listed_rows(gateways: GatewayDirectory, zones: dict[str, Location], span: Span) -> list[Listed] | None:
+    """The gateway's rows stamped over the span of the location read for each merchant, on its
+    calendar; None when the list does not answer (the lookups still stand)."""
     assert gateways.listing is not None
     rows: list[Listed] = []
     for oid, location in zones.items():
@@ -220,6 +278,7 @@ async def _listed_rows(gateways: GatewayDirectory, zones: dict[str, Location], s
             if not row.get("created_at"):
                 continue
             day = _local_date(datetime.fromisoformat(str(row["created_at"])), location.timezone)
+            start, end = span(location)
             if start <= day <= end:
                 rows.append((row, location, day))
     return rows

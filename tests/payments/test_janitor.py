@@ -29,10 +29,11 @@ from models.clinic import Location
 from models.db import session_scope
 from models.outbox import OutboxEvent
 from operations.enrollment import EnrollRequest, record_enrollment
+from operations.period_reconciliation import reconcile_period
 from operations.schedules import JANITOR_SCHEDULE, RECONCILIATION_SCHEDULE, ensure_schedules
-from tests.payments.helpers import assert_books_match, invoice, payments_of
+from tests.payments.helpers import assert_books_match, card_deposit, invoice, payments_of
 from tests.support.cards import save_card
-from tests.support.clinic import Clinic
+from tests.support.clinic import Clinic, make_clinic
 from workflows.money_janitor import MoneyJanitorWorkflow
 
 TASK_QUEUE = "billing-tests"
@@ -113,6 +114,50 @@ async def test_the_reconciliation_reports_a_sale_the_books_do_not_match(
     with Session(db) as session:
         types = [e.type for e in session.exec(select(OutboxEvent).where(OutboxEvent.stream == "finance:reconciliation"))]
     assert types.count("reconciliation.difference") == 1 and "reconciliation.completed" in types
+
+
+async def _deposit_booked_at(
+    db: Engine, sandbox_server: SandboxServer, env: WorkflowEnvironment, timezone: str, at: datetime, settled: datetime | None = None
+) -> str:
+    """A real card deposit at a new clinic in `timezone`, dated `at` in the books, whose amount the
+    books then get wrong by a dollar (so the reconciliation names it when it checks it); its external id."""
+    clinic = make_clinic(db, timezone=timezone)
+    card_id, _ = await save_card(db, sandbox_server, clinic)
+    taken = await card_deposit(env, db, client_id=clinic.client_id, card_id=card_id, amount_cents=2_000, request_id=f"late-{timezone}")
+    with session_scope(db) as session:
+        session.execute(update(Payment).where(col(Payment.id) == taken.payment_id).values(created_at=at, updated_at=settled or at, approved_cents=1_900))
+        payment = session.get(Payment, taken.payment_id)
+        assert payment is not None
+        return payment.external_transaction_id
+
+
+async def test_the_scheduled_reconciliation_waits_for_each_clinics_day_to_end(
+    db: Engine, sandbox_server: SandboxServer, gateways: GatewayDirectory, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    # the schedule's 07:00 UTC of 16 June is 21:00 of the 15th in Honolulu, 03:00 of the 16th in New York
+    now = datetime(2026, 6, 16, 7, 0, tzinfo=ZoneInfo("UTC"))
+    honolulu = await _deposit_booked_at(db, sandbox_server, temporal_env, "Pacific/Honolulu", datetime(2026, 6, 14, 22, 0, tzinfo=ZoneInfo("Pacific/Honolulu")))
+    new_york = await _deposit_booked_at(db, sandbox_server, temporal_env, "America/New_York", datetime(2026, 6, 15, 12, 0, tzinfo=ZoneInfo("America/New_York")))
+
+    report = await ActivityEnvironment().run(JanitorActivities(db, gateways, clock=lambda: now).reconcile_day, ReconciliationInput())
+    for external_id in (honolulu, new_york):  # Honolulu's 14th has ended, its 15th has not
+        assert any(external_id in line and "ours 1900 cents, gateway 2000 cents" in line for line in report.differences), report.differences
+    assert report.days == [date(2026, 6, 14), date(2026, 6, 15)] and report.day == date(2026, 6, 15)
+
+
+async def test_a_sale_settled_the_day_after_it_was_taken_is_reconciled_with_the_day_it_settled(
+    db: Engine, sandbox_server: SandboxServer, gateways: GatewayDirectory, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    zone = ZoneInfo("America/Denver")  # still pending when its own day was reconciled
+    late = await _deposit_booked_at(
+        db, sandbox_server, temporal_env, "America/Denver", datetime(2026, 5, 4, 23, 0, tzinfo=zone), datetime(2026, 5, 5, 1, 0, tzinfo=zone)
+    )
+
+    settled_day = await reconcile_period(db, gateways, date(2026, 5, 5), date(2026, 5, 5))
+    (movement,) = [m for m in settled_day.movements if m.external_transaction_id == late]
+    assert (movement.booked_on, movement.status, movement.ours_cents, movement.gateway_cents) == (date(2026, 5, 4), "differs", 1_900, 2_000)
+    both_days = await reconcile_period(db, gateways, date(2026, 5, 4), date(2026, 5, 5))
+    assert [m.external_transaction_id for m in both_days.movements].count(late) == 1  # once in one answer
 
 
 async def test_the_schedules_are_created_once_and_the_janitor_runs_as_a_workflow(
