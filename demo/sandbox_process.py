@@ -41,16 +41,7 @@ def sandbox_process(*, timeout_s: float = 20.0) -> Iterator[SandboxProcess]:
     )
     root = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the sandbox exited at start: {process.stderr.read().decode(errors='replace')[-500:] if process.stderr else ''}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{root}/_sandbox/health", timeout=1.0).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the sandbox did not answer on {root} within {timeout_s:.0f} s")
-            time.sleep(0.1)
+        _wait_until_healthy(process, root, timeout_s)
         yield SandboxProcess(root)
     finally:
         process.terminate()
@@ -59,3 +50,19 @@ def sandbox_process(*, timeout_s: float = 20.0) -> Iterator[SandboxProcess]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _wait_until_healthy(process: subprocess.Popen[bytes], root: str, timeout_s: float) -> None:
+    """Poll the sandbox's health with one HTTP client: `httpx.get` builds a TLS context per call,
+    a fifth of a second of CPU each, which made the wait itself slow the start on a busy machine."""
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(timeout=1.0) as http:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the sandbox exited at start: {process.stderr.read().decode(errors='replace')[-500:] if process.stderr else ''}")
+            with contextlib.suppress(httpx.HTTPError):
+                if http.get(f"{root}/_sandbox/health").status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the sandbox did not answer on {root} within {timeout_s:.0f} s")
+            time.sleep(0.1)
