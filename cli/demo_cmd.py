@@ -90,7 +90,7 @@ async def _play(options: Any, database_url: str, temporal_address: str, namespac
                     progress.update(task, advance=1, description=message)
 
             try:
-                summary = await run.play(on_progress, say=lambda line: progress.console.print(line, markup=False))
+                summary = await run.play(on_progress, say=lambda line: progress.console.print(line, markup=False, soft_wrap=True))
             finally:
                 await _end_leftovers(client, run.task_queue)
     summary["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
