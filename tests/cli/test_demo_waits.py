@@ -56,5 +56,6 @@ def test_the_bound_is_generous_and_grows_with_the_year() -> None:
 
 
 def test_the_progress_line_says_date_cycles_stories_and_time() -> None:
-    line = progress_line(Reached(1204, date(2027, 3, 14)), done=120, total=501, elapsed_s=31.4)
-    assert line == "simulated date reached 2027-03-14, 1,204 cycles billed, 120/501 stories done, 31 s"
+    line = progress_line(Reached(1204, date(2027, 3, 1), date(2027, 9, 14)), done=120, total=501, elapsed_s=31.4)
+    assert line == "simulated date reached 2027-03-01 (furthest 2027-09-14), 1,204 cycles billed, 120/501 stories done, 31 s"
+    assert progress_line(Reached(0, None, None), done=0, total=9, elapsed_s=2).startswith("simulated date reached not yet, 0 cycles billed")
