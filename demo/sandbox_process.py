@@ -14,14 +14,22 @@ import httpx
 
 from gravity.sandbox.app import BASE_PATH
 
+START_BOUND_S = 60.0
+
 
 @dataclass(frozen=True)
 class SandboxProcess:
     root_url: str
+    process: subprocess.Popen[bytes] | None = None
 
     @property
     def base_url(self) -> str:
         return self.root_url + BASE_PATH
+
+    def wait_ready(self, timeout_s: float = START_BOUND_S) -> None:
+        """Return once the sandbox answers (at once for one not started here)."""
+        if self.process is not None:
+            _wait_until_healthy(self.process, self.root_url, timeout_s)
 
 
 def _free_port() -> int:
@@ -31,8 +39,11 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def sandbox_process(*, timeout_s: float = 20.0) -> Iterator[SandboxProcess]:
-    """Run `billing sandbox` on a free loopback port until the block ends (memory only: each run starts afresh)."""
+def sandbox_process(*, timeout_s: float = START_BOUND_S, ready: bool = True) -> Iterator[SandboxProcess]:
+    """Run `billing sandbox` on a free loopback port until the block ends (memory only: each run starts afresh).
+
+    With `ready=False` the block starts at once and calls `wait_ready()` when it needs the sandbox,
+    so the sandbox imports while the block does other work."""
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "sandbox", "--host", "127.0.0.1", "--port", str(port), "--memory-only"],
@@ -41,8 +52,10 @@ def sandbox_process(*, timeout_s: float = 20.0) -> Iterator[SandboxProcess]:
     )
     root = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_healthy(process, root, timeout_s)
-        yield SandboxProcess(root)
+        sandbox = SandboxProcess(root, process)
+        if ready:
+            sandbox.wait_ready(timeout_s)
+        yield sandbox
     finally:
         process.terminate()
         try:
