@@ -66,9 +66,10 @@ async def _play(options: Any, database_url: str, temporal_address: str, namespac
     from demo.play import DEMO_DATABASE, DemoRun, fresh_demo_database
     from worker import connect
 
-    demo_url = fresh_demo_database(database_url)
-    client = await connect(temporal_address, namespace)
-    with sandbox_process() as sandbox:
+    with sandbox_process(ready=False) as sandbox:  # it starts while the demo's database is made
+        demo_url = fresh_demo_database(database_url)
+        client = await connect(temporal_address, namespace)
+        sandbox.wait_ready()
         run = DemoRun(options, client, demo_url, sandbox, temporal_address=temporal_address, namespace=namespace)
         write_record(data_dir, DemoRecord(database=DEMO_DATABASE, task_queue=run.task_queue, namespace=namespace))
         with Progress(
@@ -90,7 +91,7 @@ async def _play(options: Any, database_url: str, temporal_address: str, namespac
                     progress.update(task, advance=1, description=message)
 
             try:
-                summary = await run.play(on_progress)
+                summary = await run.play(on_progress, say=lambda line: progress.console.print(line, markup=False, soft_wrap=True))
             finally:
                 await _end_leftovers(client, run.task_queue)
     summary["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")

@@ -24,11 +24,12 @@ from sqlalchemy.engine import make_url
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
+from demo.progress import report_every
 from demo.sandbox_process import SandboxProcess
 from demo.seed import LOCATIONS, DemoClient, seed_clients, seed_clinics
 from demo.summary import summarize
 from demo.terminal import tap_when_shown, terminal_wait_bound
-from demo.workers import extra_workers
+from demo.workers import extra_workers, until_polling
 from foundation.contracts import TerminalTiming
 from foundation.ids import new_id
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
@@ -86,16 +87,15 @@ class DemoRun:
         self.control = SandboxControl(sandbox.root_url)
         self.gateways = GatewayDirectory(sandbox.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, tell_sandbox_time=True)
         self.today = pendulum.now("America/New_York").date()
+        self._enrolled = 0
+        self._say: Callable[[str], None] = lambda line: None
+        self._started = time.monotonic()
 
-    async def play(self, on_progress: Callable[[str], None]) -> dict[str, Any]:
+    async def play(self, on_progress: Callable[[str], None], say: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
+        """Play the year; `on_progress` hears each story's end, `say` a progress line every few seconds."""
         started = time.monotonic()
-        plans = seed_clinics(self.engine, months=self.options.months)
-        first_day = self.today.replace(day=1) + timedelta(days=32)
-        first_day = first_day.replace(day=1)
-        async with GravityClient(self.sandbox.base_url, SANDBOX_OID, SANDBOX_TOKEN) as gravity:
-            people = await seed_clients(self.engine, gravity, plans, count=self.options.clients, first_day=first_day, rng=self.rng)
-        on_progress(f"seeded {len(people)} clients at 3 locations")
-        worker = build_worker(self.skipper.client, self.engine, self.gateways, task_queue=self.task_queue)
+        self._say, self._started = say, started
+        # The extra worker processes start first: they import while the clinics are seeded.
         helpers = extra_workers(
             self.options.workers - 1,
             database_url=self.database_url,
@@ -105,11 +105,23 @@ class DemoRun:
             gravity_url=self.sandbox.base_url,
         )
         with helpers:
-            async with worker:
+            people = await self._seed()
+            on_progress(f"seeded {len(people)} clients at 3 locations")
+            say(f"seeded {len(people)} clients at 3 locations in {time.monotonic() - started:.0f} s")
+            async with build_worker(self.skipper.client, self.engine, self.gateways, task_queue=self.task_queue):
+                await until_polling(self.skipper.client, self.task_queue, self.options.workers)
+                say(f"{self.options.workers} workers polling at {time.monotonic() - started:.0f} s")
                 await self._deposits(people[: len(LOCATIONS)])
-                stories = [asyncio.create_task(self._story(person, on_progress)) for person in people]
-                stories.append(asyncio.create_task(self._front_desk(people, on_progress)))
-                await asyncio.gather(*stories)
+                stories = {asyncio.create_task(self._story(person, on_progress)): f"{person.client_id} ({person.role})" for person in people}
+                stories[asyncio.create_task(self._front_desk(people, on_progress))] = "the front desk"
+                ticker = asyncio.create_task(
+                    report_every(self.engine, say, done=lambda: sum(story.done() for story in stories), total=len(stories), started=started)
+                )
+                try:
+                    await until_all_end(stories, play_bound(self.options), self.task_queue)
+                finally:
+                    ticker.cancel()
+        say(f"played in {time.monotonic() - started:.0f} s; checking the books against the gateway")
         await self.gateways.aclose()
         gateway_rows: list[Mapping[str, Any]] = [*self.control.transactions()]
         summary = summarize(self.engine, gateway_rows, wall_seconds=time.monotonic() - started)
@@ -121,6 +133,13 @@ class DemoRun:
             "task_queue": self.task_queue,
             **summary,
         }
+
+    async def _seed(self) -> list[DemoClient]:
+        plans = seed_clinics(self.engine, months=self.options.months)
+        first_day = self.today.replace(day=1) + timedelta(days=32)
+        first_day = first_day.replace(day=1)
+        async with GravityClient(self.sandbox.base_url, SANDBOX_OID, SANDBOX_TOKEN) as gravity:
+            return await seed_clients(self.engine, gravity, plans, count=self.options.clients, first_day=first_day, rng=self.rng)
 
     async def _deposits(self, people: list[DemoClient]) -> None:
         """A few clients prepay: the credit is applied to their first health-plan invoices."""
@@ -202,6 +221,9 @@ class DemoRun:
         )
         client = self.held.client if held else self.skipper.client
         enrollment = await enroll(client, self.engine, request, task_queue=self.task_queue)
+        self._enrolled += 1
+        if self._enrolled == self.options.clients:
+            self._say(f"enrolled {self._enrolled} clients at {time.monotonic() - self._started:.0f} s")
         return client.get_workflow_handle(enrollment.workflow_id)
 
     def _days_to(self, person: DemoClient, after_start: int) -> timedelta:
@@ -260,6 +282,38 @@ class DemoRun:
                 )
         await commands.cancel(self.skipper.client, _sub(handle), mode="now", reason="moving away")
         await handle.result()
+
+
+PLAY_BASE_S = 300.0
+PLAY_PER_CLIENT_YEAR_S = 2.0
+
+
+def play_bound(options: DemoOptions) -> float:
+    """How long the stories may take in all: generous (five minutes, plus two seconds per client-year,
+    several times what a busy two-core machine needs), only there so a stuck run ends with names."""
+    return PLAY_BASE_S + PLAY_PER_CLIENT_YEAR_S * options.clients * options.months / 12
+
+
+async def until_all_end(stories: dict[asyncio.Task[None], str], bound_s: float, task_queue: str) -> None:
+    """Wait for every story to end; the first failure, or the bound, ends the others and names them."""
+    deadline = time.monotonic() + bound_s
+    pending = set(stories)
+    while pending:
+        done, pending = await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()), return_when=asyncio.FIRST_EXCEPTION)
+        failed = [task for task in done if not task.cancelled() and task.exception() is not None]
+        if failed or (pending and time.monotonic() >= deadline):
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            if failed:
+                raise failed[0].exception()  # type: ignore[misc]  # not None: filtered above
+            raise RuntimeError(unfinished_message([stories[task] for task in pending], bound_s, task_queue))
+
+
+def unfinished_message(labels: list[str], bound_s: float, task_queue: str) -> str:
+    """What the demo waited for and did not see: the stories still playing, the first few by name."""
+    shown = ", ".join(sorted(labels)[:5]) + (f" and {len(labels) - 5} more" if len(labels) > 5 else "")
+    return f"the demo waited {bound_s:.0f} s for every story to end; still playing: {shown} (their workflows are on task queue {task_queue})"
 
 
 def _shown(url: str) -> str:

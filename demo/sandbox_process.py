@@ -14,14 +14,22 @@ import httpx
 
 from gravity.sandbox.app import BASE_PATH
 
+START_BOUND_S = 60.0
+
 
 @dataclass(frozen=True)
 class SandboxProcess:
     root_url: str
+    process: subprocess.Popen[bytes] | None = None
 
     @property
     def base_url(self) -> str:
         return self.root_url + BASE_PATH
+
+    def wait_ready(self, timeout_s: float = START_BOUND_S) -> None:
+        """Return once the sandbox answers (at once for one not started here)."""
+        if self.process is not None:
+            _wait_until_healthy(self.process, self.root_url, timeout_s)
 
 
 def _free_port() -> int:
@@ -31,8 +39,11 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def sandbox_process(*, timeout_s: float = 20.0) -> Iterator[SandboxProcess]:
-    """Run `billing sandbox` on a free loopback port until the block ends (memory only: each run starts afresh)."""
+def sandbox_process(*, timeout_s: float = START_BOUND_S, ready: bool = True) -> Iterator[SandboxProcess]:
+    """Run `billing sandbox` on a free loopback port until the block ends (memory only: each run starts afresh).
+
+    With `ready=False` the block starts at once and calls `wait_ready()` when it needs the sandbox,
+    so the sandbox imports while the block does other work."""
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "sandbox", "--host", "127.0.0.1", "--port", str(port), "--memory-only"],
@@ -41,17 +52,10 @@ def sandbox_process(*, timeout_s: float = 20.0) -> Iterator[SandboxProcess]:
     )
     root = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the sandbox exited at start: {process.stderr.read().decode(errors='replace')[-500:] if process.stderr else ''}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{root}/_sandbox/health", timeout=1.0).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the sandbox did not answer on {root} within {timeout_s:.0f} s")
-            time.sleep(0.1)
-        yield SandboxProcess(root)
+        sandbox = SandboxProcess(root, process)
+        if ready:
+            sandbox.wait_ready(timeout_s)
+        yield sandbox
     finally:
         process.terminate()
         try:
@@ -59,3 +63,19 @@ def sandbox_process(*, timeout_s: float = 20.0) -> Iterator[SandboxProcess]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _wait_until_healthy(process: subprocess.Popen[bytes], root: str, timeout_s: float) -> None:
+    """Poll the sandbox's health with one HTTP client: `httpx.get` builds a TLS context per call,
+    a fifth of a second of CPU each, which made the wait itself slow the start on a busy machine."""
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(timeout=1.0) as http:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the sandbox exited at start: {process.stderr.read().decode(errors='replace')[-500:] if process.stderr else ''}")
+            with contextlib.suppress(httpx.HTTPError):
+                if http.get(f"{root}/_sandbox/health").status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the sandbox did not answer on {root} within {timeout_s:.0f} s")
+            time.sleep(0.1)

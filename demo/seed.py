@@ -6,10 +6,11 @@ which clients get a troublesome card is drawn from the seed, so a run is reprodu
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, time
+from datetime import date, time, timedelta
 
 from sqlalchemy import Engine
 
@@ -104,46 +105,87 @@ def assign_roles(count: int, rng: random.Random) -> list[str]:
 async def seed_clients(
     engine: Engine, gravity: GravityClient, plans: dict[str, dict[str, str]], *, count: int, first_day: date, rng: random.Random
 ) -> list[DemoClient]:
+    """Draw every client from `rng` in order (so a seed plays the same year), then save their cards
+    at the sandbox a few at a time and write the rows in one transaction: one by one, 500 clients
+    took longer than a year of their billing."""
+    drawn = [_draw(index, role, rng) for index, role in enumerate(assign_roles(count, rng))]
+    with session_scope(engine) as session:
+        for person in drawn:
+            session.add(Client(id=person.client_id, location_id=person.location_id, name=person.name, email=f"{person.client_id}@example.com"))
+        session.flush()
+        for person in drawn:
+            session.add(Pet(id=person.pet_id, client_id=person.client_id, name=person.pet_name, species=person.species))
+    at_once = asyncio.Semaphore(SAVING_AT_ONCE)
+
+    async def cards_of(person: _Drawn) -> tuple[SavedCard, SavedCard | None]:
+        async with at_once:
+            card = await tokenized_card(gravity, person.client_id, person.location_id, person.number, default=True)
+            if person.role not in ("hard_decline", "exhausted"):
+                return card, None
+            other = APPROVED_MASTERCARD if person.number != APPROVED_MASTERCARD else APPROVED_VISA
+            return card, await tokenized_card(gravity, person.client_id, person.location_id, other, default=False)
+
+    cards = await asyncio.gather(*(cards_of(person) for person in drawn))
+    with session_scope(engine) as session:
+        for card, spare in cards:
+            session.add(card)
+            if spare is not None:
+                session.add(spare)
     clients = []
-    for index, role in enumerate(assign_roles(count, rng)):
-        location_id, _, tz = LOCATIONS[index % len(LOCATIONS)]
-        client_id, pet_id = f"cli_demo_{index:04d}", f"pet_demo_{index:04d}"
-        name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
-        number = rng.choice(GOOD_CARDS)
-        with session_scope(engine) as session:
-            session.add(Client(id=client_id, location_id=location_id, name=name, email=f"{client_id}@example.com"))
-            session.flush()
-            session.add(Pet(id=pet_id, client_id=client_id, name=rng.choice(PET_NAMES), species=rng.choice(("dog", "cat"))))
-        card_id, card_ref = await save_card(engine, gravity, client_id, location_id, number, default=True)
-        spare = None
-        if role in ("hard_decline", "exhausted"):
-            other = APPROVED_MASTERCARD if number != APPROVED_MASTERCARD else APPROVED_VISA
-            spare, _ = await save_card(engine, gravity, client_id, location_id, other, default=False)
-        kind = "yearly" if role == "yearly" else "monthly"
-        start = date.fromordinal(first_day.toordinal() + rng.randrange(0, 28))
-        clients.append(DemoClient(client_id, location_id, tz, pet_id, plans[location_id][kind], card_id, card_ref, start, role, spare))
+    for person, (card, spare) in zip(drawn, cards, strict=True):
+        kind = "yearly" if person.role == "yearly" else "monthly"
+        plan_id = plans[person.location_id][kind]
+        spare_id = spare.id if spare else None
+        start = first_day + person.offset
+        where = (person.client_id, person.location_id, person.timezone, person.pet_id, plan_id)
+        clients.append(DemoClient(*where, card.id, card.gravity_ref, start, person.role, spare_id))
     return clients
 
 
-async def save_card(engine: Engine, gravity: GravityClient, client_id: str, location_id: str, number: str, *, default: bool) -> tuple[str, str]:
-    """Tokenize a test card at the sandbox and keep only what Gravity returns."""
+SAVING_AT_ONCE = 16
+
+
+@dataclass(frozen=True)
+class _Drawn:
+    """One client as drawn from the seed, before anything is saved."""
+
+    client_id: str
+    pet_id: str
+    location_id: str
+    timezone: str
+    role: str
+    name: str
+    number: str
+    pet_name: str
+    species: str
+    offset: timedelta
+
+
+def _draw(index: int, role: str, rng: random.Random) -> _Drawn:
+    """The draws in the order the demo has always made them."""
+    location_id, _, tz = LOCATIONS[index % len(LOCATIONS)]
+    name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+    number = rng.choice(GOOD_CARDS)
+    pet_name, species = rng.choice(PET_NAMES), rng.choice(("dog", "cat"))
+    offset = timedelta(days=rng.randrange(0, 28))
+    return _Drawn(f"cli_demo_{index:04d}", f"pet_demo_{index:04d}", location_id, tz, role, name, number, pet_name, species, offset)
+
+
+async def tokenized_card(gravity: GravityClient, client_id: str, location_id: str, number: str, *, default: bool) -> SavedCard:
+    """Tokenize a test card at the sandbox; the row keeps only what Gravity returns (not yet added)."""
     result = await gravity.tokenize(card_number=number, exp_mmyy="1230", external_id=str(uuid.uuid4()))
     if result.card_ref is None:
         raise RuntimeError(f"the sandbox did not save a test card: {result.result_message}")
     card_id = f"card_{uuid.uuid4().hex[:16]}"
-    with session_scope(engine) as session:
-        session.add(
-            SavedCard(
-                id=card_id,
-                client_id=client_id,
-                location_id=location_id,
-                gravity_ref=result.card_ref,
-                masked_number=result.masked_account or "",
-                brand=result.card_brand or "VS",
-                exp_month=12,
-                exp_year=2030,
-                fingerprint=result.fingerprint or card_id,
-                is_default=default,
-            )
-        )
-    return card_id, result.card_ref
+    return SavedCard(
+        id=card_id,
+        client_id=client_id,
+        location_id=location_id,
+        gravity_ref=result.card_ref,
+        masked_number=result.masked_account or "",
+        brand=result.card_brand or "VS",
+        exp_month=12,
+        exp_year=2030,
+        fingerprint=result.fingerprint or card_id,
+        is_default=default,
+    )

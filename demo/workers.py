@@ -3,13 +3,22 @@ GIL), so a larger demo spreads its subscriptions over more than one."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
+from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
 from foundation.settings import SANDBOX_TOKEN
+
+WORKERS_START_S = 120.0
 
 
 @contextlib.contextmanager
@@ -49,3 +58,24 @@ def extra_workers(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+async def until_polling(client: Client, task_queue: str, count: int, *, bound_s: float = WORKERS_START_S) -> None:
+    """Wait until `count` workers poll `task_queue` for workflow tasks.
+
+    Why: a workflow sticks to the worker that ran its first task, so subscriptions enrolled while the
+    extra processes were still importing all stayed on the demo's own worker, and one core did the
+    year's work."""
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )
+    deadline = time.monotonic() + bound_s
+    while True:
+        pollers = (await client.workflow_service.describe_task_queue(request)).pollers
+        if len({poller.identity for poller in pollers}) >= count:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{count} workers did not all poll task queue {task_queue} within {bound_s:.0f} s (saw {len(pollers)})")
+        await asyncio.sleep(0.2)

@@ -5,6 +5,7 @@ existing run is reused)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -107,8 +108,11 @@ def record_enrollment(engine: Engine, request: EnrollRequest, *, actor: Actor | 
 
 
 async def enroll(client: Client, engine: Engine, request: EnrollRequest, *, task_queue: str, actor: Actor | None = None) -> Enrollment:
-    """Record the enrollment and start (or find) its workflow."""
-    workflow_input, created = record_enrollment(engine, request, actor=actor)
+    """Record the enrollment and start (or find) its workflow.
+
+    The row is written in a thread, so the caller's event loop (the API's, a worker's sharing the
+    process) keeps serving while the database answers."""
+    workflow_input, created = await asyncio.to_thread(record_enrollment, engine, request, actor=actor)
     setup = workflow_input.setup
     handle: WorkflowHandle = await client.start_workflow(
         SubscriptionWorkflow.run,
