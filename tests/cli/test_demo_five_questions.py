@@ -183,6 +183,6 @@ async def _reconcile_question(env: dict[str, str], db: Engine, sandbox: SandboxS
     compared = 0
     for day in sorted(days):
         answer = (await billing(env, "reconcile", "--date", day.isoformat(), "--json")).json()
-        assert answer["reconciled"] is True and answer["mismatches"] == [], answer
-        compared += answer["compared"]
+        assert answer["reconciled"] is True and answer["differences"] == [], answer
+        compared += answer["checked"]
     assert compared >= len(gateway) > 0
