@@ -27,6 +27,8 @@ SAME_VALUE_ALLOWED: dict[object, str] = {
     202: "BULK_ACCEPTED_STATUS, TERMINAL_START_STATUS",
     # An id and a page cursor are both URL-safe tokens; the API's ids and the pages' cursors may part.
     r"^[A-Za-z0-9_\-]+$": "ID_PATTERN, CURSOR_PATTERN",
+    # How long the chaos run waits for an Update and how long the demo waits for its workers to poll.
+    120.0: "UPDATE_TIMEOUT_S, WORKERS_START_S",
 }
 
 
