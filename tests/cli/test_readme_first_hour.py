@@ -1,4 +1,4 @@
-"""Walks the README's "Your first hour" from a new clinic to a tap at the terminal, command by
+"""Walks the README's "Try it by hand" section from a new clinic to a tap at the terminal, command by
 command as written there: the curl requests against the API (dev token), the `billing` commands
 through the CLI. The session's sandbox names its devices counter-1/2, so front-desk-1 is read as counter-1."""
 
