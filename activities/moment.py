@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from temporalio import activity
 
@@ -14,12 +14,12 @@ from gravity.client import CALLER_TIME
 
 def activity_time(at: datetime | None) -> datetime | None:
     """`at` (the workflow's `workflow.now()` when it scheduled this activity) moved on by the time
-    retries took since, measured by the clock that scheduled them; None (a history recorded before
-    workflows passed a time): the database's now()."""
+    that passed until this attempt started (a queue backlog, retries), measured by the clock that
+    scheduled it; None (a history recorded before workflows passed a time): the database's now()."""
     if at is None or not activity.in_activity():  # called as a plain function (a test, a script): `at` as given
         return at
     info = activity.info()
-    return at + (info.current_attempt_scheduled_time - info.scheduled_time)
+    return at + max(info.started_time - info.scheduled_time, timedelta(0))
 
 
 @contextmanager
