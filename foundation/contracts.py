@@ -210,6 +210,7 @@ class CancelOutcome:
 class CardChange:
     subscription_id: str
     card_id: str
+    at: datetime | None = None  # workflow.now() at scheduling: the event's date (None in older histories: the database's now())
 
 
 @dataclass(frozen=True)
