@@ -93,7 +93,7 @@ class CardCollector:
             raise ApplicationError(f"Gravity refused the charge request: {error}", type="GravityPermanent", non_retryable=True) from None
         outcome, booking = await asyncio.to_thread(self.record, opened.payment_id, result, stream, at)
         if booking.returning:
-            await self._give_back.return_excess(opened.payment_id)
+            await self._give_back.return_excess(opened.payment_id, at=at)
         counters().charge(outcome=result.outcome.value, attempt=attempt, decline_reason=_text(result.decline_reason), decline_class=_text(result.decline_class))
         log.info(
             "charge attempt %d %s (%s)", attempt, result.outcome.value, _text(result.decline_reason) or f"{opened.amount_cents} cents"

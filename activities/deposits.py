@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlmodel import select
@@ -61,9 +62,10 @@ class DepositTaker:
         self._gateways = gateways
         self._give_back = GiveBack(engine, gateways)
 
-    async def take_from_card(self, *, client_id: str, card_id: str, amount_cents: int, request_key: str) -> DepositOutcome:
-        """Charge `amount_cents` to a saved card as client credit, exactly once per `request_key`."""
-        ready = await asyncio.to_thread(self._prepare, client_id, card_id, amount_cents, request_key)
+    async def take_from_card(self, *, client_id: str, card_id: str, amount_cents: int, request_key: str, at: datetime | None = None) -> DepositOutcome:
+        """Charge `amount_cents` to a saved card as client credit, exactly once per `request_key`;
+        the books dated `at` (None: the database's now())."""
+        ready = await asyncio.to_thread(self._prepare, client_id, card_id, amount_cents, request_key, at)
         if ready.done is not None:
             return ready.done
         try:
@@ -76,9 +78,9 @@ class DepositTaker:
                     look_up_first=not ready.fresh,
                 )
         except PermanentGravityError as error:
-            await asyncio.to_thread(self._close_refused, ready.payment_id, str(error))  # nothing was taken
+            await asyncio.to_thread(self._close_refused, ready.payment_id, str(error), at)  # nothing was taken
             raise ApplicationError(f"Gravity refused the deposit charge: {error}", type="GravityPermanent", non_retryable=True) from None
-        outcome = await asyncio.to_thread(self.record, ready.payment_id, result)
+        outcome = await asyncio.to_thread(self.record, ready.payment_id, result, at)
         counters().charge(
             outcome=result.outcome.value,
             attempt=1,
@@ -88,14 +90,14 @@ class DepositTaker:
         )
         return outcome
 
-    def _close_refused(self, payment_id: str, message: str) -> None:
-        with session_scope(self._engine) as session:
+    def _close_refused(self, payment_id: str, message: str, at: datetime | None) -> None:
+        with session_scope(self._engine, at=at) as session:
             payment = lock_payment(session, payment_id)
             close_attempt(session, payment, status=PaymentStatus.FAILED, message=f"refused by Gravity: {message}")
 
-    def _prepare(self, client_id: str, card_id: str, amount_cents: int, request_key: str) -> _Ready:
+    def _prepare(self, client_id: str, card_id: str, amount_cents: int, request_key: str, at: datetime | None) -> _Ready:
         attempt_key = card_deposit_key(client_id, request_key)
-        with session_scope(self._engine) as session:
+        with session_scope(self._engine, at=at) as session:
             existing = find_attempt(session, attempt_key)
             if existing is not None and existing.status in (PaymentStatus.APPROVED, PaymentStatus.DECLINED):
                 return _Ready(existing.id, existing.external_transaction_id, existing.amount_cents, "", "", False, deposit_outcome(session, existing))
@@ -126,10 +128,10 @@ class DepositTaker:
             )
             return _Ready(payment.id, payment.external_transaction_id, payment.amount_cents, card.gravity_ref, location.gravity_oid, fresh)
 
-    def record(self, payment_id: str, result: TransactionResult) -> DepositOutcome:
+    def record(self, payment_id: str, result: TransactionResult, at: datetime | None = None) -> DepositOutcome:
         """Book Gravity's answer to a deposit charge (blocking: run it in a thread); the janitor
         books what it finds the same way."""
-        with session_scope(self._engine) as session, unbookable_approvals():
+        with session_scope(self._engine, at=at) as session, unbookable_approvals():
             payment = lock_payment(session, payment_id)
             stream = client_stream(payment.client_id)
             if result.outcome in (Outcome.APPROVED, Outcome.PARTIAL):
@@ -148,11 +150,12 @@ class DepositTaker:
                 )
             return deposit_outcome(session, payment)
 
-    async def refund_unused(self, *, deposit_id: str, request_key: str) -> GiveBackOutcome:
-        """Give back what is left of a deposit to the card that paid it (void if still possible)."""
+    async def refund_unused(self, *, deposit_id: str, request_key: str, at: datetime | None = None) -> GiveBackOutcome:
+        """Give back what is left of a deposit to the card that paid it (void if still possible),
+        dated `at` (None: the database's now())."""
         key = deposit_refund_key(deposit_id, request_key)
         payment_id, remaining = await asyncio.to_thread(self._refundable_deposit, deposit_id, key)
-        return await self._give_back.give_back(payment_id=payment_id, amount_cents=remaining, key=key, reason=f"unused deposit {deposit_id} refunded")
+        return await self._give_back.give_back(payment_id=payment_id, amount_cents=remaining, key=key, reason=f"unused deposit {deposit_id} refunded", at=at)
 
     def _refundable_deposit(self, deposit_id: str, key: str) -> tuple[str, int]:
         with session_scope(self._engine) as session:

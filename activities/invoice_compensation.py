@@ -18,6 +18,7 @@ from sqlmodel import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.moment import activity_time, dated
 from activities.refunds import Refunder, RefundOutcome
 from books.attempts import lock_invoice
 from books.credit import credit_returned, return_credit_application
@@ -65,19 +66,22 @@ class GiveBack:
         self._engine = engine
         self._refunder = _VoidFirstRefunder(engine, gateways)
 
-    async def give_back(self, *, payment_id: str, amount_cents: int | None, key: str, reason: str, unapply: bool = False) -> GiveBackOutcome:
+    async def give_back(
+        self, *, payment_id: str, amount_cents: int | None, key: str, reason: str, unapply: bool = False, at: datetime | None = None
+    ) -> GiveBackOutcome:
         """Give back `amount_cents` (None: all that is refundable) of a payment.
 
         `key` names the request (e.g. `cancel:{invoice}:{payment}`); the void's attempt key is
         `void:{key}` and the refund's `refund:{key}`. With `unapply` the money also comes off the
-        invoice's paid amount (cancellation, late approvals), instead of being a refund expense.
+        invoice's paid amount (cancellation, late approvals), instead of being a refund expense. The
+        rows are dated `at` (None: the database's now()).
         """
         void_key, refund_key = void_attempt_key(key), refund_attempt_key(key)
         existing, refundable, whole = await asyncio.to_thread(self._state, payment_id, void_key, refund_key)
         done = next((r for r in existing if r.status == RefundStatus.DONE), None)
         if done is not None:
             if unapply:
-                await asyncio.to_thread(self._unapply, done.id)
+                await asyncio.to_thread(self._unapply, done.id, at)
             return GiveBackOutcome(payment_id, done.kind, done.amount_cents, done.id)
         void_row = next((r for r in existing if r.attempt_key == void_key), None)
         refund_row = next((r for r in existing if r.attempt_key == refund_key), None)
@@ -85,13 +89,13 @@ class GiveBack:
         if refund_row is None:
             # An unfinished void keeps its reserved amount; otherwise decide afresh from the payment.
             if void_row is not None and void_row.status != RefundStatus.FAILED:
-                outcome = await self._try_void(payment_id, void_row.amount_cents, void_key, reason)
+                outcome = await self._try_void(payment_id, void_row.amount_cents, void_key, reason, at)
             elif void_row is None:
                 amount = refundable if amount_cents is None else amount_cents
                 if amount <= 0:
                     return GiveBackOutcome(payment_id, "none", 0)
                 if amount == whole:
-                    outcome = await self._try_void(payment_id, amount, void_key, reason)
+                    outcome = await self._try_void(payment_id, amount, void_key, reason, at)
         if outcome is None:
             if refund_row is not None:
                 amount = refund_row.amount_cents
@@ -100,32 +104,33 @@ class GiveBack:
                 amount = refundable if amount_cents is None else amount_cents
                 if amount <= 0:
                     return GiveBackOutcome(payment_id, "none", 0)
-            outcome = await self._refunder.give_back(payment_id=payment_id, amount_cents=amount, kind="refund", attempt_key=refund_key, reason=reason)
+            outcome = await self._refunder.give_back(payment_id=payment_id, amount_cents=amount, kind="refund", attempt_key=refund_key, reason=reason, at=at)
         if outcome.status != RefundStatus.DONE:
             raise ApplicationError(f"Gravity did not give back payment {payment_id}: {outcome.message}", type="GravityPermanent", non_retryable=True)
         if unapply:
-            await asyncio.to_thread(self._unapply, outcome.refund_id)
+            await asyncio.to_thread(self._unapply, outcome.refund_id, at)
         return GiveBackOutcome(payment_id, outcome.kind, outcome.amount_cents, outcome.refund_id)
 
-    async def _try_void(self, payment_id: str, amount: int, void_key: str, reason: str) -> RefundOutcome | None:
+    async def _try_void(self, payment_id: str, amount: int, void_key: str, reason: str, at: datetime | None) -> RefundOutcome | None:
         """The void's outcome, or None when Gravity will not void (its row is then closed as failed)."""
         try:
-            outcome = await self._refunder.give_back(payment_id=payment_id, amount_cents=amount, kind="void", attempt_key=void_key, reason=reason)
+            outcome = await self._refunder.give_back(payment_id=payment_id, amount_cents=amount, kind="void", attempt_key=void_key, reason=reason, at=at)
         except _VoidRefused as error:
-            await asyncio.to_thread(self._fail_by_key, void_key, str(error))
+            await asyncio.to_thread(self._fail_by_key, void_key, str(error), at)
             return None
         return outcome if outcome.status == RefundStatus.DONE else None
 
-    async def return_excess(self, payment_id: str) -> GiveBackOutcome:
+    async def return_excess(self, payment_id: str, *, at: datetime | None = None) -> GiveBackOutcome:
         """Give back what an approval brought that no invoice needed (its "returning" credit): a
-        void when that is the whole sale, else a refund, then a `payment.excess_returned` event."""
+        void when that is the whole sale, else a refund, then a `payment.excess_returned` event,
+        all dated `at` (None: the database's now())."""
         amount = await asyncio.to_thread(self._excess_to_return, payment_id)
         if amount == 0:
             return GiveBackOutcome(payment_id, "none", 0)
         outcome = await self.give_back(
-            payment_id=payment_id, amount_cents=amount, key=excess_key(payment_id), reason="approved after the invoice no longer needed it"
+            payment_id=payment_id, amount_cents=amount, key=excess_key(payment_id), reason="approved after the invoice no longer needed it", at=at
         )
-        await asyncio.to_thread(self._excess_returned, outcome)
+        await asyncio.to_thread(self._excess_returned, outcome, at)
         return outcome
 
     def _excess_to_return(self, payment_id: str) -> int:
@@ -133,8 +138,8 @@ class GiveBack:
             deposit = session.exec(select(Deposit).where(Deposit.payment_id == payment_id, Deposit.source == "overpayment")).first()
             return deposit.amount_cents if deposit is not None and deposit.status in (DepositStatus.RETURNING, DepositStatus.REFUNDED) else 0
 
-    def _excess_returned(self, outcome: GiveBackOutcome) -> None:
-        with session_scope(self._engine) as session:
+    def _excess_returned(self, outcome: GiveBackOutcome, at: datetime | None) -> None:
+        with session_scope(self._engine, at=at) as session:
             payment = session.get(Payment, outcome.payment_id)
             assert payment is not None
             stream = event_stream(payment.subscription_id, payment.client_id)
@@ -155,16 +160,16 @@ class GiveBack:
             whole = payment.approved_cents if payment.refunded_cents == 0 else -1
             return rows, refundable_cents(payment), whole
 
-    def _fail_by_key(self, attempt_key: str, message: str) -> None:
-        with session_scope(self._engine) as session:
+    def _fail_by_key(self, attempt_key: str, message: str, at: datetime | None) -> None:
+        with session_scope(self._engine, at=at) as session:
             refund = session.exec(select(Refund).where(Refund.attempt_key == attempt_key).with_for_update()).first()
             if refund is not None:
                 record_refund_failed(session, refund, message=message)
 
-    def _unapply(self, refund_id: str | None) -> None:
+    def _unapply(self, refund_id: str | None, at: datetime | None) -> None:
         if refund_id is None:
             return
-        with session_scope(self._engine) as session:
+        with session_scope(self._engine, at=at) as session:
             refund = lock_refund(session, refund_id)
             unapply_from_invoice(session, refund)
 
@@ -212,31 +217,33 @@ class InvoiceCompensationActivities:
         """Give one payment back in full (void if possible, else refund), off the invoice."""
         assert step.payment_id is not None
         try:
-            return await self._give_back.give_back(
-                payment_id=step.payment_id,
-                amount_cents=None,
-                key=invoice_cancellation_key(step.invoice_id, step.payment_id),
-                reason=f"invoice {step.invoice_id} cancelled: {step.reason}".strip(": "),
-                unapply=True,
-            )
+            with dated(step.at) as at:
+                return await self._give_back.give_back(
+                    payment_id=step.payment_id,
+                    amount_cents=None,
+                    key=invoice_cancellation_key(step.invoice_id, step.payment_id),
+                    reason=f"invoice {step.invoice_id} cancelled: {step.reason}".strip(": "),
+                    unapply=True,
+                    at=at,
+                )
         except RefundRefused as error:
             raise refused(str(error)) from None
 
     @activity.defn(name="return_invoice_credit")
     async def return_invoice_credit(self, step: CompensationStep) -> int:
         assert step.credit_application_id is not None
-        return await asyncio.to_thread(self._return_credit, step.credit_application_id)
+        return await asyncio.to_thread(self._return_credit, step.credit_application_id, activity_time(step.at))
 
-    def _return_credit(self, application_id: int) -> int:
-        with session_scope(self._engine) as session:
+    def _return_credit(self, application_id: int, at: datetime | None) -> int:
+        with session_scope(self._engine, at=at) as session:
             return return_credit_application(session, application_id)
 
     @activity.defn(name="void_cancelled_invoice")
     async def void_cancelled_invoice(self, step: CompensationStep) -> str:
-        return await asyncio.to_thread(self._void, step.invoice_id, step.reason)
+        return await asyncio.to_thread(self._void, step.invoice_id, step.reason, activity_time(step.at))
 
-    def _void(self, invoice_id: str, reason: str) -> str:
-        with session_scope(self._engine) as session:
+    def _void(self, invoice_id: str, reason: str, at: datetime | None) -> str:
+        with session_scope(self._engine, at=at) as session:
             invoice = lock_invoice(session, invoice_id)
             if invoice is None:
                 raise refused(f"unknown invoice {invoice_id}")

@@ -9,6 +9,7 @@ Temporal with the same attempt keys.
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from datetime import datetime
 
 from sqlalchemy import Engine
 from temporalio import activity
@@ -16,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.deposits import DepositTaker
 from activities.invoice_compensation import GiveBack
+from activities.moment import dated
 from books.deposits import DepositRefused
 from books.refunds import RefundRefused
 from foundation.contracts import CardDepositRequest, DepositOutcome, GiveBackOutcome, RefundRequest, RefundResult
@@ -35,23 +37,30 @@ class MoneyMovementActivities:
     async def refund_payment(self, request: RefundRequest) -> RefundResult:
         """Void or refund (part of) a card payment, once per request key."""
         assert request.payment_id is not None
-        given = self._give_back.give_back(
-            payment_id=request.payment_id,
-            amount_cents=request.amount_cents,
-            key=customer_refund_key(request.payment_id, request.request_key),
-            reason=request.reason or "refund at the counter",
-        )
-        return await _refund_result(request.payment_id, given)
+        with dated(request.at) as at:
+            given = self._give_back.give_back(
+                payment_id=request.payment_id,
+                amount_cents=request.amount_cents,
+                key=customer_refund_key(request.payment_id, request.request_key),
+                reason=request.reason or "refund at the counter",
+                at=at,
+            )
+            return await _refund_result(request.payment_id, given)
 
     @activity.defn(name="refund_deposit")
     async def refund_deposit(self, request: RefundRequest) -> RefundResult:
         """Give back what is left of a deposit to the card that paid it, once per request key."""
         assert request.deposit_id is not None
-        return await _refund_result(None, self._deposits.refund_unused(deposit_id=request.deposit_id, request_key=request.request_key))
+        with dated(request.at) as at:
+            return await _refund_result(None, self._deposits.refund_unused(deposit_id=request.deposit_id, request_key=request.request_key, at=at))
 
     @activity.defn(name="take_card_deposit")
     async def take_card_deposit(self, request: CardDepositRequest) -> DepositOutcome:
         """Charge a deposit to a saved card, once per request key."""
+        with dated(request.at) as at:
+            return await self._take_card_deposit(request, at)
+
+    async def _take_card_deposit(self, request: CardDepositRequest, at: datetime | None) -> DepositOutcome:
         payment_id = attempt_payment_id(card_deposit_key(request.client_id, request.request_key))
         try:
             return await self._deposits.take_from_card(
@@ -59,6 +68,7 @@ class MoneyMovementActivities:
                 card_id=request.card_id,
                 amount_cents=request.amount_cents,
                 request_key=request.request_key,
+                at=at,
             )
         except DepositRefused as error:
             return DepositOutcome(payment_id, PaymentResult.REFUSED, 0, message=str(error))

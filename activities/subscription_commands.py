@@ -22,7 +22,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.card_charges import CardCollector
-from activities.moment import dated
+from activities.moment import activity_time, dated
 from activities.refunds import Refunder
 from books.settlements import (
     paid_for_period,
@@ -104,8 +104,8 @@ class SubscriptionCommandActivities:
         await asyncio.to_thread(self._change_card, change, activity.info())
 
     def _change_card(self, change: CardChange, info: activity.Info) -> None:
-        """The card change's one transaction, off the event loop."""
-        with session_scope(self._engine) as session:
+        """The card change's one transaction, off the event loop, dated by the workflow's time."""
+        with session_scope(self._engine, at=activity_time(change.at)) as session:
             sub = _live_subscription(session, change.subscription_id)
             location = session.get(Location, sub.location_id)
             assert location is not None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -19,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.incidents import unbookable_approvals
 from activities.invoice_compensation import GiveBack
+from activities.moment import activity_time, dated
 from books.answers import Booking, book_approval
 from books.attempts import close_attempt, collectable_cents, find_attempt, lock_invoice, lock_payment, new_attempt, record_declined
 from books.balances import open_balance
@@ -155,10 +157,10 @@ class TerminalActivities:
     @activity.defn(name="prepare_terminal_payment")
     async def prepare_terminal_payment(self, request: TerminalPaymentInput) -> TerminalPrepared:
         """Validate under the invoice lock and write the pending payment row (nothing sent yet)."""
-        return await asyncio.to_thread(self._prepare, request)
+        return await asyncio.to_thread(self._prepare, request, activity_time(request.at))
 
-    def _prepare(self, request: TerminalPaymentInput) -> TerminalPrepared:
-        with session_scope(self._engine) as session:
+    def _prepare(self, request: TerminalPaymentInput, at: datetime | None) -> TerminalPrepared:
+        with session_scope(self._engine, at=at) as session:
             ext = external_id(request.attempt_key)
             existing = find_attempt(session, request.attempt_key)
             if existing is None:
@@ -221,6 +223,10 @@ class TerminalActivities:
     @activity.defn(name="send_to_terminal")
     async def send_to_terminal(self, request: TerminalPaymentInput) -> None:
         """Show the amount on the device. Busy/offline/unknown device: refused, nothing to retry."""
+        with dated(request.at):  # a sandbox told the time dates the sale by it
+            await self._send(request)
+
+    async def _send(self, request: TerminalPaymentInput) -> None:
         sale = await asyncio.to_thread(self._sale, request.payment_id, request.device_name, request.save_card)
         gateway = self._gateways.for_oid(sale.oid)
         try:
@@ -261,7 +267,11 @@ class TerminalActivities:
     @activity.defn(name="record_terminal_result")
     async def record_terminal_result(self, record: TerminalRecord) -> TerminalOutcome:
         """Book the result; a late approval is booked (money moved) and then voided or refunded."""
-        outcome, booking = await asyncio.to_thread(self._record, record)
+        with dated(record.at) as at:
+            return await self._book(record, at)
+
+    async def _book(self, record: TerminalRecord, at: datetime | None) -> TerminalOutcome:
+        outcome, booking = await asyncio.to_thread(self._record, record, at)
         result = record.result
         counters().charge(outcome=result.outcome, attempt=1, channel="terminal", decline_reason=result.decline_reason, decline_class=result.decline_class)
         if record.late and outcome.status in (PaymentResult.APPROVED, PaymentResult.PARTIAL):
@@ -271,10 +281,11 @@ class TerminalActivities:
                 key=late_approval_key(record.payment_id),
                 reason="approved after the counter gave up",
                 unapply=True,
+                at=at,
             )
-            outcome = await asyncio.to_thread(self._after_late_void, record.payment_id, given.kind)
+            outcome = await asyncio.to_thread(self._after_late_void, record.payment_id, given.kind, at)
         elif booking.returning:
-            await self._give_back.return_excess(record.payment_id)
+            await self._give_back.return_excess(record.payment_id, at=at)
             outcome = await asyncio.to_thread(self._outcome_now, record.payment_id)
         return outcome
 
@@ -284,10 +295,10 @@ class TerminalActivities:
             assert payment is not None
             return _outcome(session, payment)
 
-    def _record(self, record: TerminalRecord) -> tuple[TerminalOutcome, Booking]:
+    def _record(self, record: TerminalRecord, at: datetime | None) -> tuple[TerminalOutcome, Booking]:
         result = record.result
         booking = Booking()
-        with session_scope(self._engine) as session, unbookable_approvals():
+        with session_scope(self._engine, at=at) as session, unbookable_approvals():
             payment = lock_payment(session, record.payment_id)
             if result.external_transaction_id != payment.external_transaction_id:
                 raise refused(f"result {result.external_transaction_id} is not payment {payment.id}'s")
@@ -321,8 +332,8 @@ class TerminalActivities:
                     )
             return _outcome(session, payment, card_id=card_id, deposit_id=deposit_id), booking
 
-    def _after_late_void(self, payment_id: str, kind: str) -> TerminalOutcome:
-        with session_scope(self._engine) as session:
+    def _after_late_void(self, payment_id: str, kind: str, at: datetime | None) -> TerminalOutcome:
+        with session_scope(self._engine, at=at) as session:
             payment = session.get(Payment, payment_id)
             assert payment is not None
             stream = event_stream(payment.subscription_id, payment.client_id)
@@ -341,10 +352,10 @@ class TerminalActivities:
     @activity.defn(name="close_terminal_payment")
     async def close_terminal_payment(self, close: TerminalClose) -> TerminalOutcome:
         """End a payment that moved no money (cancelled, refused) or flag it for manual review."""
-        return await asyncio.to_thread(self._close, close)
+        return await asyncio.to_thread(self._close, close, activity_time(close.at))
 
-    def _close(self, close: TerminalClose) -> TerminalOutcome:
-        with session_scope(self._engine) as session:
+    def _close(self, close: TerminalClose, at: datetime | None) -> TerminalOutcome:
+        with session_scope(self._engine, at=at) as session:
             payment = session.exec(select(Payment).where(Payment.id == close.payment_id).with_for_update()).first()
             if payment is None:
                 return TerminalOutcome(close.payment_id, close.status, message=close.message)

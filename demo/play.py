@@ -270,16 +270,10 @@ class DemoRun:
         handle = await self._enroll(person, held=True)
         mid_term = min(100, max(10, self.options.months * 30 - 20))  # inside the term, whatever its length
         await self.skipper.fast_forward(handle, self._days_to(person, mid_term))
+        visit = await self.skipper.get_current_time(handle)  # the subscription's simulated day, not today
         with session_scope(self.engine) as session:
             for _ in range(2):
-                session.add(
-                    ServiceRedemption(  # type: ignore[call-arg]  # redeemed_at is the database default, now()
-                        id=new_id("red"),
-                        subscription_id=_sub(handle),
-                        service_code="EXAM",
-                        retail_cents=6_500,
-                    )
-                )
+                session.add(ServiceRedemption(id=new_id("red"), subscription_id=_sub(handle), service_code="EXAM", retail_cents=6_500, redeemed_at=visit))
         await commands.cancel(self.skipper.client, _sub(handle), mode="now", reason="moving away")
         await handle.result()
 

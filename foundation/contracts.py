@@ -210,6 +210,7 @@ class CancelOutcome:
 class CardChange:
     subscription_id: str
     card_id: str
+    at: datetime | None = None  # workflow.now() at scheduling: the event's date (None in older histories: the database's now())
 
 
 @dataclass(frozen=True)
@@ -304,6 +305,7 @@ class TerminalPaymentInput:
     save_card: bool = False
     make_default: bool = False
     timing: TerminalTiming = field(default_factory=TerminalTiming)
+    at: datetime | None = None  # workflow.now() at scheduling: the books' date (None in older histories: the database's now())
 
 
 @dataclass(frozen=True)
@@ -354,6 +356,7 @@ class TerminalRecord:
     save_card: bool = False
     make_default: bool = False
     late: bool = False
+    at: datetime | None = None  # workflow.now() at scheduling: the books' date (None in older histories: the database's now())
 
 
 @dataclass(frozen=True)
@@ -379,6 +382,7 @@ class TerminalClose:
     payment_id: str
     status: PaymentResult  # CANCELLED, REFUSED or MANUAL_REVIEW
     message: str = ""
+    at: datetime | None = None  # workflow.now() at scheduling: the books' date (None in older histories: the database's now())
 
 
 @dataclass(frozen=True)
@@ -414,6 +418,7 @@ class CompensationStep:
     payment_id: str | None = None
     credit_application_id: int | None = None
     reason: str = ""
+    at: datetime | None = None  # workflow.now() at scheduling: the books' date (None in older histories: the database's now())
 
 
 @dataclass(frozen=True)
@@ -488,6 +493,7 @@ class RefundRequest:
     deposit_id: str | None = None
     amount_cents: int | None = None  # None: everything still refundable (a deposit: its unused credit)
     reason: str = ""
+    at: datetime | None = None  # workflow.now() at scheduling: the books' date (None in older histories: the database's now())
 
 
 @dataclass(frozen=True)
@@ -511,6 +517,7 @@ class CardDepositRequest:
     card_id: str
     amount_cents: int
     request_key: str
+    at: datetime | None = None  # workflow.now() at scheduling: the books' date (None in older histories: the database's now())
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ Declines and refusals come back as results.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from temporalio import workflow
@@ -28,7 +29,7 @@ class CardDepositWorkflow:
     async def run(self, request: CardDepositRequest) -> DepositOutcome:
         return await workflow.execute_activity_method(
             MoneyMovementActivities.take_card_deposit,
-            request,
+            dataclasses.replace(request, at=workflow.now()),  # the books' date
             start_to_close_timeout=TRY_TIMEOUT,
             heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=FRONT_DESK_MONEY_RETRY,

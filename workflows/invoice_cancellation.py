@@ -71,7 +71,7 @@ class InvoiceCancellationWorkflow:
             for payment_id in plan.payment_ids:
                 given: GiveBackOutcome = await workflow.execute_activity_method(
                     InvoiceCompensationActivities.compensate_payment,
-                    CompensationStep(input.invoice_id, payment_id=payment_id, reason=input.reason),
+                    CompensationStep(input.invoice_id, payment_id=payment_id, reason=input.reason, at=workflow.now()),
                     # A lookup, a void, maybe a refund and their follow-up lookups: minutes, not 15 s;
                     # the heartbeat notices a dead worker within seconds whatever the phase.
                     start_to_close_timeout=timedelta(minutes=5),
@@ -82,7 +82,7 @@ class InvoiceCancellationWorkflow:
             for application_id in plan.credit_application_ids:
                 credit_returned += await workflow.execute_activity_method(
                     InvoiceCompensationActivities.return_invoice_credit,
-                    CompensationStep(input.invoice_id, credit_application_id=application_id),
+                    CompensationStep(input.invoice_id, credit_application_id=application_id, at=workflow.now()),
                     start_to_close_timeout=timedelta(seconds=30),
                     retry_policy=DB_RETRY,
                 )
@@ -90,7 +90,7 @@ class InvoiceCancellationWorkflow:
             try:
                 await workflow.execute_activity_method(
                     InvoiceCompensationActivities.void_cancelled_invoice,
-                    CompensationStep(input.invoice_id, reason=input.reason or "cancelled"),
+                    CompensationStep(input.invoice_id, reason=input.reason or "cancelled", at=workflow.now()),
                     start_to_close_timeout=timedelta(seconds=30),
                     retry_policy=VOID_RETRY,
                 )

@@ -11,6 +11,7 @@ the refund up before it would send again. Refusals and Gravity's refusals come b
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from temporalio import workflow
@@ -33,7 +34,7 @@ class RefundWorkflow:
         activity = MoneyMovementActivities.refund_deposit if request.deposit_id is not None else MoneyMovementActivities.refund_payment
         return await workflow.execute_activity_method(
             activity,
-            request,
+            dataclasses.replace(request, at=workflow.now()),  # the books' date
             start_to_close_timeout=TRY_TIMEOUT,
             heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=FRONT_DESK_MONEY_RETRY,

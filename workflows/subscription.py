@@ -602,7 +602,7 @@ class SubscriptionWorkflow:
                 return refused
             await workflow.execute_activity_method(
                 SubscriptionCommandActivities.change_card,
-                CardChange(self._setup.subscription_id, card_id),
+                CardChange(self._setup.subscription_id, card_id, at=workflow.now()),
                 start_to_close_timeout=timedelta(seconds=30),
                 schedule_to_close_timeout=COMMAND_DEADLINE,
                 retry_policy=COMMAND_RETRY,

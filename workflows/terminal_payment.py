@@ -17,6 +17,7 @@ follows Gravity's advice and never loses or doubles the money:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -61,7 +62,7 @@ class TerminalPaymentWorkflow:
     async def run(self, input: TerminalPaymentInput) -> TerminalOutcome:
         prepared: TerminalPrepared = await workflow.execute_activity_method(
             TerminalActivities.prepare_terminal_payment,
-            input,
+            self._dated_input(),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=DB_RETRY,
         )
@@ -72,7 +73,7 @@ class TerminalPaymentWorkflow:
         try:
             await workflow.execute_activity_method(
                 TerminalActivities.send_to_terminal,
-                input,
+                self._dated_input(),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=COMMAND_RETRY,
             )
@@ -121,7 +122,7 @@ class TerminalPaymentWorkflow:
         try:
             return await workflow.execute_activity_method(
                 TerminalActivities.look_up_terminal,
-                self._input,
+                self._dated_input(),
                 start_to_close_timeout=timedelta(seconds=20),
                 retry_policy=BEST_EFFORT,
             )
@@ -134,7 +135,7 @@ class TerminalPaymentWorkflow:
             return bool(
                 await workflow.execute_activity_method(
                     TerminalActivities.cancel_on_terminal,
-                    self._input,
+                    self._dated_input(),
                     start_to_close_timeout=timedelta(seconds=20),
                     retry_policy=BEST_EFFORT,
                 )
@@ -147,7 +148,7 @@ class TerminalPaymentWorkflow:
         self._set_state("recording")
         outcome: TerminalOutcome = await workflow.execute_activity_method(
             TerminalActivities.record_terminal_result,
-            TerminalRecord(self._input.payment_id, result, self._input.save_card, self._input.make_default, late),
+            TerminalRecord(self._input.payment_id, result, self._input.save_card, self._input.make_default, late, at=workflow.now()),
             start_to_close_timeout=timedelta(seconds=90),
             retry_policy=MONEY_RETRY,
         )
@@ -158,7 +159,7 @@ class TerminalPaymentWorkflow:
     async def _close(self, status: PaymentResult, message: str) -> TerminalOutcome:
         return await workflow.execute_activity_method(
             TerminalActivities.close_terminal_payment,
-            TerminalClose(self._input.payment_id, status, message),
+            TerminalClose(self._input.payment_id, status, message, at=workflow.now()),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=DB_RETRY,
         )
@@ -171,6 +172,10 @@ class TerminalPaymentWorkflow:
             await workflow.get_external_workflow_handle(subscription_workflow_id(outcome.subscription_id)).signal("invoice_changed", change)
         except Exception as error:  # noqa: BLE001 - a finished subscription has nothing to learn
             workflow.logger.info("subscription %s not signalled: %s", outcome.subscription_id, error)
+
+    def _dated_input(self) -> TerminalPaymentInput:
+        """The input with the workflow's time, which dates what the activity writes (and tells a sandbox)."""
+        return dataclasses.replace(self._input, at=workflow.now())
 
     def _finish(self, outcome: TerminalOutcome) -> TerminalOutcome:
         self._outcome = outcome
@@ -195,7 +200,7 @@ class TerminalPaymentWorkflow:
         """Staff cancel while the customer has not finished."""
         cancelled = await workflow.execute_activity_method(
             TerminalActivities.cancel_on_terminal,
-            self._input,
+            self._dated_input(),
             start_to_close_timeout=timedelta(seconds=20),
             retry_policy=BEST_EFFORT,
         )

@@ -3,7 +3,7 @@ charge in that month of the report, the ledger balances and the journal, not on 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pendulum
 from sqlalchemy import Engine
@@ -17,11 +17,12 @@ from gravity.directory import GatewayDirectory
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.outbox import OutboxEvent
+from operations import subscriptions as commands
 from operations.enrollment import EnrollRequest, enroll
 from operations.journal import journal
 from operations.ledger_balances import ledger_balances
 from operations.reports import finance_report
-from tests.subscriptions.helpers import payments, start, subscription_id_of
+from tests.subscriptions.helpers import payments, start, start_held, subscription_id_of
 from tests.support.cards import save_card
 from tests.support.clinic import make_clinic
 from worker import build_worker
@@ -77,3 +78,21 @@ async def test_a_sandbox_told_the_time_dates_the_sales_on_the_simulated_days(
         await gateways.aclose()
     sales = [row for row in sandbox.transactions() if row["transaction_type"] == "CreditSale"]
     assert [pendulum.parse(str(row["created_at"])).date() for row in sales] == [date(2027, 5, 4), date(2027, 6, 4)]  # type: ignore[union-attr]
+
+
+async def test_a_card_change_is_dated_by_the_subscriptions_time(
+    db: Engine, sandbox_server: SandboxServer, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    clinic = make_clinic(db, price_cents=4_500, term_months=3, auto_renew=False, timezone="America/Chicago")
+    await save_card(db, sandbox_server, clinic)
+    spare, _ = await save_card(db, sandbox_server, clinic, number="5555555555554444", default=False)
+    handle = await start_held(temporal_env, db, clinic, date(2027, 2, 10))
+    await temporal_env.fast_forward(handle, timedelta(days=(date(2027, 3, 20) - pendulum.today("UTC").date()).days))
+    moment = await temporal_env.get_current_time(handle)
+    assert (await commands.change_card(temporal_env.client, subscription_id_of(handle), spare)).accepted
+    with Session(db) as session:
+        stream = f"subscription:{subscription_id_of(handle)}"
+        changed = session.exec(select(OutboxEvent.created_at).where(OutboxEvent.stream == stream, OutboxEvent.type == "subscription.card_changed")).one()
+    assert changed is not None and abs(changed - moment) < timedelta(hours=1), (changed, moment)
+    await temporal_env.fast_forward(handle)
+    assert await handle.result() == "ended"
