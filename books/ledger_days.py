@@ -2,7 +2,7 @@
 every entry.
 
 The table is written only by the ledger itself (a statement trigger on `ledger_entry`, migration
-0012), one row per location, account and UTC day for each posting, in the posting's transaction:
+0013), one row per location, account and UTC day for each posting, in the posting's transaction:
 the sums cannot drift from the entries, and postings never wait on each other. `compact` folds a
 day's rows into one, keeping every sum; `REBUILD` recomputes them from the entries (after a bulk
 load that bypassed the trigger). A reader wanting a location's local days takes the whole UTC days
