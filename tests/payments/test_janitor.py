@@ -24,14 +24,14 @@ from gravity.directory import GatewayDirectory
 from gravity.errors import GravityError
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
-from models.billing import Payment
+from models.billing import Payment, Refund
 from models.clinic import Location
 from models.db import session_scope
 from models.outbox import OutboxEvent
 from operations.enrollment import EnrollRequest, record_enrollment
 from operations.period_reconciliation import reconcile_period
 from operations.schedules import JANITOR_SCHEDULE, RECONCILIATION_SCHEDULE, ensure_schedules
-from tests.payments.helpers import assert_books_match, card_deposit, invoice, payments_of
+from tests.payments.helpers import assert_books_match, card_deposit, deposit_refund, invoice, payments_of
 from tests.support.cards import save_card
 from tests.support.clinic import Clinic, make_clinic
 from workflows.money_janitor import MoneyJanitorWorkflow
@@ -219,3 +219,31 @@ async def test_the_janitor_books_a_terminal_approval_that_ended_in_manual_review
     assert [(p.id, p.status, p.approved_cents) for p in payments_of(db, invoice_id)] == [(view.payment_id, "approved", 5_000)]
     assert invoice(db, invoice_id).status == "paid"
     assert_books_match(db, sandbox)
+
+
+async def test_a_refund_finished_the_day_after_it_was_started_is_reconciled_on_some_day(
+    db: Engine, sandbox_server: SandboxServer, gateways: GatewayDirectory, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    # As the late sale above, but a refund: started (pending) on the 4th, when the 4th was reconciled,
+    # and done on the 5th. Refunds have no updated_at and are chosen by created_at alone, so no day's
+    # reconciliation ever compares it with the gateway.
+    zone = ZoneInfo("America/Denver")
+    clinic = make_clinic(db, timezone="America/Denver")
+    card_id, _ = await save_card(db, sandbox_server, clinic)
+    taken = await card_deposit(temporal_env, db, client_id=clinic.client_id, card_id=card_id, amount_cents=2_000, request_id="late-refund")
+    assert taken.deposit_id is not None
+    given = await deposit_refund(temporal_env, db, taken.deposit_id, request_id="late-refund-back")
+    assert given.refund_id is not None
+    with session_scope(db) as session:
+        refund = session.get(Refund, given.refund_id)
+        assert refund is not None
+        external_id = refund.external_transaction_id
+        session.execute(
+            update(Refund).where(col(Refund.id) == given.refund_id).values(created_at=datetime(2026, 5, 4, 23, 0, tzinfo=zone), status="pending")
+        )
+    taken_day = await reconcile_period(db, gateways, date(2026, 5, 4), date(2026, 5, 4))  # while it was pending
+    with session_scope(db) as session:
+        session.execute(update(Refund).where(col(Refund.id) == given.refund_id).values(status="done"))
+    settled_day = await reconcile_period(db, gateways, date(2026, 5, 5), date(2026, 5, 5))  # the day it finished
+    checked = [m.external_transaction_id for m in (*taken_day.movements, *settled_day.movements)]
+    assert external_id in checked, "a refund that finished after its day was reconciled is never checked"
