@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pendulum
-from sqlalchemy import Engine, and_, or_
+from sqlalchemy import ColumnElement, Engine, and_, or_
 from sqlmodel import Session, col, select
 
 from foundation.statuses import PaymentStatus, RefundStatus
@@ -221,9 +221,9 @@ async def _looked_up(gateways: GatewayDirectory, movement: Movement, oid: str) -
 
 
 def _gather(engine: Engine, span: Span, location_id: str | None, reach: frozenset[str] | None) -> tuple[list[tuple[Movement, str]], dict[str, Location]]:
-    """Every settled card sale taken or last updated (a late settlement), and every finished void or
-    refund recorded, over each location's `span` in its zone (each once, dated when it was taken),
-    with the merchant's OID; and the first location of each OID (the zone its list is read in)."""
+    """Every settled card sale, and every finished void or refund, started or settled (a late
+    answer) over each location's `span` in its zone (each once, dated when it was started), with the
+    merchant's OID; and the first location of each OID (the zone its list is read in)."""
     out: list[tuple[Movement, str]] = []
     by_oid: dict[str, Location] = {}
     with Session(engine) as session:
@@ -236,10 +236,7 @@ def _gather(engine: Engine, span: Span, location_id: str | None, reach: frozense
                 Payment.method != "credit",
                 col(Payment.status).in_(SETTLED_PAYMENTS),
                 # taken in the span, or settled in it after a day reconciled while it was pending
-                or_(
-                    and_(col(Payment.created_at) >= since, col(Payment.created_at) < until),
-                    and_(col(Payment.updated_at) >= since, col(Payment.updated_at) < until),
-                ),
+                _in_span(col(Payment.created_at), col(Payment.settled_at), since, until),
             )
             for p in session.exec(payments.order_by(col(Payment.created_at), col(Payment.id))):
                 movement = Movement(_local_date(p.created_at, location.timezone), p.external_transaction_id, "sale", location.id, p.approved_cents)
@@ -250,8 +247,7 @@ def _gather(engine: Engine, span: Span, location_id: str | None, reach: frozense
                 .where(
                     Payment.location_id == location.id,
                     col(Refund.status).in_((RefundStatus.DONE, RefundStatus.FAILED)),
-                    col(Refund.created_at) >= since,
-                    col(Refund.created_at) < until,
+                    _in_span(col(Refund.created_at), col(Refund.settled_at), since, until),
                 )
             )
             for r in session.exec(refunds.order_by(col(Refund.created_at), col(Refund.id))):
@@ -259,6 +255,12 @@ def _gather(engine: Engine, span: Span, location_id: str | None, reach: frozense
                 movement = Movement(_local_date(r.created_at, location.timezone), r.external_transaction_id, r.kind, location.id, cents)
                 out.append((movement, location.gravity_oid))
     return out, by_oid
+
+
+def _in_span(created_at: Any, settled_at: Any, since: datetime, until: datetime) -> ColumnElement[bool]:
+    """Started in [since, until), or settled in it: a movement still pending on its own day is
+    checked on the day it became final, and a later write to it (a refund) never lists it again."""
+    return or_(and_(created_at >= since, created_at < until), and_(settled_at >= since, settled_at < until))
 
 
 Listed = tuple[Mapping[str, Any], Location, date]  # a gateway row, the location it is read for, its local date

@@ -119,13 +119,18 @@ async def test_the_reconciliation_reports_a_sale_the_books_do_not_match(
 async def _deposit_booked_at(
     db: Engine, sandbox_server: SandboxServer, env: WorkflowEnvironment, timezone: str, at: datetime, settled: datetime | None = None
 ) -> str:
-    """A real card deposit at a new clinic in `timezone`, dated `at` in the books, whose amount the
-    books then get wrong by a dollar (so the reconciliation names it when it checks it); its external id."""
+    """A real card deposit at a new clinic in `timezone`, taken `at` and settled `settled` (else `at`) in
+    the books, whose amount the books then get wrong by a dollar (so the reconciliation names it when
+    it checks it); its external id."""
     clinic = make_clinic(db, timezone=timezone)
     card_id, _ = await save_card(db, sandbox_server, clinic)
     taken = await card_deposit(env, db, client_id=clinic.client_id, card_id=card_id, amount_cents=2_000, request_id=f"late-{timezone}")
     with session_scope(db) as session:
-        session.execute(update(Payment).where(col(Payment.id) == taken.payment_id).values(created_at=at, updated_at=settled or at, approved_cents=1_900))
+        session.execute(
+            update(Payment)
+            .where(col(Payment.id) == taken.payment_id)
+            .values(created_at=at, updated_at=settled or at, settled_at=settled or at, approved_cents=1_900)
+        )
         payment = session.get(Payment, taken.payment_id)
         assert payment is not None
         return payment.external_transaction_id
@@ -158,6 +163,21 @@ async def test_a_sale_settled_the_day_after_it_was_taken_is_reconciled_with_the_
     assert (movement.booked_on, movement.status, movement.ours_cents, movement.gateway_cents) == (date(2026, 5, 4), "differs", 1_900, 2_000)
     both_days = await reconcile_period(db, gateways, date(2026, 5, 4), date(2026, 5, 5))
     assert [m.external_transaction_id for m in both_days.movements].count(late) == 1  # once in one answer
+
+
+async def test_a_sale_written_again_after_it_settled_is_not_reconciled_again_that_day(
+    db: Engine, sandbox_server: SandboxServer, gateways: GatewayDirectory, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    # taken and settled on the 4th; a refund on the 6th writes the payment again (its updated_at)
+    zone = ZoneInfo("America/Chicago")
+    sale = await _deposit_booked_at(db, sandbox_server, temporal_env, "America/Chicago", datetime(2026, 5, 4, 12, 0, tzinfo=zone))
+    with session_scope(db) as session:
+        session.execute(update(Payment).where(col(Payment.external_transaction_id) == sale).values(updated_at=datetime(2026, 5, 6, 9, 0, tzinfo=zone)))
+
+    taken_day = await reconcile_period(db, gateways, date(2026, 5, 4), date(2026, 5, 4))
+    refund_day = await reconcile_period(db, gateways, date(2026, 5, 6), date(2026, 5, 6))
+    assert sale in [m.external_transaction_id for m in taken_day.movements]
+    assert sale not in [m.external_transaction_id for m in refund_day.movements], "a later write re-lists a sale reconciled on its day"
 
 
 async def test_the_schedules_are_created_once_and_the_janitor_runs_as_a_workflow(
@@ -236,14 +256,25 @@ async def test_a_refund_finished_the_day_after_it_was_started_is_reconciled_on_s
     assert given.refund_id is not None
     with session_scope(db) as session:
         refund = session.get(Refund, given.refund_id)
-        assert refund is not None
+        assert refund is not None and refund.settled_at is not None  # the books settled it when it was done
         external_id = refund.external_transaction_id
         session.execute(
-            update(Refund).where(col(Refund.id) == given.refund_id).values(created_at=datetime(2026, 5, 4, 23, 0, tzinfo=zone), status="pending")
+            update(Refund)
+            .where(col(Refund.id) == given.refund_id)
+            .values(created_at=datetime(2026, 5, 4, 23, 0, tzinfo=zone), status="pending", settled_at=None)
         )
     taken_day = await reconcile_period(db, gateways, date(2026, 5, 4), date(2026, 5, 4))  # while it was pending
-    with session_scope(db) as session:
-        session.execute(update(Refund).where(col(Refund.id) == given.refund_id).values(status="done"))
+    finished = datetime(2026, 5, 5, 1, 0, tzinfo=zone)
+    with session_scope(db, at=finished) as session:  # the books make it final in a session dated the 5th
+        refund = session.get(Refund, given.refund_id)
+        assert refund is not None
+        refund.status = "done"
+        session.add(refund)
+    with Session(db) as session:
+        refund = session.get(Refund, given.refund_id)
+        assert refund is not None and refund.settled_at == finished
     settled_day = await reconcile_period(db, gateways, date(2026, 5, 5), date(2026, 5, 5))  # the day it finished
     checked = [m.external_transaction_id for m in (*taken_day.movements, *settled_day.movements)]
     assert external_id in checked, "a refund that finished after its day was reconciled is never checked"
+    both_days = await reconcile_period(db, gateways, date(2026, 5, 4), date(2026, 5, 5))
+    assert [m.external_transaction_id for m in both_days.movements].count(external_id) == 1  # once in one answer
