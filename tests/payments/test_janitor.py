@@ -26,6 +26,9 @@ from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from models.billing import Payment, Refund
 from models.clinic import Location
+from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
+from gravity.client import CALLER_TIME, GravityClient
+from gravity.sandbox.listing import SandboxListing
 from models.db import session_scope
 from models.outbox import OutboxEvent
 from operations.enrollment import EnrollRequest, record_enrollment
@@ -278,3 +281,33 @@ async def test_a_refund_finished_the_day_after_it_was_started_is_reconciled_on_s
     assert external_id in checked, "a refund that finished after its day was reconciled is never checked"
     both_days = await reconcile_period(db, gateways, date(2026, 5, 4), date(2026, 5, 5))
     assert [m.external_transaction_id for m in both_days.movements].count(external_id) == 1  # once in one answer
+
+
+async def test_the_scheduled_reconciliation_lists_a_shared_oids_sales_on_each_clinics_ended_day(
+    db: Engine, sandbox_server: SandboxServer, gateways: GatewayDirectory, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    # Honolulu and New York share the merchant OID; at 07:00 UTC on 16 June their newest ended days
+    # are the 14th and the 15th. A gateway-only sale on each clinic's own ended day is a difference,
+    # but the OID's list is read once, on the first location's day in its zone: the other's is lost.
+    honolulu, new_york = make_clinic(db, timezone="Pacific/Honolulu"), make_clinic(db, timezone="America/New_York")
+    _, card_ref = await save_card(db, sandbox_server, honolulu)
+    sold = {
+        "stray-honolulu-14": datetime(2026, 6, 14, 12, 0, tzinfo=ZoneInfo("Pacific/Honolulu")),
+        "stray-new-york-15": datetime(2026, 6, 15, 12, 0, tzinfo=ZoneInfo("America/New_York")),
+    }
+    async with GravityClient(sandbox_server.base_url, SANDBOX_OID, SANDBOX_TOKEN, tell_sandbox_time=True) as gravity:
+        for external_id, at in sold.items():
+            token = CALLER_TIME.set(at)
+            try:
+                assert (await gravity.charge_saved_card(card_ref=card_ref, amount_cents=700, external_id=external_id)).approved
+            finally:
+                CALLER_TIME.reset(token)
+    now = datetime(2026, 6, 16, 7, 0, tzinfo=ZoneInfo("UTC"))
+    listed = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, listing=SandboxListing(sandbox_server.base_url))
+    try:
+        report = await ActivityEnvironment().run(JanitorActivities(db, listed, clock=lambda: now).reconcile_day, ReconciliationInput())
+    finally:
+        await listed.aclose()
+    assert report.days == [date(2026, 6, 14), date(2026, 6, 15)], (honolulu.location_id, new_york.location_id)
+    for external_id in sold:
+        assert any(external_id in line for line in report.differences), (external_id, report.differences)
