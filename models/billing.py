@@ -75,6 +75,7 @@ class Payment(SQLModel, table=True):
         CheckConstraint("refunded_cents <= approved_cents", name="ck_payment_refunded_le_approved"),
         Index("ix_payment_invoice_status", "invoice_id", "status"),
         Index("ix_payment_card_attempted", "card_id", "attempted_at"),
+        Index("ix_payment_location_settled", "location_id", "settled_at"),
     )
     id: str = Field(primary_key=True)
     external_transaction_id: str = Field(sa_column=Column("external_transaction_id", Text, nullable=False, unique=True))
@@ -103,6 +104,7 @@ class Payment(SQLModel, table=True):
     brand: str | None = None
     created_at: datetime | None = Field(default=None, sa_column=tz("created_at", now_default=True))
     updated_at: datetime | None = Field(default=None, sa_column=tz("updated_at", now_default=True))
+    settled_at: datetime | None = Field(default=None, sa_column=tz("settled_at", nullable=True))  # when it became final
 
 
 class Refund(SQLModel, table=True):
@@ -114,6 +116,7 @@ class Refund(SQLModel, table=True):
         CheckConstraint("status IN ('pending', 'done', 'failed', 'unknown')", name="ck_refund_status"),
         CheckConstraint("amount_cents > 0", name="ck_refund_positive"),
         CheckConstraint("credit_cents <= amount_cents", name="ck_refund_credit_le_amount"),
+        Index("ix_refund_settled", "settled_at"),
     )
     id: str = Field(primary_key=True)
     external_transaction_id: str = Field(sa_column=Column("external_transaction_id", Text, nullable=False, unique=True))
@@ -130,6 +133,7 @@ class Refund(SQLModel, table=True):
     reason: str = ""
     gravity_unique_trans_id: str | None = None
     created_at: datetime | None = Field(default=None, sa_column=tz("created_at", now_default=True))
+    settled_at: datetime | None = Field(default=None, sa_column=tz("settled_at", nullable=True))  # when it became final
 
 
 class Deposit(SQLModel, table=True):

@@ -1,16 +1,23 @@
-"""The date a database transaction gives the rows it writes: the workflow's time when an activity
-passes one (so the demo's simulated year lands in its own months), else the database's now()."""
+"""The date a database transaction gives the rows it writes (created, updated, settled): the
+workflow's time when an activity passes one (so the demo's simulated year lands in its own months), else the database's now()."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
+
+from foundation.statuses import PaymentStatus, RefundStatus
 
 _KEY = "stamp_at"
 _STAMPED = ("created_at", "updated_at")
+#: Per money table, the statuses in which its row is final: `settled_at` is written on reaching one.
+FINAL = {
+    "payment": frozenset((PaymentStatus.APPROVED, PaymentStatus.DECLINED, PaymentStatus.FAILED, PaymentStatus.VOIDED, PaymentStatus.REFUNDED)),
+    "refund": frozenset((RefundStatus.DONE, RefundStatus.FAILED)),
+}
 
 
 def stamp_at(session: Session, at: datetime | None) -> None:
@@ -37,3 +44,17 @@ def _date_rows(session: Session, _context: Any, _instances: Any) -> None:
     for row in session.dirty:
         if hasattr(row, "updated_at"):
             row.updated_at = at
+
+
+@event.listens_for(Session, "before_flush")
+def _settle_rows(session: Session, _context: Any, _instances: Any) -> None:
+    """A payment or refund is settled the first time it is written final, so the reconciliation
+    checks it on that day (whichever of the books' paths made it final, and never again later)."""
+    now: datetime | None = stamp_of(session)
+    for row in (*session.new, *session.dirty):
+        final = FINAL.get(getattr(row, "__tablename__", ""))
+        if final is None or row.status not in final or row.settled_at is not None:
+            continue
+        if now is None:  # the transaction's now(), as the database dates created_at
+            now = session.connection().execute(text("SELECT now()")).scalar_one()
+        row.settled_at = now

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pendulum
-from sqlalchemy import Engine, and_, or_
+from sqlalchemy import ColumnElement, Engine, and_, or_
 from sqlmodel import Session, col, select
 
 from foundation.statuses import PaymentStatus, RefundStatus
@@ -191,7 +191,7 @@ async def _reconcile(
     return PeriodReconciliation(start, end, location_id, checked + strays, gateway_listed=True, double_charges=count_double_charges(counted))
 
 
-def _shared_oids(engine: Engine, zones: dict[str, Location], location_id: str | None, reach: frozenset[str] | None) -> set[str]:
+def _shared_oids(engine: Engine, zones: dict[str, list[Location]], location_id: str | None, reach: frozenset[str] | None) -> set[str]:
     """The merchant OIDs of the answer that locations outside it use too: their gateway-only rows
     name no location, so a scoped answer cannot claim them (they may be another location's)."""
     if location_id is None and reach is None:
@@ -220,26 +220,24 @@ async def _looked_up(gateways: GatewayDirectory, movement: Movement, oid: str) -
     return replace(movement, gateway_cents=theirs, status="matched" if theirs == movement.ours_cents else "differs")
 
 
-def _gather(engine: Engine, span: Span, location_id: str | None, reach: frozenset[str] | None) -> tuple[list[tuple[Movement, str]], dict[str, Location]]:
-    """Every settled card sale taken or last updated (a late settlement), and every finished void or
-    refund recorded, over each location's `span` in its zone (each once, dated when it was taken),
-    with the merchant's OID; and the first location of each OID (the zone its list is read in)."""
+def _gather(engine: Engine, span: Span, location_id: str | None, reach: frozenset[str] | None) -> tuple[list[tuple[Movement, str]], dict[str, list[Location]]]:
+    """Every settled card sale, and every finished void or refund, started or settled (a late
+    answer) over each location's `span` in its zone (each once, dated when it was started), with the
+    merchant's OID; and per OID one location of each distinct zone and span among its locations
+    (the calendars its list is read on)."""
     out: list[tuple[Movement, str]] = []
-    by_oid: dict[str, Location] = {}
+    readings: dict[str, dict[tuple[str, date, date], Location]] = {}
     with Session(engine) as session:
         for location in locations_in_reach(session, location_id, reach):
-            by_oid.setdefault(location.gravity_oid, location)
             start, end = span(location)
+            readings.setdefault(location.gravity_oid, {}).setdefault((location.timezone, start, end), location)
             since, until = local_day_bounds(start, location.timezone)[0], local_day_bounds(end, location.timezone)[1]
             payments = select(Payment).where(
                 Payment.location_id == location.id,
                 Payment.method != "credit",
                 col(Payment.status).in_(SETTLED_PAYMENTS),
                 # taken in the span, or settled in it after a day reconciled while it was pending
-                or_(
-                    and_(col(Payment.created_at) >= since, col(Payment.created_at) < until),
-                    and_(col(Payment.updated_at) >= since, col(Payment.updated_at) < until),
-                ),
+                _in_span(col(Payment.created_at), col(Payment.settled_at), since, until),
             )
             for p in session.exec(payments.order_by(col(Payment.created_at), col(Payment.id))):
                 movement = Movement(_local_date(p.created_at, location.timezone), p.external_transaction_id, "sale", location.id, p.approved_cents)
@@ -250,37 +248,46 @@ def _gather(engine: Engine, span: Span, location_id: str | None, reach: frozense
                 .where(
                     Payment.location_id == location.id,
                     col(Refund.status).in_((RefundStatus.DONE, RefundStatus.FAILED)),
-                    col(Refund.created_at) >= since,
-                    col(Refund.created_at) < until,
+                    _in_span(col(Refund.created_at), col(Refund.settled_at), since, until),
                 )
             )
             for r in session.exec(refunds.order_by(col(Refund.created_at), col(Refund.id))):
                 cents = r.amount_cents if r.status == RefundStatus.DONE else 0
                 movement = Movement(_local_date(r.created_at, location.timezone), r.external_transaction_id, r.kind, location.id, cents)
                 out.append((movement, location.gravity_oid))
-    return out, by_oid
+    return out, {oid: list(by_calendar.values()) for oid, by_calendar in readings.items()}
+
+
+def _in_span(created_at: Any, settled_at: Any, since: datetime, until: datetime) -> ColumnElement[bool]:
+    """Started in [since, until), or settled in it: a movement still pending on its own day is
+    checked on the day it became final, and a later write to it (a refund) never lists it again."""
+    return or_(and_(created_at >= since, created_at < until), and_(settled_at >= since, settled_at < until))
 
 
 Listed = tuple[Mapping[str, Any], Location, date]  # a gateway row, the location it is read for, its local date
 
 
-async def _listed_rows(gateways: GatewayDirectory, zones: dict[str, Location], span: Span) -> list[Listed] | None:
-    """The gateway's rows stamped over the span of the location read for each merchant, on its
-    calendar; None when the list does not answer (the lookups still stand)."""
+async def _listed_rows(gateways: GatewayDirectory, zones: dict[str, list[Location]], span: Span) -> list[Listed] | None:
+    """Each merchant's gateway rows stamped over the span of any of its locations' calendars (each
+    row once, for the first that claims it), so clinics sharing an OID in other zones or on other
+    ended days each see their own; None when the list does not answer (the lookups still stand)."""
     assert gateways.listing is not None
     rows: list[Listed] = []
-    for oid, location in zones.items():
+    for oid, locations in zones.items():
         try:
             listed = await gateways.listing.transactions(oid)
         except GravityError:
             return None
-        for row in listed:
-            if not row.get("created_at"):
-                continue
-            day = _local_date(datetime.fromisoformat(str(row["created_at"])), location.timezone)
+        claimed: set[int] = set()
+        for location in locations:
             start, end = span(location)
-            if start <= day <= end:
-                rows.append((row, location, day))
+            for index, row in enumerate(listed):
+                if index in claimed or not row.get("created_at"):
+                    continue
+                day = _local_date(datetime.fromisoformat(str(row["created_at"])), location.timezone)
+                if start <= day <= end:
+                    claimed.add(index)
+                    rows.append((row, location, day))
     return rows
 
 

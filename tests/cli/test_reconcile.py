@@ -94,7 +94,9 @@ async def test_the_cli_and_the_api_answer_a_period_with_the_same_figures(
     today = pendulum.now("America/Chicago").date()
     with session_scope(db) as session:  # the books say the first deposit was taken (and settled) two days ago
         two_days_ago = pendulum.now("UTC").subtract(days=2)
-        session.execute(update(Payment).where(col(Payment.id) == early["payment_id"]).values(created_at=two_days_ago, updated_at=two_days_ago))
+        session.execute(
+            update(Payment).where(col(Payment.id) == early["payment_id"]).values(created_at=two_days_ago, updated_at=two_days_ago, settled_at=two_days_ago)
+        )
     async with GravityClient(sandbox_server.base_url, SANDBOX_OID, SANDBOX_TOKEN) as gravity:
         assert (await gravity.charge_saved_card(card_ref=card_ref, amount_cents=700, external_id="stray-sale-2")).approved
     period = {"from": today.subtract(days=2).isoformat(), "to": today.isoformat()}

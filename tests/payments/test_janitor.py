@@ -20,18 +20,21 @@ from activities.subscriptions import SubscriptionActivities
 from bench.charge_cost import first_attempt
 from foundation.contracts import JanitorInput, JanitorReport, ReconciliationInput
 from foundation.ids import invoice_id_for_cycle
+from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
+from gravity.client import CALLER_TIME, GravityClient
 from gravity.directory import GatewayDirectory
 from gravity.errors import GravityError
 from gravity.sandbox.control import SandboxControl
+from gravity.sandbox.listing import SandboxListing
 from gravity.sandbox.server import SandboxServer
-from models.billing import Payment
+from models.billing import Payment, Refund
 from models.clinic import Location
 from models.db import session_scope
 from models.outbox import OutboxEvent
 from operations.enrollment import EnrollRequest, record_enrollment
 from operations.period_reconciliation import reconcile_period
 from operations.schedules import JANITOR_SCHEDULE, RECONCILIATION_SCHEDULE, ensure_schedules
-from tests.payments.helpers import assert_books_match, card_deposit, invoice, payments_of
+from tests.payments.helpers import assert_books_match, card_deposit, deposit_refund, invoice, payments_of
 from tests.support.cards import save_card
 from tests.support.clinic import Clinic, make_clinic
 from workflows.money_janitor import MoneyJanitorWorkflow
@@ -119,13 +122,18 @@ async def test_the_reconciliation_reports_a_sale_the_books_do_not_match(
 async def _deposit_booked_at(
     db: Engine, sandbox_server: SandboxServer, env: WorkflowEnvironment, timezone: str, at: datetime, settled: datetime | None = None
 ) -> str:
-    """A real card deposit at a new clinic in `timezone`, dated `at` in the books, whose amount the
-    books then get wrong by a dollar (so the reconciliation names it when it checks it); its external id."""
+    """A real card deposit at a new clinic in `timezone`, taken `at` and settled `settled` (else `at`) in
+    the books, whose amount the books then get wrong by a dollar (so the reconciliation names it when
+    it checks it); its external id."""
     clinic = make_clinic(db, timezone=timezone)
     card_id, _ = await save_card(db, sandbox_server, clinic)
     taken = await card_deposit(env, db, client_id=clinic.client_id, card_id=card_id, amount_cents=2_000, request_id=f"late-{timezone}")
     with session_scope(db) as session:
-        session.execute(update(Payment).where(col(Payment.id) == taken.payment_id).values(created_at=at, updated_at=settled or at, approved_cents=1_900))
+        session.execute(
+            update(Payment)
+            .where(col(Payment.id) == taken.payment_id)
+            .values(created_at=at, updated_at=settled or at, settled_at=settled or at, approved_cents=1_900)
+        )
         payment = session.get(Payment, taken.payment_id)
         assert payment is not None
         return payment.external_transaction_id
@@ -158,6 +166,21 @@ async def test_a_sale_settled_the_day_after_it_was_taken_is_reconciled_with_the_
     assert (movement.booked_on, movement.status, movement.ours_cents, movement.gateway_cents) == (date(2026, 5, 4), "differs", 1_900, 2_000)
     both_days = await reconcile_period(db, gateways, date(2026, 5, 4), date(2026, 5, 5))
     assert [m.external_transaction_id for m in both_days.movements].count(late) == 1  # once in one answer
+
+
+async def test_a_sale_written_again_after_it_settled_is_not_reconciled_again_that_day(
+    db: Engine, sandbox_server: SandboxServer, gateways: GatewayDirectory, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    # taken and settled on the 4th; a refund on the 6th writes the payment again (its updated_at)
+    zone = ZoneInfo("America/Chicago")
+    sale = await _deposit_booked_at(db, sandbox_server, temporal_env, "America/Chicago", datetime(2026, 5, 4, 12, 0, tzinfo=zone))
+    with session_scope(db) as session:
+        session.execute(update(Payment).where(col(Payment.external_transaction_id) == sale).values(updated_at=datetime(2026, 5, 6, 9, 0, tzinfo=zone)))
+
+    taken_day = await reconcile_period(db, gateways, date(2026, 5, 4), date(2026, 5, 4))
+    refund_day = await reconcile_period(db, gateways, date(2026, 5, 6), date(2026, 5, 6))
+    assert sale in [m.external_transaction_id for m in taken_day.movements]
+    assert sale not in [m.external_transaction_id for m in refund_day.movements], "a later write re-lists a sale reconciled on its day"
 
 
 async def test_the_schedules_are_created_once_and_the_janitor_runs_as_a_workflow(
@@ -219,3 +242,73 @@ async def test_the_janitor_books_a_terminal_approval_that_ended_in_manual_review
     assert [(p.id, p.status, p.approved_cents) for p in payments_of(db, invoice_id)] == [(view.payment_id, "approved", 5_000)]
     assert invoice(db, invoice_id).status == "paid"
     assert_books_match(db, sandbox)
+
+
+async def test_a_refund_finished_the_day_after_it_was_started_is_reconciled_on_some_day(
+    db: Engine, sandbox_server: SandboxServer, gateways: GatewayDirectory, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    # As the late sale above, but a refund: started (pending) on the 4th, when the 4th was reconciled,
+    # and done on the 5th. Refunds have no updated_at and are chosen by created_at alone, so no day's
+    # reconciliation ever compares it with the gateway.
+    zone = ZoneInfo("America/Denver")
+    clinic = make_clinic(db, timezone="America/Denver")
+    card_id, _ = await save_card(db, sandbox_server, clinic)
+    taken = await card_deposit(temporal_env, db, client_id=clinic.client_id, card_id=card_id, amount_cents=2_000, request_id="late-refund")
+    assert taken.deposit_id is not None
+    given = await deposit_refund(temporal_env, db, taken.deposit_id, request_id="late-refund-back")
+    assert given.refund_id is not None
+    with session_scope(db) as session:
+        refund = session.get(Refund, given.refund_id)
+        assert refund is not None and refund.settled_at is not None  # the books settled it when it was done
+        external_id = refund.external_transaction_id
+        session.execute(
+            update(Refund)
+            .where(col(Refund.id) == given.refund_id)
+            .values(created_at=datetime(2026, 5, 4, 23, 0, tzinfo=zone), status="pending", settled_at=None)
+        )
+    taken_day = await reconcile_period(db, gateways, date(2026, 5, 4), date(2026, 5, 4))  # while it was pending
+    finished = datetime(2026, 5, 5, 1, 0, tzinfo=zone)
+    with session_scope(db, at=finished) as session:  # the books make it final in a session dated the 5th
+        refund = session.get(Refund, given.refund_id)
+        assert refund is not None
+        refund.status = "done"
+        session.add(refund)
+    with Session(db) as session:
+        refund = session.get(Refund, given.refund_id)
+        assert refund is not None and refund.settled_at == finished
+    settled_day = await reconcile_period(db, gateways, date(2026, 5, 5), date(2026, 5, 5))  # the day it finished
+    checked = [m.external_transaction_id for m in (*taken_day.movements, *settled_day.movements)]
+    assert external_id in checked, "a refund that finished after its day was reconciled is never checked"
+    both_days = await reconcile_period(db, gateways, date(2026, 5, 4), date(2026, 5, 5))
+    assert [m.external_transaction_id for m in both_days.movements].count(external_id) == 1  # once in one answer
+
+
+async def test_the_scheduled_reconciliation_lists_a_shared_oids_sales_on_each_clinics_ended_day(
+    db: Engine, sandbox_server: SandboxServer, gateways: GatewayDirectory, temporal_env: WorkflowEnvironment, billing_worker: Worker
+) -> None:
+    # Honolulu and New York share the merchant OID; at 07:00 UTC on 16 June their newest ended days
+    # are the 14th and the 15th. A gateway-only sale on each clinic's own ended day is a difference,
+    # but the OID's list is read once, on the first location's day in its zone: the other's is lost.
+    honolulu, new_york = make_clinic(db, timezone="Pacific/Honolulu"), make_clinic(db, timezone="America/New_York")
+    _, card_ref = await save_card(db, sandbox_server, honolulu)
+    sold = {
+        "stray-honolulu-14": datetime(2026, 6, 14, 12, 0, tzinfo=ZoneInfo("Pacific/Honolulu")),
+        "stray-new-york-15": datetime(2026, 6, 15, 12, 0, tzinfo=ZoneInfo("America/New_York")),
+        "stray-on-both-days": datetime(2026, 6, 15, 6, 0, tzinfo=ZoneInfo("UTC")),  # Honolulu's 14th and New York's 15th
+    }
+    async with GravityClient(sandbox_server.base_url, SANDBOX_OID, SANDBOX_TOKEN, tell_sandbox_time=True) as gravity:
+        for external_id, at in sold.items():
+            token = CALLER_TIME.set(at)
+            try:
+                assert (await gravity.charge_saved_card(card_ref=card_ref, amount_cents=700, external_id=external_id)).approved
+            finally:
+                CALLER_TIME.reset(token)
+    now = datetime(2026, 6, 16, 7, 0, tzinfo=ZoneInfo("UTC"))
+    listed = GatewayDirectory(sandbox_server.base_url, {SANDBOX_OID: SANDBOX_TOKEN}, listing=SandboxListing(sandbox_server.base_url))
+    try:
+        report = await ActivityEnvironment().run(JanitorActivities(db, listed, clock=lambda: now).reconcile_day, ReconciliationInput())
+    finally:
+        await listed.aclose()
+    assert report.days == [date(2026, 6, 14), date(2026, 6, 15)], (honolulu.location_id, new_york.location_id)
+    for external_id in sold:  # each once, though the last is on both clinics' calendars
+        assert [external_id in line for line in report.differences].count(True) == 1, (external_id, report.differences)
