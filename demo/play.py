@@ -9,12 +9,13 @@ with `fast_forward`, so the step happens on the intended day.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pendulum
@@ -22,16 +23,19 @@ import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import TimeSkipper, TimeSkippingConfig
+from temporalio.worker import Worker
 
 from demo.progress import report_every
 from demo.sandbox_process import SandboxProcess
 from demo.seed import LOCATIONS, DemoClient, seed_clients, seed_clinics
 from demo.summary import summarize
 from demo.terminal import tap_when_shown, terminal_wait_bound
+from demo.visit import Step, VisitDayWorkflow
 from demo.workers import extra_workers, until_polling
-from foundation.contracts import TerminalTiming
-from foundation.ids import new_id
+from foundation.contracts import InvoiceCancellationInput, RefundRequest, TerminalPaymentInput, TerminalTiming
+from foundation.ids import cancellation_workflow_id, customer_refund_key, new_id, refund_request_id, refund_workflow_id, terminal_workflow_id
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.client import GravityClient
 from gravity.directory import GatewayDirectory
@@ -42,8 +46,12 @@ from models.subscriptions import ServiceRedemption
 from operations import payments, subscriptions as commands
 from operations.enrollment import EnrollRequest, enroll
 from worker import build_worker
+from workflows.invoice_cancellation import InvoiceCancellationWorkflow
+from workflows.refund import RefundWorkflow
+from workflows.terminal_payment import TerminalPaymentWorkflow
 
 DEMO_DATABASE = "billing_demo"
+FRONT_DESK = "front-desk-1"
 
 
 @dataclass(frozen=True)
@@ -134,12 +142,14 @@ class DemoRun:
             **summary,
         }
 
+    def _first_day(self) -> date:
+        """The demo year's first day: the first of next month."""
+        return (self.today.replace(day=1) + timedelta(days=32)).replace(day=1)
+
     async def _seed(self) -> list[DemoClient]:
         plans = seed_clinics(self.engine, months=self.options.months)
-        first_day = self.today.replace(day=1) + timedelta(days=32)
-        first_day = first_day.replace(day=1)
         async with GravityClient(self.sandbox.base_url, SANDBOX_OID, SANDBOX_TOKEN) as gravity:
-            return await seed_clients(self.engine, gravity, plans, count=self.options.clients, first_day=first_day, rng=self.rng)
+            return await seed_clients(self.engine, gravity, plans, count=self.options.clients, first_day=self._first_day(), rng=self.rng)
 
     async def _deposits(self, people: list[DemoClient]) -> None:
         """A few clients prepay: the credit is applied to their first health-plan invoices."""
@@ -156,59 +166,88 @@ class DemoRun:
             person.notes.append("prepaid $60.00")
 
     async def _front_desk(self, people: list[DemoClient], on_progress: Callable[[str], None]) -> None:
-        """The counter, one visit per location: an exam paid at the terminal with nobody typing the
-        amount, a partial refund of it, and a second invoice cancelled after payment (voided)."""
+        """The counter, one visit per location on a day of the demo year: an exam paid at the terminal
+        with nobody typing the amount, a partial refund of it, and a second invoice cancelled after
+        payment (voided). The movements run as children of the visit day's workflow, so they (and the
+        sandbox's sales) are dated that day, not today; their inputs and ids are built as
+        `operations.payments` builds them, whose starters can only start them on today's clock."""
         by_location = {person.location_id: person for person in people}
-        for location_id, person in by_location.items():
-            exam = payments.create_counter_invoice_for(
-                self.engine,
-                client_id=person.client_id,
-                location_id=location_id,
-                lines=[payments.CounterLine("Sick visit exam", 8_500), payments.CounterLine("Ear cytology", 3_500)],
-            )
-            paid = await self._pay_at_terminal(exam, location_id, f"{self.run_tag}:{location_id}:exam")
-            await payments.refund_payment(
-                self.held.client,
-                self.engine,
-                payment_id=paid,
-                amount_cents=2_000,
-                request_id=f"{self.run_tag}:{location_id}:refund",
-                reason="cytology not needed",
-                task_queue=self.task_queue,
-            )
-            wrong = payments.create_counter_invoice_for(
-                self.engine,
-                client_id=person.client_id,
-                location_id=location_id,
-                lines=[payments.CounterLine("Dental cleaning", 24_000)],
-            )
-            await self._pay_at_terminal(wrong, location_id, f"{self.run_tag}:{location_id}:dental")
-            saga = await payments.cancel_invoice(self.held.client, self.engine, invoice_id=wrong, reason="billed to the wrong pet", task_queue=self.task_queue)
-            await saga.result()
-            on_progress(f"front desk at {location_id}: terminal sale, refund, invoice cancelled")
+        visit_queue = f"{self.task_queue}-visit"
+        async with Worker(self.held.client, task_queue=visit_queue, workflows=[VisitDayWorkflow]):
+            ahead = self._visit_day() - pendulum.now("UTC")
+            visit = await self.held.client.start_workflow(VisitDayWorkflow.run, ahead.total_seconds(), id=f"{self.run_tag}:visit-day", task_queue=visit_queue)
+            try:
+                await self.skipper.fast_forward(visit, ahead)
+                for location_id, person in by_location.items():
+                    await self._visit(visit, location_id, person)
+                    on_progress(f"front desk at {location_id}: terminal sale, refund, invoice cancelled")
+                await visit.signal(VisitDayWorkflow.close)
+                await visit.result()
+            finally:
+                with contextlib.suppress(RPCError):  # ended already: nothing to end
+                    if (await visit.describe()).status == WorkflowExecutionStatus.RUNNING:
+                        await visit.terminate(reason="the demo's front desk failed")
 
-    async def _pay_at_terminal(self, invoice_id: str, location_id: str, request_id: str) -> str:
-        handle = await payments.start_terminal_payment(
-            self.held.client,
+    def _visit_day(self) -> pendulum.DateTime:
+        """Mid-morning on the 10th of the demo year's third month (its last, in a shorter demo)."""
+        month = pendulum.date(self._first_day().year, self._first_day().month, 10).add(months=min(2, self.options.months - 1))
+        return pendulum.datetime(month.year, month.month, month.day, 10, tz="America/New_York")
+
+    async def _visit(self, visit: WorkflowHandle, location_id: str, person: DemoClient) -> None:
+        at = await self.skipper.get_current_time(visit)  # the visit day's clock, not today
+        exam = payments.create_counter_invoice_for(
             self.engine,
-            self.gateways,
-            payments.TerminalRequest(location_id=location_id, device_name="front-desk-1", invoice_id=invoice_id, request_id=request_id),
-            task_queue=self.task_queue,
-            timing=TerminalTiming(poll_every_s=1),
+            client_id=person.client_id,
+            location_id=location_id,
+            lines=[payments.CounterLine("Sick visit exam", 8_500), payments.CounterLine("Ear cytology", 3_500)],
+            at=at,
         )
-        await self._tap_when_ready("front-desk-1", handle)
+        paid = await self._pay_at_terminal(visit, exam, location_id, f"{self.run_tag}:{location_id}:exam")
+        request_id = f"{self.run_tag}:{location_id}:refund"
+        refund = RefundRequest(request_key=request_id, payment_id=paid, amount_cents=2_000, reason="cytology not needed")
+        refund_id = refund_workflow_id(refund_request_id(customer_refund_key(paid, request_id)))
+        refunded = await (await self._step(visit, RefundWorkflow.run, "Refund", refund, refund_id)).result()
+        if refunded.status != "done":
+            raise RuntimeError(f"demo refund ended {refunded.status}: {refunded.message}")
+        wrong = payments.create_counter_invoice_for(
+            self.engine, client_id=person.client_id, location_id=location_id, lines=[payments.CounterLine("Dental cleaning", 24_000)], at=at
+        )
+        await self._pay_at_terminal(visit, wrong, location_id, f"{self.run_tag}:{location_id}:dental")
+        cancellation = InvoiceCancellationInput(wrong, "billed to the wrong pet")
+        await (await self._step(visit, InvoiceCancellationWorkflow.run, "InvoiceCancellation", cancellation, cancellation_workflow_id(wrong))).result()
+
+    async def _step(self, visit: WorkflowHandle, run: Any, name: str, arg: Any, child_id: str) -> WorkflowHandle:
+        """Hand the visit day its next movement; the movement's handle, once its workflow started."""
+        await visit.signal(VisitDayWorkflow.step, Step(name, arg, child_id, self.task_queue))
+        handle = self.held.client.get_workflow_handle_for(run, child_id)
+        deadline = time.monotonic() + terminal_wait_bound(self.options.clients)
+        while True:
+            try:
+                await handle.describe()
+                return handle
+            except RPCError as error:
+                if error.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.1)
+
+    async def _pay_at_terminal(self, visit: WorkflowHandle, invoice_id: str, location_id: str, request_id: str) -> str:
+        attempt_key, payment_id = payments.terminal_attempt(request_id)
+        request = TerminalPaymentInput(payment_id, attempt_key, location_id, FRONT_DESK, invoice_id=invoice_id, timing=TerminalTiming(poll_every_s=1))
+        handle = await self._step(visit, TerminalPaymentWorkflow.run, "TerminalPayment", request, terminal_workflow_id(payment_id))
+        await self._tap_when_ready(FRONT_DESK, handle, at=await self.skipper.get_current_time(handle))
         outcome = await handle.result()
         if outcome.status != "approved":
             raise RuntimeError(f"demo terminal payment ended {outcome.status}: {outcome.message}")
         return outcome.payment_id
 
-    async def _tap_when_ready(self, device: str, handle: WorkflowHandle) -> None:
-        """The client taps a card as soon as the terminal shows the amount, however busy the worker is."""
+    async def _tap_when_ready(self, device: str, handle: WorkflowHandle, *, at: datetime) -> None:
+        """The client taps a card as soon as the terminal shows the amount, however busy the worker is;
+        the sandbox dates the sale `at` (the payment's simulated time)."""
 
         async def still_running() -> bool:
             return (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
 
-        await tap_when_shown(self.control, device, still_running=still_running, bound_s=terminal_wait_bound(self.options.clients))
+        await tap_when_shown(self.control, device, still_running=still_running, bound_s=terminal_wait_bound(self.options.clients), at=at)
 
     async def _enroll(self, person: DemoClient, *, held: bool) -> WorkflowHandle:
         request = EnrollRequest(

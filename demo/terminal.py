@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from foundation.settings import SANDBOX_OID
 from gravity.sandbox.control import SandboxControl, SandboxControlError
@@ -33,15 +34,17 @@ async def tap_when_shown(
     bound_s: float,
     card_number: str = "4111111111111111",
     oid: str = SANDBOX_OID,
+    at: datetime | None = None,
 ) -> float:
     """Present a card as soon as `device` shows an amount; return the seconds waited.
 
-    Raises RuntimeError when the payment ends without reaching the device, or after `bound_s`."""
+    `at` dates the sale at the sandbox (the payment's simulated time). Raises RuntimeError when the
+    payment ends without reaching the device, or after `bound_s`."""
     started = time.monotonic()
     next_check = started + CHECK_RUNNING_EVERY_S
     while True:
         try:
-            control.present_card(oid, device, card_number=card_number)
+            control.present_card(oid, device, card_number=card_number, at=at)
             return time.monotonic() - started
         except SandboxControlError:
             pass  # the amount is not on the terminal yet

@@ -14,6 +14,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine
@@ -129,9 +130,18 @@ class CounterLine:
 
 
 def create_counter_invoice_for(
-    engine: Engine, *, client_id: str, location_id: str, lines: list[CounterLine], invoice_id: str | None = None, actor: Actor | None = None
+    engine: Engine,
+    *,
+    client_id: str,
+    location_id: str,
+    lines: list[CounterLine],
+    invoice_id: str | None = None,
+    actor: Actor | None = None,
+    at: datetime | None = None,
 ) -> str:
-    """A front-desk invoice (services, products) the client pays at the counter; returns its id."""
+    """A front-desk invoice (services, products) the client pays at the counter; returns its id.
+
+    `at` dates its rows (the demo's visit on a day of its simulated year); None: the database's now()."""
     if not lines:
         raise PaymentRefused("an invoice needs at least one line")
     if any(line.amount_cents <= 0 for line in lines):
@@ -139,7 +149,7 @@ def create_counter_invoice_for(
     from models.clinic import Client as ClinicClient
 
     invoice_id = invoice_id or new_id("inv")
-    with session_scope(engine) as session:
+    with session_scope(engine, at=at) as session:
         if session.get(Invoice, invoice_id) is not None:
             return invoice_id
         client = session.get(ClinicClient, client_id)

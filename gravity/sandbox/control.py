@@ -6,11 +6,13 @@ from a test or a demo script, async or not.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
+from gravity.client import SANDBOX_CLOCK_HEADER
 from gravity.sandbox.app import BASE_PATH
 
 
@@ -38,8 +40,9 @@ class SandboxControl:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, method: str, path: str, json: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
-        answer = self._http.request(method, "/_sandbox" + path, json=json, params={k: v for k, v in params.items() if v is not None})
+    def _call(self, method: str, path: str, json: dict[str, Any] | None = None, *, at: datetime | None = None, **params: Any) -> dict[str, Any]:
+        headers = {SANDBOX_CLOCK_HEADER: at.isoformat()} if at is not None else None
+        answer = self._http.request(method, "/_sandbox" + path, json=json, params={k: v for k, v in params.items() if v is not None}, headers=headers)
         if answer.status_code >= 400:
             try:
                 message = answer.json().get("message", answer.text)
@@ -108,10 +111,12 @@ class SandboxControl:
         entry_method: str | None = None,
         tip_cents: int | None = None,
         surcharge_cents: int | None = None,
+        at: datetime | None = None,
     ) -> dict[str, Any]:
         """The customer presents a card: outcome "approve" (default: by card number), "decline" or "partial".
 
-        `tip_cents` and `surcharge_cents` make an approved sale take more than was asked."""
+        `tip_cents` and `surcharge_cents` make an approved sale take more than was asked; `at` dates
+        the sale (the demo's simulated day), else the sandbox's clock does."""
         body = {
             "outcome": outcome,
             "card_number": card_number,
@@ -122,7 +127,7 @@ class SandboxControl:
             "tip_cents": tip_cents,
             "surcharge_cents": surcharge_cents,
         }
-        return self._call("POST", f"/devices/{self._seg(oid)}/{self._seg(device)}/present", body)
+        return self._call("POST", f"/devices/{self._seg(oid)}/{self._seg(device)}/present", body, at=at)
 
     def cancel_on_device(self, oid: str, device: str) -> dict[str, Any]:
         return self._call("POST", f"/devices/{self._seg(oid)}/{self._seg(device)}/cancel")

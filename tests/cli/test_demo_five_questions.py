@@ -76,6 +76,7 @@ async def test_the_five_questions_on_the_demo_books(
         with contextlib.suppress(Exception):
             await terminate_running(client, run.task_queue)
     assert summary["reconciled_with_gateway"] and summary["ledger_balanced"] and summary["double_charges"] == 0, summary
+    _front_desk_in_the_demo_year(db, demo_sandbox, played_on)
     database = make_url(database_url).database
     assert database
     write_record(tmp_path, DemoRecord(database=database, task_queue=run.task_queue, namespace=client.namespace))
@@ -92,6 +93,25 @@ async def test_the_five_questions_on_the_demo_books(
     await _history_question(env, db)
     await _report_question(env, db, played_on, tmp_path / "run.csv")
     await _reconcile_question(env, db, demo_sandbox)
+
+
+def _front_desk_in_the_demo_year(db: Engine, sandbox: SandboxServer, played_on: date) -> None:
+    """The counter visit happens in the simulated year's third month, not on the day it was played:
+    its invoices, terminal sales and their refunds and voids, in the books and at the gateway."""
+    first_day = (played_on.replace(day=1) + timedelta(days=32)).replace(day=1)
+    visit_month = pendulum.date(first_day.year, first_day.month, 1).add(months=2)
+    with Session(db) as session:
+        sales = session.exec(select(Payment).where(Payment.method == "terminal")).all()
+        given_back = session.exec(select(Refund).where(col(Refund.payment_id).in_([sale.id for sale in sales]))).all()
+        counter = session.exec(select(Invoice.created_at).where(Invoice.kind == "counter")).all()
+    ours = {sale.external_transaction_id for sale in sales} | {back.external_transaction_id for back in given_back}
+    with SandboxControl(sandbox.root_url) as control:
+        at_gateway = [row["created_at"] for row in control.transactions() if row["external_transaction_id"] in ours]
+    stamps = [*counter, *(sale.created_at for sale in sales), *(back.created_at for back in given_back)]
+    books = [at.date() for at in stamps if at is not None]
+    gateway = [pendulum.parse(str(at)).date() for at in at_gateway]  # type: ignore[union-attr]
+    assert sales and given_back and len(at_gateway) == len(ours) and len(books) == len(counter) + len(ours)
+    assert {(day.year, day.month) for day in books + gateway} == {(visit_month.year, visit_month.month)}, (books, gateway)
 
 
 async def _statement_question(env: dict[str, str], db: Engine, played_on: date) -> None:

@@ -10,9 +10,10 @@ import pendulum
 from gravity.client import CALLER_TIME, GravityClient
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
-from tests.gravity.conftest import OID, TOKEN, new_id, save_card
+from tests.gravity.conftest import DEVICES, OID, TOKEN, new_id, save_card
 
 SIMULATED = datetime(2027, 3, 10, 15, 0, tzinfo=UTC)
+DEVICE = DEVICES[0]
 
 
 def _dated(control: SandboxControl, external_id: str) -> str:
@@ -29,6 +30,19 @@ async def test_a_told_client_dates_its_sales_in_the_callers_time(gravity_sandbox
         await client.charge_saved_card(card_ref=card, amount_cents=4_500, external_id=untold)  # not built to tell
     finally:
         CALLER_TIME.reset(token)
+
+    assert pendulum.parse(_dated(control, told)) == SIMULATED
+    assert pendulum.parse(_dated(control, untold)).date() == pendulum.now("UTC").date()  # type: ignore[union-attr]
+
+
+async def test_a_tap_told_the_time_dates_the_terminal_sale_then(client: GravityClient, control: SandboxControl) -> None:
+    """The demo's counter visit is on a day of its simulated year: the customer's tap (a control call)
+    says that time, so the terminal sale is dated then; an untold tap is dated today."""
+    told, untold = new_id(), new_id()
+    await client.start_terminal(device_name=DEVICE, external_id=told, amount_cents=8_500)
+    control.present_card(OID, DEVICE, at=SIMULATED)
+    await client.start_terminal(device_name=DEVICE, external_id=untold, amount_cents=8_500)
+    control.present_card(OID, DEVICE)
 
     assert pendulum.parse(_dated(control, told)) == SIMULATED
     assert pendulum.parse(_dated(control, untold)).date() == pendulum.now("UTC").date()  # type: ignore[union-attr]

@@ -17,12 +17,13 @@ from temporalio.worker import Worker
 
 from books.ledger import is_balanced
 from foundation.contracts import CardDepositRequest, InvoiceCancellationInput, RefundRequest, TerminalPaymentInput
-from foundation.ids import cancellation_workflow_id, terminal_workflow_id
+from foundation.ids import cancellation_workflow_id, event_id_for, invoice_issued_event_key, terminal_workflow_id
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
-from models.billing import Payment, Refund
+from models.billing import Invoice, Payment, Refund
 from models.ledger import LedgerTransaction
-from operations.payments import terminal_attempt
+from models.outbox import OutboxEvent
+from operations.payments import CounterLine, create_counter_invoice_for, terminal_attempt
 from tests.payments.conftest import Receiver
 from tests.payments.helpers import DEVICE, OID, QUICK, TASK_QUEUE, counter_invoice, invoice, wait_for_state
 from tests.support.cards import save_card
@@ -110,3 +111,17 @@ async def test_front_desk_movements_are_dated_by_their_workflows_time(
     assert undated == [], f"not dated by the workflows' time, about {ahead.isoformat()}"
     with Session(db) as session:
         assert is_balanced(session)
+
+
+def test_a_counter_invoice_is_dated_at_the_time_it_is_given(db: Engine, clinic: Clinic) -> None:
+    """The demo's counter visit happens on a day of its simulated year: the invoice, its ledger posting
+    and its event carry that day; without a time they carry the database's now(), as the API's do."""
+    visit = datetime(2027, 3, 10, 15, 0, tzinfo=UTC)
+    dated = create_counter_invoice_for(db, client_id=clinic.client_id, location_id=clinic.location_id, lines=[CounterLine("Exam", 8_500)], at=visit)
+    undated = create_counter_invoice_for(db, client_id=clinic.client_id, location_id=clinic.location_id, lines=[CounterLine("Exam", 8_500)])
+    with Session(db) as session:
+        for invoice_id, expected in ((dated, visit), (undated, datetime.now(UTC))):
+            rows = [session.get(Invoice, invoice_id).created_at]  # type: ignore[union-attr]
+            rows += [t.created_at for t in session.exec(select(LedgerTransaction).where(LedgerTransaction.invoice_id == invoice_id))]
+            rows += [e.created_at for e in session.exec(select(OutboxEvent).where(OutboxEvent.event_id == event_id_for(invoice_issued_event_key(invoice_id))))]
+            assert len(rows) == 3 and all(at is not None and abs(at - expected) < CLOSE for at in rows), (invoice_id, rows)
