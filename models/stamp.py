@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, func
 from sqlalchemy.orm import Session
 
 from foundation.statuses import PaymentStatus, RefundStatus
@@ -50,11 +50,10 @@ def _date_rows(session: Session, _context: Any, _instances: Any) -> None:
 def _settle_rows(session: Session, _context: Any, _instances: Any) -> None:
     """A payment or refund is settled the first time it is written final, so the reconciliation
     checks it on that day (whichever of the books' paths made it final, and never again later)."""
-    now: datetime | None = stamp_of(session)
+    at = stamp_of(session)
     for row in (*session.new, *session.dirty):
         final = FINAL.get(getattr(row, "__tablename__", ""))
         if final is None or row.status not in final or row.settled_at is not None:
             continue
-        if now is None:  # the transaction's now(), as the database dates created_at
-            now = session.connection().execute(text("SELECT now()")).scalar_one()
-        row.settled_at = now
+        # Undated: the transaction's now(), as the database dates created_at, written in the same statement.
+        row.settled_at = at if at is not None else func.now()
