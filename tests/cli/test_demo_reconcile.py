@@ -55,7 +55,7 @@ async def test_demo_reconcile_matches_after_the_demo_sandbox_stopped(
     with SandboxServer({SANDBOX_OID: SANDBOX_TOKEN}, log_level="critical") as elsewhere:
         where = urlsplit(elsewhere.root_url)
         env = {**cli_environment, "BILLING_DATA_DIR": str(tmp_path), "BILLING_SANDBOX_HOST": where.hostname or "", "BILLING_SANDBOX_PORT": str(where.port)}
-        period = ("--from", (played_on - timedelta(days=1)).isoformat(), "--to", (played_on + timedelta(days=91)).isoformat())
+        period = ("--from", (played_on - timedelta(days=1)).isoformat(), "--to", (played_on + timedelta(days=90)).isoformat())
         answer = await billing(env, "reconcile", *period, "--json")
         assert answer.exit_code == 0, (answer.stdout, answer.stderr)
         result = answer.json()
