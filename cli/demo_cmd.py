@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from temporalio.service import RPCError
 
 from cli.errors import fail, handles_errors
-from demo.record import DemoRecord, write_record
+from demo.record import DEMO_SANDBOX_FILE, DemoRecord, write_record
 from demo.report import print_report
 from demo.sandbox_process import sandbox_process
 from stack.embedded import EmbeddedStack, load_settings
@@ -66,12 +66,13 @@ async def _play(options: Any, database_url: str, temporal_address: str, namespac
     from demo.play import DEMO_DATABASE, DemoRun, fresh_demo_database
     from worker import connect
 
-    with sandbox_process(ready=False) as sandbox:  # it starts while the demo's database is made
+    # Its state is written to the data folder as it stops, for `billing --demo reconcile` afterwards.
+    with sandbox_process(ready=False, state_file=data_dir / DEMO_SANDBOX_FILE) as sandbox:  # it starts while the demo's database is made
         demo_url = fresh_demo_database(database_url)
         client = await connect(temporal_address, namespace)
         sandbox.wait_ready()
         run = DemoRun(options, client, demo_url, sandbox, temporal_address=temporal_address, namespace=namespace)
-        write_record(data_dir, DemoRecord(database=DEMO_DATABASE, task_queue=run.task_queue, namespace=namespace))
+        write_record(data_dir, DemoRecord(DEMO_DATABASE, run.task_queue, namespace, sandbox_state=DEMO_SANDBOX_FILE))
         with Progress(
             TextColumn("[bold]billing"),
             BarColumn(),

@@ -55,6 +55,8 @@ class Connection:
     database_url: str
     temporal_address: str | None
     namespace: str
+    #: With `--demo`: where the demo's sandbox state is kept (its gateway, for `billing reconcile`).
+    demo_sandbox_state: Path | None = None
 
     @property
     def task_queue(self) -> str:
@@ -141,7 +143,8 @@ def _demo_connection(settings: Settings, data_dir: Path, server_url: str, *, tem
         if found is None:
             fail(START_FIRST, f"no TEMPORAL_ADDRESS is set and no embedded Temporal server is running in {data_dir}")
         address = found[0]
-    return Connection(settings.model_copy(update={"temporal_task_queue": record.task_queue}), database_url, address, record.namespace)
+    settings = settings.model_copy(update={"temporal_task_queue": record.task_queue})
+    return Connection(settings, database_url, address, record.namespace, demo_sandbox_state=record.sandbox_state_file(data_dir))
 
 
 def engine_of(conn: Connection) -> Engine:

@@ -8,14 +8,19 @@ plus the gateway's own list where it has one (the local sandbox; emergepay has n
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from cli.errors import BAD_INPUT
-from cli.operator_stack import connection, console, engine_of, err_console, operator_errors, print_json, refuse, run
+from cli.operator_stack import Connection, connection, console, engine_of, err_console, operator_errors, print_json, refuse, run
 from foundation.money import format_usd
+
+if TYPE_CHECKING:
+    from gravity.directory import GatewayDirectory
 
 PROGRESS_AFTER_S = 1.0  # a reconciliation quicker than this prints no progress line
 #: The CLI's name for each parameter a finance refusal names.
@@ -36,7 +41,6 @@ def reconcile(
     """
     from operations.finance_scope import FinanceRefused, asked_period
     from operations.period_reconciliation import reconcile_period
-    from stack.gravity_config import gateway_directory
 
     asked = (_day(day, "--date", as_json), _day(start, "--from", as_json), _day(end, "--to", as_json))
     conn = connection(temporal=False)
@@ -45,25 +49,47 @@ def reconcile(
             first, last = asked_period(*asked)
         except FinanceRefused as error:
             refuse(f"{OPTION_OF.get(error.field, error.field)}: {error.reason}", as_json=as_json, code=BAD_INPUT)
-        gateways = gateway_directory(conn.settings)
+        with _gateway(conn, as_json) as gateways:
 
-        async def go() -> Any:
+            async def go() -> Any:
+                try:
+                    work = reconcile_period(engine_of(conn), gateways, first, last, location_id=location_id, progress=seen.update)
+                    return await _with_progress(work, seen)
+                finally:
+                    await gateways.aclose()
+
+            seen = _Seen()
             try:
-                return await _with_progress(reconcile_period(engine_of(conn), gateways, first, last, location_id=location_id, progress=seen.update), seen)
-            finally:
-                await gateways.aclose()
-
-        seen = _Seen()
-        try:
-            result = run(go())
-        except FinanceRefused as error:
-            refuse(f"{OPTION_OF.get(error.field, error.field)}: {error.reason}", as_json=as_json, code=BAD_INPUT)
+                result = run(go())
+            except FinanceRefused as error:
+                refuse(f"{OPTION_OF.get(error.field, error.field)}: {error.reason}", as_json=as_json, code=BAD_INPUT)
     if as_json:
         print_json(result.to_json())
     else:
         _print(result)
     if not result.reconciled:
         raise typer.Exit(code=1)
+
+
+@contextmanager
+def _gateway(conn: Connection, as_json: bool) -> Iterator[GatewayDirectory]:
+    """The configured gateway; with `--demo`, the demo's own sandbox, restored from the state it kept."""
+    from stack.gravity_config import gateway_directory
+
+    kept = conn.demo_sandbox_state
+    if kept is None:
+        yield gateway_directory(conn.settings)
+        return
+    from demo.kept_gateway import kept_demo_gateway
+
+    if not kept.is_file():
+        refuse(f"no demo sandbox state in {kept}: the last demo kept no gateway records; run billing demo again", as_json=as_json)
+    with ExitStack() as stack:
+        try:
+            directory = stack.enter_context(kept_demo_gateway(kept, timeout_s=conn.settings.gravity_timeout_s))
+        except ValueError as error:  # a state file cut short or edited by hand
+            refuse(f"cannot read the demo sandbox state {kept} ({error}): run billing demo again", as_json=as_json)
+        yield directory
 
 
 def _day(text: str | None, option: str, as_json: bool) -> date | None:

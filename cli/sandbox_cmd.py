@@ -50,13 +50,18 @@ def sandbox(
         None, help="JSON file keeping saved cards and transactions across restarts (default: sandbox.json in BILLING_DATA_DIR)."
     ),
     memory_only: bool = typer.Option(False, "--memory-only", help="Keep no state file: a restart forgets every card."),
+    save_at_stop: bool = typer.Option(
+        False, "--save-at-stop", help="Write the state file once when the sandbox stops, not after every change (a long run's sandbox)."
+    ),
 ) -> None:
     """Run the Gravity emergepay sandbox in the foreground (Ctrl-C stops it); or tap, tokenize, cards."""
     if ctx.invoked_subcommand is not None:
         return
     kept = None if memory_only else (state_file or sandbox_state_file(_settings()))
     try:
-        app, _, _ = build_sandbox_app({oid: token}, postback_url=postback_url, postback_secret=postback_secret, state_file=kept)
+        app, _, _ = build_sandbox_app(
+            {oid: token}, postback_url=postback_url, postback_secret=postback_secret, state_file=kept, save="stop" if save_at_stop else "change"
+        )
     except ValueError as error:  # a state file cut short or edited by hand
         fail(f"cannot read the sandbox's state file {kept} ({error}): move it away, or use --memory-only")
     shown = "localhost" if host in ("0.0.0.0", "::") else host
@@ -67,7 +72,7 @@ def sandbox(
     typer.echo(f"  --token           {_shown_token(token)}")
     typer.echo(f"  --postback-url    {postback_url or '(none)'}")
     typer.echo(f"  --postback-secret {'(set, not shown)' if postback_secret else '(none)'}")
-    typer.echo(f"  --state-file      {kept or '(memory only)'}")
+    typer.echo(f"  --state-file      {kept or '(memory only)'}{' (written when the sandbox stops)' if kept and save_at_stop else ''}")
     typer.echo(f"  base URL          http://{shown}:{port}{BASE_PATH}")
     typer.echo(f"  control surface   http://{shown}:{port}/_sandbox/")
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

@@ -9,12 +9,15 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
 from gravity.sandbox.app import BASE_PATH
 
 START_BOUND_S = 60.0
+STOP_BOUND_S = 10.0
+SAVING_STOP_BOUND_S = 120.0  # a long run's state is written as the sandbox stops
 
 
 @dataclass(frozen=True)
@@ -39,14 +42,20 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def sandbox_process(*, timeout_s: float = START_BOUND_S, ready: bool = True) -> Iterator[SandboxProcess]:
-    """Run `billing sandbox` on a free loopback port until the block ends (memory only: each run starts afresh).
+def sandbox_process(*, timeout_s: float = START_BOUND_S, ready: bool = True, state_file: Path | None = None) -> Iterator[SandboxProcess]:
+    """Run `billing sandbox` on a free loopback port until the block ends; each run starts afresh.
 
+    With `state_file` the sandbox writes its state there as it stops (a previous run's file is
+    removed first), so the run's gateway records outlive it; without, it keeps none.
     With `ready=False` the block starts at once and calls `wait_ready()` when it needs the sandbox,
     so the sandbox imports while the block does other work."""
     port = _free_port()
+    kept = ["--memory-only"]
+    if state_file is not None:
+        state_file.unlink(missing_ok=True)
+        kept = ["--state-file", str(state_file), "--save-at-stop"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "sandbox", "--host", "127.0.0.1", "--port", str(port), "--memory-only"],
+        [sys.executable, "-m", "cli.main", "sandbox", "--host", "127.0.0.1", "--port", str(port), *kept],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -59,7 +68,7 @@ def sandbox_process(*, timeout_s: float = START_BOUND_S, ready: bool = True) -> 
     finally:
         process.terminate()
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=STOP_BOUND_S if state_file is None else SAVING_STOP_BOUND_S)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

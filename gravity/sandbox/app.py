@@ -68,6 +68,7 @@ def create_app(state: SandboxState, postman: Postman) -> ASGIApp:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         await postman.aclose()
+        state.store.stopped()
 
     inner = FastAPI(
         lifespan=lifespan,

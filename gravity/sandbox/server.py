@@ -19,6 +19,7 @@ from gravity import conventions as C
 from gravity.sandbox.app import BASE_PATH, create_app
 from gravity.sandbox.postbacks import Postman
 from gravity.sandbox.state import SandboxState
+from gravity.sandbox.store import SaveWhen
 
 __all__ = ["BASE_PATH", "SandboxServer", "ThreadedUvicorn", "build_sandbox_app"]
 
@@ -29,11 +30,12 @@ def build_sandbox_app(
     postback_url: str | None = None,
     postback_secret: str | None = None,
     state_file: str | Path | None = None,
+    save: SaveWhen = "change",
     devices: dict[str, list[str]] | None = None,
     postback_backoff_s: float = C.POSTBACK_BACKOFF_BASE_SECONDS,
 ) -> tuple[ASGIApp, SandboxState, Postman]:
     """The ASGI app plus its state and postback sender (for callers that run uvicorn themselves)."""
-    state = SandboxState(oids, devices=devices, state_file=state_file)
+    state = SandboxState(oids, devices=devices, state_file=state_file, save=save)
     postman = Postman(postback_url, postback_secret, backoff_base_s=postback_backoff_s)
     return create_app(state, postman), state, postman
 
@@ -87,6 +89,7 @@ class SandboxServer:
         postback_secret: str | None = None,
         state_file: str | Path | None = None,
         *,
+        save: SaveWhen = "change",
         host: str = "127.0.0.1",
         devices: dict[str, list[str]] | None = None,
         postback_backoff_s: float = C.POSTBACK_BACKOFF_BASE_SECONDS,
@@ -97,6 +100,7 @@ class SandboxServer:
             postback_url=postback_url,
             postback_secret=postback_secret,
             state_file=state_file,
+            save=save,
             devices=devices,
             postback_backoff_s=postback_backoff_s,
         )

@@ -16,7 +16,7 @@ from gravity.sandbox.idempotency import IdempotencyKeys
 from gravity.sandbox.merchants import Merchants
 from gravity.sandbox.payments import CardPayments
 from gravity.sandbox.settlement import Settlement
-from gravity.sandbox.store import Store
+from gravity.sandbox.store import SaveWhen, Store
 from gravity.sandbox.terminals import Terminals
 from gravity.sandbox.transactions import TransactionBook
 from gravity.sandbox.vault import CardVault
@@ -31,8 +31,9 @@ class SandboxState:
         *,
         devices: dict[str, list[str]] | None = None,
         state_file: str | Path | None = None,
+        save: SaveWhen = "change",
     ) -> None:
-        self.store = Store(state_file)
+        self.store = Store(state_file, save=save)
         self.merchants = Merchants(oids)
         self.clock = SandboxClock(self.store)
         self.keys = IdempotencyKeys(self.store, self.clock)

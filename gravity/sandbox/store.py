@@ -13,7 +13,12 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+#: When the state file is written: after every change (`billing up`'s sandbox), once when the
+#: sandbox stops (the demo's: a long run would rewrite a growing file per request), or never
+#: (a read-only look at a kept state).
+SaveWhen = Literal["change", "stop", "never"]
 
 
 class Persisted(Protocol):
@@ -27,9 +32,10 @@ class Persisted(Protocol):
 class Store:
     """The lock, and the optional state file the registered parts are saved to and restored from."""
 
-    def __init__(self, state_file: str | Path | None) -> None:
+    def __init__(self, state_file: str | Path | None, *, save: SaveWhen = "change") -> None:
         self.lock = threading.RLock()
         self._path = Path(state_file) if state_file else None
+        self._save_when = save
         self._parts: list[Persisted] = []
         self._deferred = False
 
@@ -38,8 +44,18 @@ class Store:
         self._parts.extend(parts)
 
     def save(self) -> None:
-        """Write every kept part to the file (call with the lock held)."""
-        if self._path is None or self._deferred:
+        """Write every kept part to the file after a change (call with the lock held)."""
+        if self._save_when == "change" and not self._deferred:
+            self._write()
+
+    def stopped(self) -> None:
+        """Write the file once as the sandbox stops, when it is kept that way."""
+        if self._save_when == "stop":
+            with self.lock:
+                self._write()
+
+    def _write(self) -> None:
+        if self._path is None:
             return
         data: dict[str, Any] = {}
         for part in self._parts:

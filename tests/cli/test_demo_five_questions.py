@@ -30,7 +30,7 @@ from temporalio.testing import WorkflowEnvironment
 from cli.operator_stack import use_demo_books
 from demo.leftovers import terminate_running
 from demo.play import DemoOptions, DemoRun
-from demo.record import DemoRecord, write_record
+from demo.record import DEMO_SANDBOX_FILE, DemoRecord, write_record
 from demo.sandbox_process import SandboxProcess
 from foundation.settings import SANDBOX_OID, SANDBOX_TOKEN
 from gravity.sandbox.control import SandboxControl
@@ -46,9 +46,10 @@ IN_DUNNING = ("past_due", "suspended")
 
 
 @pytest.fixture
-def demo_sandbox() -> Iterator[SandboxServer]:
-    """A sandbox like the one `billing demo` starts: the sandbox merchant with its default devices (front-desk-1, -2)."""
-    with SandboxServer({SANDBOX_OID: SANDBOX_TOKEN}, log_level="critical") as server:
+def demo_sandbox(tmp_path: Path) -> Iterator[SandboxServer]:
+    """A sandbox like the one `billing demo` starts: the sandbox merchant with its default devices
+    (front-desk-1, -2), its state kept in the data folder where `billing --demo reconcile` reads it."""
+    with SandboxServer({SANDBOX_OID: SANDBOX_TOKEN}, state_file=tmp_path / DEMO_SANDBOX_FILE, log_level="critical") as server:
         yield server
 
 
@@ -79,7 +80,7 @@ async def test_the_five_questions_on_the_demo_books(
     _front_desk_in_the_demo_year(db, demo_sandbox, played_on)
     database = make_url(database_url).database
     assert database
-    write_record(tmp_path, DemoRecord(database=database, task_queue=run.task_queue, namespace=client.namespace))
+    write_record(tmp_path, DemoRecord(database=database, task_queue=run.task_queue, namespace=client.namespace, sandbox_state=DEMO_SANDBOX_FILE))
     sandbox_url = urlsplit(demo_sandbox.root_url)
     env = {
         **cli_environment,

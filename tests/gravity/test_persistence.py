@@ -39,3 +39,21 @@ async def test_state_survives_a_restart(tmp_path: Path) -> None:
             assert control.clock()["offset_s"] == 600
             control.present_card(OID, "front-desk-1")
             assert len(control.transactions(OID)) == 4
+
+
+async def test_a_sandbox_saving_at_stop_writes_once_and_a_read_only_one_never(tmp_path: Path) -> None:
+    state_file = tmp_path / "demo-sandbox.json"
+    sale_id = new_id()
+    with SandboxServer({OID: TOKEN}, state_file=state_file, save="stop", log_level="critical") as running:
+        async with GravityClient(running.base_url, OID, TOKEN) as gravity:
+            saved = await gravity.tokenize(card_number=VISA, exp_mmyy="1230", external_id=new_id())
+            assert saved.card_ref is not None, saved
+            sale = await gravity.charge_saved_card(card_ref=saved.card_ref, amount_cents=2_500, external_id=sale_id)
+        assert not state_file.exists()  # nothing written while it runs
+    kept = state_file.read_text()
+
+    with SandboxServer({OID: TOKEN}, state_file=state_file, save="never", log_level="critical") as reader:
+        async with GravityClient(reader.base_url, OID, TOKEN) as gravity:
+            assert await gravity.lookup(sale_id) == sale
+            await gravity.charge_saved_card(card_ref=saved.card_ref, amount_cents=100, external_id=new_id())
+    assert state_file.read_text() == kept  # the read-only look changed nothing in the file
