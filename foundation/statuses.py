@@ -22,6 +22,12 @@ class PaymentStatus(StrEnum):
     FAILED = "failed"  # closed without moving money (refused, cancelled, never sent)
 
 
+#: A payment in one of these has stopped moving: it is settled (`payment.settled_at`) on first reaching one.
+SETTLED_PAYMENT_STATUSES: frozenset[PaymentStatus] = frozenset(
+    (PaymentStatus.APPROVED, PaymentStatus.DECLINED, PaymentStatus.FAILED, PaymentStatus.VOIDED, PaymentStatus.REFUNDED)
+)
+
+
 class InvoiceStatus(StrEnum):
     """An invoice row's status (`invoice.status`)."""
 
@@ -37,6 +43,10 @@ class RefundStatus(StrEnum):
     DONE = "done"
     FAILED = "failed"
     UNKNOWN = "unknown"
+
+
+#: A refund (or void) in one of these has stopped moving: settled (`refund.settled_at`) on first reaching one.
+SETTLED_REFUND_STATUSES: frozenset[RefundStatus] = frozenset((RefundStatus.DONE, RefundStatus.FAILED))
 
 
 class DepositStatus(StrEnum):

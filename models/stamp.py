@@ -9,15 +9,12 @@ from typing import Any
 from sqlalchemy import event, func
 from sqlalchemy.orm import Session
 
-from foundation.statuses import PaymentStatus, RefundStatus
+from foundation.statuses import SETTLED_PAYMENT_STATUSES, SETTLED_REFUND_STATUSES
 
 _KEY = "stamp_at"
 _STAMPED = ("created_at", "updated_at")
 #: Per money table, the statuses in which its row is final: `settled_at` is written on reaching one.
-FINAL = {
-    "payment": frozenset((PaymentStatus.APPROVED, PaymentStatus.DECLINED, PaymentStatus.FAILED, PaymentStatus.VOIDED, PaymentStatus.REFUNDED)),
-    "refund": frozenset((RefundStatus.DONE, RefundStatus.FAILED)),
-}
+FINAL = {"payment": SETTLED_PAYMENT_STATUSES, "refund": SETTLED_REFUND_STATUSES}
 
 
 def stamp_at(session: Session, at: datetime | None) -> None:

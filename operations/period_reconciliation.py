@@ -26,7 +26,7 @@ import pendulum
 from sqlalchemy import ColumnElement, Engine, and_, or_
 from sqlmodel import Session, col, select
 
-from foundation.statuses import PaymentStatus, RefundStatus
+from foundation.statuses import SETTLED_PAYMENT_STATUSES, SETTLED_REFUND_STATUSES, PaymentStatus, RefundStatus
 from gravity.directory import GatewayDirectory
 from gravity.errors import GravityError
 from models.billing import Payment, Refund
@@ -37,7 +37,8 @@ from operations.reconciliation import APPROVED, GIVE_BACK, SALE, count_double_ch
 LOOKUP_CONCURRENCY = 8  # lookups in flight at once against one gateway
 KINDS = ("sale", "void", "refund")
 #: Our payment statuses the gateway has an answer for (pending ones are still being decided).
-SETTLED_PAYMENTS = (PaymentStatus.APPROVED, PaymentStatus.VOIDED, PaymentStatus.REFUNDED, PaymentStatus.DECLINED, PaymentStatus.FAILED, PaymentStatus.UNKNOWN)
+#: Settled payments, and those Gravity never answered (`unknown`): the gateway may know what we do not.
+RECONCILED_PAYMENTS = (*SETTLED_PAYMENT_STATUSES, PaymentStatus.UNKNOWN)
 Progress = Callable[[int, int], None]  # (looked up so far, to look up)
 Span = Callable[[Location], tuple[date, date]]  # the first and last local day covered at a location
 
@@ -235,7 +236,7 @@ def _gather(engine: Engine, span: Span, location_id: str | None, reach: frozense
             payments = select(Payment).where(
                 Payment.location_id == location.id,
                 Payment.method != "credit",
-                col(Payment.status).in_(SETTLED_PAYMENTS),
+                col(Payment.status).in_(RECONCILED_PAYMENTS),
                 # taken in the span, or settled in it after a day reconciled while it was pending
                 _in_span(col(Payment.created_at), col(Payment.settled_at), since, until),
             )
@@ -247,7 +248,7 @@ def _gather(engine: Engine, span: Span, location_id: str | None, reach: frozense
                 .join(Payment, col(Payment.id) == Refund.payment_id)
                 .where(
                     Payment.location_id == location.id,
-                    col(Refund.status).in_((RefundStatus.DONE, RefundStatus.FAILED)),
+                    col(Refund.status).in_(SETTLED_REFUND_STATUSES),
                     _in_span(col(Refund.created_at), col(Refund.settled_at), since, until),
                 )
             )
