@@ -9,16 +9,18 @@ from __future__ import annotations
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from demo.visit import visit_queue_of
+
 REASON = "demo finished"
 
 
 def running_on(task_queue: str) -> str:
-    """The visibility query for the runs still open on `task_queue`."""
-    return f"TaskQueue = '{task_queue}' AND ExecutionStatus = 'Running'"
+    """The visibility query for the runs still open on a demo run's `task_queue` and its visit day's."""
+    return f"TaskQueue IN ('{task_queue}', '{visit_queue_of(task_queue)}') AND ExecutionStatus = 'Running'"
 
 
 async def terminate_running(client: Client, task_queue: str, *, reason: str = REASON) -> int:
-    """Terminate every run still open on `task_queue`; returns how many were ended."""
+    """Terminate every run still open on a demo run's queues; returns how many were ended."""
     ended = 0
     async for execution in client.list_workflows(running_on(task_queue)):
         try:

@@ -32,7 +32,7 @@ from demo.sandbox_process import SandboxProcess
 from demo.seed import LOCATIONS, DemoClient, seed_clients, seed_clinics
 from demo.summary import summarize
 from demo.terminal import tap_when_shown, terminal_wait_bound
-from demo.visit import Step, VisitDayWorkflow
+from demo.visit import Step, VisitDayWorkflow, visit_queue_of
 from demo.workers import extra_workers, until_polling
 from foundation.contracts import InvoiceCancellationInput, RefundRequest, TerminalPaymentInput, TerminalTiming
 from foundation.ids import cancellation_workflow_id, customer_refund_key, new_id, refund_request_id, refund_workflow_id, terminal_workflow_id
@@ -172,7 +172,7 @@ class DemoRun:
         sandbox's sales) are dated that day, not today; their inputs and ids are built as
         `operations.payments` builds them, whose starters can only start them on today's clock."""
         by_location = {person.location_id: person for person in people}
-        visit_queue = f"{self.task_queue}-visit"
+        visit_queue = visit_queue_of(self.task_queue)
         async with Worker(self.held.client, task_queue=visit_queue, workflows=[VisitDayWorkflow]):
             ahead = self._visit_day() - pendulum.now("UTC")
             visit = await self.held.client.start_workflow(VisitDayWorkflow.run, ahead.total_seconds(), id=f"{self.run_tag}:visit-day", task_queue=visit_queue)

@@ -15,6 +15,11 @@ from typing import Any
 from temporalio import workflow
 
 
+def visit_queue_of(task_queue: str) -> str:
+    """The visit day's own task queue beside a demo run's `task_queue` (served in the demo's process)."""
+    return f"{task_queue}-visit"
+
+
 @dataclass(frozen=True)
 class Step:
     """Run `workflow` (by name) with `arg` as the child `child_id` on `task_queue`."""

@@ -16,8 +16,9 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from cli.operator_stack import use_demo_books
-from demo.leftovers import REASON, terminate_running
+from demo.leftovers import REASON, running_on, terminate_running
 from demo.record import DemoRecord, write_record
+from demo.visit import visit_queue_of
 from operations.payments import CounterLine, create_counter_invoice_for
 from tests.cli.conftest import Run, invoke, refused
 from tests.support.clinic import make_clinic
@@ -54,6 +55,8 @@ async def test_leftover_workflows_are_terminated_with_the_reason(temporal_env: W
     client = temporal_env.client
     queue = f"billing-demo-{uuid.uuid4().hex[:6]}"  # no worker polls it: the runs stay open
     handles = [await client.start_workflow("NeverServed", id=f"left-{queue}-{n}", task_queue=queue) for n in range(3)]
+    # The run's visit day (its front desk) has a queue of its own, and is the run's too.
+    handles.append(await client.start_workflow("NeverServed", id=f"visit-{queue}", task_queue=visit_queue_of(queue)))
     other = await client.start_workflow("NeverServed", id=f"other-{queue}", task_queue=f"{queue}-other")
 
     async def statuses() -> list[WorkflowExecutionStatus | None]:
@@ -61,11 +64,11 @@ async def test_leftover_workflows_are_terminated_with_the_reason(temporal_env: W
 
     try:
         for _ in range(50):  # visibility lists a new run a moment after it starts
-            if len([w async for w in client.list_workflows(f"TaskQueue = '{queue}'")]) == len(handles):
+            if len([w async for w in client.list_workflows(running_on(queue))]) == len(handles):
                 break
             await asyncio.sleep(0.1)
-        assert await terminate_running(client, queue) == 3
-        assert await statuses() == [WorkflowExecutionStatus.TERMINATED] * 3
+        assert await terminate_running(client, queue) == 4
+        assert await statuses() == [WorkflowExecutionStatus.TERMINATED] * 4
         history = await handles[0].fetch_history()
         terminated = history.events[-1].workflow_execution_terminated_event_attributes
         assert terminated.reason == REASON
