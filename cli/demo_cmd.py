@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from temporalio.service import RPCError
 
-from cli.errors import fail, handles_errors
+from cli.errors import BAD_INPUT, fail, handles_errors
 from demo.record import DEMO_SANDBOX_FILE, DemoRecord, write_record
 from demo.report import print_report
 from demo.sandbox_process import sandbox_process
@@ -23,18 +23,22 @@ from stack.embedded import EmbeddedStack, load_settings
 from stack.temporal import SIMULATED_TIME_ARGS
 
 console = Console(highlight=False)
+#: A suspended client's new card comes about 32 days after its first charge: a one-month term has ended by then.
+MIN_MONTHS = 2
 
 
 @handles_errors
 def demo(
     clients: int = typer.Option(24, min=5, max=2000, help="How many clients (one pet and plan each)."),
-    months: int = typer.Option(12, min=1, max=36, help="How many months of billing to play."),
+    months: int = typer.Option(12, max=36, help=f"How many months of billing to play (at least {MIN_MONTHS}: the dunning stories need them)."),
     seed: int = typer.Option(7, help="Seed for who gets which card and story; the same seed plays the same year."),
     keep_running: bool = typer.Option(False, "--keep-running", help="Leave the stack up afterwards to explore (Ctrl-C stops it)."),
     as_json: bool = typer.Option(False, "--json", help="Print only the JSON summary."),
     workers: int = typer.Option(2, min=1, max=8, help="Worker processes (one runs in this process)."),
 ) -> None:
     """Play a clinic group's year of health-plan billing in simulated time, then report it."""
+    if months < MIN_MONTHS:
+        fail(f"--months: at least {MIN_MONTHS} (a suspended client's new card comes in the second month)", code=BAD_INPUT)
     settings = load_settings()
     if settings.temporal_address:
         fail("the demo plays simulated time on the embedded Temporal dev server: unset TEMPORAL_ADDRESS to run it")

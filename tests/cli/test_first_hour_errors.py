@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from gravity.sandbox.control import SandboxControl
 from gravity.sandbox.server import SandboxServer
 from operations.enrollment import EnrollRequest, enroll
-from tests.cli.conftest import Billing, invoke, refused
+from tests.cli.conftest import Billing, bad_input, invoke, refused
 from tests.support.cards import save_card
 from tests.support.clinic import make_clinic
 
@@ -28,6 +28,11 @@ def test_a_bad_temporal_address_names_the_variable_that_was_set(cli_environment:
 def test_a_database_url_that_is_not_postgresql_is_one_line(cli_environment: dict[str, str]) -> None:
     message = refused(invoke({**cli_environment, "DATABASE_URL": "mysql://x"}, "report", "--from", "2026-01-01", "--to", "2026-01-31"), "DATABASE_URL")
     assert "BILLING_DATABASE_URL" not in message and len(message.splitlines()) == 1
+
+
+def test_a_demo_too_short_for_its_stories_is_one_line_naming_months(cli_environment: dict[str, str]) -> None:
+    # One month used to play until the exhausted-dunning story's new card met a finished subscription (a traceback).
+    bad_input(invoke(cli_environment, "demo", "--months", "1"), "--months")
 
 
 async def test_a_deposit_on_a_card_the_sandbox_forgot_is_a_refusal(
