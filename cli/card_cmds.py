@@ -7,14 +7,12 @@ the API (`POST /clients/{id}/cards`), which checks the Gravity reference; no com
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from cli.errors import BAD_INPUT
-from cli.operator_stack import cli_actor, connection, console, engine_of, operator_errors, print_json, refuse
+from cli.operator_stack import cli_actor, connection, console, engine_of, operator_errors, option_day, print_json
 
 JSON_OPTION = typer.Option(False, "--json", help="Print the answer as JSON.")
 CLIENT_ID = typer.Argument(..., help="The client's id (find it with: billing clients find TEXT).", metavar="CLIENT_ID")
@@ -102,15 +100,6 @@ def remove(client_id: str = CLIENT_ID, card_id: str = CARD_ID, as_json: bool = J
     console.print(f"card {card.id} ({card.masked_number}) is removed: it is kept for the books and never charged again")
 
 
-def _day(text: str | None, as_json: bool) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        refuse(f"--before: {text!r} is not a date (YYYY-MM-DD)", as_json=as_json, code=BAD_INPUT)
-
-
 def expiring(
     location: str | None = typer.Option(None, "--location", help="Only this location's subscriptions."),
     before: str | None = typer.Option(None, "--before", help="Only next charges due before this date (YYYY-MM-DD)."),
@@ -119,7 +108,7 @@ def expiring(
     """Cards that expire before the next charge of a live subscription they pay for, soonest charge first."""
     from operations import cards as card_ops
 
-    day = _day(before, as_json)
+    day = option_day(before, "--before", as_json=as_json)
     conn = connection(temporal=False)
     with operator_errors(conn, as_json=as_json):
         found = card_ops.expiring_cards(engine_of(conn), location_id=location, before=day)

@@ -9,14 +9,13 @@ and the Temporal client, which would slow the start of every `billing` command, 
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from cli.operator_stack import connection, console, engine_of, money, operator_errors, print_json, refuse, run, temporal_client, write_file
+from cli.operator_stack import connection, console, engine_of, money, operator_errors, option_day, print_json, refuse, run, temporal_client, write_file
 
 SUBJECT_HELP = "What to trace: subscription, invoice or client."
 
@@ -89,7 +88,8 @@ def report(
     # On use, not at start: loads SQLAlchemy's tables and the Temporal client.
     from operations.reports import ReportRefused, finance_report
 
-    first, last = _day(start, "--from", as_json), _day(end, "--to", as_json)
+    # The report has always answered a bad day as a refusal (exit 1), and scripts read that code.
+    first, last = option_day(start, "--from", as_json=as_json, code=1), option_day(end, "--to", as_json=as_json, code=1)
     conn = connection(temporal=False)
     with operator_errors(conn, as_json=as_json):
         try:
@@ -104,13 +104,6 @@ def report(
     _print_report(result)
     if csv_file is not None:
         console.print(f"written to {csv_file}")
-
-
-def _day(text: str, option: str, as_json: bool) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        refuse(f"{option}: {text!r} is not a date (YYYY-MM-DD)", as_json=as_json)
 
 
 def _print_report(result: Any) -> None:

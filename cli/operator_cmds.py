@@ -31,6 +31,7 @@ from cli.operator_stack import (
     local_time,
     money,
     operator_errors,
+    option_day,
     print_json,
     refuse,
     run,
@@ -104,10 +105,7 @@ def _start_date(text: str | None, as_json: bool) -> date:
     from operations.enrollment import check_start_date
     from operations.refusals import Refusal
 
-    try:
-        start = date.fromisoformat(text)
-    except ValueError:
-        refuse(f"--start-date: {text!r} is not a date (YYYY-MM-DD)", as_json=as_json)
+    start = option_day(text, "--start-date", as_json=as_json, code=1)  # as a refused start date exits, below
     try:
         check_start_date(start, today)
     except Refusal as error:

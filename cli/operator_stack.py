@@ -16,15 +16,16 @@ import socket
 from collections.abc import Awaitable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 from urllib.parse import quote
 
 import typer
 from pydantic_core import to_jsonable_python
 from rich.console import Console
 
-from cli.errors import cli_errors, err_console, fail
+from cli.errors import BAD_INPUT, cli_errors, err_console, fail
 from foundation.converter import data_converter
 from foundation.money import format_usd
 from foundation.scopes import CLI_ACTOR_PREFIX, Actor
@@ -247,6 +248,20 @@ def refuse(message: str, *, as_json: bool = False, error: str = "refused", code:
     if as_json:
         typer.echo(json.dumps({"error": error, "message": message}))
     fail(message, code=code)
+
+
+@overload
+def option_day(text: str, option: str, *, as_json: bool, code: int = ...) -> date: ...
+@overload
+def option_day(text: None, option: str, *, as_json: bool, code: int = ...) -> None: ...
+def option_day(text: str | None, option: str, *, as_json: bool, code: int = BAD_INPUT) -> date | None:
+    """A day typed for `option` (YYYY-MM-DD; None when not given), else one line naming the option, exit `code`."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        refuse(f"{option}: {text!r} is not a date (YYYY-MM-DD)", as_json=as_json, code=code)
 
 
 def print_json(value: Any) -> None:

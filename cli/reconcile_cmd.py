@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from cli.errors import BAD_INPUT
-from cli.operator_stack import Connection, connection, console, engine_of, err_console, operator_errors, print_json, refuse, run
+from cli.operator_stack import Connection, connection, console, engine_of, err_console, operator_errors, option_day, print_json, refuse, run
 from foundation.money import format_usd
 
 if TYPE_CHECKING:
@@ -42,7 +41,7 @@ def reconcile(
     from operations.finance_scope import FinanceRefused, asked_period
     from operations.period_reconciliation import reconcile_period
 
-    asked = (_day(day, "--date", as_json), _day(start, "--from", as_json), _day(end, "--to", as_json))
+    asked = (option_day(day, "--date", as_json=as_json), option_day(start, "--from", as_json=as_json), option_day(end, "--to", as_json=as_json))
     conn = connection(temporal=False)
     with operator_errors(conn, as_json=as_json):
         try:
@@ -90,15 +89,6 @@ def _gateway(conn: Connection, as_json: bool) -> Iterator[GatewayDirectory]:
         except ValueError as error:  # a state file cut short or edited by hand
             refuse(f"cannot read the demo sandbox state {kept} ({error}): run billing demo again", as_json=as_json)
         yield directory
-
-
-def _day(text: str | None, option: str, as_json: bool) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        refuse(f"{option}: {text!r} is not a date (YYYY-MM-DD)", as_json=as_json, code=BAD_INPUT)
 
 
 class _Seen:
