@@ -7,12 +7,18 @@ the API (`POST /clients/{id}/cards`), which checks the Gravity reference; no com
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from cli.operator_stack import cli_actor, connection, console, engine_of, operator_errors, option_day, print_json
+
+if TYPE_CHECKING:  # the tables load on use, not when `billing --help` starts
+    from sqlalchemy import Engine
+
+    from models.clinic import SavedCard
 
 JSON_OPTION = typer.Option(False, "--json", help="Print the answer as JSON.")
 CLIENT_ID = typer.Argument(..., help="The client's id (find it with: billing clients find TEXT).", metavar="CLIENT_ID")
@@ -71,33 +77,33 @@ def list_cards(client_id: str = CLIENT_ID, as_json: bool = JSON_OPTION) -> None:
 def set_default(client_id: str = CLIENT_ID, card_id: str = CARD_ID, as_json: bool = JSON_OPTION) -> None:
     """Make the card the client's default: enrollments that name no card charge it."""
     from operations import cards as card_ops
-    from operations.audit import Subject, record_now
 
-    conn = connection(temporal=False)
-    engine = engine_of(conn)
-    with operator_errors(conn, as_json=as_json):
-        card = card_ops.set_default(engine, client_id, card_id)
-        record_now(engine, cli_actor(), "card.set_default", Subject("card", card.id, card.location_id))
-    if as_json:
-        print_json(card_json(card))
-        return
-    console.print(f"card {card.id} ({card.masked_number}) is client {client_id}'s default")
+    card = _change(client_id, card_id, as_json, card_ops.set_default, "card.set_default")
+    if not as_json:
+        console.print(f"card {card.id} ({card.masked_number}) is client {client_id}'s default")
 
 
 def remove(client_id: str = CLIENT_ID, card_id: str = CARD_ID, as_json: bool = JSON_OPTION) -> None:
     """Disable the card (kept for the books, never charged again); refused while a live subscription charges it."""
     from operations import cards as card_ops
+
+    card = _change(client_id, card_id, as_json, card_ops.remove_card, "card.remove")
+    if not as_json:
+        console.print(f"card {card.id} ({card.masked_number}) is removed: it is kept for the books and never charged again")
+
+
+def _change(client_id: str, card_id: str, as_json: bool, change: Callable[[Engine, str, str], SavedCard], action: str) -> SavedCard:
+    """Apply a card operation as the operator, record it in the audit trail, and print the card with --json."""
     from operations.audit import Subject, record_now
 
     conn = connection(temporal=False)
     engine = engine_of(conn)
     with operator_errors(conn, as_json=as_json):
-        card = card_ops.remove_card(engine, client_id, card_id)
-        record_now(engine, cli_actor(), "card.remove", Subject("card", card.id, card.location_id))
+        card = change(engine, client_id, card_id)
+        record_now(engine, cli_actor(), action, Subject("card", card.id, card.location_id))
     if as_json:
         print_json(card_json(card))
-        return
-    console.print(f"card {card.id} ({card.masked_number}) is removed: it is kept for the books and never charged again")
+    return card
 
 
 def expiring(
