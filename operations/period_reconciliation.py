@@ -182,10 +182,8 @@ async def _reconcile(
         return checked
 
     checked = list(await asyncio.gather(*(check(movement, oid) for movement, oid in located)))
-    if gateways.listing is None:
-        return PeriodReconciliation(start, end, location_id, checked, gateway_listed=False)
-    rows = await _listed_rows(gateways, zones, span)
-    if rows is None:
+    rows = None if gateways.listing is None else await _listed_rows(gateways, zones, span)
+    if rows is None:  # no list, or it did not answer: the lookups stand alone
         return PeriodReconciliation(start, end, location_id, checked, gateway_listed=False)
     strays = await asyncio.to_thread(_not_in_books, engine, [row for row in rows if row[1].gravity_oid not in shared])
     counted = _of_our_movements(rows, shared, {m.external_transaction_id for m in checked})
